@@ -1,0 +1,42 @@
+# Every target sets up what it needs first; `make setup` is idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+
+.PHONY: setup run test lint typecheck unit bench-tools clean
+
+setup: $(VENV)/.installed $(ANVIL)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(ANVIL): scripts/devnet-package.json
+	mkdir -p .devnet
+	cp scripts/devnet-package.json .devnet/package.json
+	cd .devnet && npm install --no-audit --no-fund --loglevel=error
+	test -x $(ANVIL) && touch $(ANVIL)
+
+run: setup
+	$(BIN)/bizra-node serve
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+# wrk and hey load generators for `bizra-node bench` (Debian packages; needs root).
+bench-tools:
+	@command -v wrk >/dev/null && command -v hey >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey)
+
+clean:
+	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage

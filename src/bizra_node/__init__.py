@@ -1,0 +1,6 @@
+"""BIZRA-NODE0: a validation node for EVM-compatible chains."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,28 @@
+"""HTTP only: routing, envelopes, error mapping, adapters for RSGI and ASGI."""
+
+from __future__ import annotations
+
+from .asgi import ASGIApp
+from .core import Dispatcher
+from .envelope import error_body, ok_body, ok_value
+from .http import Request, Response, new_request_id, pick_request_id
+from .openapi import openapi_document
+from .routes import Handler, ReadyCheck, Routes
+from .rsgi import RSGIApp
+
+__all__ = [
+    "ASGIApp",
+    "Dispatcher",
+    "Handler",
+    "RSGIApp",
+    "ReadyCheck",
+    "Request",
+    "Response",
+    "Routes",
+    "error_body",
+    "new_request_id",
+    "ok_body",
+    "ok_value",
+    "openapi_document",
+    "pick_request_id",
+]

@@ -1,0 +1,46 @@
+"""Interface-neutral request and response: the ASGI and RSGI adapters translate."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Request", "Response", "new_request_id", "pick_request_id"]
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+
+HeaderGetter = Callable[[str], "str | None"]
+
+
+def new_request_id() -> str:
+    return os.urandom(12).hex()
+
+
+def pick_request_id(caller: str | None) -> str:
+    """Echo the caller's X-Request-Id when it is safe to splice into JSON and logs."""
+    if caller and _SAFE_ID.fullmatch(caller):
+        return caller
+    return new_request_id()
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: str
+    header: HeaderGetter
+    """Looks up a header by lower-case name."""
+    body: bytes
+    request_id: str
+    param: str = ""
+    """The path segment after a prefix route (a hash, number or address)."""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)

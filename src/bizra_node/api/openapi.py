@@ -1,0 +1,104 @@
+"""OpenAPI 3.1 document generated from the msgspec types (never written by hand)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .. import __version__
+from ..validation import AccountResult, BlockResult, TransactionResult
+from .inputs import AddressRequest, BlockRequest, TransactionRequest
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{name}"
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class Meta(msgspec.Struct):
+    requestId: str
+
+
+class ErrorEnvelope(msgspec.Struct):
+    success: bool
+    error: ErrorBody
+    meta: Meta
+
+
+class BlockNumber(msgspec.Struct):
+    blockNumber: int
+
+
+def _envelope(ref: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["success", "data", "meta"], "properties": {
+        "success": {"type": "boolean"}, "data": {"$ref": _REF.format(name=ref)},
+        "meta": {"$ref": _REF.format(name="Meta")}}}
+
+
+def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "the answer",
+                          "content": {"application/json": {"schema": _envelope(ref)}}}
+    err = {"content": {"application/json": {"schema": {"$ref": _REF.format(name="ErrorEnvelope")}}}}
+    out: dict[str, Any] = {
+        "200": ok,
+        "400": {"description": "VALIDATION_ERROR: bad input", **err},
+        "503": {"description": "UPSTREAM_UNAVAILABLE", **err},
+    }
+    if cached:
+        out["304"] = {"description": "not modified (If-None-Match)"}
+    return out
+
+
+def _body(ref: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": _REF.format(name=ref)}}}}
+
+
+def _param(name: str, desc: str) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "description": desc,
+             "schema": {"type": "string"}}]
+
+
+def openapi_document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(
+        [TransactionRequest, BlockRequest, AddressRequest, TransactionResult, BlockResult,
+         AccountResult, ErrorEnvelope, Meta, BlockNumber],
+        ref_template=_REF)
+    paths: dict[str, Any] = {
+        "/api/v1/validate/transaction": {"post": {
+            "summary": "Validate a transaction", "requestBody": _body("TransactionRequest"),
+            "responses": _answers("TransactionResult")}},
+        "/api/v1/validate/block": {"post": {
+            "summary": "Validate a block (number or 'latest')", "requestBody": _body("BlockRequest"),
+            "responses": _answers("BlockResult")}},
+        "/api/v1/validate/address": {"post": {
+            "summary": "Validate an address", "requestBody": _body("AddressRequest"),
+            "responses": _answers("AccountResult")}},
+        "/api/v1/validate/block-number": {"get": {
+            "summary": "Current head block number", "responses": _answers("BlockNumber")}},
+        "/api/v1/transactions/{hash}": {"get": {
+            "summary": "A transaction as a cacheable resource",
+            "parameters": _param("hash", "0x-prefixed 32-byte hash"),
+            "responses": _answers("TransactionResult", cached=True)}},
+        "/api/v1/blocks/{number}": {"get": {
+            "summary": "A block as a cacheable resource",
+            "parameters": _param("number", "decimal number, 0x quantity or 'latest'"),
+            "responses": _answers("BlockResult", cached=True)}},
+        "/api/v1/addresses/{address}": {"get": {
+            "summary": "An account as a resource",
+            "parameters": _param("address", "0x-prefixed 20-byte address"),
+            "responses": _answers("AccountResult", cached=True)}},
+        "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+        "/ready": {"get": {"summary": "Readiness with per-dependency checks", "responses": {
+            "200": {"description": "ready"}, "503": {"description": "a dependency is down"}}}},
+    }
+    return {"openapi": "3.1.0",
+            "info": {"title": "BIZRA-NODE0", "version": __version__,
+                     "description": "Validation node for EVM-compatible chains."},
+            "paths": paths, "components": {"schemas": components}}

@@ -1,0 +1,76 @@
+"""Builds the node: components are created in the lifespan and passed down.
+
+No module-level singletons: each worker process (and each test) builds its own
+``Node`` from a ``Settings``. ``create_rsgi_app`` / ``create_asgi_app`` are the
+factories granian calls in each worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+
+from .api import ASGIApp, Dispatcher, Request, Response, RSGIApp, Routes, openapi_document
+from .chain import UpstreamPool
+from .observability import configure_logging
+from .settings import Settings
+from .validation import ValidationService
+
+__all__ = ["Node", "create_asgi_app", "create_rsgi_app"]
+
+log = logging.getLogger("bizra_node")
+
+
+class Node:
+    """All components of one worker, started and stopped in order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.upstreams = UpstreamPool(settings)
+        self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
+                                         finality_depth=settings.finality_depth,
+                                         timeout=settings.request_deadline)
+        self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready},
+                             bench_endpoints=settings.bench_endpoints)
+        self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
+                                     settings.max_body_bytes)
+        openapi = msgspec.json.encode(openapi_document())
+
+        async def serve_openapi(req: Request) -> Response:
+            return Response(200, openapi)
+
+        self.dispatcher.add("GET", "/openapi.json", serve_openapi)
+        self._started = False
+
+    async def _upstream_ready(self) -> dict[str, Any]:
+        upstreams = await self.upstreams.ping(timeout=min(2.0, self.settings.rpc_timeout))
+        return {"ok": any(u["ok"] for u in upstreams.values()), "upstreams": upstreams}
+
+    async def start(self) -> None:
+        await self.upstreams.start()
+        self._started = True
+        log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
+                                        "network_id": self.settings.bizra_network_id})
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.upstreams.close()
+        await asyncio.sleep(0)  # let aiohttp close its transports
+        log.info("node stopped")
+
+
+def create_rsgi_app() -> RSGIApp:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return RSGIApp(Node(settings))
+
+
+def create_asgi_app() -> ASGIApp:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return ASGIApp(Node(settings))

@@ -1,0 +1,97 @@
+"""One upstream JSON-RPC node behind a keep-alive aiohttp connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+
+from ..errors import UpstreamError
+from .jsonrpc import Call, decode_batch, decode_single, encode_batch, encode_single
+
+__all__ = ["Upstream", "redact_url"]
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password or query (API keys often live there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+class Upstream:
+    """Sends calls to one URL. Raises :class:`UpstreamError` with a ``kind`` on any
+    transport trouble, so the pool above can retry, fail over or open a breaker."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float,
+                 connect_timeout: float, use_batch: bool = True, name: str | None = None) -> None:
+        self.url = url
+        self.name = name or redact_url(url)
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self.supports_batch = use_batch
+
+    async def _post(self, body: bytes, timeout: float | None) -> bytes:
+        tmo = self._timeout if timeout is None else aiohttp.ClientTimeout(
+            total=min(timeout, self._timeout.total or timeout),
+            sock_connect=self._timeout.sock_connect)
+        try:
+            async with self._session.post(self.url, data=body, headers=_JSON_HEADERS,
+                                          timeout=tmo) as resp:
+                payload = await resp.read()
+                if resp.status >= 400:
+                    raise UpstreamError(
+                        f"upstream answered HTTP {resp.status}", kind="http",
+                        upstream=self.name, retryable=resp.status in _RETRYABLE_HTTP,
+                        retry_after=_retry_after(resp.headers),
+                        details={"status": resp.status})
+                return payload
+        except UpstreamError:
+            raise
+        except (TimeoutError, asyncio.TimeoutError):
+            raise UpstreamError("upstream timed out", kind="timeout", upstream=self.name) from None
+        except aiohttp.ClientConnectorError:
+            raise UpstreamError("upstream refused the connection", kind="connect",
+                                upstream=self.name) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError(f"upstream connection failed: {type(exc).__name__}",
+                                kind="connect", upstream=self.name) from None
+
+    async def call(self, call: Call, timeout: float | None = None) -> Any:
+        """Result of one call, or an RpcError value."""
+        return decode_single(await self._post(encode_single(call), timeout), self.name)
+
+    async def batch(self, calls: list[Call], timeout: float | None = None) -> list[Any]:
+        """Results of several calls in one round trip (a JSON-RPC batch), in call order.
+
+        An upstream that refuses batches is remembered and asked with concurrent
+        single calls from then on.
+        """
+        if len(calls) == 1:
+            return [await self.call(calls[0], timeout)]
+        if self.supports_batch:
+            try:
+                return decode_batch(await self._post(encode_batch(calls), timeout),
+                                    len(calls), self.name)
+            except UpstreamError as exc:
+                if exc.kind != "batch_refused":
+                    raise
+                self.supports_batch = False
+        return list(await asyncio.gather(*(self.call(c, timeout) for c in calls)))

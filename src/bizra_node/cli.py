@@ -1,0 +1,121 @@
+"""The `bizra-node` command: serve · devnet · bench · settings."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .settings import Settings, describe_settings
+
+__all__ = ["main"]
+
+SEED_FILE = Path(".devnet/seed.json")
+
+
+def _start_devnet(port: int) -> object:
+    """Start anvil, seed it and write the manifest; return the Anvil handle."""
+    from .devnet import Anvil, seed
+
+    anvil = Anvil(port).start()
+    manifest = seed(anvil.url)
+    SEED_FILE.parent.mkdir(parents=True, exist_ok=True)
+    SEED_FILE.write_text(manifest.to_json())
+    print(f"devnet: anvil at {anvil.url}, head {manifest.head}; seed data in {SEED_FILE}",
+          file=sys.stderr)
+    print(f"  try: curl -s localhost:8080/api/v1/transactions/{manifest.eip1559_tx}",
+          file=sys.stderr)
+    return anvil
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's message names the bad variable
+        print(f"bad settings: {exc}", file=sys.stderr)
+        return 2
+    anvil = None
+    if not settings.upstream_urls:
+        anvil = _start_devnet(args.devnet_port)
+        os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
+    host = args.host or settings.bizra_host
+    port = args.port if args.port is not None else settings.bizra_port
+    workers = args.workers or settings.workers
+    rsgi = (args.interface or settings.bizra_interface) == "rsgi"
+    target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
+    server = Granian(target, address=host, port=port, workers=workers, factory=True,
+                     interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
+                     log_access=False, backlog=2048)
+    print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
+          f"{'rsgi' if rsgi else 'asgi'})", file=sys.stderr)
+    try:
+        server.serve()
+    finally:
+        if anvil is not None:
+            anvil.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    anvil = _start_devnet(args.port)
+    print(f"devnet running at {anvil.url} (Ctrl-C stops it)", file=sys.stderr)  # type: ignore[attr-defined]
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    anvil.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    print(describe_settings())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.runner import run_bench  # the bench/ folder of the checkout
+
+    return run_bench(args.scenario, args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bizra-node", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the node (granian)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="settings (environment variables):\n" + describe_settings())
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--workers", type=int, default=0)
+    serve.add_argument("--interface", choices=["rsgi", "asgi"], default=None)
+    serve.add_argument("--devnet-port", type=int, default=8545,
+                       help="anvil port when BIZRA_NODE_URL is empty")
+    serve.set_defaults(func=cmd_serve)
+
+    devnet = sub.add_parser("devnet", help="run a seeded local anvil devnet")
+    devnet.add_argument("--port", type=int, default=8545)
+    devnet.set_defaults(func=cmd_devnet)
+
+    settings = sub.add_parser("settings", help="list every setting with its default")
+    settings.set_defaults(func=cmd_settings)
+
+    bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/)")
+    bench.add_argument("scenario")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Errors are values with codes.
+
+Every layer raises a subclass of :class:`NodeError`; the API translates it to HTTP
+(and the JSON-RPC endpoint to a JSON-RPC error) in exactly one place. ``message`` and
+``details`` are what a client may see, so they never carry secrets or stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "InternalError",
+    "NodeError",
+    "NotFoundError",
+    "RateLimitError",
+    "UpstreamError",
+    "UpstreamUnavailable",
+    "ValidationError",
+]
+
+
+class NodeError(Exception):
+    """Base of every error the node reports to a client."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+    jsonrpc_code: ClassVar[int] = -32603
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class ValidationError(NodeError):
+    """The caller's input is malformed: never retried, always a 400."""
+
+    code = "VALIDATION_ERROR"
+    http_status = 400
+    jsonrpc_code = -32602
+
+
+class AuthenticationError(NodeError):
+    code = "AUTHENTICATION_ERROR"
+    http_status = 401
+    jsonrpc_code = -32001
+
+
+class AuthorizationError(NodeError):
+    code = "AUTHORIZATION_ERROR"
+    http_status = 403
+    jsonrpc_code = -32003
+
+
+class NotFoundError(NodeError):
+    code = "NOT_FOUND"
+    http_status = 404
+    jsonrpc_code = -32601
+
+
+class RateLimitError(NodeError):
+    code = "RATE_LIMIT_EXCEEDED"
+    http_status = 429
+    jsonrpc_code = -32005
+    retryable = True
+
+
+class UpstreamError(NodeError):
+    """One upstream failed one call.
+
+    ``kind`` classifies the failure for retry and breaker decisions:
+    connect, timeout, http, malformed, rpc.
+    """
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+    jsonrpc_code = -32603
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        upstream: str = "",
+        retryable: bool = True,
+        rpc_code: int | None = None,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.kind = kind
+        self.upstream = upstream
+        self.rpc_code = rpc_code
+        self.retry_after = retry_after
+        self._retryable = retryable
+
+    @property  # type: ignore[override]
+    def retryable(self) -> bool:  # noqa: D102
+        return self._retryable
+
+
+class UpstreamUnavailable(NodeError):
+    """No upstream could answer: a 503 for the client."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+    jsonrpc_code = -32603
+    retryable = True
+
+
+class InternalError(NodeError):
+    code = "INTERNAL_ERROR"
+    http_status = 500

@@ -1,0 +1,5 @@
+"""resilience"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,196 @@
+"""Every knob of the node, in one place.
+
+Each field is read from the environment variable of the same name in upper case
+(``bizra_node_url`` <- ``BIZRA_NODE_URL``); a ``.env`` file in the working directory is
+read too. Values are validated once, at load: a bad value stops the node with a clear
+message instead of failing later. Defaults follow shared/DESIGN.md and the roadmap.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "cpu_count", "describe_settings"]
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (affinity-aware), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, validate_default=True
+    )
+
+    # --- serving -------------------------------------------------------------------
+    bizra_host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    bizra_port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on.")
+    bizra_workers: int = Field(
+        0, ge=0, le=256, description="granian worker processes; 0 = one per CPU."
+    )
+    bizra_interface: Literal["rsgi", "asgi"] = Field(
+        "rsgi", description="Server interface: rsgi (fastest, measured) or asgi."
+    )
+    bench_endpoints: bool = Field(
+        False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted."
+    )
+
+    # --- upstream chain ------------------------------------------------------------
+    bizra_node_url: str = Field(
+        "", description="Comma-separated upstream JSON-RPC URLs. Empty: `make run` devnet."
+    )
+    bizra_network_id: int = Field(31337, ge=1, description="Chain id this node validates.")
+    rpc_connect_timeout: float = Field(2.0, gt=0, le=60, description="Upstream connect timeout, s.")
+    rpc_timeout: float = Field(5.0, gt=0, le=120, description="Upstream per-call timeout, s.")
+    rpc_pool_limit: int = Field(512, ge=1, le=10000, description="Upstream keep-alive sockets.")
+    rpc_keepalive: float = Field(15.0, gt=0, description="Idle upstream socket lifetime, s.")
+    rpc_batch: bool = Field(
+        True, description="Send related calls as one JSON-RPC batch (falls back if refused)."
+    )
+    request_deadline: float = Field(
+        10.0, gt=0, le=300, description="Overall deadline of one client request, s."
+    )
+    finality_depth: int = Field(
+        64, ge=0, description="Blocks behind head counted final when upstream has no 'finalized'."
+    )
+    head_lag_blocks: int = Field(
+        3, ge=0, description="An upstream this many blocks behind the best head skips 'latest'."
+    )
+
+    # --- retry and circuit breaker -------------------------------------------------
+    retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call.")
+    retry_initial: float = Field(0.1, ge=0, description="First backoff, s.")
+    retry_multiplier: float = Field(2.0, ge=1, description="Backoff growth factor.")
+    retry_max: float = Field(2.0, ge=0, description="Backoff cap, s.")
+    retry_budget_ratio: float = Field(
+        0.1, ge=0, le=1, description="Retries allowed as a share of recent calls."
+    )
+    cb_failure_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open a breaker."
+    )
+    cb_failure_rate: float = Field(
+        50.0, gt=0, le=100, description="Failure percentage that opens a breaker."
+    )
+    cb_volume_threshold: int = Field(
+        10, ge=1, description="Calls in the window before the rate applies."
+    )
+    cb_window: float = Field(60.0, gt=0, description="Rolling window of the breaker, s.")
+    cb_window_size: int = Field(100, ge=10, le=100000, description="Ring buffer slots.")
+    cb_reset_timeout: float = Field(30.0, gt=0, description="Open -> half-open after, s.")
+    cb_half_open_probes: int = Field(3, ge=1, description="Probes let through when half-open.")
+    hedge_delay: float = Field(
+        0.0, ge=0, description="Hedge a read after this many s; 0 = the upstream's recent p95."
+    )
+    hedge_enabled: bool = Field(True, description="Send slow reads to a second upstream.")
+
+    # --- cache ---------------------------------------------------------------------
+    redis_url: str = Field("", description="Redis for L2. Empty: L1 only.")
+    l1_cache_size: int = Field(10000, ge=0, description="L1 entries.")
+    l1_max_bytes: int = Field(256 * 1024 * 1024, ge=0, description="L1 bytes.")
+    l1_ttl: float = Field(300.0, gt=0, description="Default L1 TTL, s.")
+    l2_timeout: float = Field(0.05, gt=0, description="Redis call timeout, s.")
+    ttl_final: float = Field(86400.0, gt=0, description="TTL of final blocks/transactions, s.")
+    ttl_recent: float = Field(3.0, gt=0, description="TTL of not-yet-final answers, s.")
+    ttl_pending: float = Field(2.0, gt=0, description="TTL of pending transactions, s.")
+    ttl_address: float = Field(60.0, gt=0, description="TTL of address state, s.")
+    ttl_head: float = Field(2.0, gt=0, description="TTL of the head block number, s.")
+    ttl_not_found: float = Field(60.0, gt=0, description="TTL of 'not found' answers, s.")
+
+    # --- database ------------------------------------------------------------------
+    database_url: str = Field("", description="Primary PostgreSQL. Empty: embedded pgserver.")
+    db_read_urls: str = Field("", description="Comma-separated read replicas.")
+    db_type: str = Field("", description="'cloud' or 'rds' shrinks the pool formula.")
+    db_pool_max: int = Field(0, ge=0, le=1000, description="0 = min(2*CPU+10, 100).")
+    db_pool_min: int = Field(0, ge=0, le=1000, description="0 = max(CPU//4, 2).")
+    db_acquire_timeout: float = Field(10.0, gt=0, description="Pool acquire timeout, s.")
+    db_idle_timeout: float = Field(10.0, gt=0, description="Idle connection release, s.")
+    db_max_queries: int = Field(50000, ge=1, description="Queries before a connection is replaced.")
+    db_statement_timeout: float = Field(30.0, gt=0, description="statement_timeout, s.")
+    db_idle_in_transaction_timeout: float = Field(30.0, gt=0, description="idle_in_tx, s.")
+    db_query_timeout: float = Field(35.0, gt=0, description="Client-side query timeout, s.")
+    db_connect_timeout: float = Field(10.0, gt=0, description="Connect timeout, s.")
+    db_replica_max_lag: float = Field(5.0, ge=0, description="Replica lag that skips it, s.")
+    db_replica_check_interval: float = Field(5.0, gt=0, description="Replica check period, s.")
+    db_monitor_interval: float = Field(60.0, gt=0, description="Database monitor period, s.")
+    db_enabled: bool = Field(True, description="Record validations in PostgreSQL.")
+    write_batch_rows: int = Field(500, ge=1, description="Write-behind batch size.")
+    write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
+    write_queue_max: int = Field(100000, ge=1, description="Write-behind queue bound.")
+    data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
+
+    # --- security ------------------------------------------------------------------
+    api_keys_mode: Literal["off", "optional", "required"] = Field(
+        "off", description="API key checking."
+    )
+    rate_limit_rps: float = Field(0.0, ge=0, description="Per-client requests/s; 0 = off.")
+    rate_limit_burst: int = Field(100, ge=1, description="Per-client burst.")
+
+    # --- observability -------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+    metrics_enabled: bool = Field(True, description="Collect and export metrics.")
+    memory_limit: int = Field(0, ge=0, description="Bytes; 0 = cgroup memory.max if any.")
+    memory_check_interval: float = Field(5.0, gt=0, description="Memory guard period, s.")
+
+    @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_urls(self) -> Settings:
+        for url in self.upstream_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
+        if self.retry_max < self.retry_initial:
+            raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+        return self
+
+    @property
+    def upstream_urls(self) -> list[str]:
+        return [u.strip() for u in self.bizra_node_url.split(",") if u.strip()]
+
+    @property
+    def read_urls(self) -> list[str]:
+        return [u.strip() for u in self.db_read_urls.split(",") if u.strip()]
+
+    @property
+    def workers(self) -> int:
+        return self.bizra_workers or cpu_count()
+
+    @property
+    def pool_max(self) -> int:
+        if self.db_pool_max:
+            return self.db_pool_max
+        cpu = cpu_count()
+        formula = 2 * cpu + 4 if self.db_type.lower() in ("cloud", "rds") else 2 * cpu + 10
+        return min(formula, 100)
+
+    @property
+    def pool_min(self) -> int:
+        return min(self.db_pool_min or max(cpu_count() // 4, 2), self.pool_max)
+
+
+def describe_settings() -> str:
+    """One line per setting: ENV_NAME (default) description. Used by --help and README."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
+    return "\n".join(lines)

@@ -1,0 +1,34 @@
+"""The domain: validating transactions, blocks and addresses."""
+
+from __future__ import annotations
+
+from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
+from .integrity import IntegrityError, header_hash
+from .service import Recorder, Upstreams, ValidationService, now_iso
+from .types import (
+    Account,
+    AccountResult,
+    Block,
+    BlockResult,
+    Transaction,
+    TransactionResult,
+)
+
+__all__ = [
+    "Account",
+    "AccountResult",
+    "Block",
+    "BlockResult",
+    "IntegrityError",
+    "Recorder",
+    "Transaction",
+    "TransactionResult",
+    "Upstreams",
+    "ValidationService",
+    "header_hash",
+    "now_iso",
+    "parse_address",
+    "parse_block_ref",
+    "parse_tx_hash",
+    "to_checksum_address",
+]

@@ -1,0 +1,201 @@
+"""ValidationService: asks upstreams, checks what they say, builds results.
+
+One upstream round trip per validation where the protocol allows: the calls a
+validation needs go out as one JSON-RPC batch. A transaction's timestamp is its
+block's: taken from ``blockTimestamp`` when the upstream includes it (anvil, recent
+geth), else from the block header, fetched once per block hash and memoised.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..chain import Call, RpcError
+from ..errors import UpstreamUnavailable
+from .convert import hex_int, to_account, to_block, to_transaction
+from .integrity import IntegrityError, check_block, check_transaction
+from .types import AccountResult, BlockResult, TransactionResult
+
+__all__ = ["Recorder", "Upstreams", "ValidationService"]
+
+_HEADER_MEMO_SIZE = 4096
+
+
+def _inline_timestamp(tx: dict[str, Any], receipt: dict[str, Any]) -> int | None:
+    """Newer nodes (anvil, geth >= 1.16) put ``blockTimestamp`` on the transaction or
+    receipt, which saves the header round trip."""
+    for value in (tx.get("blockTimestamp"), receipt.get("blockTimestamp")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.startswith("0x"):
+            return int(value, 16)
+    return None
+
+
+class Upstreams(Protocol):
+    """What the service needs from the chain layer."""
+
+    async def batch(self, calls: list[Call], *, timeout: float | None = None) -> list[Any]: ...
+
+
+Recorder = Callable[[str, str, Any], None]
+"""Called with (kind, subject, result) after each validation; must not block."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _unavailable(reason: str, **details: Any) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"upstream could not answer: {reason}", {"reason": reason, **details})
+
+
+def _need(value: Any, what: str) -> Any:
+    """Raise 503 for a JSON-RPC error object in place of a result."""
+    if isinstance(value, RpcError):
+        raise _unavailable(f"{what} failed", rpcCode=value.code, rpcMessage=value.message[:200])
+    return value
+
+
+class ValidationService:
+    def __init__(self, upstreams: Upstreams, *, network_id: int, finality_depth: int,
+                 timeout: float | None = None, recorder: Recorder | None = None) -> None:
+        self._up = upstreams
+        self.network_id = network_id
+        self._finality_depth = finality_depth
+        self._timeout = timeout
+        self._recorder = recorder
+        self._best_head = 0
+        self._finalized_tag_works = True
+        self._header_ts: OrderedDict[str, int] = OrderedDict()
+
+    # --- head and finality ----------------------------------------------------------
+    def _head(self, raw: Any) -> int:
+        """The head never goes backwards, even when a lagging upstream answers."""
+        head = hex_int(_need(raw, "eth_blockNumber"))
+        if head > self._best_head:
+            self._best_head = head
+        return self._best_head
+
+    def _finality_calls(self) -> list[Call]:
+        if self._finalized_tag_works:
+            return [Call("eth_getBlockByNumber", ("finalized", False))]
+        return []
+
+    def _finalized_at(self, head: int, raw: list[Any]) -> int:
+        if raw:
+            value = raw[0]
+            if isinstance(value, dict) and isinstance(value.get("number"), str):
+                return hex_int(value["number"])
+            if isinstance(value, RpcError):
+                self._finalized_tag_works = False
+        return head - self._finality_depth
+
+    async def block_number(self) -> int:
+        (raw,) = await self._up.batch([Call("eth_blockNumber")], timeout=self._timeout)
+        try:
+            return self._head(raw)
+        except (ValueError, TypeError):
+            raise _unavailable("malformed eth_blockNumber") from None
+
+    # --- transaction -------------------------------------------------------------
+    async def _timestamp(self, block_hash: str) -> int:
+        ts = self._header_ts.get(block_hash)
+        if ts is not None:
+            return ts
+        (header,) = await self._up.batch([Call("eth_getBlockByHash", (block_hash, False))],
+                                         timeout=self._timeout)
+        header = _need(header, "eth_getBlockByHash")
+        if not isinstance(header, dict) or str(header.get("hash", "")).lower() != block_hash:
+            raise IntegrityError("upstream returned a different block for the transaction")
+        ts = hex_int(header["timestamp"])
+        self._header_ts[block_hash] = ts
+        if len(self._header_ts) > _HEADER_MEMO_SIZE:
+            self._header_ts.popitem(last=False)
+        return ts
+
+    async def validate_transaction(self, tx_hash: str) -> TransactionResult:
+        calls = [Call("eth_getTransactionByHash", (tx_hash,)),
+                 Call("eth_getTransactionReceipt", (tx_hash,)),
+                 Call("eth_blockNumber"), *self._finality_calls()]
+        raw = await self._up.batch(calls, timeout=self._timeout)
+        tx = _need(raw[0], "eth_getTransactionByHash")
+        receipt = _need(raw[1], "eth_getTransactionReceipt")
+        try:
+            head = self._head(raw[2])
+            if tx is None:
+                result = TransactionResult(valid=False, error="Transaction not found",
+                                           validated_at=now_iso(), network_id=self.network_id)
+            else:
+                if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
+                    raise IntegrityError("transaction or receipt is not an object")
+                check_transaction(tx, receipt, tx_hash)
+                block_hash = tx.get("blockHash")
+                ts = None
+                if block_hash and receipt is not None:
+                    ts = _inline_timestamp(tx, receipt)
+                    if ts is None:
+                        ts = await self._timestamp(str(block_hash).lower())
+                data = to_transaction(tx, receipt, head=head,
+                                      finalized_at=self._finalized_at(head, raw[3:]),
+                                      timestamp=ts)
+                result = TransactionResult(valid=True, data=data, validated_at=now_iso(),
+                                           network_id=self.network_id)
+        except IntegrityError as exc:
+            result = TransactionResult(valid=False, error=f"integrity check failed: {exc}",
+                                       validated_at=now_iso(), network_id=self.network_id)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise _unavailable("malformed transaction data", error=type(exc).__name__) from None
+        self._record("transaction", tx_hash, result)
+        return result
+
+    # --- block -------------------------------------------------------------------
+    async def validate_block(self, ref: int | str) -> BlockResult:
+        tag = hex(ref) if isinstance(ref, int) else ref
+        calls = [Call("eth_getBlockByNumber", (tag, False)), Call("eth_blockNumber"),
+                 *self._finality_calls()]
+        raw = await self._up.batch(calls, timeout=self._timeout)
+        block = _need(raw[0], "eth_getBlockByNumber")
+        try:
+            head = self._head(raw[1])
+            if block is None:
+                result = BlockResult(valid=False, error="Block not found",
+                                     validated_at=now_iso(), network_id=self.network_id)
+            else:
+                if not isinstance(block, dict):
+                    raise IntegrityError("block is not an object")
+                check_block(block, ref if isinstance(ref, int) else None)
+                data = to_block(block, finalized_at=self._finalized_at(head, raw[2:]))
+                result = BlockResult(valid=True, data=data, validated_at=now_iso(),
+                                     network_id=self.network_id)
+        except IntegrityError as exc:
+            result = BlockResult(valid=False, error=f"integrity check failed: {exc}",
+                                 validated_at=now_iso(), network_id=self.network_id)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise _unavailable("malformed block data", error=type(exc).__name__) from None
+        self._record("block", str(ref), result)
+        return result
+
+    # --- address -----------------------------------------------------------------
+    async def validate_address(self, address: str) -> AccountResult:
+        calls = [Call("eth_getBalance", (address, "latest")),
+                 Call("eth_getTransactionCount", (address, "latest")),
+                 Call("eth_getCode", (address, "latest")), Call("eth_blockNumber")]
+        raw = await self._up.batch(calls, timeout=self._timeout)
+        balance, nonce, code = (_need(raw[i], calls[i].method) for i in range(3))
+        try:
+            head = self._head(raw[3])
+            data = to_account(address, balance, nonce, code, head)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise _unavailable("malformed account data", error=type(exc).__name__) from None
+        result = AccountResult(valid=True, data=data, validated_at=now_iso(),
+                               network_id=self.network_id)
+        self._record("address", address, result)
+        return result
+
+    def _record(self, kind: str, subject: str, result: Any) -> None:
+        if self._recorder is not None:
+            self._recorder(kind, subject, result)
