@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from .api import ASGIApp, Dispatcher, Request, Response, RSGIApp, Routes, openapi_document
+from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
 from .chain import UpstreamPool
-from .observability import configure_logging
+from .observability import NodeMetrics, configure_logging
 from .settings import Settings
 from .validation import ValidationService
 
@@ -29,6 +29,7 @@ class Node:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.metrics = NodeMetrics()
         self.upstreams = UpstreamPool(settings)
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,

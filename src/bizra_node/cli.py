@@ -77,9 +77,16 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.runner import run_bench  # the bench/ folder of the checkout
+    """Benchmarks live in the checkout's bench/ folder (not installed with the package)."""
+    import importlib
 
-    return run_bench(args.scenario, args.rest)
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "runner.py").is_file():
+        print("bench/ not found: run `bizra-node bench` from a checkout", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    runner = importlib.import_module("bench.runner")
+    return int(runner.run_bench(args.scenario, args.rest))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ class NodeError(Exception):
     code: ClassVar[str] = "INTERNAL_ERROR"
     http_status: ClassVar[int] = 500
     jsonrpc_code: ClassVar[int] = -32603
-    retryable: ClassVar[bool] = False
+    retryable: bool = False
+    """Whether trying again later may succeed (instance attribute for upstream errors)."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -102,11 +103,7 @@ class UpstreamError(NodeError):
         self.upstream = upstream
         self.rpc_code = rpc_code
         self.retry_after = retry_after
-        self._retryable = retryable
-
-    @property  # type: ignore[override]
-    def retryable(self) -> bool:  # noqa: D102
-        return self._retryable
+        self.retryable = retryable
 
 
 class UpstreamUnavailable(NodeError):

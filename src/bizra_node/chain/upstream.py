@@ -65,7 +65,7 @@ class Upstream:
                 return payload
         except UpstreamError:
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise UpstreamError("upstream timed out", kind="timeout", upstream=self.name) from None
         except aiohttp.ClientConnectorError:
             raise UpstreamError("upstream refused the connection", kind="connect",

@@ -1,0 +1,65 @@
+"""Every metric the node exports, declared in one place with bounded labels.
+
+``NodeMetrics`` is built once per worker by ``app.py`` and passed to each
+component; components count into it on their hot paths (cheap primitives from
+``stats.py``). The exporter publishes it to Prometheus off the request path.
+"""
+
+from __future__ import annotations
+
+from .stats import CounterVec, GaugeVec, HistogramVec
+
+__all__ = ["NodeMetrics"]
+
+
+class NodeMetrics:
+    def __init__(self) -> None:
+        # API
+        self.api_requests = CounterVec(
+            "api_requests_total", "HTTP requests by route and status", ("route", "status"))
+        self.api_latency = HistogramVec(
+            "api_response_time_seconds", "HTTP response time", ("route", "status"))
+        # upstream calls
+        self.upstream_calls = CounterVec(
+            "upstream_calls_total", "Upstream JSON-RPC calls by upstream, method and outcome",
+            ("upstream", "method", "outcome"))
+        self.upstream_latency = HistogramVec(
+            "upstream_call_duration_seconds", "Upstream round trip time", ("upstream", "method"))
+        self.upstream_retries = CounterVec(
+            "upstream_retries_total", "Retried upstream calls", ("upstream", "reason"))
+        self.upstream_hedges = CounterVec(
+            "upstream_hedges_total", "Hedged reads by outcome (won, lost)", ("outcome",))
+        self.breaker_state = GaugeVec(
+            "circuit_breaker_state", "0 closed, 1 half-open, 2 open", ("upstream",))
+        self.breaker_transitions = CounterVec(
+            "circuit_breaker_transitions_total", "Breaker state changes", ("upstream", "to"))
+        self.upstream_head = GaugeVec("upstream_head_block", "Head block per upstream",
+                                      ("upstream",))
+        # cache
+        self.cache_hits = CounterVec("cache_hits_total", "Cache hits", ("tier", "kind"))
+        self.cache_misses = CounterVec("cache_misses_total", "Cache misses", ("tier", "kind"))
+        self.cache_evictions = CounterVec("cache_evictions_total", "L1 evictions", ("reason",))
+        self.cache_entries = GaugeVec("cache_entries", "Entries held", ("tier",))
+        self.cache_bytes = GaugeVec("cache_bytes", "Bytes held", ("tier",))
+        self.cache_l2_errors = CounterVec("cache_l2_errors_total", "Redis failures", ("op",))
+        self.cache_compressed_bytes = CounterVec(
+            "cache_l2_payload_bytes_total", "Bytes written to L2 before/after compression",
+            ("stage",))
+        self.dedup_requests = CounterVec(
+            "deduplicated_requests_total", "Requests that joined an in-flight call", ("kind",))
+        # database
+        self.db_pool_size = GaugeVec("db_pool_size", "Connections open", ("pool",))
+        self.db_pool_in_use = GaugeVec("db_pool_in_use", "Connections in use", ("pool",))
+        self.db_pool_waiting = GaugeVec("db_pool_waiting", "Acquires waiting", ("pool",))
+        self.db_pool_max = GaugeVec("db_pool_max", "Pool maximum", ("pool",))
+        self.db_query_latency = HistogramVec(
+            "db_query_duration_seconds", "Database query time", ("pool", "query"))
+        self.write_queue_depth = GaugeVec("write_behind_queue_depth", "Records waiting", ())
+        self.write_spool_bytes = GaugeVec("write_behind_spool_bytes", "Bytes in the spool", ())
+        self.write_records = CounterVec(
+            "write_behind_records_total", "Records by outcome (written, spooled, replayed)",
+            ("outcome",))
+        self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",))
+        # process
+        self.memory_actions = CounterVec(
+            "memory_guard_actions_total", "Memory guard interventions", ("action",))

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real seeded anvil devnet and a node built on it.
+
+Each test builds exactly the components it needs; nothing is mocked. Tests that
+need Redis or PostgreSQL start their own (see tests/support) or use the machine's
+services with a unique key prefix / database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from bizra_node.api import ASGIApp
+from bizra_node.app import Node
+from bizra_node.devnet import Anvil, SeedManifest, seed
+from bizra_node.settings import Settings
+
+
+@dataclass
+class Devnet:
+    anvil: Anvil
+    manifest: SeedManifest
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+
+@pytest.fixture(scope="session")
+def devnet() -> Iterator[Devnet]:
+    """One seeded anvil for the session. Tests must not change its automine setting
+    or mine blocks unless they own a devnet of their own (``fresh_devnet``)."""
+    anvil = Anvil().start()
+    try:
+        yield Devnet(anvil, seed(anvil.url))
+    finally:
+        anvil.stop()
+
+
+@pytest.fixture
+def fresh_devnet() -> Iterator[Devnet]:
+    """A devnet of this test's own, free to mine, stop or reconfigure."""
+    anvil = Anvil().start()
+    try:
+        yield Devnet(anvil, seed(anvil.url, extra_blocks=5))
+    finally:
+        anvil.stop()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+def make_settings(upstream: str, **overrides: Any) -> Settings:
+    """Settings for a test node: no database, no Redis unless asked for."""
+    values: dict[str, Any] = {"bizra_node_url": upstream, "db_enabled": False, "redis_url": "",
+                              "log_level": "warning", "retry_initial": 0.01}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def running_node(settings: Settings) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
+    """A started Node and an HTTP client bound to its ASGI app (in-process)."""
+    node = Node(settings)
+    await node.start()
+    try:
+        transport = httpx.ASGITransport(app=ASGIApp(node))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            yield node, client
+    finally:
+        await node.stop()
+
+
+@pytest.fixture
+async def node_client(devnet: Devnet) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
+    async with running_node(make_settings(devnet.url)) as pair:
+        yield pair
