@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .http import Request, pick_request_id
-from .rsgi import Lifecycle
+from .rsgi import DRAIN_LIMIT, Lifecycle
 
 __all__ = ["ASGIApp"]
 
@@ -53,6 +53,8 @@ class ASGIApp:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             too_large = True
+            if declared.isdigit() and int(declared) <= DRAIN_LIMIT:
+                await _drain(receive)
         else:
             chunks: list[bytes] = []
             size = 0
@@ -79,3 +81,11 @@ class ASGIApp:
         out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers)
         await send({"type": "http.response.start", "status": resp.status, "headers": out})
         await send({"type": "http.response.body", "body": resp.body})
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop a body we will not use (see DRAIN_LIMIT)."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return

@@ -55,14 +55,22 @@ class RSGIApp:
         proto.response_bytes(resp.status, out, resp.body)
 
 
+DRAIN_LIMIT = 1 << 20
+"""An over-limit body up to this size is read and dropped before answering, so the client
+finishes sending and reads the 400 instead of a connection reset. Larger: answer, close."""
+
+
 async def _read_body(proto: Any, content_length: str | None, limit: int) -> bytes | None:
-    """The body, or None when it is larger than ``limit`` (read no further than that)."""
+    """The body, or None when it is larger than ``limit``."""
     if content_length is not None:
         try:
             declared = int(content_length)
         except ValueError:
             return None
         if declared > limit:
+            if declared <= DRAIN_LIMIT:
+                async for _ in proto:
+                    pass
             return None
         body: bytes = await proto()
         return body if len(body) <= limit else None

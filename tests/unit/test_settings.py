@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bizra_node.settings import Settings, cpu_count, describe_settings
+
+
+def test_defaults_follow_the_roadmap() -> None:
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.pool_max == min(2 * cpu_count() + 10, 100)
+    assert s.pool_min == max(cpu_count() // 4, 2)
+    assert (s.db_statement_timeout, s.db_query_timeout, s.db_connect_timeout) == (30, 35, 10)
+    assert (s.retry_attempts, s.retry_initial, s.retry_multiplier, s.retry_max) == (3, 0.1, 2, 2)
+    assert s.l1_cache_size == 10000 and s.l1_ttl == 300
+
+
+def test_cloud_pool_formula() -> None:
+    s = Settings(_env_file=None, db_type="rds")  # type: ignore[call-arg]
+    assert s.pool_max == min(2 * cpu_count() + 4, 100)
+
+
+def test_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIZRA_NODE_URL", "http://a:1, http://b:2")
+    monkeypatch.setenv("L1_CACHE_SIZE", "5")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.upstream_urls == ["http://a:1", "http://b:2"]
+    assert s.l1_cache_size == 5
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("BIZRA_NODE_URL", "ftp://x"), ("BIZRA_PORT", "99999"), ("L1_CACHE_SIZE", "-1"),
+    ("LOG_LEVEL", "loud"), ("RETRY_MAX", "0.01"),
+])
+def test_bad_values_fail_at_load(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_describe_lists_every_setting() -> None:
+    text = describe_settings()
+    for name in Settings.model_fields:
+        assert name.upper() in text
