@@ -65,11 +65,12 @@ class ASGIApp:
                     return
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > limit:
-                    too_large = True
-                    break
-                chunks.append(chunk)
                 more = message.get("more_body", False)
+                if size > DRAIN_LIMIT:
+                    break
+                if size <= limit:
+                    chunks.append(chunk)
+            too_large = size > limit
             body = b"".join(chunks)
         if too_large:
             resp = dispatcher.too_large(limit, rid)

@@ -78,7 +78,8 @@ async def _read_body(proto: Any, content_length: str | None, limit: int) -> byte
     size = 0
     async for chunk in proto:
         size += len(chunk)
-        if size > limit:
+        if size > DRAIN_LIMIT:
             return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size <= limit:
+            chunks.append(chunk)
+    return b"".join(chunks) if size <= limit else None
