@@ -68,7 +68,7 @@ def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads
         watch: list[int] | None = None) -> WrkResult:
     """Run wrk against ``url``; POST ``body`` when given. ``watch``: server PIDs whose
     CPU and RSS are sampled during the run."""
-    script = None
+    script_path: str | None = None
     lines = []
     if body is not None:
         lines += ['wrk.method = "POST"', f"wrk.body = [[{body.decode()}]]",
@@ -77,10 +77,10 @@ def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads
         lines.append(f'wrk.headers["{k}"] = "{v}"')
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(int(duration), 1)}s", "--latency", url]
     if lines:
-        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-        script.write("\n".join(lines) + "\n")
-        script.close()
-        args[1:1] = ["-s", script.name]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write("\n".join(lines) + "\n")
+        script_path = script.name
+        args[1:1] = ["-s", script_path]
     procs = [psutil.Process(p) for p in (watch or []) if psutil.pid_exists(p)]
     for p in procs:
         p.cpu_percent(None)
@@ -88,8 +88,8 @@ def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads
         out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 30,
                              check=True).stdout
     finally:
-        if script:
-            os.unlink(script.name)
+        if script_path:
+            os.unlink(script_path)
     result = parse_wrk(label, out)
     try:
         result.server_cpu_pct = sum(p.cpu_percent(None) for p in procs)
