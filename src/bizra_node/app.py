@@ -14,10 +14,12 @@ from typing import Any
 import msgspec
 
 from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
+from .api.rpc import RpcRoute
 from .chain import UpstreamPool
 from .observability import NodeMetrics, configure_logging
 from .settings import Settings
 from .validation import ValidationService
+from .validation.rpc import RpcService
 
 __all__ = ["Node", "create_asgi_app", "create_rsgi_app"]
 
@@ -44,6 +46,8 @@ class Node:
             return Response(200, openapi)
 
         self.dispatcher.add("GET", "/openapi.json", serve_openapi)
+        self.rpc = RpcRoute(RpcService(self.upstreams, timeout=settings.request_deadline))
+        self.dispatcher.add("POST", "/rpc", self.rpc.handle)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:

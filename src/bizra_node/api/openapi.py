@@ -94,6 +94,12 @@ def openapi_document() -> dict[str, Any]:
             "summary": "An account as a resource",
             "parameters": _param("address", "0x-prefixed 20-byte address"),
             "responses": _answers("AccountResult", cached=True)}},
+        "/rpc": {"post": {
+            "summary": "JSON-RPC 2.0 request or batch (eth_*, net_*, web3_* reads)",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"oneOf": [{"type": "object"}, {"type": "array", "maxItems": 100}]}}}},
+            "responses": {"200": {"description": "JSON-RPC answer(s); errors as error objects"},
+                          "204": {"description": "notifications only"}}}},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
         "/ready": {"get": {"summary": "Readiness with per-dependency checks", "responses": {
             "200": {"description": "ready"}, "503": {"description": "a dependency is down"}}}},
