@@ -33,10 +33,10 @@ test: setup lint
 unit: setup
 	$(BIN)/pytest tests/unit
 
-# wrk and hey load generators for `bizra-node bench` (Debian packages; needs root).
+# wrk and hey load generators and nginx (the proxy_cache baseline) for `bizra-node bench`.
 bench-tools:
-	@command -v wrk >/dev/null && command -v hey >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey)
+	@command -v wrk >/dev/null && command -v hey >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light)
 
 clean:
 	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,81 @@
+"""nginx with proxy_cache on POST in front of a JSON-RPC upstream: the cache a user
+might set up instead of the node (baseline (d) of the performance suite)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+__all__ = ["NginxCache", "have_nginx"]
+
+CONF = """
+worker_processes {workers};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    proxy_cache_path {prefix}/cache levels=1:2 keys_zone=rpc:32m max_size=256m inactive=10m;
+    upstream node {{ server {upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_body_buffer_size 64k;
+        location / {{
+            proxy_pass http://node;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache rpc;
+            proxy_cache_methods POST;
+            proxy_cache_key "$request_uri|$request_body";
+            proxy_cache_valid 200 10m;
+            proxy_ignore_headers Cache-Control Expires Set-Cookie;
+            add_header X-Cache $upstream_cache_status;
+        }}
+        location = /health {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+
+def have_nginx() -> bool:
+    return shutil.which("nginx") is not None
+
+
+class NginxCache:
+    def __init__(self, upstream_hostport: str, port: int, workers: int = 2) -> None:
+        self.port = port
+        self.prefix = Path(tempfile.mkdtemp(prefix="bizra-nginx-"))
+        (self.prefix / "cache").mkdir()
+        (self.prefix / "nginx.conf").write_text(CONF.format(
+            workers=workers, prefix=self.prefix, upstream=upstream_hostport, port=port))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> NginxCache:
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/health", timeout=0.5):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("nginx exited: " + (self.proc.stderr.read().decode()
+                                                           if self.proc.stderr else "")) from None
+                time.sleep(0.05)
+        raise TimeoutError("nginx did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.prefix, ignore_errors=True)
