@@ -11,6 +11,7 @@ and the breaker lets a probe through.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from typing import Any
@@ -25,6 +26,12 @@ from .breaker import Breaker, Outcome, State
 __all__ = ["RedisL2", "redact_url"]
 
 log = logging.getLogger("bizra_node.cache")
+
+# No CLIENT SETINFO round trips on each new connection (redis-py >= 7 spells it
+# driver_info=None; older versions lib_name/lib_version=None).
+_NO_SETINFO: dict[str, Any] = (
+    {"driver_info": None} if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
+    else {"lib_name": None, "lib_version": None})
 
 
 def redact_url(url: str) -> str:
@@ -46,8 +53,7 @@ class RedisL2:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             url, socket_timeout=max(timeout, 0.01), socket_connect_timeout=max(timeout, 0.25),
             retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=False,
-            max_connections=max_connections, lib_name=None, lib_version=None,
-            health_check_interval=0)
+            max_connections=max_connections, health_check_interval=0, **_NO_SETINFO)
 
     # --- data ----------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None:

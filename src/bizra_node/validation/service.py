@@ -239,7 +239,9 @@ class ValidationService:
             entry = await self._fetch("transaction", tx_hash, self._compute_transaction)
         if entry.number < 0:
             return Answer(entry.body, entry)
-        head_entry = cache.get("head", "head") if cache is not None else None
+        if cache is None:  # just computed: the head it saw is the one to count from
+            return Answer.serve(entry, self._best_head)
+        head_entry = cache.get("head", "head")
         if head_entry is None:
             head = await self.head()
         else:
