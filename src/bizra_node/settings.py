@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         "zstd-dict", description="L2 compression (used only when it saves > 10 %); zstd-dict: "
         "zstd with the answer-skeleton dictionary, ~0.5 of raw size (bench cache).")
     cache_codec_level: int = Field(
-        3, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
+        1, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
     l2_breaker_failures: int = Field(
         3, ge=1, description="Consecutive Redis failures that make L2 skip Redis.")
     l2_breaker_reset: float = Field(
