@@ -3,6 +3,7 @@ may stop, kill or restart it without touching the machine's shared Redis."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 
 from bizra_node.devnet import free_port
 
-__all__ = ["RedisServer"]
+__all__ = ["SHARED_REDIS", "RedisServer"]
+
+SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+"""The machine's Redis: shared, so tests use it only under a unique key prefix."""
 
 
 class RedisServer:

@@ -9,9 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.redis_server import RedisServer
-
-SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.support.redis_server import SHARED_REDIS, RedisServer
 
 
 @pytest.fixture

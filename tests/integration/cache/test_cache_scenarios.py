@@ -14,9 +14,8 @@ import httpx
 from bizra_node.app import Node
 from bizra_node.devnet import rpc
 from tests.conftest import Devnet, make_settings, running_node
-from tests.integration.cache.conftest import SHARED_REDIS
 from tests.support.proxy import CountingProxy, counting_proxy
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import SHARED_REDIS, RedisServer
 
 TX = "/api/v1/validate/transaction"
 
