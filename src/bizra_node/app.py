@@ -15,6 +15,7 @@ import msgspec
 
 from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
 from .api.rpc import RpcRoute
+from .cache import TieredCache
 from .chain import UpstreamPool
 from .observability import NodeMetrics, configure_logging
 from .settings import Settings
@@ -33,10 +34,12 @@ class Node:
         self.settings = settings
         self.metrics = NodeMetrics()
         self.upstreams = UpstreamPool(settings)
+        self.cache = TieredCache(settings, self.metrics)
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
-                                         timeout=settings.request_deadline)
-        self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready},
+                                         timeout=settings.request_deadline, cache=self.cache)
+        self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready,
+                                                         "redis": self.cache.ready},
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
                                      settings.max_body_bytes)
@@ -56,6 +59,7 @@ class Node:
 
     async def start(self) -> None:
         await self.upstreams.start()
+        await self.cache.start()
         self._started = True
         log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
                                         "network_id": self.settings.bizra_network_id})
@@ -64,6 +68,7 @@ class Node:
         if not self._started:
             return
         self._started = False
+        await self.cache.close()
         await self.upstreams.close()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")

@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     ttl_address: float = Field(60.0, gt=0, description="TTL of address state, s.")
     ttl_head: float = Field(2.0, gt=0, description="TTL of the head block number, s.")
     ttl_not_found: float = Field(60.0, gt=0, description="TTL of 'not found' answers, s.")
+    cache_key_prefix: str = Field(
+        "bizra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="First part of every Redis key (then format version, network, kind).")
+    cache_codec: Literal["zstd-dict", "zstd", "zlib", "raw"] = Field(
+        "zstd-dict", description="L2 compression (used only when it saves > 10 %); zstd-dict: "
+        "zstd with the answer-skeleton dictionary, ~0.5 of raw size (bench cache).")
+    cache_codec_level: int = Field(
+        1, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
+    l2_breaker_failures: int = Field(
+        3, ge=1, description="Consecutive Redis failures that make L2 skip Redis.")
+    l2_breaker_reset: float = Field(
+        5.0, gt=0, description="Seconds before a skipped Redis is probed again.")
 
     # --- database ------------------------------------------------------------------
     database_url: str = Field("", description="Primary PostgreSQL. Empty: embedded pgserver.")
@@ -158,6 +170,10 @@ class Settings(BaseSettings):
         for url in self.upstream_urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
+            raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
         return self

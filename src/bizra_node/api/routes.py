@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,9 +9,7 @@ import msgspec
 
 from ..errors import NodeError, ValidationError
 from ..validation import (
-    AccountResult,
-    BlockResult,
-    TransactionResult,
+    Answer,
     ValidationService,
     parse_address,
     parse_block_ref,
@@ -73,47 +70,42 @@ class Routes:
                                    "served": self._svc.network_id})
 
     # --- POST validation ----------------------------------------------------------
+    # The service answers with encoded bytes (from cache when it may); only the
+    # request id is spliced in here.
     async def validate_transaction(self, req: Request) -> Response:
         _require_json(req)
         body = decode_body(req.body, TransactionRequest)
         self._check_network(body.networkId)
-        result = await self._svc.validate_transaction(parse_tx_hash(body.txHash))
-        return Response(200, ok_value(result, req.request_id))
+        answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
+        return Response(200, ok_body(answer.body, req.request_id))
 
     async def validate_block(self, req: Request) -> Response:
         _require_json(req)
         body = decode_body(req.body, BlockRequest)
         self._check_network(body.networkId)
-        result = await self._svc.validate_block(parse_block_ref(body.blockNumber))
-        return Response(200, ok_value(result, req.request_id))
+        answer = await self._svc.block_answer(parse_block_ref(body.blockNumber))
+        return Response(200, ok_body(answer.body, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
         _require_json(req)
         body = decode_body(req.body, AddressRequest)
         self._check_network(body.networkId)
-        result = await self._svc.validate_address(parse_address(body.address))
-        return Response(200, ok_value(result, req.request_id))
+        answer = await self._svc.address_answer(parse_address(body.address))
+        return Response(200, ok_body(answer.body, req.request_id))
 
     async def block_number(self, req: Request) -> Response:
-        head = await self._svc.block_number()
+        head = await self._svc.head()
         return Response(200, ok_value({"blockNumber": head}, req.request_id))
 
     # --- GET resources --------------------------------------------------------------
     async def get_transaction(self, req: Request) -> Response:
-        result = await self._svc.validate_transaction(parse_tx_hash(req.param, "hash"))
-        final = result.data is not None and result.data.finalized
-        tag = f"tx:{result.data.hash}:{result.data.block_hash}" if final and result.data else None
-        return _resource(req, result, final, tag)
+        return _resource(req, await self._svc.transaction_answer(parse_tx_hash(req.param, "hash")))
 
     async def get_block(self, req: Request) -> Response:
-        result = await self._svc.validate_block(parse_block_ref(req.param, "number"))
-        final = result.data is not None and result.data.finalized
-        tag = f"block:{result.data.hash}" if final and result.data else None
-        return _resource(req, result, final, tag)
+        return _resource(req, await self._svc.block_answer(parse_block_ref(req.param, "number")))
 
     async def get_address(self, req: Request) -> Response:
-        result = await self._svc.validate_address(parse_address(req.param))
-        return _resource(req, result, False, None)
+        return _resource(req, await self._svc.address_answer(parse_address(req.param)))
 
     # --- operations ------------------------------------------------------------------
     async def health(self, req: Request) -> Response:
@@ -138,18 +130,13 @@ class Routes:
         return Response(200 if ready else 503, body)
 
 
-def _resource(req: Request, result: TransactionResult | BlockResult | AccountResult,
-              final: bool, identity: str | None) -> Response:
+def _resource(req: Request, answer: Answer) -> Response:
     """An answer as a cacheable resource: final answers are immutable with an ETag
-    naming their identity; others get an ETag over their data and a short max-age."""
-    data = _encode(result)
-    if identity is not None:
-        etag = '"' + hashlib.blake2b(identity.encode(), digest_size=12).hexdigest() + '"'
-    else:
-        etag = 'W/"' + hashlib.blake2b(_encode(result.data) + (result.error or "").encode(),
-                                       digest_size=12).hexdigest() + '"'
-    headers = [("cache-control", IMMUTABLE if final else SHORT), ("etag", etag)]
+    naming their identity; others get an ETag over their data and a short max-age.
+    (A block named by a tag -- latest, finalized -- is never final as a resource.)"""
+    etag = answer.etag
+    headers = [("cache-control", IMMUTABLE if answer.final else SHORT), ("etag", etag)]
     inm = req.header("if-none-match")
     if inm and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(","))):
         return Response(304, b"", headers=headers)
-    return Response(200, ok_body(data, req.request_id), headers=headers)
+    return Response(200, ok_body(answer.body, req.request_id), headers=headers)

@@ -1,5 +1,36 @@
-"""cache"""
+"""Tiered cache: in-process L1, Redis L2 (compressed), finality-aware TTLs, singleflight."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .breaker import Breaker, Outcome, State
+from .codec import CODEC_NAMES, Codec, CodecError, CodecName
+from .entry import Entry, EntryError, decode_entry, encode_entry
+from .l1 import L1Cache
+from .l2 import RedisL2, redact_url
+from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache
+from .ttl import NEVER, Ttl, TtlPolicy
+
+__all__ = [
+    "CODEC_NAMES",
+    "FORMAT_VERSION",
+    "KINDS",
+    "NEVER",
+    "Breaker",
+    "Codec",
+    "CodecError",
+    "CodecName",
+    "Compute",
+    "Entry",
+    "EntryError",
+    "HeadSource",
+    "L1Cache",
+    "Outcome",
+    "RedisL2",
+    "State",
+    "TieredCache",
+    "Ttl",
+    "TtlPolicy",
+    "decode_entry",
+    "encode_entry",
+    "redact_url",
+]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .singleflight import SingleFlight
+
+__all__ = ["SingleFlight"]

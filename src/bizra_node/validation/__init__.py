@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer, confirmations
 from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
 from .integrity import IntegrityError, header_hash
 from .service import Recorder, Upstreams, ValidationService, now_iso
@@ -15,8 +16,11 @@ from .types import (
 )
 
 __all__ = [
+    "BLOCK_NOT_FOUND",
+    "TX_NOT_FOUND",
     "Account",
     "AccountResult",
+    "Answer",
     "Block",
     "BlockResult",
     "IntegrityError",
@@ -25,6 +29,7 @@ __all__ = [
     "TransactionResult",
     "Upstreams",
     "ValidationService",
+    "confirmations",
     "header_hash",
     "now_iso",
     "parse_address",

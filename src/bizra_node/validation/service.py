@@ -4,17 +4,32 @@ One upstream round trip per validation where the protocol allows: the calls a
 validation needs go out as one JSON-RPC batch. A transaction's timestamp is its
 block's: taken from ``blockTimestamp`` when the upstream includes it (anvil, recent
 geth), else from the block header, fetched once per block hash and memoised.
+
+The ``*_answer`` methods are what the API serves: they consult the TieredCache
+first (validation -> cache -> chain) and return encoded bytes; only on a miss is a
+result computed by the ``validate_*`` methods (which always ask upstream and are
+the only ones that call the recorder).
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..cache import Compute, Entry, TieredCache, TtlPolicy
 from ..chain import Call, RpcError
 from ..errors import UpstreamUnavailable
+from .answer import (
+    BLOCK_NOT_FOUND,
+    TX_NOT_FOUND,
+    Answer,
+    account_entry,
+    block_entry,
+    transaction_entry,
+)
 from .convert import hex_int, to_account, to_block, to_transaction
 from .integrity import IntegrityError, check_block, check_transaction
 from .types import AccountResult, BlockResult, TransactionResult
@@ -62,8 +77,11 @@ def _need(value: Any, what: str) -> Any:
 
 class ValidationService:
     def __init__(self, upstreams: Upstreams, *, network_id: int, finality_depth: int,
-                 timeout: float | None = None, recorder: Recorder | None = None) -> None:
+                 timeout: float | None = None, recorder: Recorder | None = None,
+                 cache: TieredCache | None = None) -> None:
         self._up = upstreams
+        self._cache = cache
+        self._policy = cache.policy if cache is not None else TtlPolicy()
         self.network_id = network_id
         self._finality_depth = finality_depth
         self._timeout = timeout
@@ -78,6 +96,8 @@ class ValidationService:
         head = hex_int(_need(raw, "eth_blockNumber"))
         if head > self._best_head:
             self._best_head = head
+        if self._cache is not None:  # a fresh head, seen on the way: serve it for a while
+            self._cache.put("head", "head", self._head_entry(self._best_head))
         return self._best_head
 
     def _finality_calls(self) -> list[Call]:
@@ -127,7 +147,7 @@ class ValidationService:
         try:
             head = self._head(raw[2])
             if tx is None:
-                result = TransactionResult(valid=False, error="Transaction not found",
+                result = TransactionResult(valid=False, error=TX_NOT_FOUND,
                                            validated_at=now_iso(), network_id=self.network_id)
             else:
                 if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
@@ -162,7 +182,7 @@ class ValidationService:
         try:
             head = self._head(raw[1])
             if block is None:
-                result = BlockResult(valid=False, error="Block not found",
+                result = BlockResult(valid=False, error=BLOCK_NOT_FOUND,
                                      validated_at=now_iso(), network_id=self.network_id)
             else:
                 if not isinstance(block, dict):
@@ -199,3 +219,66 @@ class ValidationService:
     def _record(self, kind: str, subject: str, result: Any) -> None:
         if self._recorder is not None:
             self._recorder(kind, subject, result)
+
+    # --- cached answers (what the API serves) ---------------------------------------------
+    async def head(self) -> int:
+        """The chain head, from cache for up to TTL_HEAD; never goes backwards."""
+        if self._cache is None:
+            return await self.block_number()
+        entry = self._cache.get("head", "head")
+        if entry is None:
+            entry = await self._cache.fetch("head", "head", self._compute_head)
+        head = entry.head
+        return head if head > self._best_head else self._best_head
+
+    async def transaction_answer(self, tx_hash: str) -> Answer:
+        # The hit path avoids every coroutine it can: L1 lookups are synchronous.
+        cache = self._cache
+        entry = cache.get("transaction", tx_hash) if cache is not None else None
+        if entry is None:
+            entry = await self._fetch("transaction", tx_hash, self._compute_transaction)
+        if entry.number < 0:
+            return Answer(entry.body, entry)
+        if cache is None:  # just computed: the head it saw is the one to count from
+            return Answer.serve(entry, self._best_head)
+        head_entry = cache.get("head", "head")
+        if head_entry is None:
+            head = await self.head()
+        else:
+            head = head_entry.head if head_entry.head > self._best_head else self._best_head
+        return Answer.serve(entry, head)
+
+    async def block_answer(self, ref: int | str) -> Answer:
+        subject = str(ref)
+        entry = self._cache.get("block", subject) if self._cache is not None else None
+        if entry is None:
+            entry = await self._fetch("block", subject, self._compute_block)
+        return Answer(entry.body, entry)
+
+    async def address_answer(self, address: str) -> Answer:
+        entry = await self._fetch("address", address, self._compute_address)
+        return Answer(entry.body, entry)
+
+    async def _fetch(self, kind: str, subject: str, compute: Compute) -> Entry:
+        if self._cache is None:
+            return await compute(subject)
+        return await self._cache.fetch(kind, subject, compute, self.head)
+
+    def _head_entry(self, head: int) -> Entry:
+        return Entry(body=b"", expires=time.time() + self._policy.head, head=head)
+
+    async def _compute_head(self, _: str) -> Entry:
+        return self._head_entry(await self.block_number())
+
+    async def _compute_transaction(self, tx_hash: str) -> Entry:
+        result = await self.validate_transaction(tx_hash)
+        return transaction_entry(result, self._best_head, self._policy)
+
+    async def _compute_block(self, subject: str) -> Entry:
+        ref: int | str = int(subject) if subject.isdigit() else subject
+        result = await self.validate_block(ref)
+        return block_entry(result, isinstance(ref, str), self._best_head, self._policy)
+
+    async def _compute_address(self, address: str) -> Entry:
+        result = await self.validate_address(address)
+        return account_entry(result, self._best_head, self._policy)

@@ -29,9 +29,10 @@ async def test_upstream_stopped_gives_503_and_health_stays_up() -> None:
         ok = await client.post("/api/v1/validate/transaction", json={"txHash": TX_HASH})
         assert ok.status_code == 200
         anvil.stop()
+        # questions the node has not answered before (answers it has are cached)
         assert_unavailable(await client.post("/api/v1/validate/transaction",
-                                             json={"txHash": TX_HASH}))
-        assert_unavailable(await client.get("/api/v1/validate/block-number"))
+                                             json={"txHash": "0x" + "cd" * 32}))
+        assert_unavailable(await client.post("/api/v1/validate/block", json={"blockNumber": 2}))
         assert (await client.get("/health")).status_code == 200
         ready = await client.get("/ready")
         assert ready.status_code == 503

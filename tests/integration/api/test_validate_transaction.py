@@ -82,7 +82,10 @@ async def test_pending_then_confirmed_then_final(fresh_devnet: Devnet) -> None:
     rpc(url, "evm_setAutomine", [False])
     tx_hash = rpc(url, "eth_sendTransaction",
                   [{"from": accounts[5], "to": accounts[6], "value": hex(12345)}])
-    async with running_node(make_settings(url)) as (_, client):
+    # answers that can still change are cached for a moment (TTL_PENDING, TTL_HEAD): this
+    # test watches one transaction change from block to block, so it makes them tiny
+    fast = make_settings(url, ttl_pending=0.001, ttl_head=0.001, ttl_recent=0.001)
+    async with running_node(fast) as (_, client):
         pending = (await validate(client, tx_hash))["data"]
         assert pending["status"] == "pending"
         assert pending["blockNumber"] is None

@@ -1,0 +1,60 @@
+"""What the cache holds for one key: an encoded answer and what it needs to be served.
+
+An :class:`Entry` is built once, when an answer is computed, and is then served
+as is: L1 holds the object, L2 holds it as msgpack (then through the codec).
+Only the few per-request parts are filled in at serving time:
+
+- ``number >= 0``: the answer counts confirmations from block ``number``; the
+  served bytes are ``body + str(confirmations) + tail`` with the confirmations
+  recomputed from the current head (never frozen in the cache).
+- ``moving``: the answer describes the chain as of head ``head`` (an account's
+  state, the ``latest`` block, a transaction not mined yet); it is valid only
+  while the chain head has not moved past ``head``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Entry", "EntryError", "decode_entry", "encode_entry"]
+
+
+class Entry(msgspec.Struct, array_like=True, gc=False):
+    body: bytes
+    """The encoded answer (up to the splice point when ``number >= 0``)."""
+    expires: float
+    """Unix time after which the entry is not served (<= now: not cached at all)."""
+    final: bool = False
+    """The answer can no longer change (final block or transaction)."""
+    moving: bool = False
+    head: int = 0
+    """Chain head the answer was computed at."""
+    number: int = -1
+    """Block number confirmations are counted from; -1: nothing to splice."""
+    tail: bytes = b""
+    etag: str = ""
+    """Entity tag for resource answers (strong for final ones, weak otherwise)."""
+
+    @property
+    def size(self) -> int:
+        """Bytes this entry holds, for L1's byte bound (payload plus object overhead)."""
+        return len(self.body) + len(self.tail) + len(self.etag) + 160
+
+
+class EntryError(ValueError):
+    """Bytes that are not an encoded Entry."""
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Entry)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    return _encoder.encode(entry)
+
+
+def decode_entry(data: bytes) -> Entry:
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise EntryError(f"not a cache entry: {str(exc)[:100]}") from None

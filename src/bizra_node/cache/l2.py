@@ -1,0 +1,136 @@
+"""L2: Redis through redis-py's asyncio client (hiredis parser).
+
+A Redis failure never fails a request: every call is bounded by a short timeout
+(L2_TIMEOUT), guarded by a breaker, and turns any failure into "no value" (get)
+or "not stored" (set), counted in ``cache_l2_errors``. redis-py's own retries are
+off (the node goes upstream instead of waiting); its pool opens a new connection on
+the next call after one broke, so the L2 reconnects by itself once Redis is back
+and the breaker lets a probe through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..observability import NodeMetrics
+from .breaker import Breaker, Outcome, State
+
+__all__ = ["RedisL2", "redact_url"]
+
+log = logging.getLogger("bizra_node.cache")
+
+# No CLIENT SETINFO round trips on each new connection (redis-py >= 7 spells it
+# driver_info=None; older versions lib_name/lib_version=None).
+_NO_SETINFO: dict[str, Any] = (
+    {"driver_info": None} if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
+    else {"lib_name": None, "lib_version": None})
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and readiness."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return scheme + sep + rest
+
+
+class RedisL2:
+    def __init__(self, url: str, *, timeout: float, metrics: NodeMetrics, breaker: Breaker,
+                 max_connections: int = 256) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.breaker = breaker
+        self._metrics = metrics
+        self._errors = metrics.cache_l2_errors
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=max(timeout, 0.01), socket_connect_timeout=max(timeout, 0.25),
+            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=False,
+            max_connections=max_connections, health_check_interval=0, **_NO_SETINFO)
+
+    # --- data ----------------------------------------------------------------------
+    async def get(self, key: str) -> bytes | None:
+        """The stored bytes, or None on a miss, a failure, or an open breaker."""
+        if not self.breaker.allow():
+            self._errors.inc(("skipped",))
+            return None
+        try:
+            async with asyncio.timeout(self.timeout):
+                value = await self._redis.get(key)
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except Exception as exc:  # a Redis failure is a miss, never a failed request
+            self._failed("get", exc)
+            return None
+        self.breaker.record(Outcome.SUCCESS)
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> bool:
+        if not self.breaker.allow():
+            self._errors.inc(("skipped",))
+            return False
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._redis.set(key, value, px=max(int(ttl * 1000), 1))
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except Exception as exc:
+            self._failed("set", exc)
+            return False
+        self.breaker.record(Outcome.SUCCESS)
+        return True
+
+    async def delete(self, *keys: str) -> int:
+        """Remove keys (invalidation, tests); 0 on failure."""
+        if not keys:
+            return 0
+        try:
+            async with asyncio.timeout(self.timeout):
+                return int(await self._redis.delete(*keys))
+        except Exception as exc:
+            self._failed("delete", exc)
+            return 0
+
+    # --- operations ------------------------------------------------------------------
+    async def ping(self, timeout: float | None = None) -> dict[str, Any]:
+        """Readiness detail: is Redis answering, how fast, the breaker state. Also
+        refreshes the L2 entries/bytes gauges (whole Redis: DBSIZE, used_memory)."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout or max(self.timeout, 0.5)):
+                await self._redis.ping()
+                size = await self._redis.dbsize()
+                memory = await self._redis.info("memory")
+        except Exception as exc:
+            self._errors.inc(("ping",))
+            return {"up": False, "error": type(exc).__name__, "breaker": self.breaker.state.value}
+        if self.breaker.state is not State.CLOSED:
+            self.breaker.record(Outcome.SUCCESS)
+        self._metrics.cache_entries.set(int(size), ("l2",))
+        used = memory.get("used_memory", 0) if isinstance(memory, dict) else 0
+        self._metrics.cache_bytes.set(int(used), ("l2",))
+        return {"up": True, "latencyMs": round((time.perf_counter() - started) * 1000, 3),
+                "breaker": self.breaker.state.value}
+
+    async def close(self) -> None:
+        try:
+            await self._redis.aclose()
+        except Exception:  # closing a dead connection may raise; nothing to do about it
+            log.debug("redis close failed", exc_info=True)
+
+    def _failed(self, op: str, exc: BaseException) -> None:
+        self._errors.inc((op,))
+        before = self.breaker.state
+        self.breaker.record(Outcome.FAILURE)
+        if before is not State.OPEN and self.breaker.state is State.OPEN:
+            log.warning("redis L2 unavailable, serving from L1 and upstream: %s",
+                        type(exc).__name__, extra={"redis": redact_url(self.url)})

@@ -1,0 +1,256 @@
+"""TieredCache: L1 (in process) -> L2 (Redis) -> compute, one computation per key.
+
+``fetch(kind, subject, compute, head)`` is the whole interface the validation layer
+uses. An L1 hit is a dict lookup and returns the stored Entry (no I/O, no task, no
+allocation beyond the key). On an L1 miss, concurrent callers for the same key
+share one singleflight: one L2 lookup and, if that misses, one ``compute`` (one
+upstream round trip). L2 hits are promoted to L1; computed entries go to L1 at once
+and to L2 in the background (a slow Redis never delays an answer; ``close`` waits
+for pending writes). ``compute`` raising means an error: nothing is cached.
+
+Keys in Redis carry the entry format version, the network and the kind:
+``<prefix>:v<FORMAT_VERSION>:<network id>:<kind>:<subject>``, so a format change
+never misreads old bytes and two networks never share an entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..observability import NodeMetrics
+from ..resilience import SingleFlight
+from ..settings import Settings
+from .breaker import Breaker, State
+from .codec import Codec, CodecError
+from .entry import Entry, EntryError, decode_entry, encode_entry
+from .l1 import L1Cache
+from .l2 import RedisL2, redact_url
+from .ttl import TtlPolicy
+
+__all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
+
+log = logging.getLogger("bizra_node.cache")
+
+FORMAT_VERSION = 1
+"""Bump when Entry or the answer encoding changes: old L2 values are then never read."""
+
+KINDS = ("transaction", "block", "address", "head")
+ANSWER_KINDS = ("transaction", "block", "address")
+"""Kinds clients ask for; ``head`` lookups are internal and kept out of hit_rate."""
+
+Compute = Callable[[str], Awaitable[Entry]]
+HeadSource = Callable[[], Awaitable[int]]
+Key = tuple[str, str]
+
+_MAX_PENDING_WRITES = 1024
+
+
+class TieredCache:
+    def __init__(self, settings: Settings, metrics: NodeMetrics, *,
+                 codec: Codec | None = None) -> None:
+        self.metrics = metrics
+        self.policy = TtlPolicy.from_settings(settings)
+        self.l1: L1Cache[Key, Entry] = L1Cache(settings.l1_cache_size, settings.l1_max_bytes,
+                                               metrics=metrics)
+        self.l1_ttl = settings.l1_ttl
+        self.codec = codec or Codec(settings.cache_codec, settings.cache_codec_level)
+        self.prefix = (f"{settings.cache_key_prefix}:v{FORMAT_VERSION}:"
+                       f"{settings.bizra_network_id}:")
+        self.l2: RedisL2 | None = None
+        if settings.redis_url:
+            breaker = Breaker(settings.l2_breaker_failures, settings.l2_breaker_reset,
+                              on_change=self._breaker_changed)
+            self.l2 = RedisL2(settings.redis_url, timeout=settings.l2_timeout, metrics=metrics,
+                              breaker=breaker)
+        self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
+        self._writes: set[asyncio.Task[bool]] = set()
+        self._hits = metrics.cache_hits
+        self._misses = metrics.cache_misses
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.l2 is None:
+            log.info("cache: L1 only (no REDIS_URL)")
+            return
+        state = await self.l2.ping()
+        if state["up"]:
+            log.info("cache: L1 + Redis L2", extra={"redis": redact_url(self.l2.url)})
+        else:
+            log.warning("cache: Redis L2 not answering at start; serving from L1 and upstream "
+                        "until it does", extra={"redis": redact_url(self.l2.url),
+                                                "error": state.get("error")})
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        """Wait, at most ``timeout`` s, for the L2 writes scheduled so far."""
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=timeout)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Wait (bounded) for pending L2 writes, then close the Redis connections."""
+        await self.flush(timeout)
+        for task in list(self._writes):
+            task.cancel()
+        if self.l2 is not None:
+            await self.l2.close()
+
+    # --- the interface -------------------------------------------------------------------
+    async def fetch(self, kind: str, subject: str, compute: Compute,
+                    head: HeadSource | None = None) -> Entry:
+        """The entry for (kind, subject): from L1, else L2, else ``compute(subject)``.
+
+        ``head`` gives the current chain head; moving entries computed at an older
+        head are not served. Exceptions from ``compute`` reach every waiting caller.
+        """
+        key = (kind, subject)
+        entry = self.l1.get(key)
+        if entry is not None and (not entry.moving or head is None
+                                  or entry.head >= await head()):
+            self._hits.inc(("l1", kind))
+            return entry
+        self._misses.inc(("l1", kind))
+        return await self._flight.do(key, self._load, key, compute, head)
+
+    def get(self, kind: str, subject: str) -> Entry | None:
+        """The synchronous hit path: the L1 entry if present and not moving (counted
+        as an L1 hit), else None, and the caller goes on with ``fetch`` (which counts
+        the miss, or checks a moving entry against the head)."""
+        entry = self.l1.get((kind, subject))
+        if entry is None or entry.moving:
+            return None
+        self._hits.inc(("l1", kind))
+        return entry
+
+    def put(self, kind: str, subject: str, entry: Entry) -> None:
+        """Store an entry computed elsewhere in L1 only (e.g. a head seen on the way)."""
+        self._to_l1((kind, subject), entry, time.time())
+
+    def peek(self, kind: str, subject: str) -> Entry | None:
+        """The L1 entry without counting a hit or miss (internal lookups)."""
+        return self.l1.get((kind, subject))
+
+    async def invalidate(self, kind: str, subject: str) -> None:
+        self.l1.delete((kind, subject))
+        if self.l2 is not None:
+            await self.l2.delete(self.key(kind, subject))
+
+    def key(self, kind: str, subject: str) -> str:
+        return f"{self.prefix}{kind}:{subject}"
+
+    # --- memory guard ----------------------------------------------------------------------
+    def trim(self, fraction: float) -> int:
+        return self.l1.trim(fraction)
+
+    def clear(self) -> int:
+        return self.l1.clear()
+
+    # --- loading -------------------------------------------------------------------------
+    async def _load(self, key: Key, compute: Compute, head: HeadSource | None) -> Entry:
+        kind, subject = key
+        if self.l2 is not None:
+            entry = await self._from_l2(kind, subject)
+            if entry is not None and (not entry.moving or head is None
+                                      or entry.head >= await head()):
+                self._hits.inc(("l2", kind))
+                self._to_l1(key, entry, time.time())
+                return entry
+            self._misses.inc(("l2", kind))
+        entry = await compute(subject)
+        now = time.time()
+        ttl = entry.expires - now
+        if ttl > 0:
+            self._to_l1(key, entry, now)
+            if self.l2 is not None:
+                self._write_l2(kind, subject, entry, ttl)
+        return entry
+
+    async def _from_l2(self, kind: str, subject: str) -> Entry | None:
+        assert self.l2 is not None
+        raw = await self.l2.get(self.key(kind, subject))
+        if raw is None:
+            return None
+        try:
+            entry = decode_entry(self.codec.decode(raw))
+        except (CodecError, EntryError):
+            self.metrics.cache_l2_errors.inc(("decode",))
+            return None
+        return entry if entry.expires > time.time() else None
+
+    def _to_l1(self, key: Key, entry: Entry, now: float) -> None:
+        ttl = entry.expires - now
+        self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_ttl else self.l1_ttl)
+
+    def _write_l2(self, kind: str, subject: str, entry: Entry, ttl: float) -> None:
+        assert self.l2 is not None
+        if len(self._writes) >= _MAX_PENDING_WRITES or self.l2.breaker.state is State.OPEN:
+            self.metrics.cache_l2_errors.inc(("set_skipped",))
+            return
+        raw = encode_entry(entry)
+        stored = self.codec.encode(raw)
+        self.metrics.cache_compressed_bytes.inc(("raw",), len(raw))
+        self.metrics.cache_compressed_bytes.inc(("stored",), len(stored))
+        task = asyncio.ensure_future(self.l2.set(self.key(kind, subject), stored, ttl))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def _joined(self, key: Key) -> None:
+        self.metrics.dedup_requests.inc((key[0],))
+
+    def _breaker_changed(self, state: State) -> None:
+        if state is State.CLOSED:
+            log.info("redis L2 answering again")
+
+    # --- reporting -------------------------------------------------------------------------
+    async def ready(self) -> dict[str, Any]:
+        """Readiness entry for Redis: always ok (a Redis outage degrades, it does not stop
+        the node); says whether L2 is configured and answering."""
+        if self.l2 is None:
+            return {"ok": True, "configured": False, "mode": "l1-only"}
+        state = await self.l2.ping()
+        return {"ok": True, "configured": True,
+                "status": "up" if state["up"] else "degraded", **state}
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for /api/metrics: hit rate overall and per kind, tiers, compression."""
+        hits, misses = self._hits, self._misses
+        keys: dict[str, dict[str, Any]] = {}
+        total_hits = total_lookups = 0.0
+        for kind in KINDS:
+            l1_hits, l2_hits = hits.get(("l1", kind)), hits.get(("l2", kind))
+            lookups = l1_hits + misses.get(("l1", kind))
+            kind_hits = l1_hits + l2_hits
+            keys[kind] = {"hits": int(kind_hits), "misses": int(lookups - kind_hits),
+                          "l1_hits": int(l1_hits), "l2_hits": int(l2_hits),
+                          "hit_rate": round(kind_hits / lookups, 4) if lookups else 0.0,
+                          "deduplicated": int(self.metrics.dedup_requests.get((kind,)))}
+            if kind in ANSWER_KINDS:
+                total_hits += kind_hits
+                total_lookups += lookups
+        raw = self.metrics.cache_compressed_bytes.get(("raw",))
+        stored = self.metrics.cache_compressed_bytes.get(("stored",))
+        l2: dict[str, Any] = {"configured": self.l2 is not None}
+        if self.l2 is not None:
+            l2.update(breaker=self.l2.breaker.state.value, pending_writes=len(self._writes),
+                      errors={op[0]: int(n) for op, n in self.metrics.cache_l2_errors.items()})
+        return {
+            "hit_rate": round(total_hits / total_lookups, 4) if total_lookups else 0.0,
+            "hits": int(total_hits),
+            "misses": int(total_lookups - total_hits),
+            "keys": keys,
+            "deduplicated": int(self.metrics.dedup_requests.total()),
+            "in_flight": len(self._flight),
+            "l1": {"entries": len(self.l1), "bytes": self.l1.nbytes,
+                   "max_entries": self.l1.max_entries, "max_bytes": self.l1.max_bytes,
+                   "evictions": {r[0]: int(n) for r, n in self.metrics.cache_evictions.items()}},
+            "l2": l2,
+            "compression": {"codec": self.codec.name, "level": self.codec.level,
+                            "raw_bytes": int(raw), "stored_bytes": int(stored),
+                            "ratio": round(stored / raw, 4) if raw else None},
+        }
+
+    def __repr__(self) -> str:
+        return f"TieredCache(l1={len(self.l1)} entries, l2={'on' if self.l2 else 'off'})"
+

@@ -1,0 +1,245 @@
+"""TieredCache with a real Redis: L1 -> L2 -> compute, promotion, singleflight,
+moving entries, and bad L2 bytes as misses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bizra_node.cache import FORMAT_VERSION, Entry, TieredCache
+from bizra_node.observability import NodeMetrics
+from tests.conftest import make_settings
+from tests.support.redis_server import RedisServer
+
+
+class Source:
+    """A compute function that counts its calls and can be held open or made to fail."""
+
+    def __init__(self, ttl: float = 60.0, *, moving: bool = False) -> None:
+        self.calls = 0
+        self.ttl = ttl
+        self.moving = moving
+        self.head = 10
+        self.fail: Exception | None = None
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self, subject: str) -> Entry:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return Entry(body=f'{{"subject":"{subject}","n":{self.calls}}}'.encode(),
+                     expires=time.time() + self.ttl, moving=self.moving, head=self.head)
+
+
+def make_cache(redis_url: str = "", **overrides: Any) -> TieredCache:
+    settings = make_settings("http://127.0.0.1:1", redis_url=redis_url, **overrides)
+    return TieredCache(settings, NodeMetrics())
+
+
+@pytest.fixture
+async def cache(redis_server: RedisServer) -> AsyncIterator[TieredCache]:
+    c = make_cache(redis_server.url)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_miss_then_l1_hit(cache: TieredCache) -> None:
+    src = Source()
+    first = await cache.fetch("transaction", "0xa", src)
+    again = await cache.fetch("transaction", "0xa", src)
+    assert first is again and src.calls == 1
+    assert cache.get("transaction", "0xa") is first
+    m = cache.metrics
+    assert m.cache_misses.get(("l1", "transaction")) == 1
+    assert m.cache_misses.get(("l2", "transaction")) == 1
+    assert m.cache_hits.get(("l1", "transaction")) == 2
+
+
+async def test_l2_hit_is_promoted_to_l1(cache: TieredCache) -> None:
+    src = Source()
+    computed = await cache.fetch("block", "5", src)
+    await cache.flush()
+    assert cache.clear() == 1  # a new worker, or the memory guard, emptied L1
+    from_l2 = await cache.fetch("block", "5", src)
+    assert from_l2 == computed and src.calls == 1
+    assert cache.metrics.cache_hits.get(("l2", "block")) == 1
+    assert cache.peek("block", "5") == computed
+    await cache.fetch("block", "5", src)
+    assert cache.metrics.cache_hits.get(("l1", "block")) == 1
+    stats = cache.stats()
+    assert stats["keys"]["block"]["hits"] == 2 and stats["keys"]["block"]["misses"] == 1
+    assert stats["compression"]["raw_bytes"] > 0
+
+
+async def test_keys_carry_version_network_and_kind(cache: TieredCache,
+                                                   redis_server: RedisServer) -> None:
+    await cache.fetch("address", "0xAbC", Source())
+    await cache.flush()
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        keys = [k.decode() async for k in raw.scan_iter()]
+    finally:
+        await raw.aclose()
+    assert keys == [f"bizra:v{FORMAT_VERSION}:31337:address:0xAbC"]
+    other_network = make_cache(redis_server.url, bizra_network_id=1)
+    assert other_network.key("address", "0xAbC") != cache.key("address", "0xAbC")
+
+
+async def test_concurrent_misses_share_one_l2_lookup_and_one_compute(
+        cache: TieredCache) -> None:
+    src = Source()
+    src.gate = asyncio.Event()
+    callers = [asyncio.ensure_future(cache.fetch("transaction", "0xb", src)) for _ in range(50)]
+    while src.calls == 0:
+        await asyncio.sleep(0.001)
+    src.gate.set()
+    entries = await asyncio.gather(*callers)
+    assert src.calls == 1 and all(e is entries[0] for e in entries)
+    assert cache.metrics.dedup_requests.get(("transaction",)) == 49
+    assert cache.metrics.cache_misses.get(("l2", "transaction")) == 1
+    assert cache.stats()["deduplicated"] == 49
+
+
+async def test_cancelled_caller_does_not_cancel_the_shared_load(cache: TieredCache) -> None:
+    src = Source()
+    src.gate = asyncio.Event()
+    first = asyncio.ensure_future(cache.fetch("transaction", "0xc", src))
+    second = asyncio.ensure_future(cache.fetch("transaction", "0xc", src))
+    while src.calls == 0:
+        await asyncio.sleep(0.001)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    src.gate.set()
+    assert (await second).body.startswith(b'{"subject":"0xc"')
+    assert cache.peek("transaction", "0xc") is not None  # and it was cached
+
+
+async def test_errors_are_never_cached(cache: TieredCache) -> None:
+    src = Source()
+    src.fail = RuntimeError("upstream down")
+    with pytest.raises(RuntimeError):
+        await cache.fetch("transaction", "0xd", src)
+    src.fail = None
+    await cache.fetch("transaction", "0xd", src)
+    assert src.calls == 2
+
+
+async def test_uncacheable_entries_are_served_but_not_kept(cache: TieredCache) -> None:
+    src = Source(ttl=-1)
+    await cache.fetch("transaction", "0xe", src)
+    await cache.fetch("transaction", "0xe", src)
+    await cache.flush()
+    assert src.calls == 2 and cache.peek("transaction", "0xe") is None
+
+
+async def test_moving_entries_are_dropped_when_the_head_moves(cache: TieredCache) -> None:
+    src = Source(moving=True)
+    head = 10
+
+    async def current_head() -> int:
+        return head
+
+    await cache.fetch("address", "0xf", src, current_head)
+    await cache.fetch("address", "0xf", src, current_head)
+    assert src.calls == 1
+    assert cache.get("address", "0xf") is None  # the sync path never serves moving entries
+    head = 11
+    src.head = 11
+    await cache.fetch("address", "0xf", src, current_head)
+    assert src.calls == 2
+    # L2 holds the entry computed at head 11; a node at head 12 must not use it
+    await cache.flush()
+    cache.clear()
+    head = 12
+    src.head = 12
+    await cache.fetch("address", "0xf", src, current_head)
+    assert src.calls == 3
+    assert cache.metrics.cache_hits.get(("l2", "address")) == 0
+
+
+@pytest.mark.parametrize("stored", [
+    b"zstdd1:\x00corrupt",  # a codec prefix with garbage behind it
+    b"raw:\x93not an entry",  # decodes, but is not an Entry
+    base64.b64encode(b'{"valid":true}'),  # the roadmap's legacy base64 value
+    b"",
+])
+async def test_bad_l2_bytes_are_a_miss(cache: TieredCache, redis_server: RedisServer,
+                                       stored: bytes) -> None:
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await raw.set(cache.key("transaction", "0x1"), stored)
+    finally:
+        await raw.aclose()
+    src = Source()
+    entry = await cache.fetch("transaction", "0x1", src)
+    assert src.calls == 1 and entry.body.startswith(b'{"subject"')
+    assert cache.metrics.cache_l2_errors.get(("decode",)) == 1
+
+
+async def test_expired_l2_entries_are_a_miss(cache: TieredCache) -> None:
+    src = Source(ttl=60)
+    entry = await cache.fetch("block", "9", src)
+    await cache.flush()
+    cache.clear()
+    assert cache.l2 is not None
+    from bizra_node.cache import encode_entry
+    stale = Entry(body=entry.body, expires=time.time() - 1)
+    await cache.l2.set(cache.key("block", "9"), cache.codec.encode(encode_entry(stale)), 60)
+    await cache.fetch("block", "9", src)
+    assert src.calls == 2
+
+
+async def test_l1_only_without_redis(caplog: pytest.LogCaptureFixture) -> None:
+    cache = make_cache("")
+    with caplog.at_level(logging.INFO, logger="bizra_node.cache"):
+        await cache.start()
+    assert [r.getMessage() for r in caplog.records] == ["cache: L1 only (no REDIS_URL)"]
+    src = Source()
+    await cache.fetch("transaction", "0xa", src)
+    await cache.fetch("transaction", "0xa", src)
+    assert src.calls == 1
+    assert await cache.ready() == {"ok": True, "configured": False, "mode": "l1-only"}
+    assert cache.stats()["l2"] == {"configured": False}
+    assert cache.stats()["hit_rate"] == 0.5
+    await cache.invalidate("transaction", "0xa")
+    await cache.fetch("transaction", "0xa", src)
+    assert src.calls == 2
+    assert cache.trim(1.0) == 1
+    await cache.close()
+
+
+async def test_redis_down_at_start_and_during_run(redis_server: RedisServer,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    redis_server.kill()
+    cache = make_cache(redis_server.url, l2_timeout=0.05, l2_breaker_reset=0.05)
+    with caplog.at_level(logging.WARNING, logger="bizra_node.cache"):
+        await cache.start()
+    assert "not answering at start" in caplog.text
+    src = Source()
+    for subject in ("0x1", "0x2", "0x3", "0x4"):
+        await cache.fetch("transaction", subject, src)
+    assert src.calls == 4
+    ready = await cache.ready()
+    assert ready["ok"] is True and ready["status"] == "degraded"
+    assert cache.stats()["l2"]["breaker"] == "open"
+    redis_server.start()
+    await asyncio.sleep(0.06)
+    await cache.fetch("transaction", "0x5", src)  # the probe: Redis is back
+    await cache.flush()
+    assert cache.stats()["l2"]["breaker"] == "closed"
+    cache.clear()
+    await cache.fetch("transaction", "0x5", src)
+    assert src.calls == 5 and cache.metrics.cache_hits.get(("l2", "transaction")) == 1
+    await cache.close()
