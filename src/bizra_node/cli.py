@@ -65,8 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_devnet(args: argparse.Namespace) -> int:
     anvil = _start_devnet(args.port)
     print(f"devnet running at {anvil.url} (Ctrl-C stops it)", file=sys.stderr)  # type: ignore[attr-defined]
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # so sigwait receives them
     with contextlib.suppress(KeyboardInterrupt):
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.sigwait(stop_signals)
     anvil.stop()  # type: ignore[attr-defined]
     return 0
 

@@ -7,8 +7,10 @@ anvil comes from the npm package ``@foundry-rs/anvil-linux-amd64``, installed by
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -46,6 +48,14 @@ def find_anvil() -> str:
                             "or set ANVIL_BIN")
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM anvil when the process that started it dies,
+    so a killed node or test run never leaves a devnet behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Anvil:
     """Start with ``start()``, stop with ``stop()`` (or use as a context manager)."""
 
@@ -70,7 +80,7 @@ class Anvil:
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
