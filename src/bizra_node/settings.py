@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Hedge a read after this many s; 0 = the upstream's recent p95."
     )
     hedge_enabled: bool = Field(True, description="Send slow reads to a second upstream.")
+    hedge_budget_ratio: float = Field(
+        0.05, ge=0, le=1, description="Hedges allowed as a share of recent calls (plus one a "
+        "second); apart from the retry budget so hedging never starves failover.")
     hedge_min_delay: float = Field(
         0.01, ge=0, description="Never hedge sooner than this, s (a p95 of a local node is tiny).")
     head_poll_interval: float = Field(

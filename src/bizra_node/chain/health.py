@@ -21,17 +21,20 @@ _SAMPLES = 64
 _P95_EVERY = 8
 _MIN_SAMPLES = 8
 _ALPHA = 0.2
+_MIN_LATENCY = 1e-4
 
 
 class UpstreamHealth:
-    __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "ewma", "name", "not_before",
-                 "upstream")
+    __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "ewma", "inflight", "name",
+                 "not_before", "upstream")
 
     def __init__(self, upstream: Upstream, breaker: CircuitBreaker) -> None:
         self.upstream = upstream
         self.name = upstream.name
         self.breaker = breaker
         self.ewma = 0.0
+        self.inflight = 0
+        """Calls sent and not yet answered."""
         self.not_before = 0.0
         """Monotonic time before which the upstream asked not to be called (Retry-After)."""
         self._ring = array("d", bytes(8 * _SAMPLES))
@@ -59,9 +62,12 @@ class UpstreamHealth:
         return self._p95
 
     def score(self) -> float:
-        """Lower is healthier: recent latency, inflated by the recent failure rate.
-        Half-open upstreams rank after closed ones (see the pool)."""
-        return self.ewma * (1.0 + 4.0 * self.breaker.failure_rate())
+        """Lower is healthier: recent latency, inflated by the recent failure rate and
+        by the calls already waiting on it (so a burst spreads over the upstreams
+        instead of piling onto the one that was fastest a moment ago). Half-open
+        upstreams rank after closed ones (see the pool)."""
+        return (max(self.ewma, _MIN_LATENCY) * (1.0 + 4.0 * self.breaker.failure_rate())
+                * (1 + self.inflight))
 
     def available(self, now: float) -> bool:
         """Not open (or due for a probe) and not inside a Retry-After pause."""
@@ -74,6 +80,7 @@ class UpstreamHealth:
         out = self.breaker.snapshot()
         out["latencyMs"] = round(self.ewma * 1000, 3)
         out["p95Ms"] = round(p95 * 1000, 3) if p95 is not None else None
+        out["inflight"] = self.inflight
         wait = self.not_before - time.monotonic()
         if wait > 0:
             out["retryAfterSeconds"] = round(wait, 3)

@@ -7,8 +7,10 @@ tried by this request); a failure moves on to the next one at once, and only a
 second round over the same upstreams waits (exponential backoff, full jitter).
 Retry-After pauses that upstream for every request. A read that has not been
 answered within the upstream's recent p95 (or HEDGE_DELAY) is also sent to the next
-upstream; the first answer wins and the other call is cancelled. Every re-send,
-hedge or retry, is paid from a retry budget (~10 % of traffic).
+upstream; the first answer wins and the other call is cancelled. Every re-send is
+paid from a budget: retries and failovers from the retry budget (~10 % of traffic),
+hedges from a smaller one of their own, so that hedging under load never uses up
+what failover needs when an upstream dies.
 
 What is never re-sent: calls with effects (eth_sendRawTransaction...) unless the
 request provably never arrived, and calls whose answer is the caller's fault (a
@@ -52,6 +54,8 @@ log = logging.getLogger("bizra_node.chain")
 
 _HEDGE_FALLBACK = 0.1
 """Hedge delay while an upstream has too few samples for a p95, s."""
+_HEDGES_PER_SECOND = 1.0
+"""Hedges always allowed, whatever the traffic (the reserve of the hedge budget)."""
 _LOG_EVERY = 1.0
 """At most one warning per (upstream, kind) this often, s; the rest are counted."""
 _HEAD_CALL = Call("eth_blockNumber")
@@ -96,6 +100,8 @@ class UpstreamPool:
         self.metrics = metrics if metrics is not None else NodeMetrics()
         self.heads = HeadTracker(s.head_lag_blocks)
         self.budget = RetryBudget(s.retry_budget_ratio, s.retry_budget_min, s.retry_budget_window)
+        self.hedge_budget = RetryBudget(s.hedge_budget_ratio, _HEDGES_PER_SECOND,
+                                        s.retry_budget_window)
         self._backoff = full_jitter(s.retry_initial, s.retry_multiplier, s.retry_max, rng)
         self._attempts = s.retry_attempts
         self._rpc_timeout = s.rpc_timeout
@@ -157,6 +163,7 @@ class UpstreamPool:
         safe = idempotent(calls)
         latest = reads_head(calls)
         self.budget.on_request()
+        self.hedge_budget.on_request()
         results: list[Any] = [None] * n
         todo: list[int] | None = None
         """Indices still to ask for after an answer with transient JSON-RPC errors."""
@@ -280,12 +287,14 @@ class UpstreamPool:
                 return h
         return None
 
-    def _hedge_partner(self, primary: UpstreamHealth, latest: bool,
+    def _hedge_partner(self, busy: Sequence[UpstreamHealth], latest: bool,
                        tried: Sequence[UpstreamHealth]) -> UpstreamHealth | None:
+        """The healthiest upstream not in ``busy`` that takes a call now; never a
+        lagging one for 'latest' reads."""
         best = 0
         if latest:
             best = self.heads.best(h.name for h in self.health if h.breaker.state is not State.OPEN)
-        ranked, _ = self._ranked(latest, (primary,), tried)
+        ranked, _ = self._ranked(latest, busy, tried)
         for h in ranked:
             if best and self.heads.lagging(h.name, best):
                 continue
@@ -316,14 +325,7 @@ class UpstreamPool:
         try:
             done, _ = await asyncio.wait((primary,), timeout=delay)
             if not done:
-                partner = self._hedge_partner(h, latest, tried)
-                if partner is not None and not self.budget.try_spend():
-                    partner.breaker.record(Outcome.IGNORED)
-                    partner = None
-                if partner is not None:
-                    tried.append(partner)
-                    second = asyncio.create_task(self._send(partner, calls, dl.cap(self._rpc_timeout)))
-                    owners[second] = partner
+                self._launch_hedge(owners, calls, dl, latest, tried)
             pending: set[asyncio.Task[list[Any]]] = set(owners)
             error: BaseException | None = None
             while pending:
@@ -336,6 +338,10 @@ class UpstreamPool:
                         return owners[task], task.result()
                     if error is None or task is primary:
                         error = exc
+                    # Hedging is under way and a call failed: bring in the next upstream
+                    # rather than wait on the slow one alone.
+                    if len(owners) > 1 and self._launch_hedge(owners, calls, dl, latest, tried):
+                        pending.add(next(reversed(owners)))
             if len(owners) > 1:
                 self.metrics.upstream_hedges.inc(("failed",))
             assert error is not None
@@ -347,10 +353,30 @@ class UpstreamPool:
             if left:
                 await asyncio.wait(left)
 
+    def _launch_hedge(self, owners: dict[asyncio.Task[list[Any]], UpstreamHealth],
+                      calls: list[Call], dl: Deadline, latest: bool,
+                      tried: list[UpstreamHealth]) -> bool:
+        """Send ``calls`` to one more upstream (not one already asked in this
+        attempt), paid from the retry budget. False when none can take it."""
+        timeout = dl.cap(self._rpc_timeout)
+        if timeout <= 0:
+            return False
+        if not self.hedge_budget.try_spend():
+            return False
+        partner = self._hedge_partner(list(owners.values()), latest, tried)
+        if partner is None:
+            self.hedge_budget.refund()
+            return False
+        tried.append(partner)
+        self.metrics.upstream_hedges.inc(("sent",))
+        owners[asyncio.create_task(self._send(partner, calls, timeout))] = partner
+        return True
+
     async def _send(self, h: UpstreamHealth, calls: list[Call], timeout: float) -> list[Any]:
         """One round trip to ``h`` (whose breaker permit the caller holds): records the
         outcome in its breaker, its latency and the metrics."""
         started = time.perf_counter()
+        h.inflight += 1
         try:
             answers = await h.upstream.batch(calls, timeout)
         except UpstreamError as exc:
@@ -373,6 +399,8 @@ class UpstreamPool:
         except BaseException:
             h.breaker.record(Outcome.IGNORED)
             raise
+        finally:
+            h.inflight -= 1
         elapsed = time.perf_counter() - started
         h.observe(elapsed)
         unhealthy = False
@@ -462,7 +490,7 @@ class UpstreamPool:
             info["lagBlocks"] = self.heads.lag(h.name, best)
             upstreams[h.name] = info
         return {"upstreams": upstreams, "reportedHead": self.heads.reported,
-                "retryBudget": self.budget.snapshot()}
+                "retryBudget": self.budget.snapshot(), "hedgeBudget": self.hedge_budget.snapshot()}
 
     async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
         """Readiness: each upstream's breaker state and counters; those whose breaker

@@ -147,6 +147,10 @@ class RetryBudget:
         self.exhausted += 1
         return False
 
+    def refund(self) -> None:
+        """Give back a retry taken with ``try_spend`` that was not sent after all."""
+        self._counts.add(_RETRY, self._clock(), -1)
+
     def snapshot(self) -> dict[str, Any]:
         now = self._clock()
         return {"requests": self._counts.total(_REQ, now), "retries": self._counts.total(_RETRY, now),
