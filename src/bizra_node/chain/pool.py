@@ -240,7 +240,8 @@ class UpstreamPool:
 
     # --- choosing an upstream ---------------------------------------------------------
     def _ranked(self, latest: bool, exclude: Sequence[UpstreamHealth],
-                tried: Sequence[UpstreamHealth]) -> tuple[list[UpstreamHealth], float]:
+                tried: Sequence[UpstreamHealth], count_rejections: bool = False
+                ) -> tuple[list[UpstreamHealth], float]:
         """Candidates, healthiest first, and the earliest Retry-After pause end among
         the ones skipped for one (0 when none)."""
         now = time.monotonic()
@@ -258,6 +259,8 @@ class UpstreamPool:
                 continue
             state = h.breaker.state
             if state is State.OPEN and h.breaker.retry_in() > 0:
+                if count_rejections:
+                    h.breaker.reject()
                 continue
             lagging = bool(best) and self.heads.lagging(h.name, best)
             keyed.append((h in tried, lagging, int(state), h.score(), i, h))
@@ -270,7 +273,7 @@ class UpstreamPool:
         """The upstream for the next attempt, with its breaker permit taken; waits a
         backoff first when every candidate has been tried already, or for the end of a
         Retry-After pause when that is all that stands in the way."""
-        ranked, paused_until = self._ranked(latest, banned, tried)
+        ranked, paused_until = self._ranked(latest, banned, tried, count_rejections=attempt == 0)
         if not ranked and paused_until and attempt < self._attempts:
             wait = paused_until - time.monotonic()
             if wait >= dl.remaining():

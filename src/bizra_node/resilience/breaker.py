@@ -127,6 +127,12 @@ class CircuitBreaker:
         self.rejections += 1
         return False
 
+    def reject(self) -> None:
+        """Count a call the caller skipped itself on seeing ``state`` OPEN (a router
+        choosing among breakers checks state first and calls ``allow`` only on the
+        one it picks)."""
+        self.rejections += 1
+
     def record(self, outcome: Outcome) -> None:
         """Report the outcome of a call that ``allow()`` let through."""
         state = self._state
