@@ -21,7 +21,7 @@ __all__ = ["RollingCounts"]
 class RollingCounts:
     """Counters per field over the last ``window`` seconds, bucket-granular."""
 
-    __slots__ = ("_counts", "_epoch", "_fields", "_slots", "_totals", "_width", "window")
+    __slots__ = ("_base", "_counts", "_epoch", "_fields", "_slots", "_totals", "_width", "window")
 
     def __init__(self, window: float, slots: int, fields: int) -> None:
         if window <= 0 or slots < 1 or fields < 1:
@@ -34,6 +34,8 @@ class RollingCounts:
         self._totals = array("q", bytes(8 * fields))
         self._epoch = -1
         """Number of the bucket (since the clock's zero) the ring was last advanced to."""
+        self._base = 0
+        """Index of the current bucket's first counter."""
 
     def _advance(self, now: float) -> int:
         """Move the ring to ``now``; return the index of the current bucket's first field."""
@@ -54,11 +56,14 @@ class RollingCounts:
                             totals[f] -= stale
                             counts[base + f] = 0
             self._epoch = epoch
-        return (epoch % self._slots) * self._fields
+            self._base = (epoch % self._slots) * self._fields
+        return self._base
 
     def add(self, field: int, now: float, amount: int = 1) -> None:
-        base = self._advance(now)
-        self._counts[base + field] += amount
+        if int(now / self._width) == self._epoch:  # the common case: same bucket as last time
+            self._counts[self._base + field] += amount
+        else:
+            self._counts[self._advance(now) + field] += amount
         self._totals[field] += amount
 
     def total(self, field: int, now: float) -> int:
