@@ -21,8 +21,9 @@ from bizra_node.resilience import State
 from tests.conftest import make_settings
 from tests.support.servers import scripted_upstream
 
-Answer = Callable[[Any, int], Awaitable[web.StreamResponse]]
-"""(request document, request number starting at 1) -> response"""
+Answer = Callable[[Any, int], Awaitable[web.StreamResponse | None]]
+"""(request document, request number starting at 1) -> response, or None to cut the
+connection without one"""
 
 
 class Upstream:
@@ -38,7 +39,12 @@ class Upstream:
         doc = orjson.loads(await request.read())
         self.docs.append(doc)
         self.times.append(time.monotonic())
-        return await self.answer(doc, len(self.docs))
+        response = await self.answer(doc, len(self.docs))
+        if response is None:  # drop the connection without answering
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        return response
 
     @property
     def methods(self) -> list[str]:
@@ -142,13 +148,13 @@ async def test_send_raw_transaction_is_not_resent_after_a_5xx() -> None:
 
 
 async def test_send_raw_transaction_is_not_resent_after_a_dropped_connection() -> None:
-    async def drop(doc: Any, n: int) -> web.StreamResponse:
-        assert doc is not None
-        raise ConnectionResetError  # aiohttp closes the connection without an answer
+    async def drop(doc: Any, n: int) -> web.StreamResponse | None:
+        return None  # cut the socket after reading the request, before any answer
 
     async with upstreams(drop, ok) as (a, b), pool_for([a.url, b.url]) as pool:
-        with pytest.raises(UpstreamUnavailable):
+        with pytest.raises(UpstreamUnavailable) as info:
             await pool.batch([Call("eth_sendRawTransaction", ("0x02f8",))])
+    assert info.value.details is not None and info.value.details["kind"] == "disconnect"
     assert len(a.docs) == 1 and b.docs == []
 
 
@@ -336,3 +342,15 @@ async def test_empty_batch_and_no_upstream() -> None:
         assert await pool.batch([]) == []
     with pytest.raises(ValueError):
         await UpstreamPool(make_settings("")).start()
+
+
+async def test_upstream_names_in_metrics_and_status_carry_no_credentials() -> None:
+    async with upstreams(ok) as (a,):
+        host = a.url.removeprefix("http://")
+        secret_url = f"http://user:hunter2@{host}/?apikey=hunter2"
+        async with pool_for([secret_url]) as pool:
+            await pool.call(Call("eth_chainId"))
+            labels = [k for k, _ in pool.metrics.upstream_calls.items()]
+            text = repr(labels) + repr(pool.status()) + repr(await pool.ping())
+    assert "hunter2" not in text and "user" not in text
+    assert labels == [(f"http://{host}/", "eth_chainId", "ok")]
