@@ -11,7 +11,7 @@ setup: $(VENV)/.installed $(ANVIL)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
 $(ANVIL): scripts/devnet-package.json

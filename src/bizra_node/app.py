@@ -33,7 +33,7 @@ class Node:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = NodeMetrics()
-        self.upstreams = UpstreamPool(settings)
+        self.upstreams = UpstreamPool(settings, self.metrics)
         self.cache = TieredCache(settings, self.metrics)
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
@@ -42,7 +42,7 @@ class Node:
                                                          "redis": self.cache.ready},
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
-                                     settings.max_body_bytes)
+                                     settings.max_body_bytes, deadline=settings.request_deadline)
         openapi = msgspec.json.encode(openapi_document())
 
         async def serve_openapi(req: Request) -> Response:
@@ -54,6 +54,8 @@ class Node:
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:
+        """Ready when at least one upstream answers; each is listed with its breaker
+        state and counters."""
         upstreams = await self.upstreams.ping(timeout=min(2.0, self.settings.rpc_timeout))
         return {"ok": any(u["ok"] for u in upstreams.values()), "upstreams": upstreams}
 

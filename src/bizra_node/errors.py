@@ -80,7 +80,8 @@ class UpstreamError(NodeError):
     """One upstream failed one call.
 
     ``kind`` classifies the failure for retry and breaker decisions:
-    connect, timeout, http, malformed, rpc.
+    connect (never sent), disconnect (dropped after sending), timeout, http,
+    malformed, batch_refused.
     """
 
     code = "UPSTREAM_UNAVAILABLE"

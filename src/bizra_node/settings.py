@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     retry_budget_ratio: float = Field(
         0.1, ge=0, le=1, description="Retries allowed as a share of recent calls."
     )
+    retry_budget_min: float = Field(
+        10.0, ge=0, description="Retries per second always allowed, whatever the traffic.")
+    retry_budget_window: float = Field(
+        10.0, gt=0, le=600, description="Window the retry budget counts calls over, s.")
     cb_failure_threshold: int = Field(
         5, ge=1, description="Consecutive failures that open a breaker."
     )
@@ -93,6 +97,14 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Hedge a read after this many s; 0 = the upstream's recent p95."
     )
     hedge_enabled: bool = Field(True, description="Send slow reads to a second upstream.")
+    hedge_budget_ratio: float = Field(
+        0.05, ge=0, le=1, description="Hedges allowed as a share of recent calls (plus one a "
+        "second); apart from the retry budget so hedging never starves failover.")
+    hedge_min_delay: float = Field(
+        0.01, ge=0, description="Never hedge sooner than this, s (a p95 of a local node is tiny).")
+    head_poll_interval: float = Field(
+        2.0, ge=0, description="With several upstreams, ask each for its head this often, s "
+        "(head lag, latency, breaker probes); 0 = off.")
 
     # --- cache ---------------------------------------------------------------------
     redis_url: str = Field("", description="Redis for L2. Empty: L1 only.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import InternalError, NodeError, NotFoundError, ValidationError
+from ..resilience import deadline_scope
 from .envelope import error_body
 from .http import Request, Response
 from .routes import Handler
@@ -18,7 +19,11 @@ class Dispatcher:
     """Finds the handler for a request and turns any error into an envelope."""
 
     def __init__(self, table: dict[tuple[str, str], Handler],
-                 prefixes: list[tuple[str, str, Handler]], max_body: int) -> None:
+                 prefixes: list[tuple[str, str, Handler]], max_body: int,
+                 deadline: float | None = None) -> None:
+        self.deadline = deadline
+        """Seconds one request may take in all (REQUEST_DEADLINE): upstream retries,
+        failover and hedges below never outlive it."""
         self.table = dict(table)
         self.prefixes = list(prefixes)
         self.max_body = max_body
@@ -51,7 +56,8 @@ class Dispatcher:
 
     async def dispatch(self, req: Request) -> Response:
         try:
-            return await self.resolve(req)(req)
+            with deadline_scope(self.deadline):
+                return await self.resolve(req)(req)
         except NodeError as exc:
             return self.error(exc, req.request_id)
         except Exception:

@@ -38,7 +38,9 @@ def _retry_after(headers: Any) -> float | None:
 
 class Upstream:
     """Sends calls to one URL. Raises :class:`UpstreamError` with a ``kind`` on any
-    transport trouble, so the pool above can retry, fail over or open a breaker."""
+    transport trouble, so the pool above can retry, fail over or open a breaker:
+    connect (never sent), disconnect (dropped after sending), timeout, http,
+    malformed."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float,
                  connect_timeout: float, use_batch: bool = True, name: str | None = None) -> None:
@@ -68,11 +70,13 @@ class Upstream:
         except TimeoutError:
             raise UpstreamError("upstream timed out", kind="timeout", upstream=self.name) from None
         except aiohttp.ClientConnectorError:
+            # The connection was never made: the request provably did not arrive.
             raise UpstreamError("upstream refused the connection", kind="connect",
                                 upstream=self.name) from None
         except (aiohttp.ClientError, OSError) as exc:
+            # Dropped mid-exchange: the upstream may have received (and acted on) it.
             raise UpstreamError(f"upstream connection failed: {type(exc).__name__}",
-                                kind="connect", upstream=self.name) from None
+                                kind="disconnect", upstream=self.name) from None
 
     async def call(self, call: Call, timeout: float | None = None) -> Any:
         """Result of one call, or an RpcError value."""
@@ -94,4 +98,11 @@ class Upstream:
                 if exc.kind != "batch_refused":
                     raise
                 self.supports_batch = False
-        return list(await asyncio.gather(*(self.call(c, timeout) for c in calls)))
+        # A TaskGroup, not gather: when one call fails the others are cancelled
+        # instead of running on as orphan tasks.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.call(c, timeout)) for c in calls]
+        except BaseExceptionGroup as eg:
+            raise eg.exceptions[0] from None
+        return [t.result() for t in tasks]

@@ -28,7 +28,7 @@ class NodeMetrics:
         self.upstream_retries = CounterVec(
             "upstream_retries_total", "Retried upstream calls", ("upstream", "reason"))
         self.upstream_hedges = CounterVec(
-            "upstream_hedges_total", "Hedged reads by outcome (won, lost)", ("outcome",))
+            "upstream_hedges_total", "Hedged reads: sent, won, lost, failed", ("outcome",))
         self.breaker_state = GaugeVec(
             "circuit_breaker_state", "0 closed, 1 half-open, 2 open", ("upstream",))
         self.breaker_transitions = CounterVec(

@@ -1,7 +1,41 @@
-"""resilience"""
+"""Pure resilience mechanisms (no I/O): circuit breaker, retry policy and budget,
+deadlines, rolling windows. Policy (what counts as a failure, when to fail over)
+lives with the callers in chain/ and cache/."""
 
 from __future__ import annotations
 
+from .breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, Listener, Outcome, State
+from .deadline import Deadline, current_deadline, deadline_scope, with_timeout
+from .retry import (
+    Attempt,
+    RetryBudget,
+    RetryPolicy,
+    full_jitter,
+    honour_retry_after,
+    retrying,
+    stop_after_attempt,
+)
 from .singleflight import SingleFlight
+from .window import RollingCounts
 
-__all__ = ["SingleFlight"]
+__all__ = [
+    "Attempt",
+    "BreakerConfig",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Deadline",
+    "Listener",
+    "Outcome",
+    "RetryBudget",
+    "RetryPolicy",
+    "RollingCounts",
+    "SingleFlight",
+    "State",
+    "current_deadline",
+    "deadline_scope",
+    "full_jitter",
+    "honour_retry_after",
+    "retrying",
+    "stop_after_attempt",
+    "with_timeout",
+]

@@ -147,7 +147,8 @@ async def test_address_state_is_cached_until_the_next_block(fresh_devnet: Devnet
 
 async def test_not_found_is_negative_cached_but_never_an_error(devnet: Devnet) -> None:
     unknown = "0x" + "ee" * 32
-    async with proxied_node(devnet.url) as (proxy, _, client):
+    # one attempt per call: the injected failure must reach the client, not be retried
+    async with proxied_node(devnet.url, retry_attempts=1) as (proxy, _, client):
         first = await validate_tx(client, unknown)
         second = await validate_tx(client, unknown)
         proxy.fail_next = 1  # an upstream failure: 503, and not cached

@@ -1,0 +1,84 @@
+"""What the pool needs to know about JSON-RPC methods: may a call be re-sent, does it
+read the chain head, and a bounded label for metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .jsonrpc import Call, RpcError
+
+__all__ = [
+    "HEAD_TAGS",
+    "NON_IDEMPOTENT",
+    "idempotent",
+    "method_label",
+    "reads_head",
+    "unhealthy_rpc_error",
+]
+
+NON_IDEMPOTENT = frozenset({
+    "eth_sendRawTransaction", "eth_sendTransaction", "eth_sendRawTransactionConditional",
+    "eth_sendBundle", "eth_submitWork", "eth_submitHashrate", "personal_sendTransaction",
+})
+"""Calls with effects: re-sending one whose first copy may have arrived can, e.g.,
+broadcast a transaction twice. They are re-sent only when the request provably never
+reached the upstream (connection refused) or was refused unprocessed (HTTP 429), and
+are never hedged."""
+
+HEAD_TAGS = frozenset({"latest", "pending", "safe", "finalized"})
+"""Block tags whose answer depends on how far the upstream has synced."""
+
+_KNOWN = frozenset({
+    "eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_maxPriorityFeePerGas",
+    "eth_feeHistory", "eth_getBalance", "eth_getCode", "eth_getStorageAt",
+    "eth_getTransactionCount", "eth_getTransactionByHash", "eth_getTransactionReceipt",
+    "eth_getBlockByHash", "eth_getBlockByNumber", "eth_getBlockReceipts",
+    "eth_getBlockTransactionCountByHash", "eth_getBlockTransactionCountByNumber",
+    "eth_getTransactionByBlockHashAndIndex", "eth_getTransactionByBlockNumberAndIndex",
+    "eth_getLogs", "eth_call", "eth_estimateGas", "eth_getProof", "eth_syncing",
+    "eth_accounts", "net_version", "net_listening", "net_peerCount", "web3_clientVersion",
+    "eth_getUncleCountByBlockHash", "eth_getUncleCountByBlockNumber", "eth_createAccessList",
+    "debug_traceTransaction", "debug_traceCall", "trace_transaction", "trace_block",
+}) | NON_IDEMPOTENT
+
+
+def method_label(method: str) -> str:
+    """The method as a metric label: known names as they are, anything else 'other'
+    (clients of the JSON-RPC endpoint may send any string)."""
+    return method if method in _KNOWN else "other"
+
+
+def idempotent(calls: Sequence[Call]) -> bool:
+    """True when every call may safely be sent twice (re-sent or hedged)."""
+    return not any(c.method in NON_IDEMPOTENT for c in calls)
+
+
+def _is_head_param(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in HEAD_TAGS
+    if isinstance(value, dict):  # eth_getLogs filter, eth_call block override objects
+        return any(isinstance(v, str) and v in HEAD_TAGS
+                   for k, v in value.items() if k in ("fromBlock", "toBlock", "blockTag"))
+    return False
+
+
+def reads_head(calls: Sequence[Call]) -> bool:
+    """True when the answer depends on the upstream's head: eth_blockNumber, or a
+    block tag like 'latest'. Such reads skip upstreams that lag the others."""
+    for c in calls:
+        if c.method == "eth_blockNumber" or c.method == "eth_gasPrice":
+            return True
+        for p in c.params:
+            if _is_head_param(p):
+                return True
+    return False
+
+
+_UNHEALTHY_CODES = frozenset({-32603, -32005, 429})
+
+
+def unhealthy_rpc_error(value: Any) -> bool:
+    """An answer that says the upstream itself is in trouble (internal error, over
+    its limits), as opposed to an error about the call (bad params, revert)."""
+    return isinstance(value, RpcError) and value.code in _UNHEALTHY_CODES

@@ -1,0 +1,356 @@
+"""UpstreamPool policy against small real HTTP upstreams (tests/support/servers.py):
+which calls are retried, re-sent, hedged or left alone, and what is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from bizra_node.chain import Call, RpcError, UpstreamPool
+from bizra_node.devnet import free_port
+from bizra_node.errors import UpstreamUnavailable
+from bizra_node.observability import NodeMetrics
+from bizra_node.resilience import State
+from tests.conftest import make_settings
+from tests.support.servers import scripted_upstream
+
+Answer = Callable[[Any, int], Awaitable[web.StreamResponse | None]]
+"""(request document, request number starting at 1) -> response, or None to cut the
+connection without one"""
+
+
+class Upstream:
+    """A scripted JSON-RPC upstream that records what it was sent."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.docs: list[Any] = []
+        self.times: list[float] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        doc = orjson.loads(await request.read())
+        self.docs.append(doc)
+        self.times.append(time.monotonic())
+        response = await self.answer(doc, len(self.docs))
+        if response is None:  # drop the connection without answering
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        return response
+
+    @property
+    def methods(self) -> list[str]:
+        out: list[str] = []
+        for d in self.docs:
+            out += [i["method"] for i in d] if isinstance(d, list) else [d["method"]]
+        return out
+
+
+def result(doc: Any, value: Callable[[dict[str, Any]], Any] = lambda i: "0x1") -> web.Response:
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": item["id"], "result": value(item)}
+    body = [one(i) for i in doc] if isinstance(doc, list) else one(doc)
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def error(doc: Any, code: int, only: str | None = None) -> web.Response:
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        if only is not None and item["method"] != only:
+            return {"jsonrpc": "2.0", "id": item["id"], "result": "0x1"}
+        return {"jsonrpc": "2.0", "id": item["id"], "error": {"code": code, "message": "e"}}
+    body = [one(i) for i in doc] if isinstance(doc, list) else one(doc)
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def ok(doc: Any, n: int) -> web.StreamResponse:
+    return result(doc)
+
+
+def ours(tasks: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Tasks of the client side (the scripted servers run in this loop too)."""
+    return {t for t in tasks if not t.done()
+            and "RequestHandler" not in t.get_coro().__qualname__}  # type: ignore[union-attr]
+
+
+@asynccontextmanager
+async def upstreams(*answers: Answer) -> AsyncIterator[list[Upstream]]:
+    async with AsyncExitStack() as stack:
+        ups = [Upstream(a) for a in answers]
+        for u in ups:
+            u.url = await stack.enter_async_context(scripted_upstream(u.handle))
+        yield ups
+
+
+@asynccontextmanager
+async def pool_for(urls: list[str], **overrides: Any) -> AsyncIterator[UpstreamPool]:
+    values: dict[str, Any] = {"head_poll_interval": 0, "hedge_enabled": False,
+                              "retry_initial": 0.001, "retry_max": 0.01}
+    values.update(overrides)
+    pool = UpstreamPool(make_settings(",".join(urls), **values), NodeMetrics())
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_transient_rpc_errors_are_asked_again_elsewhere_only_for_the_failed_calls() -> None:
+    async def flaky(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32603, only="eth_getBalance")
+
+    async with upstreams(flaky, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        calls = [Call("eth_getBalance", ("0x01", "0x5")), Call("eth_chainId")]
+        assert await pool.batch(calls) == ["0x1", "0x1"]
+    assert a.methods == ["eth_getBalance", "eth_chainId"]
+    assert b.methods == ["eth_getBalance"]  # only the call that failed
+    assert pool.metrics.upstream_retries.get((a.url, "rpc_error")) == 1
+
+
+async def test_the_callers_bad_input_is_not_retried() -> None:
+    async def invalid(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32602)
+
+    async with upstreams(invalid, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        (answer,) = await pool.batch([Call("eth_getBalance", ("nonsense", "0x1"))])
+    assert isinstance(answer, RpcError) and answer.code == -32602
+    assert len(a.docs) == 1 and b.docs == []
+    assert pool.health[0].breaker.failures == 0  # the upstream did its job
+
+
+async def test_transient_errors_left_after_the_last_attempt_come_back_as_values() -> None:
+    async def busy(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32000)
+
+    async with upstreams(busy) as (a,), pool_for([a.url], retry_attempts=2) as pool:
+        (answer,) = await pool.batch([Call("eth_getCode", ("0x01", "0x1"))])
+    assert isinstance(answer, RpcError) and answer.code == -32000
+    assert len(a.docs) == 2
+
+
+async def test_send_raw_transaction_is_not_resent_after_a_5xx() -> None:
+    async def unavailable(doc: Any, n: int) -> web.StreamResponse:
+        return web.Response(status=503)
+
+    async with upstreams(unavailable, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        with pytest.raises(UpstreamUnavailable) as info:
+            await pool.batch([Call("eth_sendRawTransaction", ("0x02f8",))])
+    assert info.value.details is not None
+    assert info.value.details["reason"] == "not retried: the call has effects"
+    assert len(a.docs) == 1 and b.docs == []
+
+
+async def test_send_raw_transaction_is_not_resent_after_a_dropped_connection() -> None:
+    async def drop(doc: Any, n: int) -> web.StreamResponse | None:
+        return None  # cut the socket after reading the request, before any answer
+
+    async with upstreams(drop, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        with pytest.raises(UpstreamUnavailable) as info:
+            await pool.batch([Call("eth_sendRawTransaction", ("0x02f8",))])
+    assert info.value.details is not None and info.value.details["kind"] == "disconnect"
+    assert len(a.docs) == 1 and b.docs == []
+
+
+async def test_send_raw_transaction_goes_elsewhere_when_it_never_arrived() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    async with upstreams(ok) as (b,), pool_for([dead, b.url]) as pool:
+        assert await pool.batch([Call("eth_sendRawTransaction", ("0x02f8",))]) == ["0x1"]
+    assert b.methods == ["eth_sendRawTransaction"]
+
+
+async def test_send_raw_transaction_is_never_hedged() -> None:
+    async def slow(doc: Any, n: int) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return result(doc)
+
+    async with upstreams(slow, ok) as (a, b), \
+            pool_for([a.url, b.url], hedge_enabled=True, hedge_delay=0.01) as pool:
+        assert await pool.batch([Call("eth_sendRawTransaction", ("0x02f8",))]) == ["0x1"]
+    assert len(a.docs) == 1 and b.docs == []
+
+
+async def test_retry_after_longer_than_the_deadline_answers_503_at_once() -> None:
+    async def limited(doc: Any, n: int) -> web.StreamResponse:
+        return web.Response(status=429, headers={"Retry-After": "30"})
+
+    async with upstreams(limited) as (a,), pool_for([a.url]) as pool:
+        with pytest.raises(UpstreamUnavailable) as info:
+            await pool.batch([Call("eth_chainId")], timeout=2.0)
+        assert info.value.details is not None and info.value.details["retryAfter"] == 30.0
+        # The pause holds for later requests too: they do not reach the upstream.
+        with pytest.raises(UpstreamUnavailable):
+            await pool.batch([Call("eth_chainId")], timeout=2.0)
+    assert len(a.docs) == 1
+
+
+async def test_retry_after_is_waited_out_when_the_deadline_allows() -> None:
+    async def once_busy(doc: Any, n: int) -> web.StreamResponse:
+        if n == 1:
+            return web.Response(status=503, headers={"Retry-After": "0.3"})
+        return result(doc)
+
+    async with upstreams(once_busy) as (a,), pool_for([a.url]) as pool:
+        assert await pool.batch([Call("eth_chainId")], timeout=5.0) == ["0x1"]
+    assert len(a.docs) == 2
+    assert a.times[1] - a.times[0] >= 0.3  # not sooner than the upstream asked
+
+
+async def test_budget_caps_retries_in_a_storm() -> None:
+    async def down(doc: Any, n: int) -> web.StreamResponse:
+        return web.Response(status=502)
+
+    async with upstreams(down, down) as (a, b), \
+            pool_for([a.url, b.url], retry_budget_min=0.0, retry_budget_ratio=0.1,
+                     cb_failure_threshold=10**6, cb_volume_threshold=10**6) as pool:
+        for _ in range(60):
+            with pytest.raises(UpstreamUnavailable):
+                await pool.batch([Call("eth_chainId")])
+    sent = len(a.docs) + len(b.docs)
+    assert 60 <= sent <= 60 + 6  # 10 % of 60 first attempts
+    assert pool.budget.exhausted >= 50
+    assert pool.metrics.upstream_retries.total() == sent - 60
+
+
+async def test_malformed_answers_fail_over() -> None:
+    async def garbage(doc: Any, n: int) -> web.StreamResponse:
+        return web.Response(body=b'{"jsonrpc":', content_type="application/json")
+
+    async with upstreams(garbage, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        assert await pool.batch([Call("eth_chainId"), Call("eth_gasPrice")]) == ["0x1", "0x1"]
+    assert len(a.docs) == 1 and len(b.docs) == 1
+    assert pool.metrics.upstream_calls.get((a.url, "eth_chainId", "malformed")) == 1
+
+
+async def test_reported_head_never_goes_backwards() -> None:
+    heads = iter(["0x10", "0x8", "0x11"])
+
+    async def moving(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda item: next(heads))
+
+    async with upstreams(moving) as (a,), pool_for([a.url]) as pool:
+        seen = [await pool.call(Call("eth_blockNumber")) for _ in range(3)]
+    assert seen == ["0x10", "0x10", "0x11"]
+    assert pool.metrics.upstream_head.get((a.url,)) == 0x11
+
+
+async def test_lagging_upstream_is_skipped_for_latest_reads() -> None:
+    def chain(head: str) -> Answer:
+        async def answer(doc: Any, n: int) -> web.StreamResponse:
+            return result(doc, lambda item: head if item["method"] == "eth_blockNumber" else "0x5")
+        return answer
+
+    async with upstreams(chain("0x20"), chain("0x64")) as (behind, ahead), \
+            pool_for([behind.url, ahead.url], head_poll_interval=0.02, head_lag_blocks=3) as pool:
+        while len(pool.heads.heads) < 2:
+            await asyncio.sleep(0.01)
+        for _ in range(10):
+            assert await pool.call(Call("eth_getBalance", ("0x01", "latest"))) == "0x5"
+        assert "eth_getBalance" not in behind.methods
+        # A read by hash does not depend on the head: the lagging one may serve it.
+        status = pool.status()
+    assert status["upstreams"][behind.url]["lagBlocks"] == 0x64 - 0x20
+
+
+async def test_hedged_read_answers_from_the_second_upstream_and_cancels_the_first() -> None:
+    release = asyncio.Event()
+
+    async def stalled(doc: Any, n: int) -> web.StreamResponse:
+        await release.wait()
+        return result(doc)
+
+    before = asyncio.all_tasks()
+    async with upstreams(stalled, ok) as (a, b), \
+            pool_for([a.url, b.url], hedge_enabled=True, hedge_delay=0.02) as pool:
+        assert await pool.batch([Call("eth_chainId")]) == ["0x1"]
+        assert pool.metrics.upstream_hedges.get(("won",)) == 1
+        assert len(b.docs) == 1
+        assert pool.metrics.upstream_calls.get((a.url, "eth_chainId", "cancelled")) == 1
+        assert [h.inflight for h in pool.health] == [0, 0]
+        assert pool.health[0].breaker.failures == 0  # the loser was cancelled, not failed
+        release.set()
+    await asyncio.sleep(0)
+    assert ours(asyncio.all_tasks() - before) == set()
+
+
+async def test_cancelled_request_leaves_no_task_and_no_failure() -> None:
+    started = asyncio.Event()
+
+    async def stalled(doc: Any, n: int) -> web.StreamResponse:
+        started.set()
+        await release.wait()
+        return result(doc)
+
+    release = asyncio.Event()
+
+    async with upstreams(stalled, stalled) as (a, b), \
+            pool_for([a.url, b.url], hedge_enabled=True, hedge_delay=0.01) as pool:
+        before = asyncio.all_tasks()
+        task = asyncio.create_task(pool.batch([Call("eth_chainId")]))
+        await started.wait()
+        while len(b.docs) == 0:  # wait until the hedge is out too
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert ours(asyncio.all_tasks() - before) == set()
+        assert [h.inflight for h in pool.health] == [0, 0]
+        assert [h.breaker.failures for h in pool.health] == [0, 0]
+        assert [h.breaker.state for h in pool.health] == [State.CLOSED, State.CLOSED]
+        release.set()
+
+
+async def test_deadline_bounds_a_stalled_upstream_and_leaves_nothing_behind() -> None:
+    release = asyncio.Event()
+
+    async def stalled(doc: Any, n: int) -> web.StreamResponse:
+        await release.wait()
+        return result(doc)
+
+    async with upstreams(stalled) as (a,), pool_for([a.url], rpc_timeout=30.0) as pool:
+        before = asyncio.all_tasks()
+        with pytest.raises(UpstreamUnavailable) as info:
+            await pool.batch([Call("eth_chainId")], timeout=0.1)
+        assert info.value.details is not None and info.value.details["kind"] == "timeout"
+        assert len(a.docs) == 1  # no retry past the request's deadline
+        assert pool.health[0].breaker.timeouts == 1
+        assert ours(asyncio.all_tasks() - before) == set()
+        release.set()
+
+
+async def test_open_breakers_answer_503_without_calling_anyone() -> None:
+    async with upstreams(ok, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        for h in pool.health:
+            h.breaker.force(State.OPEN)
+        with pytest.raises(UpstreamUnavailable) as info:
+            await pool.batch([Call("eth_chainId")])
+        assert info.value.details is not None and "circuit open" in info.value.details["reason"]
+        ready = await pool.ping()
+    assert a.docs == [] and b.docs == []
+    assert all(not u["ok"] and u["state"] == "open" for u in ready.values())
+    assert pool.metrics.breaker_state.get((a.url,)) == 2
+
+
+async def test_empty_batch_and_no_upstream() -> None:
+    async with upstreams(ok) as (a,), pool_for([a.url]) as pool:
+        assert await pool.batch([]) == []
+    with pytest.raises(ValueError):
+        await UpstreamPool(make_settings("")).start()
+
+
+async def test_upstream_names_in_metrics_and_status_carry_no_credentials() -> None:
+    async with upstreams(ok) as (a,):
+        host = a.url.removeprefix("http://")
+        secret_url = f"http://user:hunter2@{host}/?apikey=hunter2"
+        async with pool_for([secret_url]) as pool:
+            await pool.call(Call("eth_chainId"))
+            labels = [k for k, _ in pool.metrics.upstream_calls.items()]
+            text = repr(labels) + repr(pool.status()) + repr(await pool.ping())
+    assert "hunter2" not in text and "user" not in text
+    assert labels == [(f"http://{host}/", "eth_chainId", "ok")]
