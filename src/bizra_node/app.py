@@ -70,6 +70,7 @@ class Node:
         if not self._started:
             return
         self._started = False
+        await self.service.close()
         await self.cache.close()
         await self.upstreams.close()
         await asyncio.sleep(0)  # let aiohttp close its transports

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     rpc_batch: bool = Field(
         True, description="Send related calls as one JSON-RPC batch (falls back if refused)."
     )
+    rpc_sequential: bool = Field(
+        False, description="Send related calls one after another, each in its own round trip "
+        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
+    rpc_force_close: bool = Field(
+        False, description="Open a new upstream connection for every call, no keep-alive "
+        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
     request_deadline: float = Field(
         10.0, gt=0, le=300, description="Overall deadline of one client request, s."
     )

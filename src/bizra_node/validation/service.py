@@ -9,10 +9,20 @@ The ``*_answer`` methods are what the API serves: they consult the TieredCache
 first (validation -> cache -> chain) and return encoded bytes; only on a miss is a
 result computed by the ``validate_*`` methods (which always ask upstream and are
 the only ones that call the recorder).
+
+The chain head (needed to count confirmations and to check moving entries) is
+cached for TTL_HEAD and refreshed ahead of time: a request that finds it in its
+last half-life starts one refresh in the background and is served at once, so a
+hit never waits for an upstream round trip while traffic keeps the head fresh
+(measured by `bench suite`: without it, every TTL_HEAD the hits arriving during
+one upstream round trip waited for it, which set the p99 of the hit path).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,6 +45,8 @@ from .integrity import IntegrityError, check_block, check_transaction
 from .types import AccountResult, BlockResult, TransactionResult
 
 __all__ = ["Recorder", "Upstreams", "ValidationService"]
+
+log = logging.getLogger("bizra_node.validation")
 
 _HEADER_MEMO_SIZE = 4096
 
@@ -89,6 +101,9 @@ class ValidationService:
         self._best_head = 0
         self._finalized_tag_works = True
         self._header_ts: OrderedDict[str, int] = OrderedDict()
+        self._head_refresh: asyncio.Task[None] | None = None
+        self._refresh_ahead = self._policy.head / 2
+        """Refresh the cached head when it has less than this left, s."""
 
     # --- head and finality ----------------------------------------------------------
     def _head(self, raw: Any) -> int:
@@ -225,11 +240,40 @@ class ValidationService:
         """The chain head, from cache for up to TTL_HEAD; never goes backwards."""
         if self._cache is None:
             return await self.block_number()
+        head = self._cached_head()
+        if head is not None:
+            return head
+        entry = await self._cache.fetch("head", "head", self._compute_head)
+        return entry.head if entry.head > self._best_head else self._best_head
+
+    def _cached_head(self) -> int | None:
+        """The cached head (None when it has expired); in its last half-life, one
+        background refresh is started and the cached value is served meanwhile."""
+        assert self._cache is not None
         entry = self._cache.get("head", "head")
         if entry is None:
-            entry = await self._cache.fetch("head", "head", self._compute_head)
-        head = entry.head
-        return head if head > self._best_head else self._best_head
+            return None
+        if entry.expires - time.time() < self._refresh_ahead and self._head_refresh is None:
+            # its own (empty) context: not bound by the deadline of the request that
+            # happened to start it
+            self._head_refresh = asyncio.get_running_loop().create_task(
+                self._refresh_head(), context=contextvars.Context())
+        return entry.head if entry.head > self._best_head else self._best_head
+
+    async def _refresh_head(self) -> None:
+        try:
+            await self.block_number()  # stores the fresh head in the cache on the way
+        except Exception as exc:  # the next request past expiry asks (and reports) itself
+            log.debug("head refresh failed: %s", exc)
+        finally:
+            self._head_refresh = None
+
+    async def close(self) -> None:
+        """Wait for a head refresh in flight (called when the node stops)."""
+        task = self._head_refresh
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def transaction_answer(self, tx_hash: str) -> Answer:
         # The hit path avoids every coroutine it can: L1 lookups are synchronous.
@@ -241,11 +285,9 @@ class ValidationService:
             return Answer(entry.body, entry)
         if cache is None:  # just computed: the head it saw is the one to count from
             return Answer.serve(entry, self._best_head)
-        head_entry = cache.get("head", "head")
-        if head_entry is None:
+        head = self._cached_head()
+        if head is None:
             head = await self.head()
-        else:
-            head = head_entry.head if head_entry.head > self._best_head else self._best_head
         return Answer.serve(entry, head)
 
     async def block_answer(self, ref: int | str) -> Answer:
