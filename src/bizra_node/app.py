@@ -37,12 +37,14 @@ class Node:
         self.cache = TieredCache(settings, self.metrics)
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
-                                         timeout=settings.request_deadline, cache=self.cache)
+                                         timeout=settings.request_deadline, cache=self.cache,
+                                         head_refresh_ahead=settings.head_refresh_ahead)
         self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready,
                                                          "redis": self.cache.ready},
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
-                                     settings.max_body_bytes, deadline=settings.request_deadline)
+                                     settings.max_body_bytes, deadline=settings.request_deadline,
+                                     fast=self.routes.fast)
         openapi = msgspec.json.encode(openapi_document())
 
         async def serve_openapi(req: Request) -> Response:

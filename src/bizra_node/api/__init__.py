@@ -7,12 +7,13 @@ from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_value
 from .http import Request, Response, new_request_id, pick_request_id
 from .openapi import openapi_document
-from .routes import Handler, ReadyCheck, Routes
+from .routes import FastHandler, Handler, ReadyCheck, Routes
 from .rsgi import RSGIApp
 
 __all__ = [
     "ASGIApp",
     "Dispatcher",
+    "FastHandler",
     "Handler",
     "RSGIApp",
     "ReadyCheck",
