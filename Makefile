@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench-tools clean
+.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools clean
 
 setup: $(VENV)/.installed $(ANVIL)
 
@@ -32,6 +32,14 @@ test: setup lint
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+# The performance suite (docs/performance.md): ~12 minutes; bench-quick: ~3 minutes.
+# `make test` runs the short regression gate (tests/bench) on its own.
+bench: setup
+	$(BIN)/bizra-node bench suite
+
+bench-quick: setup
+	$(BIN)/bizra-node bench suite --quick
 
 # wrk and hey load generators and nginx (the proxy_cache baseline) for `bizra-node bench`.
 bench-tools:
