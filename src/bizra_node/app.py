@@ -15,7 +15,7 @@ import msgspec
 
 from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
 from .api.rpc import RpcRoute
-from .cache import TieredCache
+from .cache import TieredCache, TtlPolicy
 from .chain import UpstreamPool
 from .observability import NodeMetrics, configure_logging
 from .settings import Settings
@@ -49,7 +49,10 @@ class Node:
             return Response(200, openapi)
 
         self.dispatcher.add("GET", "/openapi.json", serve_openapi)
-        self.rpc = RpcRoute(RpcService(self.upstreams, timeout=settings.request_deadline))
+        self.rpc = RpcRoute(RpcService(
+            self.upstreams, cache=self.cache, policy=TtlPolicy.from_settings(settings),
+            head=self.service.head, finalized=self.service.finalized,
+            timeout=settings.request_deadline))
         self.dispatcher.add("POST", "/rpc", self.rpc.handle)
         self._started = False
 
