@@ -7,16 +7,20 @@ Resilience policy (breakers, retries, hedging, head tracking) wraps this in
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
 
 from ..errors import UpstreamError, UpstreamUnavailable
+from ..observability import UpstreamErrorLog
 from ..settings import Settings
 from .jsonrpc import Call
 from .upstream import Upstream
 
 __all__ = ["UpstreamPool"]
+
+log = logging.getLogger("bizra_node.upstream")
 
 
 class UpstreamPool:
@@ -27,6 +31,8 @@ class UpstreamPool:
         self._session: aiohttp.ClientSession | None = None
         self.upstreams: list[Upstream] = []
         self._next = 0
+        self._errors = UpstreamErrorLog(log)
+        """Every failed upstream call is logged with upstream and method (throttled)."""
 
     async def start(self) -> None:
         s = self._settings
@@ -61,6 +67,7 @@ class UpstreamPool:
             try:
                 return await upstream.batch(calls, timeout)
             except UpstreamError as exc:
+                self._errors.record(exc, (c.method for c in calls))
                 last = exc
                 if not exc.retryable:
                     break
