@@ -13,9 +13,18 @@ from typing import Any
 
 import msgspec
 
-from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
+from .api import (
+    ASGIApp,
+    Dispatcher,
+    MetricsEndpoints,
+    Request,
+    Response,
+    Routes,
+    RSGIApp,
+    openapi_document,
+)
 from .chain import UpstreamPool
-from .observability import NodeMetrics, configure_logging
+from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .settings import Settings
 from .validation import ValidationService
 
@@ -37,7 +46,17 @@ class Node:
         self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready},
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
-                                     settings.max_body_bytes)
+                                     settings.max_body_bytes,
+                                     self.metrics if settings.metrics_enabled else None)
+        self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
+                                 flush_interval=settings.metrics_flush_interval,
+                                 enabled=settings.metrics_enabled)
+        self.memory_guard = MemoryGuard(
+            self.metrics, limit=settings.memory_limit, workers=settings.workers,
+            interval=settings.memory_check_interval, high_ratio=settings.memory_high_ratio,
+            critical_ratio=settings.memory_critical_ratio)
+        for (method, path), handler in MetricsEndpoints(self.exporter).table.items():
+            self.dispatcher.add(method, path, handler)
         openapi = msgspec.json.encode(openapi_document())
 
         async def serve_openapi(req: Request) -> Response:
@@ -52,6 +71,8 @@ class Node:
 
     async def start(self) -> None:
         await self.upstreams.start()
+        self.exporter.start()
+        self.memory_guard.start()
         self._started = True
         log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
                                         "network_id": self.settings.bizra_network_id})
@@ -60,7 +81,9 @@ class Node:
         if not self._started:
             return
         self._started = False
+        await self.memory_guard.stop()
         await self.upstreams.close()
+        await self.exporter.stop()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")
 
