@@ -37,6 +37,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from ._periodic import Periodic
 from .memory import read_rss
 from .metrics import NodeMetrics
 from .stats import CounterVec, GaugeVec, HistogramVec, LabelKey
@@ -211,7 +212,7 @@ class Exporter:
         self.enabled = enabled
         self._writer: MultiprocWriter | None = None
         self._collector: Collector = DirectCollector(metrics)
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.flush, flush_interval, "metrics flush", log)
         if directory:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self._writer = MultiprocWriter(metrics, directory)
@@ -226,25 +227,13 @@ class Exporter:
         self.metrics.process_rss.set(float(read_rss()))
         return self._writer.flush() if self._writer is not None else 0
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            try:
-                self.flush()
-            except Exception:  # a full disk must not take the worker down
-                log.exception("metrics flush failed")
-
     def start(self) -> None:
         self.flush()
-        if self._writer is not None and self.enabled and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="metrics-flush")
+        if self._writer is not None and self.enabled:
+            self._periodic.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.stop()
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self.flush()

@@ -12,8 +12,6 @@ the guard only reports RSS.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -21,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ._periodic import Periodic
 from .metrics import NodeMetrics
 
 __all__ = ["MemoryGuard", "Trimmable", "cgroup_memory_limit", "read_rss"]
@@ -112,7 +111,7 @@ class MemoryGuard:
         self.critical_ratio = critical_ratio
         self.targets: list[Trimmable] = list(targets or [])
         self._rss = rss
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.check, interval, "memory guard check", log)
         if self.limit:
             metrics.memory_limit.set(float(self.limit))
 
@@ -145,26 +144,12 @@ class MemoryGuard:
             return "trim"
         return None
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.check()
-            except Exception:  # a failing target must not end the guard
-                log.exception("memory guard check failed")
-
     def start(self) -> None:
-        if self._task is None:
-            self.check()
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                name="memory-guard")
+        if not self._periodic.running:
+            self._periodic.start()
             if self.limit:
                 log.info("memory guard on", extra={"limit_bytes": self.limit,
                                                    "budget_bytes": self.budget})
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.stop()

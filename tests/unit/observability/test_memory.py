@@ -122,7 +122,7 @@ async def test_a_failing_target_does_not_stop_the_guard(caplog: pytest.LogCaptur
     guard = MemoryGuard(m, limit=int(read_rss() / 1.5), workers=1, interval=0.01,
                         targets=[Broken()])
     with caplog.at_level(logging.ERROR, "bizra_node.memory"):
-        guard._task = asyncio.get_running_loop().create_task(guard._run())
+        guard.start()
         for _ in range(500):
             if len([r for r in caplog.records if "check failed" in r.getMessage()]) >= 2:
                 break
