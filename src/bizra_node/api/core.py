@@ -15,7 +15,7 @@ from bisect import bisect_left
 from time import perf_counter
 
 from ..errors import InternalError, NodeError, NotFoundError, ValidationError
-from ..observability import NodeMetrics, request_id_var
+from ..observability import NodeMetrics, Throttle, request_id_var
 from .envelope import error_body
 from .http import Request, Response
 from .routes import Handler
@@ -56,6 +56,8 @@ class Dispatcher:
         self._series: dict[tuple[str, ...], list[float]] = (
             metrics.api_latency.series if metrics is not None else {})
         self._buckets = metrics.api_latency.buckets if metrics is not None else ()
+        self._failures = Throttle(1.0)
+        """5xx warning lines: at most one a second per (code, message)."""
         self._debug = log.isEnabledFor(logging.DEBUG)
         """Per-request log lines only at debug level (decided once, at start)."""
 
@@ -100,7 +102,7 @@ class Dispatcher:
         try:
             resp = await handler(req)
         except NodeError as exc:
-            resp = self.error(exc, req.request_id)
+            resp = self._failed(exc, req.request_id)
         except Exception:
             log.exception("unhandled error", extra={"path": req.path[:200]})
             resp = self.error(InternalError("internal error"), req.request_id)
@@ -124,11 +126,17 @@ class Dispatcher:
                                             "duration_ms": round(elapsed * 1000, 3)})
         return resp
 
+    def _failed(self, exc: NodeError, request_id: str) -> Response:
+        if exc.http_status >= 500 and not isinstance(exc, InternalError):
+            suppressed = self._failures.allow((exc.code, exc.message))
+            if suppressed is not None:  # one line a second per failure, not one per request
+                log.warning("request failed: %s %s", exc.code, exc.message,
+                            extra={"request_id": request_id, "details": exc.details,
+                                   "suppressed": suppressed})
+        return self.error(exc, request_id)
+
     @staticmethod
     def error(exc: NodeError, request_id: str) -> Response:
-        if exc.http_status >= 500 and not isinstance(exc, InternalError):
-            log.warning("request failed: %s %s", exc.code, exc.message,
-                        extra={"request_id": request_id, "details": exc.details})
         return Response(exc.http_status, error_body(exc, request_id))
 
     @staticmethod

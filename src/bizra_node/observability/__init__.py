@@ -15,6 +15,7 @@ from .exporter import (
 from .logging import (
     JsonFormatter,
     RequestIdFilter,
+    Throttle,
     UpstreamErrorLog,
     configure_logging,
     redact,
@@ -36,6 +37,7 @@ __all__ = [
     "MultiprocWriter",
     "NodeMetrics",
     "RequestIdFilter",
+    "Throttle",
     "Trimmable",
     "UpstreamErrorLog",
     "cgroup_memory_limit",

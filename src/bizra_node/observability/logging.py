@@ -9,7 +9,8 @@
   tracebacks.
 - Upstream failures are logged by :class:`UpstreamErrorLog` with the upstream's name
   and the JSON-RPC method, throttled per (upstream, method, kind) so a dead upstream
-  under load writes one line per second with a count, not one per request.
+  under load writes one line per second with a count, not one per request. The
+  dispatcher throttles its 5xx lines the same way (:class:`Throttle`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -29,6 +30,7 @@ from ..errors import UpstreamError
 __all__ = [
     "JsonFormatter",
     "RequestIdFilter",
+    "Throttle",
     "UpstreamErrorLog",
     "configure_logging",
     "redact",
@@ -126,18 +128,38 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+class Throttle:
+    """At most one line per key per ``interval`` seconds: :meth:`allow` says whether to
+    log now and how many lines for the key were held back since the last one."""
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[Hashable, float] = {}
+        self._suppressed: dict[Hashable, int] = {}
+
+    def allow(self, key: Hashable) -> int | None:
+        """None to stay quiet, else the number of suppressed lines to report."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        if len(self._last) > 1024:  # keys are bounded (codes, upstreams x methods); be safe
+            self._last.clear()
+        self._last[key] = now
+        return self._suppressed.pop(key, 0)
+
+
 class UpstreamErrorLog:
     """Logs upstream failures with the upstream's name and the method, at most one
     line per (upstream, method, kind) per ``interval`` seconds; the next line after a
     quiet spell says how many similar failures it stands for (``suppressed``)."""
 
     def __init__(self, logger: logging.Logger, interval: float = 1.0,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._log = logger
-        self._interval = interval
-        self._clock = clock
-        self._last: dict[tuple[str, str, str], float] = {}
-        self._suppressed: dict[tuple[str, str, str], int] = {}
+        self._throttle = Throttle(interval, clock)
 
     @staticmethod
     def method_of(methods: Iterable[str]) -> str:
@@ -150,16 +172,9 @@ class UpstreamErrorLog:
     def record(self, exc: UpstreamError, methods: Iterable[str]) -> bool:
         """Log ``exc`` unless a line for the same failure went out recently; True when logged."""
         method = self.method_of(methods)
-        key = (exc.upstream, method, exc.kind)
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._interval:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+        suppressed = self._throttle.allow((exc.upstream, method, exc.kind))
+        if suppressed is None:
             return False
-        if len(self._last) > 1024:  # bounded: upstreams x methods x kinds is small
-            self._last.clear()
-        self._last[key] = now
-        suppressed = self._suppressed.pop(key, 0)
         self._log.warning("upstream call failed: %s", exc.message, extra={
             "upstream": exc.upstream, "method": method, "kind": exc.kind,
             "retryable": exc.retryable, "rpc_code": exc.rpc_code, "suppressed": suppressed})

@@ -148,3 +148,15 @@ def test_console_lines_are_redacted_and_carry_the_request_id() -> None:
     record.request_id = "abc"
     line = ConsoleFormatter().format(record)
     assert "pw@" not in line and "[request_id=abc]" in line
+
+
+async def test_a_5xx_storm_writes_one_line_a_second(captured: io.StringIO) -> None:
+    async def down(req: Request) -> Response:
+        raise UpstreamError("no upstream could answer", kind="connect", upstream="http://a")
+
+    dispatcher = Dispatcher({("GET", "/x"): down}, [], 1024, NodeMetrics())
+    for i in range(100):
+        resp = await dispatcher.dispatch(Request("GET", "/x", "", lambda _: None, b"", f"r{i}"))
+        assert resp.status == 503
+    failed = [line for line in ours(captured) if line["msg"].startswith("request failed")]
+    assert len(failed) == 1 and failed[0]["request_id"] == "r0"
