@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench-tools clean
+.PHONY: setup run test lint typecheck unit bench-tools promtool clean
 
 setup: $(VENV)/.installed $(ANVIL)
 
@@ -27,8 +27,14 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint
+test: setup lint promtool
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
+# it comes with Debian's prometheus package (needs root; its service is not started).
+promtool:
+	@command -v promtool >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 
 unit: setup
 	$(BIN)/pytest tests/unit

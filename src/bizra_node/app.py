@@ -13,11 +13,20 @@ from typing import Any
 
 import msgspec
 
-from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
+from .api import (
+    ASGIApp,
+    Dispatcher,
+    MetricsEndpoints,
+    Request,
+    Response,
+    Routes,
+    RSGIApp,
+    openapi_document,
+)
 from .api.rpc import RpcRoute
 from .cache import TieredCache, TtlPolicy
 from .chain import UpstreamPool
-from .observability import NodeMetrics, configure_logging
+from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .settings import Settings
 from .validation import ValidationService
 from .validation.rpc import RpcService
@@ -42,7 +51,19 @@ class Node:
                                                          "redis": self.cache.ready},
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
-                                     settings.max_body_bytes, deadline=settings.request_deadline)
+                                     settings.max_body_bytes,
+                                     self.metrics if settings.metrics_enabled else None,
+                                     deadline=settings.request_deadline)
+        self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
+                                 flush_interval=settings.metrics_flush_interval,
+                                 enabled=settings.metrics_enabled)
+        self.memory_guard = MemoryGuard(
+            self.metrics, limit=settings.memory_limit, workers=settings.workers,
+            interval=settings.memory_check_interval, high_ratio=settings.memory_high_ratio,
+            critical_ratio=settings.memory_critical_ratio)
+        self.memory_guard.add_target(self.cache)
+        for (method, path), handler in MetricsEndpoints(self.exporter).table.items():
+            self.dispatcher.add(method, path, handler)
         openapi = msgspec.json.encode(openapi_document())
 
         async def serve_openapi(req: Request) -> Response:
@@ -65,6 +86,8 @@ class Node:
     async def start(self) -> None:
         await self.upstreams.start()
         await self.cache.start()
+        self.exporter.start()
+        self.memory_guard.start()
         self._started = True
         log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
                                         "network_id": self.settings.bizra_network_id})
@@ -73,8 +96,10 @@ class Node:
         if not self._started:
             return
         self._started = False
+        await self.memory_guard.stop()
         await self.cache.close()
         await self.upstreams.close()
+        await self.exporter.stop()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")
 

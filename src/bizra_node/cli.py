@@ -49,6 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     rsgi = (args.interface or settings.bizra_interface) == "rsgi"
     target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
+    # Workers publish their metrics as files in one directory that /metrics merges;
+    # they learn the worker count (their share of the memory limit) from the env too.
+    from .observability import prepare_directory, remove_directory
+
+    metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["BIZRA_WORKERS"] = str(workers)
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
                      log_access=False, backlog=2048)
@@ -57,6 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.serve()
     finally:
+        remove_directory(metrics_dir, made)
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
     return 0

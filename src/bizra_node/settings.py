@@ -163,9 +163,26 @@ class Settings(BaseSettings):
     # --- observability -------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
-    metrics_enabled: bool = Field(True, description="Collect and export metrics.")
-    memory_limit: int = Field(0, ge=0, description="Bytes; 0 = cgroup memory.max if any.")
+    metrics_enabled: bool = Field(
+        True, description="Record API metrics and flush them; false only to measure their cost."
+    )
+    prometheus_multiproc_dir: str = Field(
+        "", description="Where workers publish metric files for /metrics; `serve` makes a "
+        "fresh one when empty. Empty outside `serve`: one process, read directly."
+    )
+    metrics_flush_interval: float = Field(
+        1.0, gt=0, le=60, description="How often each worker publishes its metrics, s."
+    )
+    memory_limit: int = Field(
+        0, ge=0, description="Bytes the whole node may use; 0 = cgroup memory.max if any."
+    )
     memory_check_interval: float = Field(5.0, gt=0, description="Memory guard period, s.")
+    memory_high_ratio: float = Field(
+        0.85, gt=0, le=1, description="Share of a worker's memory budget that trims half of L1."
+    )
+    memory_critical_ratio: float = Field(
+        0.95, gt=0, le=1, description="Share of the budget that clears L1 and collects garbage."
+    )
 
     @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url")
     @classmethod
@@ -188,6 +205,8 @@ class Settings(BaseSettings):
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+        if self.memory_critical_ratio < self.memory_high_ratio:
+            raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
         return self
 
     @property

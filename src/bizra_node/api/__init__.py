@@ -6,6 +6,7 @@ from .asgi import ASGIApp
 from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_value
 from .http import Request, Response, new_request_id, pick_request_id
+from .observe import MetricsEndpoints
 from .openapi import openapi_document
 from .routes import Handler, ReadyCheck, Routes
 from .rsgi import RSGIApp
@@ -14,6 +15,7 @@ __all__ = [
     "ASGIApp",
     "Dispatcher",
     "Handler",
+    "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",
     "Request",
