@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench-tools promtool clean
+.PHONY: setup run test lint typecheck unit bench-tools promtool clean readme
 
 setup: $(VENV)/.installed $(ANVIL)
 
@@ -46,3 +46,7 @@ bench-tools:
 
 clean:
 	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# Regenerate the README's settings table from settings.py.
+readme: setup
+	$(BIN)/python scripts/readme_settings.py

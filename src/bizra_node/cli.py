@@ -82,7 +82,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    print(describe_settings())
+    print(describe_settings(markdown=args.markdown))
     return 0
 
 
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.set_defaults(func=cmd_devnet)
 
     settings = sub.add_parser("settings", help="list every setting with its default")
+    settings.add_argument("--markdown", action="store_true", help="as the README's table")
     settings.set_defaults(func=cmd_settings)
 
     bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/)")

@@ -234,10 +234,16 @@ class Settings(BaseSettings):
         return min(self.db_pool_min or max(cpu_count() // 4, 2), self.pool_max)
 
 
-def describe_settings() -> str:
-    """One line per setting: ENV_NAME (default) description. Used by --help and README."""
-    lines = []
+def describe_settings(markdown: bool = False) -> str:
+    """One line per setting: ENV_NAME, default, description. Used by ``serve --help``,
+    ``bizra-node settings`` and (``markdown=True``) the README's settings table."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
     for name, field in Settings.model_fields.items():
         default = field.default
-        lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
+        if markdown:
+            shown = "(empty)" if default == "" else f"`{default}`"
+            desc = (field.description or "").replace("|", "\\|")
+            lines.append(f"| {name.upper()} | {shown} | {desc} |")
+        else:
+            lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
     return "\n".join(lines)
