@@ -13,10 +13,21 @@ from typing import Any
 
 import msgspec
 
-from .api import ASGIApp, Dispatcher, Request, Response, Routes, RSGIApp, openapi_document
+from .api import (
+    ASGIApp,
+    Dispatcher,
+    HistoryRoutes,
+    ReadyCheck,
+    Request,
+    Response,
+    Routes,
+    RSGIApp,
+    openapi_document,
+)
 from .chain import UpstreamPool
 from .observability import NodeMetrics, configure_logging
 from .settings import Settings
+from .store import Store
 from .validation import ValidationService
 
 __all__ = ["Node", "create_asgi_app", "create_rsgi_app"]
@@ -31,13 +42,21 @@ class Node:
         self.settings = settings
         self.metrics = NodeMetrics()
         self.upstreams = UpstreamPool(settings)
+        self.store = Store(settings, self.metrics) if settings.db_enabled else None
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
-                                         timeout=settings.request_deadline)
-        self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready},
+                                         timeout=settings.request_deadline,
+                                         recorder=self.store.recorder if self.store else None)
+        ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready}
+        if self.store is not None:
+            ready_checks["database"] = self.store.ready
+        self.routes = Routes(self.service, ready_checks=ready_checks,
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
                                      settings.max_body_bytes)
+        history = HistoryRoutes(self.store.history if self.store else None)
+        for (method, path), handler in history.table.items():
+            self.dispatcher.add(method, path, handler)
         openapi = msgspec.json.encode(openapi_document())
 
         async def serve_openapi(req: Request) -> Response:
@@ -52,6 +71,8 @@ class Node:
 
     async def start(self) -> None:
         await self.upstreams.start()
+        if self.store is not None:
+            await self.store.start()  # migrate, pools, writer, monitor
         self._started = True
         log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
                                         "network_id": self.settings.bizra_network_id})
@@ -61,6 +82,8 @@ class Node:
             return
         self._started = False
         await self.upstreams.close()
+        if self.store is not None:
+            await self.store.stop()  # flush the write-behind queue, then close the pools
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")
 
