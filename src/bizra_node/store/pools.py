@@ -7,7 +7,8 @@ JSON bytes both ways: results are encoded once with msgspec when written and spl
 into answers as they are when read, never decoded into Python objects.
 
 Through PgBouncer the server settings cannot travel as startup parameters (PgBouncer
-refuses unknown ones): in session mode they are SET on each new connection; in
+refuses unknown ones): in session mode they are SET on each new connection and again
+after each release's RESET ALL; in
 transaction mode nothing session-level survives, so the prepared statement cache is
 off and the timeouts belong on the role (``ALTER ROLE ... SET statement_timeout``).
 
@@ -91,6 +92,15 @@ class PoolOptions:
             return []
         return [f"SET {k} = {v}" for k, v in self._timeouts().items()]
 
+    def reset_query(self) -> str | None:
+        """What a released connection runs. asyncpg's own reset ends in RESET ALL,
+        which would undo the session SETs; in session mode they follow it."""
+        statements = self.session_statements()
+        if not statements:
+            return None
+        return "; ".join(["SELECT pg_advisory_unlock_all()", "CLOSE ALL", "UNLISTEN *",
+                          "RESET ALL", *statements])
+
 
 class ManagedPool:
     """An asyncpg pool with timing, waiting count, gauges and a floor keeper."""
@@ -116,12 +126,20 @@ class ManagedPool:
             for sql in statements:
                 await conn.execute(sql)
 
+        reset_sql = o.reset_query()
+        extra: dict[str, Any] = {}
+        if reset_sql is not None:
+            async def reset(conn: asyncpg.Connection) -> None:
+                await conn.execute(reset_sql)
+
+            extra["reset"] = reset
+
         self._pool = await asyncpg.create_pool(
             self.dsn, min_size=o.min_size, max_size=o.max_size, max_queries=o.max_queries,
             max_inactive_connection_lifetime=o.idle_timeout, init=init,
             command_timeout=o.query_timeout, timeout=o.connect_timeout,
             server_settings=o.server_settings(),
-            statement_cache_size=0 if o.pgbouncer == "transaction" else 100)
+            statement_cache_size=0 if o.pgbouncer == "transaction" else 100, **extra)
         self._metrics.db_pool_max.set(o.max_size, self._labels)
         self.sample()
         self._task = asyncio.create_task(self._maintain(), name=f"pool-{self.name}")
