@@ -105,7 +105,8 @@ class PgCluster:
         conf = [f"port = {cluster.port}", "listen_addresses = '127.0.0.1'",
                 f"unix_socket_directories = '{root}'", "fsync = off",
                 "synchronous_commit = off", "full_page_writes = off",
-                "shared_buffers = 32MB", "max_connections = 100"]
+                "shared_buffers = 32MB", "max_connections = 100",
+                "shared_preload_libraries = 'pg_stat_statements'"]
         if replication:
             conf += ["wal_level = replica", "max_wal_senders = 4", "hot_standby = on"]
         with open(cluster.data / "postgresql.conf", "a") as f:

@@ -4,6 +4,7 @@ database per test, and settings for a node whose store is on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from bizra_node.settings import Settings
+from bizra_node.validation import TransactionResult, now_iso
 from tests.conftest import make_settings
 from tests.support.postgres import SHARED_DSN, PgCluster, can_run_clusters, scratch_database
 
@@ -49,3 +51,25 @@ def store_settings(dsn: str, data_dir: Path, upstream: str = "http://127.0.0.1:9
                               "db_monitor_interval": 3600.0}
     values.update(overrides)
     return make_settings(upstream, **values)
+
+
+def result(i: int) -> TransactionResult:
+    return TransactionResult(valid=True, validated_at=now_iso(), network_id=31337,
+                             error=None if i % 3 else "Transaction not found")
+
+
+def subject(i: int) -> str:
+    return "0x" + f"{i:064x}"
+
+
+async def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(step)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,8 +18,7 @@ from bizra_node.devnet import free_port
 from bizra_node.observability import NodeMetrics
 from bizra_node.store import HistoryQuery, Store, write_config
 from tests.conftest import make_settings
-from tests.integration.store.conftest import store_settings
-from tests.integration.store.test_write_behind import result, subject, wait_for
+from tests.integration.store.conftest import result, store_settings, wait_for
 from tests.support.postgres import PG_BIN, PgBouncer, PgCluster, _chown, pgbouncer_binary
 
 pytestmark = pytest.mark.skipif(
@@ -58,12 +58,12 @@ async def test_store_works_through_pgbouncer(own_cluster: PgCluster, tmp_path: P
         timeout = await store.primary.fetchval("t", "SELECT current_setting('statement_timeout')")
         if mode == "session":
             assert timeout == "30s"  # SET per session, since PgBouncer refuses it at startup
-        # PgBouncer's own view: our database is pooled there.
         # PgBouncer's own view (its admin console speaks the simple protocol only).
-        shown = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port),
-                                "-U", "postgres", "-d", "pgbouncer", "-At", "-F", "|",
-                                "-c", "SHOW POOLS"], capture_output=True, text=True, timeout=30,
-                               check=True).stdout
+        argv = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                "-d", "pgbouncer", "-At", "-F", "|", "-c", "SHOW POOLS"]
+        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
+                                       timeout=30, check=True)
+        shown = done.stdout
         assert any(line.startswith("bizra|") and line.endswith(f"|{mode}")
                    for line in shown.splitlines()), shown
     finally:

@@ -10,7 +10,7 @@ from bizra_node.observability import NodeMetrics
 from bizra_node.settings import cpu_count
 from bizra_node.store import ManagedPool, PoolOptions
 from tests.conftest import make_settings
-from tests.integration.store.test_write_behind import wait_for
+from tests.integration.store.conftest import wait_for
 
 
 def options(**overrides: object) -> PoolOptions:

@@ -13,8 +13,7 @@ import pytest
 
 from bizra_node.observability import NodeMetrics
 from bizra_node.store import HistoryQuery, Store
-from tests.integration.store.conftest import store_settings
-from tests.integration.store.test_write_behind import result, subject, wait_for
+from tests.integration.store.conftest import result, store_settings, subject, wait_for
 from tests.support.postgres import PgCluster
 
 
@@ -67,6 +66,9 @@ async def test_reads_follow_replica_health(own_cluster: PgCluster, standby: PgCl
         await wait_for(lambda: replicated(standby, 20), timeout=30)
         await wait_for(lambda: replica.healthy)
 
+        report = await store.monitor.collect()
+        assert report is not None and len(report.replication) == 1
+        assert m.db_replication_lag_bytes.get((report.replication[0]["name"],)) >= 0
         page = await store.history.query(HistoryQuery(limit=100))
         assert len(page.items) == 20
         assert m.db_reads.get(("replica",)) == 1 and m.db_reads.get(("primary",)) == 0

@@ -14,32 +14,9 @@ import pytest
 
 from bizra_node.observability import NodeMetrics
 from bizra_node.store import Spool, Store, make_record, read_frames
-from bizra_node.validation import TransactionResult, now_iso
 from tests.conftest import Devnet, running_node
-from tests.integration.store.conftest import store_settings
+from tests.integration.store.conftest import result, store_settings, subject, wait_for
 from tests.support.postgres import PgCluster
-
-
-def result(i: int) -> TransactionResult:
-    return TransactionResult(valid=True, validated_at=now_iso(), network_id=31337,
-                             error=None if i % 3 else "Transaction not found")
-
-
-def subject(i: int) -> str:
-    return "0x" + f"{i:064x}"
-
-
-async def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(step)
 
 
 async def count_rows(dsn: str) -> tuple[int, int]:
