@@ -44,6 +44,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.upstream_urls:
         anvil = _start_devnet(args.devnet_port)
         os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
+    embedded = None
+    if settings.db_enabled and not settings.database_url:
+        # One embedded PostgreSQL for all workers, started here so they share it.
+        from .store import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.data_dir)
+        os.environ["DATABASE_URL"] = embedded.start()
+        print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
     workers = args.workers or settings.workers
@@ -59,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
+        if embedded is not None:
+            embedded.stop()
     return 0
 
 

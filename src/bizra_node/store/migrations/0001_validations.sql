@@ -27,10 +27,19 @@ CREATE TABLE validations (
 
 CREATE TABLE validations_default PARTITION OF validations DEFAULT;
 
--- History queries: newest first, keyset on (validated_at, id).
--- "what happened to this tx / block / address" -> kind + subject, then time.
-CREATE INDEX validations_kind_subject_time
-    ON validations (kind, subject, validated_at DESC, id DESC);
--- "everything recently" (optionally filtered by kind or valid) -> time.
+-- History queries: newest first, keyset on (validated_at, id); every filter has an index
+-- whose order is that keyset, so a page reads about `limit` index entries.
+-- "what happened to this tx / block / address": subjects of different kinds never look
+-- alike (66-char hash, 42-char address, digits), so subject alone selects them.
+CREATE INDEX validations_subject_time
+    ON validations (subject, validated_at DESC, id DESC);
+-- "recent blocks" / "invalid transactions": a kind whose rows are not the newest (a
+-- node validating mostly transactions) is found without walking past the others.
+CREATE INDEX validations_kind_time
+    ON validations (kind, validated_at DESC, id DESC);
+-- "invalid blocks / transactions": invalid records are few, and found at once.
+CREATE INDEX validations_invalid_kind_time
+    ON validations (kind, validated_at DESC, id DESC) WHERE NOT valid;
+-- "everything recently", time windows.
 CREATE INDEX validations_time
     ON validations (validated_at DESC, id DESC);
