@@ -9,13 +9,13 @@ threshold is crossed (also counted, so alerts need not parse logs).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..observability import NodeMetrics
+from ._tasks import cancel_task
 from .pools import ManagedPool
 
 __all__ = ["DatabaseMonitor", "MonitorReport", "MonitorThresholds"]
@@ -73,11 +73,8 @@ class DatabaseMonitor:
         self._task = asyncio.create_task(self._loop(), name="db-monitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -32,6 +32,7 @@ import asyncpg
 
 from ..observability import NodeMetrics
 from ..settings import Settings
+from ._tasks import cancel_task
 
 __all__ = ["ManagedPool", "PoolOptions"]
 
@@ -146,11 +147,8 @@ class ManagedPool:
         return self
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:

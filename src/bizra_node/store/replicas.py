@@ -11,12 +11,12 @@ replica left, reads go to the primary.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..observability import NodeMetrics
+from ._tasks import cancel_task
 from .pools import ManagedPool, PoolOptions
 
 __all__ = ["Replica", "ReplicaRouter", "replica_label"]
@@ -67,11 +67,8 @@ class ReplicaRouter:
         self._task = asyncio.create_task(self._loop(), name="replica-check")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         for r in self.replicas:
             if r.pool is not None:
                 await r.pool.close()

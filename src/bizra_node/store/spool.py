@@ -4,9 +4,9 @@ Files ``spool-<pid>-<ns>.bin`` under ``DATA_DIR/spool``; each holds frames of
 ``length (4 bytes) · crc32 (4 bytes) · msgpack list of records``. A writer appends to
 one active file, which it holds an exclusive ``flock`` on; a file nobody holds a lock
 on is pending, and whoever takes its lock may replay it (several workers may share a
-DATA_DIR). A torn last frame (the process died mid-write) is skipped with a warning:
-the records in it were never acknowledged anywhere else either, as the frame is
-written before the spool counts them.
+DATA_DIR). A torn or corrupt frame (the machine died mid-write; frames are flushed to
+the OS at once and fsynced by the writer each cycle) ends the file's readable part and
+is reported in the log.
 
 Replays insert with ON CONFLICT DO NOTHING, so a file replayed twice (a crash between
 the commit and the unlink) still lands each record once.

@@ -13,7 +13,6 @@ stop(): flush the write-behind queue, then close the monitor, replicas and pools
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import asyncpg
 
 from ..observability import NodeMetrics
 from ..settings import Settings
+from ._tasks import cancel_task
 from .embedded import EmbeddedPostgres
 from .history import HistoryReader
 from .migrate import migrate
@@ -150,10 +150,7 @@ class Store:
         self._started = False
         await self.writer.stop(timeout=self.settings.db_query_timeout)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_task(task)
         self._tasks.clear()
         await self.monitor.stop()
         if self.router is not None:

@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from ..observability import NodeMetrics
+from ._tasks import cancel_task
 from .pools import ManagedPool
 from .records import COLUMNS, Record, make_record, new_id, to_copy_row
 from .spool import Spool, SpoolFull
@@ -140,9 +141,7 @@ class WriteBehind:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_task(self._task)
             self._task = None
         self._spool_leftovers()
         await asyncio.to_thread(self.spool.seal)
