@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench-tools promtool clean readme
+.PHONY: setup run test lint typecheck unit bench-tools promtool pgbouncer clean readme
 
-setup: $(VENV)/.installed $(ANVIL)
+setup: $(VENV)/.installed $(ANVIL) pgbouncer
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ $(ANVIL): scripts/devnet-package.json
 	cp scripts/devnet-package.json .devnet/package.json
 	cd .devnet && npm install --no-audit --no-fund --loglevel=error
 	test -x $(ANVIL) && touch $(ANVIL)
+
+# Debian's pgbouncer, for the store's PgBouncer tests; installed only if missing (needs
+# root). If it cannot be installed, setup goes on and those tests skip with the reason.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer \
+	    >/dev/null) || echo "pgbouncer could not be installed: its tests will skip" >&2
 
 run: setup
 	$(BIN)/bizra-node serve

@@ -16,7 +16,9 @@ import msgspec
 from .api import (
     ASGIApp,
     Dispatcher,
+    HistoryRoutes,
     MetricsEndpoints,
+    ReadyCheck,
     Request,
     Response,
     Routes,
@@ -28,6 +30,7 @@ from .cache import TieredCache, TtlPolicy
 from .chain import UpstreamPool
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .settings import Settings
+from .store import Store
 from .validation import ValidationService
 from .validation.rpc import RpcService
 
@@ -44,11 +47,16 @@ class Node:
         self.metrics = NodeMetrics()
         self.upstreams = UpstreamPool(settings, self.metrics)
         self.cache = TieredCache(settings, self.metrics)
+        self.store = Store(settings, self.metrics) if settings.db_enabled else None
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
-                                         timeout=settings.request_deadline, cache=self.cache)
-        self.routes = Routes(self.service, ready_checks={"upstream": self._upstream_ready,
-                                                         "redis": self.cache.ready},
+                                         timeout=settings.request_deadline, cache=self.cache,
+                                         recorder=self.store.recorder if self.store else None)
+        ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
+                                               "redis": self.cache.ready}
+        if self.store is not None:
+            ready_checks["database"] = self.store.ready
+        self.routes = Routes(self.service, ready_checks=ready_checks,
                              bench_endpoints=settings.bench_endpoints)
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
                                      settings.max_body_bytes,
@@ -63,6 +71,9 @@ class Node:
             critical_ratio=settings.memory_critical_ratio)
         self.memory_guard.add_target(self.cache)
         for (method, path), handler in MetricsEndpoints(self.exporter).table.items():
+            self.dispatcher.add(method, path, handler)
+        history = HistoryRoutes(self.store.history if self.store else None)
+        for (method, path), handler in history.table.items():
             self.dispatcher.add(method, path, handler)
         openapi = msgspec.json.encode(openapi_document())
 
@@ -86,6 +97,8 @@ class Node:
     async def start(self) -> None:
         await self.upstreams.start()
         await self.cache.start()
+        if self.store is not None:
+            await self.store.start()  # migrate, pools, writer, monitor
         self.exporter.start()
         self.memory_guard.start()
         self._started = True
@@ -99,6 +112,8 @@ class Node:
         await self.memory_guard.stop()
         await self.cache.close()
         await self.upstreams.close()
+        if self.store is not None:  # no validations can be produced any more: flush them
+            await self.store.stop()  # flush the write-behind queue, then close the pools
         await self.exporter.stop()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")

@@ -152,6 +152,35 @@ class Settings(BaseSettings):
     write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
     write_queue_max: int = Field(100000, ge=1, description="Write-behind queue bound.")
     data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
+    db_pgbouncer: Literal["off", "session", "transaction"] = Field(
+        "off", description="DATABASE_URL goes through PgBouncer in this pool mode (transaction: "
+                           "no prepared-statement cache, timeouts from the role, not the session).")
+    db_partitions_ahead: int = Field(
+        3, ge=1, le=36, description="Monthly partitions of `validations` kept created ahead.")
+    write_spool_max_bytes: int = Field(
+        1 << 30, ge=1 << 20, description="Spool size cap; beyond it records are rejected loudly.")
+    db_slow_statement_ms: float = Field(
+        1000.0, gt=0, description="Mean time above which a statement counts as slow (monitor).")
+    db_monitor_min_hit_ratio: float = Field(
+        0.99, ge=0, le=1, description="Buffer cache hit ratio below which the monitor warns.")
+    db_monitor_max_connection_use: float = Field(
+        0.8, gt=0, le=1, description="Share of max_connections in use above which it warns.")
+    # PgBouncer (`bizra-node pgbouncer-config`); defaults are the roadmap's.
+    pgbouncer_backend_url: str = Field(
+        "", description="PostgreSQL PgBouncer forwards to. Empty: DATABASE_URL.")
+    pgbouncer_listen_addr: str = Field("127.0.0.1", description="PgBouncer listen address.")
+    pgbouncer_listen_port: int = Field(6432, ge=1, le=65535, description="PgBouncer port.")
+    pgbouncer_pool_mode: Literal["session", "transaction"] = Field(
+        "session", description="PgBouncer pool_mode.")
+    pgbouncer_max_client_conn: int = Field(2000, ge=1, description="PgBouncer max_client_conn.")
+    pgbouncer_default_pool_size: int = Field(200, ge=1, description="default_pool_size.")
+    pgbouncer_min_pool_size: int = Field(50, ge=0, description="min_pool_size.")
+    pgbouncer_reserve_pool_size: int = Field(25, ge=0, description="reserve_pool_size.")
+    pgbouncer_max_user_connections: int = Field(200, ge=0, description="max_user_connections.")
+    pgbouncer_max_db_connections: int = Field(400, ge=0, description="max_db_connections.")
+    pgbouncer_server_idle_timeout: int = Field(600, ge=0, description="server_idle_timeout, s.")
+    pgbouncer_server_lifetime: int = Field(7200, ge=0, description="server_lifetime, s.")
+    pgbouncer_query_wait_timeout: int = Field(30, ge=0, description="query_wait_timeout, s.")
 
     # --- security ------------------------------------------------------------------
     api_keys_mode: Literal["off", "optional", "required"] = Field(
@@ -184,7 +213,8 @@ class Settings(BaseSettings):
         0.95, gt=0, le=1, description="Share of the budget that clears L1 and collects garbage."
     )
 
-    @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url")
+    @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
+                     "pgbouncer_backend_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -203,6 +233,10 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
+        for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
+            if url and not url.startswith(("postgres://", "postgresql://")):
+                raise ValueError("DATABASE_URL / DB_READ_URLS / PGBOUNCER_BACKEND_URL entries "
+                                 f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
         if self.memory_critical_ratio < self.memory_high_ratio:

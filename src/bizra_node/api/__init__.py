@@ -5,6 +5,7 @@ from __future__ import annotations
 from .asgi import ASGIApp
 from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_value
+from .history import HistoryRoutes, HistorySource, parse_history_query
 from .http import Request, Response, new_request_id, pick_request_id
 from .observe import MetricsEndpoints
 from .openapi import openapi_document
@@ -15,6 +16,8 @@ __all__ = [
     "ASGIApp",
     "Dispatcher",
     "Handler",
+    "HistoryRoutes",
+    "HistorySource",
     "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",
@@ -26,5 +29,6 @@ __all__ = [
     "ok_body",
     "ok_value",
     "openapi_document",
+    "parse_history_query",
     "pick_request_id",
 ]

@@ -64,6 +64,29 @@ class NodeMetrics:
             ("outcome",))
         self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",),
                                     aggregate="max")
+        self.replica_healthy = GaugeVec(
+            "db_replica_healthy", "1 when a replica serves reads (reachable, lag within bound)",
+            ("replica",), aggregate="min")
+        self.db_reads = CounterVec(
+            "db_reads_total", "History reads by the pool that served them (primary, replica)",
+            ("target",))
+        self.db_pool_refills = CounterVec(
+            "db_pool_refills_total", "Connections opened to restore the pool floor", ("pool",))
+        self.db_connections = GaugeVec(
+            "db_connections", "Server connections to this database by state (monitor)", ("state",),
+            aggregate="max")
+        self.db_cache_hit_ratio = GaugeVec(
+            "db_cache_hit_ratio", "Buffer cache hit ratio of this database (monitor)", (),
+            aggregate="max")
+        self.db_slow_statements = GaugeVec(
+            "db_slow_statements", "Statements with mean time above DB_SLOW_STATEMENT_MS", (), aggregate="max")
+        self.db_slowest_statement_ms = GaugeVec(
+            "db_slowest_statement_mean_ms", "Highest mean statement time seen (monitor)", (), aggregate="max")
+        self.db_replication_lag_bytes = GaugeVec(
+            "db_replication_lag_bytes", "WAL bytes a standby has yet to replay (primary's view)",
+            ("replica",), aggregate="max")
+        self.db_monitor_warnings = CounterVec(
+            "db_monitor_warnings_total", "Monitor thresholds crossed", ("check",))
         # process
         self.memory_actions = CounterVec(
             "memory_guard_actions_total", "Memory guard interventions (trim, clear)", ("action",))
