@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools clean
+.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer clean readme
 
-setup: $(VENV)/.installed $(ANVIL)
+setup: $(VENV)/.installed $(ANVIL) pgbouncer
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ $(ANVIL): scripts/devnet-package.json
 	cd .devnet && npm install --no-audit --no-fund --loglevel=error
 	test -x $(ANVIL) && touch $(ANVIL)
 
+# Debian's pgbouncer, for the store's PgBouncer tests; installed only if missing (needs
+# root). If it cannot be installed, setup goes on and those tests skip with the reason.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer \
+	    >/dev/null) || echo "pgbouncer could not be installed: its tests will skip" >&2
+
 run: setup
 	$(BIN)/bizra-node serve
 
@@ -27,8 +34,14 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint
+test: setup lint promtool wrk
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
+# it comes with Debian's prometheus package (needs root; its service is not started).
+promtool:
+	@command -v promtool >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 
 unit: setup
 	$(BIN)/pytest tests/unit
@@ -41,6 +54,13 @@ bench: setup
 bench-quick: setup
 	$(BIN)/bizra-node bench suite --quick
 
+# wrk for the regression gate in `make test` (tests/bench); installed only if missing
+# (needs root). Without it the gate measures with its own aiohttp client (weaker).
+wrk:
+	@command -v wrk >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) || \
+	  echo "wrk could not be installed: the performance gate uses its aiohttp client" >&2
+
 # wrk and hey load generators and nginx (the proxy_cache baseline) for `bizra-node bench`.
 bench-tools:
 	@command -v wrk >/dev/null && command -v hey >/dev/null && command -v nginx >/dev/null || \
@@ -48,3 +68,7 @@ bench-tools:
 
 clean:
 	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# Regenerate the README's settings table from settings.py.
+readme: setup
+	$(BIN)/python scripts/readme_settings.py

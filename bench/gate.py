@@ -6,7 +6,8 @@ Checked, on a seeded anvil behind the latency proxy (+50 ms), node with 2 worker
 - L1-hit POST validate/transaction >= 0.25x the bare endpoint of the same server
   (measured ~0.65x), GET transactions/{hash} likewise (~0.9x): wrk, best of a few
   rounds taking each target in turn, so a burst of load from elsewhere hits all alike;
-- a hit makes no upstream call, and a miss exactly one upstream round trip (counted
+- a hit makes no upstream call (beyond each worker's first), and a miss exactly one
+  upstream round trip (counted
   at the proxy: the batching and the cache, not a timing);
 - a miss takes <= 1.5x one upstream round trip (median of the same keys sent to the
   upstream directly; measured ~1.04x).
@@ -155,7 +156,8 @@ def run_gate(*, duration: float = 2.0, repeats: int = 3, latency: float = 0.05,
     if result.ratios["miss / upstream round trip"] > MAX_MISS_RATIO:
         result.failures.append(f"miss / upstream round trip = "
                                f"{result.ratios['miss / upstream round trip']:.2f} > {MAX_MISS_RATIO}")
-    if result.counts["upstream validations during the hit runs"]:
+    # each worker has an L1 of its own: the warm-up may have reached only one of them
+    if result.counts["upstream validations during the hit runs"] > workers:
         result.failures.append("L1 hits went upstream")
     if result.counts["upstream round trips for them"] != result.counts["misses"]:
         result.failures.append("a miss did not take exactly one upstream round trip")

@@ -1,4 +1,4 @@
-"""The `bizra-node` command: serve · devnet · bench · settings."""
+"""The `bizra-node` command: serve · devnet · migrate · pgbouncer-config · bench · settings."""
 
 from __future__ import annotations
 
@@ -44,11 +44,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not settings.upstream_urls:
         anvil = _start_devnet(args.devnet_port)
         os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
+    embedded = None
+    if settings.db_enabled and not settings.database_url:
+        # One embedded PostgreSQL for all workers, started here so they share it.
+        from .store import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.data_dir)
+        os.environ["DATABASE_URL"] = embedded.start()
+        print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
     workers = args.workers or settings.workers
     rsgi = (args.interface or settings.bizra_interface) == "rsgi"
     target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
+    # Workers publish their metrics as files in one directory that /metrics merges;
+    # they learn the worker count (their share of the memory limit) from the env too.
+    from .observability import prepare_directory, remove_directory
+
+    metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["BIZRA_WORKERS"] = str(workers)
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
                      log_access=False, backlog=2048)
@@ -57,8 +72,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.serve()
     finally:
+        remove_directory(metrics_dir, made)
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
+        if embedded is not None:
+            embedded.stop()
     return 0
 
 
@@ -74,7 +92,65 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    print(describe_settings())
+    print(describe_settings(markdown=args.markdown))
+    return 0
+
+
+def _load_settings() -> Settings | None:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the bad variable
+        print(f"bad settings: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply migrations and create partitions ahead (embedded PostgreSQL without DATABASE_URL)."""
+    import asyncio
+
+    from .store import EmbeddedPostgres, PoolOptions, run_migrations
+
+    settings = _load_settings()
+    if settings is None:
+        return 2
+    embedded = None
+    dsn = settings.database_url
+    if not dsn:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = embedded.start()
+    try:
+        result = asyncio.run(run_migrations(dsn, PoolOptions.from_settings(settings),
+                                            settings.db_partitions_ahead))
+    except Exception as exc:
+        print(f"migrate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    applied = ", ".join(f"{v:04d}" for v in result["applied"]) or "none (up to date)"
+    print(f"migrations applied: {applied}")
+    print(f"partitions created: {', '.join(result['partitions']) or 'none'}")
+    return 0
+
+
+def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
+    """Print pgbouncer.ini for the current settings; --write also writes the userlist."""
+    from .store import parse_backend, render_ini, write_config
+
+    settings = _load_settings()
+    if settings is None:
+        return 2
+    url = args.backend or settings.pgbouncer_backend_url or settings.database_url
+    if not url:
+        print("no backend: pass --backend or set PGBOUNCER_BACKEND_URL / DATABASE_URL",
+              file=sys.stderr)
+        return 2
+    if args.write:
+        ini, userlist = write_config(settings, Path(args.write), url, with_userlist=True)
+        print(f"wrote {ini} and {userlist} (mode 0600)", file=sys.stderr)
+        print(ini.read_text(), end="")
+        return 0
+    print(render_ini(settings, parse_backend(url), args.userlist), end="")
     return 0
 
 
@@ -112,7 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.set_defaults(func=cmd_devnet)
 
     settings = sub.add_parser("settings", help="list every setting with its default")
+    settings.add_argument("--markdown", action="store_true", help="as the README's table")
     settings.set_defaults(func=cmd_settings)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations, create partitions")
+    migrate.set_defaults(func=cmd_migrate)
+
+    pgb = sub.add_parser("pgbouncer-config",
+                         help="print pgbouncer.ini for the current settings")
+    pgb.add_argument("--backend", default="",
+                     help="PostgreSQL URL PgBouncer forwards to (default: PGBOUNCER_BACKEND_URL, "
+                          "else DATABASE_URL)")
+    pgb.add_argument("--write", metavar="INI_PATH", default="",
+                     help="write the ini there and userlist.txt next to it (mode 0600)")
+    pgb.add_argument("--userlist", default="userlist.txt",
+                     help="auth_file path named in the printed ini")
+    pgb.set_defaults(func=cmd_pgbouncer_config)
 
     bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/)")
     bench.add_argument("scenario")

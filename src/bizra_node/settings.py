@@ -161,6 +161,35 @@ class Settings(BaseSettings):
     write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
     write_queue_max: int = Field(100000, ge=1, description="Write-behind queue bound.")
     data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
+    db_pgbouncer: Literal["off", "session", "transaction"] = Field(
+        "off", description="DATABASE_URL goes through PgBouncer in this pool mode (transaction: "
+                           "no prepared-statement cache, timeouts from the role, not the session).")
+    db_partitions_ahead: int = Field(
+        3, ge=1, le=36, description="Monthly partitions of `validations` kept created ahead.")
+    write_spool_max_bytes: int = Field(
+        1 << 30, ge=1 << 20, description="Spool size cap; beyond it records are rejected loudly.")
+    db_slow_statement_ms: float = Field(
+        1000.0, gt=0, description="Mean time above which a statement counts as slow (monitor).")
+    db_monitor_min_hit_ratio: float = Field(
+        0.99, ge=0, le=1, description="Buffer cache hit ratio below which the monitor warns.")
+    db_monitor_max_connection_use: float = Field(
+        0.8, gt=0, le=1, description="Share of max_connections in use above which it warns.")
+    # PgBouncer (`bizra-node pgbouncer-config`); defaults are the roadmap's.
+    pgbouncer_backend_url: str = Field(
+        "", description="PostgreSQL PgBouncer forwards to. Empty: DATABASE_URL.")
+    pgbouncer_listen_addr: str = Field("127.0.0.1", description="PgBouncer listen address.")
+    pgbouncer_listen_port: int = Field(6432, ge=1, le=65535, description="PgBouncer port.")
+    pgbouncer_pool_mode: Literal["session", "transaction"] = Field(
+        "session", description="PgBouncer pool_mode.")
+    pgbouncer_max_client_conn: int = Field(2000, ge=1, description="PgBouncer max_client_conn.")
+    pgbouncer_default_pool_size: int = Field(200, ge=1, description="default_pool_size.")
+    pgbouncer_min_pool_size: int = Field(50, ge=0, description="min_pool_size.")
+    pgbouncer_reserve_pool_size: int = Field(25, ge=0, description="reserve_pool_size.")
+    pgbouncer_max_user_connections: int = Field(200, ge=0, description="max_user_connections.")
+    pgbouncer_max_db_connections: int = Field(400, ge=0, description="max_db_connections.")
+    pgbouncer_server_idle_timeout: int = Field(600, ge=0, description="server_idle_timeout, s.")
+    pgbouncer_server_lifetime: int = Field(7200, ge=0, description="server_lifetime, s.")
+    pgbouncer_query_wait_timeout: int = Field(30, ge=0, description="query_wait_timeout, s.")
 
     # --- security ------------------------------------------------------------------
     api_keys_mode: Literal["off", "optional", "required"] = Field(
@@ -172,11 +201,29 @@ class Settings(BaseSettings):
     # --- observability -------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
-    metrics_enabled: bool = Field(True, description="Collect and export metrics.")
-    memory_limit: int = Field(0, ge=0, description="Bytes; 0 = cgroup memory.max if any.")
+    metrics_enabled: bool = Field(
+        True, description="Record API metrics and flush them; false only to measure their cost."
+    )
+    prometheus_multiproc_dir: str = Field(
+        "", description="Where workers publish metric files for /metrics; `serve` makes a "
+        "fresh one when empty. Empty outside `serve`: one process, read directly."
+    )
+    metrics_flush_interval: float = Field(
+        1.0, gt=0, le=60, description="How often each worker publishes its metrics, s."
+    )
+    memory_limit: int = Field(
+        0, ge=0, description="Bytes the whole node may use; 0 = cgroup memory.max if any."
+    )
     memory_check_interval: float = Field(5.0, gt=0, description="Memory guard period, s.")
+    memory_high_ratio: float = Field(
+        0.85, gt=0, le=1, description="Share of a worker's memory budget that trims half of L1."
+    )
+    memory_critical_ratio: float = Field(
+        0.95, gt=0, le=1, description="Share of the budget that clears L1 and collects garbage."
+    )
 
-    @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url")
+    @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
+                     "pgbouncer_backend_url")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -195,8 +242,14 @@ class Settings(BaseSettings):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
+        for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
+            if url and not url.startswith(("postgres://", "postgresql://")):
+                raise ValueError("DATABASE_URL / DB_READ_URLS / PGBOUNCER_BACKEND_URL entries "
+                                 f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+        if self.memory_critical_ratio < self.memory_high_ratio:
+            raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
         return self
 
     @property
@@ -224,10 +277,16 @@ class Settings(BaseSettings):
         return min(self.db_pool_min or max(cpu_count() // 4, 2), self.pool_max)
 
 
-def describe_settings() -> str:
-    """One line per setting: ENV_NAME (default) description. Used by --help and README."""
-    lines = []
+def describe_settings(markdown: bool = False) -> str:
+    """One line per setting: ENV_NAME, default, description. Used by ``serve --help``,
+    ``bizra-node settings`` and (``markdown=True``) the README's settings table."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
     for name, field in Settings.model_fields.items():
         default = field.default
-        lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
+        if markdown:
+            shown = "(empty)" if default == "" else f"`{default}`"
+            desc = (field.description or "").replace("|", "\\|")
+            lines.append(f"| {name.upper()} | {shown} | {desc} |")
+        else:
+            lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
     return "\n".join(lines)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from .asgi import ASGIApp
 from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_value
+from .history import HistoryRoutes, HistorySource, parse_history_query
 from .http import Request, Response, new_request_id, pick_request_id
+from .observe import MetricsEndpoints
 from .openapi import openapi_document
 from .routes import FastHandler, Handler, ReadyCheck, Routes
 from .rsgi import RSGIApp
@@ -15,6 +17,9 @@ __all__ = [
     "Dispatcher",
     "FastHandler",
     "Handler",
+    "HistoryRoutes",
+    "HistorySource",
+    "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",
     "Request",
@@ -25,5 +30,6 @@ __all__ = [
     "ok_body",
     "ok_value",
     "openapi_document",
+    "parse_history_query",
     "pick_request_id",
 ]

@@ -65,6 +65,11 @@ def _param(name: str, desc: str) -> list[dict[str, Any]]:
              "schema": {"type": "string"}}]
 
 
+def _query(name: str, desc: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": desc,
+            "schema": schema}
+
+
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [TransactionRequest, BlockRequest, AddressRequest, TransactionResult, BlockResult,
@@ -94,6 +99,24 @@ def openapi_document() -> dict[str, Any]:
             "summary": "An account as a resource",
             "parameters": _param("address", "0x-prefixed 20-byte address"),
             "responses": _answers("AccountResult", cached=True)}},
+        "/api/v1/validations": {"get": {
+            "summary": "Validation history from PostgreSQL, filtered, keyset-paginated",
+            "parameters": [
+                _query("kind", "transaction | block | address", {"type": "string", "enum": [
+                    "transaction", "block", "address"]}),
+                _query("subject", "a tx hash, block number or address", {"type": "string"}),
+                _query("valid", "true | false", {"type": "boolean"}),
+                _query("from", "ISO 8601 time, inclusive", {"type": "string",
+                                                            "format": "date-time"}),
+                _query("to", "ISO 8601 time, exclusive", {"type": "string",
+                                                          "format": "date-time"}),
+                _query("limit", "page size", {"type": "integer", "minimum": 1,
+                                              "maximum": 500, "default": 50}),
+                _query("cursor", "nextCursor of the previous page", {"type": "string"}),
+            ],
+            "responses": {"200": {"description": "{items, nextCursor} in the envelope"},
+                          "400": {"description": "VALIDATION_ERROR: a bad filter"},
+                          "503": {"description": "the database is not available"}}}},
         "/rpc": {"post": {
             "summary": "JSON-RPC 2.0 request or batch (eth_*, net_*, web3_* reads)",
             "requestBody": {"required": True, "content": {"application/json": {

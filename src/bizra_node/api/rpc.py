@@ -22,11 +22,11 @@ __all__ = ["RpcRoute"]
 _NO_ID = object()
 
 
-def _error(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+def _error(req_id: Any, code: int, message: str, data: Any = None) -> bytes:
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
-    return {"jsonrpc": "2.0", "id": req_id, "error": err}
+    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "error": err})
 
 
 class RpcRoute:
@@ -37,22 +37,21 @@ class RpcRoute:
         try:
             doc = orjson.loads(req.body)
         except orjson.JSONDecodeError:
-            return _json(_error(None, -32700, "Parse error"))
+            return Response(200, _error(None, -32700, "Parse error"))
         if isinstance(doc, list):
             if not doc:
-                return _json(_error(None, -32600, "Invalid Request: empty batch"))
+                return Response(200, _error(None, -32600, "Invalid Request: empty batch"))
             if len(doc) > MAX_BATCH:
-                return _json(_error(None, -32600,
-                                    f"Invalid Request: batch larger than {MAX_BATCH}"))
-            answers = await self._answer(doc)
-            out = [a for a in answers if a is not None]
-            return _json(out) if out else Response(204, b"")
+                return Response(200, _error(None, -32600,
+                                            f"Invalid Request: batch larger than {MAX_BATCH}"))
+            out = [a for a in await self._answer(doc) if a is not None]
+            return Response(200, b"[" + b",".join(out) + b"]") if out else Response(204, b"")
         answer = (await self._answer([doc]))[0]
-        return _json(answer) if answer is not None else Response(204, b"")
+        return Response(200, answer) if answer is not None else Response(204, b"")
 
-    async def _answer(self, items: list[Any]) -> list[dict[str, Any] | None]:
-        """Answers in item order; None for notifications."""
-        answers: list[dict[str, Any] | None] = [None] * len(items)
+    async def _answer(self, items: list[Any]) -> list[bytes | None]:
+        """Encoded answers in item order; None for notifications."""
+        answers: list[bytes | None] = [None] * len(items)
         forward: list[tuple[int, Any, Call]] = []
         for i, item in enumerate(items):
             req_id = item.get("id", _NO_ID) if isinstance(item, dict) else None
@@ -60,23 +59,24 @@ class RpcRoute:
             if problem is not None:
                 answers[i] = _error(None if req_id is _NO_ID else req_id, *problem)
                 continue
-            params = item.get("params", [])
-            forward.append((i, req_id, Call(item["method"], tuple(params))))
-        if forward:
-            try:
-                results = await self._svc.forward([c for _, _, c in forward])
-            except NodeError as exc:
-                for i, req_id, _ in forward:
-                    if req_id is not _NO_ID:
-                        answers[i] = _error(req_id, exc.jsonrpc_code, exc.message, exc.details)
-                return answers
-            for (i, req_id, _), result in zip(forward, results, strict=True):
-                if req_id is _NO_ID:
-                    continue
-                if isinstance(result, RpcError):
-                    answers[i] = _error(req_id, result.code, result.message, result.data)
-                else:
-                    answers[i] = {"jsonrpc": "2.0", "id": req_id, "result": result}
+            forward.append((i, req_id, Call(item["method"], tuple(item.get("params", [])))))
+        if not forward:
+            return answers
+        try:
+            results = await self._svc.answer([c for _, _, c in forward])
+        except NodeError as exc:
+            for i, req_id, _ in forward:
+                if req_id is not _NO_ID:
+                    answers[i] = _error(req_id, exc.jsonrpc_code, exc.message, exc.details)
+            return answers
+        for (i, req_id, _), result in zip(forward, results, strict=True):
+            if req_id is _NO_ID:
+                continue
+            if isinstance(result, RpcError):
+                answers[i] = _error(req_id, result.code, result.message, result.data)
+            else:  # splice the client's id and the encoded result
+                answers[i] = b"".join((b'{"jsonrpc":"2.0","id":', orjson.dumps(req_id),
+                                       b',"result":', result, b"}"))
         return answers
 
 
@@ -95,6 +95,3 @@ def _check(item: Any) -> tuple[int, str] | None:
         return -32601, f"Method not allowed: {method[:64]}"
     return None
 
-
-def _json(doc: Any) -> Response:
-    return Response(200, orjson.dumps(doc))

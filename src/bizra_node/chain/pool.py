@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import UpstreamError, UpstreamUnavailable
-from ..observability import NodeMetrics
+from ..observability import NodeMetrics, UpstreamErrorLog
 from ..resilience import (
     Attempt,
     BreakerConfig,
@@ -56,8 +56,6 @@ _HEDGE_FALLBACK = 0.1
 """Hedge delay while an upstream has too few samples for a p95, s."""
 _HEDGES_PER_SECOND = 1.0
 """Hedges always allowed, whatever the traffic (the reserve of the hedge budget)."""
-_LOG_EVERY = 1.0
-"""At most one warning per (upstream, kind) this often, s; the rest are counted."""
 _HEAD_CALL = Call("eth_blockNumber")
 
 
@@ -108,7 +106,7 @@ class UpstreamPool:
         self._hedge = s.hedge_enabled
         self._session: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._logged: dict[tuple[str, str], list[float]] = {}
+        self._errors = UpstreamErrorLog(log)
         self.upstreams: list[Upstream] = []
         self.health: list[UpstreamHealth] = []
 
@@ -464,20 +462,10 @@ class UpstreamPool:
             m.upstream_latency.observe(elapsed, (name, label))
 
     def _warn(self, h: UpstreamHealth, calls: list[Call], kind: str, message: str) -> None:
-        """A warning per failure, but at most one per (upstream, kind) a second."""
-        now = time.monotonic()
-        key = (h.name, kind)
-        slot = self._logged.get(key)
-        if slot is None:
-            slot = self._logged[key] = [-_LOG_EVERY, 0.0]
-        if now - slot[0] < _LOG_EVERY:
-            slot[1] += 1
-            return
-        suppressed = int(slot[1])
-        slot[0], slot[1] = now, 0.0
-        log.warning("upstream call failed: %s", message,
-                    extra={"upstream": h.name, "method": calls[0].method if calls else "",
-                           "calls": len(calls), "kind": kind, "suppressed": suppressed})
+        """A warning naming upstream and method(s), at most one per (upstream, method,
+        kind) a second; the next line says how many it stands for."""
+        self._errors.record(UpstreamError(message, kind=kind, upstream=h.name),
+                            (c.method for c in calls))
 
     def _on_transition(self, breaker: CircuitBreaker, old: State, new: State) -> None:
         self.metrics.breaker_state.set(int(new), (breaker.name,))

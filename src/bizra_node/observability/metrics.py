@@ -3,6 +3,8 @@
 ``NodeMetrics`` is built once per worker by ``app.py`` and passed to each
 component; components count into it on their hot paths (cheap primitives from
 ``stats.py``). The exporter publishes it to Prometheus off the request path.
+Gauges say how they combine over workers (``aggregate``, default ``sum``); every
+attribute that is a metric vector is exported, so a new metric needs only a line here.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ class NodeMetrics:
         self.upstream_hedges = CounterVec(
             "upstream_hedges_total", "Hedged reads: sent, won, lost, failed", ("outcome",))
         self.breaker_state = GaugeVec(
-            "circuit_breaker_state", "0 closed, 1 half-open, 2 open", ("upstream",))
+            "circuit_breaker_state", "0 closed, 1 half-open, 2 open (worst over workers)",
+            ("upstream",), aggregate="max")
         self.breaker_transitions = CounterVec(
             "circuit_breaker_transitions_total", "Breaker state changes", ("upstream", "to"))
         self.upstream_head = GaugeVec("upstream_head_block", "Head block per upstream",
-                                      ("upstream",))
+                                      ("upstream",), aggregate="max")
         # cache
         self.cache_hits = CounterVec("cache_hits_total", "Cache hits", ("tier", "kind"))
         self.cache_misses = CounterVec("cache_misses_total", "Cache misses", ("tier", "kind"))
@@ -59,7 +62,37 @@ class NodeMetrics:
         self.write_records = CounterVec(
             "write_behind_records_total", "Records by outcome (written, spooled, replayed)",
             ("outcome",))
-        self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",))
+        self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",),
+                                    aggregate="max")
+        self.replica_healthy = GaugeVec(
+            "db_replica_healthy", "1 when a replica serves reads (reachable, lag within bound)",
+            ("replica",), aggregate="min")
+        self.db_reads = CounterVec(
+            "db_reads_total", "History reads by the pool that served them (primary, replica)",
+            ("target",))
+        self.db_pool_refills = CounterVec(
+            "db_pool_refills_total", "Connections opened to restore the pool floor", ("pool",))
+        self.db_connections = GaugeVec(
+            "db_connections", "Server connections to this database by state (monitor)", ("state",),
+            aggregate="max")
+        self.db_cache_hit_ratio = GaugeVec(
+            "db_cache_hit_ratio", "Buffer cache hit ratio of this database (monitor)", (),
+            aggregate="max")
+        self.db_slow_statements = GaugeVec(
+            "db_slow_statements", "Statements with mean time above DB_SLOW_STATEMENT_MS", (), aggregate="max")
+        self.db_slowest_statement_ms = GaugeVec(
+            "db_slowest_statement_mean_ms", "Highest mean statement time seen (monitor)", (), aggregate="max")
+        self.db_replication_lag_bytes = GaugeVec(
+            "db_replication_lag_bytes", "WAL bytes a standby has yet to replay (primary's view)",
+            ("replica",), aggregate="max")
+        self.db_monitor_warnings = CounterVec(
+            "db_monitor_warnings_total", "Monitor thresholds crossed", ("check",))
         # process
         self.memory_actions = CounterVec(
-            "memory_guard_actions_total", "Memory guard interventions", ("action",))
+            "memory_guard_actions_total", "Memory guard interventions (trim, clear)", ("action",))
+        self.process_rss = GaugeVec(
+            "process_resident_memory_bytes", "Resident memory of each worker", (),
+            aggregate="all")
+        self.memory_limit = GaugeVec(
+            "memory_limit_bytes", "Memory the node may use (MEMORY_LIMIT or the cgroup's); "
+            "absent when unlimited", (), aggregate="max")

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Literal
 
-__all__ = ["DEFAULT_BUCKETS", "CounterVec", "GaugeVec", "HistogramVec", "LabelKey"]
+__all__ = ["DEFAULT_BUCKETS", "Aggregate", "CounterVec", "GaugeVec", "HistogramVec", "LabelKey"]
 
 LabelKey = tuple[str, ...]
+
+Aggregate = Literal["sum", "max", "min", "all"]
+"""How a gauge is combined over worker processes at scrape time: ``sum`` (things each
+worker holds: connections, cache entries), ``max``/``min`` (one shared fact seen by
+each worker: a breaker's worst state, a replica's lag), ``all`` (one series per
+worker, labelled ``pid``: process memory). Only live workers count."""
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -49,12 +56,14 @@ class CounterVec:
 class GaugeVec:
     """Current values per label tuple (set, not accumulated)."""
 
-    __slots__ = ("description", "labelnames", "name", "values")
+    __slots__ = ("aggregate", "description", "labelnames", "name", "values")
 
-    def __init__(self, name: str, description: str, labelnames: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, description: str, labelnames: tuple[str, ...] = (),
+                 aggregate: Aggregate = "sum") -> None:
         self.name = name
         self.description = description
         self.labelnames = labelnames
+        self.aggregate: Aggregate = aggregate
         self.values: dict[LabelKey, float] = {}
 
     def set(self, value: float, labels: LabelKey = ()) -> None:

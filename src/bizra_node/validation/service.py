@@ -100,6 +100,7 @@ class ValidationService:
         self._timeout = timeout
         self._recorder = recorder
         self._best_head = 0
+        self._best_finalized = -1
         self._finalized_tag_works = True
         self._header_ts: OrderedDict[str, int] = OrderedDict()
         self._head_refresh: asyncio.Task[None] | None = None
@@ -127,13 +128,37 @@ class ValidationService:
         return []
 
     def _finalized_at(self, head: int, raw: list[Any]) -> int:
+        finalized = head - self._finality_depth
         if raw:
             value = raw[0]
             if isinstance(value, dict) and isinstance(value.get("number"), str):
-                return hex_int(value["number"])
-            if isinstance(value, RpcError):
+                finalized = hex_int(value["number"])
+            elif isinstance(value, RpcError):
                 self._finalized_tag_works = False
-        return head - self._finality_depth
+        if finalized > self._best_finalized:
+            self._best_finalized = finalized
+        return finalized
+
+    async def finalized(self) -> int:
+        """The highest finalized block number known, refreshed at most every TTL_HEAD.
+        Like the head, it never goes backwards."""
+        if self._cache is None:
+            return await self._compute_finalized()
+        entry = self._cache.get("head", "finalized")
+        if entry is None:
+            entry = await self._cache.fetch("head", "finalized", self._finalized_entry)
+        return max(entry.head, self._best_finalized)
+
+    async def _compute_finalized(self) -> int:
+        raw = await self._up.batch([Call("eth_blockNumber"), *self._finality_calls()],
+                                   timeout=self._timeout)
+        try:
+            return self._finalized_at(self._head(raw[0]), raw[1:])
+        except (ValueError, TypeError):
+            raise _unavailable("malformed finalized block") from None
+
+    async def _finalized_entry(self, _: str) -> Entry:
+        return self._head_entry(await self._compute_finalized())
 
     async def block_number(self) -> int:
         (raw,) = await self._up.batch([Call("eth_blockNumber")], timeout=self._timeout)

@@ -4,6 +4,7 @@ awaiting, byte for byte what the full path answers; anything unusual declines
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from bizra_node.api import Request, Response
 from bizra_node.app import Node
 from bizra_node.validation import to_checksum_address
-from tests.conftest import Devnet
+from tests.conftest import Devnet, make_settings, running_node
 
 NodeClient = tuple[Node, httpx.AsyncClient]
 JSON = {"content-type": "application/json"}
@@ -98,3 +99,29 @@ async def test_a_hit_with_a_stale_head_goes_the_full_way(devnet: Devnet,
     assert node.dispatcher.answer_now(req) is None
     assert (await full(node, req)).status == 200
     assert node.dispatcher.answer_now(req) is not None  # the full path fetched a fresh head
+
+
+async def test_the_fast_lane_counts_and_times_like_the_full_path(devnet: Devnet,
+                                                                 node_client: NodeClient) -> None:
+    node, _ = node_client
+    req = request("GET", f"/api/v1/transactions/{devnet.manifest.deploy_tx}")
+    assert (await full(node, req)).status == 200
+    key = ("/api/v1/transactions/{param}", "200")
+    before = node.metrics.api_requests.values.get(key, 0)
+    for _ in range(3):
+        assert node.dispatcher.answer_now(req) is not None
+    assert node.metrics.api_requests.values[key] == before + 3
+    assert node.metrics.api_latency.series[key][-1] > 0  # summed seconds
+
+
+async def test_at_debug_level_everything_goes_the_full_way(devnet: Devnet) -> None:
+    api_log = logging.getLogger("bizra_node.api")
+    level = api_log.level
+    api_log.setLevel(logging.DEBUG)  # what LOG_LEVEL=debug does, read when the node is built
+    try:
+        async with running_node(make_settings(devnet.url)) as (node, _):
+            req = request("GET", f"/api/v1/transactions/{devnet.manifest.call_ok_tx}")
+            assert (await full(node, req)).status == 200
+            assert node.dispatcher.answer_now(req) is None
+    finally:
+        api_log.setLevel(level)

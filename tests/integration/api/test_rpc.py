@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -72,3 +74,39 @@ async def test_upstream_down_is_an_error_object() -> None:
         assert resp.status_code == 200
         assert resp.json()["error"]["code"] == -32603
         assert resp.json()["id"] == 1
+
+
+async def test_final_answers_are_cached_and_latest_is_not_stale(fresh_devnet: Devnet) -> None:
+    from bizra_node.devnet import rpc
+    from tests.conftest import make_settings, running_node
+    from tests.support.proxy import counting_proxy
+
+    tx = fresh_devnet.manifest.legacy_tx
+    async with counting_proxy(fresh_devnet.url) as proxy, \
+            running_node(make_settings(proxy.url, ttl_head=0.001)) as (_, client):
+        async def call(method: str, params: list, req_id: int = 1) -> dict:
+            resp = await client.post("/rpc", json={"jsonrpc": "2.0", "id": req_id,
+                                                   "method": method, "params": params})
+            return dict(resp.json())
+
+        first = await call("eth_getTransactionByHash", [tx], 1)
+        second = await call("eth_getTransactionByHash", [tx], 2)
+        assert first["result"] == second["result"] and second["id"] == 2
+        assert proxy.methods["eth_getTransactionByHash"] == 1  # final: cached
+
+        batch = [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionByHash",
+                  "params": [tx]} for i in range(3)]
+        answers = (await client.post("/rpc", json=batch)).json()
+        assert [a["id"] for a in answers] == [0, 1, 2]
+        assert proxy.methods["eth_getTransactionByHash"] == 1
+
+        before = int((await call("eth_getBlockByNumber", ["latest", False]))["result"]
+                     ["number"], 16)
+        rpc(fresh_devnet.url, "anvil_mine", ["0x1"])
+        await asyncio.sleep(0.01)  # past TTL_HEAD (1 ms here): the node looks at the head again
+        after = int((await call("eth_getBlockByNumber", ["latest", False]))["result"]
+                    ["number"], 16)
+        assert after == before + 1  # 'latest' follows the head, never served stale
+
+        error = await call("eth_getBalance", ["0xnot-an-address", "latest"])
+        assert "error" in error

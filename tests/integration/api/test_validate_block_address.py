@@ -112,7 +112,7 @@ async def test_health_and_ready(node_client: NodeClient) -> None:
 async def test_openapi_is_generated(node_client: NodeClient) -> None:
     doc = (await node_client[1].get("/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
-    assert "/api/v1/validate/transaction" in doc["paths"]
+    assert {"/api/v1/validate/transaction", "/api/v1/validations", "/rpc"} <= set(doc["paths"])
     schemas = doc["components"]["schemas"]
     assert "txHash" in schemas["TransactionRequest"]["properties"]
     assert "confirmations" in schemas["Transaction"]["properties"]

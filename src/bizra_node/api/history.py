@@ -1,0 +1,126 @@
+"""GET /api/v1/validations: the validation history, filtered and keyset-paginated.
+
+Query parameters: kind (transaction | block | address), subject (a tx hash, block
+number or address; its kind is inferred when kind is absent), valid (true | false),
+from / to (ISO 8601 times; from inclusive, to exclusive; no offset means UTC),
+limit (1..500, default 50), cursor (the nextCursor of the previous page).
+Every malformed parameter is a 400 VALIDATION_ERROR naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from ..errors import ValidationError
+from ..store import MAX_LIMIT, HistoryPage, HistoryQuery, StoreUnavailable, decode_cursor
+from ..validation import parse_address, parse_block_ref, parse_tx_hash
+from .envelope import ok_body
+from .http import Request, Response
+
+__all__ = ["HistoryRoutes", "HistorySource", "parse_history_query"]
+
+_encode = msgspec.json.Encoder().encode
+_PARAMS = frozenset({"kind", "subject", "valid", "from", "to", "limit", "cursor"})
+_KINDS = ("transaction", "block", "address")
+
+
+class HistorySource(Protocol):
+    async def query(self, q: HistoryQuery) -> HistoryPage: ...
+
+
+def _bad(field: str, reason: str, value: object, message: str | None = None) -> ValidationError:
+    shown = value if value is None or isinstance(value, int) else str(value)[:100]
+    return ValidationError(message or f"invalid {field}: {reason}",
+                           {"field": field, "reason": reason, "value": shown})
+
+
+def _subject(kind: str | None, value: str) -> tuple[str, str]:
+    """(kind, canonical subject) as the recorder stores it."""
+    if kind is None:
+        if value.isdigit():
+            kind = "block"
+        elif len(value) == 66:
+            kind = "transaction"
+        elif len(value) == 42:
+            kind = "address"
+        else:
+            raise _bad("subject", "not a transaction hash, block number or address", value)
+    if kind == "transaction":
+        return kind, parse_tx_hash(value, "subject")
+    if kind == "address":
+        return kind, parse_address(value, "subject")
+    if not value.isdigit():
+        raise _bad("subject", "a block subject is a block number", value)
+    ref = parse_block_ref(int(value), "subject")
+    return kind, str(ref)
+
+
+def _time(field: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(field, "not an ISO 8601 time", value) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_history_query(query: str) -> HistoryQuery:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=len(_PARAMS) + 1)
+    except ValueError:
+        raise _bad("query", "too many parameters", None) from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in _PARAMS:
+            raise _bad(name, "unknown parameter", value, f"unknown query parameter {name[:50]!r}")
+        if name in params:
+            raise _bad(name, "given more than once", value)
+        params[name] = value
+    kind = params.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise _bad("kind", "must be transaction, block or address", kind)
+    subject = None
+    if "subject" in params:
+        kind, subject = _subject(kind, params["subject"])
+    valid: bool | None = None
+    if "valid" in params:
+        text = params["valid"].lower()
+        if text not in ("true", "false"):
+            raise _bad("valid", "must be true or false", params["valid"])
+        valid = text == "true"
+    since = _time("from", params["from"]) if "from" in params else None
+    until = _time("to", params["to"]) if "to" in params else None
+    if since is not None and until is not None and since >= until:
+        raise _bad("to", "must be later than from", params["to"])
+    limit = 50
+    if "limit" in params:
+        text = params["limit"]
+        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+            raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}", text)
+        limit = int(text)
+    after = decode_cursor(params["cursor"]) if "cursor" in params else None
+    return HistoryQuery(kind=kind, subject=subject, valid=valid, since=since, until=until,
+                        limit=limit, after=after)
+
+
+class HistoryRoutes:
+    """The history route over a source (the store's HistoryReader), or none when the
+    store is off: the input is still checked, then the answer is a 503."""
+
+    def __init__(self, source: HistorySource | None) -> None:
+        self._source = source
+        self.table: dict[tuple[str, str], Any] = {
+            ("GET", "/api/v1/validations"): self.list_validations,
+        }
+
+    async def list_validations(self, req: Request) -> Response:
+        query = parse_history_query(req.query)
+        if self._source is None:
+            raise StoreUnavailable("the validation history is off on this node (DB_ENABLED)",
+                                   {"reason": "store_disabled"})
+        page = await self._source.query(query)
+        return Response(200, ok_body(_encode(page), req.request_id))

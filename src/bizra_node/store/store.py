@@ -1,0 +1,199 @@
+"""The store as the node sees it: one object to start, record into, read from, stop.
+
+start(): the writer first (records are accepted from the first request on, spooled
+until the database is reached), then the database: embedded PostgreSQL when no
+DATABASE_URL is set, migrations and partitions under advisory locks, the primary
+pool, replicas, the monitor. If PostgreSQL cannot be reached at start, the node
+starts anyway and keeps trying in the background: the request path never depends
+on the database.
+
+stop(): flush the write-behind queue, then close the monitor, replicas and pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from ..observability import NodeMetrics
+from ..settings import Settings
+from ._tasks import cancel_task
+from .embedded import EmbeddedPostgres
+from .history import HistoryReader
+from .migrate import migrate
+from .monitor import DatabaseMonitor, MonitorThresholds
+from .partitions import ensure_partitions
+from .pools import ManagedPool, PoolOptions
+from .replicas import ReplicaRouter
+from .spool import Spool
+from .writer import WriteBehind
+
+__all__ = ["Store", "connect_once", "run_migrations"]
+
+log = logging.getLogger("bizra_node.store")
+
+_HOUSEKEEPING_EVERY = 3600.0
+_RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+
+
+async def connect_once(dsn: str, options: PoolOptions) -> asyncpg.Connection:
+    """A single connection outside the pools (migrations, housekeeping)."""
+    return await asyncpg.connect(dsn, timeout=options.connect_timeout,
+                                 command_timeout=options.query_timeout,
+                                 server_settings=options.server_settings(),
+                                 statement_cache_size=0 if options.pgbouncer == "transaction"
+                                 else 100)
+
+
+async def run_migrations(dsn: str, options: PoolOptions, partitions_ahead: int) -> dict[str, Any]:
+    conn = await connect_once(dsn, options)
+    try:
+        applied = await migrate(conn)
+        created = await ensure_partitions(conn, partitions_ahead)
+    finally:
+        await conn.close()
+    return {"applied": applied, "partitions": created}
+
+
+class Store:
+    def __init__(self, settings: Settings, metrics: NodeMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.options = PoolOptions.from_settings(settings)
+        self.spool = Spool(Path(settings.data_dir) / "spool", settings.write_spool_max_bytes)
+        self.writer = WriteBehind(self.spool, metrics, self._primary_pool,
+                                  batch_rows=settings.write_batch_rows,
+                                  batch_interval=settings.write_batch_interval,
+                                  queue_max=settings.write_queue_max)
+        replica_options = PoolOptions.from_settings(settings, pgbouncer="off")
+        self.router = (ReplicaRouter(settings.read_urls, replica_options, metrics,
+                                     max_lag=settings.db_replica_max_lag,
+                                     interval=settings.db_replica_check_interval)
+                       if settings.read_urls else None)
+        self.history = HistoryReader(self._primary_pool, self.router, metrics)
+        self.monitor = DatabaseMonitor(
+            self._primary_pool, metrics,
+            MonitorThresholds(slow_statement_ms=settings.db_slow_statement_ms,
+                              min_hit_ratio=settings.db_monitor_min_hit_ratio,
+                              max_connection_use=settings.db_monitor_max_connection_use,
+                              max_replication_lag=settings.db_replica_max_lag),
+            settings.db_monitor_interval)
+        self.primary: ManagedPool | None = None
+        self.dsn = settings.database_url
+        self._embedded: EmbeddedPostgres | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    def _primary_pool(self) -> ManagedPool | None:
+        return self.primary
+
+    @property
+    def recorder(self) -> Any:
+        """The ValidationService recorder (kind, subject, result) -> None."""
+        return self.writer.record
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._started = True
+        self.writer.start()
+        if not self.dsn:
+            self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            self.dsn = await asyncio.to_thread(self._embedded.start)
+        try:
+            await self._connect()
+        except Exception as exc:
+            log.error("PostgreSQL not reachable at start (%s); spooling records and retrying",
+                      type(exc).__name__)
+            self._tasks.append(asyncio.create_task(self._keep_trying(), name="db-connect"))
+        if self.router is not None:
+            await self.router.start()
+        self.monitor.start()
+
+    async def _connect(self) -> None:
+        result = await run_migrations(self.dsn, self.options, self.settings.db_partitions_ahead)
+        self.primary = await ManagedPool("primary", self.dsn, self.options, self.metrics).open()
+        self.writer.mark_up()
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="db-housekeeping"))
+        log.info("store ready", extra={"migrations_applied": result["applied"],
+                                       "pool_max": self.options.max_size})
+
+    async def _keep_trying(self) -> None:
+        wait = _RETRY_MIN
+        while self.primary is None:
+            await asyncio.sleep(wait)
+            try:
+                await self._connect()
+            except Exception as exc:
+                wait = min(wait * 2, _RETRY_MAX)
+                log.debug("PostgreSQL still unreachable: %s", type(exc).__name__)
+
+    async def _housekeeping(self) -> None:
+        """Keep partitions created ahead as months pass."""
+        while True:
+            await asyncio.sleep(_HOUSEKEEPING_EVERY)
+            pool = self.primary
+            if pool is None:
+                continue
+            try:
+                async with pool.acquire() as conn:
+                    await ensure_partitions(conn, self.settings.db_partitions_ahead)
+            except Exception as exc:
+                log.warning("partition upkeep failed: %s", type(exc).__name__)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.writer.stop(timeout=self.settings.db_query_timeout)
+        for task in self._tasks:
+            await cancel_task(task)
+        self._tasks.clear()
+        await self.monitor.stop()
+        if self.router is not None:
+            await self.router.close()
+        if self.primary is not None:
+            pool, self.primary = self.primary, None
+            await pool.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+            self._embedded = None
+
+    # --- readiness -------------------------------------------------------------------
+    async def ready(self) -> dict[str, Any]:
+        """Primary reachable, or records safely spooled meanwhile (degraded: still ready,
+        since answering clients never waits on the database)."""
+        reachable = False
+        pool = self.primary
+        if pool is not None:
+            try:
+                async with asyncio.timeout(2.0):
+                    reachable = await pool.fetchval("ping", "SELECT 1") == 1
+            except Exception:
+                reachable = False
+        degraded = not reachable or not self.writer.db_ok
+        out: dict[str, Any] = {
+            "ok": reachable or self.writer.spool_writable,
+            "primary": "reachable" if reachable else "unreachable",
+            "mode": "spool" if degraded else "direct",
+            "queue": self.writer.depth,
+            "spoolBytes": self.spool.bytes,
+            "pool": pool.figures() if pool is not None else None,
+        }
+        if self.router is not None:
+            out["replicas"] = self.router.status()
+        return out
+
+    def figures(self) -> dict[str, Any]:
+        """Pool figures for /api/metrics."""
+        pools: dict[str, Any] = {}
+        if self.primary is not None:
+            pools["primary"] = self.primary.figures()
+        if self.router is not None:
+            for r in self.router.replicas:
+                if r.pool is not None:
+                    pools[r.pool.name] = r.pool.figures()
+        return {"pools": pools, "queue": self.writer.depth, "spoolBytes": self.spool.bytes}

@@ -1,0 +1,319 @@
+"""Write-behind: validation records reach PostgreSQL in batches, off the request path.
+
+``record()`` is the ValidationService recorder: it appends to a bounded in-memory
+queue and returns (no I/O unless the queue is full). A task writes the queue in
+batches of WRITE_BATCH_ROWS with COPY, at the latest WRITE_BATCH_INTERVAL after the
+first record of a batch arrived.
+
+When PostgreSQL cannot take a batch (down, restarting, unreachable), the batch goes
+to the spool file and the writer stops trying the database for new batches until a
+probe succeeds; then it replays the spool. Fresh batches are written with a plain
+COPY (their ids are new, they cannot be there yet). Replays, and any batch whose
+first attempt failed in a way that leaves its outcome unclear, go through a staging
+table and ``INSERT ... ON CONFLICT DO NOTHING``: each record lands exactly once.
+
+A full queue spools the record at once (a buffered file append): nothing is dropped
+silently. Only a full spool (WRITE_SPOOL_MAX_BYTES) rejects records, counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from ..observability import NodeMetrics
+from ._tasks import cancel_task
+from .pools import ManagedPool
+from .records import COLUMNS, Record, make_record, new_id, to_copy_row
+from .spool import Spool, SpoolFull
+
+__all__ = ["WriteBehind", "is_transient"]
+
+log = logging.getLogger("bizra_node.store")
+
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS validations_stage "
+          "(LIKE validations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+_MERGE = "INSERT INTO validations SELECT * FROM validations_stage ON CONFLICT DO NOTHING"
+_TRANSIENT_CLASSES = ("08", "53", "57", "58", "40")
+_TRANSIENT_STATES = frozenset({"55P03", "55006"})
+_PROBE_MIN, _PROBE_MAX = 0.2, 5.0
+
+QueueItem = tuple[bytes, str, str, Any]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures where the database may take the same batch later."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
+    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | RuntimeError)
+
+
+async def copy_fresh(pool: ManagedPool, records: list[Record]) -> int:
+    start = time.perf_counter()
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table("validations", records=[to_copy_row(r) for r in records],
+                                         columns=COLUMNS)
+    pool.observe("copy_validations", time.perf_counter() - start)
+    return len(records)
+
+
+async def insert_idempotent(pool: ManagedPool, records: list[Record]) -> int:
+    """Insert what is not there yet; returns how many rows were new."""
+    start = time.perf_counter()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_STAGE)
+        await conn.copy_records_to_table("validations_stage",
+                                         records=[to_copy_row(r) for r in records],
+                                         columns=COLUMNS)
+        status = await conn.execute(_MERGE)
+    pool.observe("merge_validations", time.perf_counter() - start)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class WriteBehind:
+    def __init__(self, spool: Spool, metrics: NodeMetrics, get_pool: Callable[[], ManagedPool | None],
+                 *, batch_rows: int, batch_interval: float, queue_max: int) -> None:
+        self.spool = spool
+        self._metrics = metrics
+        self._get_pool = get_pool
+        self._rows = batch_rows
+        self._interval = batch_interval
+        self._max = queue_max
+        self._queue: deque[QueueItem] = deque()
+        self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: list[Record] = []
+        self._task: asyncio.Task[None] | None = None
+        self.db_ok = False
+        """Whether fresh batches go to the database (else straight to the spool)."""
+        self._next_probe = 0.0
+        self._probe_wait = _PROBE_MIN
+
+    # --- the recorder (request path) -------------------------------------------------
+    def record(self, kind: str, subject: str, result: Any) -> None:
+        """ValidationService recorder: queue one result; never blocks, never raises."""
+        queue = self._queue
+        if len(queue) >= self._max:
+            self._overflow((new_id(), kind, subject, result))
+            return
+        queue.append((new_id(), kind, subject, result))
+        n = len(queue)
+        if n == 1:
+            self._wake.set()
+        elif n >= self._rows:
+            self._full.set()
+
+    def _overflow(self, item: QueueItem) -> None:
+        try:
+            self.spool.append([make_record(item[1], item[2], item[3], item[0])])
+            self._metrics.write_records.inc(("overflow_spooled",))
+        except (SpoolFull, OSError) as exc:
+            self._metrics.write_records.inc(("rejected",))
+            log.error("write-behind: queue and spool full, record rejected: %s", exc)
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def spool_writable(self) -> bool:
+        return self.spool.bytes < self.spool.max_bytes
+
+    # --- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="write-behind")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Flush the queue (to PostgreSQL, or the spool if it cannot take it) and stop."""
+        self._stopping.set()
+        self._wake.set()
+        self._full.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                await cancel_task(self._task)
+            self._task = None
+        self._spool_leftovers()
+        await asyncio.to_thread(self.spool.seal)
+        self._publish()
+
+    def _spool_leftovers(self) -> None:
+        """After a cancelled flush: in-flight and queued records go to the spool (an
+        in-flight batch that did commit is recognised on replay)."""
+        leftovers = self._inflight + self._encode(len(self._queue))
+        self._inflight = []
+        if leftovers:
+            self._to_spool(leftovers)
+
+    # --- the loop --------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._queue and not self._stopping.is_set():
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+            if self._queue and len(self._queue) < self._rows and not self._stopping.is_set():
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._interval)
+            try:
+                await self._drain()
+                if self._stopping.is_set():
+                    return
+                await self._maybe_recover()
+            except Exception:  # the writer must outlive any one failure
+                log.exception("write-behind: unexpected failure")
+                self._spool_leftovers()
+                if self._stopping.is_set():
+                    return
+                await asyncio.sleep(_PROBE_MIN)
+            self._publish()
+
+    def mark_up(self) -> None:
+        """The store has just reached PostgreSQL: write fresh batches there."""
+        self.db_ok = True
+        self._next_probe = 0.0
+        self._wake.set()
+
+    def _idle_wait(self) -> float | None:
+        """Sleep until a record comes, or until the next probe/replay is due."""
+        if not self.db_ok or self.spool.has_active or self.spool.bytes:
+            return max(self._next_probe - time.monotonic(), _PROBE_MIN)
+        return None
+
+    def _encode(self, n: int) -> list[Record]:
+        out: list[Record] = []
+        queue = self._queue
+        for _ in range(min(n, len(queue))):
+            rid, kind, subject, result = queue.popleft()
+            try:
+                out.append(make_record(kind, subject, result, rid))
+            except Exception:  # a result that cannot be encoded is a bug: say so, go on
+                self._metrics.write_records.inc(("rejected",))
+                log.exception("write-behind: cannot encode a %s record", kind)
+        return out
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = self._encode(self._rows)
+            self._inflight = batch
+            pool = self._get_pool()
+            if self.db_ok and pool is not None:
+                await self._write(pool, batch)
+            else:
+                self._to_spool(batch)
+            self._inflight = []
+
+    async def _write(self, pool: ManagedPool, batch: list[Record]) -> None:
+        try:
+            await copy_fresh(pool, batch)
+            self._metrics.write_records.inc(("written",), len(batch))
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                self._went_down(exc)
+                self._to_spool(batch)
+                return
+            first = exc
+        # Not a connection problem (e.g. a constraint): retry the safe way once.
+        try:
+            added = await insert_idempotent(pool, batch)
+            self._metrics.write_records.inc(("written",), added)
+            if added < len(batch):
+                self._metrics.write_records.inc(("duplicate",), len(batch) - added)
+        except Exception as exc:
+            if is_transient(exc):
+                self._went_down(exc)
+                self._to_spool(batch)
+                return
+            path = self.spool.write_rejected(batch)
+            self._metrics.write_records.inc(("rejected",), len(batch))
+            log.error("write-behind: PostgreSQL refused a batch (%s; then %s); kept in %s",
+                      type(first).__name__, type(exc).__name__, path.name)
+
+    def _to_spool(self, batch: list[Record]) -> None:
+        try:
+            self.spool.append(batch)
+            self._metrics.write_records.inc(("spooled",), len(batch))
+        except (SpoolFull, OSError) as exc:
+            self._metrics.write_records.inc(("rejected",), len(batch))
+            log.error("write-behind: spool cannot take %d records: %s", len(batch), exc)
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self.db_ok:
+            log.warning("write-behind: PostgreSQL unavailable (%s); spooling",
+                        type(exc).__name__)
+        self.db_ok = False
+        self._probe_wait = _PROBE_MIN
+        self._next_probe = time.monotonic() + self._probe_wait
+
+    # --- recovery --------------------------------------------------------------------
+    async def _maybe_recover(self) -> None:
+        if self.spool.has_active:
+            await asyncio.to_thread(self.spool.sync)
+        now = time.monotonic()
+        if self.db_ok and not self.spool.has_active and not self.spool.bytes:
+            return
+        if now < self._next_probe:
+            return
+        pool = self._get_pool()
+        if pool is None:
+            self._schedule_probe()
+            return
+        if not self.db_ok:
+            try:
+                await pool.fetchval("probe", "SELECT 1")
+            except Exception:
+                self._schedule_probe()
+                return
+            self.db_ok = True
+            log.info("write-behind: PostgreSQL reachable again; replaying the spool")
+        await self.replay(pool)
+
+    def _schedule_probe(self) -> None:
+        self._next_probe = time.monotonic() + self._probe_wait
+        self._probe_wait = min(self._probe_wait * 2, _PROBE_MAX)
+
+    async def replay(self, pool: ManagedPool) -> int:
+        """Write every pending spool file; returns records newly stored."""
+        await asyncio.to_thread(self.spool.seal)
+        stored = 0
+        for path in self.spool.pending():
+            with self.spool.claim(path) as frames:
+                if frames is None:
+                    continue
+                for frame in frames:
+                    try:
+                        added = await insert_idempotent(pool, frame)
+                    except Exception as exc:
+                        if is_transient(exc):
+                            self._went_down(exc)
+                            return stored
+                        kept = self.spool.write_rejected(frame)
+                        self._metrics.write_records.inc(("rejected",), len(frame))
+                        log.error("write-behind: PostgreSQL refused a spooled batch (%s); kept in %s",
+                                  type(exc).__name__, kept.name)
+                        continue
+                    stored += added
+                    self._metrics.write_records.inc(("replayed",), added)
+                    if added < len(frame):
+                        self._metrics.write_records.inc(("duplicate",), len(frame) - added)
+                self.spool.remove(path)
+        self.spool.refresh()
+        self._probe_wait = _PROBE_MIN
+        self._next_probe = time.monotonic() + _PROBE_MAX
+        return stored
+
+    def _publish(self) -> None:
+        self._metrics.write_queue_depth.set(len(self._queue))
+        self._metrics.write_spool_bytes.set(self.spool.bytes)

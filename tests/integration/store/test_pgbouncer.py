@@ -1,0 +1,108 @@
+"""The node's store through Debian's PgBouncer, run on the config that
+`bizra-node pgbouncer-config` writes, in session and in transaction pool mode."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bizra_node.cli import main
+from bizra_node.devnet import free_port
+from bizra_node.observability import NodeMetrics
+from bizra_node.store import HistoryQuery, Store, write_config
+from tests.conftest import make_settings
+from tests.integration.store.conftest import result, store_settings, wait_for
+from tests.support.postgres import PG_BIN, PgBouncer, PgCluster, _chown, pgbouncer_binary
+
+pytestmark = pytest.mark.skipif(
+    pgbouncer_binary() is None,
+    reason="pgbouncer is not installed and could not be (`make setup` runs apt-get install "
+           "-y pgbouncer)")
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+async def test_store_works_through_pgbouncer(own_cluster: PgCluster, tmp_path: Path,
+                                             mode: str) -> None:
+    backend = await own_cluster.create_database("bizra")
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="bizra-pgbouncer-"))
+    os.chmod(folder, 0o755)
+    _chown(folder)
+    settings = make_settings("http://127.0.0.1:9", pgbouncer_listen_port=port,
+                             pgbouncer_pool_mode=mode, pgbouncer_default_pool_size=10,
+                             pgbouncer_min_pool_size=2, pgbouncer_max_db_connections=20)
+    ini, userlist = write_config(settings, folder / "pgbouncer.ini", backend)
+    assert userlist.stat().st_mode & 0o777 == 0o600
+    bouncer = PgBouncer(ini).start(port)
+    store = None
+    try:
+        dsn = f"postgresql://postgres@127.0.0.1:{port}/bizra"
+        store = Store(store_settings(dsn, tmp_path, db_pgbouncer=mode), NodeMetrics())
+        await store.start()
+        assert store.primary is not None
+        for i in range(300):
+            store.recorder("block", str(i), result(i))
+        await wait_for(lambda: store.metrics.write_records.get(("written",)) == 300)
+        page = await store.history.query(HistoryQuery(kind="block", limit=10))
+        assert len(page.items) == 10 and page.next_cursor is not None
+        page2 = await store.history.query(HistoryQuery(kind="block", limit=10,
+                                                       after=_after(page.next_cursor)))
+        assert {i.id for i in page.items}.isdisjoint({i.id for i in page2.items})
+        timeout = await store.primary.fetchval("t", "SELECT current_setting('statement_timeout')")
+        if mode == "session":
+            assert timeout == "30s"  # SET per session, since PgBouncer refuses it at startup
+        # PgBouncer's own view (its admin console speaks the simple protocol only).
+        argv = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                "-d", "pgbouncer", "-At", "-F", "|", "-c", "SHOW POOLS"]
+        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
+                                       timeout=30, check=True)
+        shown = done.stdout
+        assert any(line.startswith("bizra|") and line.endswith(f"|{mode}")
+                   for line in shown.splitlines()), shown
+    finally:
+        if store is not None:
+            await store.stop()
+        bouncer.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    conn = await asyncpg.connect(backend)
+    try:
+        assert await conn.fetchval("SELECT count(DISTINCT id) FROM validations") == 300
+    finally:
+        await conn.close()
+
+
+def _after(cursor: str | None) -> tuple[int, bytes]:
+    from bizra_node.store import decode_cursor
+
+    assert cursor is not None
+    return decode_cursor(cursor)
+
+
+def test_pgbouncer_config_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://node:s3cr%22et@db.example:5433/bizra_node0")
+    monkeypatch.chdir(tmp_path)
+    assert main(["pgbouncer-config"]) == 0
+    ini = capsys.readouterr().out
+    assert "bizra_node0 = host=db.example port=5433 dbname=bizra_node0 pool_size=200" in ini
+    for line in ("pool_mode = session", "max_client_conn = 2000", "default_pool_size = 200",
+                 "min_pool_size = 50", "reserve_pool_size = 25", "max_db_connections = 400",
+                 "max_user_connections = 200", "server_idle_timeout = 600",
+                 "server_lifetime = 7200", "query_timeout = 35", "query_wait_timeout = 30",
+                 "auth_type = scram-sha-256", "server_reset_query = DISCARD ALL"):
+        assert line in ini.splitlines(), line
+    assert "s3cr" not in ini  # the password only goes to the userlist
+    assert main(["pgbouncer-config", "--write", str(tmp_path / "etc" / "pgbouncer.ini")]) == 0
+    userlist = tmp_path / "etc" / "userlist.txt"
+    assert userlist.read_text() == '"node" "s3cr""et"\n'
+    assert userlist.stat().st_mode & 0o777 == 0o600
+    assert f"auth_file = {userlist}" in (tmp_path / "etc" / "pgbouncer.ini").read_text()
+    monkeypatch.delenv("DATABASE_URL")
+    assert main(["pgbouncer-config"]) == 2

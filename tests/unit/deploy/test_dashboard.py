@@ -1,0 +1,127 @@
+"""The Grafana dashboard and the alert rules use only metric names /metrics exports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bizra_node.observability import (
+    CounterVec,
+    Exporter,
+    GaugeVec,
+    HistogramVec,
+    NodeMetrics,
+    vectors,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+DASHBOARD = ROOT / "deploy" / "grafana" / "bizra-node.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
+             "group_left", "group_right", "inf", "nan", "Inf", "NaN"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (functions, labels, keywords left out)."""
+    expr = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}", " ", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)  # range selectors
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"\$\{?\w+\}?", " ", expr)  # Grafana variables
+    names = set()
+    for m in re.finditer(r"(?<![\w.])[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        if expr[m.end():].lstrip().startswith("("):
+            continue  # a function or an aggregation
+        if m.group(0) not in _KEYWORDS:
+            names.add(m.group(0))
+    return names
+
+
+def test_the_extractor_reads_promql() -> None:
+    expr = ('histogram_quantile(0.99, sum by (instance, le) (rate(a_bucket{route!~"x|y"}[5m])))'
+            ' > 0.15 and on(instance) b_total offset 1m or max_over_time(c[5m:1m]) >= 1e3'
+            ' / sum without (pid) (d{$instance})')
+    assert metric_names(expr) == {"a_bucket", "b_total", "c", "d"}
+
+
+def exported_names(tmp_path: Path) -> set[str]:
+    """Every sample name /metrics produces once each metric has a value, read from the
+    real exporter (multiprocess files, as under `bizra-node serve`)."""
+    metrics = NodeMetrics()
+    for vec in vectors(metrics):
+        labels = tuple("x" for _ in vec.labelnames)
+        if isinstance(vec, CounterVec):
+            vec.inc(labels)
+        elif isinstance(vec, GaugeVec):
+            vec.set(1.0, labels)
+        elif isinstance(vec, HistogramVec):
+            vec.observe(0.01, labels)
+    exporter = Exporter(metrics, directory=str(tmp_path))
+    text = asyncio.run(exporter.render()).decode()
+    return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def dashboard_exprs() -> list[str]:
+    doc = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in doc["panels"] for t in p.get("targets", [])]
+    for var in doc["templating"]["list"]:
+        query = var.get("query")
+        if isinstance(query, dict):
+            match = re.match(r"label_values\((\w+)", query["query"])
+            if match:
+                exprs.append(match.group(1))
+    return exprs
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(ALERTS.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_dashboard_metrics_are_exported(tmp_path: Path) -> None:
+    exported = exported_names(tmp_path)
+    assert {"api_requests_total", "api_response_time_seconds_bucket",
+            "api_response_time_seconds_sum", "api_response_time_seconds_count",
+            "process_resident_memory_bytes", "memory_limit_bytes"} <= exported
+    used = set().union(*(metric_names(e) for e in dashboard_exprs()))
+    assert used, "no expressions found"
+    assert used - exported == set()
+
+
+def test_alert_metrics_are_exported(tmp_path: Path) -> None:
+    exported = exported_names(tmp_path)
+    used = set().union(*(metric_names(r["expr"]) for r in alert_rules()))
+    assert used - exported == set()
+
+
+def test_dashboard_has_the_roadmap_panels() -> None:
+    doc = json.loads(DASHBOARD.read_text())
+    text = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in doc["panels"]}
+    latency = text["API latency (p50 / p95 / p99)"]
+    for q in ("0.5", "0.95", "0.99"):
+        assert f"histogram_quantile({q}," in latency
+    assert "api_requests_total" in text["Throughput by route"]
+    assert "db_query_duration_seconds_sum" in text["Database query time"]
+    assert "cache_hits_total" in text["Cache hit rate"]
+    assert "process_resident_memory_bytes" in text["Memory (RSS per worker)"]
+    assert "circuit_breaker_state" in text["Circuit breaker state"]
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_alert_has_a_severity_a_runbook_and_a_test() -> None:
+    tests = (ALERTS.parent / "alerts.test.yml").read_text()
+    for rule in alert_rules():
+        assert rule["labels"]["severity"] in ("critical", "warning")
+        anchor = rule["annotations"]["runbook"].split("#")[1]
+        heading = anchor.replace("-", " ")
+        ops = (ROOT / "docs" / "operations.md").read_text().lower()
+        assert f"## {heading}" in ops, anchor
+        assert f"alertname: {rule['alert']}" in tests

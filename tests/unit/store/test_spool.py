@@ -1,0 +1,79 @@
+"""The spool file: frames, torn tails, the size cap and claiming between processes."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+import pytest
+
+from bizra_node.store import Spool, SpoolFull, make_record, read_frames
+from bizra_node.validation import BlockResult
+
+
+def records(n: int, start: int = 0) -> list:  # type: ignore[type-arg]
+    return [make_record("block", str(i), BlockResult(valid=True, validated_at="2024-05-01T00:00:00Z",
+                                                     network_id=1)) for i in range(start, start + n)]
+
+
+def test_append_seal_claim_remove(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    spool.append(records(3))
+    spool.append(records(2, 3))
+    spool.append([])
+    assert spool.has_active and spool.bytes > 0
+    assert spool.pending() == []  # the active file is not replayable yet
+    spool.sync()
+    spool.seal()
+    (path,) = spool.pending()
+    with spool.claim(path) as frames:
+        assert frames is not None
+        assert [len(f) for f in frames] == [3, 2]
+        assert frames[1][0][2] == "3"
+        spool.remove(path)
+    assert spool.bytes == 0 and not path.exists()
+    with spool.claim(path) as frames:
+        assert frames is None  # gone
+
+
+def test_a_file_locked_by_another_writer_is_not_claimed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    other = Spool(tmp_path, 1 << 20)
+    other.append(records(1))  # other holds its active file locked
+    (path,) = spool.pending()
+    with spool.claim(path) as frames:
+        assert frames is None
+    other.seal()
+    with spool.claim(path) as frames:
+        assert frames is not None and len(frames) == 1
+
+
+def test_torn_tail_is_skipped(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    spool.append(records(4))
+    spool.append(records(4, 4))
+    spool.seal()
+    (path,) = spool.pending()
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])  # the process died while writing the second frame
+    assert [len(f) for f in read_frames(path)] == [4]
+    path.write_bytes(data + b"\x00\x00")  # a torn header
+    assert [len(f) for f in read_frames(path)] == [4, 4]
+    corrupt = bytearray(data)
+    corrupt[20] ^= 0xFF
+    path.write_bytes(bytes(corrupt))
+    assert read_frames(path) == []
+
+
+def test_cap_and_rejected_file(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20)
+    spool.max_bytes = 400
+    spool.append(records(1))
+    with pytest.raises(SpoolFull):
+        spool.append(records(50))
+    kept = spool.write_rejected(records(2))
+    assert kept.name.startswith("rejected-") and len(read_frames(kept)[0]) == 2
+    assert kept not in spool.pending()
+    again = Spool(tmp_path, 1 << 20)
+    assert again.bytes == spool.bytes  # measured from the folder
+    assert fcntl is not None

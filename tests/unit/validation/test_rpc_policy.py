@@ -1,0 +1,52 @@
+"""Which JSON-RPC answers may be cached, and for how long."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bizra_node.cache import NEVER, Ttl, TtlPolicy
+from bizra_node.validation.rpc import method_allowed, rpc_ttl
+
+P = TtlPolicy(final=1000, recent=3, pending=2, address=60, head=2, not_found=60)
+
+
+def ttl(method: str, params: list[Any], result: Any) -> Ttl:
+    return rpc_ttl(method, params, result, head=100, finalized=90, policy=P)
+
+
+@pytest.mark.parametrize(("method", "params", "result", "expected"), [
+    ("eth_chainId", [], "0x1", Ttl(1000)),
+    ("eth_getBlockByHash", ["0xab", False], {"number": "0x1"}, Ttl(1000)),
+    ("eth_getBlockByHash", ["0xab", False], None, NEVER),
+    ("eth_blockNumber", [], "0x64", Ttl(2, moving=True)),
+    ("eth_getTransactionByHash", ["0x1"], {"blockNumber": "0x5a"}, Ttl(1000)),
+    ("eth_getTransactionReceipt", ["0x1"], {"blockNumber": "0x5b"}, Ttl(3)),
+    ("eth_getTransactionByHash", ["0x1"], {"blockNumber": None}, NEVER),
+    ("eth_getTransactionByHash", ["0x1"], None, NEVER),
+    ("eth_getBlockByNumber", ["0x5a", False], {"number": "0x5a"}, Ttl(1000)),
+    ("eth_getBlockByNumber", ["0x5b", False], {"number": "0x5b"}, Ttl(3)),
+    ("eth_getBlockByNumber", ["latest", False], {"number": "0x64"}, Ttl(2, moving=True)),
+    ("eth_getBlockByNumber", ["pending", False], {"number": "0x65"}, NEVER),
+    ("eth_getBlockByNumber", ["finalized", False], {"number": "0x5a"}, NEVER),
+    ("eth_getBalance", ["0xaa", "0x10"], "0x1", Ttl(1000)),
+    ("eth_getBalance", ["0xaa"], "0x1", Ttl(2, moving=True)),
+    ("eth_call", [{"to": "0xaa"}, "0x5f"], "0x", Ttl(3)),
+    ("eth_call", [{"to": "0xaa"}, {"blockHash": "0x1"}], "0x", NEVER),
+    ("eth_getStorageAt", ["0xaa", "0x0", "0x200"], "0x0", NEVER),  # beyond the head
+    ("eth_gasPrice", [], "0x1", NEVER),
+    ("eth_getLogs", [{}], [], NEVER),
+])
+def test_ttl(method: str, params: list[Any], result: Any, expected: Ttl) -> None:
+    assert ttl(method, params, result) == expected
+
+
+@pytest.mark.parametrize(("method", "allowed"), [
+    ("eth_call", True), ("net_version", True), ("web3_clientVersion", True),
+    ("eth_sendRawTransaction", True), ("eth_sendTransaction", False), ("eth_sign", False),
+    ("anvil_mine", False), ("debug_traceCall", False), ("admin_peers", False),
+    ("personal_unlockAccount", False), ("eth_accounts", False),
+])
+def test_allowed_methods(method: str, allowed: bool) -> None:
+    assert method_allowed(method) is allowed
