@@ -4,7 +4,8 @@ latency proxy in front of anvil, the node in a given configuration, nginx.
 Node configurations (``PROFILES``):
 
 - ``node``: the defaults (keep-alive pool, JSON-RPC batches, L1 10 000 entries,
-  Redis L2 when the run has one), with the bare /_bench/constant endpoint on.
+  Redis L2 and PostgreSQL records when the run has them), with the bare
+  /_bench/constant endpoint on.
 - ``before``: the same code set up like the system the roadmap started from: the
   calls of a validation sent one after another (RPC_SEQUENTIAL), a new upstream
   connection per call (RPC_FORCE_CLOSE), L1 of 1 000 entries for 60 s, no L2. The
@@ -23,7 +24,8 @@ from typing import Any
 
 from bench.loadgen import ROOT, Server, node_argv, start_server
 
-__all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "redis_up", "start_node"]
+__all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "redis_up",
+           "scratch_database", "start_node"]
 
 PROFILES: dict[str, dict[str, str]] = {
     "node": {},
@@ -82,14 +84,56 @@ class ProxyProcess:
 
 
 def start_node(upstream: str, profile: str = "node", *, workers: int = 2,
-               redis_url: str = "", extra: dict[str, str] | None = None) -> tuple[Server, str]:
+               redis_url: str = "", database_url: str = "",
+               extra: dict[str, str] | None = None) -> tuple[Server, str]:
     """The node (granian, RSGI) against ``upstream``; returns the server and the Redis
-    key prefix it uses (unique per start, so that no two nodes share L2 entries)."""
+    key prefix it uses (unique per start, so that no two nodes share L2 entries).
+    Without ``database_url`` it records nothing (DB_ENABLED=false)."""
     prefix = f"bizra-bench-{uuid.uuid4().hex[:10]}"
-    env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "DB_ENABLED": "false",
-           "LOG_LEVEL": "warning", "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix,
+    db = ({"DATABASE_URL": database_url, "DB_ENABLED": "true"} if database_url
+          else {"DB_ENABLED": "false"})
+    env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "LOG_LEVEL": "warning",
+           "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix, **db,
            **PROFILES[profile], **(extra or {})}
     return start_server(node_argv(workers, "rsgi"), env, "/health"), prefix
+
+
+def scratch_database(admin_dsn: str) -> str:
+    """A new, empty database on the server of ``admin_dsn`` (the machine's PostgreSQL is
+    shared: each run gets its own); its DSN, or "" when the server does not answer."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"bizra_bench_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return ""
+    return admin_dsn.rpartition("/")[0] + "/" + name
+
+
+def drop_database(admin_dsn: str, dsn: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rpartition("/")[2]}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 def redis_up(url: str) -> bool:

@@ -41,7 +41,14 @@ from bench.loadgen import ROOT, Server, have_wrk
 from bench.measure import Recorder, Run
 from bench.nginx import NginxCache, have_nginx
 from bench.results import RESULTS_DIR, write_results
-from bench.stack import ProxyProcess, clear_redis_prefix, redis_up, start_node
+from bench.stack import (
+    ProxyProcess,
+    clear_redis_prefix,
+    drop_database,
+    redis_up,
+    scratch_database,
+    start_node,
+)
 from bench.workload import (
     Req,
     Workload,
@@ -53,9 +60,11 @@ from bench.workload import (
 )
 from bizra_node.devnet import Anvil, free_port, seed
 
-SUBSCENARIOS: list[tuple[str, list[str]]] = [
-    ("cache", ["--quick"]), ("circuit-breaker", ["--calls", "20000", "--repeat", "3"]),
-    ("db", ["--quick"])]
+SUBSCENARIOS: dict[str, tuple[list[str], list[str]]] = {  # name: (full run, --quick) options
+    "cache": ([], ["--quick"]),
+    "circuit-breaker": ([], ["--calls", "20000"]),
+    "db": (["--records", "100000", "--iterations", "100", "--rounds", "10"], ["--quick"]),
+}
 UPSTREAM_MISS_METHODS = ("eth_getTransactionByHash", "eth_getBlockByNumber", "eth_getBalance")
 """The first call of each validation's upstream work (a block by number, not by tag)."""
 
@@ -82,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0",
                    help="Redis for the node's L2 (keys under a unique prefix, deleted "
                    "afterwards); '' for L1 only")
+    p.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                   help="PostgreSQL server (admin DSN) where the node records validations, in "
+                   "a scratch database dropped afterwards; '' records nothing")
     p.add_argument("--no-nginx", action="store_true")
     p.add_argument("--no-subscenarios", action="store_true")
     p.add_argument("--skip", default="", help="comma-separated groups to skip: "
@@ -112,6 +124,7 @@ class Suite:
         self.proxy: ProxyProcess | None = None
         self.work: Workload | None = None
         self.redis = ""
+        self.database = ""
         self.node: Server | None = None
         self.nginx_cache: NginxCache | None = None
         self.prefixes: list[str] = []
@@ -148,8 +161,8 @@ class Suite:
             steps += [(1, lambda r: self.start("node", r)),
                       (3, lambda r: self.mixed("node", r)), (1, self.stop)]
         if not a.no_subscenarios:
-            steps += [(1, lambda r, n=name, x=extra: self.sub(n, x, r))
-                      for name, extra in SUBSCENARIOS]
+            steps += [(1, lambda r, n=name, x=opts[1 if a.quick else 0]: self.sub(n, x, r))
+                      for name, opts in SUBSCENARIOS.items()]
         return steps
 
     # --- setup / teardown -------------------------------------------------------------------
@@ -167,13 +180,18 @@ class Suite:
         if a.redis and not self.redis:
             rec.note(f"Redis at {a.redis} not answering: the node runs with L1 only")
         self.info["redis_l2"] = bool(self.redis)
+        self.database = scratch_database(a.db) if a.db else ""
+        if a.db and not self.database:
+            rec.note(f"PostgreSQL at {a.db} not answering: the node records nothing")
+        self.info["postgres_records"] = bool(self.database)
         rec.say(f"keys: {self.work.summary()} in {self.info['seed_s']} s; proxy {self.proxy.url}")
 
     def start(self, profile: str, rec: Recorder, extra: dict[str, str] | None = None) -> None:
         assert self.proxy is not None
         rec.begin(f"starting the node ({profile}, {self.args.workers} workers) {extra or ''}")
         self.node, prefix = start_node(self.proxy.url, profile, workers=self.args.workers,
-                                       redis_url=self.redis, extra=extra)
+                                       redis_url=self.redis, database_url=self.database,
+                                       extra=extra)
         self.prefixes.append(prefix)
 
     def stop(self, rec: Recorder) -> None:
@@ -194,6 +212,8 @@ class Suite:
         if self.redis:
             for prefix in self.prefixes:
                 clear_redis_prefix(self.redis, prefix)
+        if self.database:
+            drop_database(self.args.db, self.database)
 
     # --- hit path --------------------------------------------------------------------------
     def _watch(self) -> list[int]:
@@ -329,9 +349,12 @@ class Suite:
     def mixed(self, profile: str, rec: Recorder) -> None:
         assert self.node is not None and self.work is not None and self.proxy is not None
         a, base = self.args, self.node.base
-        seq = zipf_sequence(self.work.zipf, 200_000, s=a.zipf_s)
+        # three independent samples of the same law: a phase never replays the keys
+        # (and so the cache contents) of the phase before
+        seq = zipf_sequence(self.work.zipf, 400_000, s=a.zipf_s, rng_seed=11)
         paced_seq = zipf_sequence(self.work.zipf, int(a.rate * a.paced_duration) + 1, s=a.zipf_s,
                                   rng_seed=12)
+        steady_seq = zipf_sequence(self.work.zipf, 400_000, s=a.zipf_s, rng_seed=13)
         name = "node" if profile == "node" else "roadmap before"
         phases: list[tuple[str, str, Callable[[], Run]]] = [
             ("cold", f"{name}: Zipf mix from a cold cache", lambda: rec.wrk(
@@ -342,7 +365,7 @@ class Suite:
                 rate=a.rate, duration=a.paced_duration, requests=paced_seq, warmup=0)),
             ("wrk", f"{name}: Zipf mix, steady", lambda: rec.wrk(
                 f"mixed.{profile}.wrk", f"{name}: Zipf mix, steady", base, watch=self._watch(),
-                duration=a.duration, connections=a.connections, requests=seq[::-1])),
+                duration=a.duration, connections=a.connections, requests=steady_seq)),
         ]
         for phase, _, fn in phases:
             self.proxy.reset()
@@ -363,8 +386,6 @@ class Suite:
         cmd = [sys.executable, "-m", "bizra_node.cli", "bench", name, *extra]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        if proc.returncode == 2 and extra:  # an option it does not know: run it plain
-            proc = subprocess.run(cmd[:5], cwd=ROOT, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             rec.note(f"scenario {name} failed (exit {proc.returncode}): {proc.stderr[-300:]}")
             return
