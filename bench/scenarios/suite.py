@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bizra-node bench suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="every run shortened (~3 min)")
-    p.add_argument("--duration", type=float, default=10, help="wrk run, s")
+    p.add_argument("--duration", type=float, default=5, help="wrk run, s")
     p.add_argument("--repeat", type=int, default=3,
                    help="rounds of the hit-path wrk runs (best of each kept)")
     p.add_argument("--connections", type=int, default=64)
