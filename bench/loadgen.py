@@ -3,6 +3,7 @@ helpers to run servers under test as subprocesses on free ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -156,13 +157,24 @@ class Server:
             return [self.proc.pid]
 
     def stop(self) -> None:
+        """SIGINT, as Ctrl-C; then any worker still there once the server has exited
+        (an orphan would go on holding a core) is terminated, killed if need be."""
+        workers = []
         if self.proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                workers = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.send_signal(2)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        _, alive = psutil.wait_procs(workers, timeout=5)
+        for p in alive:
+            p.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for p in alive:
+            p.kill()
 
 
 def start_server(argv: list[str], env: dict[str, str], health_path: str,
