@@ -15,7 +15,7 @@ from ..validation import (
     parse_block_ref,
     parse_tx_hash,
 )
-from .envelope import ok_body, ok_value
+from .envelope import ok_parts, ok_value
 from .http import Request, Response
 from .inputs import AddressRequest, BlockRequest, TransactionRequest, decode_body
 
@@ -98,21 +98,21 @@ class Routes:
         body = decode_body(req.body, TransactionRequest)
         self._check_network(body.networkId)
         answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
-        return Response(200, ok_body(answer.body, req.request_id))
+        return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_block(self, req: Request) -> Response:
         _require_json(req)
         body = decode_body(req.body, BlockRequest)
         self._check_network(body.networkId)
         answer = await self._svc.block_answer(parse_block_ref(body.blockNumber))
-        return Response(200, ok_body(answer.body, req.request_id))
+        return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
         _require_json(req)
         body = decode_body(req.body, AddressRequest)
         self._check_network(body.networkId)
         answer = await self._svc.address_answer(parse_address(body.address))
-        return Response(200, ok_body(answer.body, req.request_id))
+        return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def block_number(self, req: Request) -> Response:
         head = await self._svc.head()
@@ -129,7 +129,7 @@ class Routes:
             return None
         body = _decode_tx(req.body)
         answer = self._svc.transaction_hit(body.txHash) if self._served(body.networkId) else None
-        return None if answer is None else Response(200, ok_body(answer.body, req.request_id))
+        return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
         if req.header("content-type") != _JSON:
@@ -139,14 +139,14 @@ class Routes:
         if type(number) is not int or number < 0 or not self._served(body.networkId):
             return None
         answer = self._svc.block_hit(str(number))
-        return None if answer is None else Response(200, ok_body(answer.body, req.request_id))
+        return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
         if req.header("content-type") != _JSON:
             return None
         body = _decode_address(req.body)
         answer = self._svc.address_hit(body.address) if self._served(body.networkId) else None
-        return None if answer is None else Response(200, ok_body(answer.body, req.request_id))
+        return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def health_now(self, req: Request) -> Response:
         return Response(200, _HEALTH)
@@ -202,13 +202,22 @@ class Routes:
         return Response(200 if ready else 503, body)
 
 
+_IMMUTABLE = ("cache-control", IMMUTABLE)
+_SHORT = ("cache-control", SHORT)
+
+
 def _resource(req: Request, answer: Answer) -> Response:
     """An answer as a cacheable resource: final answers are immutable with an ETag
     naming their identity; others get an ETag over their data and a short max-age.
     (A block named by a tag -- latest, finalized -- is never final as a resource.)"""
-    etag = answer.etag
-    headers = [("cache-control", IMMUTABLE if answer.final else SHORT), ("etag", etag)]
+    entry = answer.entry
+    if entry.final:
+        etag = entry.etag
+        headers = [_IMMUTABLE, ("etag", etag)]
+    else:
+        etag = answer.etag
+        headers = [_SHORT, ("etag", etag)]
     inm = req.header("if-none-match")
     if inm and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(","))):
         return Response(304, b"", headers=headers)
-    return Response(200, ok_body(answer.body, req.request_id), headers=headers)
+    return Response(200, ok_parts(answer.parts, req.request_id), headers=headers)

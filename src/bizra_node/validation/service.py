@@ -326,11 +326,11 @@ class ValidationService:
         entry = cache.get("transaction", tx_hash)
         if entry is None:
             return None
-        return Answer(entry.body, entry) if entry.number < 0 else Answer.serve(entry, head)
+        return Answer(entry) if entry.number < 0 else Answer.serve(entry, head)
 
     def block_hit(self, subject: str) -> Answer | None:
         entry = self._cache.get("block", subject) if self._cache is not None else None
-        return None if entry is None else Answer(entry.body, entry)
+        return None if entry is None else Answer(entry)
 
     def address_hit(self, address: str) -> Answer | None:
         cache = self._cache
@@ -340,7 +340,7 @@ class ValidationService:
         if head is None:
             return None
         entry = cache.get_at("address", address, head)
-        return None if entry is None else Answer(entry.body, entry)
+        return None if entry is None else Answer(entry)
 
     async def transaction_answer(self, tx_hash: str) -> Answer:
         answer = self.transaction_hit(tx_hash)
@@ -348,7 +348,7 @@ class ValidationService:
             return answer
         entry = await self._fetch("transaction", tx_hash, self._compute_transaction)
         if entry.number < 0:
-            return Answer(entry.body, entry)
+            return Answer(entry)
         if self._cache is None:  # just computed: the head it saw is the one to count from
             return Answer.serve(entry, self._best_head)
         return Answer.serve(entry, await self.head())
@@ -359,11 +359,11 @@ class ValidationService:
         if answer is not None:
             return answer
         entry = await self._fetch("block", subject, self._compute_block)
-        return Answer(entry.body, entry)
+        return Answer(entry)
 
     async def address_answer(self, address: str) -> Answer:
         entry = await self._fetch("address", address, self._compute_address)
-        return Answer(entry.body, entry)
+        return Answer(entry)
 
     async def _fetch(self, kind: str, subject: str, compute: Compute) -> Entry:
         if self._cache is None:
