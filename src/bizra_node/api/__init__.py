@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .asgi import ASGIApp
 from .core import Dispatcher
-from .envelope import error_body, ok_body, ok_value
+from .envelope import error_body, ok_body, ok_parts, ok_value
 from .history import HistoryRoutes, HistorySource, parse_history_query
 from .http import Request, Response, new_request_id, pick_request_id
 from .observe import MetricsEndpoints
@@ -28,6 +28,7 @@ __all__ = [
     "error_body",
     "new_request_id",
     "ok_body",
+    "ok_parts",
     "ok_value",
     "openapi_document",
     "parse_history_query",

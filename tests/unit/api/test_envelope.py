@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from bizra_node.api import error_body, ok_body, pick_request_id
-from bizra_node.api.envelope import ok_parts
+from bizra_node.api import error_body, ok_body, ok_parts, pick_request_id
 from bizra_node.errors import ValidationError
 
 
