@@ -27,9 +27,10 @@ from typing import Any
 from bench.results import write_results
 from bizra_node.api import Request
 from bizra_node.app import Node
-from bizra_node.cache import Breaker, Codec, Entry, L1Cache, RedisL2, encode_entry
+from bizra_node.cache import Codec, Entry, L1Cache, RedisL2, encode_entry, l2_breaker_config
 from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.observability import NodeMetrics
+from bizra_node.resilience import CircuitBreaker
 from bizra_node.settings import Settings
 
 CODECS: list[tuple[str, int]] = [("raw", 0), ("zlib", 1), ("zlib", 6), ("zlib", 9),
@@ -181,7 +182,8 @@ async def _hit_path_us(node: Node, tx: str, n: int) -> dict[str, float]:
 
 async def _l2_numbers(url: str, payloads: dict[str, list[bytes]], n: int) -> dict[str, Any]:
     metrics = NodeMetrics()
-    l2 = RedisL2(url, timeout=1.0, metrics=metrics, breaker=Breaker())
+    l2 = RedisL2(url, timeout=1.0, metrics=metrics,
+                 breaker=CircuitBreaker("redis", l2_breaker_config(3, 5.0)))
     prefix = f"bizra-bench:{os.getpid()}:{os.urandom(4).hex()}:"
     codec = Codec("zstd", 3)
     results: dict[str, Any] = {"redis": url.split("@")[-1], "prefix": prefix}

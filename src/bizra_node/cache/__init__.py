@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .breaker import Breaker, Outcome, State
 from .codec import CODEC_NAMES, Codec, CodecError, CodecName
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
-from .l2 import RedisL2, redact_url
+from .l2 import RedisL2, l2_breaker_config, redact_url
 from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache
 from .ttl import NEVER, Ttl, TtlPolicy
 
@@ -15,7 +14,6 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "NEVER",
-    "Breaker",
     "Codec",
     "CodecError",
     "CodecName",
@@ -24,13 +22,12 @@ __all__ = [
     "EntryError",
     "HeadSource",
     "L1Cache",
-    "Outcome",
     "RedisL2",
-    "State",
     "TieredCache",
     "Ttl",
     "TtlPolicy",
     "decode_entry",
     "encode_entry",
+    "l2_breaker_config",
     "redact_url",
 ]

@@ -6,6 +6,11 @@ or "not stored" (set), counted in ``cache_l2_errors``. redis-py's own retries ar
 off (the node goes upstream instead of waiting); its pool opens a new connection on
 the next call after one broke, so the L2 reconnects by itself once Redis is back
 and the breaker lets a probe through.
+
+The breaker is the toolbox ``resilience.CircuitBreaker`` configured by
+:func:`l2_breaker_config`: it opens on consecutive failures only, and after the reset
+timeout lets one probe through, whose success closes it. A cancelled call reports
+``Outcome.IGNORED`` (no verdict, gives a half-open probe slot back).
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..observability import NodeMetrics
-from .breaker import Breaker, Outcome, State
+from ..resilience import BreakerConfig, CircuitBreaker, Outcome, State
 
-__all__ = ["RedisL2", "redact_url"]
+__all__ = ["RedisL2", "l2_breaker_config", "redact_url"]
 
 log = logging.getLogger("bizra_node.cache")
 
@@ -32,6 +37,18 @@ log = logging.getLogger("bizra_node.cache")
 _NO_SETINFO: dict[str, Any] = (
     {"driver_info": None} if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
     else {"lib_name": None, "lib_version": None})
+
+
+def l2_breaker_config(failures: int, reset: float) -> BreakerConfig:
+    """Breaker settings for Redis (L2_BREAKER_FAILURES, L2_BREAKER_RESET).
+
+    Opens after ``failures`` consecutive failures and nothing else: the failure-rate
+    rule is set to 100 % over at least ``failures`` calls, which the consecutive rule
+    always meets first (a success in the window keeps the rate below 100 %). One probe
+    at a time when half-open; its success closes the breaker.
+    """
+    return BreakerConfig(failure_threshold=failures, failure_rate=100.0,
+                         volume_threshold=failures, reset_timeout=reset, half_open_probes=1)
 
 
 def redact_url(url: str) -> str:
@@ -43,7 +60,8 @@ def redact_url(url: str) -> str:
 
 
 class RedisL2:
-    def __init__(self, url: str, *, timeout: float, metrics: NodeMetrics, breaker: Breaker,
+    def __init__(self, url: str, *, timeout: float, metrics: NodeMetrics,
+                 breaker: CircuitBreaker,
                  max_connections: int = 256) -> None:
         self.url = url
         self.timeout = timeout
@@ -65,7 +83,7 @@ class RedisL2:
             async with asyncio.timeout(self.timeout):
                 value = await self._redis.get(key)
         except asyncio.CancelledError:
-            self.breaker.release()
+            self.breaker.record(Outcome.IGNORED)  # no verdict; frees a probe slot
             raise
         except Exception as exc:  # a Redis failure is a miss, never a failed request
             self._failed("get", exc)
@@ -81,7 +99,7 @@ class RedisL2:
             async with asyncio.timeout(self.timeout):
                 await self._redis.set(key, value, px=max(int(ttl * 1000), 1))
         except asyncio.CancelledError:
-            self.breaker.release()
+            self.breaker.record(Outcome.IGNORED)  # no verdict; frees a probe slot
             raise
         except Exception as exc:
             self._failed("set", exc)
@@ -112,14 +130,21 @@ class RedisL2:
                 memory = await self._redis.info("memory")
         except Exception as exc:
             self._errors.inc(("ping",))
-            return {"up": False, "error": type(exc).__name__, "breaker": self.breaker.state.value}
+            return {"up": False, "error": type(exc).__name__, "breaker": self.breaker_state}
         if self.breaker.state is not State.CLOSED:
-            self.breaker.record(Outcome.SUCCESS)
+            # Redis answered the readiness probe: use it again now, without waiting for
+            # the reset timeout (the breaker only closes on a probe it let through).
+            self.breaker.force(State.CLOSED)
         self._metrics.cache_entries.set(int(size), ("l2",))
         used = memory.get("used_memory", 0) if isinstance(memory, dict) else 0
         self._metrics.cache_bytes.set(int(used), ("l2",))
         return {"up": True, "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-                "breaker": self.breaker.state.value}
+                "breaker": self.breaker_state}
+
+    @property
+    def breaker_state(self) -> str:
+        """``closed``, ``open`` or ``half_open`` (readiness, /api/metrics)."""
+        return self.breaker.state.name.lower()
 
     async def close(self) -> None:
         try:

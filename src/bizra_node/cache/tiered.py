@@ -22,13 +22,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..observability import NodeMetrics
-from ..resilience import SingleFlight
+from ..resilience import CircuitBreaker, SingleFlight, State
 from ..settings import Settings
-from .breaker import Breaker, State
 from .codec import Codec, CodecError
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
-from .l2 import RedisL2, redact_url
+from .l2 import RedisL2, l2_breaker_config, redact_url
 from .ttl import TtlPolicy
 
 __all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
@@ -62,8 +61,9 @@ class TieredCache:
                        f"{settings.bizra_network_id}:")
         self.l2: RedisL2 | None = None
         if settings.redis_url:
-            breaker = Breaker(settings.l2_breaker_failures, settings.l2_breaker_reset,
-                              on_change=self._breaker_changed)
+            breaker = CircuitBreaker(
+                "redis", l2_breaker_config(settings.l2_breaker_failures, settings.l2_breaker_reset),
+                listeners=(self._breaker_changed,))
             self.l2 = RedisL2(settings.redis_url, timeout=settings.l2_timeout, metrics=metrics,
                               breaker=breaker)
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
@@ -209,8 +209,8 @@ class TieredCache:
     def _joined(self, key: Key) -> None:
         self.metrics.dedup_requests.inc((key[0],))
 
-    def _breaker_changed(self, state: State) -> None:
-        if state is State.CLOSED:
+    def _breaker_changed(self, breaker: CircuitBreaker, old: State, new: State) -> None:
+        if new is State.CLOSED:
             log.info("redis L2 answering again")
 
     # --- reporting -------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class TieredCache:
         stored = self.metrics.cache_compressed_bytes.get(("stored",))
         l2: dict[str, Any] = {"configured": self.l2 is not None}
         if self.l2 is not None:
-            l2.update(breaker=self.l2.breaker.state.value, pending_writes=len(self._writes),
+            l2.update(breaker=self.l2.breaker_state, pending_writes=len(self._writes),
                       errors={op[0]: int(n) for op, n in self.metrics.cache_l2_errors.items()})
         return {
             "hit_rate": round(total_hits / total_lookups, 4) if total_lookups else 0.0,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 
+import pytest
 import redis.asyncio as aioredis
 
-from bizra_node.cache import Breaker, RedisL2, State, redact_url
+from bizra_node.cache import RedisL2, l2_breaker_config, redact_url
 from bizra_node.observability import NodeMetrics
+from bizra_node.resilience import CircuitBreaker, State
 from tests.support.redis_server import RedisServer
 
 
@@ -17,7 +20,7 @@ def make_l2(url: str, *, timeout: float = 0.5, failures: int = 2,
             reset: float = 0.05) -> tuple[RedisL2, NodeMetrics]:
     metrics = NodeMetrics()
     return RedisL2(url, timeout=timeout, metrics=metrics,
-                   breaker=Breaker(failures, reset)), metrics
+                   breaker=CircuitBreaker("redis", l2_breaker_config(failures, reset))), metrics
 
 
 async def test_set_get_with_expiry(redis_server: RedisServer) -> None:
@@ -40,19 +43,23 @@ async def test_set_get_with_expiry(redis_server: RedisServer) -> None:
 
 
 async def test_killed_redis_is_a_miss_then_breaker_then_reconnect(
-        redis_server: RedisServer) -> None:
+        redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     l2, metrics = make_l2(redis_server.url)
     try:
         assert await l2.set("k", b"v", 30)
         redis_server.kill()
-        assert await l2.get("k") is None  # no exception, just no value
-        assert not await l2.set("k", b"v", 30)
+        with caplog.at_level(logging.WARNING, logger="bizra_node.cache"):
+            assert await l2.get("k") is None  # no exception, just no value
+            assert "unavailable" not in caplog.text  # one failure: still closed
+            assert not await l2.set("k", b"v", 30)
         assert l2.breaker.state is State.OPEN
+        assert caplog.text.count("redis L2 unavailable") == 1
+        down = await l2.ping()
+        assert not down["up"] and down["breaker"] == "open"
         assert metrics.cache_l2_errors.get(("get",)) == 1
         assert metrics.cache_l2_errors.get(("set",)) == 1
         assert await l2.get("k") is None  # skipped outright while open
         assert metrics.cache_l2_errors.get(("skipped",)) == 1
-        assert not (await l2.ping())["up"]
         # Redis comes back on the same port: the next probe reconnects by itself
         redis_server.start()
         await asyncio.sleep(0.06)  # past the breaker's reset timeout

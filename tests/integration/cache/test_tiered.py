@@ -236,9 +236,11 @@ async def test_redis_down_at_start_and_during_run(redis_server: RedisServer,
     assert cache.stats()["l2"]["breaker"] == "open"
     redis_server.start()
     await asyncio.sleep(0.06)
-    await cache.fetch("transaction", "0x5", src)  # the probe: Redis is back
-    await cache.flush()
+    with caplog.at_level(logging.INFO, logger="bizra_node.cache"):
+        await cache.fetch("transaction", "0x5", src)  # the probe: Redis is back
+        await cache.flush()
     assert cache.stats()["l2"]["breaker"] == "closed"
+    assert "redis L2 answering again" in caplog.text
     cache.clear()
     await cache.fetch("transaction", "0x5", src)
     assert src.calls == 5 and cache.metrics.cache_hits.get(("l2", "transaction")) == 1
