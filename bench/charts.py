@@ -87,8 +87,9 @@ def _validation(plt: Any, runs: dict[str, Any], folder: Path, stem: str) -> Path
                label=f"{phase} {field[:3]}", color=color)
     ax.set_xticks(range(len(kinds)), kinds)
     ax.set_yscale("log")
+    ax.set_ylim(0.5, 2000)  # room above the bars for the legend
     ax.set_ylabel("ms (log)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=4, loc="upper center")
     ax.set_title("Validation latency: cold (miss, upstream +latency) and warm (L1 hit)", fontsize=10)
     return _save(fig, folder, f"{stem}-validation.png")
 

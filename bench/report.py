@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.measure import Recorder
 
-__all__ = ["assemble", "markdown", "summary"]
+__all__ = ["assemble", "markdown", "round_ratio", "summary"]
 
 NAN = float("nan")
 
@@ -29,7 +29,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else NAN
 
 
-def _round_ratio(runs: dict[str, Any], a: str, b: str) -> float:
+def round_ratio(runs: dict[str, Any], a: str, b: str) -> float:
     """req/s of ``a`` over ``b``: the median of the per-round ratios when both ran in
     the same rounds (each round takes every target in turn, so a round's two figures
     are the closest in time), else the ratio of the best figures."""
@@ -52,10 +52,10 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
     steady = hit_rates.get("node.paced", {}).get("hit_rate")
     return [
         _goal("L1-hit POST validate/transaction vs nginx proxy_cache (req/s)",
-              _round_ratio(runs, "hit.post", "nginx.post"), 0.4, True,
+              round_ratio(runs, "hit.post", "nginx.post"), 0.4, True,
               "wrk, same connections, median of the rounds' ratios; node with metrics on"),
         _goal("L1-hit GET transactions/{hash} vs nginx proxy_cache (req/s)",
-              _round_ratio(runs, "hit.get", "nginx.post"), 0.6, True,
+              round_ratio(runs, "hit.get", "nginx.post"), 0.6, True,
               "wrk, same connections, median of the rounds' ratios"),
         _goal("miss vs one upstream round trip (p50)",
               _ratio(p50("miss.node"), p50("miss.direct")), 1.1, False,
@@ -71,7 +71,7 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
 
 def extra_ratios(runs: dict[str, Any]) -> list[tuple[str, float]]:
     rps = lambda k: _get(runs, k, "rps")  # noqa: E731
-    r = lambda a, b: _round_ratio(runs, a, b)  # noqa: E731
+    r = lambda a, b: round_ratio(runs, a, b)  # noqa: E731
     return [
         ("L1-hit POST / bare GET (same server)", r("hit.post", "bare.get")),
         ("L1-hit POST / bare POST (same server)", r("hit.post", "bare.post")),

@@ -3,9 +3,11 @@ node of another commit, in the same run, on the same upstream.
 
 The other commit's ``src/`` is exported with ``git archive`` into a temporary folder
 and run with it first on PYTHONPATH (same virtualenv, same dependencies). Both nodes
-run side by side; wrk rounds take each target in turn (best of each kept), then the
-paced generator measures each at a constant rate. Every figure comes with its ratio
-to the base, which is what a change is judged by.
+run side by side, with nginx proxy_cache on POST (when installed) as the reference
+of the suite's goals; wrk rounds take each target in turn (best of each kept, and the
+median of per-round ratios to nginx), then the paced generator measures each at a
+constant rate. Every figure comes with its ratio to the base, which is what a change
+is judged by.
 
 Options: --base REF (default main), --duration S (wrk, 5), --repeat N (3),
 --rate R (1000), --paced-duration S (15), --latency S (upstream, 0.05).
@@ -27,10 +29,12 @@ from typing import Any
 
 from bench.loadgen import ROOT, Server, have_wrk
 from bench.measure import Recorder
+from bench.nginx import NginxCache, have_nginx
+from bench.report import round_ratio
 from bench.results import write_results
 from bench.stack import ProxyProcess, start_node
-from bench.workload import validation_request
-from bizra_node.devnet import Anvil, seed
+from bench.workload import rpc_request, validation_request
+from bizra_node.devnet import Anvil, free_port, seed
 
 
 def export_src(ref: str) -> Path:
@@ -72,9 +76,10 @@ def run(argv: list[str]) -> int:
                               capture_output=True, text=True, check=True).stdout.strip()
     folder = export_src(args.base)
     targets = ("bare GET", "POST hit", "GET hit")
-    rec = Recorder(2 * len(targets) * (args.repeat + 1) + 1)
+    rec = Recorder(2 * len(targets) * (args.repeat + 1) + 1 + (args.repeat if have_nginx() else 0))
     anvil = Anvil().start()
     proxy: ProxyProcess | None = None
+    nginx: NginxCache | None = None
     nodes: dict[str, Server] = {}
     try:
         rec.begin(f"devnet, proxy +{args.latency * 1000:g} ms, node {head_rev} (this checkout) "
@@ -89,7 +94,19 @@ def run(argv: list[str]) -> int:
         get = validation_request("transaction", tx, "get")
         for server in nodes.values():
             _warm(server, tx)
+        rpc = rpc_request(tx)
+        if have_nginx():
+            nginx = NginxCache(f"127.0.0.1:{anvil.port}", free_port(), workers=args.workers).start()
+            for _ in range(2):
+                with urllib.request.urlopen(urllib.request.Request(
+                        nginx.base + "/", data=rpc.body,
+                        headers={"Content-Type": "application/json"}), timeout=30) as resp:
+                    resp.read()
         for _ in range(args.repeat):
+            if nginx is not None:
+                rec.wrk("nginx", "nginx proxy_cache, POST JSON-RPC (cached)", nginx.base + "/",
+                        body=rpc.body, watch=nginx.pids(), duration=args.duration,
+                        connections=args.connections)
             for name, server in nodes.items():
                 w = dict(watch=server.pids(), duration=args.duration, connections=args.connections)
                 rec.wrk(f"{name}.bare GET", f"{name}: bare GET", server.base + "/_bench/constant", **w)
@@ -105,6 +122,8 @@ def run(argv: list[str]) -> int:
                       body=post.body, **pw)
             rec.paced(f"{name}.paced.GET hit", f"{name}: GET hit", server.base + get.path, **pw)
     finally:
+        if nginx is not None:
+            nginx.stop()
         for server in nodes.values():
             server.stop()
         if proxy is not None:
@@ -138,7 +157,13 @@ def _markdown(runs: dict[str, Any], targets: tuple[str, ...], args: argparse.Nam
                      f"{val(f'base.paced.{t}', 'p99_ms'):.2f} | {val(f'this.paced.{t}', 'p99_ms'):.2f} | "
                      f"{val(f'base.paced.{t}', 'mean_ms'):.2f} | {val(f'this.paced.{t}', 'mean_ms'):.2f} |")
     for who in ("base", "this"):
-        bare = val(f"{who}.bare GET", "rps")
-        lines.append(f"\n{who}: POST hit / bare GET = {val(f'{who}.POST hit', 'rps') / bare:.2f}, "
-                     f"GET hit / bare GET = {val(f'{who}.GET hit', 'rps') / bare:.2f}")
+        ratios = [f"{t} / bare GET = {round_ratio(runs, f'{who}.{t}', f'{who}.bare GET'):.2f}"
+                  for t in targets[1:]]
+        if "nginx" in runs:
+            ratios += [f"{t} / nginx = {round_ratio(runs, f'{who}.{t}', 'nginx'):.3f}"
+                       for t in targets]
+        lines.append(f"\n{who}: " + ", ".join(ratios))
+    if "nginx" in runs:
+        lines.append(f"\nnginx proxy_cache: {val('nginx', 'rps'):.0f} req/s (best); ratios are "
+                     "medians of the rounds' ratios")
     return "\n".join(lines) + "\n"

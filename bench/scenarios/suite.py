@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--zipf-s", type=float, default=1.0, help="Zipf exponent of the mix")
     p.add_argument("--warmup", type=float, default=15, help="mixed workload cold phase, s")
     p.add_argument("--miss-rate", type=float, default=20, help="miss-path runs, requests/s")
-    p.add_argument("--miss-count", type=int, default=200, help="keys per miss-path run")
+    p.add_argument("--miss-count", type=int, default=300, help="keys per miss-path run")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0",
                    help="Redis for the node's L2 (keys under a unique prefix, deleted "
                    "afterwards); '' for L1 only")
