@@ -98,42 +98,37 @@ def start_node(upstream: str, profile: str = "node", *, workers: int = 2,
     return start_server(node_argv(workers, "rsgi"), env, "/health"), prefix
 
 
-def scratch_database(admin_dsn: str) -> str:
-    """A new, empty database on the server of ``admin_dsn`` (the machine's PostgreSQL is
-    shared: each run gets its own); its DSN, or "" when the server does not answer."""
+def _admin(admin_dsn: str, sql: str) -> None:
+    """Run one statement on the server of ``admin_dsn`` (CREATE/DROP DATABASE)."""
     import asyncio
 
     import asyncpg
 
-    name = f"bizra_bench_{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(admin_dsn, timeout=5)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
+    asyncio.run(run())
+
+
+def scratch_database(admin_dsn: str) -> str:
+    """A new, empty database on the server of ``admin_dsn`` (the machine's PostgreSQL is
+    shared: each run gets its own); its DSN, or "" when the server does not answer."""
+    import asyncpg
+
+    name = f"bizra_bench_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(create())
+        _admin(admin_dsn, f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return ""
     return admin_dsn.rpartition("/")[0] + "/" + name
 
 
 def drop_database(admin_dsn: str, dsn: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_dsn, timeout=5)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rpartition("/")[2]}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{dsn.rpartition("/")[2]}" WITH (FORCE)')
 
 
 def redis_up(url: str) -> bool:
