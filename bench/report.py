@@ -225,10 +225,14 @@ def runs_table(data: dict[str, Any]) -> list[str]:
 
 def markdown(data: dict[str, Any]) -> str:
     s = data["settings"]
+    keys = data["info"].get("keys") or {}
+    sets = "; ".join(f"{name}: {v['transaction']} tx, {v['block']} blocks, {v['address']} addresses"
+                     for name, v in keys.items() if isinstance(v, dict))
     lines = ["# bench suite", "",
-             f"{data['info'].get('keys')} keys seeded; upstream behind the latency proxy "
+             f"Keys seeded ({sets}); upstream behind the latency proxy "
              f"(+{s['latency'] * 1000:g} ms); node: granian RSGI, {s['workers']} workers, "
-             f"Redis L2 {'on' if data['info'].get('redis_l2') else 'off'}; wrk "
+             f"Redis L2 {'on' if data['info'].get('redis_l2') else 'off'}, PostgreSQL records "
+             f"{'on' if data['info'].get('postgres_records') else 'off'}; wrk "
              f"{s['connections']} connections x {s['duration']:g} s; paced {s['rate']:g} req/s x "
              f"{s['paced_duration']:g} s; Zipf s={s['zipf_s']}; {data['elapsed_s']} s in all.", "",
              "## Goals (ratios measured in this run)", "", *goals_table(data), "",
