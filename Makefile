@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench-tools promtool pgbouncer clean readme
+.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer
 
@@ -34,7 +34,7 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint promtool
+test: setup lint promtool wrk
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
@@ -45,6 +45,21 @@ promtool:
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+# The performance suite (docs/performance.md): ~12 minutes; bench-quick: ~3 minutes.
+# `make test` runs the short regression gate (tests/bench) on its own.
+bench: setup
+	$(BIN)/bizra-node bench suite
+
+bench-quick: setup
+	$(BIN)/bizra-node bench suite --quick
+
+# wrk for the regression gate in `make test` (tests/bench); installed only if missing
+# (needs root). Without it the gate measures with its own aiohttp client (weaker).
+wrk:
+	@command -v wrk >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) || \
+	  echo "wrk could not be installed: the performance gate uses its aiohttp client" >&2
 
 # wrk and hey load generators and nginx (the proxy_cache baseline) for `bizra-node bench`.
 bench-tools:

@@ -10,10 +10,15 @@ on counts instead of timings. Used by tests (tests/integration/chain) and by
 The HTTP/1.1 server side is written on ``asyncio.start_server`` (keep-alive,
 Content-Length bodies: what aiohttp clients send) so that a dropped connection is a
 real reset and a stall is a real silent socket. Forwarding uses aiohttp.
+
+Run alone (``python -m bench.faultproxy TARGET --latency 0.05``; ``bench suite``
+does, so the proxy has a process of its own), it prints ``listening <url>`` and
+answers ``GET /_faultproxy/stats`` and ``POST /_faultproxy/reset`` itself.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import random
@@ -63,6 +68,26 @@ def _methods(body: bytes) -> set[str]:
     return {str(i.get("method")) for i in items if isinstance(i, dict)}
 
 
+def _call_names(body: bytes) -> list[str]:
+    """Method of each call in a request; eth_getBlockByNumber by a tag (latest,
+    finalized...) is counted apart from by a number: ``eth_getBlockByNumber:<tag>``."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    out = []
+    for item in doc if isinstance(doc, list) else [doc]:
+        if not isinstance(item, dict):
+            continue
+        method = str(item.get("method"))
+        params = item.get("params")
+        if method == "eth_getBlockByNumber" and isinstance(params, list) and params \
+                and isinstance(params[0], str) and not params[0].startswith("0x"):
+            method = f"{method}:{params[0]}"
+        out.append(method)
+    return out
+
+
 def _rpc_errors(body: bytes, code: int, message: str) -> bytes:
     try:
         doc = orjson.loads(body)
@@ -81,7 +106,7 @@ class FaultProxy:
     is what the node is pointed at."""
 
     def __init__(self, target: str, *, port: int = 0, faults: Iterable[Fault] = (),
-                 seed: int | None = None, name: str = "") -> None:
+                 seed: int | None = None, name: str = "", count_calls: bool = False) -> None:
         self.target = target
         self.port = port
         self.name = name or target
@@ -98,6 +123,11 @@ class FaultProxy:
         """Requests the target could not answer (answered 502)."""
         self.injected: Counter[str] = Counter()
         """Faults applied, by kind."""
+        self.connections = 0
+        """Client connections accepted (a client without keep-alive opens one per call)."""
+        self.count_calls = count_calls
+        self.calls: Counter[str] = Counter()
+        """JSON-RPC calls received, by method (with ``count_calls``; each call of a batch)."""
 
     # --- control ----------------------------------------------------------------------
     @property
@@ -111,8 +141,9 @@ class FaultProxy:
         self.faults = []
 
     def reset_counts(self) -> None:
-        self.received = self.forwarded = self.backend_errors = 0
+        self.received = self.forwarded = self.backend_errors = self.connections = 0
         self.injected.clear()
+        self.calls.clear()
 
     async def start(self) -> FaultProxy:
         if self._session is None:
@@ -149,6 +180,7 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        self.connections += 1
         try:
             while True:
                 try:
@@ -165,8 +197,13 @@ class FaultProxy:
                     elif lname == b"connection" and value.strip().lower() == b"close":
                         keep_alive = False
                 body = await reader.readexactly(length) if length else b""
-                self.received += 1
-                answer = await self._answer(body, reader)
+                if head.startswith((b"GET /_faultproxy/", b"POST /_faultproxy/")):
+                    answer: tuple[int, bytes, list[str]] | None = self._control(head)
+                else:
+                    self.received += 1
+                    if self.count_calls:
+                        self.calls.update(_call_names(body))
+                    answer = await self._answer(body, reader)
                 if answer is None:  # drop: a hard reset, no answer
                     writer.transport.abort()
                     return
@@ -242,16 +279,28 @@ class FaultProxy:
             self.backend_errors += 1
             return 502, b'{"error":"bad gateway"}', []
 
+    def _control(self, head: bytes) -> tuple[int, bytes, list[str]]:
+        if head.startswith(b"POST /_faultproxy/reset"):
+            self.reset_counts()
+        return 200, orjson.dumps(self.stats()), []
+
     def stats(self) -> dict[str, Any]:
         return {"received": self.received, "forwarded": self.forwarded,
-                "backendErrors": self.backend_errors, "injected": dict(self.injected)}
+                "backendErrors": self.backend_errors, "injected": dict(self.injected),
+                "connections": self.connections, "calls": dict(self.calls)}
 
 
-async def _main() -> None:  # pragma: no cover - manual use: python -m bench.faultproxy URL
-    import sys
-
-    proxy = await FaultProxy(sys.argv[1], port=int(sys.argv[2]) if len(sys.argv) > 2 else 0).start()
-    print(f"fault proxy {proxy.url} -> {proxy.target}")
+async def _main(argv: list[str] | None = None) -> None:  # pragma: no cover - a process of its own
+    parser = argparse.ArgumentParser(prog="python -m bench.faultproxy")
+    parser.add_argument("target")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each call")
+    parser.add_argument("--count-calls", action="store_true")
+    args = parser.parse_args(argv)
+    faults = [Fault("latency", latency=args.latency)] if args.latency > 0 else []
+    proxy = await FaultProxy(args.target, port=args.port, faults=faults,
+                             count_calls=args.count_calls).start()
+    print(f"listening {proxy.url} -> {proxy.target}", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.Event().wait()
 

@@ -3,6 +3,7 @@ helpers to run servers under test as subprocesses on free ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -11,11 +12,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from bench.watch import Watch
+from bench.workload import Req
 
 __all__ = ["Server", "WrkResult", "have_wrk", "start_server", "wrk"]
 
@@ -63,12 +68,50 @@ def parse_wrk(label: str, out: str) -> WrkResult:
                      _ms(pct.get("99", "nan")), errors, non2xx, total)
 
 
+# A wrk script that cycles through many different requests: the requests are read
+# from a side file (one per line: METHOD, path, body, tab-separated) and the order from
+# another (request numbers), so that tens of thousands of them need no Lua constants.
+# Each thread starts at a different point of the order.
+_MULTI_LUA = """
+local counter = 0
+function setup(thread) thread:set("tid", counter); counter = counter + 1 end
+function init(args)
+  reqs = {}
+  local hdr = {["Content-Type"] = "application/json"}
+  for line in io.lines("%(defs)s") do
+    local m, p, b = line:match("^(%%u+)\t([^\t]*)\t(.*)$")
+    if b == "" then b = nil end
+    reqs[#reqs + 1] = wrk.format(m, p, b and hdr or nil, b)
+  end
+  seq = {}
+  for n in io.lines("%(seq)s") do seq[#seq + 1] = tonumber(n) end
+  pos = (tid or 0) * math.floor(#seq / %(threads)d)
+end
+function request()
+  pos = pos %% #seq + 1
+  return reqs[seq[pos]]
+end
+"""
+
+
+def _multi_script(folder: str, requests: Sequence[Req], threads: int) -> str:
+    index: dict[Req, int] = {}
+    order = [index.setdefault(r, len(index) + 1) for r in requests]
+    defs, seq = Path(folder, "defs.tsv"), Path(folder, "seq.txt")
+    defs.write_text("".join(f"{r.method}\t{r.path}\t{(r.body or b'').decode()}\n"
+                            for r in index))
+    seq.write_text("\n".join(map(str, order)) + "\n")
+    script = Path(folder, "multi.lua")
+    script.write_text(_MULTI_LUA % {"defs": defs, "seq": seq, "threads": threads})
+    return str(script)
+
+
 def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads: int = 2,
         body: bytes | None = None, headers: dict[str, str] | None = None,
-        watch: list[int] | None = None) -> WrkResult:
-    """Run wrk against ``url``; POST ``body`` when given. ``watch``: server PIDs whose
-    CPU and RSS are sampled during the run."""
-    script_path: str | None = None
+        watch: list[int] | None = None, requests: Sequence[Req] | None = None) -> WrkResult:
+    """Run wrk against ``url`` (a base URL when ``requests`` is given); POST ``body``
+    when given, or cycle through ``requests``. ``watch``: server PIDs whose CPU and
+    RSS are sampled during the run."""
     lines = []
     if body is not None:
         lines += ['wrk.method = "POST"', f"wrk.body = [[{body.decode()}]]",
@@ -76,26 +119,19 @@ def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads
     for k, v in (headers or {}).items():
         lines.append(f'wrk.headers["{k}"] = "{v}"')
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(int(duration), 1)}s", "--latency", url]
-    if lines:
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write("\n".join(lines) + "\n")
-        script_path = script.name
-        args[1:1] = ["-s", script_path]
-    procs = [psutil.Process(p) for p in (watch or []) if psutil.pid_exists(p)]
-    for p in procs:
-        p.cpu_percent(None)
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 30,
-                             check=True).stdout
-    finally:
-        if script_path:
-            os.unlink(script_path)
+    with tempfile.TemporaryDirectory(prefix="bizra-wrk-") as folder:
+        if requests:
+            args[1:1] = ["-s", _multi_script(folder, requests, threads)]
+        elif lines:
+            script = Path(folder, "post.lua")
+            script.write_text("\n".join(lines) + "\n")
+            args[1:1] = ["-s", str(script)]
+        with Watch(watch or []) as watched:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60,
+                                 check=True).stdout
     result = parse_wrk(label, out)
-    try:
-        result.server_cpu_pct = sum(p.cpu_percent(None) for p in procs)
-        result.server_rss_mb = sum(p.memory_info().rss for p in procs) / 2**20
-    except psutil.Error:
-        pass
+    result.server_cpu_pct = watched.cpu_pct
+    result.server_rss_mb = watched.rss_peak_mb
     return result
 
 
@@ -121,13 +157,24 @@ class Server:
             return [self.proc.pid]
 
     def stop(self) -> None:
+        """SIGINT, as Ctrl-C; then any worker still there once the server has exited
+        (an orphan would go on holding a core) is terminated, killed if need be."""
+        workers = []
         if self.proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                workers = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.send_signal(2)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        _, alive = psutil.wait_procs(workers, timeout=5)
+        for p in alive:
+            p.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for p in alive:
+            p.kill()
 
 
 def start_server(argv: list[str], env: dict[str, str], health_path: str,

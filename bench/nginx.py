@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 __all__ = ["NginxCache", "have_nginx"]
 
 CONF = """
@@ -50,6 +52,10 @@ class NginxCache:
         self.port = port
         self.prefix = Path(tempfile.mkdtemp(prefix="bizra-nginx-"))
         (self.prefix / "cache").mkdir()
+        # Run as root, nginx drops its workers to an unprivileged user, who must be
+        # able to reach the (private, 0700) temporary prefix and write the cache.
+        self.prefix.chmod(0o755)
+        (self.prefix / "cache").chmod(0o777)
         (self.prefix / "nginx.conf").write_text(CONF.format(
             workers=workers, prefix=self.prefix, upstream=upstream_hostport, port=port))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -73,6 +79,16 @@ class NginxCache:
                                                            if self.proc.stderr else "")) from None
                 time.sleep(0.05)
         raise TimeoutError("nginx did not start")
+
+    def pids(self) -> list[int]:
+        """The master and its worker processes."""
+        if self.proc is None:
+            return []
+        try:
+            master = psutil.Process(self.proc.pid)
+            return [master.pid, *(c.pid for c in master.children(recursive=True))]
+        except psutil.Error:
+            return [self.proc.pid]
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

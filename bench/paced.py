@@ -3,15 +3,22 @@
 Request i is due at t0 + i/rate whether or not earlier ones have answered; its latency
 is measured from when it was due, so a stalled server shows up in the percentiles
 instead of silently lowering the offered load (what closed-loop tools like wrk do).
+
+``warmup`` seconds of the same load go first and are not counted: the client opens
+its connections then, which would otherwise put a burst of connection set-ups (and
+anything that expired while the server sat idle) into the percentiles.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
+
+from bench.workload import Req
 
 __all__ = ["PacedResult", "paced_run"]
 
@@ -30,6 +37,8 @@ class PacedResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_pct: float = 0.0
+    server_rss_mb: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,12 +52,15 @@ def _pct(sorted_ms: list[float], q: float) -> float:
 
 async def paced_run(label: str, url: str, *, rate: float, duration: float,
                     body: bytes | None = None, bodies: list[bytes] | None = None,
+                    requests: Sequence[Req] | None = None, warmup: float = 0.0,
                     timeout: float = 10.0, max_in_flight: int = 2048) -> PacedResult:
-    """Offer ``rate`` req/s for ``duration`` s. With ``bodies``, request i POSTs
-    bodies[i % len(bodies)]; with ``body`` every request POSTs it; else GET."""
+    """Offer ``rate`` req/s for ``duration`` s. With ``requests``, request i is
+    requests[i % len(requests)] against the base ``url``; with ``bodies``, request i
+    POSTs bodies[i % len(bodies)]; with ``body`` every request POSTs it; else GET."""
     latencies: list[float] = []
     failed = 0
-    total = int(rate * duration)
+    skip = int(rate * warmup)
+    total = int(rate * duration) + skip
     sem = asyncio.Semaphore(max_in_flight)
     connector = aiohttp.TCPConnector(limit=max_in_flight, keepalive_timeout=30)
     headers = {"content-type": "application/json"}
@@ -56,22 +68,30 @@ async def paced_run(label: str, url: str, *, rate: float, duration: float,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as http:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
+        counted_from = t0 + skip / rate
 
         async def one(i: int, due: float) -> None:
             nonlocal failed
-            payload = bodies[i % len(bodies)] if bodies else body
+            target = url
+            if requests:
+                req = requests[i % len(requests)]
+                target, payload = url + req.path, req.body
+            else:
+                payload = bodies[i % len(bodies)] if bodies else body
             async with sem:
                 try:
                     if payload is None:
-                        async with http.get(url) as resp:
+                        async with http.get(target) as resp:
                             await resp.read()
                             ok = resp.status < 400
                     else:
-                        async with http.post(url, data=payload, headers=headers) as resp:
+                        async with http.post(target, data=payload, headers=headers) as resp:
                             await resp.read()
                             ok = resp.status < 400
                 except (aiohttp.ClientError, TimeoutError):
                     ok = False
+            if i < skip:
+                return
             if ok:
                 latencies.append((loop.time() - due) * 1000)
             else:
@@ -85,10 +105,10 @@ async def paced_run(label: str, url: str, *, rate: float, duration: float,
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i, due)))
         await asyncio.gather(*tasks)
-        elapsed = max(loop.time() - t0, 1e-9)
+        elapsed = max(loop.time() - counted_from, 1e-9)
     latencies.sort()
     mean = sum(latencies) / len(latencies) if latencies else float("nan")
-    return PacedResult(label, rate, duration, total, len(latencies), failed,
+    return PacedResult(label, rate, duration, total - skip, len(latencies), failed,
                        len(latencies) / elapsed, mean, _pct(latencies, 0.5),
                        _pct(latencies, 0.95), _pct(latencies, 0.99),
                        latencies[-1] if latencies else float("nan"))

@@ -51,6 +51,7 @@ class Node:
         self.service = ValidationService(self.upstreams, network_id=settings.bizra_network_id,
                                          finality_depth=settings.finality_depth,
                                          timeout=settings.request_deadline, cache=self.cache,
+                                         head_refresh_ahead=settings.head_refresh_ahead,
                                          recorder=self.store.recorder if self.store else None)
         ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
                                                "redis": self.cache.ready}
@@ -61,7 +62,7 @@ class Node:
         self.dispatcher = Dispatcher(self.routes.table, self.routes.prefixes,
                                      settings.max_body_bytes,
                                      self.metrics if settings.metrics_enabled else None,
-                                     deadline=settings.request_deadline)
+                                     deadline=settings.request_deadline, fast=self.routes.fast)
         self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
                                  flush_interval=settings.metrics_flush_interval,
                                  enabled=settings.metrics_enabled)
@@ -110,6 +111,7 @@ class Node:
             return
         self._started = False
         await self.memory_guard.stop()
+        await self.service.close()
         await self.cache.close()
         await self.upstreams.close()
         if self.store is not None:  # no validations can be produced any more: flush them

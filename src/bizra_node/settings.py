@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     rpc_batch: bool = Field(
         True, description="Send related calls as one JSON-RPC batch (falls back if refused)."
     )
+    rpc_sequential: bool = Field(
+        False, description="Send related calls one after another, each in its own round trip "
+        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
+    rpc_force_close: bool = Field(
+        False, description="Open a new upstream connection for every call, no keep-alive "
+        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
     request_deadline: float = Field(
         10.0, gt=0, le=300, description="Overall deadline of one client request, s."
     )
@@ -117,6 +123,9 @@ class Settings(BaseSettings):
     ttl_pending: float = Field(2.0, gt=0, description="TTL of pending transactions, s.")
     ttl_address: float = Field(60.0, gt=0, description="TTL of address state, s.")
     ttl_head: float = Field(2.0, gt=0, description="TTL of the head block number, s.")
+    head_refresh_ahead: float = Field(
+        0.5, ge=0, lt=1, description="Refresh the cached head in the background once less "
+        "than this share of TTL_HEAD is left, so hits never wait for it; 0 = only on expiry.")
     ttl_not_found: float = Field(60.0, gt=0, description="TTL of 'not found' answers, s.")
     cache_key_prefix: str = Field(
         "bizra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",

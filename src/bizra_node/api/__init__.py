@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from .asgi import ASGIApp
 from .core import Dispatcher
-from .envelope import error_body, ok_body, ok_value
+from .envelope import error_body, ok_body, ok_parts, ok_value
 from .history import HistoryRoutes, HistorySource, parse_history_query
 from .http import Request, Response, new_request_id, pick_request_id
 from .observe import MetricsEndpoints
 from .openapi import openapi_document
-from .routes import Handler, ReadyCheck, Routes
+from .routes import FastHandler, Handler, ReadyCheck, Routes
 from .rsgi import RSGIApp
 
 __all__ = [
     "ASGIApp",
     "Dispatcher",
+    "FastHandler",
     "Handler",
     "HistoryRoutes",
     "HistorySource",
@@ -27,6 +28,7 @@ __all__ = [
     "error_body",
     "new_request_id",
     "ok_body",
+    "ok_parts",
     "ok_value",
     "openapi_document",
     "parse_history_query",

@@ -75,9 +75,9 @@ class ASGIApp:
         if too_large:
             resp = dispatcher.too_large(limit, rid)
         else:
-            resp = await dispatcher.dispatch(Request(
-                scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                headers.get, body, rid))
+            req = Request(scope["method"], scope["path"],
+                          scope.get("query_string", b"").decode("latin-1"), headers.get, body, rid)
+            resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
         out = [(b"content-type", resp.content_type.encode()), (b"x-request-id", rid.encode())]
         out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers)
         await send({"type": "http.response.start", "status": resp.status, "headers": out})

@@ -47,8 +47,8 @@ class RSGIApp:
                                                    ("connection", "close")], resp.body)
                 return
             body = body_or_none
-        resp = await dispatcher.dispatch(
-            Request(scope.method, scope.path, scope.query_string, headers.get, body, rid))
+        req = Request(scope.method, scope.path, scope.query_string, headers.get, body, rid)
+        resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
         out = [("content-type", resp.content_type), ("x-request-id", rid)]
         if resp.headers:
             out.extend(resp.headers)

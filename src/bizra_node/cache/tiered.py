@@ -124,9 +124,19 @@ class TieredCache:
         self._hits.inc(("l1", kind))
         return entry
 
-    def put(self, kind: str, subject: str, entry: Entry) -> None:
-        """Store an entry computed elsewhere in L1 only (e.g. a head seen on the way)."""
-        self._to_l1((kind, subject), entry, time.time())
+    def get_at(self, kind: str, subject: str, head: int) -> Entry | None:
+        """Like :meth:`get`, but a moving entry is returned too when it was computed
+        at ``head`` or later (the caller knows the current head)."""
+        entry = self.l1.get((kind, subject))
+        if entry is None or (entry.moving and entry.head < head):
+            return None
+        self._hits.inc(("l1", kind))
+        return entry
+
+    def put(self, kind: str, subject: str, entry: Entry) -> bool:
+        """Store an entry computed elsewhere in L1 only (e.g. a head seen on the way);
+        False when L1 does not keep it (disabled, or TTL already over)."""
+        return self._to_l1((kind, subject), entry, time.time())
 
     def peek(self, kind: str, subject: str) -> Entry | None:
         """The L1 entry without counting a hit or miss (internal lookups)."""
@@ -179,9 +189,9 @@ class TieredCache:
             return None
         return entry if entry.expires > time.time() else None
 
-    def _to_l1(self, key: Key, entry: Entry, now: float) -> None:
+    def _to_l1(self, key: Key, entry: Entry, now: float) -> bool:
         ttl = entry.expires - now
-        self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_ttl else self.l1_ttl)
+        return self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_ttl else self.l1_ttl)
 
     def _write_l2(self, kind: str, subject: str, entry: Entry, ttl: float) -> None:
         assert self.l2 is not None

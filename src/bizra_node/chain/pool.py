@@ -115,15 +115,19 @@ class UpstreamPool:
         s = self._settings
         if not s.upstream_urls:
             raise ValueError("no upstream configured: set BIZRA_NODE_URL")
+        # RPC_FORCE_CLOSE (the old system: a new connection per call) exists only for the
+        # 'roadmap before' baseline of `bench suite`.
+        keepalive: dict[str, Any] = ({"force_close": True} if s.rpc_force_close
+                                     else {"keepalive_timeout": s.rpc_keepalive})
         connector = aiohttp.TCPConnector(limit=s.rpc_pool_limit, limit_per_host=s.rpc_pool_limit,
-                                         keepalive_timeout=s.rpc_keepalive, ttl_dns_cache=300,
-                                         enable_cleanup_closed=True)
+                                         ttl_dns_cache=300, enable_cleanup_closed=True,
+                                         **keepalive)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                               skip_auto_headers=("User-Agent",))
         config = _breaker_config(s)
         self.upstreams = [
             Upstream(url, self._session, timeout=s.rpc_timeout, connect_timeout=s.rpc_connect_timeout,
-                     use_batch=s.rpc_batch, name=name)
+                     use_batch=s.rpc_batch, sequential=s.rpc_sequential, name=name)
             for url, name in zip(s.upstream_urls, _unique_names(s.upstream_urls), strict=True)
         ]
         self.health = [

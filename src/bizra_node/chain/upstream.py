@@ -43,12 +43,16 @@ class Upstream:
     malformed."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float,
-                 connect_timeout: float, use_batch: bool = True, name: str | None = None) -> None:
+                 connect_timeout: float, use_batch: bool = True, sequential: bool = False,
+                 name: str | None = None) -> None:
         self.url = url
         self.name = name or redact_url(url)
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self.supports_batch = use_batch
+        self.supports_batch = use_batch and not sequential
+        self.sequential = sequential
+        """One call per round trip, in order (RPC_SEQUENTIAL: the old system, for the
+        'roadmap before' benchmark baseline)."""
 
     async def _post(self, body: bytes, timeout: float | None) -> bytes:
         tmo = self._timeout if timeout is None else aiohttp.ClientTimeout(
@@ -90,6 +94,8 @@ class Upstream:
         """
         if len(calls) == 1:
             return [await self.call(calls[0], timeout)]
+        if self.sequential:
+            return [await self.call(c, timeout) for c in calls]
         if self.supports_batch:
             try:
                 return decode_batch(await self._post(encode_batch(calls), timeout),

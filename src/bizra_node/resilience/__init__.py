@@ -5,7 +5,14 @@ lives with the callers in chain/ and cache/."""
 from __future__ import annotations
 
 from .breaker import BreakerConfig, CircuitBreaker, CircuitOpenError, Listener, Outcome, State
-from .deadline import Deadline, current_deadline, deadline_scope, with_timeout
+from .deadline import (
+    Deadline,
+    current_deadline,
+    deadline_scope,
+    enter_deadline,
+    exit_deadline,
+    with_timeout,
+)
 from .retry import (
     Attempt,
     RetryBudget,
@@ -33,6 +40,8 @@ __all__ = [
     "State",
     "current_deadline",
     "deadline_scope",
+    "enter_deadline",
+    "exit_deadline",
     "full_jitter",
     "honour_retry_after",
     "retrying",

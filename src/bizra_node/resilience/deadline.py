@@ -16,10 +16,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TypeVar
 
-__all__ = ["Deadline", "current_deadline", "deadline_scope", "with_timeout"]
+__all__ = ["Deadline", "current_deadline", "deadline_scope", "enter_deadline", "exit_deadline",
+           "with_timeout"]
 
 T = TypeVar("T")
 
@@ -80,6 +81,19 @@ def deadline_scope(deadline: Deadline | float | None) -> Iterator[Deadline | Non
         yield effective
     finally:
         _current.reset(token)
+
+
+def enter_deadline(seconds: float) -> Token[Deadline | None]:
+    """``deadline_scope(seconds)`` without the context manager, for the request path
+    (a generator-based context manager costs about a microsecond per request):
+    ``token = enter_deadline(s)`` then ``exit_deadline(token)`` in a ``finally``."""
+    new = Deadline(time.monotonic() + seconds)
+    outer = _current.get()
+    return _current.set(new if outer is None or new.at <= outer.at else outer)
+
+
+def exit_deadline(token: Token[Deadline | None]) -> None:
+    _current.reset(token)
 
 
 async def with_timeout(aw: Awaitable[T], seconds: float | None) -> T:

@@ -51,14 +51,21 @@ def confirmations(head: int, block_number: int) -> int:
 
 class Answer:
     """An encoded ValidationResult ready for the envelope, with what the resource
-    routes need (finality, ETag). The ETag is computed only when asked for."""
+    routes need (finality, ETag). ``parts`` are the answer's bytes in order (the
+    envelope joins them with its own in one go); the ETag is computed only when
+    asked for."""
 
-    __slots__ = ("_conf", "body", "entry")
+    __slots__ = ("_conf", "entry", "parts")
 
-    def __init__(self, body: bytes, entry: Entry, conf: bytes = b"") -> None:
-        self.body = body
+    def __init__(self, entry: Entry, parts: tuple[bytes, ...] | None = None,
+                 conf: bytes = b"") -> None:
         self.entry = entry
+        self.parts = parts if parts is not None else (entry.body,)
         self._conf = conf
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.parts)
 
     @property
     def final(self) -> bool:
@@ -76,8 +83,9 @@ class Answer:
     @classmethod
     def serve(cls, entry: Entry, head: int) -> Answer:
         """Splice the confirmations counted at ``head`` into a transaction entry."""
-        conf = b"%d" % confirmations(head, entry.number)
-        return cls(b"".join((entry.body, conf, entry.tail)), entry, conf)
+        n = head - entry.number + 1
+        conf = b"%d" % (n if n > 1 else 1)
+        return cls(entry, (entry.body, conf, entry.tail), conf)
 
 
 def _entry(body: bytes, ttl: Ttl, head: int, *, final: bool, etag: str, number: int = -1,

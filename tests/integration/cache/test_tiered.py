@@ -245,3 +245,19 @@ async def test_redis_down_at_start_and_during_run(redis_server: RedisServer,
     await cache.fetch("transaction", "0x5", src)
     assert src.calls == 5 and cache.metrics.cache_hits.get(("l2", "transaction")) == 1
     await cache.close()
+
+
+async def test_get_at_serves_a_moving_entry_only_at_its_head_or_later() -> None:
+    cache = make_cache()
+    src = Source(moving=True)
+    src.head = 10
+    await cache.fetch("address", "0xf", src)
+    assert cache.get("address", "0xf") is None  # get never serves moving entries
+    hit = cache.get_at("address", "0xf", 10)
+    assert hit is not None and hit.head == 10
+    assert cache.get_at("address", "0xf", 11) is None  # the chain moved on
+    assert cache.get_at("address", "0xe", 10) is None
+    assert cache.metrics.cache_hits.get(("l1", "address")) == 1
+    assert cache.put("address", "0xg", Entry(body=b"{}", expires=time.time() + 5))
+    assert not make_cache(l1_cache_size=0).put("address", "0xg",
+                                                Entry(body=b"{}", expires=time.time() + 5))

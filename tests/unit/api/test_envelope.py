@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from bizra_node.api import error_body, ok_body, pick_request_id
+from bizra_node.api import error_body, ok_body, ok_parts, pick_request_id
 from bizra_node.errors import ValidationError
 
 
@@ -22,3 +22,8 @@ def test_request_ids() -> None:
     for unsafe in ('a"b', "a\\b", "x" * 200, "", None, "a b"):
         rid = pick_request_id(unsafe)
         assert rid != unsafe and len(rid) == 24
+
+
+def test_ok_parts_is_ok_body_of_the_joined_parts() -> None:
+    parts = (b'{"valid":true,"n":', b"12", b"}")
+    assert ok_parts(parts, "r-2") == ok_body(b"".join(parts), "r-2")

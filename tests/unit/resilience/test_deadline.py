@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from bizra_node.resilience import Deadline, current_deadline, deadline_scope, with_timeout
+from bizra_node.resilience import (
+    Deadline,
+    current_deadline,
+    deadline_scope,
+    enter_deadline,
+    exit_deadline,
+    with_timeout,
+)
 
 
 def test_remaining_cap_and_earliest() -> None:
@@ -34,6 +41,22 @@ def test_scope_sets_the_context_and_the_earlier_one_wins() -> None:
     assert current_deadline() is None
     with deadline_scope(None) as nothing:
         assert nothing is None
+
+
+def test_enter_and_exit_behave_like_the_scope() -> None:
+    outer = enter_deadline(10.0)
+    first = current_deadline()
+    assert first is not None and 9 < first.remaining() <= 10
+    inner = enter_deadline(100.0)
+    assert current_deadline() is first  # a later deadline cannot extend the request
+    exit_deadline(inner)
+    tighter = enter_deadline(1.0)
+    now = current_deadline()
+    assert now is not None and now.at < first.at
+    exit_deadline(tighter)
+    assert current_deadline() is first
+    exit_deadline(outer)
+    assert current_deadline() is None
 
 
 async def test_deadline_travels_into_tasks() -> None:

@@ -72,7 +72,7 @@ def test_pending_and_not_found_are_moving() -> None:
     assert pending.moving and pending.number == -1 and pending.head == 104
     missing = transaction_entry(result(None, TX_NOT_FOUND), 104, POLICY)
     assert missing.moving and missing.expires > time.time() + POLICY.not_found - 5
-    assert Answer(missing.body, missing).etag.startswith('W/"')
+    assert Answer(missing).etag.startswith('W/"')
 
 
 def test_integrity_failures_are_not_cached() -> None:
@@ -92,7 +92,7 @@ def block(final: bool) -> BlockResult:
 
 def test_blocks() -> None:
     final = block_entry(block(True), False, 10, POLICY)
-    assert final.final and not final.moving and Answer(final.body, final).etag.startswith('"')
+    assert final.final and not final.moving and Answer(final).etag.startswith('"')
     tagged = block_entry(block(True), True, 10, POLICY)
     assert not tagged.final and tagged.moving  # "finalized"/"latest" name a new block later
     recent = block_entry(block(False), False, 10, POLICY)
@@ -109,3 +109,13 @@ def test_accounts_are_moving() -> None:
     entry = account_entry(acct, 9, POLICY)
     assert entry.moving and entry.head == 9 and not entry.final
     assert msgspec.json.decode(entry.body)["data"]["blockNumber"] == 9
+
+
+def test_parts_join_to_the_served_body() -> None:
+    entry = transaction_entry(result(tx(block=100, final=True)), 104, POLICY)
+    answer = Answer.serve(entry, 110)
+    assert answer.parts == (entry.body, b"11", entry.tail)
+    assert answer.body == entry.body + b"11" + entry.tail
+    assert Answer.serve(entry, 50).parts[1] == b"1"  # a lagging head never gives 0 or less
+    plain = Answer(entry)
+    assert plain.parts == (entry.body,) and plain.body == entry.body

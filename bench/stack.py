@@ -1,0 +1,156 @@
+"""The processes a performance run measures, each in a process of its own: the
+latency proxy in front of anvil, the node in a given configuration, nginx.
+
+Node configurations (``PROFILES``):
+
+- ``node``: the defaults (keep-alive pool, JSON-RPC batches, L1 10 000 entries,
+  Redis L2 and PostgreSQL records when the run has them), with the bare
+  /_bench/constant endpoint on.
+- ``before``: the same code set up like the system the roadmap started from: the
+  calls of a validation sent one after another (RPC_SEQUENTIAL), a new upstream
+  connection per call (RPC_FORCE_CLOSE), L1 of 1 000 entries for 60 s, no L2. The
+  retry, breaker and hedging paths stay as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import urllib.request
+import uuid
+from typing import Any
+
+from bench.loadgen import ROOT, Server, node_argv, start_server
+
+__all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "redis_up",
+           "scratch_database", "start_node"]
+
+PROFILES: dict[str, dict[str, str]] = {
+    "node": {},
+    "before": {"RPC_SEQUENTIAL": "true", "RPC_FORCE_CLOSE": "true", "L1_CACHE_SIZE": "1000",
+               "L1_TTL": "60", "REDIS_URL": ""},
+}
+
+
+class ProxyProcess:
+    """``bench.faultproxy`` in a process of its own (so its work never shares a
+    core's time slice with the load generator), adding ``latency`` s to every call
+    and counting calls by method."""
+
+    def __init__(self, target: str, latency: float) -> None:
+        self.target = target
+        self.latency = latency
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> ProxyProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.faultproxy", self.target, "--latency",
+             str(self.latency), "--count-calls"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError(f"fault proxy did not start: {line!r}")
+        self.url = line.split()[1]
+        return self
+
+    def _control(self, path: str, method: str = "GET") -> dict[str, Any]:
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return dict(json.loads(resp.read()))
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("/_faultproxy/stats")
+
+    def reset(self) -> None:
+        self._control("/_faultproxy/reset", "POST")
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+def start_node(upstream: str, profile: str = "node", *, workers: int = 2,
+               redis_url: str = "", database_url: str = "",
+               extra: dict[str, str] | None = None) -> tuple[Server, str]:
+    """The node (granian, RSGI) against ``upstream``; returns the server and the Redis
+    key prefix it uses (unique per start, so that no two nodes share L2 entries).
+    Without ``database_url`` it records nothing (DB_ENABLED=false)."""
+    prefix = f"bizra-bench-{uuid.uuid4().hex[:10]}"
+    db = ({"DATABASE_URL": database_url, "DB_ENABLED": "true"} if database_url
+          else {"DB_ENABLED": "false"})
+    env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "LOG_LEVEL": "warning",
+           "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix, **db,
+           **PROFILES[profile], **(extra or {})}
+    return start_server(node_argv(workers, "rsgi"), env, "/health"), prefix
+
+
+def _admin(admin_dsn: str, sql: str) -> None:
+    """Run one statement on the server of ``admin_dsn`` (CREATE/DROP DATABASE)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def scratch_database(admin_dsn: str) -> str:
+    """A new, empty database on the server of ``admin_dsn`` (the machine's PostgreSQL is
+    shared: each run gets its own); its DSN, or "" when the server does not answer."""
+    import asyncpg
+
+    name = f"bizra_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        _admin(admin_dsn, f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return ""
+    return admin_dsn.rpartition("/")[0] + "/" + name
+
+
+def drop_database(admin_dsn: str, dsn: str) -> None:
+    _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{dsn.rpartition("/")[2]}" WITH (FORCE)')
+
+
+def redis_up(url: str) -> bool:
+    if not url:
+        return False
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        with contextlib.closing(client):
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def clear_redis_prefix(url: str, prefix: str) -> int:
+    """Delete the keys a bench node wrote under ``prefix`` (the machine's Redis is shared)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    with contextlib.closing(client):
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i:i + 1000])
+    return len(keys)
