@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from bench.loadgen import ROOT, Server, node_argv, start_server
+from bizra_node.devnet import stop_process
 
 __all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "redis_up",
            "scratch_database", "start_node"]
@@ -73,13 +74,7 @@ class ProxyProcess:
         return [self.proc.pid] if self.proc else []
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bizra_node.devnet import free_port
+from bizra_node.devnet import free_port, stop_process
 
 __all__ = [
     "PG_BIN",
@@ -199,11 +199,5 @@ class PgBouncer:
         raise RuntimeError("pgbouncer did not start listening")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None

@@ -8,10 +8,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from bizra_node.devnet import free_port
+from bizra_node.devnet import free_port, stop_process, wait_ready
 
 __all__ = ["SHARED_REDIS", "RedisServer"]
 
@@ -37,15 +36,13 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start (port {self.port})")
-            if self._answers():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server did not answer on {self.port}")
+        try:
+            wait_ready(self.proc, self._answers, what=f"redis-server on port {self.port}",
+                       timeout=timeout, interval=0.02)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
 
     def _answers(self) -> bool:
         try:
@@ -63,13 +60,7 @@ class RedisServer:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace=5)
         self.proc = None
 
     def cleanup(self) -> None:

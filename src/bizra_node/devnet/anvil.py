@@ -13,9 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
+
+from .process import stop_process, wait_ready
 
 __all__ = ["Anvil", "find_anvil", "free_port"]
 
@@ -81,16 +82,13 @@ class Anvil:
             args += ["--block-time", str(self.block_time)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"anvil exited at start: {err[:500]}")
-            if self._answers():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"anvil did not answer on port {self.port} within {timeout}s")
+        try:
+            wait_ready(self.proc, self._answers, what=f"anvil on port {self.port}",
+                       timeout=timeout)
+        except TimeoutError:
+            self.stop()
+            raise
+        return self
 
     def _answers(self) -> bool:
         req = urllib.request.Request(
@@ -105,13 +103,7 @@ class Anvil:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace=5)
         if self.proc.stderr:
             with contextlib.suppress(Exception):
                 self.proc.stderr.close()
