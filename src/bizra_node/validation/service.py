@@ -316,13 +316,17 @@ class ValidationService:
     # canonical subjects (lower-case hash, block number, EIP-55 address): L1 only
     # ever holds keys that passed validation, so a hit under the caller's raw input
     # proves the input valid, and anything else goes the full way (and is checked).
-    def transaction_hit(self, tx_hash: str) -> Answer | None:
+    def _hit_view(self) -> tuple[TieredCache, int] | None:
+        """The cache and the head, when both may serve a hit without awaiting."""
         cache = self._cache
-        if cache is None:
+        head = self._cached_head() if cache is not None else None
+        return None if cache is None or head is None else (cache, head)
+
+    def transaction_hit(self, tx_hash: str) -> Answer | None:
+        view = self._hit_view()
+        if view is None:
             return None
-        head = self._cached_head()
-        if head is None:
-            return None
+        cache, head = view
         entry = cache.get("transaction", tx_hash)
         if entry is None:
             return None
@@ -333,12 +337,10 @@ class ValidationService:
         return None if entry is None else Answer(entry)
 
     def address_hit(self, address: str) -> Answer | None:
-        cache = self._cache
-        if cache is None:
+        view = self._hit_view()
+        if view is None:
             return None
-        head = self._cached_head()
-        if head is None:
-            return None
+        cache, head = view
         entry = cache.get_at("address", address, head)
         return None if entry is None else Answer(entry)
 
