@@ -28,18 +28,14 @@ from typing import Any
 import asyncpg
 
 from bench.results import write_results
+from bizra_node.app import pool_options, store_config
+from bizra_node.history import HistoryQuery, decode_cursor
 from bizra_node.observability import NodeMetrics
 from bizra_node.settings import Settings
-from bizra_node.store import (
-    EmbeddedPostgres,
-    HistoryQuery,
-    HistoryReader,
-    ManagedPool,
-    PoolOptions,
-    Store,
-    decode_cursor,
-    ensure_partitions,
-)
+from bizra_node.store import EmbeddedPostgres, Store
+from bizra_node.store.history import HistoryReader
+from bizra_node.store.partitions import ensure_partitions
+from bizra_node.store.pools import ManagedPool
 from bizra_node.validation import Transaction, TransactionResult, now_iso
 
 _GENERATE = """
@@ -99,7 +95,7 @@ async def _drop(admin_dsn: str, dsn: str) -> None:
 async def bench_write_behind(dsn: str, data_dir: Path, records: int) -> dict[str, Any]:
     settings = Settings(_env_file=None, database_url=dsn, data_dir=str(data_dir),  # type: ignore[call-arg]
                         db_monitor_interval=3600, log_level="warning")
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     results = [_tx_result(i) for i in range(2000)]
     rec = store.recorder
@@ -171,7 +167,7 @@ async def bench_history(dsn: str, rows: int, iterations: int) -> dict[str, Any]:
     load_s = await _load_rows(dsn, rows)
     settings = Settings(_env_file=None, database_url=dsn, db_monitor_interval=3600,  # type: ignore[call-arg]
                         log_level="warning")
-    pool = await ManagedPool("primary", dsn, PoolOptions.from_settings(settings),
+    pool = await ManagedPool("primary", dsn, pool_options(settings),
                              NodeMetrics()).open()
     reader = HistoryReader(lambda: pool, None, NodeMetrics())
     now = datetime.now(UTC)
@@ -213,7 +209,7 @@ async def bench_history(dsn: str, rows: int, iterations: int) -> dict[str, Any]:
 
 async def bench_acquire(dsn: str, concurrency: int, rounds: int) -> dict[str, Any]:
     settings = Settings(_env_file=None, database_url=dsn, log_level="warning")  # type: ignore[call-arg]
-    options = PoolOptions.from_settings(settings)
+    options = pool_options(settings)
     pool = await ManagedPool("primary", dsn, options, NodeMetrics()).open()
     acquire: list[float] = []
     total: list[float] = []

@@ -108,7 +108,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply migrations and create partitions ahead (embedded PostgreSQL without DATABASE_URL)."""
     import asyncio
 
-    from .store import EmbeddedPostgres, PoolOptions, run_migrations
+    from .app import pool_options
+    from .store import EmbeddedPostgres, run_migrations
 
     settings = _load_settings()
     if settings is None:
@@ -119,7 +120,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         embedded = EmbeddedPostgres(settings.data_dir)
         dsn = embedded.start()
     try:
-        result = asyncio.run(run_migrations(dsn, PoolOptions.from_settings(settings),
+        result = asyncio.run(run_migrations(dsn, pool_options(settings),
                                             settings.db_partitions_ahead))
     except Exception as exc:
         print(f"migrate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -135,6 +136,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
     """Print pgbouncer.ini for the current settings; --write also writes the userlist."""
+    from .app import pgbouncer_config
     from .store import parse_backend, render_ini, write_config
 
     settings = _load_settings()
@@ -146,11 +148,12 @@ def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.write:
-        ini, userlist = write_config(settings, Path(args.write), url, with_userlist=True)
+        ini, userlist = write_config(pgbouncer_config(settings), Path(args.write), url,
+                                     with_userlist=True)
         print(f"wrote {ini} and {userlist} (mode 0600)", file=sys.stderr)
         print(ini.read_text(), end="")
         return 0
-    print(render_ini(settings, parse_backend(url), args.userlist), end="")
+    print(render_ini(pgbouncer_config(settings), parse_backend(url), args.userlist), end="")
     return 0
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
-    "AuthenticationError",
-    "AuthorizationError",
     "InternalError",
     "NodeError",
     "NotFoundError",
-    "RateLimitError",
+    "StoreUnavailable",
     "UpstreamError",
     "UpstreamUnavailable",
     "ValidationError",
@@ -51,29 +49,10 @@ class ValidationError(NodeError):
     jsonrpc_code = -32602
 
 
-class AuthenticationError(NodeError):
-    code = "AUTHENTICATION_ERROR"
-    http_status = 401
-    jsonrpc_code = -32001
-
-
-class AuthorizationError(NodeError):
-    code = "AUTHORIZATION_ERROR"
-    http_status = 403
-    jsonrpc_code = -32003
-
-
 class NotFoundError(NodeError):
     code = "NOT_FOUND"
     http_status = 404
     jsonrpc_code = -32601
-
-
-class RateLimitError(NodeError):
-    code = "RATE_LIMIT_EXCEEDED"
-    http_status = 429
-    jsonrpc_code = -32005
-    retryable = True
 
 
 class UpstreamError(NodeError):
@@ -109,6 +88,15 @@ class UpstreamError(NodeError):
 
 class UpstreamUnavailable(NodeError):
     """No upstream could answer: a 503 for the client."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+    jsonrpc_code = -32603
+    retryable = True
+
+
+class StoreUnavailable(NodeError):
+    """The database cannot answer (or the store is off): a 503, retryable."""
 
     code = "UPSTREAM_UNAVAILABLE"
     http_status = 503

@@ -116,7 +116,9 @@ class Settings(BaseSettings):
     redis_url: str = Field("", description="Redis for L2. Empty: L1 only.")
     l1_cache_size: int = Field(10000, ge=0, description="L1 entries.")
     l1_max_bytes: int = Field(256 * 1024 * 1024, ge=0, description="L1 bytes.")
-    l1_ttl: float = Field(300.0, gt=0, description="Default L1 TTL, s.")
+    l1_max_ttl: float = Field(
+        300.0, gt=0, description="Longest any entry stays in L1, s: a cap on every TTL (final "
+        "answers live TTL_FINAL in Redis and come back to L1 from there).")
     l2_timeout: float = Field(0.05, gt=0, description="Redis call timeout, s.")
     ttl_final: float = Field(86400.0, gt=0, description="TTL of final blocks/transactions, s.")
     ttl_recent: float = Field(3.0, gt=0, description="TTL of not-yet-final answers, s.")
@@ -190,13 +192,6 @@ class Settings(BaseSettings):
     pgbouncer_server_idle_timeout: int = Field(600, ge=0, description="server_idle_timeout, s.")
     pgbouncer_server_lifetime: int = Field(7200, ge=0, description="server_lifetime, s.")
     pgbouncer_query_wait_timeout: int = Field(30, ge=0, description="query_wait_timeout, s.")
-
-    # --- security ------------------------------------------------------------------
-    api_keys_mode: Literal["off", "optional", "required"] = Field(
-        "off", description="API key checking."
-    )
-    rate_limit_rps: float = Field(0.0, ge=0, description="Per-client requests/s; 0 = off.")
-    rate_limit_burst: int = Field(100, ge=1, description="Per-client burst.")
 
     # --- observability -------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

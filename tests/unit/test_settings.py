@@ -12,7 +12,7 @@ def test_defaults_follow_the_roadmap() -> None:
     assert s.pool_min == max(cpu_count() // 4, 2)
     assert (s.db_statement_timeout, s.db_query_timeout, s.db_connect_timeout) == (30, 35, 10)
     assert (s.retry_attempts, s.retry_initial, s.retry_multiplier, s.retry_max) == (3, 0.1, 2, 2)
-    assert s.l1_cache_size == 10000 and s.l1_ttl == 300
+    assert s.l1_cache_size == 10000 and s.l1_max_ttl == 300
 
 
 def test_cloud_pool_formula() -> None:

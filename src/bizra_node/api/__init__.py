@@ -5,11 +5,13 @@ from __future__ import annotations
 from .asgi import ASGIApp
 from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_parts, ok_value
-from .history import HistoryRoutes, HistorySource, parse_history_query
-from .http import Request, Response, new_request_id, pick_request_id
+from .history import HistoryRoutes
+from .http import Request, Response
 from .observe import MetricsEndpoints
-from .openapi import openapi_document
-from .routes import FastHandler, Handler, ReadyCheck, Routes
+from .openapi import openapi_document, openapi_routes
+from .routes import ReadyCheck, Routes
+from .routing import FastHandler, Handler, Route, Router
+from .rpc import RpcRoute
 from .rsgi import RSGIApp
 
 __all__ = [
@@ -18,19 +20,19 @@ __all__ = [
     "FastHandler",
     "Handler",
     "HistoryRoutes",
-    "HistorySource",
     "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",
     "Request",
     "Response",
+    "Route",
+    "Router",
     "Routes",
+    "RpcRoute",
     "error_body",
-    "new_request_id",
     "ok_body",
     "ok_parts",
     "ok_value",
     "openapi_document",
-    "parse_history_query",
-    "pick_request_id",
+    "openapi_routes",
 ]

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .body import BodyBuffer, Declared, declared_length
 from .http import Request, pick_request_id
-from .rsgi import DRAIN_LIMIT, Lifecycle
+from .rsgi import Lifecycle
 
 __all__ = ["ASGIApp"]
 
@@ -47,36 +48,31 @@ class ASGIApp:
         dispatcher = self.node.dispatcher
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = pick_request_id(headers.get("x-request-id"))
-        limit = dispatcher.max_body
-        body = b""
+        req = Request(scope["method"], scope["path"],
+                      scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid)
+        route = dispatcher.route(req)
+        limit = dispatcher.body_limit(route)
         too_large = False
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        verdict = declared_length(headers.get("content-length"), limit)
+        if verdict is not Declared.READ:
             too_large = True
-            if declared.isdigit() and int(declared) <= DRAIN_LIMIT:
+            if verdict is Declared.DRAIN:
                 await _drain(receive)
         else:
-            chunks: list[bytes] = []
-            size = 0
+            buffer = BodyBuffer(limit)
             more = True
             while more:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
-                chunk = message.get("body", b"")
-                size += len(chunk)
                 more = message.get("more_body", False)
-                if size > DRAIN_LIMIT:
+                if not buffer.add(message.get("body", b"")):
                     break
-                if size <= limit:
-                    chunks.append(chunk)
-            too_large = size > limit
-            body = b"".join(chunks)
+            too_large = buffer.too_large
+            req.body = buffer.body()
         if too_large:
-            resp = dispatcher.too_large(limit, rid)
+            resp = dispatcher.too_large(route, rid)
         else:
-            req = Request(scope["method"], scope["path"],
-                          scope.get("query_string", b"").decode("latin-1"), headers.get, body, rid)
             resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
         out = [(b"content-type", resp.content_type.encode()), (b"x-request-id", rid.encode())]
         out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers)
@@ -85,7 +81,7 @@ class ASGIApp:
 
 
 async def _drain(receive: Receive) -> None:
-    """Read and drop a body we will not use (see DRAIN_LIMIT)."""
+    """Read and drop a body we will not use (see body.DRAIN_LIMIT)."""
     while True:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):

@@ -1,70 +1,66 @@
 """Dispatch and error mapping: the one place where errors become HTTP answers.
 
-Two lanes. ``answer_now`` is synchronous: a route's *fast* handler answers from
-memory (an L1 hit) or declines with None; no coroutine, no deadline, no I/O, and
-it never reports an error (anything unusual declines). ``dispatch`` is the full
-path every declined or unknown request takes: routing, input checks, the deadline,
-upstream calls, and errors turned into envelopes. The adapters try the first,
-then the second. `bench suite` measured why: the coroutines, the deadline scope
-and the input parsing cost more than the lookup itself on a hit.
+Two lanes over one route table (routing.py). ``answer_now`` is synchronous: it
+matches the route, makes its input once (``Route.parse``) and lets the route's *hit*
+handler answer from memory (an L1 hit) or decline with None; no coroutine, no
+deadline, no I/O, and it never reports an error (a parse error is kept for the full
+path). ``dispatch`` is the full path every declined request takes: the deadline
+(set here, and only here, from REQUEST_DEADLINE), upstream calls, and errors turned
+into envelopes. It reuses what ``answer_now`` already did (route, input). The
+adapters try the first, then the second. `bench suite` measured why: the
+coroutines, the deadline scope and the input parsing cost more than the lookup
+itself on a hit.
 
 It is also where every request is measured: ``api_requests_total`` and
 ``api_response_time_seconds`` by route template (unknown paths share the label
 ``unmatched``) and status, at the cost of two ``perf_counter`` calls, two dict
 updates and a bisect (~350 ns, see ``bizra-node bench observability``).
-``METRICS_ENABLED=false`` (``metrics=None``) skips even that. The request id is put
-in a contextvar for the time of the request, so every log line carries it (the
-fast lane logs nothing, so it skips that; it counts and times like the full path).
+``metrics=None`` (METRICS_ENABLED=false) skips even that. The request id is put in a
+contextvar for the time of the request, so every log line carries it (the fast lane
+logs nothing, so it skips that; it counts and times like the full path).
 """
 
 from __future__ import annotations
 
 import logging
 from bisect import bisect_left
+from collections.abc import Iterable
 from time import perf_counter
 
-from ..errors import InternalError, NodeError, NotFoundError, ValidationError
+from ..errors import InternalError, NodeError, ValidationError
 from ..observability import NodeMetrics, Throttle, request_id_var
 from ..resilience import enter_deadline, exit_deadline
 from .envelope import error_body
-from .http import Request, Response
-from .routes import FastHandler, Handler
+from .http import UNPARSED, Request, Response
+from .routing import Route, Router
 
-__all__ = ["UNMATCHED", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("bizra_node.api")
 
-UNMATCHED = "unmatched"
-"""The route label of requests that matched no route (bounded: never the raw path)."""
 _STATUS = tuple(str(i) for i in range(600))
 
 
-async def _not_found(req: Request) -> Response:
-    raise NotFoundError(f"no route for {req.method} {req.path[:200]}")
+class _Refused:
+    """A parse error kept by the fast lane for the full path to report."""
 
+    __slots__ = ("error",)
 
-async def _not_allowed(req: Request) -> Response:
-    raise ValidationError(f"method {req.method} is not allowed here",
-                          {"reason": "method_not_allowed"})
+    def __init__(self, error: NodeError) -> None:
+        self.error = error
 
 
 class Dispatcher:
-    """Finds the handler for a request and turns any error into an envelope."""
+    """Finds the route for a request and turns any error into an envelope."""
 
-    def __init__(self, table: dict[tuple[str, str], Handler],
-                 prefixes: list[tuple[str, str, Handler]], max_body: int,
-                 metrics: NodeMetrics | None = None, *, deadline: float | None = None,
-                 fast: dict[tuple[str, str], FastHandler] | None = None) -> None:
+    def __init__(self, routes: Iterable[Route], max_body: int,
+                 metrics: NodeMetrics | None = None, *, deadline: float | None = None) -> None:
+        self.router = Router(routes)
+        self.max_body = max_body
+        """The body limit of routes that set none (MAX_BODY_BYTES)."""
         self.deadline = deadline
         """Seconds one request may take in all (REQUEST_DEADLINE): upstream retries,
         failover and hedges below never outlive it."""
-        self.table = dict(table)
-        self.prefixes = list(prefixes)
-        self.max_body = max_body
-        self._paths = {p for _, p in self.table} | {p for _, p, _ in self.prefixes}
-        self._exact: dict[tuple[str, str], tuple[Handler, str]] = {
-            key: (h, key[1]) for key, h in self.table.items()}
-        self._templates = {prefix: prefix + "{param}" for _, prefix, _ in self.prefixes}
         self._counts = metrics.api_requests.values if metrics is not None else None
         self._latency = metrics.api_latency if metrics is not None else None
         self._series: dict[tuple[str, ...], list[float]] = (
@@ -74,101 +70,62 @@ class Dispatcher:
         """5xx warning lines: at most one a second per (code, message)."""
         self._debug = log.isEnabledFor(logging.DEBUG)
         """Per-request log lines only at debug level (decided once, at start)."""
-        self._fast: dict[tuple[str, str], tuple[FastHandler, str, tuple[str, str]]] = {}
-        """(method, path) -> (fast handler, route label, its metric key for a 200); a
-        path ending in "/" is a prefix whose last segment is the parameter."""
-        for (method, path), fn in (fast or {}).items():
-            label = path + "{param}" if path.endswith("/") else path
-            self._fast[(method, path)] = (fn, label, (label, "200"))
 
+    # --- routing -----------------------------------------------------------------------
+    def route(self, req: Request) -> Route:
+        """Match ``req`` once (the adapters call this before reading the body, to know
+        its route's body limit); later calls reuse the match."""
+        route = req.route
+        if route is None:
+            route = req.route = self.router.match(req)
+        return route
+
+    def body_limit(self, route: Route) -> int:
+        return route.max_body if route.max_body is not None else self.max_body
+
+    # --- the synchronous lane ------------------------------------------------------------
     def answer_now(self, req: Request) -> Response | None:
-        """The answer without awaiting anything, when a fast handler has it (never at
-        debug level: there every request goes the full way and gets its log line)."""
+        """The answer without awaiting anything, when the route's hit handler has it
+        (never at debug level: there every request goes the full way and gets its log
+        line)."""
         if self._debug:
             return None
-        method, path = req.method, req.path
-        entry = self._fast.get((method, path))
-        if entry is None:
-            cut = path.rfind("/") + 1
-            if cut == len(path):
-                return None
-            entry = self._fast.get((method, path[:cut]))
-            if entry is None:
-                return None
-            req.param = path[cut:]
+        route = self.route(req)
+        hit = route.hit
+        if hit is None:
+            return None
         start = perf_counter()
+        if route.parse is not None and req.input is UNPARSED:
+            try:
+                req.input = route.parse(req)
+            except NodeError as exc:
+                req.input = _Refused(exc)
+                return None
+            except Exception:  # the full path parses again and reports
+                return None
         try:
-            resp = entry[0](req)
+            resp = hit(req)
         except Exception:  # declines: the full path answers (and reports) properly
             return None
-        if resp is None:
-            return None
-        counts = self._counts
-        if counts is not None:  # _observe, inlined: this is the hot path
-            key = entry[2] if resp.status == 200 else (entry[1], _STATUS[resp.status])
-            counts[key] = counts.get(key, 0) + 1
-            elapsed = perf_counter() - start
-            row = self._series.get(key)
-            if row is None:
-                self._latency.observe(elapsed, key)  # type: ignore[union-attr]
-            else:
-                row[bisect_left(self._buckets, elapsed)] += 1
-                row[-1] += elapsed
+        if resp is not None and self._counts is not None:
+            self._observe(route.label, resp.status, perf_counter() - start)
         return resp
 
-    def _observe(self, route: str, status: int, elapsed: float) -> None:
-        counts = self._counts
-        assert counts is not None
-        key = (route, _STATUS[status] if status < 600 else str(status))
-        counts[key] = counts.get(key, 0) + 1
-        row = self._series.get(key)  # HistogramVec.observe, inlined (hot path)
-        if row is None:
-            self._latency.observe(elapsed, key)  # type: ignore[union-attr]
-        else:
-            row[bisect_left(self._buckets, elapsed)] += 1
-            row[-1] += elapsed
-
-    def add(self, method: str, path: str, handler: Handler) -> None:
-        self.table[(method, path)] = handler
-        self._exact[(method, path)] = (handler, path)
-        self._paths.add(path)
-
-    def match(self, req: Request) -> tuple[Handler, str]:
-        """The handler and the route label; unknown routes get a handler that raises."""
-        entry = self._exact.get((req.method, req.path))
-        if entry is not None:
-            return entry
-        path = req.path
-        if len(path) > 1 and path.endswith("/"):
-            path = path.rstrip("/")
-            entry = self._exact.get((req.method, path))
-            if entry is not None:
-                return entry
-        for method, prefix, h in self.prefixes:
-            if path.startswith(prefix) and method == req.method:
-                param = path[len(prefix):]
-                if param and "/" not in param:
-                    req.param = param
-                    return h, self._templates[prefix]
-        if path in self._paths:
-            return _not_allowed, path
-        for _, prefix, _ in self.prefixes:
-            if path.startswith(prefix):
-                return _not_allowed, self._templates[prefix]
-        return _not_found, UNMATCHED
-
-    def resolve(self, req: Request) -> Handler:
-        return self.match(req)[0]
-
+    # --- the full path ---------------------------------------------------------------------
     async def dispatch(self, req: Request) -> Response:
         token = request_id_var.set(req.request_id)
-        handler, route = self.match(req)
+        route = self.route(req)
         counts = self._counts
         timed = counts is not None or self._debug
         start = perf_counter() if timed else 0.0
         deadline = enter_deadline(self.deadline) if self.deadline is not None else None
         try:
-            resp = await handler(req)
+            parsed = req.input
+            if isinstance(parsed, _Refused):
+                raise parsed.error
+            if route.parse is not None and parsed is UNPARSED:
+                req.input = route.parse(req)
+            resp = await route.handler(req)
         except NodeError as exc:
             resp = self._failed(exc, req.request_id)
         except Exception:
@@ -182,12 +139,24 @@ class Dispatcher:
             elapsed = perf_counter() - start
             status = resp.status
             if counts is not None:
-                self._observe(route, status, elapsed)
+                self._observe(route.label, status, elapsed)
             if self._debug:
-                log.debug("request", extra={"method": req.method, "route": route,
+                log.debug("request", extra={"method": req.method, "route": route.label,
                                             "status": status, "request_id": req.request_id,
                                             "duration_ms": round(elapsed * 1000, 3)})
         return resp
+
+    def _observe(self, label: str, status: int, elapsed: float) -> None:
+        counts = self._counts
+        assert counts is not None
+        key = (label, _STATUS[status] if status < 600 else str(status))
+        counts[key] = counts.get(key, 0) + 1
+        row = self._series.get(key)  # HistogramVec.observe, inlined (hot path)
+        if row is None:
+            self._latency.observe(elapsed, key)  # type: ignore[union-attr]
+        else:
+            row[bisect_left(self._buckets, elapsed)] += 1
+            row[-1] += elapsed
 
     def _failed(self, exc: NodeError, request_id: str) -> Response:
         if exc.http_status >= 500 and not isinstance(exc, InternalError):
@@ -202,8 +171,12 @@ class Dispatcher:
     def error(exc: NodeError, request_id: str) -> Response:
         return Response(exc.http_status, error_body(exc, request_id))
 
-    @staticmethod
-    def too_large(max_body: int, request_id: str) -> Response:
-        return Dispatcher.error(ValidationError(
-            f"request body exceeds {max_body} bytes",
-            {"reason": "body_too_large", "limit": max_body}), request_id)
+    def too_large(self, route: Route, request_id: str) -> Response:
+        """The answer to a body over its route's limit (counted like any answer)."""
+        limit = self.body_limit(route)
+        resp = self.error(ValidationError(f"request body exceeds {limit} bytes",
+                                          {"reason": "body_too_large", "limit": limit}),
+                          request_id)
+        if self._counts is not None:
+            self._observe(route.label, resp.status, 0.0)
+        return resp

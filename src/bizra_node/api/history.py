@@ -10,26 +10,21 @@ Every malformed parameter is a 400 VALIDATION_ERROR naming the field and the rea
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import msgspec
 
-from ..errors import ValidationError
-from ..store import MAX_LIMIT, HistoryPage, HistoryQuery, StoreUnavailable, decode_cursor
+from ..errors import StoreUnavailable, ValidationError
+from ..history import KINDS, MAX_LIMIT, HistoryQuery, HistorySource, decode_cursor
 from ..validation import parse_address, parse_block_ref, parse_tx_hash
 from .envelope import ok_body
 from .http import Request, Response
+from .routing import Route
 
-__all__ = ["HistoryRoutes", "HistorySource", "parse_history_query"]
+__all__ = ["HistoryRoutes", "parse_history_query"]
 
 _encode = msgspec.json.Encoder().encode
 _PARAMS = frozenset({"kind", "subject", "valid", "from", "to", "limit", "cursor"})
-_KINDS = ("transaction", "block", "address")
-
-
-class HistorySource(Protocol):
-    async def query(self, q: HistoryQuery) -> HistoryPage: ...
 
 
 def _bad(field: str, reason: str, value: object, message: str | None = None) -> ValidationError:
@@ -81,7 +76,7 @@ def parse_history_query(query: str) -> HistoryQuery:
             raise _bad(name, "given more than once", value)
         params[name] = value
     kind = params.get("kind")
-    if kind is not None and kind not in _KINDS:
+    if kind is not None and kind not in KINDS:
         raise _bad("kind", "must be transaction, block or address", kind)
     subject = None
     if "subject" in params:
@@ -113,9 +108,7 @@ class HistoryRoutes:
 
     def __init__(self, source: HistorySource | None) -> None:
         self._source = source
-        self.table: dict[tuple[str, str], Any] = {
-            ("GET", "/api/v1/validations"): self.list_validations,
-        }
+        self.routes = [Route("/api/v1/validations", ("GET",), self.list_validations)]
 
     async def list_validations(self, req: Request) -> Response:
         query = parse_history_query(req.query)

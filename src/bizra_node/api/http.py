@@ -7,8 +7,12 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Request", "Response", "new_request_id", "pick_request_id"]
+if TYPE_CHECKING:
+    from .routing import Route
+
+__all__ = ["UNPARSED", "Request", "Response", "new_request_id", "pick_request_id"]
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
@@ -43,6 +47,17 @@ def pick_request_id(caller: str | None) -> str:
     return new_request_id()
 
 
+class _Unparsed:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNPARSED"
+
+
+UNPARSED: Any = _Unparsed()
+"""``Request.input`` before the route's parse ran."""
+
+
 @dataclass(slots=True)
 class Request:
     method: str
@@ -54,6 +69,10 @@ class Request:
     request_id: str
     param: str = ""
     """The path segment after a prefix route (a hash, number or address)."""
+    route: Route | None = None
+    """Set by the dispatcher when the request is matched (once)."""
+    input: Any = UNPARSED
+    """What the route's ``parse`` made of the request; UNPARSED until then."""
 
 
 @dataclass(slots=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import msgspec
 
 from ..errors import ValidationError
+from .http import Request
 
-__all__ = ["AddressRequest", "BlockRequest", "TransactionRequest", "decode_body"]
+__all__ = ["AddressRequest", "BlockRequest", "TransactionRequest", "json_input"]
 
 T = TypeVar("T")
 
@@ -28,19 +30,39 @@ class AddressRequest(msgspec.Struct, forbid_unknown_fields=True):
     networkId: int | None = None
 
 
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_JSON = "application/json"
 
 
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """Decode and type-check a JSON body; any problem is a VALIDATION_ERROR."""
-    decoder = _decoders.get(kind)
-    if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    try:
-        return decoder.decode(body)  # type: ignore[no-any-return]
-    except msgspec.ValidationError as exc:
-        raise ValidationError("request body does not match the schema",
-                              {"reason": "schema", "error": str(exc)}) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationError("request body is not valid JSON",
-                              {"reason": "malformed_json", "error": str(exc)}) from None
+def _require_json(req: Request) -> None:
+    ctype = req.header("content-type")
+    if ctype == _JSON:  # what nearly every client sends: no parsing
+        return
+    ctype = (ctype or "").split(";", 1)[0].strip().lower()
+    if ctype != _JSON:
+        raise ValidationError("Content-Type must be application/json",
+                              {"reason": "unsupported_media_type", "contentType": ctype or None})
+
+
+def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
+    """A route's ``parse``: a JSON body of ``kind`` (Content-Type checked, decoded and
+    type-checked by msgspec), whose ``networkId``, when given, is the one served."""
+    decode = msgspec.json.Decoder(kind).decode
+
+    def parse(req: Request) -> T:
+        _require_json(req)
+        try:
+            body = decode(req.body)
+        except msgspec.ValidationError as exc:
+            raise ValidationError("request body does not match the schema",
+                                  {"reason": "schema", "error": str(exc)}) from None
+        except msgspec.DecodeError as exc:
+            raise ValidationError("request body is not valid JSON",
+                                  {"reason": "malformed_json", "error": str(exc)}) from None
+        requested = getattr(body, "networkId", None)
+        if requested is not None and requested != network_id:
+            raise ValidationError("this node does not serve that network",
+                                  {"reason": "unsupported_network", "networkId": requested,
+                                   "served": network_id})
+        return body  # type: ignore[no-any-return]
+
+    return parse

@@ -11,7 +11,7 @@ import msgspec
 
 from ..observability import CONTENT_TYPE, Exporter, summarize
 from .http import Request, Response
-from .routes import Handler
+from .routing import Route
 
 __all__ = ["MetricsEndpoints"]
 
@@ -22,10 +22,8 @@ _NO_STORE = [("cache-control", "no-store")]
 class MetricsEndpoints:
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
-        self.table: dict[tuple[str, str], Handler] = {
-            ("GET", "/metrics"): self.prometheus,
-            ("GET", "/api/metrics"): self.json,
-        }
+        self.routes = [Route("/metrics", ("GET",), self.prometheus),
+                       Route("/api/metrics", ("GET",), self.json)]
 
     async def prometheus(self, req: Request) -> Response:
         return Response(200, await self._exporter.render(), CONTENT_TYPE, list(_NO_STORE))

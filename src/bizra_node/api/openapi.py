@@ -8,9 +8,11 @@ import msgspec
 
 from .. import __version__
 from ..validation import AccountResult, BlockResult, TransactionResult
+from .http import Request, Response
 from .inputs import AddressRequest, BlockRequest, TransactionRequest
+from .routing import Route
 
-__all__ = ["openapi_document"]
+__all__ = ["openapi_document", "openapi_routes"]
 
 _REF = "#/components/schemas/{name}"
 
@@ -131,3 +133,13 @@ def openapi_document() -> dict[str, Any]:
             "info": {"title": "BIZRA-NODE0", "version": __version__,
                      "description": "Validation node for EVM-compatible chains."},
             "paths": paths, "components": {"schemas": components}}
+
+
+def openapi_routes() -> list[Route]:
+    """GET /openapi.json, encoded once."""
+    document = msgspec.json.encode(openapi_document())
+
+    async def serve(req: Request) -> Response:
+        return Response(200, document)
+
+    return [Route("/openapi.json", ("GET",), serve)]

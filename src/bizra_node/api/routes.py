@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import NodeError, ValidationError
+from ..errors import NodeError
 from ..validation import (
     Answer,
     ValidationService,
@@ -17,13 +17,11 @@ from ..validation import (
 )
 from .envelope import ok_parts, ok_value
 from .http import Request, Response
-from .inputs import AddressRequest, BlockRequest, TransactionRequest, decode_body
+from .inputs import AddressRequest, BlockRequest, TransactionRequest, json_input
+from .routing import Route
 
-__all__ = ["FastHandler", "Handler", "ReadyCheck", "Routes"]
+__all__ = ["ReadyCheck", "Routes"]
 
-Handler = Callable[[Request], Awaitable[Response]]
-FastHandler = Callable[[Request], "Response | None"]
-"""Answers from memory or declines with None (see Dispatcher.answer_now)."""
 ReadyCheck = Callable[[], Awaitable[dict[str, Any]]]
 """Returns {"ok": bool, ...details}; a check that raises counts as not ok."""
 
@@ -32,120 +30,75 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=2"
 _HEALTH = b'{"success":true,"data":{"status":"ok"}}'
 _CONSTANT = b'{"success":true,"data":{"constant":true}}'
-_JSON = "application/json"
-_decode_tx = msgspec.json.Decoder(TransactionRequest).decode
-_decode_block = msgspec.json.Decoder(BlockRequest).decode
-_decode_address = msgspec.json.Decoder(AddressRequest).decode
-
-
-def _require_json(req: Request) -> None:
-    ctype = req.header("content-type")
-    if ctype == "application/json":  # what nearly every client sends: no parsing
-        return
-    ctype = (ctype or "").split(";", 1)[0].strip().lower()
-    if ctype != "application/json":
-        raise ValidationError("Content-Type must be application/json",
-                              {"reason": "unsupported_media_type", "contentType": ctype or None})
 
 
 class Routes:
-    """Handlers bound to one ValidationService; ``table`` and ``prefixes`` feed the router."""
+    """Handlers bound to one ValidationService; ``routes`` lists them for the router."""
 
     def __init__(self, service: ValidationService, *, ready_checks: dict[str, ReadyCheck],
                  bench_endpoints: bool = False) -> None:
         self._svc = service
         self._ready_checks = ready_checks
-        self.table: dict[tuple[str, str], Handler] = {
-            ("POST", "/api/v1/validate/transaction"): self.validate_transaction,
-            ("POST", "/api/v1/validate/block"): self.validate_block,
-            ("POST", "/api/v1/validate/address"): self.validate_address,
-            ("GET", "/api/v1/validate/block-number"): self.block_number,
-            ("GET", "/health"): self.health,
-            ("GET", "/ready"): self.ready,
-        }
-        if bench_endpoints:
-            self.table[("GET", "/_bench/constant")] = self.constant
-            self.table[("POST", "/_bench/constant")] = self.constant
-        self.prefixes: list[tuple[str, str, Handler]] = [
-            ("GET", "/api/v1/transactions/", self.get_transaction),
-            ("GET", "/api/v1/blocks/", self.get_block),
-            ("GET", "/api/v1/addresses/", self.get_address),
+        network = service.network_id
+        self.routes: list[Route] = [
+            Route("/api/v1/validate/transaction", ("POST",), self.validate_transaction,
+                  hit=self.hit_transaction, parse=json_input(TransactionRequest, network)),
+            Route("/api/v1/validate/block", ("POST",), self.validate_block,
+                  hit=self.hit_block, parse=json_input(BlockRequest, network)),
+            Route("/api/v1/validate/address", ("POST",), self.validate_address,
+                  hit=self.hit_address, parse=json_input(AddressRequest, network)),
+            Route("/api/v1/validate/block-number", ("GET",), self.block_number),
+            Route("/api/v1/transactions/{hash}", ("GET",), self.get_transaction,
+                  hit=self.hit_get_transaction),
+            Route("/api/v1/blocks/{number}", ("GET",), self.get_block, hit=self.hit_get_block),
+            Route("/api/v1/addresses/{address}", ("GET",), self.get_address,
+                  hit=self.hit_get_address),
+            Route("/health", ("GET",), self.health, hit=self.health_now),
+            Route("/ready", ("GET",), self.ready),
         ]
-        self.fast: dict[tuple[str, str], FastHandler] = {
-            ("POST", "/api/v1/validate/transaction"): self.hit_transaction,
-            ("POST", "/api/v1/validate/block"): self.hit_block,
-            ("POST", "/api/v1/validate/address"): self.hit_address,
-            ("GET", "/api/v1/transactions/"): self.hit_get_transaction,
-            ("GET", "/api/v1/blocks/"): self.hit_get_block,
-            ("GET", "/api/v1/addresses/"): self.hit_get_address,
-            ("GET", "/health"): self.health_now,
-        }
         if bench_endpoints:  # the ceiling the hit path is measured against takes this lane too
-            self.fast[("GET", "/_bench/constant")] = self.constant_now
-            self.fast[("POST", "/_bench/constant")] = self.constant_now
-
-    def _check_network(self, network_id: int | None) -> None:
-        if network_id is not None and network_id != self._svc.network_id:
-            raise ValidationError("this node does not serve that network",
-                                  {"reason": "unsupported_network", "networkId": network_id,
-                                   "served": self._svc.network_id})
+            self.routes.append(Route("/_bench/constant", ("GET", "POST"), self.constant,
+                                     hit=self.constant_now))
 
     # --- POST validation ----------------------------------------------------------
-    # The service answers with encoded bytes (from cache when it may); only the
-    # request id is spliced in here.
+    # The input was decoded and checked once by the route's parse (req.input); the
+    # service answers with encoded bytes (from cache when it may); only the request
+    # id is spliced in here.
     async def validate_transaction(self, req: Request) -> Response:
-        _require_json(req)
-        body = decode_body(req.body, TransactionRequest)
-        self._check_network(body.networkId)
+        body: TransactionRequest = req.input
         answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_block(self, req: Request) -> Response:
-        _require_json(req)
-        body = decode_body(req.body, BlockRequest)
-        self._check_network(body.networkId)
+        body: BlockRequest = req.input
         answer = await self._svc.block_answer(parse_block_ref(body.blockNumber))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
-        _require_json(req)
-        body = decode_body(req.body, AddressRequest)
-        self._check_network(body.networkId)
+        body: AddressRequest = req.input
         answer = await self._svc.address_answer(parse_address(body.address))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def block_number(self, req: Request) -> Response:
-        head = await self._svc.head()
+        head = await self._svc.chain.head()
         return Response(200, ok_value({"blockNumber": head}, req.request_id))
 
     # --- the fast lane: L1 hits, answered without awaiting ------------------------------
-    # Input is not parsed here: the service looks the raw value up, and L1 holds only
-    # canonical keys that passed validation. Anything else declines (None).
-    def _served(self, network_id: int | None) -> bool:
-        return network_id is None or network_id == self._svc.network_id
-
+    # The raw value is looked up as it came: L1 holds only canonical keys that passed
+    # validation, so a hit proves the input valid. Anything else declines (None).
     def hit_transaction(self, req: Request) -> Response | None:
-        if req.header("content-type") != _JSON:
-            return None
-        body = _decode_tx(req.body)
-        answer = self._svc.transaction_hit(body.txHash) if self._served(body.networkId) else None
+        answer = self._svc.transaction_hit(req.input.txHash)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
-        if req.header("content-type") != _JSON:
-            return None
-        body = _decode_block(req.body)
-        number = body.blockNumber
-        if type(number) is not int or number < 0 or not self._served(body.networkId):
+        number = req.input.blockNumber
+        if type(number) is not int or number < 0:
             return None
         answer = self._svc.block_hit(str(number))
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
-        if req.header("content-type") != _JSON:
-            return None
-        body = _decode_address(req.body)
-        answer = self._svc.address_hit(body.address) if self._served(body.networkId) else None
+        answer = self._svc.address_hit(req.input.address)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def health_now(self, req: Request) -> Response:

@@ -12,10 +12,11 @@ from typing import Any
 
 import orjson
 
-from ..chain import Call, RpcError
 from ..errors import NodeError
-from ..validation.rpc import MAX_BATCH, RpcService, method_allowed
+from ..jsonrpc import Call, RpcError
+from ..validation import MAX_BATCH, RpcService, method_allowed
 from .http import Request, Response
+from .routing import Route
 
 __all__ = ["RpcRoute"]
 
@@ -32,6 +33,7 @@ def _error(req_id: Any, code: int, message: str, data: Any = None) -> bytes:
 class RpcRoute:
     def __init__(self, service: RpcService) -> None:
         self._svc = service
+        self.routes = [Route("/rpc", ("POST",), self.handle)]
 
     async def handle(self, req: Request) -> Response:
         try:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
-from .http import Request, pick_request_id
+from .http import Request, Response, pick_request_id
 
-__all__ = ["RSGIApp"]
+__all__ = ["Lifecycle", "RSGIApp"]
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -36,50 +37,42 @@ class RSGIApp:
         dispatcher = self.node.dispatcher
         headers = scope.headers
         rid = pick_request_id(headers.get("x-request-id"))
-        body = b""
+        req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid)
         if scope.method in _BODY_METHODS:
-            body_or_none = await _read_body(proto, headers.get("content-length"),
-                                            dispatcher.max_body)
-            if body_or_none is None:
-                resp = dispatcher.too_large(dispatcher.max_body, rid)
-                proto.response_bytes(resp.status, [("content-type", resp.content_type),
-                                                   ("x-request-id", rid),
-                                                   ("connection", "close")], resp.body)
+            route = dispatcher.route(req)
+            body = await _read_body(proto, headers.get("content-length"),
+                                    dispatcher.body_limit(route))
+            if body is None:
+                _send(proto, dispatcher.too_large(route, rid), rid, close=True)
                 return
-            body = body_or_none
-        req = Request(scope.method, scope.path, scope.query_string, headers.get, body, rid)
+            req.body = body
         resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
-        out = [("content-type", resp.content_type), ("x-request-id", rid)]
-        if resp.headers:
-            out.extend(resp.headers)
-        proto.response_bytes(resp.status, out, resp.body)
+        _send(proto, resp, rid)
 
 
-DRAIN_LIMIT = 1 << 20
-"""An over-limit body up to this size is read and dropped before answering, so the client
-finishes sending and reads the 400 instead of a connection reset. Larger: answer, close."""
+def _send(proto: Any, resp: Response, rid: str, close: bool = False) -> None:
+    out = [("content-type", resp.content_type), ("x-request-id", rid)]
+    if resp.headers:
+        out.extend(resp.headers)
+    if close:
+        out.append(("connection", "close"))
+    proto.response_bytes(resp.status, out, resp.body)
 
 
 async def _read_body(proto: Any, content_length: str | None, limit: int) -> bytes | None:
-    """The body, or None when it is larger than ``limit``."""
+    """The body, or None when it is larger than ``limit`` (see body.py)."""
+    verdict = declared_length(content_length, limit)
+    if verdict is Declared.REFUSE:
+        return None
+    if verdict is Declared.DRAIN:
+        async for _ in proto:
+            pass
+        return None
     if content_length is not None:
-        try:
-            declared = int(content_length)
-        except ValueError:
-            return None
-        if declared > limit:
-            if declared <= DRAIN_LIMIT:
-                async for _ in proto:
-                    pass
-            return None
         body: bytes = await proto()
         return body if len(body) <= limit else None
-    chunks: list[bytes] = []
-    size = 0
+    buffer = BodyBuffer(limit)
     async for chunk in proto:
-        size += len(chunk)
-        if size > DRAIN_LIMIT:
+        if not buffer.add(chunk):
             return None
-        if size <= limit:
-            chunks.append(chunk)
-    return b"".join(chunks) if size <= limit else None
+    return None if buffer.too_large else buffer.body()

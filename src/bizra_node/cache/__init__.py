@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .codec import CODEC_NAMES, Codec, CodecError, CodecName
+from .config import CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
@@ -14,6 +15,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "NEVER",
+    "CacheConfig",
     "Codec",
     "CodecError",
     "CodecName",

@@ -1,12 +1,14 @@
 """TieredCache: L1 (in process) -> L2 (Redis) -> compute, one computation per key.
 
-``fetch(kind, subject, compute, head)`` is the whole interface the validation layer
-uses. An L1 hit is a dict lookup and returns the stored Entry (no I/O, no task, no
-allocation beyond the key). On an L1 miss, concurrent callers for the same key
-share one singleflight: one L2 lookup and, if that misses, one ``compute`` (one
-upstream round trip). L2 hits are promoted to L1; computed entries go to L1 at once
-and to L2 in the background (a slow Redis never delays an answer; ``close`` waits
-for pending writes). ``compute`` raising means an error: nothing is cached.
+``fetch(kind, subject, compute, head)`` is the way through all tiers; ``get`` and
+``get_at`` are the synchronous hit path (L1 only), ``put`` stores what was computed
+elsewhere (a head seen on the way) and ``peek`` looks without counting. An L1 hit is
+a dict lookup and returns the stored Entry (no I/O, no task, no allocation beyond
+the key). On an L1 miss, concurrent callers for the same key share one singleflight:
+one L2 lookup and, if that misses, one ``compute`` (one upstream round trip). L2 hits
+are promoted to L1; computed entries go to L1 at once and to L2 in the background (a
+slow Redis never delays an answer; ``close`` waits for pending writes). ``compute``
+raising means an error: nothing is cached.
 
 Keys in Redis carry the entry format version, the network and the kind:
 ``<prefix>:v<FORMAT_VERSION>:<network id>:<kind>:<subject>``, so a format change
@@ -23,8 +25,8 @@ from typing import Any
 
 from ..observability import NodeMetrics
 from ..resilience import CircuitBreaker, SingleFlight, State
-from ..settings import Settings
 from .codec import Codec, CodecError
+from .config import CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
@@ -49,22 +51,21 @@ _MAX_PENDING_WRITES = 1024
 
 
 class TieredCache:
-    def __init__(self, settings: Settings, metrics: NodeMetrics, *,
+    def __init__(self, config: CacheConfig, metrics: NodeMetrics, *,
                  codec: Codec | None = None) -> None:
         self.metrics = metrics
-        self.policy = TtlPolicy.from_settings(settings)
-        self.l1: L1Cache[Key, Entry] = L1Cache(settings.l1_cache_size, settings.l1_max_bytes,
+        self.policy: TtlPolicy = config.policy
+        self.l1: L1Cache[Key, Entry] = L1Cache(config.l1_entries, config.l1_max_bytes,
                                                metrics=metrics)
-        self.l1_ttl = settings.l1_ttl
-        self.codec = codec or Codec(settings.cache_codec, settings.cache_codec_level)
-        self.prefix = (f"{settings.cache_key_prefix}:v{FORMAT_VERSION}:"
-                       f"{settings.bizra_network_id}:")
+        self.l1_max_ttl = config.l1_max_ttl
+        self.codec = codec or Codec(config.codec, config.codec_level)
+        self.prefix = f"{config.key_prefix}:v{FORMAT_VERSION}:{config.network_id}:"
         self.l2: RedisL2 | None = None
-        if settings.redis_url:
+        if config.redis_url:
             breaker = CircuitBreaker(
-                "redis", l2_breaker_config(settings.l2_breaker_failures, settings.l2_breaker_reset),
+                "redis", l2_breaker_config(config.l2_breaker_failures, config.l2_breaker_reset),
                 listeners=(self._breaker_changed,))
-            self.l2 = RedisL2(settings.redis_url, timeout=settings.l2_timeout, metrics=metrics,
+            self.l2 = RedisL2(config.redis_url, timeout=config.l2_timeout, metrics=metrics,
                               breaker=breaker)
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
         self._writes: set[asyncio.Task[bool]] = set()
@@ -143,6 +144,7 @@ class TieredCache:
         return self.l1.get((kind, subject))
 
     async def invalidate(self, kind: str, subject: str) -> None:
+        """Drop (kind, subject) from L1 and L2 (a reorg replaced what it said)."""
         self.l1.delete((kind, subject))
         if self.l2 is not None:
             await self.l2.delete(self.key(kind, subject))
@@ -191,7 +193,7 @@ class TieredCache:
 
     def _to_l1(self, key: Key, entry: Entry, now: float) -> bool:
         ttl = entry.expires - now
-        return self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_ttl else self.l1_ttl)
+        return self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_max_ttl else self.l1_max_ttl)
 
     def _write_l2(self, kind: str, subject: str, entry: Entry, ttl: float) -> None:
         assert self.l2 is not None

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..settings import Settings
-
 __all__ = ["NEVER", "Ttl", "TtlPolicy"]
 
 
@@ -23,6 +21,8 @@ class Ttl(NamedTuple):
     """0: do not cache."""
     moving: bool = False
     """Valid only until the chain head moves past the head it was computed at."""
+    final: bool = False
+    """The answer can no longer change (what was decided final, not read off the TTL)."""
 
 
 NEVER = Ttl(0.0)
@@ -37,10 +37,14 @@ class TtlPolicy:
     head: float = 2.0
     not_found: float = 60.0
 
-    @classmethod
-    def from_settings(cls, s: Settings) -> TtlPolicy:
-        return cls(final=s.ttl_final, recent=s.ttl_recent, pending=s.ttl_pending,
-                   address=s.ttl_address, head=s.ttl_head, not_found=s.ttl_not_found)
+    def __post_init__(self) -> None:
+        for name in ("final", "recent", "pending", "address", "head", "not_found"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TtlPolicy.{name} must be positive")
+
+    def lasting(self) -> Ttl:
+        """For what can no longer change (content-addressed, constant, final)."""
+        return Ttl(self.final, final=True)
 
     def transaction(self, *, found: bool, mined: bool, final: bool) -> Ttl:
         if not found:
@@ -48,17 +52,14 @@ class TtlPolicy:
             return Ttl(self.not_found, moving=True)
         if not mined:
             return Ttl(self.pending, moving=True)
-        return Ttl(self.final) if final else Ttl(self.recent)
+        return self.lasting() if final else Ttl(self.recent)
 
     def block(self, *, found: bool, final: bool, by_tag: bool) -> Ttl:
         if by_tag:  # latest / safe / finalized name a different block after each new head
             return Ttl(self.recent, moving=True)
         if not found:  # a number beyond the head: it exists after the next block(s)
             return Ttl(self.not_found, moving=True)
-        return Ttl(self.final) if final else Ttl(self.recent)
+        return self.lasting() if final else Ttl(self.recent)
 
     def account(self) -> Ttl:
         return Ttl(self.address, moving=True)
-
-    def head_number(self) -> Ttl:
-        return Ttl(self.head)

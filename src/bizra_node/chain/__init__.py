@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .jsonrpc import Call, RpcError
+from .config import UpstreamConfig
 from .pool import UpstreamPool
-from .upstream import Upstream, redact_url
+from .upstream import redact_url
 
-__all__ = ["Call", "RpcError", "Upstream", "UpstreamPool", "redact_url"]
+__all__ = ["UpstreamConfig", "UpstreamPool", "redact_url"]

@@ -1,13 +1,12 @@
-"""Head tracking across upstreams.
+"""Each upstream's last known head, and which upstreams lag the others.
 
-Each upstream's last known head comes from eth_blockNumber answers (client traffic
-and the pool's head poll). Two rules follow:
+Heads come from eth_blockNumber answers (client traffic and the head polls). An
+upstream more than ``lag_blocks`` behind the best head among the upstreams still in
+service is skipped for reads of 'latest' (used only when nothing else can answer),
+so a syncing or stuck node does not serve stale 'latest' answers.
 
-* an upstream more than ``lag_blocks`` behind the best head among the upstreams
-  still in service is skipped for reads of 'latest' (used only when nothing else can
-  answer), so a syncing or stuck node does not serve stale 'latest' answers;
-* the head the node reports never goes backwards: an eth_blockNumber answer below
-  the highest head already reported is replaced by that head.
+What the node *reports* as the head (never going backwards) is the chain view's
+business (validation/chain_view.py), not this tracker's.
 """
 
 from __future__ import annotations
@@ -18,21 +17,15 @@ __all__ = ["HeadTracker"]
 
 
 class HeadTracker:
-    __slots__ = ("heads", "lag_blocks", "reported")
+    __slots__ = ("heads", "lag_blocks")
 
     def __init__(self, lag_blocks: int) -> None:
         self.lag_blocks = lag_blocks
         self.heads: dict[str, int] = {}
-        self.reported = 0
-        """The highest head ever reported: what clients see as the head."""
 
-    def observe(self, upstream: str, head: int) -> int:
-        """Record ``upstream``'s head; return the head to report (never lower than
-        anything reported before)."""
+    def observe(self, upstream: str, head: int) -> None:
+        """Record ``upstream``'s latest head (it may go down: a restarted or reorged node)."""
         self.heads[upstream] = head
-        if head > self.reported:
-            self.reported = head
-        return self.reported
 
     def best(self, upstreams: Iterable[str]) -> int:
         """The highest known head among ``upstreams`` (0 when none is known)."""

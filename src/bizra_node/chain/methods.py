@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .jsonrpc import Call, RpcError
+from ..jsonrpc import Call, RpcError
 
 __all__ = [
     "HEAD_TAGS",

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from ..errors import UpstreamError
-from .jsonrpc import Call, decode_batch, decode_single, encode_batch, encode_single
+from ..jsonrpc import Call
+from .codec import decode_batch, decode_single, encode_batch, encode_single
 
 __all__ = ["Upstream", "redact_url"]
 

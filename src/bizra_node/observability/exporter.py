@@ -37,7 +37,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from ._periodic import Periodic
+from ..resilience import Periodic
 from .memory import read_rss
 from .metrics import NodeMetrics
 from .stats import CounterVec, GaugeVec, HistogramVec, LabelKey
@@ -212,7 +212,7 @@ class Exporter:
         self.enabled = enabled
         self._writer: MultiprocWriter | None = None
         self._collector: Collector = DirectCollector(metrics)
-        self._periodic = Periodic(self.flush, flush_interval, "metrics flush", log)
+        self._periodic = Periodic("metrics flush", self.flush, flush_interval, logger=log)
         if directory:
             Path(directory).mkdir(parents=True, exist_ok=True)
             self._writer = MultiprocWriter(metrics, directory)

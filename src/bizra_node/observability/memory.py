@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ._periodic import Periodic
+from ..resilience import Periodic
 from .metrics import NodeMetrics
 
 __all__ = ["MemoryGuard", "Trimmable", "cgroup_memory_limit", "read_rss"]
@@ -111,7 +111,7 @@ class MemoryGuard:
         self.critical_ratio = critical_ratio
         self.targets: list[Trimmable] = list(targets or [])
         self._rss = rss
-        self._periodic = Periodic(self.check, interval, "memory guard check", log)
+        self._periodic = Periodic("memory guard check", self.check, interval, logger=log)
         if self.limit:
             metrics.memory_limit.set(float(self.limit))
 

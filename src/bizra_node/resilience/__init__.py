@@ -13,6 +13,7 @@ from .deadline import (
     exit_deadline,
     with_timeout,
 )
+from .periodic import Periodic, cancel_and_wait
 from .retry import (
     Attempt,
     RetryBudget,
@@ -33,11 +34,13 @@ __all__ = [
     "Deadline",
     "Listener",
     "Outcome",
+    "Periodic",
     "RetryBudget",
     "RetryPolicy",
     "RollingCounts",
     "SingleFlight",
     "State",
+    "cancel_and_wait",
     "current_deadline",
     "deadline_scope",
     "enter_deadline",

@@ -186,9 +186,6 @@ class CircuitBreaker:
         for listener in self._listeners:
             listener(self, old, new)
 
-    def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
     def force(self, state: State) -> None:
         """Operator override (and tests): move to ``state`` now."""
         self._move(state, self._clock())

@@ -76,10 +76,3 @@ class SingleFlight(Generic[K, V]):
                 task.exception()
 
         return finish
-
-    def cancel_all(self) -> int:
-        """Cancel every execution in flight (shutdown); returns how many."""
-        tasks = list(self._inflight.values())
-        for task in tasks:
-            task.cancel()
-        return len(tasks)

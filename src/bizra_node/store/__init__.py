@@ -1,67 +1,33 @@
 """PostgreSQL: pools and replica routing, migrations, write-behind with a spool,
-validation history, PgBouncer config, the embedded default and the database monitor."""
+validation history, PgBouncer config, the embedded default and the database monitor.
+
+Exported here is what the rest of the node uses (app.py builds a Store from a
+StoreConfig; the CLI migrates and writes PgBouncer configs); the modules' other
+names are this package's own business (tests import them from their modules).
+"""
 
 from __future__ import annotations
 
+from .config import StoreConfig
 from .embedded import EmbeddedPostgres
-from .history import (
-    MAX_LIMIT,
-    HistoryItem,
-    HistoryPage,
-    HistoryQuery,
-    HistoryReader,
-    StoreUnavailable,
-    decode_cursor,
-    encode_cursor,
-)
-from .migrate import Migration, MigrationError, load_migrations, migrate
-from .monitor import DatabaseMonitor, MonitorReport, MonitorThresholds
-from .partitions import ensure_partitions, partition_name
-from .pgbouncer import parse_backend, render_ini, render_userlist, write_config
-from .pools import ManagedPool, PoolOptions
-from .records import COLUMNS, Record, make_record, new_id
-from .replicas import Replica, ReplicaRouter
-from .spool import Spool, SpoolFull, read_frames
-from .store import Store, connect_once, run_migrations
-from .writer import WriteBehind, is_transient
+from .monitor import MonitorThresholds
+from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, write_config
+from .pools import PoolOptions
+from .records import Record
+from .spool import Spool
+from .store import Store, run_migrations
 
 __all__ = [
-    "COLUMNS",
-    "MAX_LIMIT",
-    "DatabaseMonitor",
     "EmbeddedPostgres",
-    "HistoryItem",
-    "HistoryPage",
-    "HistoryQuery",
-    "HistoryReader",
-    "ManagedPool",
-    "Migration",
-    "MigrationError",
-    "MonitorReport",
     "MonitorThresholds",
+    "PgBouncerConfig",
     "PoolOptions",
     "Record",
-    "Replica",
-    "ReplicaRouter",
     "Spool",
-    "SpoolFull",
     "Store",
-    "StoreUnavailable",
-    "WriteBehind",
-    "connect_once",
-    "decode_cursor",
-    "encode_cursor",
-    "ensure_partitions",
-    "is_transient",
-    "load_migrations",
-    "make_record",
-    "migrate",
-    "new_id",
+    "StoreConfig",
     "parse_backend",
-    "partition_name",
-    "read_frames",
     "render_ini",
-    "render_userlist",
     "run_migrations",
     "write_config",
 ]

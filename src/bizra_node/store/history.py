@@ -1,7 +1,7 @@
 """History of validations: filtered, newest first, keyset-paginated.
 
 The keyset is (validated_at, id), descending, which the indexes of migration 0001
-serve directly; the cursor is that pair, opaque to clients (base64url of 24 bytes).
+serve directly (the cursor codec is in ``bizra_node.history``).
 Results are read as raw JSON bytes (see pools.py) and spliced into the answer as
 ``msgspec.Raw``: nothing is decoded and encoded again.
 
@@ -11,95 +11,22 @@ primary; a replica that fails a read is skipped and the read is done on the prim
 
 from __future__ import annotations
 
-import base64
-import binascii
-import struct
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from ..errors import NodeError, ValidationError
+from ..errors import StoreUnavailable
+from ..history import HistoryItem, HistoryPage, HistoryQuery, encode_cursor
 from ..observability import NodeMetrics
 from .pools import ManagedPool
 from .records import from_us, to_us
 from .replicas import ReplicaRouter
 from .writer import is_transient
 
-__all__ = [
-    "MAX_LIMIT",
-    "HistoryItem",
-    "HistoryPage",
-    "HistoryQuery",
-    "HistoryReader",
-    "StoreUnavailable",
-    "decode_cursor",
-    "encode_cursor",
-]
-
-MAX_LIMIT = 500
-KINDS = ("transaction", "block", "address")
-_CURSOR = struct.Struct(">q16s")
-
-
-class StoreUnavailable(NodeError):
-    """The database cannot answer (or the store is off): a 503, retryable."""
-
-    code = "UPSTREAM_UNAVAILABLE"
-    http_status = 503
-    jsonrpc_code = -32603
-    retryable = True
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryQuery:
-    kind: str | None = None
-    subject: str | None = None
-    valid: bool | None = None
-    since: datetime | None = None
-    """Inclusive lower bound on validated_at."""
-    until: datetime | None = None
-    """Exclusive upper bound on validated_at."""
-    limit: int = 50
-    after: tuple[int, bytes] | None = None
-    """Keyset position (validated_at µs, id) from a cursor: rows strictly older."""
-
-
-class HistoryItem(msgspec.Struct, rename="camel"):
-    id: str
-    kind: str
-    subject: str
-    network_id: int
-    valid: bool
-    status: str | None
-    block_number: int | None
-    validated_at: str
-    result: msgspec.Raw
-
-
-class HistoryPage(msgspec.Struct, rename="camel"):
-    items: list[HistoryItem]
-    next_cursor: str | None
-
-
-def encode_cursor(validated_at_us: int, record_id: bytes) -> str:
-    return base64.urlsafe_b64encode(_CURSOR.pack(validated_at_us, record_id)).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[int, bytes]:
-    """Raises ValidationError for anything that is not a cursor this node issued."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        if len(raw) != _CURSOR.size:
-            raise ValueError("size")
-        at, rid = _CURSOR.unpack(raw)
-        return int(at), bytes(rid)
-    except (ValueError, binascii.Error, struct.error):
-        raise ValidationError("invalid cursor", {"field": "cursor", "reason": "malformed",
-                                                 "value": text[:100]}) from None
+__all__ = ["HistoryReader", "build_sql"]
 
 
 def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:

@@ -8,14 +8,13 @@ threshold is crossed (also counted, so alerts need not parse logs).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..observability import NodeMetrics
-from ._tasks import cancel_task
+from ..resilience import Periodic
 from .pools import ManagedPool
 
 __all__ = ["DatabaseMonitor", "MonitorReport", "MonitorThresholds"]
@@ -67,22 +66,19 @@ class DatabaseMonitor:
         self.thresholds = thresholds
         self.interval = interval
         self.last: MonitorReport | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("db-monitor", self._tick, interval, logger=log, first_delay=0)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="db-monitor")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        await cancel_task(self._task)
-        self._task = None
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.collect()
-            except Exception as exc:  # the monitor reports, it never stops the node
-                log.warning("database monitor failed: %s", type(exc).__name__)
-            await asyncio.sleep(self.interval)
+    async def _tick(self) -> None:
+        try:
+            await self.collect()
+        except Exception as exc:  # the monitor reports, it never stops the node
+            log.warning("database monitor failed: %s", type(exc).__name__)
 
     async def collect(self) -> MonitorReport | None:
         pool = self._get_pool()

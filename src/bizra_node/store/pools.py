@@ -31,8 +31,7 @@ from typing import Any
 import asyncpg
 
 from ..observability import NodeMetrics
-from ..settings import Settings
-from ._tasks import cancel_task
+from ..resilience import Periodic
 
 __all__ = ["ManagedPool", "PoolOptions"]
 
@@ -63,17 +62,6 @@ class PoolOptions:
     connect_timeout: float
     pgbouncer: str = "off"
     """off | session | transaction: how the server is reached."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, pgbouncer: str | None = None) -> PoolOptions:
-        return cls(min_size=settings.pool_min, max_size=settings.pool_max,
-                   acquire_timeout=settings.db_acquire_timeout,
-                   idle_timeout=settings.db_idle_timeout, max_queries=settings.db_max_queries,
-                   statement_timeout=settings.db_statement_timeout,
-                   idle_in_transaction_timeout=settings.db_idle_in_transaction_timeout,
-                   query_timeout=settings.db_query_timeout,
-                   connect_timeout=settings.db_connect_timeout,
-                   pgbouncer=settings.db_pgbouncer if pgbouncer is None else pgbouncer)
 
     def server_settings(self) -> dict[str, str]:
         """Startup parameters; PgBouncer accepts application_name only."""
@@ -114,7 +102,7 @@ class ManagedPool:
         self._labels = (name,)
         self._pool: asyncpg.Pool | None = None
         self._waiting = 0
-        self._task: asyncio.Task[None] | None = None
+        self._keeper = Periodic(f"pool-{name}", self._maintain, _MAINTAIN_EVERY, logger=log)
 
     # --- lifecycle -------------------------------------------------------------------
     async def open(self) -> ManagedPool:
@@ -143,12 +131,11 @@ class ManagedPool:
             statement_cache_size=0 if o.pgbouncer == "transaction" else 100, **extra)
         self._metrics.db_pool_max.set(o.max_size, self._labels)
         self.sample()
-        self._task = asyncio.create_task(self._maintain(), name=f"pool-{self.name}")
+        self._keeper.start()
         return self
 
     async def close(self) -> None:
-        await cancel_task(self._task)
-        self._task = None
+        await self._keeper.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -181,13 +168,11 @@ class ManagedPool:
         self._metrics.db_pool_waiting.set(f["waiting"], self._labels)
 
     async def _maintain(self) -> None:
-        while True:
-            await asyncio.sleep(_MAINTAIN_EVERY)
-            self.sample()
-            try:
-                await self.refill()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("pool %s: refill failed: %s", self.name, type(exc).__name__)
+        self.sample()
+        try:
+            await self.refill()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("pool %s: refill failed: %s", self.name, type(exc).__name__)
 
     async def refill(self) -> int:
         """Open connections until the pool holds ``min_size``; returns how many opened.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ..observability import NodeMetrics
-from ._tasks import cancel_task
+from ..resilience import Periodic
 from .pools import ManagedPool, PoolOptions
 
 __all__ = ["Replica", "ReplicaRouter", "replica_label"]
@@ -60,24 +60,18 @@ class ReplicaRouter:
         self.interval = interval
         self.replicas = [Replica(replica_label(u, i), u) for i, u in enumerate(urls)]
         self._next = 0
-        self._task: asyncio.Task[None] | None = None
+        self._checks = Periodic("replica-check", self.check_all, interval, logger=log)
 
     async def start(self) -> None:
         await self.check_all()
-        self._task = asyncio.create_task(self._loop(), name="replica-check")
+        self._checks.start()
 
     async def close(self) -> None:
-        await cancel_task(self._task)
-        self._task = None
+        await self._checks.stop()
         for r in self.replicas:
             if r.pool is not None:
                 await r.pool.close()
                 r.pool = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.check_all()
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self._check(r) for r in self.replicas))

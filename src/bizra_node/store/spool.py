@@ -173,7 +173,3 @@ def _frames(data: bytes, path: Path) -> Iterator[list[Record]]:
     if offset != len(data):
         log.warning("spool: torn frame header skipped", extra={"file": path.name})
 
-
-def read_frames(path: Path) -> list[list[Record]]:
-    """All intact frames of a spool file (for tools and tests)."""
-    return list(_frames(path.read_bytes(), path))

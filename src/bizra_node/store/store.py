@@ -20,12 +20,12 @@ from typing import Any
 import asyncpg
 
 from ..observability import NodeMetrics
-from ..settings import Settings
-from ._tasks import cancel_task
+from ..resilience import Periodic
+from .config import StoreConfig
 from .embedded import EmbeddedPostgres
 from .history import HistoryReader
 from .migrate import migrate
-from .monitor import DatabaseMonitor, MonitorThresholds
+from .monitor import DatabaseMonitor
 from .partitions import ensure_partitions
 from .pools import ManagedPool, PoolOptions
 from .replicas import ReplicaRouter
@@ -60,32 +60,29 @@ async def run_migrations(dsn: str, options: PoolOptions, partitions_ahead: int) 
 
 
 class Store:
-    def __init__(self, settings: Settings, metrics: NodeMetrics) -> None:
-        self.settings = settings
+    def __init__(self, config: StoreConfig, metrics: NodeMetrics) -> None:
+        self.config = config
         self.metrics = metrics
-        self.options = PoolOptions.from_settings(settings)
-        self.spool = Spool(Path(settings.data_dir) / "spool", settings.write_spool_max_bytes)
+        self.options = config.pool
+        self.spool = Spool(Path(config.data_dir) / "spool", config.spool_max_bytes)
         self.writer = WriteBehind(self.spool, metrics, self._primary_pool,
-                                  batch_rows=settings.write_batch_rows,
-                                  batch_interval=settings.write_batch_interval,
-                                  queue_max=settings.write_queue_max)
-        replica_options = PoolOptions.from_settings(settings, pgbouncer="off")
-        self.router = (ReplicaRouter(settings.read_urls, replica_options, metrics,
-                                     max_lag=settings.db_replica_max_lag,
-                                     interval=settings.db_replica_check_interval)
-                       if settings.read_urls else None)
+                                  batch_rows=config.batch_rows,
+                                  batch_interval=config.batch_interval,
+                                  queue_max=config.queue_max)
+        self.router = (ReplicaRouter(list(config.read_urls), config.replica_pool or config.pool,
+                                     metrics, max_lag=config.replica_max_lag,
+                                     interval=config.replica_check_interval)
+                       if config.read_urls else None)
         self.history = HistoryReader(self._primary_pool, self.router, metrics)
-        self.monitor = DatabaseMonitor(
-            self._primary_pool, metrics,
-            MonitorThresholds(slow_statement_ms=settings.db_slow_statement_ms,
-                              min_hit_ratio=settings.db_monitor_min_hit_ratio,
-                              max_connection_use=settings.db_monitor_max_connection_use,
-                              max_replication_lag=settings.db_replica_max_lag),
-            settings.db_monitor_interval)
+        self.monitor = DatabaseMonitor(self._primary_pool, metrics, config.monitor,
+                                       config.monitor_interval)
         self.primary: ManagedPool | None = None
-        self.dsn = settings.database_url
+        self.dsn = config.database_url
         self._embedded: EmbeddedPostgres | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._connector = Periodic("db-connect", self._try_connect, _RETRY_MIN, logger=log)
+        """Keeps trying to reach PostgreSQL when it was not reachable at start."""
+        self._upkeep = Periodic("db-housekeeping", self._housekeeping, _HOUSEKEEPING_EVERY,
+                                logger=log)
         self._started = False
 
     def _primary_pool(self) -> ManagedPool | None:
@@ -101,57 +98,54 @@ class Store:
         self._started = True
         self.writer.start()
         if not self.dsn:
-            self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            self._embedded = EmbeddedPostgres(self.config.data_dir)
             self.dsn = await asyncio.to_thread(self._embedded.start)
         try:
             await self._connect()
         except Exception as exc:
             log.error("PostgreSQL not reachable at start (%s); spooling records and retrying",
                       type(exc).__name__)
-            self._tasks.append(asyncio.create_task(self._keep_trying(), name="db-connect"))
+            self._connector.start()
         if self.router is not None:
             await self.router.start()
         self.monitor.start()
 
     async def _connect(self) -> None:
-        result = await run_migrations(self.dsn, self.options, self.settings.db_partitions_ahead)
+        result = await run_migrations(self.dsn, self.options, self.config.partitions_ahead)
         self.primary = await ManagedPool("primary", self.dsn, self.options, self.metrics).open()
         self.writer.mark_up()
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="db-housekeeping"))
+        self._upkeep.start()
         log.info("store ready", extra={"migrations_applied": result["applied"],
                                        "pool_max": self.options.max_size})
 
-    async def _keep_trying(self) -> None:
-        wait = _RETRY_MIN
-        while self.primary is None:
-            await asyncio.sleep(wait)
-            try:
-                await self._connect()
-            except Exception as exc:
-                wait = min(wait * 2, _RETRY_MAX)
-                log.debug("PostgreSQL still unreachable: %s", type(exc).__name__)
+    async def _try_connect(self) -> None:
+        """One reconnect attempt; backs off (doubling, up to 30 s) until one succeeds."""
+        try:
+            await self._connect()
+        except Exception as exc:
+            self._connector.interval = min(self._connector.interval * 2, _RETRY_MAX)
+            log.debug("PostgreSQL still unreachable: %s", type(exc).__name__)
+        else:
+            self._connector.finish()
 
     async def _housekeeping(self) -> None:
         """Keep partitions created ahead as months pass."""
-        while True:
-            await asyncio.sleep(_HOUSEKEEPING_EVERY)
-            pool = self.primary
-            if pool is None:
-                continue
-            try:
-                async with pool.acquire() as conn:
-                    await ensure_partitions(conn, self.settings.db_partitions_ahead)
-            except Exception as exc:
-                log.warning("partition upkeep failed: %s", type(exc).__name__)
+        pool = self.primary
+        if pool is None:
+            return
+        try:
+            async with pool.acquire() as conn:
+                await ensure_partitions(conn, self.config.partitions_ahead)
+        except Exception as exc:
+            log.warning("partition upkeep failed: %s", type(exc).__name__)
 
     async def stop(self) -> None:
         if not self._started:
             return
         self._started = False
-        await self.writer.stop(timeout=self.settings.db_query_timeout)
-        for task in self._tasks:
-            await cancel_task(task)
-        self._tasks.clear()
+        await self.writer.stop(timeout=self.options.query_timeout)
+        await self._connector.stop()
+        await self._upkeep.stop()
         await self.monitor.stop()
         if self.router is not None:
             await self.router.close()

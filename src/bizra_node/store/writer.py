@@ -29,7 +29,7 @@ from typing import Any
 import asyncpg
 
 from ..observability import NodeMetrics
-from ._tasks import cancel_task
+from ..resilience import cancel_and_wait
 from .pools import ManagedPool
 from .records import COLUMNS, Record, make_record, new_id, to_copy_row
 from .spool import Spool, SpoolFull
@@ -141,7 +141,7 @@ class WriteBehind:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
             except TimeoutError:
-                await cancel_task(self._task)
+                await cancel_and_wait(self._task)
             self._task = None
         self._spool_leftovers()
         await asyncio.to_thread(self.spool.seal)

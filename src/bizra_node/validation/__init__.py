@@ -1,11 +1,13 @@
-"""The domain: validating transactions, blocks and addresses."""
+"""The domain: validating transactions, blocks and addresses, the chain view, and the
+JSON-RPC endpoint's caching rules."""
 
 from __future__ import annotations
 
-from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer, confirmations
+from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
+from .chain_view import ChainView, ChainViewConfig, Upstreams
 from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
-from .integrity import IntegrityError, header_hash
-from .service import Recorder, Upstreams, ValidationService, now_iso
+from .rpc import MAX_BATCH, RpcService, method_allowed
+from .service import Recorder, ValidationService, now_iso
 from .types import (
     Account,
     AccountResult,
@@ -17,20 +19,22 @@ from .types import (
 
 __all__ = [
     "BLOCK_NOT_FOUND",
+    "MAX_BATCH",
     "TX_NOT_FOUND",
     "Account",
     "AccountResult",
     "Answer",
     "Block",
     "BlockResult",
-    "IntegrityError",
+    "ChainView",
+    "ChainViewConfig",
     "Recorder",
+    "RpcService",
     "Transaction",
     "TransactionResult",
     "Upstreams",
     "ValidationService",
-    "confirmations",
-    "header_hash",
+    "method_allowed",
     "now_iso",
     "parse_address",
     "parse_block_ref",

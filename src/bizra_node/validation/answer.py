@@ -22,7 +22,6 @@ __all__ = [
     "Answer",
     "account_entry",
     "block_entry",
-    "confirmations",
     "transaction_entry",
 ]
 
@@ -43,10 +42,6 @@ def _strong(identity: str) -> str:
 
 def _weak(data: bytes) -> str:
     return 'W/"' + _digest(data) + '"'
-
-
-def confirmations(head: int, block_number: int) -> int:
-    return max(head - block_number + 1, 1)
 
 
 class Answer:
@@ -88,10 +83,10 @@ class Answer:
         return cls(entry, (entry.body, conf, entry.tail), conf)
 
 
-def _entry(body: bytes, ttl: Ttl, head: int, *, final: bool, etag: str, number: int = -1,
+def _entry(body: bytes, ttl: Ttl, head: int, *, etag: str, number: int = -1,
            tail: bytes = b"") -> Entry:
     expires = time.time() + ttl.seconds if ttl.seconds > 0 else 0.0
-    return Entry(body=body, expires=expires, final=final, moving=ttl.moving, head=head,
+    return Entry(body=body, expires=expires, final=ttl.final, moving=ttl.moving, head=head,
                  number=number, tail=tail, etag=etag)
 
 
@@ -101,12 +96,12 @@ def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -
     if tx is None:
         ttl = policy.transaction(found=False, mined=False, final=False) \
             if result.error == TX_NOT_FOUND else NEVER
-        return _entry(body, ttl, head, final=False,
+        return _entry(body, ttl, head,
                       etag=_weak(b"null" + (result.error or "").encode()))
     mined = tx.block_number is not None
     ttl = policy.transaction(found=True, mined=mined, final=tx.finalized)
     if not mined:
-        return _entry(body, ttl, head, final=False, etag=_weak(_encode(tx)))
+        return _entry(body, ttl, head, etag=_weak(_encode(tx)))
     # cut the body at the confirmations value: served as body + digits + tail
     start = body.index(_CONFIRMATIONS) + len(_CONFIRMATIONS)
     end = body.index(b",", start)
@@ -114,7 +109,7 @@ def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -
         etag = _strong(f"tx:{tx.hash}:{tx.block_hash}")
     else:  # the weak tag's basis: the data without its confirmations
         etag = _digest(_encode(msgspec.structs.replace(tx, confirmations=0)))
-    return _entry(body[:start], ttl, head, final=tx.finalized, etag=etag,
+    return _entry(body[:start], ttl, head, etag=etag,
                   number=tx.block_number or 0, tail=body[end:])
 
 
@@ -124,15 +119,15 @@ def block_entry(result: BlockResult, by_tag: bool, head: int, policy: TtlPolicy)
     if block is None:
         ttl = policy.block(found=False, final=False, by_tag=by_tag) \
             if result.error == BLOCK_NOT_FOUND else NEVER
-        return _entry(body, ttl, head, final=False,
+        return _entry(body, ttl, head,
                       etag=_weak(b"null" + (result.error or "").encode()))
     ttl = policy.block(found=True, final=block.finalized, by_tag=by_tag)
-    if block.finalized and not by_tag:
-        return _entry(body, ttl, head, final=True, etag=_strong(f"block:{block.hash}"))
-    return _entry(body, ttl, head, final=False, etag=_weak(_encode(block)))
+    if ttl.final:
+        return _entry(body, ttl, head, etag=_strong(f"block:{block.hash}"))
+    return _entry(body, ttl, head, etag=_weak(_encode(block)))
 
 
 def account_entry(result: AccountResult, head: int, policy: TtlPolicy) -> Entry:
     body = _encode(result)
-    return _entry(body, policy.account(), head, final=False,
+    return _entry(body, policy.account(), head,
                   etag=_weak(_encode(result.data) + (result.error or "").encode()))

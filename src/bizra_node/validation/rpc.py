@@ -21,14 +21,13 @@ debug API are refused.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
-from ..chain import Call, RpcError
-from .service import Upstreams
+from ..jsonrpc import Call, RpcError
+from .chain_view import ChainView, Upstreams
 
 __all__ = ["MAX_BATCH", "RpcFailed", "RpcService", "method_allowed", "rpc_ttl"]
 
@@ -47,8 +46,6 @@ _STATE_AT_BLOCK = {  # method -> index of its block parameter
     "eth_getBlockTransactionCountByNumber": 0,
 }
 _HEAD_TAGS = frozenset({"latest"})
-
-Source = Callable[[], Awaitable[int]]
 
 
 def method_allowed(method: str) -> bool:
@@ -81,14 +78,14 @@ def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized
     if result is None:
         return NEVER
     if method in _CONSTANT or method == "eth_getBlockByHash":
-        return Ttl(policy.final)
+        return policy.lasting()
     if method == "eth_blockNumber":
         return Ttl(policy.head, moving=True)
     if method in _BY_TX_HASH:
         number = result.get("blockNumber") if isinstance(result, dict) else None
         if not isinstance(number, str):
             return NEVER  # pending
-        return Ttl(policy.final) if int(number, 16) <= finalized else Ttl(policy.recent)
+        return policy.lasting() if int(number, 16) <= finalized else Ttl(policy.recent)
     index = _STATE_AT_BLOCK.get(method)
     if index is None:
         return NEVER
@@ -99,7 +96,7 @@ def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized
         return Ttl(policy.head, moving=True)
     assert isinstance(block, int)
     if block <= finalized:
-        return Ttl(policy.final)
+        return policy.lasting()
     return Ttl(policy.recent) if block <= head else NEVER
 
 
@@ -113,30 +110,38 @@ class RpcFailed(Exception):
 
 class RpcService:
     """Answers allowed calls from cache or upstream. Answers are encoded result bytes
-    (what goes after ``"result":``), or an RpcError value."""
+    (what goes after ``"result":``), or an RpcError value. Heads seen in answers
+    (eth_blockNumber) reach the chain view, and are answered by its rule: the head
+    never goes backwards."""
 
-    def __init__(self, upstreams: Upstreams, *, cache: TieredCache | None = None,
-                 policy: TtlPolicy | None = None, head: Source | None = None,
-                 finalized: Source | None = None, timeout: float | None = None) -> None:
+    def __init__(self, upstreams: Upstreams, chain: ChainView, *,
+                 cache: TieredCache | None = None) -> None:
         self._up = upstreams
-        self._cache = cache if head is not None and finalized is not None else None
-        self._policy = policy or TtlPolicy()
-        self._head = head
-        self._finalized = finalized
-        self._timeout = timeout
+        self._chain = chain
+        self._cache = cache
+        self._policy = cache.policy if cache is not None else TtlPolicy()
 
     @staticmethod
     def subject(call: Call) -> str:
         return call.method + ":" + orjson.dumps(call.params).decode()
 
+    def _seen(self, call: Call, result: Any) -> Any:
+        """``result`` as the node answers it: an eth_blockNumber answer goes through the
+        chain view (observed, and never below a head already reported)."""
+        if call.method == "eth_blockNumber" and type(result) is str:
+            try:
+                return hex(self._chain.observe_head(int(result, 16)))
+            except ValueError:
+                return result
+        return result
+
     async def _entry(self, call: Call, result: Any) -> Entry:
-        assert self._head is not None and self._finalized is not None
-        head = await self._head()
+        head = await self._chain.head()
         ttl = rpc_ttl(call.method, list(call.params), result, head=head,
-                      finalized=await self._finalized(), policy=self._policy)
+                      finalized=await self._chain.finalized(), policy=self._policy)
         return Entry(body=orjson.dumps(result),
                      expires=time.time() + ttl.seconds if ttl.seconds > 0 else 0.0,
-                     final=ttl.seconds >= self._policy.final, moving=ttl.moving, head=head)
+                     final=ttl.final, moving=ttl.moving, head=head)
 
     async def answer(self, calls: list[Call]) -> list[bytes | RpcError]:
         """One answer per call, in order; cached ones without an upstream trip, the
@@ -144,8 +149,9 @@ class RpcService:
         with identical concurrent requests (singleflight)."""
         cache = self._cache
         if cache is None:
-            results = await self._up.batch(calls, timeout=self._timeout) if calls else []
-            return [r if isinstance(r, RpcError) else orjson.dumps(r) for r in results]
+            results = await self._up.batch(calls) if calls else []
+            return [r if isinstance(r, RpcError) else orjson.dumps(self._seen(c, r))
+                    for c, r in zip(calls, results, strict=True)]
         if len(calls) == 1 and cacheable(calls[0].method):
             call = calls[0]
             subject = self.subject(call)
@@ -153,7 +159,7 @@ class RpcService:
             if entry is None:
                 try:
                     entry = await cache.fetch("rpc", subject, lambda _: self._compute(call),
-                                              self._head)
+                                              self._chain.head)
                 except RpcFailed as exc:
                     return [exc.error]
             return [entry.body]
@@ -166,12 +172,13 @@ class RpcService:
             else:
                 answers[i] = entry.body
         if missing:
-            results = await self._up.batch([calls[i] for i in missing], timeout=self._timeout)
+            results = await self._up.batch([calls[i] for i in missing])
             for i, result in zip(missing, results, strict=True):
                 if isinstance(result, RpcError):
                     answers[i] = result
                     continue
                 call = calls[i]
+                result = self._seen(call, result)
                 if cacheable(call.method):
                     entry = await self._entry(call, result)
                     if entry.expires > 0:
@@ -182,7 +189,7 @@ class RpcService:
         return [a if a is not None else b"null" for a in answers]
 
     async def _compute(self, call: Call) -> Entry:
-        (result,) = await self._up.batch([call], timeout=self._timeout)
+        (result,) = await self._up.batch([call])
         if isinstance(result, RpcError):
             raise RpcFailed(result)
-        return await self._entry(call, result)
+        return await self._entry(call, self._seen(call, result))

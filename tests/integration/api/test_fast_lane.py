@@ -95,7 +95,7 @@ async def test_a_hit_with_a_stale_head_goes_the_full_way(devnet: Devnet,
     req = request("POST", "/api/v1/validate/transaction", {"txHash": devnet.manifest.eip1559_tx})
     assert (await full(node, req)).status == 200
     assert node.dispatcher.answer_now(req) is not None
-    node.service._head_until = 0.0  # the head has expired
+    node.chain._head_until = 0.0  # the head has expired
     assert node.dispatcher.answer_now(req) is None
     assert (await full(node, req)).status == 200
     assert node.dispatcher.answer_now(req) is not None  # the full path fetched a fresh head

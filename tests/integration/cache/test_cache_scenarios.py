@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bizra_node.app import Node
+from bizra_node.app import Node, cache_config, upstream_config
 from bizra_node.devnet import rpc
 from tests.conftest import Devnet, make_settings, running_node
 from tests.support.proxy import CountingProxy, counting_proxy
@@ -213,14 +213,15 @@ async def test_recorder_sees_only_fresh_results(devnet: Devnet) -> None:
     from bizra_node.cache import TieredCache
     from bizra_node.chain import UpstreamPool
     from bizra_node.observability import NodeMetrics
-    from bizra_node.validation import ValidationService
+    from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
 
     settings = make_settings(devnet.url)
     recorded: list[tuple[str, str]] = []
-    pool = UpstreamPool(settings)
+    pool = UpstreamPool(upstream_config(settings))
     await pool.start()
-    cache = TieredCache(settings, NodeMetrics())
-    svc = ValidationService(pool, network_id=31337, finality_depth=64, cache=cache,
+    cache = TieredCache(cache_config(settings), NodeMetrics())
+    svc = ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64), cache),
+                            network_id=31337, cache=cache,
                             recorder=lambda kind, subject, _: recorded.append((kind, subject)))
     try:
         for _ in range(3):
@@ -267,19 +268,20 @@ async def test_service_without_a_cache_answers_fresh_every_time(devnet: Devnet) 
     import msgspec
 
     from bizra_node.chain import UpstreamPool
-    from bizra_node.validation import ValidationService
+    from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
 
     settings = make_settings(devnet.url)
-    pool = UpstreamPool(settings)
+    pool = UpstreamPool(upstream_config(settings))
     await pool.start()
     recorded: list[str] = []
-    svc = ValidationService(pool, network_id=31337, finality_depth=64,
+    svc = ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64)),
+                            network_id=31337,
                             recorder=lambda kind, subject, _: recorded.append(kind))
     try:
         tx = msgspec.json.decode((await svc.transaction_answer(devnet.manifest.legacy_tx)).body)
         await svc.transaction_answer(devnet.manifest.legacy_tx)
         assert (await svc.block_answer("latest")).final is False
-        assert await svc.head() >= devnet.manifest.head
+        assert await svc.chain.head() >= devnet.manifest.head
     finally:
         await pool.close()
     assert tx["data"]["confirmations"] == devnet.manifest.head

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from bizra_node.app import cache_config
 from bizra_node.cache import FORMAT_VERSION, Entry, TieredCache
 from bizra_node.observability import NodeMetrics
 from tests.conftest import make_settings
@@ -42,7 +43,7 @@ class Source:
 
 def make_cache(redis_url: str = "", **overrides: Any) -> TieredCache:
     settings = make_settings("http://127.0.0.1:1", redis_url=redis_url, **overrides)
-    return TieredCache(settings, NodeMetrics())
+    return TieredCache(cache_config(settings), NodeMetrics())
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bizra_node.app import store_config
 from bizra_node.cli import main
+from bizra_node.history import HistoryQuery
 from bizra_node.observability import NodeMetrics
-from bizra_node.store import HistoryQuery, Store
+from bizra_node.store import Store
 from tests.conftest import make_settings
 from tests.integration.store.conftest import result, subject, wait_for
 
@@ -28,7 +30,7 @@ async def test_store_runs_on_embedded_postgres(data_dir: Path) -> None:
     settings = make_settings("http://127.0.0.1:9", db_enabled=True, database_url="",
                              data_dir=str(data_dir), write_batch_interval=0.01,
                              db_pool_max=3, db_pool_min=1)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     try:
         assert store.dsn.startswith("postgresql://") and str(data_dir) in store.dsn

@@ -9,14 +9,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from bizra_node.store import (
-    Migration,
-    MigrationError,
-    ensure_partitions,
-    load_migrations,
-    migrate,
-    partition_name,
-)
+from bizra_node.store.migrate import Migration, MigrationError, load_migrations, migrate
+from bizra_node.store.partitions import ensure_partitions, partition_name
 
 
 async def test_migrations_apply_once_even_when_nodes_start_together(pg_dsn: str) -> None:

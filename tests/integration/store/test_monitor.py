@@ -7,8 +7,11 @@ import logging
 import asyncpg
 import pytest
 
+from bizra_node.app import pool_options
 from bizra_node.observability import NodeMetrics
-from bizra_node.store import DatabaseMonitor, ManagedPool, MonitorThresholds, PoolOptions
+from bizra_node.store import MonitorThresholds
+from bizra_node.store.monitor import DatabaseMonitor
+from bizra_node.store.pools import ManagedPool
 from tests.conftest import make_settings
 
 
@@ -23,7 +26,7 @@ async def test_monitor_reports_and_warns(pg_dsn: str, caplog: pytest.LogCaptureF
     finally:
         await conn.close()
     metrics = NodeMetrics()
-    options = PoolOptions.from_settings(make_settings("http://127.0.0.1:9", db_pool_max=2,
+    options = pool_options(make_settings("http://127.0.0.1:9", db_pool_max=2,
                                                       db_pool_min=1))
     pool = await ManagedPool("primary", pg_dsn, options, metrics).open()
     # Thresholds set to be crossed: every check must warn.

@@ -13,10 +13,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bizra_node.app import pgbouncer_config, store_config
 from bizra_node.cli import main
 from bizra_node.devnet import free_port
+from bizra_node.history import HistoryQuery
 from bizra_node.observability import NodeMetrics
-from bizra_node.store import HistoryQuery, Store, write_config
+from bizra_node.store import Store, write_config
 from tests.conftest import make_settings
 from tests.integration.store.conftest import result, store_settings, wait_for
 from tests.support.postgres import PG_BIN, PgBouncer, PgCluster, _chown, pgbouncer_binary
@@ -38,13 +40,13 @@ async def test_store_works_through_pgbouncer(own_cluster: PgCluster, tmp_path: P
     settings = make_settings("http://127.0.0.1:9", pgbouncer_listen_port=port,
                              pgbouncer_pool_mode=mode, pgbouncer_default_pool_size=10,
                              pgbouncer_min_pool_size=2, pgbouncer_max_db_connections=20)
-    ini, userlist = write_config(settings, folder / "pgbouncer.ini", backend)
+    ini, userlist = write_config(pgbouncer_config(settings), folder / "pgbouncer.ini", backend)
     assert userlist.stat().st_mode & 0o777 == 0o600
     bouncer = PgBouncer(ini).start(port)
     store = None
     try:
         dsn = f"postgresql://postgres@127.0.0.1:{port}/bizra"
-        store = Store(store_settings(dsn, tmp_path, db_pgbouncer=mode), NodeMetrics())
+        store = Store(store_config(store_settings(dsn, tmp_path, db_pgbouncer=mode)), NodeMetrics())
         await store.start()
         assert store.primary is not None
         for i in range(300):
@@ -79,7 +81,7 @@ async def test_store_works_through_pgbouncer(own_cluster: PgCluster, tmp_path: P
 
 
 def _after(cursor: str | None) -> tuple[int, bytes]:
-    from bizra_node.store import decode_cursor
+    from bizra_node.history import decode_cursor
 
     assert cursor is not None
     return decode_cursor(cursor)

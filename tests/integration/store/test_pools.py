@@ -6,9 +6,11 @@ import asyncio
 
 import asyncpg
 
+from bizra_node.app import pool_options
 from bizra_node.observability import NodeMetrics
 from bizra_node.settings import cpu_count
-from bizra_node.store import ManagedPool, PoolOptions
+from bizra_node.store import PoolOptions
+from bizra_node.store.pools import ManagedPool
 from tests.conftest import make_settings
 from tests.integration.store.conftest import wait_for
 
@@ -16,16 +18,16 @@ from tests.integration.store.conftest import wait_for
 def options(**overrides: object) -> PoolOptions:
     values: dict[str, object] = {"db_pool_max": 4, "db_pool_min": 2, "db_idle_timeout": 0.3}
     values.update(overrides)
-    return PoolOptions.from_settings(make_settings("http://127.0.0.1:9", **values))
+    return pool_options(make_settings("http://127.0.0.1:9", **values))
 
 
 def test_pool_formula_defaults() -> None:
-    o = PoolOptions.from_settings(make_settings("http://127.0.0.1:9"))
+    o = pool_options(make_settings("http://127.0.0.1:9"))
     assert o.max_size == min(2 * cpu_count() + 10, 100)
     assert o.min_size == max(cpu_count() // 4, 2) and o.acquire_timeout == 10.0 and o.idle_timeout == 10.0
     assert o.max_queries == 50000 and o.statement_timeout == 30.0 and o.query_timeout == 35.0
     assert o.connect_timeout == 10.0
-    cloud = PoolOptions.from_settings(make_settings("http://127.0.0.1:9", db_type="rds"))
+    cloud = pool_options(make_settings("http://127.0.0.1:9", db_type="rds"))
     assert cloud.max_size == o.max_size - 6
     assert o.server_settings()["statement_timeout"] == "30000"
     assert "statement_timeout" not in options(db_pgbouncer="session").server_settings()

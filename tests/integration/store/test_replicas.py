@@ -11,8 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bizra_node.app import store_config
+from bizra_node.history import HistoryQuery
 from bizra_node.observability import NodeMetrics
-from bizra_node.store import HistoryQuery, Store
+from bizra_node.store import Store
 from tests.integration.store.conftest import result, store_settings, subject, wait_for
 from tests.support.postgres import PgCluster
 
@@ -54,7 +56,7 @@ async def test_reads_follow_replica_health(own_cluster: PgCluster, standby: PgCl
     settings = store_settings(own_cluster.dsn(), tmp_path, db_read_urls=standby.dsn(),
                               db_replica_check_interval=0.2, db_replica_max_lag=1.0,
                               db_connect_timeout=2.0)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     m = store.metrics
     assert store.router is not None

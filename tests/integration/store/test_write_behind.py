@@ -12,11 +12,14 @@ import asyncpg
 import httpx
 import pytest
 
+from bizra_node.app import store_config
 from bizra_node.observability import NodeMetrics
-from bizra_node.store import Spool, Store, make_record, read_frames
+from bizra_node.store import Spool, Store
+from bizra_node.store.records import make_record
 from tests.conftest import Devnet, running_node
 from tests.integration.store.conftest import result, store_settings, subject, wait_for
 from tests.support.postgres import PgCluster
+from tests.support.spool import read_frames
 
 
 async def count_rows(dsn: str) -> tuple[int, int]:
@@ -59,7 +62,7 @@ async def test_shutdown_flushes_the_queue(pg_dsn: str, tmp_path: Path) -> None:
     # A batch window far longer than the test: only stop() can write these.
     settings = store_settings(pg_dsn, tmp_path, write_batch_interval=3600.0,
                               write_batch_rows=100000)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     for i in range(2500):
         store.recorder("transaction", subject(i), result(i))
@@ -75,7 +78,7 @@ async def test_every_record_lands_once_across_a_server_restart(own_cluster: PgCl
     dsn = await own_cluster.create_database("bizra")
     settings = store_settings(dsn, tmp_path, write_batch_rows=50, db_connect_timeout=2.0,
                               db_acquire_timeout=2.0, db_query_timeout=5.0)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     m = store.metrics
     n = 0
@@ -116,7 +119,7 @@ async def test_replaying_a_spool_twice_keeps_each_record_once(pg_dsn: str,
                                                               tmp_path: Path) -> None:
     """A crash between a replay's commit and the spool file's removal replays it again."""
     settings = store_settings(pg_dsn, tmp_path)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     # A spool left by another process (a worker that died while PostgreSQL was down).
     other = Spool(tmp_path / "spool", 1 << 30)
@@ -141,7 +144,7 @@ def primary_pool(store: Store):  # type: ignore[no-untyped-def]
 async def test_full_queue_spools_instead_of_dropping(pg_dsn: str, tmp_path: Path) -> None:
     settings = store_settings(pg_dsn, tmp_path, write_queue_max=10, write_batch_rows=1000,
                               write_batch_interval=3600.0)
-    store = Store(settings, NodeMetrics())
+    store = Store(store_config(settings), NodeMetrics())
     await store.start()
     for i in range(25):
         store.recorder("transaction", subject(i), result(i))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bizra_node.api import Dispatcher, Request, Response
-from bizra_node.api.core import UNMATCHED
+from bizra_node.api import Dispatcher, Request, Response, Route
+from bizra_node.api.routing import UNMATCHED
 from bizra_node.errors import UpstreamUnavailable
 from bizra_node.observability import NodeMetrics
 
@@ -21,9 +21,10 @@ async def crash(req: Request) -> Response:
 
 
 def build(metrics: NodeMetrics | None) -> Dispatcher:
-    return Dispatcher({("GET", "/health"): ok, ("POST", "/api/v1/validate/block"): down,
-                       ("GET", "/crash"): crash},
-                      [("GET", "/api/v1/blocks/", ok)], 1024, metrics)
+    return Dispatcher([Route("/health", ("GET",), ok),
+                       Route("/api/v1/validate/block", ("POST",), down),
+                       Route("/crash", ("GET",), crash),
+                       Route("/api/v1/blocks/{number}", ("GET",), ok)], 1024, metrics)
 
 
 def req(method: str, path: str) -> Request:
@@ -71,7 +72,7 @@ async def test_metrics_off_records_nothing() -> None:
 async def test_routes_added_later_are_labelled() -> None:
     m = NodeMetrics()
     d = build(m)
-    d.add("GET", "/metrics", ok)
+    d.router.add(Route("/metrics", ("GET",), ok))
     await d.dispatch(req("GET", "/metrics"))
     assert m.api_requests.get(("/metrics", "200")) == 1
-    assert d.resolve(req("GET", "/metrics")) is ok
+    assert d.route(req("GET", "/metrics")).handler is ok

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import orjson
 
-from bizra_node.api import error_body, ok_body, ok_parts, pick_request_id
+from bizra_node.api import error_body, ok_body, ok_parts
+from bizra_node.api.http import pick_request_id
 from bizra_node.errors import ValidationError
 
 

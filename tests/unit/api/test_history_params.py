@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bizra_node.api import parse_history_query
+from bizra_node.api.history import parse_history_query
 from bizra_node.app import Node
 from bizra_node.errors import ValidationError
-from bizra_node.store import encode_cursor
+from bizra_node.history import encode_cursor
 
 TX = "0x" + "ab" * 32
 ADDR_LOWER = "0x" + "c0ffee" * 6 + "c0ff"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 
-from bizra_node.api import new_request_id
+from bizra_node.api.http import new_request_id
 
 
 def _child_id(conn: multiprocessing.connection.Connection) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bizra_node.chain import Call, RpcError
 from bizra_node.chain.methods import idempotent, method_label, reads_head, unhealthy_rpc_error
+from bizra_node.jsonrpc import Call, RpcError
 
 
 def test_calls_with_effects_are_not_idempotent() -> None:

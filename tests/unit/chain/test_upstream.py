@@ -10,8 +10,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bizra_node.chain import Call, Upstream
+from bizra_node.chain.upstream import Upstream
 from bizra_node.errors import UpstreamError
+from bizra_node.jsonrpc import Call
 from tests.support.servers import scripted_upstream
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bizra_node.api import Dispatcher, Request, Response
+from bizra_node.api import Dispatcher, Request, Response, Route
 from bizra_node.errors import UpstreamError
 from bizra_node.observability import (
     JsonFormatter,
@@ -90,7 +90,7 @@ async def test_every_line_while_handling_a_request_carries_its_id(captured: io.S
         log.info("inside the handler")
         raise UpstreamError("down", kind="connect", upstream="http://a")
 
-    dispatcher = Dispatcher({("GET", "/x"): handler}, [], 1024, NodeMetrics())
+    dispatcher = Dispatcher([Route("/x", ("GET",), handler)], 1024, NodeMetrics())
     req = Request("GET", "/x", "", lambda _: None, b"", "rid-123")
     resp = await dispatcher.dispatch(req)
     assert resp.status == 503
@@ -108,11 +108,11 @@ async def test_per_request_lines_only_at_debug(captured: io.StringIO) -> None:
     api_log = logging.getLogger("bizra_node.api")
     api_log.setLevel(logging.INFO)
     try:
-        quiet = Dispatcher({("GET", "/x"): handler}, [], 1024, None)
+        quiet = Dispatcher([Route("/x", ("GET",), handler)], 1024, None)
         await quiet.dispatch(Request("GET", "/x", "", lambda _: None, b"", "r1"))
         assert ours(captured) == []
         api_log.setLevel(logging.DEBUG)
-        chatty = Dispatcher({("GET", "/x"): handler}, [], 1024, None)
+        chatty = Dispatcher([Route("/x", ("GET",), handler)], 1024, None)
         await chatty.dispatch(Request("GET", "/x", "", lambda _: None, b"", "r2"))
         (line,) = ours(captured)
         assert line["level"] == "debug" and line["route"] == "/x" and line["status"] == 200
@@ -154,7 +154,7 @@ async def test_a_5xx_storm_writes_one_line_a_second(captured: io.StringIO) -> No
     async def down(req: Request) -> Response:
         raise UpstreamError("no upstream could answer", kind="connect", upstream="http://a")
 
-    dispatcher = Dispatcher({("GET", "/x"): down}, [], 1024, NodeMetrics())
+    dispatcher = Dispatcher([Route("/x", ("GET",), down)], 1024, NodeMetrics())
     for i in range(100):
         resp = await dispatcher.dispatch(Request("GET", "/x", "", lambda _: None, b"", f"r{i}"))
         assert resp.status == 503

@@ -151,15 +151,3 @@ async def test_unawaited_failure_is_not_logged_as_never_retrieved(
         await asyncio.sleep(0)
     gc.collect()
     assert "never retrieved" not in caplog.text
-
-
-async def test_cancel_all_stops_work_in_flight() -> None:
-    flight: SingleFlight[str, str] = SingleFlight()
-    work = Work()
-    caller = asyncio.ensure_future(flight.do("k", work, "v"))
-    while work.calls == 0:  # until the shared work is running
-        await asyncio.sleep(0)
-    assert flight.cancel_all() == 1
-    with pytest.raises(asyncio.CancelledError):
-        await caller
-    assert work.cancelled

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 
 from bizra_node.errors import ValidationError
-from bizra_node.store import decode_cursor, encode_cursor, make_record, new_id
+from bizra_node.history import decode_cursor, encode_cursor
 from bizra_node.store.history import HistoryQuery, build_sql
-from bizra_node.store.records import from_us, to_copy_row, to_us
+from bizra_node.store.records import from_us, make_record, new_id, to_copy_row, to_us
 from bizra_node.validation import Account, AccountResult, Block, BlockResult, TransactionResult
 
 

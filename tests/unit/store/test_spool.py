@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bizra_node.store import Spool, SpoolFull, make_record, read_frames
+from bizra_node.store import Spool
+from bizra_node.store.records import make_record
+from bizra_node.store.spool import SpoolFull
 from bizra_node.validation import BlockResult
+from tests.support.spool import read_frames
 
 
 def records(n: int, start: int = 0) -> list:  # type: ignore[type-arg]

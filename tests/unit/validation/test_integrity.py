@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bizra_node.devnet import rpc
-from bizra_node.validation import IntegrityError, header_hash
-from bizra_node.validation.integrity import check_block, check_transaction
+from bizra_node.validation.integrity import IntegrityError, check_block, check_transaction, header_hash
 from tests.conftest import Devnet
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bizra_node.chain import Call, RpcError
-from bizra_node.chain.jsonrpc import decode_batch, decode_single, encode_batch
+from bizra_node.chain.codec import decode_batch, decode_single, encode_batch
 from bizra_node.errors import UpstreamError
+from bizra_node.jsonrpc import Call, RpcError
 
 
 def test_batch_round_trip_out_of_order() -> None:

@@ -1,0 +1,137 @@
+"""Routes, each described once, and the lookups compiled from them.
+
+A :class:`Route` says everything about one path (as Starlette's ``Route`` does): the
+path (``/api/v1/blocks/{number}`` ends in one parameter segment), its methods, the
+handler of the full path, and optionally:
+
+- ``parse``: turns the request into the handler's input (content type, body decoding,
+  network check) once, raising ValidationError; both lanes use what it made;
+- ``hit``: the synchronous lane: answers from memory (an L1 hit) or declines with
+  None, never awaiting and never reporting errors;
+- ``max_body``: the largest body this route reads (None: the node's default).
+
+:class:`Router` compiles the list into what a request is matched with: one dict
+lookup for exact paths, then the parameter routes by prefix. A path that exists with
+other methods matches a "method not allowed" route; anything else the "not found"
+route. Every route, real or not, has a bounded metric label (its template).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotFoundError, ValidationError
+from .http import Request, Response
+
+__all__ = ["UNMATCHED", "FastHandler", "Handler", "Parse", "Route", "Router"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+FastHandler = Callable[[Request], "Response | None"]
+"""Answers from memory or declines with None (see Dispatcher.answer_now)."""
+Parse = Callable[[Request], Any]
+"""Makes the handler's input from the request (stored in ``req.input``); raises
+ValidationError for bad input."""
+
+UNMATCHED = "unmatched"
+"""The route label of requests that matched no route (bounded: never the raw path)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    hit: FastHandler | None = None
+    parse: Parse | None = None
+    max_body: int | None = None
+    label: str = field(default="")
+    """The metric label (the path template); set from ``path``."""
+    prefix: str = field(default="")
+    """For a path ending in a ``{parameter}`` segment: the path up to it."""
+
+    def __post_init__(self) -> None:
+        path = self.path
+        if not path.startswith("/"):
+            raise ValueError(f"route path must start with '/': {path!r}")
+        cut = path.rfind("/") + 1
+        last = path[cut:]
+        if last.startswith("{") and last.endswith("}"):
+            object.__setattr__(self, "prefix", path[:cut])
+            # one label for every parameter route: dashboards and alerts use "{param}"
+            object.__setattr__(self, "label", path[:cut] + "{param}")
+        elif "{" in path:
+            raise ValueError(f"only the last segment may be a parameter: {path!r}")
+        else:
+            object.__setattr__(self, "label", path)
+
+
+async def _not_found(req: Request) -> Response:
+    raise NotFoundError(f"no route for {req.method} {req.path[:200]}")
+
+
+async def _not_allowed(req: Request) -> Response:
+    raise ValidationError(f"method {req.method} is not allowed here",
+                          {"reason": "method_not_allowed"})
+
+
+_NOT_FOUND = Route("/", ("*",), _not_found)
+object.__setattr__(_NOT_FOUND, "label", UNMATCHED)
+
+
+def _not_allowed_route(label: str) -> Route:
+    route = Route("/", ("*",), _not_allowed)
+    object.__setattr__(route, "label", label)
+    return route
+
+
+class Router:
+    """Matches a request to its route: exact paths by one dict lookup, then the
+    parameter routes by prefix (the parameter is one non-empty segment)."""
+
+    __slots__ = ("_exact", "_not_allowed", "_prefixes", "routes")
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes: list[Route] = []
+        self._exact: dict[tuple[str, str], Route] = {}
+        self._prefixes: dict[str, dict[str, Route]] = {}
+        self._not_allowed: dict[str, Route] = {}
+        for route in routes:
+            self.add(route)
+
+    def add(self, route: Route) -> None:
+        for method in route.methods:
+            if route.prefix:
+                self._prefixes.setdefault(route.prefix, {})[method] = route
+            else:
+                self._exact[(method, route.path)] = route
+        key = route.prefix or route.path
+        self._not_allowed[key] = _not_allowed_route(route.label)
+        self.routes.append(route)
+
+    def match(self, req: Request) -> Route:
+        """The route for ``req`` (sets ``req.param`` for parameter routes)."""
+        method, path = req.method, req.path
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/")
+            route = self._exact.get((method, path))
+            if route is not None:
+                return route
+        cut = path.rfind("/") + 1
+        if cut < len(path):
+            by_method = self._prefixes.get(path[:cut])
+            if by_method is not None:
+                route = by_method.get(method)
+                req.param = path[cut:]
+                return route if route is not None else self._not_allowed[path[:cut]]
+        other = self._not_allowed.get(path)
+        if other is not None:
+            return other
+        for prefix, not_allowed in self._not_allowed.items():  # /prefix/a/b: a bad parameter
+            if prefix.endswith("/") and path.startswith(prefix):
+                return not_allowed
+        return _NOT_FOUND

@@ -1,0 +1,40 @@
+"""What the tiered cache is told at start: one object, built by app.py from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .codec import CodecName
+from .ttl import TtlPolicy
+
+__all__ = ["CacheConfig"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheConfig:
+    network_id: int
+    """Part of every L2 key: two networks never share an entry."""
+    policy: TtlPolicy = field(default_factory=TtlPolicy)
+    l1_entries: int = 10_000
+    l1_max_bytes: int = 256 * 1024 * 1024
+    l1_max_ttl: float = 300.0
+    """No entry stays in L1 longer than this, whatever its TTL (L2 keeps it longer)."""
+    redis_url: str = ""
+    """Empty: L1 only."""
+    l2_timeout: float = 0.05
+    l2_breaker_failures: int = 3
+    l2_breaker_reset: float = 5.0
+    key_prefix: str = "bizra"
+    codec: CodecName = "zstd-dict"
+    codec_level: int = 1
+
+    def __post_init__(self) -> None:
+        if self.l1_entries < 0 or self.l1_max_bytes < 0:
+            raise ValueError("CacheConfig: L1 bounds must not be negative")
+        if self.l1_max_ttl <= 0 or self.l2_timeout <= 0 or self.l2_breaker_reset <= 0:
+            raise ValueError("CacheConfig: l1_max_ttl, l2_timeout and l2_breaker_reset "
+                             "must be positive")
+        if self.l2_breaker_failures < 1:
+            raise ValueError("CacheConfig.l2_breaker_failures must be at least 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("CacheConfig.redis_url must start with redis://, rediss:// or unix://")

@@ -1,0 +1,100 @@
+"""Looking at the upstreams apart from client traffic: head polls, readiness pings and
+the status /api/metrics and /ready show.
+
+With several upstreams, each one's head is polled every HEAD_POLL_INTERVAL so lag
+and latency stay known even when traffic goes elsewhere; for an open breaker past
+its reset timeout the poll is the probe that may close it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from ..errors import UpstreamError
+from ..jsonrpc import Call
+from ..resilience import Periodic, RetryBudget, State
+from .head import HeadTracker
+from .health import UpstreamHealth
+
+__all__ = ["Prober"]
+
+log = logging.getLogger("bizra_node.chain")
+
+_HEAD_CALL = Call("eth_blockNumber")
+
+Send = Callable[[UpstreamHealth, list[Call], float], Coroutine[Any, Any, list[Any]]]
+ObserveHead = Callable[[UpstreamHealth, str], None]
+
+
+class Prober:
+    def __init__(self, health: Sequence[UpstreamHealth], heads: HeadTracker, send: Send,
+                 observe_head: ObserveHead, *, timeout: float, interval: float) -> None:
+        self._health = health
+        self._heads = heads
+        self._send = send
+        self._observe_head = observe_head
+        self._timeout = timeout
+        self._interval = interval
+        self._polls: Periodic | None = None
+
+    def start(self) -> None:
+        """Start polling heads, when there are several upstreams to compare."""
+        if self._polls is None and len(self._health) > 1 and self._interval > 0:
+            self._polls = Periodic("bizra-head-poll", self.poll_heads, self._interval,
+                                   logger=log, first_delay=0)
+            self._polls.start()
+
+    async def stop(self) -> None:
+        if self._polls is not None:
+            await self._polls.stop()
+            self._polls = None
+
+    async def poll_heads(self) -> None:
+        await asyncio.gather(*(self._poll_one(h) for h in self._health))
+
+    async def _poll_one(self, h: UpstreamHealth) -> None:
+        if not h.available(time.monotonic()) or not h.breaker.allow():
+            return
+        try:
+            (raw,) = await self._send(h, [_HEAD_CALL], min(self._timeout, self._interval))
+        except UpstreamError:
+            return
+        if type(raw) is str:
+            self._observe_head(h, raw)
+
+    async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
+        """Readiness: each upstream's breaker state and counters; those whose breaker
+        lets a call through are asked for eth_blockNumber (concurrently)."""
+        async def one(h: UpstreamHealth) -> tuple[str, dict[str, Any]]:
+            info: dict[str, Any] = {"ok": False}
+            if h.available(time.monotonic()) and h.breaker.allow():
+                try:
+                    (raw,) = await self._send(h, [_HEAD_CALL], min(timeout, self._timeout))
+                    if type(raw) is str:
+                        info["ok"] = True
+                        self._observe_head(h, raw)
+                        info["head"] = raw
+                except UpstreamError as exc:
+                    info["error"] = exc.message
+            else:
+                info["error"] = "circuit open" if h.breaker.state is State.OPEN else "paused"
+            info.update(h.snapshot())
+            return h.name, info
+        results = await asyncio.gather(*(one(h) for h in self._health))
+        return dict(results)
+
+    def status(self, budget: RetryBudget, hedge_budget: RetryBudget) -> dict[str, Any]:
+        """Breaker state and counters, latency, head and lag per upstream; the budgets."""
+        best = self._heads.best(h.name for h in self._health if h.breaker.state is not State.OPEN)
+        upstreams: dict[str, Any] = {}
+        for h in self._health:
+            info = h.snapshot()
+            info["head"] = self._heads.heads.get(h.name)
+            info["lagBlocks"] = self._heads.lag(h.name, best)
+            upstreams[h.name] = info
+        return {"upstreams": upstreams, "bestHead": best,
+                "retryBudget": budget.snapshot(), "hedgeBudget": hedge_budget.snapshot()}

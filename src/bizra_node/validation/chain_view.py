@@ -1,0 +1,201 @@
+"""The node's view of the chain: the head and the finalized block, in one place.
+
+Both services (validation and /rpc) take this view; nothing else keeps a head. Rules:
+
+* **Monotonic.** The head and the finalized number the node reports never go
+  backwards: an answer from a lagging upstream below what was already seen is
+  replaced by the best seen (:meth:`observe_head`).
+* **Fresh, never waited for on a hit.** The head is cached for ``head_ttl`` (in the
+  TieredCache under ``("head", "head")``, so workers share it through L2) and
+  refreshed ahead of expiry: a request that finds it in its last part
+  (``refresh_ahead``) starts one refresh in the background and is served at once
+  (``fresh_head``, the synchronous hit path). Every eth_blockNumber answer seen on
+  the way (a validation's batch, /rpc traffic) refreshes it too.
+* **Finality** comes from the upstream's ``finalized`` tag when it knows it, else
+  ``finality_depth`` blocks behind the head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..cache import Entry, TieredCache
+from ..errors import UpstreamUnavailable
+from ..jsonrpc import Call, RpcError
+from .convert import hex_int
+
+__all__ = ["ChainView", "ChainViewConfig", "Upstreams", "need", "unavailable"]
+
+log = logging.getLogger("bizra_node.validation")
+
+_HEAD_KEY = ("head", "head")
+_FINALIZED_KEY = ("head", "finalized")
+
+
+class Upstreams(Protocol):
+    """What the domain needs from the chain layer."""
+
+    async def batch(self, calls: list[Call]) -> list[Any]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainViewConfig:
+    finality_depth: int = 64
+    """Blocks behind the head counted final when upstreams have no 'finalized' tag."""
+    head_ttl: float = 2.0
+    """How long a head may be served before it is asked for again, s."""
+    refresh_ahead: float = 0.5
+    """Share of ``head_ttl`` left at which one background refresh starts (0: on expiry)."""
+
+    def __post_init__(self) -> None:
+        if self.finality_depth < 0 or self.head_ttl <= 0 or not 0 <= self.refresh_ahead < 1:
+            raise ValueError("ChainViewConfig: finality_depth >= 0, head_ttl > 0, "
+                             "0 <= refresh_ahead < 1")
+
+
+def unavailable(reason: str, **details: Any) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"upstream could not answer: {reason}", {"reason": reason, **details})
+
+
+def need(value: Any, what: str) -> Any:
+    """Raise 503 for a JSON-RPC error object in place of a result."""
+    if isinstance(value, RpcError):
+        raise unavailable(f"{what} failed", rpcCode=value.code, rpcMessage=value.message[:200])
+    return value
+
+
+class ChainView:
+    def __init__(self, upstreams: Upstreams, config: ChainViewConfig,
+                 cache: TieredCache | None = None) -> None:
+        self._up = upstreams
+        self._config = config
+        self._cache = cache
+        self.best_head = 0
+        """The highest head seen: what the node reports as the head."""
+        self.best_finalized = -1
+        self._finalized_tag_works = True
+        self._head_until = 0.0
+        """Unix time until which ``best_head`` may be served as the head (``head_ttl``
+        after it was last seen): kept here, not looked up in L1, on the hit path."""
+        self._refresh_ahead = config.head_ttl * config.refresh_ahead
+        self._refresh: asyncio.Task[None] | None = None
+
+    # --- what answers bring ---------------------------------------------------------
+    def observe_head(self, head: int) -> int:
+        """A head seen in an upstream answer; returns the head to report (never lower
+        than any reported before). A fresh head is served for ``head_ttl`` from now."""
+        if head > self.best_head:
+            self.best_head = head
+        if self._cache is not None:
+            entry = self._head_entry(self.best_head)
+            if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
+                self._head_until = entry.expires
+        return self.best_head
+
+    def head_of(self, raw: Any) -> int:
+        """An eth_blockNumber result, observed; 503 when it is an error or malformed."""
+        try:
+            return self.observe_head(hex_int(need(raw, "eth_blockNumber")))
+        except (ValueError, TypeError):
+            raise unavailable("malformed eth_blockNumber") from None
+
+    def finality_calls(self) -> list[Call]:
+        """The calls to add to a batch so :meth:`finalized_at` can answer."""
+        if self._finalized_tag_works:
+            return [Call("eth_getBlockByNumber", ("finalized", False))]
+        return []
+
+    def finalized_at(self, head: int, raw: list[Any]) -> int:
+        """The finalized block number, from the answers to :meth:`finality_calls`."""
+        finalized = head - self._config.finality_depth
+        if raw:
+            value = raw[0]
+            if isinstance(value, dict) and isinstance(value.get("number"), str):
+                finalized = hex_int(value["number"])
+            elif isinstance(value, RpcError):
+                self._finalized_tag_works = False
+        if finalized > self.best_finalized:
+            self.best_finalized = finalized
+        return max(finalized, self.best_finalized)
+
+    # --- asking ---------------------------------------------------------------------
+    async def block_number(self) -> int:
+        """The head, asked of an upstream now (and observed)."""
+        (raw,) = await self._up.batch([Call("eth_blockNumber")])
+        return self.head_of(raw)
+
+    async def head(self) -> int:
+        """The head, from cache for up to ``head_ttl``; never goes backwards."""
+        if self._cache is None:
+            return await self.block_number()
+        head = self.fresh_head()
+        if head is not None:
+            return head
+        # from L2 (another worker's) or upstream, one fetch per worker at a time
+        entry = await self._cache.fetch(*_HEAD_KEY, self._compute_head)
+        if entry.head > self.best_head:
+            self.best_head = entry.head
+        if entry.expires > self._head_until and self._cache.peek(*_HEAD_KEY) is entry:
+            self._head_until = entry.expires  # an L2 answer L1 now holds
+        return self.best_head
+
+    async def finalized(self) -> int:
+        """The highest finalized block number known, refreshed at most every
+        ``head_ttl``; like the head, it never goes backwards."""
+        if self._cache is None:
+            return await self._compute_finalized()
+        entry = self._cache.get(*_FINALIZED_KEY)
+        if entry is None:
+            entry = await self._cache.fetch(*_FINALIZED_KEY, self._finalized_entry)
+        return max(entry.head, self.best_finalized)
+
+    def fresh_head(self) -> int | None:
+        """The hit path: the head while it is fresh (None once ``head_ttl`` has passed);
+        in its last part, one background refresh is started and the current value
+        is served meanwhile."""
+        left = self._head_until - time.time()
+        if left <= 0:
+            return None
+        if left < self._refresh_ahead and self._refresh is None:
+            # its own (empty) context: not bound by the deadline of the request that
+            # happened to start it
+            self._refresh = asyncio.get_running_loop().create_task(
+                self._refresh_head(), context=contextvars.Context())
+        return self.best_head
+
+    async def close(self) -> None:
+        """Wait for a head refresh in flight (called when the node stops)."""
+        task = self._refresh
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # --- internals ------------------------------------------------------------------
+    async def _refresh_head(self) -> None:
+        try:
+            await self.block_number()  # stores the fresh head in the cache on the way
+        except Exception as exc:  # the next request past expiry asks (and reports) itself
+            log.debug("head refresh failed: %s", exc)
+        finally:
+            self._refresh = None
+
+    def _head_entry(self, head: int) -> Entry:
+        return Entry(body=b"", expires=time.time() + self._config.head_ttl, head=head)
+
+    async def _compute_head(self, _: str) -> Entry:
+        return self._head_entry(await self.block_number())
+
+    async def _compute_finalized(self) -> int:
+        raw = await self._up.batch([Call("eth_blockNumber"), *self.finality_calls()])
+        try:
+            return self.finalized_at(self.head_of(raw[0]), raw[1:])
+        except (ValueError, TypeError):
+            raise unavailable("malformed finalized block") from None
+
+    async def _finalized_entry(self, _: str) -> Entry:
+        return self._head_entry(await self._compute_finalized())

@@ -1,0 +1,83 @@
+"""ChainView: the one home of the head and finality rules (never backwards, fresh
+for head_ttl, finality from the tag or the depth)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from bizra_node.app import cache_config, upstream_config
+from bizra_node.cache import TieredCache
+from bizra_node.chain import UpstreamPool
+from bizra_node.jsonrpc import RpcError
+from bizra_node.observability import NodeMetrics
+from bizra_node.validation import ChainView, ChainViewConfig
+from tests.conftest import make_settings
+from tests.support.servers import scripted_upstream
+
+
+def answering(heads: Iterator[str]) -> Any:
+    async def answer(request: web.Request) -> web.Response:
+        doc = orjson.loads(await request.read())
+        items = doc if isinstance(doc, list) else [doc]
+        out = [{"jsonrpc": "2.0", "id": i["id"], "result": next(heads)} for i in items]
+        return web.Response(body=orjson.dumps(out if isinstance(doc, list) else out[0]),
+                            content_type="application/json")
+    return answer
+
+
+@asynccontextmanager
+async def view_over(heads: list[str], cache: bool = False) -> AsyncIterator[
+        tuple[ChainView, UpstreamPool]]:
+    async with scripted_upstream(answering(iter(heads))) as url:
+        settings = make_settings(url, head_poll_interval=0)
+        pool = UpstreamPool(upstream_config(settings), NodeMetrics())
+        await pool.start()
+        tiered = TieredCache(cache_config(settings), NodeMetrics()) if cache else None
+        try:
+            yield ChainView(pool, ChainViewConfig(), tiered), pool
+        finally:
+            await pool.close()
+
+
+async def test_reported_head_never_goes_backwards() -> None:
+    async with view_over(["0x10", "0x8", "0x11"]) as (view, pool):
+        seen = [hex(await view.block_number()) for _ in range(3)]
+    assert seen == ["0x10", "0x10", "0x11"]
+    assert pool.metrics.upstream_head.get((pool.upstreams[0].name,)) == 0x11
+
+
+def test_observed_heads_never_go_backwards_and_stay_fresh_for_the_ttl() -> None:
+    view = ChainView(_NoUpstream(), ChainViewConfig(head_ttl=60))
+    assert view.observe_head(100) == 100
+    assert view.observe_head(98) == 100
+    assert view.observe_head(101) == 101
+    assert view.fresh_head() is None  # without a cache, nothing is served from memory
+
+
+async def test_a_head_seen_on_the_way_is_served_fresh() -> None:
+    async with view_over(["0x20"], cache=True) as (view, _):
+        assert view.fresh_head() is None
+        view.observe_head(0x30)
+        assert view.fresh_head() == 0x30
+        assert await view.head() == 0x30  # no upstream call: the one answer is unused
+
+
+def test_finality_from_the_tag_or_the_depth_and_never_backwards() -> None:
+    view = ChainView(_NoUpstream(), ChainViewConfig(finality_depth=10))
+    assert view.finalized_at(100, [{"number": "0x50"}]) == 0x50
+    assert view.finalized_at(100, [{"number": "0x40"}]) == 0x50  # a lagging upstream
+    assert view.finality_calls()  # the tag is asked for while upstreams know it
+    assert view.finalized_at(200, [RpcError(-32602, "unknown tag")]) == 190
+    assert view.finality_calls() == []  # and not any more once one did not
+    assert view.finalized_at(210, []) == 200
+
+
+class _NoUpstream:
+    async def batch(self, calls: list[Any]) -> list[Any]:
+        pytest.fail("no upstream call expected")
