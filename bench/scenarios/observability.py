@@ -30,7 +30,7 @@ import httpx
 import psutil
 
 from bench.results import write_results
-from bizra_node.api import Dispatcher, Request, Response, ok_body
+from bizra_node.api import Dispatcher, Request, Response, Route, ok_body
 from bizra_node.devnet import free_port
 from bizra_node.observability import Exporter, MultiprocWriter, NodeMetrics
 
@@ -46,10 +46,12 @@ def _dispatcher(metrics: NodeMetrics | None) -> Dispatcher:
     async def other(req: Request) -> Response:
         return Response(200, b"{}")
 
-    table = {("POST", f"/api/v1/validate/{k}"): other for k in ("transaction", "block", "address")}
-    prefixes = [("GET", "/api/v1/blocks/", other), ("GET", "/api/v1/addresses/", other),
-                ("GET", "/api/v1/transactions/", _hit)]
-    return Dispatcher(table, prefixes, 65536, metrics)
+    routes = [Route(f"/api/v1/validate/{k}", ("POST",), other)
+              for k in ("transaction", "block", "address")]
+    routes += [Route("/api/v1/blocks/{number}", ("GET",), other),
+               Route("/api/v1/addresses/{address}", ("GET",), other),
+               Route("/api/v1/transactions/{hash}", ("GET",), _hit)]
+    return Dispatcher(routes, 65536, metrics)
 
 
 async def _drive(dispatcher: Dispatcher, n: int) -> float:

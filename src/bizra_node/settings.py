@@ -3,7 +3,7 @@
 Each field is read from the environment variable of the same name in upper case
 (``bizra_node_url`` <- ``BIZRA_NODE_URL``); a ``.env`` file in the working directory is
 read too. Values are validated once, at load: a bad value stops the node with a clear
-message instead of failing later. Defaults follow shared/DESIGN.md and the roadmap.
+message instead of failing later. Defaults follow the roadmap (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -42,3 +42,33 @@ def test_describe_lists_every_setting() -> None:
     text = describe_settings()
     for name in Settings.model_fields:
         assert name.upper() in text
+
+
+def test_every_setting_is_read_outside_settings_py() -> None:
+    """A documented setting acts: each field of Settings is read by the code (directly,
+    or through a Settings property that reads it), so none can claim more than it does."""
+    import ast
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "src" / "bizra_node"
+    source = package / "settings.py"
+    properties: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list):
+            properties[node.name] = {a.attr for a in ast.walk(node)
+                                     if isinstance(a, ast.Attribute)
+                                     and isinstance(a.value, ast.Name) and a.value.id == "self"}
+    code = "\n".join(p.read_text() for p in package.rglob("*.py") if p != source)
+    used = {name for name in re.findall(r"\.([a-z_][a-z0-9_]*)\b", code)}
+    read = set(used)
+    changed = True
+    while changed:  # properties reading properties
+        changed = False
+        for prop, reads in properties.items():
+            if prop in read and not reads <= read:
+                read |= reads
+                changed = True
+    unread = [name for name in Settings.model_fields if name not in read]
+    assert unread == [], f"settings nobody reads: {unread}"
