@@ -47,9 +47,11 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
     """A route's ``parse``: a JSON body of ``kind`` (Content-Type checked, decoded and
     type-checked by msgspec), whose ``networkId``, when given, is the one served."""
     decode = msgspec.json.Decoder(kind).decode
+    networked = "networkId" in getattr(kind, "__struct_fields__", ())
 
     def parse(req: Request) -> T:
-        _require_json(req)
+        if req.header("content-type") != _JSON:  # the common case costs one comparison
+            _require_json(req)
         try:
             body = decode(req.body)
         except msgspec.ValidationError as exc:
@@ -58,7 +60,7 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
         except msgspec.DecodeError as exc:
             raise ValidationError("request body is not valid JSON",
                                   {"reason": "malformed_json", "error": str(exc)}) from None
-        requested = getattr(body, "networkId", None)
+        requested = body.networkId if networked else None  # type: ignore[attr-defined]
         if requested is not None and requested != network_id:
             raise ValidationError("this node does not serve that network",
                                   {"reason": "unsupported_network", "networkId": requested,

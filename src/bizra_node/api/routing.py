@@ -50,6 +50,8 @@ class Route:
     """The metric label (the path template); set from ``path``."""
     prefix: str = field(default="")
     """For a path ending in a ``{parameter}`` segment: the path up to it."""
+    ok_key: tuple[str, str] = field(default=("", ""))
+    """(label, "200"): the metric key of most answers, made once."""
 
     def __post_init__(self) -> None:
         path = self.path
@@ -65,6 +67,7 @@ class Route:
             raise ValueError(f"only the last segment may be a parameter: {path!r}")
         else:
             object.__setattr__(self, "label", path)
+        object.__setattr__(self, "ok_key", (self.label, "200"))
 
 
 async def _not_found(req: Request) -> Response:
@@ -76,14 +79,17 @@ async def _not_allowed(req: Request) -> Response:
                           {"reason": "method_not_allowed"})
 
 
-_NOT_FOUND = Route("/", ("*",), _not_found)
-object.__setattr__(_NOT_FOUND, "label", UNMATCHED)
+def _labelled(route: Route, label: str) -> Route:
+    object.__setattr__(route, "label", label)
+    object.__setattr__(route, "ok_key", (label, "200"))
+    return route
+
+
+_NOT_FOUND = _labelled(Route("/", ("*",), _not_found), UNMATCHED)
 
 
 def _not_allowed_route(label: str) -> Route:
-    route = Route("/", ("*",), _not_allowed)
-    object.__setattr__(route, "label", label)
-    return route
+    return _labelled(Route("/", ("*",), _not_allowed), label)
 
 
 class Router:
@@ -95,15 +101,17 @@ class Router:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes: list[Route] = []
         self._exact: dict[tuple[str, str], Route] = {}
-        self._prefixes: dict[str, dict[str, Route]] = {}
+        self._prefixes: dict[tuple[str, str], Route] = {}
+        """(method, prefix) -> parameter route."""
         self._not_allowed: dict[str, Route] = {}
+        """path or prefix -> the route answering its other methods."""
         for route in routes:
             self.add(route)
 
     def add(self, route: Route) -> None:
         for method in route.methods:
             if route.prefix:
-                self._prefixes.setdefault(route.prefix, {})[method] = route
+                self._prefixes[(method, route.prefix)] = route
             else:
                 self._exact[(method, route.path)] = route
         key = route.prefix or route.path
@@ -123,11 +131,10 @@ class Router:
                 return route
         cut = path.rfind("/") + 1
         if cut < len(path):
-            by_method = self._prefixes.get(path[:cut])
-            if by_method is not None:
-                route = by_method.get(method)
+            route = self._prefixes.get((method, path[:cut]))
+            if route is not None:
                 req.param = path[cut:]
-                return route if route is not None else self._not_allowed[path[:cut]]
+                return route
         other = self._not_allowed.get(path)
         if other is not None:
             return other
