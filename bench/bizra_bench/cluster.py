@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faultproxy import FaultProxy
+from bizra_bench.faultproxy import FaultProxy
 from bizra_node.devnet import Anvil, SeedManifest, seed
 from bizra_node.devnet.seed import rpc
 

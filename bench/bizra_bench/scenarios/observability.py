@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.results import write_results
-from bizra_node.api import Dispatcher, Request, Response, ok_body
+from bizra_bench.results import write_results
+from bizra_node.api import Dispatcher, Handler, Request, Response, ok_body
 from bizra_node.devnet import free_port
 from bizra_node.observability import Exporter, MultiprocWriter, NodeMetrics
 
@@ -46,9 +46,11 @@ def _dispatcher(metrics: NodeMetrics | None) -> Dispatcher:
     async def other(req: Request) -> Response:
         return Response(200, b"{}")
 
-    table = {("POST", f"/api/v1/validate/{k}"): other for k in ("transaction", "block", "address")}
-    prefixes = [("GET", "/api/v1/blocks/", other), ("GET", "/api/v1/addresses/", other),
-                ("GET", "/api/v1/transactions/", _hit)]
+    table: dict[tuple[str, str], Handler] = {
+        ("POST", f"/api/v1/validate/{k}"): other for k in ("transaction", "block", "address")}
+    prefixes: list[tuple[str, str, Handler]] = [
+        ("GET", "/api/v1/blocks/", other), ("GET", "/api/v1/addresses/", other),
+        ("GET", "/api/v1/transactions/", _hit)]
     return Dispatcher(table, prefixes, 65536, metrics)
 
 
