@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bizra_bench.faultproxy import FaultProxy
-from bizra_node.devnet import Anvil, SeedManifest, seed
-from bizra_node.devnet.seed import rpc
+from bizra_node.devnet import Anvil, SeedManifest, rpc, seed
 
 __all__ = ["Cluster", "start_cluster"]
 
