@@ -8,10 +8,11 @@ ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer
 
-$(VENV)/.installed: pyproject.toml
+# The node (with its dev tools) and the benchmark harness, bizra-node-bench in bench/.
+$(VENV)/.installed: pyproject.toml bench/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -e '.[dev]' -e ./bench
 	touch $@
 
 $(ANVIL): scripts/devnet-package.json

@@ -7,7 +7,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from .settings import Settings, describe_settings
 
@@ -157,17 +159,29 @@ def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Benchmarks live in the checkout's bench/ folder (not installed with the package)."""
-    import importlib
+PLUGIN_GROUP = "bizra_node.plugins"
+"""Entry-point group of the commands other distributions add (bench: bizra-node-bench)."""
 
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "bench" / "runner.py").is_file():
-        print("bench/ not found: run `bizra-node bench` from a checkout", file=sys.stderr)
+BenchRunner = Callable[[str, list[str], str | None], int]
+"""``run_bench(scenario, argv, out)`` of the benchmark harness (bizra_bench.runner)."""
+
+
+def load_plugin(name: str) -> object | None:
+    """The object the installed entry point ``name`` of ``PLUGIN_GROUP`` names, or None."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=PLUGIN_GROUP, name=name)
+    return next(iter(found)).load() if found else None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The benchmark harness is a distribution of its own (bench/ of the checkout)."""
+    runner = load_plugin("bench")
+    if runner is None:
+        print("bizra-node bench: the benchmark harness is not installed: run `pip install -e "
+              "./bench` in a BIZRA-NODE0 checkout (`make setup` does)", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(root))
-    runner = importlib.import_module("bench.runner")
-    return int(runner.run_bench(args.scenario, args.rest))
+    return int(cast(BenchRunner, runner)(args.scenario, args.rest, args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,8 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auth_file path named in the printed ini")
     pgb.set_defaults(func=cmd_pgbouncer_config)
 
-    bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/)")
-    bench.add_argument("scenario")
+    bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/; "
+                           "needs the harness: pip install -e ./bench)")
+    bench.add_argument("--out", metavar="DIR", default=None,
+                       help="results folder (default: BENCH_RESULTS, else bench/results/ of "
+                            "the checkout)")
+    bench.add_argument("scenario", help="a scenario of the harness (an unknown name lists "
+                                        "them); SCENARIO --help gives its options")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
     return parser

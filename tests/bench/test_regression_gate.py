@@ -1,10 +1,11 @@
 """The performance regression gate in `make test`: fails only on a large ratio
-regression measured in this run (see bench/gate.py), never on an absolute time."""
+regression measured in this run (see bench/bizra_bench/gate.py), never on an absolute time."""
 
 from __future__ import annotations
 
 import pytest
-from bench.gate import run_gate
+
+from bizra_bench.gate import run_gate
 
 
 @pytest.mark.perf

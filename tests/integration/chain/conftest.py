@@ -1,11 +1,12 @@
-"""A cluster of identical anvil upstreams, each behind a fault proxy (bench/)."""
+"""A cluster of identical anvil upstreams, each behind a fault proxy (bizra_bench, in bench/)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from bench.cluster import Cluster, start_cluster
+
+from bizra_bench.cluster import Cluster, start_cluster
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.cluster import Cluster
-from bench.faultproxy import Fault, FaultKind
 
+from bizra_bench.cluster import Cluster
+from bizra_bench.faultproxy import Fault, FaultKind
 from bizra_node.app import Node
 from bizra_node.resilience import State
 from bizra_node.settings import Settings

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from bench.faultproxy import FaultProxy
 
+from bizra_bench.faultproxy import FaultProxy
 from tests.conftest import Devnet, make_settings, running_node
 
 

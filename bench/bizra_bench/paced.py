@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.workload import Req
+from bizra_bench.workload import Req
 
 __all__ = ["PacedResult", "paced_run"]
 

@@ -12,7 +12,7 @@ import math
 import statistics
 from typing import Any
 
-from bench.measure import Recorder
+from bizra_bench.measure import Recorder
 
 __all__ = ["assemble", "markdown", "round_ratio", "summary"]
 
@@ -36,7 +36,7 @@ def round_ratio(runs: dict[str, Any], a: str, b: str) -> float:
     ra = ((runs.get(a) or {}).get("extra") or {}).get("repeats")
     rb = ((runs.get(b) or {}).get("extra") or {}).get("repeats")
     if ra and rb and len(ra) == len(rb):
-        return statistics.median(x / y for x, y in zip(ra, rb, strict=True))
+        return float(statistics.median(float(x) / float(y) for x, y in zip(ra, rb, strict=True)))
     return _ratio(_get(runs, a, "rps"), _get(runs, b, "rps"))
 
 
@@ -48,7 +48,9 @@ def _goal(name: str, value: float, target: float, higher: bool, how: str,
 
 
 def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any]]:
-    p50 = lambda k: _get(runs, k, "p50_ms")  # noqa: E731
+    def p50(key: str) -> float:
+        return _get(runs, key, "p50_ms")
+
     steady = hit_rates.get("node.paced", {}).get("hit_rate")
     return [
         _goal("L1-hit POST validate/transaction vs nginx proxy_cache (req/s)",
@@ -70,8 +72,12 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
 
 
 def extra_ratios(runs: dict[str, Any]) -> list[tuple[str, float]]:
-    rps = lambda k: _get(runs, k, "rps")  # noqa: E731
-    r = lambda a, b: round_ratio(runs, a, b)  # noqa: E731
+    def rps(key: str) -> float:
+        return _get(runs, key, "rps")
+
+    def r(a: str, b: str) -> float:
+        return round_ratio(runs, a, b)
+
     return [
         ("L1-hit POST / bare GET (same server)", r("hit.post", "bare.get")),
         ("L1-hit POST / bare POST (same server)", r("hit.post", "bare.post")),

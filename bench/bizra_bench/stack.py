@@ -22,7 +22,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from bench.loadgen import ROOT, Server, node_argv, start_server
+from bizra_bench.loadgen import Server, node_argv, start_server
 from bizra_node.devnet import stop_process
 
 __all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "redis_up",
@@ -36,22 +36,22 @@ PROFILES: dict[str, dict[str, str]] = {
 
 
 class ProxyProcess:
-    """``bench.faultproxy`` in a process of its own (so its work never shares a
+    """``bizra_bench.faultproxy`` in a process of its own (so its work never shares a
     core's time slice with the load generator), adding ``latency`` s to every call
     and counting calls by method."""
 
     def __init__(self, target: str, latency: float) -> None:
         self.target = target
         self.latency = latency
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
     def start(self) -> ProxyProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.faultproxy", self.target, "--latency",
-             str(self.latency), "--count-calls"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "bizra_bench.faultproxy", self.target, "--latency",
+             str(self.latency), "--count-calls"], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        line = self.proc.stdout.readline().decode()
         if not line.startswith("listening "):
             self.stop()
             raise RuntimeError(f"fault proxy did not start: {line!r}")

@@ -19,12 +19,12 @@ from typing import Any
 
 import psutil
 
-from bench.watch import Watch
-from bench.workload import Req
+from bizra_bench.checkout import find_checkout
+from bizra_bench.watch import Watch
+from bizra_bench.workload import Req
 
 __all__ = ["Server", "WrkResult", "have_wrk", "start_server", "wrk"]
 
-ROOT = Path(__file__).resolve().parents[1]
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -57,7 +57,10 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(label: str, out: str) -> WrkResult:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no Requests/sec: {out[-500:]!r}")
+    rps = float(found.group(1))
     pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
     errors = sum(int(x) for x in re.findall(
         r"(?:connect|read|write|timeout) (\d+)", out.split("Socket errors:", 1)[1])) \
@@ -179,10 +182,11 @@ class Server:
 
 def start_server(argv: list[str], env: dict[str, str], health_path: str,
                  timeout: float = 30) -> Server:
-    """Start ``argv`` (with {port} substituted) and wait until ``health_path`` answers."""
+    """Start ``argv`` (with {port} substituted) in the checkout (``find_checkout``; else
+    here) and wait until ``health_path`` answers."""
     port = _free_port()
     argv = [a.replace("{port}", str(port)) for a in argv]
-    proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=find_checkout(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

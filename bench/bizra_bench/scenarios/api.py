@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from bench.loadgen import (
+from bizra_bench.loadgen import (
     WrkResult,
     granian_argv,
     have_wrk,
@@ -22,14 +22,14 @@ from bench.loadgen import (
     start_server,
     wrk,
 )
-from bench.results import write_results
+from bizra_bench.results import write_results
 from bizra_node.devnet import Anvil, seed
 
-FRAMEWORKS = [("rsgi", "rsgi", "bench.frameworks:rsgi_app"),
-              ("raw ASGI", "asgi", "bench.frameworks:raw_asgi_app"),
-              ("Starlette", "asgi", "bench.frameworks:starlette_app"),
-              ("FastAPI", "asgi", "bench.frameworks:fastapi_app"),
-              ("Litestar", "asgi", "bench.frameworks:litestar_app")]
+FRAMEWORKS = [("rsgi", "rsgi", "bizra_bench.frameworks:rsgi_app"),
+              ("raw ASGI", "asgi", "bizra_bench.frameworks:raw_asgi_app"),
+              ("Starlette", "asgi", "bizra_bench.frameworks:starlette_app"),
+              ("FastAPI", "asgi", "bizra_bench.frameworks:fastapi_app"),
+              ("Litestar", "asgi", "bizra_bench.frameworks:litestar_app")]
 
 
 def _progress(result: WrkResult) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.results import write_results
+from bizra_bench.results import write_results
 from bizra_node.app import pool_options, store_config
 from bizra_node.history import HistoryQuery, decode_cursor
 from bizra_node.observability import NodeMetrics
@@ -66,8 +66,12 @@ def _pcts(samples: list[float]) -> dict[str, float]:
             "max_ms": round(s[-1] * 1000, 3), "n": len(s)}
 
 
+def _tx_hash(i: int) -> str:
+    return "0x" + f"{i:064x}"
+
+
 def _tx_result(i: int) -> TransactionResult:
-    tx = Transaction(hash="0x" + f"{i:064x}", from_="0x" + "a" * 40, to="0x" + "b" * 40,
+    tx = Transaction(hash=_tx_hash(i), from_="0x" + "a" * 40, to="0x" + "b" * 40,
                      value=str(10**18 + i), gas=21000, gas_price="1000000000", nonce=i,
                      block_number=100 + i // 50, block_hash="0x" + "c" * 64, timestamp=1_700_000_000,
                      status="confirmed", confirmations=64, finalized=True, data="0x", type=2)
@@ -98,12 +102,13 @@ async def bench_write_behind(dsn: str, data_dir: Path, records: int) -> dict[str
     store = Store(store_config(settings), NodeMetrics())
     await store.start()
     results = [_tx_result(i) for i in range(2000)]
+    hashes = [_tx_hash(i) for i in range(2000)]
     rec = store.recorder
     m = store.metrics
     try:
         # warm-up
         for i in range(2000):
-            rec("transaction", results[i].data.hash, results[i])  # type: ignore[union-attr]
+            rec("transaction", hashes[i], results[i])
         while m.write_records.get(("written",)) < 2000:
             await asyncio.sleep(0.005)
         def landed() -> float:
@@ -116,8 +121,7 @@ async def bench_write_behind(dsn: str, data_dir: Path, records: int) -> dict[str
         for start in range(0, records, 1000):
             e0 = time.perf_counter()
             for i in range(start, min(start + 1000, records)):
-                r = results[i % 2000]
-                rec("transaction", r.data.hash, r)  # type: ignore[union-attr]
+                rec("transaction", hashes[i % 2000], results[i % 2000])
             enqueue += time.perf_counter() - e0
             await asyncio.sleep(0)  # requests interleave with the writer
             while store.writer.depth > high:  # the bench paces itself below the queue bound

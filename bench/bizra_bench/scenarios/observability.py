@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.results import write_results
+from bizra_bench.results import write_results
 from bizra_node.api import Dispatcher, Request, Response, Route, ok_body
 from bizra_node.devnet import free_port
 from bizra_node.observability import Exporter, MultiprocWriter, NodeMetrics

@@ -11,7 +11,7 @@ The HTTP/1.1 server side is written on ``asyncio.start_server`` (keep-alive,
 Content-Length bodies: what aiohttp clients send) so that a dropped connection is a
 real reset and a stall is a real silent socket. Forwarding uses aiohttp.
 
-Run alone (``python -m bench.faultproxy TARGET --latency 0.05``; ``bench suite``
+Run alone (``python -m bizra_bench.faultproxy TARGET --latency 0.05``; ``bench suite``
 does, so the proxy has a process of its own), it prints ``listening <url>`` and
 answers ``GET /_faultproxy/stats`` and ``POST /_faultproxy/reset`` itself.
 """
@@ -291,7 +291,7 @@ class FaultProxy:
 
 
 async def _main(argv: list[str] | None = None) -> None:  # pragma: no cover - a process of its own
-    parser = argparse.ArgumentParser(prog="python -m bench.faultproxy")
+    parser = argparse.ArgumentParser(prog="python -m bizra_bench.faultproxy")
     parser.add_argument("target")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each call")

@@ -24,16 +24,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.results import write_results
+from bizra_bench.results import write_results
 from bizra_node.api import Request
 from bizra_node.app import Node
-from bizra_node.cache import Codec, Entry, L1Cache, RedisL2, encode_entry, l2_breaker_config
+from bizra_node.cache import Codec, CodecName, Entry, L1Cache, RedisL2, encode_entry, l2_breaker_config
 from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import CircuitBreaker
 from bizra_node.settings import Settings
 
-CODECS: list[tuple[str, int]] = [("raw", 0), ("zlib", 1), ("zlib", 6), ("zlib", 9),
+CODECS: list[tuple[CodecName, int]] = [("raw", 0), ("zlib", 1), ("zlib", 6), ("zlib", 9),
                                  ("zstd", -1), ("zstd", 1), ("zstd", 3), ("zstd", 6),
                                  ("zstd", 9), ("zstd", 19), ("zstd-dict", 1),
                                  ("zstd-dict", 3), ("zstd-dict", 9)]
@@ -95,8 +95,8 @@ async def _payloads(node: Node, anvil_url: str, manifest: Any, full: int) -> dic
 
 
 # --- measurements -------------------------------------------------------------------------
-def _codec_row(name: str, level: int, kind: str, items: list[bytes], n: int) -> dict[str, Any]:
-    codec = Codec(name, level)  # type: ignore[arg-type]
+def _codec_row(name: CodecName, level: int, kind: str, items: list[bytes], n: int) -> dict[str, Any]:
+    codec = Codec(name, level)
     raw = sum(len(p) for p in items)
     packed = [codec.compress(p) for p in items]
     stored = sum(len(codec.encode(p)) for p in items)

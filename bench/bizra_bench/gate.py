@@ -29,9 +29,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.loadgen import have_wrk, wrk
-from bench.stack import ProxyProcess, start_node
-from bench.workload import tx_batch_body, validation_request
+from bizra_bench.loadgen import have_wrk, wrk
+from bizra_bench.stack import ProxyProcess, start_node
+from bizra_bench.workload import tx_batch_body, validation_request
 from bizra_node.devnet import Anvil, seed
 
 __all__ = ["GateResult", "run_gate"]

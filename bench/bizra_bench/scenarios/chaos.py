@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.cluster import Cluster, start_cluster
-from bench.faultproxy import Fault
-from bench.results import write_results
+from bizra_bench.cluster import Cluster, start_cluster
+from bizra_bench.faultproxy import Fault
+from bizra_bench.results import write_results
 from bizra_node.api import Request
 from bizra_node.app import Node
 from bizra_node.settings import Settings

@@ -2,7 +2,9 @@
 node of another commit, in the same run, on the same upstream.
 
 The other commit's ``src/`` is exported with ``git archive`` into a temporary folder
-and run with it first on PYTHONPATH (same virtualenv, same dependencies). Both nodes
+and run with it first on PYTHONPATH (same virtualenv, same dependencies); "this
+checkout" is the node installed in the virtualenv, which `make setup` installs from the
+checkout's src/ in editable mode (a wheel install measures the wheel). Both nodes
 run side by side, with nginx proxy_cache on POST (when installed) as the reference
 of the suite's goals; wrk rounds take each target in turn (best of each kept, and the
 median of per-round ratios to nginx), then the paced generator measures each at a
@@ -27,20 +29,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import ROOT, Server, have_wrk
-from bench.measure import Recorder
-from bench.nginx import NginxCache, have_nginx
-from bench.report import round_ratio
-from bench.results import write_results
-from bench.stack import ProxyProcess, start_node
-from bench.workload import rpc_request, validation_request
+from bizra_bench.checkout import find_checkout
+from bizra_bench.loadgen import Server, have_wrk
+from bizra_bench.measure import Recorder
+from bizra_bench.nginx import NginxCache, have_nginx
+from bizra_bench.report import round_ratio
+from bizra_bench.results import write_results
+from bizra_bench.stack import ProxyProcess, start_node
+from bizra_bench.workload import rpc_request, validation_request
 from bizra_node.devnet import Anvil, free_port, seed
 
 
-def export_src(ref: str) -> Path:
+def export_src(checkout: Path, ref: str) -> Path:
     """``src/`` of ``ref`` in a temporary folder (the caller removes it)."""
     folder = Path(tempfile.mkdtemp(prefix="bizra-base-"))
-    data = subprocess.run(["git", "archive", "--format=tar", ref, "src"], cwd=ROOT,
+    data = subprocess.run(["git", "archive", "--format=tar", ref, "src"], cwd=checkout,
                           capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(folder, filter="data")
@@ -70,11 +73,15 @@ def run(argv: list[str]) -> int:
     if not have_wrk():
         print("wrk is not installed: run `make bench-tools`", file=sys.stderr)
         return 2
-    base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=ROOT,
+    checkout = find_checkout()
+    if checkout is None:
+        print("bench compare needs a BIZRA-NODE0 git checkout: run it from one", file=sys.stderr)
+        return 2
+    base_rev = subprocess.run(["git", "rev-parse", "--short", args.base], cwd=checkout,
                               capture_output=True, text=True, check=True).stdout.strip()
-    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+    head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout,
                               capture_output=True, text=True, check=True).stdout.strip()
-    folder = export_src(args.base)
+    folder = export_src(checkout, args.base)
     targets = ("bare GET", "POST hit", "GET hit")
     rec = Recorder(2 * len(targets) * (args.repeat + 1) + 1 + (args.repeat if have_nginx() else 0))
     anvil = Anvil().start()

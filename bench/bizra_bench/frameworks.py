@@ -7,7 +7,7 @@ constant GET returns fixed bytes. Served by granian, like the node.
 Note: no `from __future__ import annotations` here: FastAPI and Litestar read the
 handlers' annotations at run time.
 
-Targets (granian --factory): bench.frameworks:<name>_app with name in
+Targets (granian --factory): bizra_bench.frameworks:<name>_app with name in
 raw_asgi, rsgi, starlette, fastapi, litestar.
 """
 

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.loadgen import wrk
-from bench.paced import paced_run
-from bench.watch import Watch
-from bench.workload import Req
+from bizra_bench.loadgen import wrk
+from bizra_bench.paced import paced_run
+from bizra_bench.watch import Watch
+from bizra_bench.workload import Req
 
 __all__ = ["Recorder", "Run"]
 

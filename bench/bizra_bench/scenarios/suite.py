@@ -20,15 +20,18 @@ own. Measured, each in its own step:
   rate is counted at the proxy (upstream validations / client requests);
 - the cache, circuit-breaker and db scenarios, each in its own process.
 
-Writes bench/results/suite-*.{json,md} and suite-*.png charts; prints a progress
-line per step and the summary (goals, roadmap table) at the end. `--quick` runs
-everything shortened (about 3 minutes); see --help for every knob.
+Writes suite-*.{json,md} and suite-*.png charts to the results folder (bench/results/
+of the checkout, or `bizra-node bench --out DIR suite`); prints a progress line per
+step and the summary (goals, roadmap table) at the end. `--quick` runs everything
+shortened (about 3 minutes); see --help for every knob.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,12 +39,12 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from bench import charts, report
-from bench.loadgen import ROOT, Server, have_wrk
-from bench.measure import Recorder, Run
-from bench.nginx import NginxCache, have_nginx
-from bench.results import RESULTS_DIR, write_results
-from bench.stack import (
+from bizra_bench import charts, report, runner
+from bizra_bench.loadgen import Server, have_wrk
+from bizra_bench.measure import Recorder, Run
+from bizra_bench.nginx import NginxCache, have_nginx
+from bizra_bench.results import ENV_VAR, results_dir, write_results
+from bizra_bench.stack import (
     ProxyProcess,
     clear_redis_prefix,
     drop_database,
@@ -49,7 +52,7 @@ from bench.stack import (
     scratch_database,
     start_node,
 )
-from bench.workload import (
+from bizra_bench.workload import (
     Req,
     Workload,
     rpc_request,
@@ -161,7 +164,7 @@ class Suite:
             steps += [(1, lambda r: self.start("node", r)),
                       (3, lambda r: self.mixed("node", r)), (1, self.stop)]
         if not a.no_subscenarios:
-            steps += [(1, lambda r, n=name, x=opts[1 if a.quick else 0]: self.sub(n, x, r))
+            steps += [(1, functools.partial(self.sub, name, opts[1 if a.quick else 0]))
                       for name, opts in SUBSCENARIOS.items()]
         return steps
 
@@ -379,17 +382,18 @@ class Suite:
     # --- other scenarios ------------------------------------------------------------------------
     def sub(self, name: str, extra: list[str], rec: Recorder) -> None:
         rec.begin(f"scenario {name} {' '.join(extra)} (own process)")
-        module = ROOT / "bench" / "scenarios" / f"{name.replace('-', '_')}.py"
-        if not module.is_file():
-            rec.note(f"scenario {name} is not in this checkout: skipped")
+        if name not in runner.available():
+            rec.note(f"scenario {name} is not in this harness: skipped")
             return
         cmd = [sys.executable, "-m", "bizra_node.cli", "bench", name, *extra]
+        folder = results_dir()
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(cmd, env={**os.environ, ENV_VAR: str(folder)}, capture_output=True,
+                              text=True, timeout=900)
         if proc.returncode != 0:
             rec.note(f"scenario {name} failed (exit {proc.returncode}): {proc.stderr[-300:]}")
             return
-        path = RESULTS_DIR / f"{name}-latest.json"
+        path = folder / f"{name}-latest.json"
         self.subs[name] = json.loads(path.read_text()) if path.is_file() else {}
         rec.say(f"-> done in {time.monotonic() - t0:.0f} s ({path.name})")
 
@@ -412,10 +416,11 @@ def run(argv: list[str]) -> int:
         suite.close()
     data = report.assemble(args, rec, suite.hit_rates, suite.subs, suite.info,
                            time.monotonic() - started)
-    images = charts.draw(data, RESULTS_DIR, "suite")
+    folder = results_dir()
+    images = charts.draw(data, folder, "suite")
     data["charts"] = [str(p.name) for p in images]
     md = report.markdown(data)
     path = write_results("suite", data, md)
     print(report.summary(data))
-    print(f"results: {path} (+ {len(images)} charts in {RESULTS_DIR})", file=sys.stderr)
+    print(f"results: {path} (+ {len(images)} charts in {folder})", file=sys.stderr)
     return 0

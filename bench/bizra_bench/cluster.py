@@ -13,9 +13,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.faultproxy import FaultProxy
-from bizra_node.devnet import Anvil, SeedManifest, seed
-from bizra_node.devnet.seed import rpc
+from bizra_bench.faultproxy import FaultProxy
+from bizra_node.devnet import Anvil, SeedManifest, rpc, seed
 
 __all__ = ["Cluster", "start_cluster"]
 

@@ -116,10 +116,7 @@ def _hit_rates(plt: Any, hit_rates: dict[str, Any], folder: Path, stem: str) -> 
 
 def draw(data: dict[str, Any], folder: Path, stem: str) -> list[Path]:
     """Every chart the data allows; returns the files written."""
-    try:
-        plt = _plt()
-    except ImportError:  # matplotlib is a dev extra; the numbers do not need it
-        return []
+    plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     runs = data["runs"]
     out = [

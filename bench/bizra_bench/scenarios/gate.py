@@ -1,4 +1,4 @@
-"""`bizra-node bench gate`: the performance regression gate (bench/gate.py) on its
+"""`bizra-node bench gate`: the performance regression gate (bizra_bench.gate) on its
 own; `make test` runs it as tests/bench/test_regression_gate.py.
 
 Options: --duration S (per wrk run, 2), --repeats N (3), --latency S (0.05).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from bench.gate import run_gate
-from bench.results import write_results
+from bizra_bench.gate import run_gate
+from bizra_bench.results import write_results
 
 
 def run(argv: list[str]) -> int:

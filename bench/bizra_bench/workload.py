@@ -17,13 +17,14 @@ import random
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bizra_node.devnet import rpc
 
 __all__ = ["Keys", "Req", "Workload", "seed_workload", "validation_request", "zipf_sequence"]
 
 KINDS = ("transaction", "block", "address")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,13 @@ def _batch(url: str, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     return [a["result"] for a in answers]
 
 
-def _split(items: list[Any], sizes: Sequence[int]) -> list[list[Any]]:
-    out, start = [], 0
-    for size in sizes:
-        out.append(items[start:start + size])
-        start += size
-    return out
+def _split(items: list[K], kind: str, miss: int, cold: int,
+           rng: random.Random) -> tuple[list[K], list[K], list[K]]:
+    """``items`` shuffled, then cut into (miss, cold, zipf) key sets."""
+    if len(items) <= miss + cold:
+        raise ValueError(f"not enough seeded keys of kind {kind} for the key sets")
+    rng.shuffle(items)
+    return items[:miss], items[miss:miss + cold], items[miss + cold:]
 
 
 def seed_workload(url: str, *, txs: int = 10_000, miss: Sequence[int] = (600, 200, 200),
@@ -124,15 +126,10 @@ def seed_workload(url: str, *, txs: int = 10_000, miss: Sequence[int] = (600, 20
         rpc(url, "evm_setAutomine", [True])
     rpc(url, "anvil_mine", [hex(final_margin)])
     head = int(rpc(url, "eth_blockNumber"), 16)
-    for items in (hashes, blocks, recipients):
-        rng.shuffle(items)
-    sets = []
-    for i, items in enumerate((hashes, blocks, recipients)):
-        parts = _split(items, (miss[i], cold[i]))
-        if len(items) <= miss[i] + cold[i]:
-            raise ValueError(f"not enough seeded keys of kind {KINDS[i]} for the key sets")
-        sets.append([*parts, items[miss[i] + cold[i]:]])
-    miss_keys, cold_keys, zipf_keys = (Keys(sets[0][j], sets[1][j], sets[2][j]) for j in range(3))
+    tx = _split(hashes, KINDS[0], miss[0], cold[0], rng)
+    block = _split(blocks, KINDS[1], miss[1], cold[1], rng)
+    address = _split(recipients, KINDS[2], miss[2], cold[2], rng)
+    miss_keys, cold_keys, zipf_keys = (Keys(tx[j], block[j], address[j]) for j in range(3))
     hot = zipf_keys.transaction.pop()
     return Workload(zipf=zipf_keys, miss=miss_keys, cold=cold_keys, hot_tx=hot, head=head)
 

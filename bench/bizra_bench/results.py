@@ -1,0 +1,54 @@
+"""Where benchmark results go: <folder>/<scenario>-<UTC timestamp>.{json,md} plus
+<scenario>-latest.{json,md}, the folder being ``BENCH_RESULTS`` when set (``bizra-node
+bench --out DIR`` sets it), else bench/results/ of the checkout (``checkout``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from bizra_bench.checkout import find_checkout
+
+__all__ = ["ENV_VAR", "NoResultsDir", "machine_info", "results_dir", "write_results"]
+
+ENV_VAR = "BENCH_RESULTS"
+
+
+class NoResultsDir(LookupError):
+    """Neither ``BENCH_RESULTS`` nor a checkout: nowhere agreed to write results."""
+
+    def __init__(self) -> None:
+        super().__init__(f"no checkout here to hold bench/results/: run from a BIZRA-NODE0 "
+                         f"checkout, or pass `bizra-node bench --out DIR ...` (or set {ENV_VAR})")
+
+
+def results_dir() -> Path:
+    """The results folder (not created here); raises NoResultsDir outside a checkout
+    when ``BENCH_RESULTS`` is not set."""
+    if folder := os.environ.get(ENV_VAR, ""):
+        return Path(folder).resolve()
+    checkout = find_checkout()
+    if checkout is None:
+        raise NoResultsDir
+    return checkout / "bench" / "results"
+
+
+def machine_info() -> dict[str, Any]:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                    time.gmtime())}
+
+
+def write_results(scenario: str, data: dict[str, Any], markdown: str) -> Path:
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    doc = {"scenario": scenario, "machine": machine_info(), **data}
+    for name in (f"{scenario}-{stamp}", f"{scenario}-latest"):
+        (folder / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str))
+        (folder / f"{name}.md").write_text(markdown)
+    return folder / f"{scenario}-latest.md"
