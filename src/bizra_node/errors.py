@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "IntegrityFailure",
     "InternalError",
     "NodeError",
     "NotFoundError",
@@ -84,6 +85,18 @@ class UpstreamError(NodeError):
         self.rpc_code = rpc_code
         self.retry_after = retry_after
         self.retryable = retryable
+
+
+class IntegrityFailure(UpstreamError):
+    """An upstream's answer failed a verification check (its hash, signature, trie root or
+    proof does not hold). The pool counts it against that upstream, takes the upstream
+    out of rotation and asks another; when none is left the domain answers
+    ``valid: false`` naming ``check`` and ``upstream``, and caches nothing."""
+
+    def __init__(self, check: str, message: str, *, upstream: str = "") -> None:
+        super().__init__(message, kind="integrity", upstream=upstream, retryable=False,
+                         details={"check": check})
+        self.check = check
 
 
 class UpstreamUnavailable(NodeError):
