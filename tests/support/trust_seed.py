@@ -37,8 +37,8 @@ from bizra_node.devnet import Anvil, rpc, wait_receipt
 from bizra_node.devnet.seed import INIT_CODE as REVERTING_INIT_CODE
 from bizra_node.validation import to_checksum_address
 
-__all__ = ["HARDFORK", "LOG_TOPIC", "STORAGE", "TrustManifest", "fill_block", "seed_trust",
-           "start_trust_anvil"]
+__all__ = ["HARDFORK", "LOG_TOPIC", "STORAGE", "TrustDevnet", "TrustManifest", "TxBundle",
+           "fill_block", "seed_trust", "start_trust_anvil"]
 
 HARDFORK: str | None = None
 """anvil's default (its latest); ``prague`` works as well."""
@@ -117,7 +117,7 @@ class _Sender:
         return str(rpc(self.url, "eth_sendTransaction", [tx]))
 
     def _raw(self, tx: dict[str, Any], blobs: tuple[bytes, ...] = ()) -> str:
-        tx["to"] = to_checksum_address(tx["to"])
+        tx["to"] = to_checksum_address(tx["to"][2:].lower())
         tx["nonce"] = self.nonce
         self.nonce += 1
         signed = Account.sign_transaction(tx, self.signer.key)
@@ -268,3 +268,45 @@ def start_trust_anvil(hardfork: str | None = HARDFORK) -> Anvil:
 if __name__ == "__main__":
     with start_trust_anvil() as anvil:
         print(seed_trust(anvil.url, big=(1, 100, 1000)).to_json())
+
+
+@dataclass
+class TxBundle:
+    """What proving a transaction takes: the transaction and its receipt as
+    ``eth_getTransactionByHash``/``eth_getTransactionReceipt`` return them, the full
+    block and the block's receipts."""
+
+    tx: dict[str, Any]
+    receipt: dict[str, Any]
+    block: dict[str, Any]
+    receipts: list[dict[str, Any]]
+
+
+@dataclass
+class TrustDevnet:
+    anvil: Anvil
+    manifest: TrustManifest
+
+    @property
+    def url(self) -> str:
+        return self.anvil.url
+
+    def call(self, method: str, *params: Any) -> Any:
+        return rpc(self.url, method, list(params))
+
+    def block(self, number: int, full: bool = True) -> dict[str, Any]:
+        return dict(self.call("eth_getBlockByNumber", hex(number), full))
+
+    def bundle(self, tx_hash: str) -> TxBundle:
+        tx, receipt = _batch(self.url, [
+            {"method": "eth_getTransactionByHash", "params": [tx_hash]},
+            {"method": "eth_getTransactionReceipt", "params": [tx_hash]}])
+        block, receipts = _batch(self.url, [
+            {"method": "eth_getBlockByHash", "params": [tx["blockHash"], True]},
+            {"method": "eth_getBlockReceipts", "params": [tx["blockHash"]]}])
+        return TxBundle(tx, receipt, block, receipts)
+
+    def all_txs(self) -> dict[str, str]:
+        """Every seeded kind, alone in its block and in the mixed block."""
+        m = self.manifest
+        return {**m.txs, **{f"mixed_{k}": v for k, v in m.mixed_txs.items()}}
