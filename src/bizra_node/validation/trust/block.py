@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
-
 from ._hex import as_bytes, as_object, field_bytes, field_int
+from ._keccak import keccak
 from ._rlp import encode, encode_list_payload
 from .errors import Check, TrustError
 from .header import Header, verify_header

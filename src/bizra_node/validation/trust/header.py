@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from eth_hash.auto import keccak
-
 from ._hex import as_bytes, as_int, as_object, field_bytes, field_int
+from ._keccak import keccak
 from ._rlp import encode
 from .errors import Check, TrustError
 from .result import Anchor

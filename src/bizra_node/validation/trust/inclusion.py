@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
-
 from ._hex import as_int, as_object, field_bytes, field_int, field_opt_bytes
+from ._keccak import keccak
 from ._rlp import encode
 from .block import ProvenBlock
 from .errors import Check, TrustError

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import rlp
-from eth_hash.auto import keccak
 
 from ._hex import as_bytes, as_int, as_object, field_bytes, field_int, field_list
+from ._keccak import keccak
 from .errors import Check, TrustError
 from .tries import EMPTY_TRIE_ROOT
 

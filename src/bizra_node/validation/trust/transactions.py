@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from coincurve import PublicKey
-from eth_hash.auto import keccak
 
 from ._hex import (
     as_bytes,
@@ -34,6 +33,7 @@ from ._hex import (
     field_list,
     field_opt_bytes,
 )
+from ._keccak import keccak
 from ._rlp import encode
 from .errors import Check, TrustError
 
@@ -240,9 +240,8 @@ def recover_address(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes:
     """The address whose key made signature (y_parity, r, s) over ``msg_hash``.
 
     libsecp256k1 through coincurve, the call eth-keys' coincurve backend makes, without
-    eth-keys' key objects around it (their validation costs more than the recovery:
-    ~100 µs against ~35 µs, tests/bench/trust_bench.py); tests check it recovers what
-    eth-keys recovers.
+    eth-keys' key objects and checks around it (~38 µs against ~67 µs a recovery,
+    tests/bench/trust_bench.py); tests check it recovers what eth-keys recovers.
     """
     if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N) or y_parity not in (0, 1):
         raise TrustError(_SIG, "signature values are out of range")
