@@ -38,7 +38,7 @@ from bizra_node.devnet.seed import INIT_CODE as REVERTING_INIT_CODE
 from bizra_node.validation import to_checksum_address
 
 __all__ = ["HARDFORK", "LOG_TOPIC", "STORAGE", "TrustDevnet", "TrustManifest", "TxBundle",
-           "fill_block", "seed_trust", "start_trust_anvil"]
+           "fill_block", "seed_trust", "send_blob_tx", "start_trust_anvil"]
 
 HARDFORK: str | None = None
 """anvil's default (its latest); ``prague`` works as well."""
@@ -182,18 +182,39 @@ def _trusted_setup() -> Any:
 
 
 @cache
-def _sidecar(blob: bytes) -> tuple[bytes, bytes, list[bytes]]:
-    """(versioned hash, commitment, cell proofs) of a blob."""
+def _sidecar(blob: bytes) -> tuple[bytes, bytes, list[bytes], bytes]:
+    """(versioned hash, commitment, cell proofs, blob proof) of a blob."""
     commitment = bytes(ckzg.blob_to_kzg_commitment(blob, _trusted_setup()))
     _cells, proofs = ckzg.compute_cells_and_kzg_proofs(blob, _trusted_setup())
-    return b"\x01" + hashlib.sha256(commitment).digest()[1:], commitment, list(proofs)
+    blob_proof = bytes(ckzg.compute_blob_kzg_proof(blob, commitment, _trusted_setup()))
+    return b"\x01" + hashlib.sha256(commitment).digest()[1:], commitment, list(proofs), blob_proof
 
 
-def _with_sidecar(raw: bytes, blobs: tuple[bytes, ...]) -> bytes:
-    """EIP-7594 network form: 0x03 || rlp([payload, 1, blobs, commitments, cell proofs])."""
+def _with_sidecar(raw: bytes, blobs: tuple[bytes, ...], version: int = 1) -> bytes:
+    """The network form: 0x03 || rlp([payload, 1, blobs, commitments, cell proofs])
+    (EIP-7594, Osaka on), or version 0: rlp([payload, blobs, commitments, blob proofs])
+    (EIP-4844, Cancun and Prague)."""
     cars = [_sidecar(b) for b in blobs]
-    return b"\x03" + rlp.encode([rlp.decode(raw[1:]), 1, list(blobs), [c[1] for c in cars],
+    commitments = [c[1] for c in cars]
+    if version == 0:
+        return b"\x03" + rlp.encode([rlp.decode(raw[1:]), list(blobs), commitments,
+                                     [c[3] for c in cars]])
+    return b"\x03" + rlp.encode([rlp.decode(raw[1:]), 1, list(blobs), commitments,
                                  [p for c in cars for p in c[2]]])
+
+
+def send_blob_tx(url: str, key_index: int, *, version: int = 1) -> str:
+    """Sign and send a blob transaction (two blobs) from a fixed test key; returns its hash."""
+    signer = _key(key_index)
+    rpc(url, "anvil_setBalance", [signer.address, hex(10**22)])
+    nonce = int(rpc(url, "eth_getTransactionCount", [signer.address, "pending"]), 16)
+    tx = {"type": 3, "chainId": int(rpc(url, "eth_chainId"), 16), "nonce": nonce,
+          "to": signer.address, "value": 1, "gas": 50_000, "maxFeePerGas": 30 * GWEI,
+          "maxPriorityFeePerGas": GWEI, "maxFeePerBlobGas": 30 * GWEI, "data": b"",
+          "accessList": [], "blobVersionedHashes": [_sidecar(b)[0] for b in _BLOBS]}
+    raw = _with_sidecar(bytes(Account.sign_transaction(tx, signer.key).raw_transaction), _BLOBS,
+                        version)
+    return str(rpc(url, "eth_sendRawTransaction", ["0x" + raw.hex()]))
 
 
 def _deploy(url: str, sender: str, init_code: str) -> str:

@@ -15,7 +15,6 @@ from .errors import Check, TrustError
 
 __all__ = [
     "as_bytes", "as_int", "as_object", "field_bytes", "field_int", "field_list", "field_opt_bytes",
-    "hex0x",
 ]
 
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
@@ -47,10 +46,6 @@ def as_object(value: object, check: Check, what: str) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
     raise TrustError(check, f"{what} is not an object: {_short(value)}")
-
-
-def hex0x(data: bytes) -> str:
-    return "0x" + data.hex()
 
 
 def _get(obj: Mapping[str, Any], key: str, check: Check) -> Any:

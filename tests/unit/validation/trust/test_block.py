@@ -12,7 +12,9 @@ from bizra_node.validation.trust import (
     Check,
     header_hash,
     prove_block,
+    receipts_root,
     transaction_hash,
+    transactions_root,
     withdrawals_root,
 )
 from tests.support.trust_seed import TrustDevnet
@@ -32,6 +34,13 @@ def test_big_blocks_prove(trust_devnet: TrustDevnet, size: int) -> None:
     assert ["0x" + h.hex() for h in proven.tx_hashes] == [tx["hash"] for tx in block["transactions"]]
     assert proven.checks == (Check.HEADER_HASH, Check.TRANSACTIONS_ROOT, Check.WITHDRAWALS_ROOT,
                              Check.RECEIPTS_ROOT)
+
+
+def test_root_functions(trust_devnet: TrustDevnet) -> None:
+    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+    assert "0x" + transactions_root(block["transactions"]).hex() == block["transactionsRoot"]
+    assert "0x" + receipts_root(receipts).hex() == block["receiptsRoot"]
+    assert "0x" + withdrawals_root(block["withdrawals"]).hex() == block["withdrawalsRoot"]
 
 
 def test_without_receipts(trust_devnet: TrustDevnet) -> None:

@@ -3,6 +3,7 @@ type; a receipt or position that disagrees with the proven block is caught."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -134,3 +135,21 @@ def test_receipt_needs_proven_receipts(trust_devnet: TrustDevnet) -> None:
         prove_transaction(bundle.tx, bare, CHAIN, receipt_json=bundle.receipt)
     fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
           receipt_json="receipt")
+
+
+def test_a_log_changed_in_place(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    receipt = clone(bundle.receipt)
+    receipt["logs"][0]["data"] = "0x" + "00" * 40
+    err = fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+                receipt_json=receipt)
+    assert err.message.startswith("the receipt's logs differs")
+
+
+def test_receipts_shorter_than_the_index(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    proven = _proven(bundle)
+    assert proven.receipts is not None
+    short = dataclasses.replace(proven, receipts=proven.receipts[:1])
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, short, CHAIN,
+          receipt_json=bundle.receipt)

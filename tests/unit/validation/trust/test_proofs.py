@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import rlp
 from eth_hash.auto import keccak
+from trie.hexary import HexaryTrie
 
 from bizra_node.validation.trust import (
     EMPTY_CODE_HASH,
@@ -164,3 +166,46 @@ def test_swapped_code(trust_devnet: TrustDevnet) -> None:
     fails(Check.CODE_HASH, verify_code, account, other)
     fails(Check.CODE_HASH, verify_code, account, b"")
     fails(Check.CODE_HASH, verify_code, account, code + b"\x00")
+
+
+def _proof_of(leaves: dict[bytes, bytes], key: bytes) -> tuple[bytes, list[str]]:
+    """A state (or storage) trie holding ``leaves``; its root and the EIP-1186 proof
+    nodes for ``key``, built with the trie library."""
+    trie = HexaryTrie({})
+    for k, v in leaves.items():
+        trie.set(k, v)
+    return bytes(trie.root_hash), ["0x" + rlp.encode(node).hex() for node in trie.get_proof(key)]
+
+
+@pytest.mark.parametrize("leaf", [
+    b"\xff\xfe",                                                    # not RLP
+    rlp.encode([b"", b"", EMPTY_TRIE_ROOT]),                        # three items
+    rlp.encode([b"\x00\x01", b"", EMPTY_TRIE_ROOT, EMPTY_CODE_HASH]),  # a nonce with a zero byte first
+    rlp.encode([b"", b"", b"\x01", EMPTY_CODE_HASH]),               # a short storage root
+    rlp.encode([b"", [b""], EMPTY_TRIE_ROOT, EMPTY_CODE_HASH]),     # a list for the balance
+])
+def test_malformed_account_leaf(leaf: bytes) -> None:
+    address = b"\x42" * 20
+    root, nodes = _proof_of({keccak(address): leaf, keccak(b"other"): b"\x01"}, keccak(address))
+    proof = {"address": "0x" + address.hex(), "accountProof": nodes, "balance": "0x0",
+             "nonce": "0x0", "codeHash": "0x" + EMPTY_CODE_HASH.hex(),
+             "storageHash": "0x" + EMPTY_TRIE_ROOT.hex()}
+    fails(Check.ACCOUNT_PROOF, verify_account_proof, root, proof, address)
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", rlp.encode(b"\x00\x01"), rlp.encode([b"\x01"]),
+                                   rlp.encode(b"\x01" * 33)])
+def test_malformed_storage_value(value: bytes) -> None:
+    slot = (7).to_bytes(32, "big")
+    root, nodes = _proof_of({keccak(slot): value, keccak(b"x"): b"\x01"}, keccak(slot))
+    account = ProvenAccount(b"\x42" * 20, True, 1, 0, root, EMPTY_CODE_HASH)
+    fails(Check.STORAGE_PROOF, verify_storage_proof, account,
+          {"key": "0x7", "value": "0x1", "proof": nodes})
+
+
+def test_a_storage_trie_built_here() -> None:
+    slot = (7).to_bytes(32, "big")
+    root, nodes = _proof_of({keccak(slot): rlp.encode(b"\x01\x02"), keccak(b"x"): b"\x01"},
+                            keccak(slot))
+    account = ProvenAccount(b"\x42" * 20, True, 1, 0, root, EMPTY_CODE_HASH)
+    assert verify_storage_proof(account, {"key": "0x7", "value": "0x102", "proof": nodes}) == (7, 0x102)

@@ -20,6 +20,7 @@ from bizra_node.validation.trust import (
     Check,
     TrustError,
     decode_transaction,
+    encode_transaction,
     recover_sender,
     signing_hash,
     transaction_hash,
@@ -84,6 +85,7 @@ def test_sender_is_what_eth_keys_and_eth_account_recover(trust_devnet: TrustDevn
         .recover_public_key_from_msg_hash(signing_hash(tx)).to_canonical_address()
     assert recover_sender(tx) == reference == bytes.fromhex(tx["from"][2:])
     assert Account.recover_transaction(signed.encoding).lower() == tx["from"].lower()
+    assert encode_transaction(tx) == signed.encoding
 
 
 @settings(max_examples=60, deadline=None)
