@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import rlp
+from trie.exceptions import MissingTrieNode
+from trie.hexary import HexaryTrie
 
 from ._hex import as_bytes, as_int, as_object, field_bytes, field_int, field_list
 from ._keccak import keccak
@@ -52,9 +54,6 @@ class ProvenAccount:
 def proof_get(root: bytes, key: bytes, nodes: list[bytes], check: Check) -> bytes:
     """The value at ``key`` in the trie with ``root``, read through ``nodes`` only;
     b"" when the proof shows the key is absent."""
-    from trie.exceptions import MissingTrieNode
-    from trie.hexary import HexaryTrie
-
     db = {keccak(node): node for node in nodes}
     try:
         return bytes(HexaryTrie(db, root_hash=root).get(key))

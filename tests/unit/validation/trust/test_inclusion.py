@@ -3,12 +3,21 @@ type; a receipt or position that disagrees with the proven block is caught."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from bizra_node.validation.trust import Check, ProvenBlock, prove_block, prove_transaction
+from bizra_node.validation.trust import (
+    Check,
+    ProvenBlock,
+    TrustError,
+    prove_block,
+    prove_transaction,
+)
 from tests.support.trust_seed import TrustDevnet, TxBundle
 
 from .conftest import KINDS, clone, fails
@@ -153,3 +162,34 @@ def test_receipts_shorter_than_the_index(trust_devnet: TrustDevnet) -> None:
     short = dataclasses.replace(proven, receipts=proven.receipts[:1])
     fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, short, CHAIN,
           receipt_json=bundle.receipt)
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                 st.sampled_from(["0x", "0x0", "0xzz", "0x" + "ff" * 33, "0x1_0", "0x" + "00" * 32]),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
+                                                                      st.text(max_size=3)))
+_BUNDLES: dict[str, TxBundle] = {}
+
+
+def _damage(obj: dict[str, Any], data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(sorted(obj)))
+    if data.draw(st.booleans()):
+        del obj[key]
+    else:
+        obj[key] = data.draw(junk)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_damage_to_block_receipt_or_transaction_is_a_trust_error(
+        trust_devnet: TrustDevnet, data: st.DataObject) -> None:
+    if "logs" not in _BUNDLES:
+        _BUNDLES["logs"] = trust_devnet.bundle(trust_devnet.manifest.mixed_txs["logs"])
+    bundle = clone(_BUNDLES["logs"])
+    targets = [bundle.tx, bundle.receipt, bundle.block, bundle.receipts[3], bundle.receipt["logs"][0],
+               bundle.block["transactions"][2]]
+    for _ in range(data.draw(st.integers(1, 3))):
+        _damage(data.draw(st.sampled_from(targets)), data)
+    with contextlib.suppress(TrustError):
+        proven = prove_block(bundle.block, bundle.receipts, pooled_blob_leaves=True)
+        prove_transaction(bundle.tx, proven, CHAIN, receipt_json=bundle.receipt)
