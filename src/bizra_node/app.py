@@ -30,7 +30,15 @@ from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
 from .settings import Settings
 from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
-from .validation import ChainView, ChainViewConfig, RpcService, ValidationService
+from .validation import (
+    AnchorConfig,
+    ChainView,
+    ChainViewConfig,
+    Prover,
+    RpcService,
+    ValidationService,
+    parse_checkpoint,
+)
 
 __all__ = [
     "Node",
@@ -79,8 +87,13 @@ def cache_config(s: Settings) -> CacheConfig:
 
 
 def chain_view_config(s: Settings) -> ChainViewConfig:
+    anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
+                          checkpoint=parse_checkpoint(s.anchor_checkpoint),
+                          refresh=s.anchor_refresh, finality_depth=s.finality_depth)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
-                           refresh_ahead=s.head_refresh_ahead)
+                           refresh_ahead=s.head_refresh_ahead, anchor=anchor,
+                           walk_limit=s.trust_walk_limit,
+                           canonical_blocks=2 * s.trust_walk_limit + 64)
 
 
 def pool_options(s: Settings, *, pgbouncer: str | None = None) -> PoolOptions:
@@ -132,9 +145,12 @@ class Node:
         self.cache = TieredCache(cache_config(settings), self.metrics)
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
         self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache)
+        self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
+                             pooled_blob_leaves=settings.trust_pooled_blob_leaves)
         self.service = ValidationService(self.upstreams, self.chain,
                                          network_id=settings.bizra_network_id, cache=self.cache,
-                                         recorder=self.store.recorder if self.store else None)
+                                         recorder=self.store.recorder if self.store else None,
+                                         prover=self.prover)
         ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
                                                "redis": self.cache.ready}
         if self.store is not None:
@@ -170,6 +186,7 @@ class Node:
     async def start(self) -> None:
         await self.upstreams.start()
         await self.cache.start()
+        await self.chain.start()  # the anchor, and the canonical hashes up to the head
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
         self.exporter.start()

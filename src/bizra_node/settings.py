@@ -9,12 +9,15 @@ message instead of failing later. Defaults follow the roadmap (docs/architecture
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "cpu_count", "describe_settings"]
+
+_CHECKPOINT = re.compile(r"[0-9]{1,19}:0x[0-9a-fA-F]{64}")
 
 
 def cpu_count() -> int:
@@ -73,6 +76,28 @@ class Settings(BaseSettings):
     head_lag_blocks: int = Field(
         3, ge=0, description="An upstream this many blocks behind the best head skips 'latest'."
     )
+
+    # --- trust (docs/trust.md) ------------------------------------------------------
+    anchor_quorum: int = Field(
+        2, ge=1, le=32, description="With several upstreams: how many must agree on the "
+        "finalized block hash for it to become the anchor (1: trust the first that answers).")
+    anchor_checkpoint: str = Field(
+        "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
+        "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
+        "several upstreams, trust on first use with one.")
+    anchor_refresh: float = Field(
+        4.0, gt=0, le=3600, description="Ask for the finalized block (the anchor) again "
+        "after this many s; finality in answers is the anchor's number.")
+    trust_walk_limit: int = Field(
+        4096, ge=1, le=1_000_000, description="Blocks the node walks parent links over "
+        "between the anchor and an answer's block; beyond, answers are 'consistent', not "
+        "'anchored'.")
+    trust_block_memo: int = Field(
+        256, ge=1, le=100_000, description="Proven blocks (transactions and receipts "
+        "checked against their roots) kept per worker, so one rebuild serves a block.")
+    trust_pooled_blob_leaves: bool = Field(
+        False, description="Accept anvil <= 1.7's blob-transaction leaves (with the sidecar) "
+        "in transactionsRoot; only for devnets (foundry-rs/foundry#15132).")
 
     # --- retry and circuit breaker -------------------------------------------------
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call.")
@@ -218,7 +243,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
-                     "pgbouncer_backend_url")
+                     "pgbouncer_backend_url", "anchor_checkpoint")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -243,6 +268,8 @@ class Settings(BaseSettings):
                                  f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+        if self.anchor_checkpoint and not _CHECKPOINT.fullmatch(self.anchor_checkpoint):
+            raise ValueError("ANCHOR_CHECKPOINT must be NUMBER:0x<64 hex digits>")
         if self.memory_critical_ratio < self.memory_high_ratio:
             raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
         return self

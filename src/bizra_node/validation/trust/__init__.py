@@ -29,7 +29,7 @@ from .proofs import (
     verify_storage_proof,
 )
 from .receipts import ConsensusReceipt, decode_receipt, encode_receipt
-from .result import Anchor, AnchorSource, Level, Verification, verification
+from .result import Anchor, AnchorSource, Failure, Level, Verification, verification
 from .transactions import (
     SignedTx,
     VerifiedTx,
@@ -50,6 +50,7 @@ __all__ = [
     "AnchorSource",
     "Check",
     "ConsensusReceipt",
+    "Failure",
     "Header",
     "Level",
     "ProvenAccount",

@@ -19,7 +19,7 @@ import msgspec
 
 from .errors import Check
 
-__all__ = ["Anchor", "AnchorSource", "Level", "Verification", "verification"]
+__all__ = ["Anchor", "AnchorSource", "Failure", "Level", "Verification", "verification"]
 
 
 class Level(StrEnum):
@@ -43,6 +43,15 @@ class Anchor:
     source: AnchorSource
 
 
+class Failure(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
+    """The check an upstream's answer failed (after every upstream asked had failed or
+    lied): machine-readable ``check``, the ``upstream`` that gave the answer, and how."""
+
+    check: str
+    upstream: str
+    message: str
+
+
 class Verification(msgspec.Struct, kw_only=True, rename="camel", frozen=True,
                    omit_defaults=True):
     """The ``verification`` object of a result."""
@@ -52,6 +61,7 @@ class Verification(msgspec.Struct, kw_only=True, rename="camel", frozen=True,
     anchor_number: int | None = None
     anchor_hash: str | None = None
     checks: tuple[Check, ...] = ()
+    failure: Failure | None = None
 
 
 def verification(checks: Iterable[Check], anchor: Anchor | None = None) -> Verification:
