@@ -2,9 +2,9 @@
 checks: the honest answers of every kind prove; each lie is caught by the check that
 names it.
 
-The fetch-and-prove helpers below are what ValidationService will do when the checks
-are wired in (batched calls, then the pure checks); they exist here so the checks are
-tested over real HTTP until then.
+The fetch-and-prove helpers below call the checks directly over real HTTP (batched
+calls, then the pure checks), close to the wire; test_verified_answers.py tests the
+same lies through the node's API.
 """
 
 from __future__ import annotations
