@@ -25,6 +25,7 @@ from ..observability import NodeMetrics
 from ..resilience import CircuitBreaker, SingleFlight, State
 from ..settings import Settings
 from .codec import Codec, CodecError
+from .connect import RedisConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
@@ -64,8 +65,8 @@ class TieredCache:
             breaker = CircuitBreaker(
                 "redis", l2_breaker_config(settings.l2_breaker_failures, settings.l2_breaker_reset),
                 listeners=(self._breaker_changed,))
-            self.l2 = RedisL2(settings.redis_url, timeout=settings.l2_timeout, metrics=metrics,
-                              breaker=breaker)
+            self.l2 = RedisL2(RedisConfig.from_settings(settings), timeout=settings.l2_timeout,
+                              metrics=metrics, breaker=breaker)
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
