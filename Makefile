@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer clean readme
+.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
+        cluster-up cluster-down clean readme
 
-setup: $(VENV)/.installed $(ANVIL) pgbouncer
+setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,28 @@ pgbouncer:
 	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer \
 	    >/dev/null) || echo "pgbouncer could not be installed: its tests will skip" >&2
+
+# Debian's haproxy, the balancer of `bizra-node cluster` (tests/integration/cluster);
+# installed only if missing (needs root; its service is not started).
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy \
+	    >/dev/null) || echo "haproxy could not be installed: the cluster tests will skip" >&2
+
+# redis-server and redis-cli (Debian's redis-server, which brings redis-tools): the
+# Cluster and Sentinel tests start their own servers with them (a sentinel is
+# `redis-server --sentinel`, so Debian's redis-sentinel package is not needed).
+redis:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+	    >/dev/null) || echo "redis-server could not be installed: its tests will skip" >&2
+
+# A local cluster on this machine (docs/scaling.md): 3 nodes behind HAProxy on :8090.
+cluster-up: setup
+	$(BIN)/bizra-node cluster up
+
+cluster-down: setup
+	$(BIN)/bizra-node cluster down
 
 run: setup
 	$(BIN)/bizra-node serve
@@ -67,7 +90,7 @@ bench-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light)
 
 clean:
-	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .devnet .data .cluster .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Regenerate the README's settings table from settings.py.
 readme: setup
