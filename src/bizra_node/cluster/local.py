@@ -59,6 +59,8 @@ class ClusterSpec:
     """BIZRA_NODE_URL for the nodes; empty starts a seeded anvil devnet."""
     env: dict[str, str] = field(default_factory=dict)
     """More node settings (environment variables), e.g. TTL_HEAD."""
+    env_each: list[dict[str, str]] = field(default_factory=list)
+    """Settings for one node each (node i gets ``env_each[i]``), e.g. its own upstream."""
     ready_timeout: float = 90.0
 
 
@@ -73,6 +75,7 @@ class ClusterState:
     node_ports: list[int] = field(default_factory=list)
     node_pids: list[int | None] = field(default_factory=list)
     node_env: dict[str, str] = field(default_factory=dict)
+    node_env_each: list[dict[str, str]] = field(default_factory=list)
     workers: int = 1
     redis_port: int = 0
     redis_pid: int | None = None
@@ -157,6 +160,7 @@ def up(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None) -> Clust
             raise ClusterAlreadyUp(existing)
         down(root)  # a stale state: clean up what is left of it
     root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # PostgreSQL and PgBouncer run as the postgres user when we are root
     state = ClusterState(root=str(root), workers=spec.workers, upstream=spec.upstream)
     state.balancer_port = spec.port or free_port()
     if port_open(state.balancer_port):
@@ -182,6 +186,7 @@ def up(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None) -> Clust
             f":{state.pg_replica_port} behind pgbouncer :{state.pgbouncer_port}, "
             f"upstream {state.upstream}")
         state.node_env = _node_env(state, spec.env)
+        state.node_env_each = [dict(e) for e in spec.env_each]
         state.node_ports = [free_port() for _ in range(spec.nodes)]
         state.node_pids = [None] * spec.nodes
         for i in range(spec.nodes):
@@ -287,7 +292,8 @@ def start_node(state: ClusterState, i: int, *, wait: bool = True,
     """Start node ``i`` on its port (again, after ``kill_node``)."""
     folder = state.folder / f"node{i + 1}"
     folder.mkdir(exist_ok=True)
-    env = {**os.environ, **state.node_env, "DATA_DIR": str(folder / "data")}
+    own = state.node_env_each[i] if i < len(state.node_env_each) else {}
+    env = {**os.environ, **state.node_env, **own, "DATA_DIR": str(folder / "data")}
     argv = [sys.executable, "-m", "bizra_node.cli", "serve", "--host", "127.0.0.1",
             "--port", str(state.node_ports[i]), "--workers", str(state.workers)]
     # cwd is the node's folder: no .env of the checkout leaks in

@@ -116,7 +116,11 @@ class PgCluster:
 
     def _run(self, argv: list[str]) -> None:
         cmd = [*as_postgres_user(), str(PG_BIN / argv[0]), *argv[1:]]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(cmd, capture_output=True, timeout=120)
+        if done.returncode:
+            err = (done.stderr or done.stdout).decode(errors="replace").strip()[-800:]
+            raise subprocess.CalledProcessError(done.returncode, cmd, done.stdout,
+                                                f"{argv[0]}: {err}".encode())
 
     # --- running ------------------------------------------------------------------
     def start(self) -> PgCluster:
