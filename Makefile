@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
 .PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
-        cluster-up cluster-down clean readme
+        deploy-tools cluster-up cluster-down clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
@@ -57,8 +58,22 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint promtool wrk
+test: setup lint promtool wrk deploy-tools
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+# The Prometheus Operator's CRD schemas (npm @kubernetes-models/prometheus-operator) for
+# deploy/kubernetes/servicemonitor.yaml, which kubernetes-validate has no schema for.
+deploy-tools: $(CRDS) .tools/validate-crd.mjs
+
+$(CRDS): scripts/deploy-tools-package.json
+	mkdir -p .tools
+	cp scripts/deploy-tools-package.json .tools/package.json
+	cd .tools && npm install --no-audit --no-fund --loglevel=error
+	test -f $(CRDS) && touch $(CRDS)
+
+.tools/validate-crd.mjs: scripts/validate-crd.mjs
+	mkdir -p .tools
+	cp scripts/validate-crd.mjs $@
 
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
 # it comes with Debian's prometheus package (needs root; its service is not started).
@@ -90,7 +105,7 @@ bench-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light)
 
 clean:
-	rm -rf $(VENV) .devnet .data .cluster .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .devnet .data .cluster .tools .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Regenerate the README's settings table from settings.py.
 readme: setup
