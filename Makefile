@@ -6,7 +6,7 @@ ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
 .PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
-        deploy-tools cluster-up cluster-down clean readme
+        deploy-tools cluster-up cluster-down cluster-capacity clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
@@ -50,6 +50,10 @@ cluster-up: setup
 
 cluster-down: setup
 	$(BIN)/bizra-node cluster down
+
+# docs/scaling.md's capacity figures: a throwaway local cluster loaded with wrk (~3 min).
+cluster-capacity: setup
+	$(BIN)/python scripts/cluster_capacity.py --out docs/data/scaling-capacity.json
 
 run: setup
 	$(BIN)/bizra-node serve
