@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
@@ -38,6 +38,9 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 __all__ = ["REDIS_MODES", "RedisClient", "RedisConfig", "RedisMode", "connect_redis",
            "every_primary", "open_pubsub"]
@@ -85,7 +88,7 @@ class RedisConfig:
             raise ValueError("REDIS_MODE=sentinel needs REDIS_SENTINEL_MASTER")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RedisConfig:
+    def from_settings(cls, settings: Settings) -> RedisConfig:
         """From a ``Settings`` (redis_url, redis_mode, redis_sentinel_master/password)."""
         return cls(settings.redis_url, mode=settings.redis_mode,
                    sentinel_master=settings.redis_sentinel_master,

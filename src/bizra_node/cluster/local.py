@@ -31,7 +31,16 @@ from ..settings import Settings
 from ..store import parse_backend, render_ini, render_userlist
 from . import haproxy
 from .postgres import PgCluster, as_postgres_user, can_run_clusters, chown_to_postgres
-from .procs import alive, http_status, port_open, read_pidfile, spawn, stop_pid, wait_for
+from .procs import (
+    alive,
+    http_status,
+    kill_group,
+    port_open,
+    read_pidfile,
+    spawn,
+    stop_pid,
+    wait_for,
+)
 
 __all__ = ["ClusterAlreadyUp", "ClusterSpec", "ClusterState", "down", "kill_node", "load",
            "start_node", "status", "up", "wait_balanced"]
@@ -119,7 +128,8 @@ class ClusterState:
     # --- persistence ----------------------------------------------------------------
     def save(self) -> None:
         path = self.folder / STATE_FILE
-        tmp = path.with_suffix(".tmp")
+        # one temporary file per thread: up() saves from several threads
+        tmp = path.with_name(f".{STATE_FILE}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
         tmp.replace(path)
 
@@ -318,9 +328,7 @@ def _wait_node(state: ClusterState, i: int, timeout: float) -> None:
 
 def kill_node(state: ClusterState, i: int) -> None:
     """SIGKILL node ``i`` and its workers (the whole process group), as a crash would."""
-    import signal
-
-    stop_pid(state.node_pids[i], grace=0, group=True, sig=signal.SIGKILL)
+    kill_group(state.node_pids[i])
     state.node_pids[i] = None
     state.save()
 

@@ -53,22 +53,36 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def stop_pid(pid: int | None, *, grace: float = 10.0, group: bool = False,
-             sig: int = signal.SIGTERM) -> None:
-    """``sig`` (SIGTERM) to the process, or its whole group; SIGKILL after ``grace`` s."""
+def stop_pid(pid: int | None, *, grace: float = 10.0, group: bool = False) -> None:
+    """SIGTERM to the process (its own shutdown: granian drains and stops its workers);
+    SIGKILL after ``grace`` s, to the whole group when ``group`` (leftover workers)."""
     if not alive(pid):
         return
     assert pid is not None
-    send = os.killpg if group else os.kill
     with contextlib.suppress(ProcessLookupError):
-        send(pid, sig)
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if alive(pid) or group:  # a group's workers may outlive its leader
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            send(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    if group:
+        kill_group(pid)
+    elif alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
+
+
+def kill_group(pid: int | None) -> None:
+    """SIGKILL to ``pid``'s whole process group (a crash: nothing is flushed)."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    _wait_gone(pid)
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
 
