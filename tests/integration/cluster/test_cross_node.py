@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -47,10 +48,17 @@ async def _metric(session: aiohttp.ClientSession, url: str, sample: str,
     return total
 
 
-async def _wait(check: Any, what: str, timeout: float = 10.0) -> None:
+async def _landed(session: aiohttp.ClientSession, url: str) -> float:
+    """Records a node has put into PostgreSQL: written at once, or replayed from its
+    spool after a failed attempt (write_behind_records_total)."""
+    return sum([await _metric(session, url, "write_behind_records_total", {"outcome": o})
+                for o in ("written", "replayed")])
+
+
+async def _wait(check: Any, what: str | Callable[[], str], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what if isinstance(what, str) else what()
         await asyncio.sleep(0.1)
 
 
@@ -87,8 +95,7 @@ async def test_records_from_every_node_land_once(local_cluster: LocalCluster) ->
     state = local_cluster.state
     addresses = ["0x" + os.urandom(20).hex() for _ in range(30)]
     async with aiohttp.ClientSession() as session:
-        written_before = [await _metric(session, url, "write_behind_records_total",
-                                        {"outcome": "written"}) for url in state.node_urls]
+        landed_before = [await _landed(session, url) for url in state.node_urls]
         for i, address in enumerate(addresses):  # node i % 3 validates address i
             url = state.node_urls[i % len(state.node_urls)]
             status, body = await _post(session, url, "/api/v1/validate/address",
@@ -111,11 +118,14 @@ async def test_records_from_every_node_land_once(local_cluster: LocalCluster) ->
             finally:
                 await conn.close()
 
+        grown: list[float] = []
+
         async def every_node_wrote() -> bool:
-            written = [await _metric(session, url, "write_behind_records_total",
-                                     {"outcome": "written"}) for url in state.node_urls]
-            return all(w - b >= 10 for w, b in zip(written, written_before, strict=True))
-        await _wait(every_node_wrote, "not every node wrote its records")
+            nonlocal grown
+            grown = [await _landed(session, url) - before
+                     for url, before in zip(state.node_urls, landed_before, strict=True)]
+            return all(g >= 10 for g in grown)
+        await _wait(every_node_wrote, lambda: f"not every node wrote its records: {grown}", 20)
 
 
 async def test_a_killed_node_costs_at_most_its_in_flight_requests(
