@@ -49,10 +49,11 @@ async def _metric(session: aiohttp.ClientSession, url: str, sample: str,
 
 
 async def _landed(session: aiohttp.ClientSession, url: str) -> float:
-    """Records a node has put into PostgreSQL: written at once, or replayed from its
-    spool after a failed attempt (write_behind_records_total)."""
+    """Records a node has put into PostgreSQL (write_behind_records_total): written at
+    once, replayed from its spool after a failed attempt, or found already there when
+    an attempt whose outcome was unclear is retried (duplicate)."""
     return sum([await _metric(session, url, "write_behind_records_total", {"outcome": o})
-                for o in ("written", "replayed")])
+                for o in ("written", "replayed", "duplicate")])
 
 
 async def _wait(check: Any, what: str | Callable[[], str], timeout: float = 10.0) -> None:
