@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -138,9 +139,9 @@ async def test_cluster_pubsub_classic_and_sharded(redis_cluster: LocalRedisClust
         await client.aclose()
 
 
-async def _next(get: Callable[..., Awaitable[Any]], kind: str) -> Any:
-    """The data of the next message of ``kind`` (None if none within 5 s)."""
-    deadline = time.monotonic() + 5
+async def _next(get: Callable[..., Awaitable[Any]], kind: str, within: float = 5.0) -> Any:
+    """The data of the next message of ``kind`` (None if none ``within`` s)."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         msg = await get(timeout=0.5)
         if msg and msg["type"] == kind:
@@ -200,3 +201,36 @@ async def test_sentinel_settings_build_the_client(sentinel: LocalSentinel) -> No
         assert (await cache.ready())["status"] == "up"
     finally:
         await cache.close()
+
+
+async def test_sentinel_pubsub_survives_a_failover(sentinel: LocalSentinel) -> None:
+    """A listener made with retries re-subscribes on the promoted master by itself."""
+    config = RedisConfig(sentinel.url, mode="sentinel", sentinel_master=sentinel.master_name)
+    listener = connect_redis(config, socket_timeout=None, connect_timeout=1, retries=20)
+    publisher = connect_redis(config, socket_timeout=1, retries=20)
+    pubsub = await open_pubsub(listener)
+    assert sentinel.master is not None and sentinel.replica is not None
+    try:
+        await pubsub.subscribe("bizra-topo-reorg")
+        assert await _next(pubsub.get_message, "subscribe") is not None
+        await publisher.publish("bizra-topo-reorg", "before")
+        assert await _next(pubsub.get_message, "message") == b"before"
+        sentinel.master.kill()
+        deadline = time.monotonic() + 20
+        while sentinel.master_port() != sentinel.replica.port:
+            assert time.monotonic() < deadline, "sentinel did not promote the replica"
+            await asyncio.sleep(0.1)
+        received = None
+        while received is None:  # publish until the re-subscribed listener hears it
+            assert time.monotonic() < deadline, "the listener never heard the new master"
+            with contextlib.suppress(redis.RedisError):  # the publisher reconnects too
+                await publisher.publish("bizra-topo-reorg", "after")
+            try:
+                received = await _next(pubsub.get_message, "message", within=0.3)
+            except redis.RedisError:
+                await asyncio.sleep(0.1)
+        assert received == b"after"
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
+        await publisher.aclose()
