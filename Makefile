@@ -6,7 +6,7 @@ ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
 .PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
-        deploy-tools cluster-up cluster-down cluster-capacity clean readme
+        deploy-tools compose cluster-up cluster-down cluster-capacity clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
@@ -62,7 +62,7 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint promtool wrk deploy-tools
+test: setup lint promtool wrk deploy-tools compose
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 # The Prometheus Operator's CRD schemas (npm @kubernetes-models/prometheus-operator) for
@@ -78,6 +78,14 @@ $(CRDS): scripts/deploy-tools-package.json
 .tools/validate-crd.mjs: scripts/validate-crd.mjs
 	mkdir -p .tools
 	cp scripts/validate-crd.mjs $@
+
+# Debian's docker-compose (Compose v1, Python) for `docker-compose config` on
+# deploy/compose; without recommends, so no container engine comes with it.
+compose:
+	@command -v docker-compose >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends docker-compose >/dev/null) || \
+	  echo "docker-compose could not be installed: its check will skip" >&2
 
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
 # it comes with Debian's prometheus package (needs root; its service is not started).

@@ -1,11 +1,13 @@
 """deploy/compose: the Compose file passes the compose-spec JSON schema (the copy
-vendored in check-jsonschema, `vendor.compose-spec`; `docker compose config` is not
-available here: the docker client has no compose plugin and there is no engine), its
-references resolve, and the HAProxy and Prometheus configs it mounts pass `haproxy -c`
-and `promtool check config`. Nothing is started: there is no container engine."""
+vendored in check-jsonschema, `vendor.compose-spec`) and `docker-compose config`
+(Debian's Compose v1; `docker compose config` is not available here: the docker client
+has no compose plugin), its references resolve, and the HAProxy and Prometheus configs
+it mounts pass `haproxy -c` and `promtool check config`. Nothing is started: there is
+no container engine."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -40,6 +42,28 @@ def test_compose_file_passes_the_compose_spec_schema(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(broken))
     result = check_jsonschema(bad)
     assert result.returncode != 0 and "restart_policy" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None,
+                    reason="docker-compose missing: run `make compose`")
+def test_docker_compose_config_accepts_it_with_the_example_env(tmp_path: Path) -> None:
+    def config(env: str) -> subprocess.CompletedProcess[str]:
+        env_file = tmp_path / "env"
+        env_file.write_text(env)
+        return subprocess.run(
+            ["docker-compose", "--env-file", str(env_file), "-p", "bizra-node", "-f", str(FILE),
+             "config"], capture_output=True, text=True, timeout=120, check=False,
+            env={"PATH": os.environ.get("PATH", "")})
+
+    example = (COMPOSE / ".env.example").read_text()
+    result = config(example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert "pgbouncer:6432" in resolved["services"]["node"]["environment"]["DATABASE_URL"]
+    # a required secret left out is an error at `config` time, not a broken stack
+    result = config("\n".join(line for line in example.splitlines()
+                              if not line.startswith("POSTGRES_PASSWORD=")))
+    assert result.returncode != 0 and "POSTGRES_PASSWORD" in result.stderr
 
 
 def test_references_resolve() -> None:
