@@ -75,7 +75,7 @@ def local_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
             # a head cached in the shared L2 stays fresh for the test's span; no
             # background head polling (one upstream each anyway)
             env={"TTL_HEAD": "30", "HEAD_POLL_INTERVAL": "0", "LOG_LEVEL": "warning",
-                 "METRICS_FLUSH_INTERVAL": "0.2"},
+                 "METRICS_FLUSH_INTERVAL": "0.2", "DB_REPLICA_CHECK_INTERVAL": "1"},
             env_each=[{"BIZRA_NODE_URL": p.url} for p in proxies])
         state = up(spec)
         try:

@@ -119,6 +119,24 @@ async def test_records_from_every_node_land_once(local_cluster: LocalCluster) ->
             finally:
                 await conn.close()
 
+        # history is read from the replica (once a node's replica check has found it
+        # caught up), through any node behind the balancer
+        reads: dict[str, float] = {}
+
+        async def read_from_replica() -> bool:
+            async with session.get(state.balancer_url + "/api/v1/validations",
+                                   params={"subject": addresses[0]}) as resp:
+                assert resp.status == 200
+                page = await resp.json()
+            assert len(page["data"]["items"]) == 1, page
+            await asyncio.sleep(0.3)  # a metrics flush
+            for target in ("replica", "primary"):
+                reads[target] = sum([await _metric(session, url, "db_reads_total",
+                                                   {"target": target})
+                                     for url in state.node_urls])
+            return reads["replica"] >= 1
+        await _wait(read_from_replica, lambda: f"history not read from the replica: {reads}")
+
         grown: list[float] = []
 
         async def every_node_wrote() -> bool:
