@@ -23,6 +23,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -289,9 +290,12 @@ def main() -> int:
                    "cpus": os.cpu_count(), "loadavg_before": os.getloadavg()},
         "scenarios": {},
     }
-    for name in args.scenarios.split(","):
-        env_spec, lua_for, warm = plans[name]
-        result["scenarios"][name] = scenario(name, env_spec, lua_for, args, warm)
+    try:
+        for name in args.scenarios.split(","):
+            env_spec, lua_for, warm = plans[name]
+            result["scenarios"][name] = scenario(name, env_spec, lua_for, args, warm)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # the clusters' logs (down keeps them)
     result["method"]["loadavg_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     if args.out:
