@@ -24,7 +24,7 @@ from .api import (
     RSGIApp,
     openapi_routes,
 )
-from .cache import CacheConfig, TieredCache, TtlPolicy
+from .cache import CacheConfig, RedisConfig, TieredCache, TtlPolicy
 from .chain import UpstreamConfig, UpstreamPool
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
@@ -48,6 +48,7 @@ __all__ = [
     "create_rsgi_app",
     "pgbouncer_config",
     "pool_options",
+    "redis_config",
     "store_config",
     "upstream_config",
 ]
@@ -81,9 +82,17 @@ def cache_config(s: Settings) -> CacheConfig:
         policy=TtlPolicy(final=s.ttl_final, recent=s.ttl_recent, pending=s.ttl_pending,
                          address=s.ttl_address, head=s.ttl_head, not_found=s.ttl_not_found),
         l1_entries=s.l1_cache_size, l1_max_bytes=s.l1_max_bytes, l1_max_ttl=s.l1_max_ttl,
-        redis_url=s.redis_url, l2_timeout=s.l2_timeout,
+        redis=redis_config(s), l2_timeout=s.l2_timeout,
         l2_breaker_failures=s.l2_breaker_failures, l2_breaker_reset=s.l2_breaker_reset,
         key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level)
+
+
+def redis_config(s: Settings) -> RedisConfig | None:
+    """Where Redis is (REDIS_URL, REDIS_MODE, REDIS_SENTINEL_*); None without REDIS_URL."""
+    if not s.redis_url:
+        return None
+    return RedisConfig(s.redis_url, mode=s.redis_mode, sentinel_master=s.redis_sentinel_master,
+                       sentinel_password=s.redis_sentinel_password)
 
 
 def chain_view_config(s: Settings) -> ChainViewConfig:

@@ -1,4 +1,5 @@
-"""The `bizra-node` command: serve · devnet · migrate · pgbouncer-config · bench · settings."""
+"""The `bizra-node` command: serve · devnet · migrate · pgbouncer-config · bench · settings ·
+cluster."""
 
 from __future__ import annotations
 
@@ -184,6 +185,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return int(cast(BenchRunner, runner)(args.scenario, args.rest, args.out))
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """A local cluster (nodes, HAProxy, Redis, PostgreSQL + replica, PgBouncer, devnet)."""
+    from .cluster.command import run_cluster_command
+
+    return run_cluster_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bizra-node", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     pgb.add_argument("--userlist", default="userlist.txt",
                      help="auth_file path named in the printed ini")
     pgb.set_defaults(func=cmd_pgbouncer_config)
+
+    from .cluster.command import add_cluster_parser
+
+    add_cluster_parser(sub).set_defaults(func=cmd_cluster)
 
     bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/; "
                            "needs the harness: pip install -e ./bench)")

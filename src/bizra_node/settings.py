@@ -138,7 +138,16 @@ class Settings(BaseSettings):
         "(head lag, latency, breaker probes); 0 = off.")
 
     # --- cache ---------------------------------------------------------------------
-    redis_url: str = Field("", description="Redis for L2. Empty: L1 only.")
+    redis_url: str = Field("", description="Redis for L2. Empty: L1 only. Sentinel or cluster: "
+                           "the sentinels' or some nodes' addresses, comma-separated.")
+    redis_mode: Literal["standalone", "sentinel", "cluster"] = Field(
+        "standalone", description="How REDIS_URL is laid out: one server, Sentinel (follows "
+        "failovers) or Redis Cluster (docs/scaling.md).")
+    redis_sentinel_master: str = Field(
+        "mymaster", description="Sentinel's name of the master (REDIS_MODE=sentinel).")
+    redis_sentinel_password: str = Field(
+        "", description="The sentinels' own password, if they have one (the master's is in "
+        "REDIS_URL).")
     l1_cache_size: int = Field(10000, ge=0, description="L1 entries.")
     l1_max_bytes: int = Field(256 * 1024 * 1024, ge=0, description="L1 bytes.")
     l1_max_ttl: float = Field(
@@ -260,6 +269,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.redis_mode == "standalone" and "," in self.redis_url:
+            raise ValueError("REDIS_URL lists several addresses: set REDIS_MODE to sentinel "
+                             "or cluster")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:

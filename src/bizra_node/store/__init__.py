@@ -11,7 +11,7 @@ from __future__ import annotations
 from .config import StoreConfig
 from .embedded import EmbeddedPostgres
 from .monitor import MonitorThresholds
-from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, write_config
+from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userlist, write_config
 from .pools import PoolOptions
 from .records import Record
 from .spool import Spool
@@ -28,6 +28,7 @@ __all__ = [
     "StoreConfig",
     "parse_backend",
     "render_ini",
+    "render_userlist",
     "run_migrations",
     "write_config",
 ]
