@@ -21,7 +21,7 @@ from bizra_node.devnet import Anvil, SeedManifest, seed
 from bizra_node.settings import Settings
 
 if TYPE_CHECKING:
-    from tests.support.trust_seed import TrustDevnet
+    from bizra_bench.trust_seed import TrustDevnet
 
 
 @dataclass
@@ -61,7 +61,7 @@ def trust_devnet() -> Iterator[TrustDevnet]:
     logs, storage, a delegated account, blocks of 1, 100 and 1 000 transactions).
     Read-only: tests must not send to it or mine on it. (Imported here, not at the top:
     eth-account and ckzg are slow to import and most test runs do not need them.)"""
-    from tests.support.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
+    from bizra_bench.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 
     anvil = start_trust_anvil()
     try:

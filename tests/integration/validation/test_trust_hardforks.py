@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bizra_bench.trust_seed import send_blob_tx
 from bizra_node.devnet import Anvil, rpc, wait_receipt
 from bizra_node.validation.trust import Check, TrustError, prove_block, prove_transaction
-from tests.support.trust_seed import send_blob_tx
 
 GWEI = 10**9
 FORKS: dict[str, tuple[int, ...]] = {

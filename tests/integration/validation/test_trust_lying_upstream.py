@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from eth_hash.auto import keccak
 
+from bizra_bench.trust_seed import STORAGE, TrustDevnet
 from bizra_node.validation.trust import (
     Anchor,
     AnchorSource,
@@ -35,7 +36,6 @@ from bizra_node.validation.trust import (
     verify_storage_proof,
 )
 from tests.support.lying_proxy import LyingProxy, lying_proxy
-from tests.support.trust_seed import STORAGE, TrustDevnet
 
 CHAIN = 31337
 KINDS = ["legacy", "legacy_pre155", "access_list", "dynamic_fee", "logs", "create", "reverted",

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from eth_hash.auto import keccak
 
+from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.app import Node
 from bizra_node.chain import redact_url
 from bizra_node.validation.trust import header_hash, transaction_hash
 from tests.conftest import make_settings, running_node
 from tests.support.lying_proxy import LyingProxy, lying_proxy
-from tests.support.trust_seed import TrustDevnet
 
 KINDS = ["legacy", "legacy_pre155", "access_list", "dynamic_fee", "logs", "create", "reverted",
          "blob", "set_code"]

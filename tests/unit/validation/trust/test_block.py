@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     EMPTY_TRIE_ROOT,
     Check,
@@ -17,7 +18,6 @@ from bizra_node.validation.trust import (
     transactions_root,
     withdrawals_root,
 )
-from tests.support.trust_seed import TrustDevnet
 
 from .conftest import clone, fails
 

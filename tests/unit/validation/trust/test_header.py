@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     Anchor,
     AnchorSource,
@@ -15,7 +16,6 @@ from bizra_node.validation.trust import (
     verify_chain,
     verify_header,
 )
-from tests.support.trust_seed import TrustDevnet
 
 from .conftest import clone, fails
 

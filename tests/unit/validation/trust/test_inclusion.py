@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bizra_bench.trust_seed import TrustDevnet, TxBundle
 from bizra_node.validation.trust import (
     Check,
     ProvenBlock,
@@ -18,7 +19,6 @@ from bizra_node.validation.trust import (
     prove_block,
     prove_transaction,
 )
-from tests.support.trust_seed import TrustDevnet, TxBundle
 
 from .conftest import KINDS, clone, fails
 

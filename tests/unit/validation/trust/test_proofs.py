@@ -10,6 +10,7 @@ import rlp
 from eth_hash.auto import keccak
 from trie.hexary import HexaryTrie
 
+from bizra_bench.trust_seed import STORAGE, TrustDevnet
 from bizra_node.validation.trust import (
     EMPTY_CODE_HASH,
     EMPTY_TRIE_ROOT,
@@ -20,7 +21,6 @@ from bizra_node.validation.trust import (
     verify_header,
     verify_storage_proof,
 )
-from tests.support.trust_seed import STORAGE, TrustDevnet
 
 from .conftest import clone, fails
 

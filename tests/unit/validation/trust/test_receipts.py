@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import rlp
 
+from bizra_bench.trust_seed import LOG_TOPIC, TrustDevnet
 from bizra_node.validation.trust import Check, decode_receipt, encode_receipt, receipts_root
-from tests.support.trust_seed import LOG_TOPIC, TrustDevnet
 
 from .conftest import clone, fails
 

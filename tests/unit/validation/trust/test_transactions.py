@@ -16,6 +16,7 @@ from eth_keys.backends import CoinCurveECCBackend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     Check,
     TrustError,
@@ -27,7 +28,6 @@ from bizra_node.validation.trust import (
     verify_transaction,
 )
 from bizra_node.validation.trust.transactions import SECP256K1_N
-from tests.support.trust_seed import TrustDevnet
 
 from .conftest import KINDS, clone, fails
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie.hexary import HexaryTrie
 
+from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     EMPTY_TRIE_ROOT,
     decode_receipt,
@@ -19,7 +20,6 @@ from bizra_node.validation.trust import (
     trie_root,
     withdrawals_root,
 )
-from tests.support.trust_seed import TrustDevnet
 
 values = st.binary(min_size=1, max_size=120)
 

@@ -197,10 +197,10 @@ def _with_sidecar(raw: bytes, blobs: tuple[bytes, ...], version: int = 1) -> byt
     cars = [_sidecar(b) for b in blobs]
     commitments = [c[1] for c in cars]
     if version == 0:
-        return b"\x03" + rlp.encode([rlp.decode(raw[1:]), list(blobs), commitments,
-                                     [c[3] for c in cars]])
-    return b"\x03" + rlp.encode([rlp.decode(raw[1:]), 1, list(blobs), commitments,
-                                 [p for c in cars for p in c[2]]])
+        return b"\x03" + bytes(rlp.encode([rlp.decode(raw[1:]), list(blobs), commitments,
+                                           [c[3] for c in cars]]))
+    return b"\x03" + bytes(rlp.encode([rlp.decode(raw[1:]), 1, list(blobs), commitments,
+                                       [p for c in cars for p in c[2]]]))
 
 
 def send_blob_tx(url: str, key_index: int, *, version: int = 1) -> str:

@@ -1,23 +1,24 @@
-"""Cost of the trust checks on real anvil blocks of 1, 100 and 1 000 transactions.
+"""`bizra-node bench trust`: what verification costs.
 
-    .venv/bin/python -m tests.bench.trust_bench [--runs 7] [--json out.json]
+1. The checks on real anvil blocks of 1, 100 and 1 000 transactions (``--runs``).
+2. Misses with full verification through the node at 50 ms upstream latency
+   (``--miss-rounds`` fresh nodes of one worker): each kind of miss against the same
+   batches sent to the upstream directly, as the regression gate measures them.
 
-Starts its own anvil (seeded by tests/support/trust_seed.py), fetches each block with
+    bizra-node bench trust [--runs 7] [--miss-rounds 3] [--skip-misses]
+
+Starts its own anvil (seeded by bizra_bench/trust_seed.py), fetches each block with
 its receipts, a transaction and its receipt, and an EIP-1186 proof of the sender's
 account at that block, then times each check. Every figure is microseconds of wall
 time per operation: the median and range over ``--runs`` runs, each run repeating the
 operation for at least ~40 ms. Also measured, to justify the hand-written parts: the
 trie root builder against the ``trie`` library's HexaryTrie, the RLP encoder against
 the ``rlp`` library, and sender recovery through coincurve against eth-keys.
-
-(Lives under tests/ for now, beside the test support it seeds with; it moves into the
-benchmark package when that lands.)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -27,9 +28,11 @@ from typing import Any
 
 import rlp
 from eth_hash.auto import keccak as eth_keccak
-from eth_keys import KeyAPI
-from eth_keys.backends import CoinCurveECCBackend
+from eth_keys.backends.coincurve import CoinCurveECCBackend
+from eth_keys.main import KeyAPI
 
+from bizra_bench.results import write_results
+from bizra_bench.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 from bizra_node.validation.trust import (
     decode_receipt,
     decode_transaction,
@@ -44,7 +47,6 @@ from bizra_node.validation.trust import (
 )
 from bizra_node.validation.trust._keccak import keccak
 from bizra_node.validation.trust._rlp import encode
-from tests.support.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 
 CHAIN = 31337
 SIZES = (1, 100, 1000)
@@ -140,39 +142,83 @@ def bench_parts(devnet: TrustDevnet, runs: int) -> dict[str, dict[str, float]]:
 
 
 def import_cost() -> float:
-    """ms to import the trust package on top of what the node already imports."""
-    code = ("import time, bizra_node.validation, bizra_node.chain; t = time.perf_counter(); "
-            "import bizra_node.validation.trust; print((time.perf_counter() - t) * 1000)")
+    """ms to import the trust package (coincurve, safe-pysha3, trie) on top of the rest of
+    the node's modules (paid once per worker, at start)."""
+    code = ("import time, bizra_node.cache, bizra_node.chain; "
+            "t = time.perf_counter(); import bizra_node.validation.trust; "
+            "print((time.perf_counter() - t) * 1000)")
     samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout) for _ in range(5)]
     return statistics.median(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, float]]:
+    """Each kind of miss / one upstream round trip, median (min..max) over ``rounds``
+    fresh nodes (so every key is a miss and no block is proven yet)."""
+    from bizra_bench.gate import MISS_TRIPS, GateResult, _misses
+    from bizra_bench.stack import ProxyProcess, start_node
+    from bizra_node.devnet import Anvil, seed
+
+    ratios: dict[str, list[float]] = {kind: [] for kind in MISS_TRIPS}
+    anvil = Anvil().start()
+    proxy = None
+    try:
+        manifest = seed(anvil.url)
+        proxy = ProxyProcess(anvil.url, latency).start()
+        for _ in range(rounds):
+            node, _prefix = start_node(proxy.url, workers=1)
+            try:
+                result = GateResult("trust")
+                _misses(result, node.base, proxy, manifest)
+            finally:
+                node.stop()
+            for kind in MISS_TRIPS:
+                ratios[kind].append(result.miss_ms[f"{kind}: node"]
+                                    / result.miss_ms[f"{kind}: upstream direct"])
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        anvil.stop()
+    return {kind: {"median": statistics.median(v), "min": min(v), "max": max(v),
+                   "round_trips": MISS_TRIPS[kind]} for kind, v in ratios.items()}
+
+
+def _markdown(results: dict[str, Any], runs: int) -> str:
+    lines = [f"# bench trust\n\nµs per operation, median (min..max) over {runs} runs\n",
+             "| check | " + " | ".join(f"{n} txs" for n in SIZES) + " |",
+             "| --- |" + " --- |" * len(SIZES)]
+    for name in results["1"]:
+        lines.append(f"| {name} | " + " | ".join(_fmt(results[str(n)][name]) for n in SIZES)
+                     + " |")
+    lines += ["", "| part | µs |", "| --- | --- |"]
+    lines += [f"| {name} | {_fmt(m)} |" for name, m in results["parts"].items()]
+    lines.append(f"\nimporting bizra_node.validation.trust on top of the node's other modules: "
+                 f"{results['import_ms']:.1f} ms")
+    if results.get("misses"):
+        lines += ["", "## Misses with full verification, 50 ms upstream latency", "",
+                  "| miss | upstream round trips | x one round trip, median (min..max) |",
+                  "| --- | ---: | --- |"]
+        for kind, m in results["misses"].items():
+            lines.append(f"| {kind} | {m['round_trips']} | {m['median']:.2f} "
+                         f"({m['min']:.2f}..{m['max']:.2f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bizra-node bench trust")
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--json", help="write the figures to this file")
-    args = parser.parse_args()
+    parser.add_argument("--miss-rounds", type=int, default=3)
+    parser.add_argument("--skip-misses", action="store_true")
+    args = parser.parse_args(argv)
     with start_trust_anvil() as anvil:
         devnet = TrustDevnet(anvil, seed_trust(anvil.url, big=SIZES))
         results: dict[str, Any] = {str(n): bench_block(devnet, n, args.runs) for n in SIZES}
         results["parts"] = bench_parts(devnet, args.runs)
     results["import_ms"] = import_cost()
-
-    print(f"µs per operation, median (min..max) over {args.runs} runs\n")
-    print("| check | " + " | ".join(f"{n} txs" for n in SIZES) + " |")
-    print("| --- |" + " --- |" * len(SIZES))
-    for name in results["1"]:
-        print(f"| {name} | " + " | ".join(_fmt(results[str(n)][name]) for n in SIZES) + " |")
-    print("\n| part | µs |\n| --- | --- |")
-    for name, m in results["parts"].items():
-        print(f"| {name} | {_fmt(m)} |")
-    print(f"\nimporting bizra_node.validation.trust after the node's modules: "
-          f"{results['import_ms']:.1f} ms")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-
-
-if __name__ == "__main__":
-    main()
+    if not args.skip_misses:
+        results["misses"] = misses(args.miss_rounds)
+    md = _markdown(results, args.runs)
+    path = write_results("trust", results, md)
+    print(md)
+    print(f"results: {path}")
+    return 0
