@@ -88,9 +88,8 @@ class ChainView:
         """The block everything proven is linked to (see anchor.py); from memory while
         fresh. None until one could be established."""
         anchor = await self.anchors.anchor()
-        if (anchor is not None and self.canonical.anchor is None) or (
-                anchor is not None and self.canonical.anchor is not None
-                and self.canonical.anchor.hash != anchor.hash):
+        kept = self.canonical.anchor
+        if anchor is not None and (kept is None or kept.hash != anchor.hash):
             header = self.anchors.header
             assert header is not None
             self.canonical.set_anchor(header.number, header.hash, header.parent_hash)
