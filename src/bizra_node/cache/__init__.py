@@ -7,6 +7,7 @@ from .config import CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
+from .shared import LocalRecords, RedisRecords, SharedRecords
 from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache
 from .ttl import NEVER, Ttl, TtlPolicy
 
@@ -24,7 +25,10 @@ __all__ = [
     "EntryError",
     "HeadSource",
     "L1Cache",
+    "LocalRecords",
     "RedisL2",
+    "RedisRecords",
+    "SharedRecords",
     "TieredCache",
     "Ttl",
     "TtlPolicy",
