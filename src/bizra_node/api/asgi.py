@@ -5,6 +5,7 @@ with the same code as the RSGI adapter (api/ws.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -54,8 +55,9 @@ class ASGIApp:
             await send({"type": "websocket.send", "text": text})
 
         code = await endpoint.serve(next_message, send_text)
-        try:
-            await send({"type": "websocket.close", "code": code})
+        try:  # bounded: a client that stopped reading may never take the close frame
+            async with asyncio.timeout(1.0):
+                await send({"type": "websocket.close", "code": code})
         except Exception:  # the client is gone already
             log.debug("websocket close after disconnect", exc_info=True)
 

@@ -4,7 +4,8 @@
 (``eth_subscribe("newHeads")``, chain/ws.py) and, whenever no subscription is live
 (no WebSocket URL, the upstream refused it, the socket dropped and is reconnecting
 with backoff), by polling ``eth_getBlockByNumber("latest", false)`` through the
-pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL). Listeners get each new head
+pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL), and fetching the head another
+upstream has shown when it is higher (the pool's head probes). Listeners get each new head
 header -- the JSON object as the upstream gives it: number, hash, parentHash, ... --
 in order, one call per block: when heads jump (a poll missed some, a reconnect), the
 blocks in between are fetched and delivered first (up to ``max_gap`` of them; a
@@ -158,6 +159,23 @@ class HeadFollower:
         number = _number(header)
         if number is not None:
             await self._deliver(header, number)
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """When another upstream has shown a higher head than the one that answered the
+        poll (the pool's head probes), fetch that block too: the 'latest' of the
+        upstream asked may lag a little behind (within HEAD_LAG_BLOCKS it is asked)."""
+        heads = self._pool.heads
+        best = heads.best(heads.heads)
+        if best <= self.last_number or self.last is None:
+            return
+        call = Call("eth_getBlockByNumber", (hex(best), False))
+        try:
+            (header,) = await self._pool.batch([call], timeout=self.config.timeout)
+        except NodeError:
+            return
+        if _number(header) == best:
+            await self._deliver(header, best)
 
     # --- delivery -------------------------------------------------------------------------
     async def _deliver(self, header: dict[str, Any], number: int) -> None:

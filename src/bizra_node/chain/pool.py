@@ -46,7 +46,14 @@ from .config import UpstreamConfig
 from .head import HeadTracker
 from .health import UpstreamHealth
 from .hedge import Hedging
-from .methods import idempotent, method_label, reads_head, retryable, unhealthy_rpc_error
+from .methods import (
+    idempotent,
+    method_label,
+    named_block,
+    reads_head,
+    retryable,
+    unhealthy_rpc_error,
+)
 from .probe import Prober
 from .upstream import Upstream, redact_url
 
@@ -181,6 +188,8 @@ class UpstreamPool:
                     elif safe and type(answer) is RpcError and retryable(
                             calls[i], answer, self.heads.best(self.heads.heads)):
                         again.append(i)
+                    elif answer is None and safe and self._behind(winner, calls[i]):
+                        again.append(i)  # "no such block" from an upstream known to lag
                     results[i] = answer
                 if not again:
                     return results
@@ -340,6 +349,15 @@ class UpstreamPool:
         return answers
 
     # --- heads ----------------------------------------------------------------------------
+    def _behind(self, h: UpstreamHealth, call: Call) -> bool:
+        """Does ``call`` name a block above ``h``'s known head that another upstream has
+        shown? (Then ``h``'s null for it means "not yet", not "no such block".)"""
+        block = named_block(call)
+        if not isinstance(block, int):
+            return False
+        heads = self.heads
+        return heads.heads.get(h.name, -1) < block <= heads.best(heads.heads)
+
     def _observe_head(self, h: UpstreamHealth, raw: Any) -> None:
         """Record ``h``'s head (for lag and the upstream_head_block gauge)."""
         try:

@@ -168,6 +168,24 @@ async def test_a_lagging_upstreams_unknown_block_is_asked_elsewhere(block: str,
     assert len(b.docs) == (1 if asked_again else 0)
 
 
+@pytest.mark.parametrize(("block", "found"), [("0x8", True), ("0x20", False)])
+async def test_a_lagging_upstreams_null_block_is_asked_elsewhere(block: str, found: bool) -> None:
+    """A null block from an upstream whose head is known to be below it, while another
+    upstream has shown it, means "not yet": asked of the next upstream."""
+    async def behind(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: None)
+
+    async def ahead(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: {"number": i["params"][0]})
+
+    async with upstreams(behind, ahead) as (a, b), pool_for([a.url, b.url]) as pool:
+        pool.heads.observe(pool.health[0].name, 0x5)
+        pool.heads.observe(pool.health[1].name, 0x10)
+        (answer,) = await pool.batch([Call("eth_getBlockByNumber", (block, False))])
+    assert (answer is not None) is found
+    assert len(b.docs) == (1 if found else 0)
+
+
 async def test_send_raw_transaction_is_not_resent_after_a_5xx() -> None:
     async def unavailable(doc: Any, n: int) -> web.StreamResponse:
         return web.Response(status=503)
