@@ -5,6 +5,7 @@ limits, and a slow client dropped while the node goes on."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,7 +49,7 @@ async def test_new_heads_every_block_in_order(fresh_devnet: Devnet) -> None:
                 rpc(fresh_devnet.url, "anvil_mine", ["0x1"])
             heads = await notifications(ws, answer["result"], 5)
     assert [int(h["number"], 16) for h in heads] == [start + 1 + i for i in range(5)]
-    assert all(h["parentHash"] == p["hash"] for p, h in zip(heads, heads[1:], strict=False))
+    assert all(h["parentHash"] == p["hash"] for p, h in itertools.pairwise(heads))
 
 
 async def test_logs_matching_the_filter_only(fresh_devnet: Devnet) -> None:
@@ -70,24 +71,23 @@ async def test_logs_matching_the_filter_only(fresh_devnet: Devnet) -> None:
 
 
 async def test_unsubscribe_and_calls_over_the_socket(fresh_devnet: Devnet) -> None:
-    async with running_node(make_settings(fresh_devnet.url)) as (node, _):
-        async with socket_to(node) as ws:
-            sub = (await ws.call("eth_subscribe", ["newHeads"]))["result"]
-            assert (await ws.call("eth_unsubscribe", [sub], req_id=2))["result"] is True
-            assert (await ws.call("eth_unsubscribe", [sub], req_id=3))["result"] is False
-            rpc(fresh_devnet.url, "anvil_mine", ["0x1"])
-            assert (await ws.call("eth_chainId", req_id=4))["result"] == "0x7a69"
-            await ws.send([{"jsonrpc": "2.0", "id": 5, "method": "eth_chainId"},
-                           {"jsonrpc": "2.0", "method": "eth_chainId"},
-                           {"jsonrpc": "2.0", "id": 6, "method": "eth_accounts"}])
-            batch = await ws.recv()
-            assert [(a["id"], a["result"]) for a in batch] == [(5, "0x7a69"), (6, [])]
-            await ws.send_text("{nope")
-            assert (await ws.recv())["error"]["code"] == -32700
-            await ws.send({"jsonrpc": "2.0", "method": "eth_chainId"})  # a notification
-            assert (await ws.call("eth_chainId", req_id=7))["id"] == 7  # nothing came between
-            with pytest.raises(TimeoutError):
-                await ws.recv(timeout=0.3)  # no newHeads after the unsubscribe
+    async with running_node(make_settings(fresh_devnet.url)) as (node, _), socket_to(node) as ws:
+        sub = (await ws.call("eth_subscribe", ["newHeads"]))["result"]
+        assert (await ws.call("eth_unsubscribe", [sub], req_id=2))["result"] is True
+        assert (await ws.call("eth_unsubscribe", [sub], req_id=3))["result"] is False
+        rpc(fresh_devnet.url, "anvil_mine", ["0x1"])
+        assert (await ws.call("eth_chainId", req_id=4))["result"] == "0x7a69"
+        await ws.send([{"jsonrpc": "2.0", "id": 5, "method": "eth_chainId"},
+                       {"jsonrpc": "2.0", "method": "eth_chainId"},
+                       {"jsonrpc": "2.0", "id": 6, "method": "eth_accounts"}])
+        batch = await ws.recv()
+        assert [(a["id"], a["result"]) for a in batch] == [(5, "0x7a69"), (6, [])]
+        await ws.send_text("{nope")
+        assert (await ws.recv())["error"]["code"] == -32700
+        await ws.send({"jsonrpc": "2.0", "method": "eth_chainId"})  # a notification
+        assert (await ws.call("eth_chainId", req_id=7))["id"] == 7  # nothing came between
+        with pytest.raises(TimeoutError):
+            await ws.recv(timeout=0.3)  # no newHeads after the unsubscribe
 
 
 async def test_subscription_errors_and_limits(devnet: Devnet) -> None:
