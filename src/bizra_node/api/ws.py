@@ -8,7 +8,8 @@ and notifications -- goes through one bounded queue (WS_CLIENT_BUFFER messages) 
 one writer task drains; notifications are pushed into it without waiting. A client
 that lets the queue fill up (it reads slower than its subscriptions produce) is
 dropped: its subscriptions end and the socket is closed with 1013 ("try again
-later"). The node never waits for a slow client.
+later"; a client whose socket is full may see the connection end without it). The
+node never waits for a slow client.
 
 Calls on one connection are answered concurrently (up to ``_CONCURRENCY`` at a time,
 each under REQUEST_DEADLINE) and may be answered out of order, as JSON-RPC allows;
