@@ -20,16 +20,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from ..errors import NodeError
 from ..jsonrpc import RESPONSE_TOO_LARGE, Call, RpcError, RpcLimits
-from ..validation import RpcService, method_allowed
+from ..validation import FAST_METHODS, RpcService, method_allowed
 from .cors import CorsPolicy
 from .http import Request, Response
 from .routing import Route
 
-__all__ = ["PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "error_bytes", "parse_rpc"]
+__all__ = ["PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single", "error_bytes",
+           "parse_rpc"]
 
 LocalMethod = Callable[[list[Any]], Awaitable[Any]]
 """A method a transport answers itself (eth_subscribe over WebSocket): the result, or
@@ -47,8 +49,31 @@ _NO_ID = object()
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 
+class Single(msgspec.Struct):
+    """A lone call, decoded typed (the common case, and the fast lane's: ~1.5x faster
+    than a dict); anything else is decoded as plain JSON."""
+
+    jsonrpc: Any
+    method: Any
+    params: Any = msgspec.field(default_factory=list)
+    id: Any = msgspec.UNSET
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = {"jsonrpc": self.jsonrpc, "method": self.method, "params": self.params}
+        if self.id is not msgspec.UNSET:
+            doc["id"] = self.id
+        return doc
+
+
+_decode_single = msgspec.json.Decoder(Single).decode
+
+
 def parse_rpc(body: bytes | str) -> Any:
-    """The decoded document, or PARSE_ERROR (never raises)."""
+    """A :class:`Single`, the decoded document, or PARSE_ERROR (never raises)."""
+    try:
+        return _decode_single(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -100,6 +125,8 @@ class RpcAnswerer:
     async def answer(self, doc: Any, local: dict[str, LocalMethod] | None = None) -> bytes | None:
         """The whole answer to a decoded body or message; None when there is nothing
         to answer (only notifications)."""
+        if type(doc) is Single:
+            doc = doc.as_dict()
         if doc is PARSE_ERROR:
             return error_bytes(None, -32700, "Parse error")
         if isinstance(doc, list):
@@ -202,13 +229,14 @@ class RpcRoute:
     def hit(self, req: Request) -> Response | None:
         """A single cacheable call answered from memory, or None."""
         doc = req.input
-        if type(doc) is not dict or doc.get("jsonrpc") != "2.0":
+        if type(doc) is not Single:
             return None
-        method = doc.get("method")
-        params = doc.get("params", [])
-        req_id = doc.get("id", _NO_ID)
-        if (type(method) is not str or type(params) is not list or req_id is _NO_ID
-                or not _valid_id(req_id) or not method_allowed(method)):
+        method = doc.method
+        if method not in FAST_METHODS or doc.jsonrpc != "2.0":
+            return None
+        req_id = doc.id
+        params = doc.params
+        if type(params) is not list or req_id is msgspec.UNSET or not _valid_id(req_id):
             return None
         result = self._svc.hit(method, params)
         if result is None or len(result) > self._max_response:

@@ -7,7 +7,7 @@ from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig, Upstreams
 from .filters import FilterService, Records, RpcFailed
 from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
-from .rpc import RpcService, cacheable, method_allowed
+from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
 from .service import Recorder, ValidationService, now_iso
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
 from .types import (
@@ -21,6 +21,7 @@ from .types import (
 
 __all__ = [
     "BLOCK_NOT_FOUND",
+    "FAST_METHODS",
     "TX_NOT_FOUND",
     "Account",
     "AccountResult",

@@ -42,7 +42,7 @@ from ..jsonrpc import BLOCK_PARAM, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView, Upstreams
 from .filters import FilterService, RpcFailed, resolve_block
 
-__all__ = ["RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
+__all__ = ["FAST_METHODS", "RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
 
 _ALLOWED_PREFIXES = ("eth_", "net_", "web3_")
 _REFUSED = frozenset({
@@ -58,6 +58,8 @@ _STATE_AT_BLOCK = frozenset({
 })
 _CACHEABLE = _CONSTANT | _BY_TX_HASH | _STATE_AT_BLOCK | {"eth_getBlockByHash"}
 _SUBSCRIBE = frozenset({"eth_subscribe", "eth_unsubscribe"})
+FAST_METHODS = _CACHEABLE | {"eth_blockNumber", "eth_accounts"}
+"""The methods :meth:`RpcService.hit` may answer (all allowed)."""
 _HEAD_TAGS = frozenset({"latest"})
 
 
@@ -183,7 +185,7 @@ class RpcService:
     # --- the fast lane -------------------------------------------------------------------
     def hit(self, method: str, params: list[Any]) -> bytes | None:
         """The answer from memory, without awaiting, or None (the full path answers).
-        ``method`` must be allowed (the caller checked)."""
+        ``method`` must be one of FAST_METHODS (the caller checked)."""
         chain = self._chain
         if method == "eth_blockNumber":
             head = chain.fresh_head()
