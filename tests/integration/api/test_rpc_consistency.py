@@ -114,3 +114,41 @@ async def test_a_lagging_upstream_never_serves_an_older_latest(fresh_devnet: Dev
         assert b.methods["eth_getBalance"] >= 1  # B was asked, and its answer was not served
     finally:
         lagging.stop()
+
+
+async def test_latest_entries_another_worker_cached_stop_at_the_next_head(
+        fresh_devnet: Devnet) -> None:
+    """Two nodes share Redis (as two workers do). A caches a 'latest' balance in L2 at
+    head N; a block changes it; B, whose own head follower saw N+1, must not serve A's
+    entry -- nor may A, once it saw N+1."""
+    import os
+
+    import redis.asyncio as aioredis
+
+    from tests.support.redis_server import SHARED_REDIS
+
+    prefix = f"bizra-test-latest-{os.getpid()}-{os.urandom(4).hex()}"
+    url = fresh_devnet.url
+    settings = make_settings(url, redis_url=SHARED_REDIS, cache_key_prefix=prefix)
+    try:
+        async with running_node(settings) as (node_a, a), running_node(settings) as (node_b, b):
+            await node_a.follower.settled()
+            await node_b.follower.settled()
+            before = int(await call(a, "eth_getBalance", TO, "latest"), 16)
+            await node_a.cache.flush()  # the L2 write is done
+            nonce = int(rpc(url, "eth_getTransactionCount", [SENDER, "latest"]), 16)
+            head = int(rpc(url, "eth_blockNumber"), 16)
+            rpc(url, "eth_sendRawTransaction", [signed(nonce, 5)])
+            while int(rpc(url, "eth_blockNumber"), 16) == head:
+                await asyncio.sleep(0.01)
+            async with asyncio.timeout(5):
+                while min(node_a.chain.best_head, node_b.chain.best_head) <= head:
+                    await asyncio.sleep(0.01)
+            assert int(await call(b, "eth_getBalance", TO, "latest"), 16) == before + 5
+            assert int(await call(a, "eth_getBalance", TO, "latest"), 16) == before + 5
+    finally:
+        client = aioredis.Redis.from_url(SHARED_REDIS)
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
