@@ -116,8 +116,9 @@ class Settings(BaseSettings):
         "'auto' = the WebSocket on each BIZRA_NODE_URL's host, port and path (ws:// for http://), "
         "'off' = poll only, or comma-separated ws(s):// URLs.")
     head_follow_interval: float = Field(
-        0.25, gt=0, le=60, description="While no head subscription is live, each worker polls "
-        "the latest block this often, s.")
+        0.25, ge=0, le=60, description="While no head subscription is live, each worker polls "
+        "the latest block this often, s; 0 = never (heads only from a subscription, else "
+        "when TTL_HEAD runs out).")
 
     # --- JSON-RPC endpoint (/rpc over HTTP and WebSocket) ----------------------------
     rpc_max_batch: int = Field(

@@ -147,9 +147,11 @@ async def test_filters_polled_over_new_connections_and_two_upstreams(served: Ser
         return doc["result"]
 
     async with counting_proxy(url) as p1, counting_proxy(url) as p2:
-        proc, other = start_server({"BIZRA_NODE_URL": f"{p2.url},{p1.url}",
-                                    "REDIS_URL": SHARED_REDIS, "CACHE_KEY_PREFIX": served.prefix,
-                                    "HEAD_FOLLOW_INTERVAL": "0.05"}, "--workers", "2")
+        # the proxies run on this loop: start and stop the server from a thread
+        proc, other = await asyncio.to_thread(
+            start_server, {"BIZRA_NODE_URL": f"{p2.url},{p1.url}", "REDIS_URL": SHARED_REDIS,
+                           "CACHE_KEY_PREFIX": served.prefix, "HEAD_FOLLOW_INTERVAL": "0.05"},
+            "--workers", "2")
         try:
             fid = await call(served.base, "eth_newFilter", {"address": logger})
             sent = [emit(url, logger) for _ in range(3)]
@@ -164,6 +166,6 @@ async def test_filters_polled_over_new_connections_and_two_upstreams(served: Ser
                 base = served.base if i % 2 else other
                 assert await call(base, "eth_getFilterChanges", fid) == []
         finally:
-            assert stop_server(proc) == 0
+            assert await asyncio.to_thread(stop_server, proc) == 0
     assert got == sent
 

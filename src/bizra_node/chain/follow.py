@@ -4,7 +4,7 @@
 (``eth_subscribe("newHeads")``, chain/ws.py) and, whenever no subscription is live
 (no WebSocket URL, the upstream refused it, the socket dropped and is reconnecting
 with backoff), by polling ``eth_getBlockByNumber("latest", false)`` through the
-pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL), and fetching the head another
+pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL; 0: not at all), and fetching the head another
 upstream has shown when it is higher (the pool's head probes). Listeners get each new head
 header -- the JSON object as the upstream gives it: number, hash, parentHash, ... --
 in order, one call per block: when heads jump (a poll missed some, a reconnect), the
@@ -47,7 +47,7 @@ class FollowConfig:
     ws: tuple[WsTarget, ...] = ()
     """Upstream WebSockets to subscribe on, in order of preference; () = poll only."""
     interval: float = 0.25
-    """Poll period while no subscription is live, s."""
+    """Poll period while no subscription is live, s; 0: no polling."""
     max_gap: int = 64
     """Most skipped blocks fetched to deliver every head in order."""
     connect_timeout: float = 2.0
@@ -57,10 +57,11 @@ class FollowConfig:
     """Bound on one poll or gap fetch, s."""
 
     def __post_init__(self) -> None:
-        if self.interval <= 0 or self.connect_timeout <= 0 or self.timeout <= 0:
-            raise ValueError("FollowConfig: interval, connect_timeout and timeout must be positive")
-        if self.max_gap < 0 or self.reconnect_max < 0:
-            raise ValueError("FollowConfig: max_gap and reconnect_max must not be negative")
+        if self.connect_timeout <= 0 or self.timeout <= 0:
+            raise ValueError("FollowConfig: connect_timeout and timeout must be positive")
+        if self.interval < 0 or self.max_gap < 0 or self.reconnect_max < 0:
+            raise ValueError("FollowConfig: interval, max_gap and reconnect_max must not be "
+                             "negative")
 
 
 def _number(header: Any) -> int | None:
@@ -110,7 +111,7 @@ class HeadFollower:
                 backoff_initial=min(0.5, c.reconnect_max), backoff_max=c.reconnect_max,
                 what="head follower")
             self._sub.start()
-        if self._polls is None:
+        if self._polls is None and c.interval > 0:
             self._polls = Periodic("bizra-head-follow", self._poll, c.interval, logger=log,
                                    first_delay=0)
             self._polls.start()
@@ -124,10 +125,12 @@ class HeadFollower:
             self._sub = None
 
     async def settled(self, timeout: float = 5.0) -> None:
-        """Wait (bounded) until a first head is known and, with WebSocket targets,
-        until the subscription is live or every target was tried once."""
+        """Wait (bounded) until the subscription is live or every target was tried
+        once, and -- when polling is on -- until a first head is known."""
         if self._sub is not None:
             await self._sub.wait_settled(timeout)
+        if self._polls is None:
+            return
         async with asyncio.timeout(timeout):
             while self.last is None:
                 await asyncio.sleep(0.01)

@@ -238,7 +238,7 @@ async def test_the_callers_errors_are_answered_without_retries(devnet: Devnet) -
 async def test_final_answers_are_cached_and_latest_is_not_stale(fresh_devnet: Devnet) -> None:
     tx = fresh_devnet.manifest.legacy_tx
     async with counting_proxy(fresh_devnet.url) as proxy, \
-            running_node(make_settings(proxy.url, head_follow_ws="off")) as (node, client):
+            running_node(make_settings(proxy.url, head_follow_interval=0.25)) as (node, client):
         first = (await post(client, call("eth_getTransactionByHash", [tx], 1))).json()
         second = (await post(client, call("eth_getTransactionByHash", [tx], 2))).json()
         assert first["result"] == second["result"] and second["id"] == 2

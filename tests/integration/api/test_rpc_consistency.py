@@ -13,7 +13,7 @@ import httpx
 from eth_account import Account
 
 from bizra_node.devnet import Anvil, rpc
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 from tests.support.proxy import counting_proxy
 
 KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"  # anvil account 2
@@ -101,7 +101,7 @@ async def test_a_lagging_upstream_never_serves_an_older_latest(fresh_devnet: Dev
         async with counting_proxy(lagging.url) as b, counting_proxy(fresh_devnet.url) as a:
             a.delay = 0.02  # B answers first, so it is the one asked first
             settings = make_settings(f"{b.url},{a.url}", l1_cache_size=0, hedge_enabled=False,
-                                     head_follow_ws="off", head_poll_interval=0.05)
+                                     head_follow_interval=0.25, head_poll_interval=0.05)
             async with running_node(settings) as (node, client):
                 for _ in range(200):
                     if node.chain.best_head > head:
@@ -129,7 +129,8 @@ async def test_latest_entries_another_worker_cached_stop_at_the_next_head(
 
     prefix = f"bizra-test-latest-{os.getpid()}-{os.urandom(4).hex()}"
     url = fresh_devnet.url
-    settings = make_settings(url, redis_url=SHARED_REDIS, cache_key_prefix=prefix)
+    settings = make_settings(url, redis_url=SHARED_REDIS, cache_key_prefix=prefix,
+                             **FOLLOW_HEADS)
     try:
         async with running_node(settings) as (node_a, a), running_node(settings) as (node_b, b):
             await node_a.follower.settled()

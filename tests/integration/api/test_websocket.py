@@ -15,7 +15,7 @@ import pytest
 from bizra_node.api import ASGIApp
 from bizra_node.app import Node
 from bizra_node.devnet import rpc
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 from tests.support.asgi_ws import AsgiWebSocket, asgi_websocket
 from tests.support.contracts import deploy_logger, emit
 
@@ -37,7 +37,7 @@ async def notifications(ws: AsgiWebSocket, sub: str, count: int) -> list[Any]:
 
 
 async def test_new_heads_every_block_in_order(fresh_devnet: Devnet) -> None:
-    async with running_node(make_settings(fresh_devnet.url)) as (node, _):
+    async with running_node(make_settings(fresh_devnet.url, **FOLLOW_HEADS)) as (node, _):
         await node.follower.settled()
         async with socket_to(node) as ws:
             await ws.send({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
@@ -55,7 +55,7 @@ async def test_new_heads_every_block_in_order(fresh_devnet: Devnet) -> None:
 async def test_logs_matching_the_filter_only(fresh_devnet: Devnet) -> None:
     url = fresh_devnet.url
     logger, other = deploy_logger(url), deploy_logger(url)
-    async with running_node(make_settings(url)) as (node, _):
+    async with running_node(make_settings(url, **FOLLOW_HEADS)) as (node, _):
         await node.follower.settled()
         async with socket_to(node) as ws:
             shouting = "0x" + logger[2:].upper()  # addresses match whatever their case
@@ -71,7 +71,8 @@ async def test_logs_matching_the_filter_only(fresh_devnet: Devnet) -> None:
 
 
 async def test_unsubscribe_and_calls_over_the_socket(fresh_devnet: Devnet) -> None:
-    async with running_node(make_settings(fresh_devnet.url)) as (node, _), socket_to(node) as ws:
+    async with running_node(make_settings(fresh_devnet.url, **FOLLOW_HEADS)) as (node, _), \
+            socket_to(node) as ws:
         sub = (await ws.call("eth_subscribe", ["newHeads"]))["result"]
         assert (await ws.call("eth_unsubscribe", [sub], req_id=2))["result"] is True
         assert (await ws.call("eth_unsubscribe", [sub], req_id=3))["result"] is False
@@ -110,7 +111,8 @@ async def test_subscription_errors_and_limits(devnet: Devnet) -> None:
 async def test_new_pending_transactions(fresh_devnet: Devnet) -> None:
     url = fresh_devnet.url
     rpc(url, "evm_setAutomine", [False])
-    async with running_node(make_settings(url)) as (node, _), socket_to(node) as ws:
+    async with running_node(make_settings(url, **FOLLOW_HEADS)) as (node, _), \
+            socket_to(node) as ws:
         sub = (await ws.call("eth_subscribe", ["newPendingTransactions"]))["result"]
         sender = rpc(url, "eth_accounts")[0]
         tx = rpc(url, "eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x1"}])
@@ -129,7 +131,7 @@ async def test_a_slow_client_is_dropped_and_the_node_goes_on(fresh_devnet: Devne
     """The client takes one message and stops reading; its buffer (4 here) fills with
     new heads and the node closes it (1013). Another client is served meanwhile."""
     url = fresh_devnet.url
-    async with running_node(make_settings(url, ws_client_buffer=4)) as (node, _):
+    async with running_node(make_settings(url, ws_client_buffer=4, **FOLLOW_HEADS)) as (node, _):
         await node.follower.settled()
         async with socket_to(node, read_buffer=1) as slow, socket_to(node) as fine:
             await slow.call("eth_subscribe", ["newHeads"])

@@ -12,13 +12,14 @@ from bizra_node.app import follow_config, upstream_config
 from bizra_node.chain import FollowConfig, HeadFollower, UpstreamPool, WsTarget, ws_url
 from bizra_node.devnet import Anvil, free_port, rpc
 from bizra_node.observability import NodeMetrics
-from tests.conftest import make_settings
+from tests.conftest import FOLLOW_HEADS, make_settings
 
 
 @asynccontextmanager
 async def following(urls: list[str], **overrides: Any) -> AsyncIterator[
         tuple[HeadFollower, list[dict[str, Any]]]]:
-    settings = make_settings(",".join(urls), **{"head_poll_interval": 0, **overrides})
+    settings = make_settings(",".join(urls), **{**FOLLOW_HEADS, "head_poll_interval": 0,
+                                                **overrides})
     pool = UpstreamPool(upstream_config(settings), NodeMetrics())
     await pool.start()
     follower = HeadFollower(pool, follow_config(settings))
@@ -46,7 +47,7 @@ def numbers(headers: list[dict[str, Any]]) -> list[int]:
 def test_ws_urls_follow_the_http_ones() -> None:
     assert ws_url("http://127.0.0.1:8545") == "ws://127.0.0.1:8545"
     assert ws_url("https://node.example/v3/key?x=1") == "wss://node.example/v3/key?x=1"
-    auto = follow_config(make_settings("http://a:1,https://b/x"))
+    auto = follow_config(make_settings("http://a:1,https://b/x", head_follow_ws="auto"))
     assert auto.ws == (WsTarget("ws://a:1", "http://a:1"), WsTarget("wss://b/x", "https://b/x"))
     assert follow_config(make_settings("http://a:1", head_follow_ws="off")).ws == ()
     given = follow_config(make_settings("http://a:1", head_follow_ws="wss://c/ws"))
@@ -131,4 +132,6 @@ def test_the_config_is_checked() -> None:
     import pytest
 
     with pytest.raises(ValueError):
-        FollowConfig(interval=0)
+        FollowConfig(interval=-1)
+    with pytest.raises(ValueError):
+        FollowConfig(timeout=0)

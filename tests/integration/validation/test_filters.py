@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from bizra_node.app import Node
 from bizra_node.devnet import rpc
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 from tests.support.contracts import LOG_TOPIC, deploy_logger, emit
 from tests.support.proxy import counting_proxy
 from tests.support.redis_server import SHARED_REDIS
@@ -104,7 +104,8 @@ async def test_filter_logs_and_criteria(fresh_devnet: Devnet, prefix: str) -> No
     other = deploy_logger(url)
     start = int(rpc(url, "eth_blockNumber"), 16)
     ours = [emit(url, logger), emit(url, other), emit(url, logger)]
-    settings = make_settings(url, redis_url=SHARED_REDIS, cache_key_prefix=prefix)
+    settings = make_settings(url, redis_url=SHARED_REDIS, cache_key_prefix=prefix,
+                             **FOLLOW_HEADS)
     async with running_node(settings) as (node, client):
         fid = await call(client, "eth_newFilter", {"address": logger, "fromBlock": hex(start),
                                                     "topics": [LOG_TOPIC]})
