@@ -105,6 +105,10 @@ class HeadFollower:
     # --- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         c = self.config
+        log.info("head follower: %s%s", "subscribing to newHeads on "
+                 + ", ".join(t.name for t in c.ws) if c.ws else "no WebSocket subscription",
+                 f"; polling every {c.interval:g} s while none is live" if c.interval > 0
+                 else "; no polling")
         if c.ws and self._sub is None:
             self._sub = UpstreamSubscription(
                 c.ws, ["newHeads"], self._on_ws_head, connect_timeout=c.connect_timeout,
