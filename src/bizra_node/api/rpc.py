@@ -108,8 +108,13 @@ def _check(item: Any) -> tuple[Any, tuple[int, str] | None]:
         return (None if req_id is _NO_ID else req_id,
                 (-32600, "Invalid Request" if isinstance(method, str)
                  else "Invalid Request: method must be a string"))
-    if not isinstance(item.get("params", []), list):
+    params = item.get("params", [])
+    if not isinstance(params, list):
         return req_id, (-32602, "Invalid params: params must be an array")
+    try:
+        orjson.dumps(params)  # what goes upstream and into cache keys must encode again
+    except TypeError:
+        return req_id, (-32602, "Invalid params: a number is out of range (at most 64 bits)")
     if not method_allowed(method):
         return req_id, (-32601, f"Method not allowed: {method[:64]}")
     return req_id, None

@@ -56,6 +56,10 @@ async def test_batch_keeps_client_ids_and_order(devnet: Devnet, node_client: Nod
     (b'{"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": []}', -32601),
     (b'{"jsonrpc": "2.0", "id": 1, "method": "debug_traceTransaction", "params": []}', -32601),
     (b'{"jsonrpc": "2.0", "id": 1, "method": "eth_newPendingTransactionFilter"}', -32601),
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": [18446744073709551616]}',
+     -32602),
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": [[[' + b"1" * 5000 + b']]]}',
+     -32700),  # a number no decoder holds
 ])
 async def test_bad_requests(node_client: NodeClient, body: bytes, code: int) -> None:
     resp = await node_client[1].post("/rpc", content=body,
