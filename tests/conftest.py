@@ -73,10 +73,17 @@ def trust_devnet() -> Iterator[TrustDevnet]:
 SettingsFactory = Callable[..., Settings]
 
 
+FOLLOW_HEADS: dict[str, Any] = {"head_follow_ws": "auto", "head_follow_interval": 0.25}
+"""The head follower as in production: add ``**FOLLOW_HEADS`` to make_settings."""
+
+
 def make_settings(upstream: str, **overrides: Any) -> Settings:
-    """Settings for a test node: no database, no Redis unless asked for."""
+    """Settings for a test node: no database, no Redis unless asked for, and no head
+    follower unless asked for (``**FOLLOW_HEADS``): its polls would add upstream calls
+    to what tests count."""
     values: dict[str, Any] = {"bizra_node_url": upstream, "db_enabled": False, "redis_url": "",
-                              "log_level": "warning", "retry_initial": 0.01}
+                              "log_level": "warning", "retry_initial": 0.01,
+                              "head_follow_ws": "off", "head_follow_interval": 0}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .api import (
     ASGIApp,
+    CorsPolicy,
     Dispatcher,
     HistoryRoutes,
     MetricsEndpoints,
@@ -22,10 +23,28 @@ from .api import (
     Routes,
     RpcRoute,
     RSGIApp,
+    WebSocketEndpoint,
     openapi_routes,
 )
-from .cache import CacheConfig, RedisConfig, TieredCache, TtlPolicy
-from .chain import UpstreamConfig, UpstreamPool
+from .cache import (
+    CacheConfig,
+    LocalRecords,
+    RedisConfig,
+    RedisRecords,
+    SharedRecords,
+    TieredCache,
+    TtlPolicy,
+)
+from .chain import (
+    FollowConfig,
+    HeadFollower,
+    SubscriptionFeed,
+    UpstreamConfig,
+    UpstreamPool,
+    WsTarget,
+    ws_url,
+)
+from .jsonrpc import RpcLimits
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
 from .settings import Settings
@@ -34,8 +53,10 @@ from .validation import (
     AnchorConfig,
     ChainView,
     ChainViewConfig,
+    FilterService,
     Prover,
     RpcService,
+    SubscriptionHub,
     ValidationService,
     parse_checkpoint,
 )
@@ -46,9 +67,11 @@ __all__ = [
     "chain_view_config",
     "create_asgi_app",
     "create_rsgi_app",
+    "follow_config",
     "pgbouncer_config",
     "pool_options",
     "redis_config",
+    "rpc_limits",
     "store_config",
     "upstream_config",
 ]
@@ -103,6 +126,27 @@ def chain_view_config(s: Settings) -> ChainViewConfig:
                            refresh_ahead=s.head_refresh_ahead, anchor=anchor,
                            walk_limit=s.trust_walk_limit,
                            canonical_blocks=2 * s.trust_walk_limit + 64)
+
+
+def ws_targets(s: Settings) -> tuple[WsTarget, ...]:
+    """The upstream WebSockets to subscribe on (HEAD_FOLLOW_WS)."""
+    mode = s.head_follow_ws.strip().lower()
+    if mode == "off":
+        return ()
+    if mode in ("auto", ""):
+        return tuple(WsTarget(ws_url(url), http_url=url) for url in s.upstream_urls)
+    return tuple(WsTarget(url) for url in s.head_follow_urls)
+
+
+def follow_config(s: Settings) -> FollowConfig:
+    return FollowConfig(ws=ws_targets(s), interval=s.head_follow_interval,
+                        connect_timeout=s.rpc_connect_timeout, timeout=s.rpc_timeout)
+
+
+def rpc_limits(s: Settings) -> RpcLimits:
+    return RpcLimits(max_batch=s.rpc_max_batch, max_body=s.rpc_max_body_bytes,
+                     max_response=s.rpc_max_response_bytes, max_logs_range=s.rpc_max_logs_range,
+                     ws_buffer=s.ws_client_buffer, ws_subscriptions=s.ws_max_subscriptions)
 
 
 def pool_options(s: Settings, *, pgbouncer: str | None = None) -> PoolOptions:
@@ -172,13 +216,34 @@ class Node:
             interval=settings.memory_check_interval, high_ratio=settings.memory_high_ratio,
             critical_ratio=settings.memory_critical_ratio)
         self.memory_guard.add_target(self.cache)
-        self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache)
+        # /rpc: filters in shared state, one head follower and one subscription hub per worker
+        self.limits = rpc_limits(settings)
+        redis = redis_config(settings)
+        self.records: SharedRecords = (
+            RedisRecords(redis, f"{settings.cache_key_prefix}:state:{settings.bizra_network_id}:")
+            if redis is not None else LocalRecords())
+        self.filters = FilterService(self.upstreams, self.chain, self.records,
+                                     ttl=settings.filter_ttl, limits=self.limits)
+        self.follower = HeadFollower(self.upstreams, follow_config(settings))
+        self.hub = SubscriptionHub(
+            self.upstreams, limits=self.limits,
+            pending=SubscriptionFeed(ws_targets(settings), ["newPendingTransactions"],
+                                     connect_timeout=settings.rpc_connect_timeout,
+                                     what="pending transactions"))
+        for listener in (self.chain.observe_header, self.filters.on_head, self.hub.on_head):
+            self.follower.add_listener(listener)
+        self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
+                              limits=self.limits)
+        rpc_route = RpcRoute(self.rpc, limits=self.limits,
+                             cors=CorsPolicy(settings.cors_origins))
+        self.websocket: WebSocketEndpoint | None = WebSocketEndpoint(
+            rpc_route.answerer, self.hub, deadline=settings.request_deadline)
         routes = [
             *Routes(self.service, ready_checks=ready_checks,
                     bench_endpoints=settings.bench_endpoints).routes,
             *MetricsEndpoints(self.exporter).routes,
             *HistoryRoutes(self.store.history if self.store else None).routes,
-            *RpcRoute(self.rpc).routes,
+            *rpc_route.routes,
             *openapi_routes(),
         ]
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
@@ -196,6 +261,7 @@ class Node:
         await self.upstreams.start()
         await self.cache.start()
         await self.chain.start()  # the anchor, and the canonical hashes up to the head
+        self.follower.start()
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
         self.exporter.start()
@@ -209,6 +275,9 @@ class Node:
             return
         self._started = False
         await self.memory_guard.stop()
+        await self.follower.stop()
+        await self.hub.close()
+        await self.records.close()
         await self.chain.close()
         await self.cache.close()
         await self.upstreams.close()

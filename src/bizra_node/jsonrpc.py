@@ -1,12 +1,31 @@
-"""JSON-RPC 2.0 values every layer may use: a call, and an error object in place of a
-result. The wire codec for upstreams is chain/codec.py; /rpc's is api/rpc.py."""
+"""JSON-RPC 2.0 values every layer may use: a call, an error object in place of a
+result (and what a retry can do about it), and the limits of the node's JSON-RPC
+endpoint. The wire codec for upstreams is chain/codec.py; /rpc's is api/rpc.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Call", "RpcError"]
+__all__ = ["BLOCK_PARAM", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call", "RpcError", "RpcLimits"]
+
+LIMIT_EXCEEDED = -32005
+"""EIP-1474 "limit exceeded": a request over one of the node's limits (a getLogs block
+range, too many subscriptions)."""
+RESPONSE_TOO_LARGE = -32003
+"""geth's code for an answer over its response size limit."""
+
+
+BLOCK_PARAM = {
+    "eth_getBalance": 1, "eth_getCode": 1, "eth_getTransactionCount": 1, "eth_getStorageAt": 2,
+    "eth_call": 1, "eth_estimateGas": 1, "eth_createAccessList": 1, "eth_getProof": 2,
+    "eth_getBlockByNumber": 0, "eth_getBlockTransactionCountByNumber": 0,
+    "eth_getBlockReceipts": 0, "eth_getTransactionByBlockNumberAndIndex": 0,
+    "eth_getUncleCountByBlockNumber": 0, "eth_getUncleByBlockNumberAndIndex": 0,
+    "eth_feeHistory": 1,
+}
+"""Method -> index of its block parameter (a number, a tag such as 'latest', or an
+EIP-1898 object); eth_getLogs names its blocks inside its filter object."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +34,16 @@ class Call:
 
     method: str
     params: tuple[Any, ...] = ()
+
+
+# What upstreams say when they are busy or limited (a retry, later or elsewhere, may
+# get an answer), and what they say when they have not seen a block yet (a lagging
+# node, or one behind a load balancer whose backends lag each other). Lower case.
+_BUSY = ("rate limit", "too many requests", "timeout", "timed out", "try again",
+         "temporarily", "busy", "overloaded", "capacity", "limit exceeded", "upstream")
+_LAGGING = ("header not found", "unknown block", "block not found", "missing trie node",
+            "blockoutofrange", "block out of range", "beyond current head",
+            "after last accepted block", "not yet available")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +56,52 @@ class RpcError:
 
     @property
     def transient(self) -> bool:
-        """Errors a retry may cure: server busy, internal error, limits, resource not found
-        on a node still syncing. -32602/-32601 (bad params, no method) are permanent."""
-        return self.code in (-32603, -32005, -32000, -32002, -32004, 429) or (
-            -32099 <= self.code <= -32000 and self.code not in (-32001, -32003)
-        )
+        """The upstream's own trouble, which a retry (later or elsewhere) may cure:
+        internal error (-32603), limit exceeded (-32005), resource unavailable
+        (-32002), HTTP-style 429, and -32000 errors whose message says busy, rate
+        limited or timed out. Everything else -- bad params, no such method, a
+        revert, "filter not found", "nonce too low" -- is about the call and is
+        answered at once. Errors about a block the upstream has not seen are
+        :attr:`lagging`, decided with the block number (see chain/methods.py)."""
+        code = self.code
+        if code in (-32603, -32005, -32002, 429):
+            return True
+        if code == -32000 or -32099 <= code <= -32006:
+            message = self.message.lower()
+            return any(word in message for word in _BUSY)
+        return False
+
+    @property
+    def lagging(self) -> bool:
+        """The upstream says it does not have the block asked for ("header not found",
+        "unknown block", anvil's BlockOutOfRange...). A retry elsewhere helps only
+        when some upstream has that block: the caller decides with the head."""
+        message = self.message.lower()
+        return any(word in message for word in _LAGGING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RpcLimits:
+    """The limits of the node's JSON-RPC endpoint (/rpc over HTTP and WebSocket), in
+    one place; app.py builds them from the RPC_* and WS_* settings. Each is answered
+    with its own JSON-RPC error (README, "JSON-RPC endpoint")."""
+
+    max_batch: int = 1000
+    """Calls in one batch (geth's default); more: one -32600 "batch too large"."""
+    max_body: int = 5 * 1024 * 1024
+    """Bytes of one /rpc request body or WebSocket message (geth's default, 5 MiB)."""
+    max_response: int = 25_000_000
+    """Bytes of one answer (a batch's answers add up); calls past it get -32003."""
+    max_logs_range: int = 10_000
+    """Blocks one eth_getLogs (or a filter's poll) may span; more: -32005."""
+    ws_buffer: int = 1024
+    """Messages waiting for one WebSocket client; a client that lets more pile up
+    is disconnected (a slow client is dropped, never the node)."""
+    ws_subscriptions: int = 128
+    """Subscriptions one WebSocket client may hold; more: -32005."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_body", "max_response", "max_logs_range", "ws_buffer",
+                     "ws_subscriptions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RpcLimits.{name} must be at least 1")

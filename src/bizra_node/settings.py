@@ -136,6 +136,39 @@ class Settings(BaseSettings):
     head_poll_interval: float = Field(
         2.0, ge=0, description="With several upstreams, ask each for its head this often, s "
         "(head lag, latency, breaker probes); 0 = off.")
+    head_follow_ws: str = Field(
+        "auto", description="Where each worker subscribes to new heads (eth_subscribe newHeads): "
+        "'auto' = the WebSocket on each BIZRA_NODE_URL's host, port and path (ws:// for http://), "
+        "'off' = poll only, or comma-separated ws(s):// URLs.")
+    head_follow_interval: float = Field(
+        0.25, ge=0, le=60, description="While no head subscription is live, each worker polls "
+        "the latest block this often, s; 0 = never (heads only from a subscription, else "
+        "when TTL_HEAD runs out).")
+
+    # --- JSON-RPC endpoint (/rpc over HTTP and WebSocket) ----------------------------
+    rpc_max_batch: int = Field(
+        1000, ge=1, le=100_000, description="Calls in one JSON-RPC batch (more: -32600).")
+    rpc_max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024,
+        description="Largest /rpc request body or WebSocket message (more: -32600).")
+    rpc_max_response_bytes: int = Field(
+        25_000_000, ge=1024, description="Largest /rpc answer, a batch's answers added up; "
+        "calls past it are answered -32003.")
+    rpc_max_logs_range: int = Field(
+        10_000, ge=1, description="Blocks one eth_getLogs, eth_getFilterLogs or filter poll "
+        "may span (more: -32005).")
+    rpc_cors_origins: str = Field(
+        "", description="Origins browsers may call /rpc from: comma-separated "
+        "(https://app.example), '*' for any; empty = no CORS headers.")
+    filter_ttl: float = Field(
+        300.0, gt=0, le=86400, description="A JSON-RPC filter not polled for this long is "
+        "removed, s (kept in Redis when REDIS_URL is set, else per worker).")
+    ws_client_buffer: int = Field(
+        1024, ge=1, le=1_000_000, description="Messages waiting for one WebSocket client; a "
+        "client that lets more pile up is disconnected (close code 1013).")
+    ws_max_subscriptions: int = Field(
+        128, ge=1, le=100_000, description="Subscriptions one WebSocket connection may hold "
+        "(more: -32005).")
 
     # --- cache ---------------------------------------------------------------------
     redis_url: str = Field("", description="Redis for L2. Empty: L1 only. Sentinel or cluster: "
@@ -278,6 +311,9 @@ class Settings(BaseSettings):
             if url and not url.startswith(("postgres://", "postgresql://")):
                 raise ValueError("DATABASE_URL / DB_READ_URLS / PGBOUNCER_BACKEND_URL entries "
                                  f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
+        for url in self.head_follow_urls:
+            if not url.startswith(("ws://", "wss://")):
+                raise ValueError(f"HEAD_FOLLOW_WS entry is not a ws(s) URL: {url!r}")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
         if self.anchor_checkpoint and not _CHECKPOINT.fullmatch(self.anchor_checkpoint):
@@ -289,6 +325,18 @@ class Settings(BaseSettings):
     @property
     def upstream_urls(self) -> list[str]:
         return [u.strip() for u in self.bizra_node_url.split(",") if u.strip()]
+
+    @property
+    def head_follow_urls(self) -> list[str]:
+        """Explicit WebSocket URLs of HEAD_FOLLOW_WS ([] for 'auto' and 'off')."""
+        value = self.head_follow_ws.strip()
+        if value.lower() in ("auto", "off", ""):
+            return []
+        return [u.strip() for u in value.split(",") if u.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.rpc_cors_origins.split(",") if o.strip()]
 
     @property
     def read_urls(self) -> list[str]:

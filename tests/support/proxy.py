@@ -30,6 +30,8 @@ class CountingProxy:
     """JSON-RPC calls by method (each call in a batch counts)."""
     fail_next: int = 0
     """Answer this many next requests with HTTP 502 instead of forwarding."""
+    delay: float = 0.0
+    """Seconds to wait before forwarding each request (a slower upstream)."""
 
     def reset(self) -> None:
         self.round_trips = 0
@@ -51,6 +53,8 @@ async def counting_proxy(target: str) -> AsyncIterator[CountingProxy]:
         for call in doc if isinstance(doc, list) else [doc]:
             if isinstance(call, dict):
                 proxy.methods[str(call.get("method"))] += 1
+        if proxy.delay:
+            await asyncio.sleep(proxy.delay)
         if proxy.fail_next > 0:
             proxy.fail_next -= 1
             return web.Response(status=502, text="injected failure")

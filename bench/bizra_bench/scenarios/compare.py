@@ -51,7 +51,8 @@ def export_src(checkout: Path, ref: str) -> Path:
 
 
 def _warm(server: Server, tx: str) -> None:
-    for req in (validation_request("transaction", tx), validation_request("transaction", tx, "get")):
+    for req in (validation_request("transaction", tx), validation_request("transaction", tx, "get"),
+                rpc_request(tx), rpc_request(tx)):
         r = urllib.request.Request(server.base + req.path, data=req.body,
                                    headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(r, timeout=30) as resp:
@@ -82,7 +83,7 @@ def run(argv: list[str]) -> int:
     head_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout,
                               capture_output=True, text=True, check=True).stdout.strip()
     folder = export_src(checkout, args.base)
-    targets = ("bare GET", "POST hit", "GET hit")
+    targets = ("bare GET", "POST hit", "GET hit", "rpc hit")
     rec = Recorder(2 * len(targets) * (args.repeat + 1) + 1 + (args.repeat if have_nginx() else 0))
     anvil = Anvil().start()
     proxy: ProxyProcess | None = None
@@ -121,6 +122,8 @@ def run(argv: list[str]) -> int:
                         server.base + post.path, body=post.body, **w)
                 rec.wrk(f"{name}.GET hit", f"{name}: GET transactions/{{hash}} (L1 hit)",
                         server.base + get.path, **w)
+                rec.wrk(f"{name}.rpc hit", f"{name}: POST /rpc eth_getTransactionByHash (L1 hit)",
+                        server.base + rpc.path, body=rpc.body, **w)
         for name, server in nodes.items():
             pw = dict(watch=server.pids(), rate=args.rate, duration=args.paced_duration)
             rec.paced(f"{name}.paced.bare GET", f"{name}: bare GET", server.base + "/_bench/constant",
@@ -128,6 +131,8 @@ def run(argv: list[str]) -> int:
             rec.paced(f"{name}.paced.POST hit", f"{name}: POST hit", server.base + post.path,
                       body=post.body, **pw)
             rec.paced(f"{name}.paced.GET hit", f"{name}: GET hit", server.base + get.path, **pw)
+            rec.paced(f"{name}.paced.rpc hit", f"{name}: rpc hit", server.base + rpc.path,
+                      body=rpc.body, **pw)
     finally:
         if nginx is not None:
             nginx.stop()
@@ -166,6 +171,9 @@ def _markdown(runs: dict[str, Any], targets: tuple[str, ...], args: argparse.Nam
     for who in ("base", "this"):
         ratios = [f"{t} / bare GET = {round_ratio(runs, f'{who}.{t}', f'{who}.bare GET'):.2f}"
                   for t in targets[1:]]
+        if "rpc hit" in targets:
+            ratios.append("rpc hit / POST hit = "
+                          f"{round_ratio(runs, f'{who}.rpc hit', f'{who}.POST hit'):.2f}")
         if "nginx" in runs:
             ratios += [f"{t} / nginx = {round_ratio(runs, f'{who}.{t}', 'nginx'):.3f}"
                        for t in targets]

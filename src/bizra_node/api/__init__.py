@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .asgi import ASGIApp
 from .core import Dispatcher
+from .cors import CorsPolicy
 from .envelope import error_body, ok_body, ok_parts, ok_value
 from .history import HistoryRoutes
 from .http import Request, Response
@@ -11,11 +12,13 @@ from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
 from .routes import ReadyCheck, Routes
 from .routing import FastHandler, Handler, Route, Router
-from .rpc import RpcRoute
+from .rpc import RpcAnswerer, RpcRoute
 from .rsgi import RSGIApp
+from .ws import RpcSocket, WebSocketEndpoint
 
 __all__ = [
     "ASGIApp",
+    "CorsPolicy",
     "Dispatcher",
     "FastHandler",
     "Handler",
@@ -28,7 +31,10 @@ __all__ = [
     "Route",
     "Router",
     "Routes",
+    "RpcAnswerer",
     "RpcRoute",
+    "RpcSocket",
+    "WebSocketEndpoint",
     "error_body",
     "ok_body",
     "ok_parts",

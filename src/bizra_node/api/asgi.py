@@ -1,7 +1,11 @@
-"""Plain ASGI adapter (no framework): for ASGI servers and in-process tests."""
+"""Plain ASGI adapter (no framework): for ASGI servers and in-process tests.
+
+It serves the WebSocket endpoint too (``scope["type"] == "websocket"``, /rpc only),
+with the same code as the RSGI adapter (api/ws.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -25,8 +29,37 @@ class ASGIApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.node.websocket
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if endpoint is None or not endpoint.accepts(scope["path"]):
+            await send({"type": "websocket.close", "code": 1008})  # before accept: 403
+            return
+        await send({"type": "websocket.accept"})
+
+        async def next_message() -> str | bytes | None:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return None
+            text = message.get("text")
+            return text if text is not None else message.get("bytes")
+
+        async def send_text(text: str) -> None:
+            await send({"type": "websocket.send", "text": text})
+
+        code = await endpoint.serve(next_message, send_text)
+        try:  # bounded: a client that stopped reading may never take the close frame
+            async with asyncio.timeout(1.0):
+                await send({"type": "websocket.close", "code": code})
+        except Exception:  # the client is gone already
+            log.debug("websocket close after disconnect", exc_info=True)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -188,9 +188,9 @@ class Dispatcher:
     def too_large(self, route: Route, request_id: str) -> Response:
         """The answer to a body over its route's limit (counted like any answer)."""
         limit = self.body_limit(route)
-        resp = self.error(ValidationError(f"request body exceeds {limit} bytes",
-                                          {"reason": "body_too_large", "limit": limit}),
-                          request_id)
+        exc = ValidationError(f"request body exceeds {limit} bytes",
+                              {"reason": "body_too_large", "limit": limit})
+        resp = route.refuse(exc) if route.refuse is not None else self.error(exc, request_id)
         if self._counts is not None:
             self._observe(route.label, resp.status, 0.0)
         return resp

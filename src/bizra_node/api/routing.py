@@ -8,7 +8,9 @@ handler of the full path, and optionally:
   network check) once, raising ValidationError; both lanes use what it made;
 - ``hit``: the synchronous lane: answers from memory (an L1 hit) or declines with
   None, never awaiting and never reporting errors;
-- ``max_body``: the largest body this route reads (None: the node's default).
+- ``max_body``: the largest body this route reads (None: the node's default);
+- ``refuse``: how the route answers a request refused before its handler runs (a
+  body over ``max_body``) when the REST error envelope is not its language (/rpc).
 
 :class:`Router` compiles the list into what a request is matched with: one dict
 lookup for exact paths, then the parameter routes by prefix. A path that exists with
@@ -22,10 +24,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotFoundError, ValidationError
+from ..errors import NodeError, NotFoundError, ValidationError
 from .http import Request, Response
 
-__all__ = ["UNMATCHED", "FastHandler", "Handler", "Parse", "Route", "Router"]
+__all__ = ["UNMATCHED", "FastHandler", "Handler", "Parse", "Refuse", "Route", "Router"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 FastHandler = Callable[[Request], "Response | None"]
@@ -33,6 +35,8 @@ FastHandler = Callable[[Request], "Response | None"]
 Parse = Callable[[Request], Any]
 """Makes the handler's input from the request (stored in ``req.input``); raises
 ValidationError for bad input."""
+Refuse = Callable[[NodeError], Response]
+"""Turns an error raised before the handler into this route's own answer."""
 
 UNMATCHED = "unmatched"
 """The route label of requests that matched no route (bounded: never the raw path)."""
@@ -46,6 +50,7 @@ class Route:
     hit: FastHandler | None = None
     parse: Parse | None = None
     max_body: int | None = None
+    refuse: Refuse | None = None
     label: str = field(default="")
     """The metric label (the path template); set from ``path``."""
     prefix: str = field(default="")

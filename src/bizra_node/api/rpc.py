@@ -1,99 +1,279 @@
-"""POST /rpc: JSON-RPC 2.0 (single or batch) for any web3 client.
+"""/rpc: JSON-RPC 2.0 (single or batch) for any web3 client, over HTTP (here) and
+WebSocket (ws.py), both answered by :class:`RpcAnswerer`.
 
-Errors here are JSON-RPC error objects in an HTTP 200, as web3 clients expect:
--32700 parse error, -32600 invalid request, -32601 method not allowed, -32602 bad
-params, and the node's own codes for an upstream outage. Notifications (no id) get
-no answer entry.
+Errors are JSON-RPC error objects in an HTTP 200, as web3 clients expect: -32700
+parse error, -32600 invalid request (also: batch or body over its limit), -32601
+method not allowed, -32602 bad params, -32005 over a limit (eth_getLogs range),
+-32003 answer over RPC_MAX_RESPONSE_BYTES, and the node's own codes for an upstream
+outage. As the JSON-RPC 2.0 spec says: a notification (a valid request without an
+``id``) is never answered, not even with an error; an ``id`` that is not a string,
+an integer or null (``true``, an object, a fraction, 2^64+1) makes the request
+invalid and is answered with ``id: null``.
+
+The fast lane (``RpcRoute.hit``) answers a single cacheable call from L1 without
+awaiting: eth_chainId, eth_blockNumber while the head is fresh, final blocks and
+transactions, ``latest`` reads computed at the current head.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import orjson
 
 from ..errors import NodeError
-from ..jsonrpc import Call, RpcError
-from ..validation import MAX_BATCH, RpcService, method_allowed
+from ..jsonrpc import RESPONSE_TOO_LARGE, Call, RpcError, RpcLimits
+from ..validation import FAST_METHODS, RpcService, method_allowed
+from .cors import CorsPolicy
 from .http import Request, Response
 from .routing import Route
 
-__all__ = ["RpcRoute"]
+__all__ = ["PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single", "error_bytes",
+           "parse_rpc"]
+
+LocalMethod = Callable[[list[Any]], Awaitable[Any]]
+"""A method a transport answers itself (eth_subscribe over WebSocket): the result, or
+an RpcError value."""
+
+
+class _ParseError:
+    __slots__ = ()
+
+
+PARSE_ERROR: Any = _ParseError()
+"""What :func:`parse_rpc` makes of a body that is not JSON."""
 
 _NO_ID = object()
+_INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 
-def _error(req_id: Any, code: int, message: str, data: Any = None) -> bytes:
+class Single(msgspec.Struct):
+    """A lone call, decoded typed (the common case, and the fast lane's: ~1.5x faster
+    than a dict); anything else is decoded as plain JSON."""
+
+    jsonrpc: Any
+    method: Any
+    params: Any = msgspec.field(default_factory=list)
+    id: Any = msgspec.UNSET
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = {"jsonrpc": self.jsonrpc, "method": self.method, "params": self.params}
+        if self.id is not msgspec.UNSET:
+            doc["id"] = self.id
+        return doc
+
+
+_decode_single = msgspec.json.Decoder(Single).decode
+
+
+def parse_rpc(body: bytes | str) -> Any:
+    """A :class:`Single`, the decoded document, or PARSE_ERROR (never raises)."""
+    try:
+        return _decode_single(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return PARSE_ERROR
+
+
+def error_bytes(req_id: Any, code: int, message: str, data: Any = None) -> bytes:
     err: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         err["data"] = data
     return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "error": err})
 
 
-class RpcRoute:
-    def __init__(self, service: RpcService) -> None:
-        self._svc = service
-        self.routes = [Route("/rpc", ("POST",), self.handle)]
+def _valid_id(value: Any) -> bool:
+    kind = type(value)
+    return kind is str or value is None or (kind is int and _INT64_MIN <= value <= _UINT64_MAX)
 
-    async def handle(self, req: Request) -> Response:
-        try:
-            doc = orjson.loads(req.body)
-        except orjson.JSONDecodeError:
-            return Response(200, _error(None, -32700, "Parse error"))
+
+def _check(item: Any) -> tuple[Any, tuple[int, str] | None]:
+    """(the id to answer with, or _NO_ID for a notification; the problem, if any)."""
+    if not isinstance(item, dict):
+        return None, (-32600, "Invalid Request")
+    if "id" in item:
+        req_id = item["id"]
+        if not _valid_id(req_id):
+            return None, (-32600, "Invalid Request: id must be a string, an integer or null")
+    else:
+        req_id = _NO_ID
+    method = item.get("method")
+    if item.get("jsonrpc") != "2.0" or not isinstance(method, str):
+        # not a request at all, so not a notification either: answered
+        return (None if req_id is _NO_ID else req_id,
+                (-32600, "Invalid Request" if isinstance(method, str)
+                 else "Invalid Request: method must be a string"))
+    params = item.get("params", [])
+    if not isinstance(params, list):
+        return req_id, (-32602, "Invalid params: params must be an array")
+    try:
+        orjson.dumps(params)  # what goes upstream and into cache keys must encode again
+    except TypeError:
+        return req_id, (-32602, "Invalid params: a number is out of range (at most 64 bits)")
+    if not method_allowed(method):
+        return req_id, (-32601, f"Method not allowed: {method[:64]}")
+    return req_id, None
+
+
+class RpcAnswerer:
+    """Decoded JSON-RPC documents in, encoded answers out, within the limits."""
+
+    def __init__(self, service: RpcService, limits: RpcLimits) -> None:
+        self.service = service
+        self.limits = limits
+
+    async def answer(self, doc: Any, local: dict[str, LocalMethod] | None = None) -> bytes | None:
+        """The whole answer to a decoded body or message; None when there is nothing
+        to answer (only notifications)."""
+        if type(doc) is Single:
+            doc = doc.as_dict()
+        if doc is PARSE_ERROR:
+            return error_bytes(None, -32700, "Parse error")
         if isinstance(doc, list):
             if not doc:
-                return Response(200, _error(None, -32600, "Invalid Request: empty batch"))
-            if len(doc) > MAX_BATCH:
-                return Response(200, _error(None, -32600,
-                                            f"Invalid Request: batch larger than {MAX_BATCH}"))
-            out = [a for a in await self._answer(doc) if a is not None]
-            return Response(200, b"[" + b",".join(out) + b"]") if out else Response(204, b"")
-        answer = (await self._answer([doc]))[0]
-        return Response(200, answer) if answer is not None else Response(204, b"")
+                return error_bytes(None, -32600, "Invalid Request: empty batch")
+            if len(doc) > self.limits.max_batch:
+                return b"[" + self.batch_too_large(doc) + b"]"
+            parts = [a for a in await self.items(doc, local) if a is not None]
+            return b"[" + b",".join(parts) + b"]" if parts else None
+        return (await self.items([doc], local))[0]
 
-    async def _answer(self, items: list[Any]) -> list[bytes | None]:
+    def batch_too_large(self, doc: list[Any]) -> bytes:
+        """As geth answers it: one error, with the id of the batch's first call."""
+        first = next((i["id"] for i in doc if isinstance(i, dict) and _valid_id(i.get("id"))
+                      and i.get("id") is not None), None)
+        return error_bytes(first, -32600, f"batch too large: at most {self.limits.max_batch} "
+                           "calls per batch", {"limit": self.limits.max_batch})
+
+    async def items(self, items: list[Any],
+                    local: dict[str, LocalMethod] | None = None) -> list[bytes | None]:
         """Encoded answers in item order; None for notifications."""
         answers: list[bytes | None] = [None] * len(items)
+        ids: list[Any] = [None] * len(items)
         forward: list[tuple[int, Any, Call]] = []
         for i, item in enumerate(items):
-            req_id = item.get("id", _NO_ID) if isinstance(item, dict) else None
-            problem = _check(item)
+            req_id, problem = _check(item)
+            ids[i] = req_id
             if problem is not None:
-                answers[i] = _error(None if req_id is _NO_ID else req_id, *problem)
-                continue
-            forward.append((i, req_id, Call(item["method"], tuple(item.get("params", [])))))
-        if not forward:
-            return answers
-        try:
-            results = await self._svc.answer([c for _, _, c in forward])
-        except NodeError as exc:
-            for i, req_id, _ in forward:
                 if req_id is not _NO_ID:
-                    answers[i] = _error(req_id, exc.jsonrpc_code, exc.message, exc.details)
-            return answers
-        for (i, req_id, _), result in zip(forward, results, strict=True):
-            if req_id is _NO_ID:
+                    answers[i] = error_bytes(req_id, *problem)
                 continue
-            if isinstance(result, RpcError):
-                answers[i] = _error(req_id, result.code, result.message, result.data)
-            else:  # splice the client's id and the encoded result
-                answers[i] = b"".join((b'{"jsonrpc":"2.0","id":', orjson.dumps(req_id),
-                                       b',"result":', result, b"}"))
+            call = Call(item["method"], tuple(item.get("params", ())))
+            handler = local.get(call.method) if local else None
+            if handler is None:
+                forward.append((i, req_id, call))
+            elif req_id is not _NO_ID:
+                answers[i] = _encode_answer(req_id, await handler(list(call.params)))
+            else:
+                await handler(list(call.params))
+        if forward:
+            try:
+                results: list[bytes | RpcError] = await self.service.answer(
+                    [c for _, _, c in forward])
+            except NodeError as exc:
+                results = [RpcError(exc.jsonrpc_code, exc.message, exc.details)] * len(forward)
+            for (i, req_id, _), result in zip(forward, results, strict=True):
+                if req_id is not _NO_ID:
+                    answers[i] = _splice(req_id, result)
+        room = self.limits.max_response
+        for i, answer in enumerate(answers):
+            if answer is None:
+                continue
+            room -= len(answer) + 1
+            if room < 0:
+                answers[i] = error_bytes(
+                    ids[i], RESPONSE_TOO_LARGE,
+                    f"response too large: at most {self.limits.max_response} bytes per answer",
+                    {"limit": self.limits.max_response})
         return answers
 
 
-def _check(item: Any) -> tuple[int, str] | None:
-    if not isinstance(item, dict) or item.get("jsonrpc") != "2.0":
-        return -32600, "Invalid Request"
-    method = item.get("method")
-    if not isinstance(method, str):
-        return -32600, "Invalid Request: method must be a string"
-    req_id = item.get("id")
-    if (req_id is not None and not isinstance(req_id, str | int)) or isinstance(req_id, bool):
-        return -32600, "Invalid Request: id must be a string, number or null"
-    if not isinstance(item.get("params", []), list):
-        return -32602, "Invalid params: params must be an array"
-    if not method_allowed(method):
-        return -32601, f"Method not allowed: {method[:64]}"
-    return None
+def _splice(req_id: Any, result: bytes | RpcError) -> bytes:
+    if isinstance(result, RpcError):
+        return error_bytes(req_id, result.code, result.message, result.data)
+    # the client's id and the encoded result
+    return b"".join((b'{"jsonrpc":"2.0","id":', orjson.dumps(req_id), b',"result":', result, b"}"))
 
+
+def _encode_answer(req_id: Any, result: Any) -> bytes:
+    if isinstance(result, RpcError):
+        return error_bytes(req_id, result.code, result.message, result.data)
+    return _splice(req_id, orjson.dumps(result))
+
+
+class RpcRoute:
+    """POST /rpc (and its CORS preflight). Bodies up to RPC_MAX_BODY_BYTES; a larger
+    one is answered with a JSON-RPC error, not the REST envelope."""
+
+    def __init__(self, service: RpcService, *, limits: RpcLimits | None = None,
+                 cors: CorsPolicy | None = None) -> None:
+        self._svc = service
+        self.limits = limits or service.limits
+        self.answerer = RpcAnswerer(service, self.limits)
+        self._cors = cors if cors is not None and cors.enabled else None
+        self._max_response = self.limits.max_response
+        self.routes = [
+            Route("/rpc", ("POST",), self.handle, hit=self.hit, parse=self.parse,
+                  max_body=self.limits.max_body, refuse=self.refuse),
+            Route("/rpc", ("OPTIONS",), self.preflight, hit=self.preflight_now),
+        ]
+
+    @staticmethod
+    def parse(req: Request) -> Any:
+        return parse_rpc(req.body)
+
+    def _headers(self, req: Request) -> list[tuple[str, str]]:
+        return self._cors.headers(req) if self._cors is not None else []
+
+    # --- the fast lane ----------------------------------------------------------------
+    def hit(self, req: Request) -> Response | None:
+        """A single cacheable call answered from memory, or None."""
+        doc = req.input
+        if type(doc) is not Single:
+            return None
+        method = doc.method
+        if method not in FAST_METHODS or doc.jsonrpc != "2.0":
+            return None
+        req_id = doc.id
+        params = doc.params
+        if type(params) is not list or req_id is msgspec.UNSET or not _valid_id(req_id):
+            return None
+        result = self._svc.hit(method, params)
+        if result is None or len(result) > self._max_response:
+            return None
+        body = b"".join((b'{"jsonrpc":"2.0","id":', orjson.dumps(req_id), b',"result":',
+                         result, b"}"))
+        if self._cors is None:
+            return Response(200, body)
+        return Response(200, body, headers=self._cors.headers(req))
+
+    def preflight_now(self, req: Request) -> Response:
+        if self._cors is None:
+            return Response(204, b"")
+        return self._cors.preflight(req)
+
+    async def preflight(self, req: Request) -> Response:
+        return self.preflight_now(req)
+
+    # --- the full path ----------------------------------------------------------------------
+    async def handle(self, req: Request) -> Response:
+        doc = req.input
+        answer = await self.answerer.answer(doc)
+        headers = self._headers(req)
+        if answer is None:
+            return Response(204, b"", headers=headers)
+        return Response(200, answer, headers=headers)
+
+    def refuse(self, exc: NodeError) -> Response:
+        """A request the dispatcher refused before reading it (a body over the limit)."""
+        reason = (exc.details or {}).get("reason")
+        if reason == "body_too_large":
+            return Response(200, error_bytes(None, -32600, f"request body too large: at most "
+                                             f"{self.limits.max_body} bytes",
+                                             {"limit": self.limits.max_body}))
+        return Response(200, error_bytes(None, exc.jsonrpc_code, exc.message, exc.details))

@@ -1,4 +1,7 @@
-"""granian RSGI adapter: the fastest interface measured on this machine (see bench api)."""
+"""granian RSGI adapter: the fastest interface measured on this machine (see bench api).
+
+HTTP requests go to the dispatcher; WebSocket requests (``scope.proto == "ws"``) to
+the node's WebSocket endpoint (api/ws.py), on /rpc only."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any, Protocol
 from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
+from .ws import WebSocketEndpoint
 
 __all__ = ["Lifecycle", "RSGIApp"]
 
@@ -16,6 +20,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 class Lifecycle(Protocol):
     dispatcher: Dispatcher
+    websocket: WebSocketEndpoint | None
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -33,6 +38,8 @@ class RSGIApp:
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
+            if scope.proto == "ws":
+                await _websocket(self.node.websocket, scope, proto)
             return
         dispatcher = self.node.dispatcher
         headers = scope.headers
@@ -48,6 +55,23 @@ class RSGIApp:
             req.body = body
         resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
         _send(proto, resp, rid)
+
+
+async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any) -> None:
+    if endpoint is None or not endpoint.accepts(scope.path):
+        proto.close(404)  # before accept: the handshake is answered with this HTTP status
+        return
+    transport = await proto.accept()
+
+    async def receive() -> str | bytes | None:
+        try:
+            message = await transport.receive()
+        except Exception:  # RSGIProtocolClosed: the client is gone
+            return None
+        return None if message.kind == 0 else message.data  # type: ignore[no-any-return]
+
+    code = await endpoint.serve(receive, transport.send_str)
+    proto.close(code)
 
 
 def _send(proto: Any, resp: Response, rid: str, close: bool = False) -> None:

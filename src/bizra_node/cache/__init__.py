@@ -16,6 +16,7 @@ from .connect import (
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
+from .shared import LocalRecords, RedisRecords, SharedRecords
 from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache
 from .ttl import NEVER, Ttl, TtlPolicy
 
@@ -34,10 +35,13 @@ __all__ = [
     "EntryError",
     "HeadSource",
     "L1Cache",
+    "LocalRecords",
     "RedisClient",
     "RedisConfig",
     "RedisL2",
     "RedisMode",
+    "RedisRecords",
+    "SharedRecords",
     "TieredCache",
     "Ttl",
     "TtlPolicy",

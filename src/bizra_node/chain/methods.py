@@ -1,19 +1,21 @@
 """What the pool needs to know about JSON-RPC methods: may a call be re-sent, does it
-read the chain head, and a bounded label for metrics."""
+read the chain head, is an error worth another try, and a bounded label for metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from ..jsonrpc import Call, RpcError
+from ..jsonrpc import BLOCK_PARAM, Call, RpcError
 
 __all__ = [
     "HEAD_TAGS",
     "NON_IDEMPOTENT",
     "idempotent",
     "method_label",
+    "named_block",
     "reads_head",
+    "retryable",
     "unhealthy_rpc_error",
 ]
 
@@ -82,3 +84,55 @@ def unhealthy_rpc_error(value: Any) -> bool:
     """An answer that says the upstream itself is in trouble (internal error, over
     its limits), as opposed to an error about the call (bad params, revert)."""
     return isinstance(value, RpcError) and value.code in _UNHEALTHY_CODES
+
+
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 18:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def named_block(call: Call) -> int | str | None:
+    """The block ``call`` reads at: a number, a tag ('latest', ...), or None (by hash,
+    or no block parameter). eth_getLogs: its highest block number or tag."""
+    params = call.params
+    if call.method == "eth_getLogs":
+        if not params or not isinstance(params[0], dict):
+            return None
+        if "blockHash" in params[0]:
+            return None
+        value = params[0].get("toBlock", "latest")
+    else:
+        index = BLOCK_PARAM.get(call.method)
+        if index is None or len(params) <= index:
+            return None
+        value = params[index]
+        if isinstance(value, dict):  # EIP-1898 {"blockNumber": ...} or {"blockHash": ...}
+            value = value.get("blockNumber")
+    number = _number(value)
+    if number is not None:
+        return number
+    return value if isinstance(value, str) and value in HEAD_TAGS else None
+
+
+def retryable(call: Call, error: RpcError, best_head: int) -> bool:
+    """May asking again (later, or another upstream) give ``call`` an answer?
+
+    The upstream's own trouble (``error.transient``) may pass. "Header not found" and
+    the like (``error.lagging``) are retried when the block is one some upstream has
+    shown (at or below ``best_head``, the highest head known) or a tag: the node that
+    answered lags. A block above every known head, or one named by a hash, is the
+    caller's to fix and is answered at once."""
+    if error.transient:
+        return True
+    if not error.lagging:
+        return False
+    block = named_block(call)
+    if isinstance(block, int):
+        return block <= best_head
+    return isinstance(block, str)

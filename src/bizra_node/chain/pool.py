@@ -12,7 +12,10 @@ upstream for every request. Retries and failovers are paid from the retry budget
 
 What is never re-sent: calls with effects (eth_sendRawTransaction...) unless the
 request provably never arrived, and calls whose answer is the caller's fault (a
-JSON-RPC error such as invalid params comes back as an ``RpcError`` value).
+JSON-RPC error such as invalid params, a revert or "filter not found" comes back at
+once as an ``RpcError`` value; ``methods.retryable`` decides, see jsonrpc.RpcError).
+Heads seen in answers (eth_blockNumber, the 'latest' block) are recorded per upstream
+(lag, and which blocks some upstream has shown).
 
 A caller that can check answers passes ``verify``: an answer that fails it
 (``IntegrityFailure``) is counted against the upstream that gave it
@@ -49,7 +52,14 @@ from .config import UpstreamConfig
 from .head import HeadTracker
 from .health import UpstreamHealth
 from .hedge import Hedging
-from .methods import idempotent, method_label, reads_head, unhealthy_rpc_error
+from .methods import (
+    idempotent,
+    method_label,
+    named_block,
+    reads_head,
+    retryable,
+    unhealthy_rpc_error,
+)
 from .probe import Prober
 from .upstream import Upstream, redact_url
 
@@ -184,8 +194,14 @@ class UpstreamPool:
                 for i, answer in zip(range(n) if todo is None else todo, answers, strict=True):
                     if type(answer) is str and calls[i].method == "eth_blockNumber":
                         self._observe_head(winner, answer)
-                    elif safe and type(answer) is RpcError and answer.transient:
+                    elif type(answer) is dict and calls[i].params[:1] == ("latest",) \
+                            and calls[i].method == "eth_getBlockByNumber":
+                        self._observe_head(winner, answer.get("number"))
+                    elif safe and type(answer) is RpcError and retryable(
+                            calls[i], answer, self.heads.best(self.heads.heads)):
                         again.append(i)
+                    elif answer is None and safe and self._behind(winner, calls[i]):
+                        again.append(i)  # "no such block" from an upstream known to lag
                     results[i] = answer
                 if not again:
                     if verify is None:
@@ -368,11 +384,20 @@ class UpstreamPool:
         return answers
 
     # --- heads ----------------------------------------------------------------------------
-    def _observe_head(self, h: UpstreamHealth, raw: str) -> None:
+    def _behind(self, h: UpstreamHealth, call: Call) -> bool:
+        """Does ``call`` name a block above ``h``'s known head that another upstream has
+        shown? (Then ``h``'s null for it means "not yet", not "no such block".)"""
+        block = named_block(call)
+        if not isinstance(block, int):
+            return False
+        heads = self.heads
+        return heads.heads.get(h.name, -1) < block <= heads.best(heads.heads)
+
+    def _observe_head(self, h: UpstreamHealth, raw: Any) -> None:
         """Record ``h``'s head (for lag and the upstream_head_block gauge)."""
         try:
             head = int(raw, 16)
-        except ValueError:
+        except (TypeError, ValueError):
             return
         self.metrics.upstream_head.set(head, (h.name,))
         self.heads.observe(h.name, head)

@@ -62,7 +62,8 @@ class Anvil:
 
     def __init__(self, port: int | None = None, *, chain_id: int = 31337,
                  slots_in_an_epoch: int = 2, block_time: float | None = None,
-                 binary: str | None = None, hardfork: str | None = None) -> None:
+                 binary: str | None = None, hardfork: str | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.slots_in_an_epoch = slots_in_an_epoch
@@ -70,6 +71,8 @@ class Anvil:
         self.hardfork = hardfork
         """anvil's ``--hardfork`` (e.g. ``prague``); None: anvil's default (its latest)."""
         self.binary = binary or find_anvil()
+        self.extra_args = extra_args
+        """More anvil options (``--fork-url``, ``--fork-block-number``: a lagging node)."""
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,6 +87,7 @@ class Anvil:
             args += ["--block-time", str(self.block_time)]
         if self.hardfork:
             args += ["--hardfork", self.hardfork]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         try:

@@ -1,15 +1,17 @@
 """The domain: validating transactions, blocks and addresses, the chain view, and the
-JSON-RPC endpoint's caching rules."""
+JSON-RPC endpoint (its caching and consistency rules, filters, subscriptions)."""
 
 from __future__ import annotations
 
 from .anchor import AnchorConfig, parse_checkpoint
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
+from .filters import FilterService, Records, RpcFailed
 from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
 from .prover import Prover
-from .rpc import MAX_BATCH, RpcService, method_allowed
+from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
 from .service import Recorder, ValidationService, now_iso
+from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
 from .types import (
     Account,
     AccountResult,
@@ -22,7 +24,7 @@ from .upstreams import Upstreams
 
 __all__ = [
     "BLOCK_NOT_FOUND",
-    "MAX_BATCH",
+    "FAST_METHODS",
     "TX_NOT_FOUND",
     "Account",
     "AccountResult",
@@ -32,13 +34,21 @@ __all__ = [
     "BlockResult",
     "ChainView",
     "ChainViewConfig",
+    "FilterService",
+    "LogMatcher",
+    "PendingSource",
     "Prover",
     "Recorder",
+    "Records",
+    "RpcFailed",
     "RpcService",
+    "Subscriber",
+    "SubscriptionHub",
     "Transaction",
     "TransactionResult",
     "Upstreams",
     "ValidationService",
+    "cacheable",
     "method_allowed",
     "now_iso",
     "parse_address",

@@ -10,7 +10,11 @@ Both services (validation and /rpc) take this view; nothing else keeps a head. R
   refreshed ahead of expiry: a request that finds it in its last part
   (``refresh_ahead``) starts one refresh in the background and is served at once
   (``fresh_head``, the synchronous hit path). Every eth_blockNumber answer seen on
-  the way (a validation's batch, /rpc traffic) refreshes it too.
+  the way (a validation's batch, /rpc traffic) refreshes it too, and so does each new
+  head the worker's head follower delivers (:meth:`observe_header`).
+* **Never behind an answer.** A block number seen in any answer the node gives (a
+  receipt's, a block's, a log's) is a head at least that high (:meth:`observe_block`):
+  entries cached "as of" an older head stop being served at once.
 * **Finality** comes from the upstream's ``finalized`` tag when it knows it, else
   ``finality_depth`` blocks behind the head.
 """
@@ -158,6 +162,21 @@ class ChainView:
             if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
                 self._head_until = entry.expires
         return self.best_head
+
+    def observe_header(self, header: dict[str, Any]) -> None:
+        """A new head header from the head follower (chain/follow.py), as the upstream
+        gave it (number, hash, parentHash, ...)."""
+        try:
+            number = hex_int(header["number"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self.observe_head(number)
+
+    def observe_block(self, number: int) -> None:
+        """A block number seen in an answer: the head is at least that high. (Unlike
+        :meth:`observe_head`, an older number does not make the head count as fresh.)"""
+        if number > self.best_head:
+            self.observe_head(number)
 
     def head_of(self, raw: Any) -> int:
         """An eth_blockNumber result, observed; 503 when it is an error or malformed."""

@@ -1,5 +1,5 @@
-"""The caching JSON-RPC endpoint's domain: which calls may pass, which answers may be
-kept, and for how long.
+"""The JSON-RPC endpoint's domain: which calls may pass, which the node answers
+itself, which answers may be kept and for how long, and the consistency promise.
 
 A web3 client can point at the node as its JSON-RPC URL. Allowed calls go upstream
 (one batch per client batch); answers that cannot change are cached like validation
@@ -11,8 +11,19 @@ answers, by finality:
   mined but not final, never while pending or unknown;
 - a block by number, or state (``eth_getBalance``, ``eth_call``, ...) at an explicit
   block number: long at or below the finalized block, TTL_RECENT up to the head;
-- ``eth_blockNumber`` and reads at ``latest``: TTL_HEAD, and only until the head moves;
-- anything else (gas prices, logs, estimates, pending state): not cached.
+- reads at ``latest``: TTL_HEAD, and only until the head moves;
+- anything else (gas prices, logs, estimates, ``pending`` state): never cached.
+
+The node answers itself: ``eth_blockNumber`` (the chain view's head),
+``eth_accounts`` (``[]``: it holds no keys) and the filter methods (filters.py).
+
+**Consistency.** Reads at ``latest`` are asked at the chain view's head as an
+explicit block number ("pinned"), so what an answer says and the head it is stamped
+with agree, whichever upstream answers; every block number an answer shows (a
+receipt's, a block's, a log's) reaches the chain view, so no later ``latest`` answer
+is older (read-your-writes, monotonic reads). A pinned read no upstream can answer
+(the head came from a node since replaced) is asked once more at ``latest`` and not
+cached.
 
 Methods that would sign with the upstream's keys, administer it or reach into its
 debug API are refused.
@@ -26,26 +37,30 @@ from typing import Any
 import orjson
 
 from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
-from ..jsonrpc import Call, RpcError
+from ..errors import NodeError
+from ..jsonrpc import BLOCK_PARAM, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
+from .filters import FilterService, RpcFailed, resolve_block
 from .upstreams import Upstreams
 
-__all__ = ["MAX_BATCH", "RpcFailed", "RpcService", "method_allowed", "rpc_ttl"]
+__all__ = ["FAST_METHODS", "RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
 
-MAX_BATCH = 100
 _ALLOWED_PREFIXES = ("eth_", "net_", "web3_")
 _REFUSED = frozenset({
     "eth_sendTransaction", "eth_sign", "eth_signTransaction", "eth_signTypedData",
-    "eth_signTypedData_v3", "eth_signTypedData_v4", "eth_accounts", "eth_coinbase",
-    "eth_submitWork", "eth_submitHashrate", "eth_subscribe", "eth_unsubscribe",
+    "eth_signTypedData_v3", "eth_signTypedData_v4", "eth_coinbase",
+    "eth_submitWork", "eth_submitHashrate", "eth_newPendingTransactionFilter",
 })
 _CONSTANT = frozenset({"eth_chainId", "net_version"})
 _BY_TX_HASH = frozenset({"eth_getTransactionByHash", "eth_getTransactionReceipt"})
-_STATE_AT_BLOCK = {  # method -> index of its block parameter
-    "eth_getBalance": 1, "eth_getCode": 1, "eth_getTransactionCount": 1,
-    "eth_getStorageAt": 2, "eth_call": 1, "eth_getBlockByNumber": 0,
-    "eth_getBlockTransactionCountByNumber": 0,
-}
+_STATE_AT_BLOCK = frozenset({
+    "eth_getBalance", "eth_getCode", "eth_getTransactionCount", "eth_getStorageAt", "eth_call",
+    "eth_getBlockByNumber", "eth_getBlockTransactionCountByNumber",
+})
+_CACHEABLE = _CONSTANT | _BY_TX_HASH | _STATE_AT_BLOCK | {"eth_getBlockByHash"}
+_SUBSCRIBE = frozenset({"eth_subscribe", "eth_unsubscribe"})
+FAST_METHODS = _CACHEABLE | {"eth_blockNumber", "eth_accounts"}
+"""The methods :meth:`RpcService.hit` may answer (all allowed)."""
 _HEAD_TAGS = frozenset({"latest"})
 
 
@@ -55,11 +70,10 @@ def method_allowed(method: str) -> bool:
 
 def cacheable(method: str) -> bool:
     """Whether answers of ``method`` may ever be cached (the exact TTL needs the answer)."""
-    return (method in _CONSTANT or method in _BY_TX_HASH or method in _STATE_AT_BLOCK
-            or method in ("eth_getBlockByHash", "eth_blockNumber"))
+    return method in _CACHEABLE
 
 
-def _block_param(params: list[Any], index: int) -> int | str | None:
+def _block_param(params: list[Any] | tuple[Any, ...], index: int) -> int | str | None:
     """The block a call reads at: an int, 'latest', or None (not cacheable)."""
     value = params[index] if len(params) > index else "latest"
     if isinstance(value, str):
@@ -80,17 +94,14 @@ def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized
         return NEVER
     if method in _CONSTANT or method == "eth_getBlockByHash":
         return policy.lasting()
-    if method == "eth_blockNumber":
-        return Ttl(policy.head, moving=True)
     if method in _BY_TX_HASH:
         number = result.get("blockNumber") if isinstance(result, dict) else None
         if not isinstance(number, str):
             return NEVER  # pending
         return policy.lasting() if int(number, 16) <= finalized else Ttl(policy.recent)
-    index = _STATE_AT_BLOCK.get(method)
-    if index is None:
+    if method not in _STATE_AT_BLOCK:
         return NEVER
-    block = _block_param(params, index)
+    block = _block_param(params, BLOCK_PARAM[method])
     if block is None:
         return NEVER
     if block == "latest":
@@ -101,96 +112,241 @@ def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized
     return Ttl(policy.recent) if block <= head else NEVER
 
 
-class RpcFailed(Exception):
-    """The upstream answered this call with a JSON-RPC error (never cached)."""
+def _pinned(call: Call, head: int) -> Call | None:
+    """``call`` asked at block ``head`` instead of 'latest' (also when the block
+    parameter is left out of a call that defaults to 'latest'); None when it names
+    no 'latest'."""
+    params = call.params
+    if call.method == "eth_getLogs":
+        if not params or not isinstance(params[0], dict) or "blockHash" in params[0]:
+            return None
+        criteria = dict(params[0])
+        changed = False
+        for key in ("fromBlock", "toBlock"):
+            if criteria.get(key, "latest") == "latest":
+                criteria[key] = hex(head)
+                changed = True
+        return Call(call.method, (criteria, *params[1:])) if changed else None
+    index = BLOCK_PARAM.get(call.method)
+    if index is None:
+        return None
+    if len(params) > index:
+        if params[index] != "latest":
+            return None
+        return Call(call.method, (*params[:index], hex(head), *params[index + 1:]))
+    if call.method in _STATE_AT_BLOCK and len(params) == index:
+        return Call(call.method, (*params, hex(head)))
+    return None
 
-    def __init__(self, error: RpcError) -> None:
-        super().__init__(error.message)
-        self.error = error
+
+def _seen_block(result: Any) -> int:
+    """The highest block number an answer shows (a transaction's or receipt's
+    blockNumber, a block's number, logs' blockNumbers), -1 when none."""
+    best = -1
+    items = result if isinstance(result, list) else (result,)
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        raw = item.get("blockNumber")
+        if raw is None and "parentHash" in item:  # a block
+            raw = item.get("number")
+        if isinstance(raw, str) and raw.startswith("0x") and len(raw) <= 18:
+            try:
+                number = int(raw, 16)
+            except ValueError:
+                continue
+            if number > best:
+                best = number
+    return best
+
+
+_ACCOUNTS = b"[]"
+_HTTP_SUBSCRIBE = RpcError(-32001, "notifications not supported: subscribe over a WebSocket "
+                                   "connection to /rpc")
 
 
 class RpcService:
-    """Answers allowed calls from cache or upstream. Answers are encoded result bytes
-    (what goes after ``"result":``), or an RpcError value. Heads seen in answers
-    (eth_blockNumber) reach the chain view, and are answered by its rule: the head
-    never goes backwards."""
+    """Answers allowed calls from the node itself, from cache or upstream. Answers are
+    encoded result bytes (what goes after ``"result":``), or an RpcError value."""
 
     def __init__(self, upstreams: Upstreams, chain: ChainView, *,
-                 cache: TieredCache | None = None) -> None:
+                 cache: TieredCache | None = None, filters: FilterService | None = None,
+                 limits: RpcLimits | None = None) -> None:
         self._up = upstreams
         self._chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
+        self.limits = limits or RpcLimits()
+        self.filters = filters or FilterService(upstreams, chain, limits=self.limits)
 
     @staticmethod
     def subject(call: Call) -> str:
         return call.method + ":" + orjson.dumps(call.params).decode()
 
-    def _seen(self, call: Call, result: Any) -> Any:
-        """``result`` as the node answers it: an eth_blockNumber answer goes through the
-        chain view (observed, and never below a head already reported)."""
-        if call.method == "eth_blockNumber" and type(result) is str:
-            try:
-                return hex(self._chain.observe_head(int(result, 16)))
-            except ValueError:
-                return result
-        return result
+    # --- the fast lane -------------------------------------------------------------------
+    def hit(self, method: str, params: list[Any]) -> bytes | None:
+        """The answer from memory, without awaiting, or None (the full path answers).
+        ``method`` must be one of FAST_METHODS (the caller checked)."""
+        chain = self._chain
+        if method == "eth_blockNumber":
+            head = chain.fresh_head()
+            return None if head is None else b'"%s"' % hex(head).encode()
+        if method == "eth_accounts":
+            return _ACCOUNTS
+        cache = self._cache
+        if cache is None or method not in _CACHEABLE:
+            return None
+        subject = method + ":" + orjson.dumps(params).decode()
+        head = chain.fresh_head()
+        entry = cache.get("rpc", subject) if head is None else cache.get_at("rpc", subject, head)
+        if entry is None:
+            return None
+        if entry.head > chain.best_head:
+            chain.observe_block(entry.head)
+        return entry.body
 
-    async def _entry(self, call: Call, result: Any) -> Entry:
-        head = await self._chain.head()
-        ttl = rpc_ttl(call.method, list(call.params), result, head=head,
-                      finalized=await self._chain.finalized(), policy=self._policy)
+    # --- the full path ---------------------------------------------------------------------
+    async def answer(self, calls: list[Call]) -> list[bytes | RpcError]:
+        """One answer per call, in order: the node's own first, then cached ones, the
+        rest in one upstream batch. A lone cacheable call shares an in-flight call
+        with identical concurrent requests (singleflight)."""
+        answers: list[bytes | RpcError | None] = [None] * len(calls)
+        forward: list[int] = []
+        for i, call in enumerate(calls):
+            own = await self._own(call)
+            if own is not None:
+                answers[i] = own
+                continue
+            entry = self._cached(call)
+            if entry is not None:
+                answers[i] = entry.body
+            else:
+                forward.append(i)
+        if len(forward) == 1 and self._cache is not None and calls[forward[0]].method in _CACHEABLE:
+            answers[forward[0]] = await self._fetch_one(calls[forward[0]])
+        elif forward:
+            for i, answer in zip(forward, await self._forward([calls[i] for i in forward]),
+                                 strict=True):
+                answers[i] = answer
+        return [a if a is not None else b"null" for a in answers]
+
+    async def _own(self, call: Call) -> bytes | RpcError | None:
+        """What the node answers itself (or refuses); None for everything else."""
+        method = call.method
+        if method == "eth_blockNumber":
+            try:
+                return b'"%s"' % hex(await self._chain.head()).encode()
+            except NodeError as exc:
+                return RpcError(exc.jsonrpc_code, exc.message, exc.details)
+        if method == "eth_accounts":
+            return _ACCOUNTS
+        if method in _SUBSCRIBE:
+            return _HTTP_SUBSCRIBE
+        if method == "eth_getLogs":
+            return await self._logs_range(call)
+        if self.filters.serves(method):
+            try:
+                return orjson.dumps(await self.filters.call(method, list(call.params)))
+            except RpcFailed as exc:
+                return exc.error
+            except NodeError as exc:
+                return RpcError(exc.jsonrpc_code, exc.message, exc.details)
+        return None
+
+    async def _logs_range(self, call: Call) -> RpcError | None:
+        """eth_getLogs over more than RPC_MAX_LOGS_RANGE blocks is refused (-32005)."""
+        params = call.params
+        if not params or not isinstance(params[0], dict) or "blockHash" in params[0]:
+            return None
+        try:
+            low = await resolve_block(self._chain, params[0].get("fromBlock", "latest"))
+            high = await resolve_block(self._chain, params[0].get("toBlock", "latest"))
+        except (RpcFailed, NodeError):
+            return None  # the upstream says what is wrong with it
+        limit = self.limits.max_logs_range
+        if high - low + 1 > limit:
+            return RpcError(LIMIT_EXCEEDED, f"block range too large: at most {limit} blocks "
+                            "per eth_getLogs", {"limit": limit, "from": low, "to": high})
+        return None
+
+    def _cached(self, call: Call) -> Entry | None:
+        cache = self._cache
+        if cache is None or call.method not in _CACHEABLE:
+            return None
+        subject = self.subject(call)
+        head = self._chain.fresh_head()
+        entry = cache.get("rpc", subject) if head is None else cache.get_at("rpc", subject, head)
+        if entry is not None and entry.head > self._chain.best_head:
+            self._chain.observe_block(entry.head)
+        return entry
+
+    async def _fetch_one(self, call: Call) -> bytes | RpcError:
+        assert self._cache is not None
+        try:
+            entry = await self._cache.fetch("rpc", self.subject(call),
+                                            lambda _: self._compute(call), self._chain.head)
+        except RpcFailed as exc:
+            return exc.error
+        except NodeError as exc:
+            return RpcError(exc.jsonrpc_code, exc.message, exc.details)
+        if entry.head > self._chain.best_head:
+            self._chain.observe_block(entry.head)
+        return entry.body
+
+    async def _compute(self, call: Call) -> Entry:
+        (answer,) = await self._forward([call], entries=True)
+        if isinstance(answer, RpcError):
+            raise RpcFailed(answer)
+        assert isinstance(answer, Entry)
+        return answer
+
+    async def _forward(self, calls: list[Call], *, entries: bool = False) -> list[Any]:
+        """Upstream answers in call order, 'latest' pinned to the head: encoded bytes
+        (cached on the way when cacheable), Entry values instead (``entries``), or
+        RpcError values."""
+        try:
+            head = await self._chain.head()
+            pins = [_pinned(c, head) for c in calls]
+            results = await self._up.batch([p or c for p, c in zip(pins, calls, strict=True)])
+        except NodeError as exc:
+            return [RpcError(exc.jsonrpc_code, exc.message, exc.details)] * len(calls)
+        lost = {i for i, (p, r) in enumerate(zip(pins, results, strict=True))
+                if p is not None and isinstance(r, RpcError) and r.lagging}
+        if lost:  # no upstream has the pinned block: ask at 'latest', cache nothing
+            order = sorted(lost)
+            try:
+                again = await self._up.batch([calls[i] for i in order])
+            except NodeError:
+                again = [results[i] for i in order]
+            for i, result in zip(order, again, strict=True):
+                results[i] = result
+        out: list[Any] = []
+        finalized: int | None = None
+        for i, (call, result) in enumerate(zip(calls, results, strict=True)):
+            if isinstance(result, RpcError):
+                out.append(result)
+                continue
+            seen = _seen_block(result)
+            if seen > self._chain.best_head:
+                self._chain.observe_block(seen)
+            if self._cache is None or call.method not in _CACHEABLE or i in lost:
+                body = orjson.dumps(result)
+                out.append(Entry(body=body, expires=0.0) if entries else body)
+                continue
+            if finalized is None:
+                finalized = await self._chain.finalized()
+            entry = self._entry(call, result, head if pins[i] is not None else max(head, seen),
+                                finalized)
+            if not entries and entry.expires > 0:
+                self._cache.put("rpc", self.subject(call), entry)
+            out.append(entry if entries else entry.body)
+        return out
+
+    def _entry(self, call: Call, result: Any, head: int, finalized: int) -> Entry:
+        """The cache entry of an answer; ``head``: the head it was asked at (the pinned
+        block), which is what a moving entry is served against."""
+        ttl = rpc_ttl(call.method, list(call.params), result, head=head, finalized=finalized,
+                      policy=self._policy)
         return Entry(body=orjson.dumps(result),
                      expires=time.time() + ttl.seconds if ttl.seconds > 0 else 0.0,
                      final=ttl.final, moving=ttl.moving, head=head)
-
-    async def answer(self, calls: list[Call]) -> list[bytes | RpcError]:
-        """One answer per call, in order; cached ones without an upstream trip, the
-        rest in one upstream batch. A lone cacheable call shares an in-flight call
-        with identical concurrent requests (singleflight)."""
-        cache = self._cache
-        if cache is None:
-            results = await self._up.batch(calls) if calls else []
-            return [r if isinstance(r, RpcError) else orjson.dumps(self._seen(c, r))
-                    for c, r in zip(calls, results, strict=True)]
-        if len(calls) == 1 and cacheable(calls[0].method):
-            call = calls[0]
-            subject = self.subject(call)
-            entry = cache.get("rpc", subject)
-            if entry is None:
-                try:
-                    entry = await cache.fetch("rpc", subject, lambda _: self._compute(call),
-                                              self._chain.head)
-                except RpcFailed as exc:
-                    return [exc.error]
-            return [entry.body]
-        answers: list[bytes | RpcError | None] = [None] * len(calls)
-        missing: list[int] = []
-        for i, call in enumerate(calls):
-            entry = cache.get("rpc", self.subject(call)) if cacheable(call.method) else None
-            if entry is None:
-                missing.append(i)
-            else:
-                answers[i] = entry.body
-        if missing:
-            results = await self._up.batch([calls[i] for i in missing])
-            for i, result in zip(missing, results, strict=True):
-                if isinstance(result, RpcError):
-                    answers[i] = result
-                    continue
-                call = calls[i]
-                result = self._seen(call, result)
-                if cacheable(call.method):
-                    entry = await self._entry(call, result)
-                    if entry.expires > 0:
-                        cache.put("rpc", self.subject(call), entry)
-                    answers[i] = entry.body
-                else:
-                    answers[i] = orjson.dumps(result)
-        return [a if a is not None else b"null" for a in answers]
-
-    async def _compute(self, call: Call) -> Entry:
-        (result,) = await self._up.batch([call])
-        if isinstance(result, RpcError):
-            raise RpcFailed(result)
-        return await self._entry(call, self._seen(call, result))

@@ -125,3 +125,57 @@ async def test_at_debug_level_everything_goes_the_full_way(devnet: Devnet) -> No
             assert node.dispatcher.answer_now(req) is None
     finally:
         api_log.setLevel(level)
+
+
+def rpc_request(method: str, params: list[Any], req_id: Any = 7, **extra: Any) -> Request:
+    return request("POST", "/rpc", {"jsonrpc": "2.0", "id": req_id, "method": method,
+                                    "params": params, **extra})
+
+
+async def test_rpc_hits_are_answered_now_exactly_as_the_full_path(
+        devnet: Devnet, node_client: NodeClient) -> None:
+    node, _ = node_client
+    m = devnet.manifest
+    cases = [rpc_request("eth_getTransactionByHash", [m.legacy_tx]),
+             rpc_request("eth_getTransactionReceipt", [m.eip1559_tx], "some-id"),
+             rpc_request("eth_getBlockByNumber", ["0x2", False]),
+             rpc_request("eth_chainId", [])]
+    for req in cases:
+        assert node.dispatcher.answer_now(req) is None  # not cached yet
+        slow = await full(node, req)
+        fast = node.dispatcher.answer_now(req)
+        assert fast is not None, req.body
+        assert (fast.status, fast.body) == (slow.status, slow.body)
+    head = rpc_request("eth_blockNumber", [])
+    await full(node, head)  # makes the head fresh
+    answer = node.dispatcher.answer_now(head)
+    assert answer is not None and orjson.loads(answer.body)["result"] == hex(node.chain.best_head)
+    accounts = node.dispatcher.answer_now(rpc_request("eth_accounts", []))
+    assert accounts is not None and orjson.loads(accounts.body)["result"] == []
+
+
+@pytest.mark.parametrize("req", [
+    rpc_request("eth_chainId", [], True),  # an invalid id: the full path says so
+    rpc_request("eth_chainId", [], {"a": 1}),
+    request("POST", "/rpc", {"jsonrpc": "2.0", "method": "eth_chainId"}),  # a notification
+    rpc_request("eth_chainId", [], jsonrpc="1.0"),
+    rpc_request("eth_gasPrice", []),  # never cached
+    rpc_request("eth_getBalance", ["0x" + "11" * 20, "pending"]),
+    request("POST", "/rpc", [{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}]),  # a batch
+    request("POST", "/rpc", b"{nope"),
+])
+async def test_rpc_declines_what_only_the_full_path_may_answer(node_client: NodeClient,
+                                                               req: Request) -> None:
+    node, _ = node_client
+    await full(node, rpc_request("eth_chainId", []))  # eth_chainId is cached now
+    assert node.dispatcher.answer_now(req) is None
+
+
+async def test_a_latest_rpc_hit_stops_when_the_head_moves(fresh_devnet: Devnet) -> None:
+    async with running_node(make_settings(fresh_devnet.url, head_follow_ws="off",
+                                          head_follow_interval=60)) as (node, _):
+        req = rpc_request("eth_getBalance", [fresh_devnet.manifest.accounts[0], "latest"])
+        await full(node, req)
+        assert node.dispatcher.answer_now(req) is not None
+        node.chain.observe_block(node.chain.best_head + 1)  # e.g. a receipt in a newer block
+        assert node.dispatcher.answer_now(req) is None

@@ -17,7 +17,6 @@ def test_batch_round_trip_out_of_order() -> None:
     results = decode_batch(body, 2, "u")
     assert results[1] == "0x7a69"
     assert results[0] == RpcError(-32000, "x", None)
-    assert results[0].transient
 
 
 @pytest.mark.parametrize("body", [
@@ -40,4 +39,5 @@ def test_batch_refused() -> None:
 
 def test_single() -> None:
     assert decode_single(b'{"jsonrpc":"2.0","id":1,"result":null}', "u") is None
-    assert not RpcError(-32602, "bad params").transient
+    assert decode_single(b'{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"x"}}',
+                         "u") == RpcError(-32005, "x")

@@ -63,11 +63,11 @@ def result(doc: Any, value: Callable[[dict[str, Any]], Any] = lambda i: "0x1") -
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-def error(doc: Any, code: int, only: str | None = None) -> web.Response:
+def error(doc: Any, code: int, only: str | None = None, message: str = "e") -> web.Response:
     def one(item: dict[str, Any]) -> dict[str, Any]:
         if only is not None and item["method"] != only:
             return {"jsonrpc": "2.0", "id": item["id"], "result": "0x1"}
-        return {"jsonrpc": "2.0", "id": item["id"], "error": {"code": code, "message": "e"}}
+        return {"jsonrpc": "2.0", "id": item["id"], "error": {"code": code, "message": message}}
     body = [one(i) for i in doc] if isinstance(doc, list) else one(doc)
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -134,12 +134,56 @@ async def test_the_callers_bad_input_is_not_retried() -> None:
 
 async def test_transient_errors_left_after_the_last_attempt_come_back_as_values() -> None:
     async def busy(doc: Any, n: int) -> web.StreamResponse:
-        return error(doc, -32000)
+        return error(doc, -32000, message="server busy, try again")
 
     async with upstreams(busy) as (a,), pool_for([a.url], retry_attempts=2) as pool:
         (answer,) = await pool.batch([Call("eth_getCode", ("0x01", "0x1"))])
     assert isinstance(answer, RpcError) and answer.code == -32000
     assert len(a.docs) == 2
+
+
+async def test_the_callers_minus_32000_errors_are_answered_at_once() -> None:
+    """"filter not found", a revert, "nonce too low": one answer, no retry, no backoff."""
+    async def not_found(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32000, message="filter not found")
+
+    async with upstreams(not_found, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        (answer,) = await pool.batch([Call("eth_getFilterChanges", ("0x1",))])
+    assert isinstance(answer, RpcError) and answer.message == "filter not found"
+    assert len(a.docs) == 1 and b.docs == []
+
+
+@pytest.mark.parametrize(("block", "asked_again"), [("0x5", True), ("0x64", False)])
+async def test_a_lagging_upstreams_unknown_block_is_asked_elsewhere(block: str,
+                                                                   asked_again: bool) -> None:
+    """"header not found" for a block some upstream has shown (head 0x10 here) is the
+    upstream's lag: asked of the next one; above every known head it is the caller's."""
+    async def lagging(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32000, message="header not found")
+
+    async with upstreams(lagging, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        pool.heads.observe(pool.health[1].name, 0x10)
+        (answer,) = await pool.batch([Call("eth_getBalance", ("0x01", block))])
+    assert (answer == "0x1") is asked_again
+    assert len(b.docs) == (1 if asked_again else 0)
+
+
+@pytest.mark.parametrize(("block", "found"), [("0x8", True), ("0x20", False)])
+async def test_a_lagging_upstreams_null_block_is_asked_elsewhere(block: str, found: bool) -> None:
+    """A null block from an upstream whose head is known to be below it, while another
+    upstream has shown it, means "not yet": asked of the next upstream."""
+    async def behind(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: None)
+
+    async def ahead(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: {"number": i["params"][0]})
+
+    async with upstreams(behind, ahead) as (a, b), pool_for([a.url, b.url]) as pool:
+        pool.heads.observe(pool.health[0].name, 0x5)
+        pool.heads.observe(pool.health[1].name, 0x10)
+        (answer,) = await pool.batch([Call("eth_getBlockByNumber", (block, False))])
+    assert (answer is not None) is found
+    assert len(b.docs) == (1 if found else 0)
 
 
 async def test_send_raw_transaction_is_not_resent_after_a_5xx() -> None:

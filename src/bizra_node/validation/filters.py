@@ -1,0 +1,262 @@
+"""JSON-RPC filters served by the node itself, over eth_getLogs and the chain head.
+
+``eth_newFilter`` / ``eth_newBlockFilter`` create a record (the criteria and the
+last block the client has been given, the *cursor*) in shared state (Redis when
+configured: see cache/shared.py); ``eth_getFilterChanges`` answers with what
+happened in blocks cursor+1 .. head (logs by one eth_getLogs over that range, block
+hashes from the heads this worker followed or, for older ones, asked upstream) and
+moves the cursor with a compare-and-set, so two workers answering the same client
+never give out the same logs twice. Nothing is pinned to an upstream: a filter
+survives an upstream change, another worker, and a node restart (with Redis).
+
+Like geth, a filter not polled for FILTER_TTL seconds is removed, and an unknown
+id is answered ``-32000 "filter not found"``. Differences from geth: a poll spans
+at most RPC_MAX_LOGS_RANGE blocks (the next poll goes on from there); a reorg is
+not reported as ``removed`` logs; pending-transaction filters are not offered.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from ..cache import LocalRecords
+from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
+from .chain_view import ChainView
+from .upstreams import Upstreams
+
+__all__ = ["FilterService", "Records", "RpcFailed", "resolve_block"]
+
+_FILTER_ID = re.compile(r"0x[0-9a-f]{1,64}")
+_NOT_FOUND = RpcError(-32000, "filter not found")
+_RECENT_HASHES = 1024
+_SWAP_TRIES = 4
+_MAX_BLOCK_HASHES = 1024
+"""Block hashes one poll of a block filter gives at most (the next poll goes on)."""
+
+
+class RpcFailed(Exception):
+    """A JSON-RPC error to answer for one call (never cached)."""
+
+    def __init__(self, error: RpcError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class Records(Protocol):
+    """Shared state the filters live in (cache.RedisRecords, cache.LocalRecords)."""
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def get(self, key: str, touch: float | None = None) -> bytes | None: ...
+    async def swap(self, key: str, old: bytes, new: bytes, ttl: float) -> bool: ...
+    async def delete(self, key: str) -> bool: ...
+
+
+class _Filter(msgspec.Struct, forbid_unknown_fields=False):
+    kind: Literal["logs", "blocks"]
+    cursor: int
+    """The last block whose changes the client has been given."""
+    criteria: dict[str, Any] = {}
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(_Filter).decode
+
+
+def _invalid(message: str) -> RpcFailed:
+    return RpcFailed(RpcError(-32602, f"invalid params: {message}"))
+
+
+async def resolve_block(chain: ChainView, value: Any) -> int:
+    """A block number or tag as a number: latest/pending -> the head, safe/finalized ->
+    the finalized block, earliest -> 0. Raises RpcFailed (-32602) otherwise."""
+    if isinstance(value, str):
+        if value in ("latest", "pending"):
+            return await chain.head()
+        if value in ("safe", "finalized"):
+            return await chain.finalized()
+        if value == "earliest":
+            return 0
+        if value.startswith("0x") and 2 < len(value) <= 18:
+            try:
+                return int(value, 16)
+            except ValueError:
+                pass
+    raise _invalid(f"not a block number or tag: {str(value)[:80]!r}")
+
+
+def _criteria(raw: Any) -> dict[str, Any]:
+    """The filter criteria a client gave, checked for shape (the upstream checks the
+    values when the logs are asked for)."""
+    if not isinstance(raw, dict):
+        raise _invalid("the filter must be an object")
+    unknown = set(raw) - {"fromBlock", "toBlock", "address", "topics"}
+    if "blockHash" in raw:
+        raise _invalid("blockHash is not supported in eth_newFilter (use eth_getLogs)")
+    if unknown:
+        raise _invalid(f"unknown filter field {sorted(unknown)[0][:40]!r}")
+    address = raw.get("address")
+    if address is not None and not isinstance(address, str | list):
+        raise _invalid("address must be a string or a list")
+    topics = raw.get("topics")
+    if topics is not None and not isinstance(topics, list):
+        raise _invalid("topics must be a list")
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+class FilterService:
+    """The filter methods; ``records`` is the shared state (cache.SharedRecords)."""
+
+    METHODS = frozenset({"eth_newFilter", "eth_newBlockFilter", "eth_getFilterChanges",
+                         "eth_getFilterLogs", "eth_uninstallFilter"})
+
+    def __init__(self, upstreams: Upstreams, chain: ChainView, records: Records | None = None,
+                 *, ttl: float = 300.0, limits: RpcLimits | None = None) -> None:
+        self._up = upstreams
+        self._chain = chain
+        self.records: Records = records if records is not None else LocalRecords()
+        self.ttl = ttl
+        self.limits = limits or RpcLimits()
+        self._hashes: OrderedDict[int, str] = OrderedDict()
+        """Recent heads this worker followed: number -> hash (for block filters)."""
+
+    def serves(self, method: str) -> bool:
+        return method in self.METHODS
+
+    def on_head(self, header: dict[str, Any]) -> None:
+        """A head listener: remember its hash (a reorg replaces higher ones)."""
+        raw, block_hash = header.get("number"), header.get("hash")
+        if not isinstance(raw, str) or not isinstance(block_hash, str):
+            return
+        try:
+            number = int(raw, 16)
+        except ValueError:
+            return
+        hashes = self._hashes
+        for stale in [n for n in reversed(hashes) if n >= number]:
+            del hashes[stale]
+        hashes[number] = block_hash
+        while len(hashes) > _RECENT_HASHES:
+            hashes.popitem(last=False)
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        if method == "eth_newFilter":
+            return await self.new_filter(params[0] if params else {})
+        if method == "eth_newBlockFilter":
+            return await self._create(_Filter("blocks", await self._chain.head()))
+        fid = _filter_id(params)
+        if method == "eth_getFilterChanges":
+            return await self.changes(fid)
+        if method == "eth_getFilterLogs":
+            return await self.logs(fid)
+        return await self.records.delete(_key(fid))  # eth_uninstallFilter
+
+    # --- the methods ---------------------------------------------------------------------
+    async def new_filter(self, raw: Any) -> str:
+        criteria = _criteria(raw)
+        for key in ("fromBlock", "toBlock"):  # a bad tag is the caller's mistake now, not later
+            if key in criteria:
+                await resolve_block(self._chain, criteria[key])
+        return await self._create(_Filter("logs", await self._chain.head(), criteria))
+
+    async def changes(self, fid: str) -> list[Any]:
+        """What happened since the last poll: logs, or new block hashes."""
+        for _ in range(_SWAP_TRIES):
+            raw = await self.records.get(_key(fid), touch=self.ttl)
+            if raw is None:
+                raise RpcFailed(_NOT_FOUND)
+            state = _decode(raw)
+            head = await self._chain.head()
+            low, high = state.cursor + 1, head
+            if state.kind == "logs":
+                low, high = await self._bounds(state.criteria, low, high)
+            span = self.limits.max_logs_range if state.kind == "logs" else _MAX_BLOCK_HASHES
+            high = min(high, low + span - 1)
+            if low > high:
+                return []
+            if state.kind == "logs":
+                found: list[Any] = await self._get_logs({**state.criteria, "fromBlock": hex(low),
+                                                         "toBlock": hex(high)})
+            else:
+                found = await self._hashes_between(low, high)
+                high = low + len(found) - 1
+                if high < low:
+                    return []
+            moved = _encode(msgspec.structs.replace(state, cursor=high))
+            if await self.records.swap(_key(fid), raw, moved, self.ttl):
+                return found
+            # another worker answered this filter meanwhile: start again from its cursor
+        return []
+
+    async def logs(self, fid: str) -> list[Any]:
+        """eth_getFilterLogs: every log matching the filter's criteria."""
+        raw = await self.records.get(_key(fid), touch=self.ttl)
+        if raw is None:
+            raise RpcFailed(_NOT_FOUND)
+        state = _decode(raw)
+        if state.kind != "logs":
+            raise RpcFailed(_NOT_FOUND)  # as geth answers for block filters
+        criteria = state.criteria
+        low = await resolve_block(self._chain, criteria.get("fromBlock", "latest"))
+        high = await resolve_block(self._chain, criteria.get("toBlock", "latest"))
+        limit = self.limits.max_logs_range
+        if high - low + 1 > limit:
+            raise RpcFailed(RpcError(LIMIT_EXCEEDED, f"block range too large: at most {limit} "
+                                     "blocks per eth_getLogs", {"limit": limit}))
+        return await self._get_logs({**criteria, "fromBlock": hex(low), "toBlock": hex(high)})
+
+    # --- internals -----------------------------------------------------------------------
+    async def _create(self, state: _Filter) -> str:
+        fid = "0x" + os.urandom(16).hex()
+        await self.records.put(_key(fid), _encode(state), self.ttl)
+        return fid
+
+    async def _bounds(self, criteria: dict[str, Any], low: int, high: int) -> tuple[int, int]:
+        """(low, high) narrowed to the filter's own fromBlock / toBlock."""
+        if "fromBlock" in criteria:
+            low = max(low, await resolve_block(self._chain, criteria["fromBlock"]))
+        if "toBlock" in criteria:
+            high = min(high, await resolve_block(self._chain, criteria["toBlock"]))
+        return low, high
+
+    async def _get_logs(self, criteria: dict[str, Any]) -> list[Any]:
+        (result,) = await self._up.batch([Call("eth_getLogs", (criteria,))])
+        if isinstance(result, RpcError):
+            raise RpcFailed(result)
+        if not isinstance(result, list):
+            raise RpcFailed(RpcError(-32603, "upstream answered eth_getLogs with a non-list"))
+        return result
+
+    async def _hashes_between(self, low: int, high: int) -> list[str]:
+        """Hashes of blocks low..high in order, as far as they are known."""
+        hashes: list[str] = []
+        missing = [n for n in range(low, high + 1) if n not in self._hashes]
+        fetched: dict[int, str] = {}
+        if missing:
+            results = await self._up.batch(
+                [Call("eth_getBlockByNumber", (hex(n), False)) for n in missing])
+            for n, block in zip(missing, results, strict=True):
+                if isinstance(block, dict) and isinstance(block.get("hash"), str):
+                    fetched[n] = block["hash"]
+        for n in range(low, high + 1):
+            block_hash = self._hashes.get(n) or fetched.get(n)
+            if block_hash is None:
+                break  # not there yet (a lagging upstream): the next poll goes on from here
+            hashes.append(block_hash)
+        return hashes
+
+
+def _key(fid: str) -> str:
+    return "filter:" + fid
+
+
+def _filter_id(params: list[Any]) -> str:
+    fid = params[0] if params else None
+    if not isinstance(fid, str) or not _FILTER_ID.fullmatch(fid.lower()):
+        raise RpcFailed(_NOT_FOUND)
+    return fid.lower()
+

@@ -1,0 +1,39 @@
+"""Shared records in this process (the Redis ones: tests/integration/validation)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bizra_node.cache import LocalRecords
+from bizra_node.errors import StoreUnavailable
+
+
+async def test_put_get_swap_delete() -> None:
+    records = LocalRecords()
+    await records.put("k", b"1", 10)
+    assert await records.get("k") == b"1"
+    assert not await records.swap("k", b"0", b"2", 10)  # not what is held: refused
+    assert await records.swap("k", b"1", b"2", 10)
+    assert await records.get("k") == b"2"
+    assert await records.delete("k") and not await records.delete("k")
+    assert await records.get("k") is None
+
+
+async def test_records_expire_unless_touched() -> None:
+    records = LocalRecords()
+    await records.put("a", b"x", 0.05)
+    await records.put("b", b"y", 0.05)
+    await asyncio.sleep(0.03)
+    assert await records.get("a", touch=0.1) == b"x"
+    await asyncio.sleep(0.04)
+    assert await records.get("a") == b"x" and await records.get("b") is None
+
+
+async def test_a_full_store_says_so() -> None:
+    records = LocalRecords(max_records=2)
+    await records.put("a", b"", 10)
+    await records.put("b", b"", 10)
+    with pytest.raises(StoreUnavailable):
+        await records.put("c", b"", 10)
