@@ -199,7 +199,8 @@ class Node:
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
         self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
-                             pooled_blob_leaves=settings.trust_pooled_blob_leaves)
+                             pooled_blob_leaves=settings.trust_pooled_blob_leaves,
+                             prefetch=settings.trust_prefetch)
         self.service = ValidationService(self.upstreams, self.chain,
                                          network_id=settings.bizra_network_id, cache=self.cache,
                                          recorder=self.store.recorder if self.store else None,
@@ -278,6 +279,7 @@ class Node:
         await self.follower.stop()
         await self.hub.close()
         await self.records.close()
+        await self.prover.close()
         await self.chain.close()
         await self.cache.close()
         await self.upstreams.close()

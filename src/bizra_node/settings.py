@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     trust_block_memo: int = Field(
         256, ge=1, le=100_000, description="Proven blocks (transactions and receipts "
         "checked against their roots) kept per worker, so one rebuild serves a block.")
+    trust_prefetch: bool = Field(
+        True, description="Prove each new head's block (transactions and receipts) as it "
+        "comes, so a recent transaction's miss is one upstream round trip, not two.")
     trust_pooled_blob_leaves: bool = Field(
         False, description="Accept anvil <= 1.7's blob-transaction leaves (with the sidecar) "
         "in transactionsRoot; only for devnets (foundry-rs/foundry#15132).")

@@ -118,6 +118,7 @@ class ChainView:
             self._anchor_refresh = Periodic("anchor-refresh", self.anchor,
                                             self._config.anchor.refresh, logger=log)
             self._anchor_refresh.start()
+        self.headers.start()
 
     async def fill_to_head(self) -> None:
         """Keep the canonical hashes from the anchor up to the head (at most the walk
@@ -165,12 +166,14 @@ class ChainView:
 
     def observe_header(self, header: dict[str, Any]) -> None:
         """A new head header from the head follower (chain/follow.py), as the upstream
-        gave it (number, hash, parentHash, ...)."""
+        gave it (number, hash, parentHash, ...): the head moves now; the header is
+        linked into the canonical chain (or reveals a reorg) in the background."""
         try:
             number = hex_int(header["number"])
         except (KeyError, TypeError, ValueError):
             return
         self.observe_head(number)
+        self.headers.follow(header)
 
     def observe_block(self, number: int) -> None:
         """A block number seen in an answer: the head is at least that high. (Unlike
@@ -262,6 +265,7 @@ class ChainView:
         if self._anchor_refresh is not None:
             await self._anchor_refresh.stop()
             self._anchor_refresh = None
+        await self.headers.stop()
         task = self._refresh
         if task is not None:
             task.cancel()

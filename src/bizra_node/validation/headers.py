@@ -8,11 +8,19 @@ for again until the fork point, and the part above the fork is replaced.
 
 A header farther than TRUST_WALK_LIMIT blocks from the anchor is not walked to: its
 answers stay at level ``consistent`` (hashes and roots proven, the link not).
+
+New heads come from the head follower (chain/follow.py) through :meth:`follow`, which
+only queues them: one task takes them in order, recomputes each hash, keeps the head
+(filling a gap below it) or handles the reorg it reveals, then tells the head
+listeners (the prover's prefetch) and, for a reorg, the reorg listeners (cache
+invalidation, records).
 """
 
 from __future__ import annotations
 
 import itertools
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +28,7 @@ from typing import Any
 
 from ..errors import UpstreamUnavailable
 from ..jsonrpc import Call
+from ..resilience import cancel_and_wait
 from .canonical import CanonicalChain, Link
 from .trust import Anchor, Check, Header, TrustError, verify_header
 from .upstreams import Upstreams
@@ -47,6 +56,11 @@ class Reorg:
 
 
 ReorgListener = Callable[[Reorg], None]
+HeadListener = Callable[[Header], None]
+
+_QUEUE = 256
+"""New heads waiting to be linked; past this the oldest waiting ones are dropped (the
+next head links over the gap)."""
 
 
 class HeaderChain:
@@ -56,9 +70,64 @@ class HeaderChain:
         self.canonical = canonical
         self.walk_limit = walk_limit
         self._listeners: list[ReorgListener] = []
+        self._head_listeners: list[HeadListener] = []
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(_QUEUE)
+        self._task: asyncio.Task[None] | None = None
+        self.reorgs = 0
 
     def add_reorg_listener(self, fn: ReorgListener) -> None:
         self._listeners.append(fn)
+
+    def add_head_listener(self, fn: HeadListener) -> None:
+        """``fn(header)`` for each new canonical head, after it was kept."""
+        self._head_listeners.append(fn)
+
+    # --- following the head ------------------------------------------------------------
+    def follow(self, header_json: Any) -> None:
+        """Queue a new head from the head follower (never blocks, never raises)."""
+        if self._task is None:
+            return
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+        self._queue.put_nowait(header_json)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="canonical-heads")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+
+    async def _run(self) -> None:
+        while True:
+            raw = await self._queue.get()
+            try:
+                header = verify_header(raw)
+            except TrustError as exc:
+                log.warning("a new head fails %s: not kept", exc.check.value)
+                continue
+            try:
+                await self._keep_head(header)
+            except (UpstreamUnavailable, TrustError) as exc:
+                log.debug("new head %d not linked now: %s", header.number, exc)
+            except Exception:  # the follower must outlive any one head
+                log.exception("new head %d: unexpected failure", header.number)
+                continue
+            for fn in self._head_listeners:
+                try:
+                    fn(header)
+                except Exception:
+                    log.exception("head listener failed")
+
+    async def _keep_head(self, header: Header) -> None:
+        chain = self.canonical
+        tip = chain.tip
+        if tip >= 0 and header.number > tip + 1 and header.number - tip <= self.walk_limit:
+            self._keep(await self.fetch(range(tip + 1, header.number)), ascending=True)
+        await self.on_head(header)
 
     # --- fetching -------------------------------------------------------------------
     async def fetch(self, numbers: Sequence[int]) -> dict[int, Header]:
@@ -153,7 +222,6 @@ class HeaderChain:
                 chain.drop_from(n)  # what was kept above the anchor went stale (a reorg)
                 chain.add(n, h.hash, h.parent_hash)
 
-    # --- following the head ------------------------------------------------------------
     async def on_head(self, header: Header) -> Reorg | None:
         """A new head (hash recomputed): kept when it links; a reorg when it does not
         (the fork point is found by asking for the canonical headers below it)."""
@@ -190,6 +258,7 @@ class HeaderChain:
         reorg = Reorg(fork=fork, depth=max(old_tip - fork, 0), dropped=dropped,
                       added=tuple(fresh[m].hash for m in sorted(fresh) if m > fork),
                       below_anchor=below_anchor)
+        self.reorgs += 1
         (log.critical if below_anchor else log.warning)(
             "reorg: blocks above %d replaced (depth %d)%s", fork, reorg.depth,
             " BELOW THE FINALIZED ANCHOR" if below_anchor else "",

@@ -44,7 +44,7 @@ def integrity(exc: TrustError) -> IntegrityFailure:
 
 class Prover:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
-                 pooled_blob_leaves: bool = False) -> None:
+                 pooled_blob_leaves: bool = False, prefetch: bool = False) -> None:
         self._up = upstreams
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
@@ -53,6 +53,30 @@ class Prover:
         self.pooled_blob_leaves = pooled_blob_leaves
         self._block_receipts = True
         """Whether upstreams answer eth_getBlockReceipts (else receipts one by one)."""
+        self._prefetching: asyncio.Task[ProvenBlock] | None = None
+        if prefetch:
+            chain.headers.add_head_listener(self.prefetch)
+
+    def prefetch(self, header: Header) -> None:
+        """Prove a new head's block in the background (its transactions are then
+        answered in one round trip); skipped while the previous one is still being
+        proven, so a busy upstream is never asked for more than one block at a time."""
+        if self._prefetching is not None or header.hash in self._memo:
+            return
+        task = asyncio.ensure_future(self.block(header.hash))
+        self._prefetching = task
+
+        def done(t: asyncio.Task[ProvenBlock]) -> None:
+            self._prefetching = None
+            if not t.cancelled() and t.exception() is not None:
+                log.debug("prefetch of block %d failed: %s", header.number, t.exception())
+        task.add_done_callback(done)
+
+    async def close(self) -> None:
+        task = self._prefetching
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     # --- blocks ---------------------------------------------------------------------
     async def block(self, block_hash: bytes) -> ProvenBlock:
