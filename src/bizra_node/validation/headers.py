@@ -18,9 +18,9 @@ invalidation, records).
 
 from __future__ import annotations
 
-import itertools
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
