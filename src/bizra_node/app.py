@@ -14,11 +14,17 @@ import logging
 from typing import Any
 
 from .api import (
+    DEFAULT_COSTS,
     ASGIApp,
     Dispatcher,
+    Guard,
+    GuardConfig,
     HistoryRoutes,
     MetricsEndpoints,
     ReadyCheck,
+    Request,
+    Response,
+    Route,
     Routes,
     RpcRoute,
     RSGIApp,
@@ -28,16 +34,29 @@ from .cache import CacheConfig, TieredCache, TtlPolicy
 from .chain import UpstreamConfig, UpstreamPool
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
+from .security import (
+    KeyEvents,
+    KeyHasher,
+    KeyRing,
+    LimiterConfig,
+    Policy,
+    RateLimiter,
+    connect_redis,
+)
 from .settings import Settings
 from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
 from .validation import ChainView, ChainViewConfig, RpcService, ValidationService
 
 __all__ = [
+    "AdminNode",
     "Node",
     "cache_config",
     "chain_view_config",
+    "create_admin_rsgi_app",
     "create_asgi_app",
     "create_rsgi_app",
+    "guard_config",
+    "limiter_config",
     "pgbouncer_config",
     "pool_options",
     "store_config",
@@ -121,6 +140,76 @@ def pgbouncer_config(s: Settings) -> PgBouncerConfig:
         query_wait_timeout=s.pgbouncer_query_wait_timeout)
 
 
+def guard_config(s: Settings) -> GuardConfig:
+    return GuardConfig(
+        keys_mode=s.api_keys_mode,
+        anonymous=Policy("anonymous", s.rate_limit_rps, s.rate_limit_burst)
+        if s.rate_limit_rps > 0 else None,
+        key_default=Policy("key", s.rate_limit_key_rps, s.rate_limit_key_burst)
+        if s.rate_limit_key_rps > 0 else None,
+        anonymous_scopes=s.anonymous_scopes, trusted_proxies=s.proxy_networks)
+
+
+def limiter_config(s: Settings) -> LimiterConfig:
+    return LimiterConfig(redis_url=s.redis_url, key_prefix=s.cache_key_prefix,
+                         timeout=s.rate_limit_redis_timeout,
+                         on_redis_down=s.rate_limit_on_redis_down, workers=s.workers)
+
+
+class Security:
+    """The guard and what it uses: the key ring (with its pub/sub events) and the rate
+    limiter; None of them when API keys are off and there are no limits."""
+
+    def __init__(self, s: Settings, metrics: NodeMetrics, store: Store | None) -> None:
+        config = guard_config(s)
+        self.ring: KeyRing | None = None
+        self.events: KeyEvents | None = None
+        self.limiter: RateLimiter | None = None
+        if s.api_keys_mode != "off":
+            assert store is not None  # settings refuse keys without the database
+            self.ring = KeyRing(store.keys, KeyHasher(s.api_key_secret.get_secret_value()),
+                                metrics, capacity=s.api_keys_cache_size,
+                                refresh=s.api_keys_refresh, touch_interval=s.api_keys_touch_interval)
+            if s.redis_url:
+                self.events = KeyEvents(connect_redis(s.redis_url, timeout=5.0),
+                                        s.cache_key_prefix, self.ring.on_event)
+        if config.anonymous is not None or config.key_default is not None:
+            redis = connect_redis(s.redis_url, timeout=s.rate_limit_redis_timeout) \
+                if s.redis_url else None
+            self.limiter = RateLimiter(limiter_config(s), metrics, redis)
+        self.guard = (Guard(config, metrics, ring=self.ring, limiter=self.limiter)
+                      if self.ring is not None or self.limiter is not None else None)
+
+    async def start(self) -> None:
+        if self.ring is not None:
+            await self.ring.start()
+        if self.events is not None:
+            self.events.start()
+        if self.limiter is not None:
+            self.limiter.start()
+
+    async def stop(self) -> None:
+        if self.events is not None:
+            await self.events.stop()
+        if self.limiter is not None:
+            await self.limiter.stop()
+        if self.ring is not None:
+            await self.ring.stop()  # writes the last batch of last-used times
+
+    async def ready(self) -> dict[str, Any]:
+        """Keys loaded (when on), and which rate-limit mode holds."""
+        out: dict[str, Any] = {"ok": True, "apiKeys": "off"}
+        if self.ring is not None:
+            ring = self.ring.status()
+            out["apiKeys"] = ring
+            out["ok"] = bool(ring["ok"])
+        if self.limiter is not None:
+            limits = self.limiter.status()
+            out["rateLimit"] = limits
+            out["ok"] = out["ok"] and bool(limits["ok"])
+        return out
+
+
 # --- the node ---------------------------------------------------------------------------
 class Node:
     """All components of one worker, started and stopped in order."""
@@ -139,6 +228,9 @@ class Node:
                                                "redis": self.cache.ready}
         if self.store is not None:
             ready_checks["database"] = self.store.ready
+        self.security = Security(settings, self.metrics, self.store)
+        if self.security.guard is not None:
+            ready_checks["security"] = self.security.ready
         self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
                                  flush_interval=settings.metrics_flush_interval,
                                  enabled=settings.metrics_enabled)
@@ -151,14 +243,15 @@ class Node:
         routes = [
             *Routes(self.service, ready_checks=ready_checks,
                     bench_endpoints=settings.bench_endpoints).routes,
-            *MetricsEndpoints(self.exporter).routes,
+            *([] if settings.metrics_address else MetricsEndpoints(self.exporter).routes),
             *HistoryRoutes(self.store.history if self.store else None).routes,
-            *RpcRoute(self.rpc).routes,
+            *RpcRoute(self.rpc, {**DEFAULT_COSTS, **settings.rpc_costs}).routes,
             *openapi_routes(),
         ]
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
                                      self.metrics if settings.metrics_enabled else None,
-                                     deadline=settings.request_deadline)
+                                     deadline=settings.request_deadline,
+                                     guard=self.security.guard)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:
@@ -172,6 +265,7 @@ class Node:
         await self.cache.start()
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
+        await self.security.start()  # keys are read from the store
         self.exporter.start()
         self.memory_guard.start()
         self._started = True
@@ -183,6 +277,7 @@ class Node:
             return
         self._started = False
         await self.memory_guard.stop()
+        await self.security.stop()
         await self.chain.close()
         await self.cache.close()
         await self.upstreams.close()
@@ -191,6 +286,37 @@ class Node:
         await self.exporter.stop()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")
+
+
+class AdminNode:
+    """The admin listener (METRICS_ADDRESS): /metrics, /api/metrics and /health over the
+    metric files every worker of the node publishes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.exporter = Exporter(NodeMetrics(), directory=settings.prometheus_multiproc_dir,
+                                 flush_interval=settings.metrics_flush_interval,
+                                 enabled=settings.metrics_enabled)
+        # no scope: whoever reaches the admin address may read the metrics
+        routes = [Route(r.path, r.methods, r.handler)
+                  for r in MetricsEndpoints(self.exporter).routes]
+        routes.append(Route("/health", ("GET",), _health))
+        self.dispatcher = Dispatcher(routes, 1024)
+
+    async def start(self) -> None:
+        self.exporter.start()
+
+    async def stop(self) -> None:
+        await self.exporter.stop()
+
+
+async def _health(req: Request) -> Response:
+    return Response(200, b'{"success":true,"data":{"status":"ok"}}')
+
+
+def create_admin_rsgi_app() -> RSGIApp:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return RSGIApp(AdminNode(settings))
 
 
 def create_rsgi_app() -> RSGIApp:

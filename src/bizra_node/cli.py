@@ -1,4 +1,4 @@
-"""The `bizra-node` command: serve · devnet · migrate · pgbouncer-config · bench · settings."""
+"""The `bizra-node` command: serve · devnet · migrate · keys · pgbouncer-config · bench · settings."""
 
 from __future__ import annotations
 
@@ -159,6 +159,36 @@ def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys in PostgreSQL: create (prints the key once, alone on the last line),
+    list (never the key), revoke (every node stops accepting it within seconds)."""
+    import asyncio
+
+    settings = _load_settings()
+    if settings is None:
+        return 2
+    embedded = None
+    dsn = settings.database_url
+    if not dsn:
+        from .store import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = embedded.start()
+    try:
+        from .app import pool_options
+        from .keys_cli import KeysContext, run_keys_command
+
+        context = KeysContext(dsn=dsn, options=pool_options(settings),
+                              partitions_ahead=settings.db_partitions_ahead,
+                              secret=settings.api_key_secret.get_secret_value(),
+                              redis_url=settings.redis_url, key_prefix=settings.cache_key_prefix,
+                              refresh=settings.api_keys_refresh)
+        return asyncio.run(run_keys_command(args, context))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
 PLUGIN_GROUP = "bizra_node.plugins"
 """Entry-point group of the commands other distributions add (bench: bizra-node-bench)."""
 
@@ -210,6 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations, create partitions")
     migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key (printed once, alone on the last "
+                                                "line)")
+    create.add_argument("name", help="a name for the key (unique among active keys)")
+    create.add_argument("--scopes", default="validate,rpc,history",
+                        help="comma-separated: validate, rpc, history, metrics "
+                             "(default validate,rpc,history)")
+    create.add_argument("--rate", type=float, default=None,
+                        help="units per second for this key (default RATE_LIMIT_KEY_RPS)")
+    create.add_argument("--burst", type=int, default=None,
+                        help="burst for this key (default RATE_LIMIT_KEY_BURST)")
+    keys_sub.add_parser("list", help="every key: name, id, scopes, created, last used, revoked")
+    revoke = keys_sub.add_parser("revoke", help="revoke the active key called NAME")
+    revoke.add_argument("name")
+    keys.set_defaults(func=cmd_keys)
 
     pgb = sub.add_parser("pgbouncer-config",
                          help="print pgbouncer.ini for the current settings")

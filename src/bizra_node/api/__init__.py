@@ -5,19 +5,23 @@ from __future__ import annotations
 from .asgi import ASGIApp
 from .core import Dispatcher
 from .envelope import error_body, ok_body, ok_parts, ok_value
+from .guard import Guard, GuardConfig
 from .history import HistoryRoutes
 from .http import Request, Response
 from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
 from .routes import ReadyCheck, Routes
 from .routing import FastHandler, Handler, Route, Router
-from .rpc import RpcRoute
+from .rpc import DEFAULT_COSTS, RpcRoute
 from .rsgi import RSGIApp
 
 __all__ = [
+    "DEFAULT_COSTS",
     "ASGIApp",
     "Dispatcher",
     "FastHandler",
+    "Guard",
+    "GuardConfig",
     "Handler",
     "HistoryRoutes",
     "MetricsEndpoints",

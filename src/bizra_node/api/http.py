@@ -73,6 +73,16 @@ class Request:
     """Set by the dispatcher when the request is matched (once)."""
     input: Any = UNPARSED
     """What the route's ``parse`` made of the request; UNPARSED until then."""
+    client: str = ""
+    """The peer's address (no port), as the server saw it."""
+    admitted: bool = False
+    """The guard let it through (on the synchronous lane: not checked again)."""
+    caller: str = ""
+    """Who the rate limit counts this request against (set by the guard)."""
+    policy: Any = None
+    """The caller's rate-limit policy (set by the guard)."""
+    cost: int = 1
+    """Units of the caller's allowance this request spends (set by the guard)."""
 
 
 @dataclass(slots=True)
