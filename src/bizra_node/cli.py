@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,20 +67,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
+    backpressure = connection_budget(settings.bizra_backpressure, workers)
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
-                     log_access=False, backlog=2048)
+                     log_access=False, backlog=2048, backpressure=backpressure)
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
-          f"{'rsgi' if rsgi else 'asgi'})", file=sys.stderr)
+          f"{'rsgi' if rsgi else 'asgi'}, {backpressure} connections each)", file=sys.stderr)
+    admin = _start_admin(settings.metrics_address) if settings.metrics_address else None
     try:
         server.serve()
     finally:
+        if admin is not None:
+            from .devnet import stop_process
+
+            stop_process(admin, grace=10)
         remove_directory(metrics_dir, made)
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+DEFAULT_BACKPRESSURE = 8192
+
+
+def connection_budget(wanted: int, workers: int) -> int:
+    """Connections each worker may hold (granian's backpressure counts connections,
+    idle ones included): ``wanted`` (0: DEFAULT_BACKPRESSURE), within the open-files
+    limit, whose soft value is first raised to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    per_worker = max((limit - 256) // max(workers, 1), 64)  # files beside the sockets
+    return max(min(wanted or DEFAULT_BACKPRESSURE, per_worker), 1)
+
+
+def _start_admin(address: str) -> subprocess.Popen[bytes]:
+    """The admin listener (METRICS_ADDRESS): a one-worker granian of its own serving
+    /metrics, /api/metrics and /health over the workers' metric files."""
+    host, _, port = address.rpartition(":")
+    proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
+                             "--workers", "1", "--host", host.strip("[]"), "--port", port,
+                             "--no-ws", "--log-level", "warning",
+                             "bizra_node.app:create_admin_rsgi_app"], start_new_session=True)
+    print(f"bizra-node: metrics on http://{address} (admin listener)", file=sys.stderr)
+    return proc
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     bizra_interface: Literal["rsgi", "asgi"] = Field(
         "rsgi", description="Server interface: rsgi (fastest, measured) or asgi."
     )
+    bizra_backpressure: int = Field(
+        0, ge=0, le=1_000_000, description="Connections each worker serves at once (granian "
+        "backpressure: an idle keep-alive or a slow client holds one as long as it stays); "
+        "0 = 8192, within the open-files limit (`serve` raises the soft limit to the hard one).")
     bench_endpoints: bool = Field(
         False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
     )

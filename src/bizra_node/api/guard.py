@@ -25,7 +25,7 @@ import ipaddress
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast
+from typing import Final, Literal, cast
 
 from ..apikeys import KeyRecord
 from ..errors import (
@@ -122,25 +122,34 @@ class Guard:
         self._keys = config.keys_mode != "off"
         self._required = config.keys_mode == "required"
         self._ring = ring
+        self._recent: dict[str, KeyRecord] = ring.recent if ring is not None else {}
+        self._note_use = ring.used_ids.add if ring is not None else (lambda _id: None)
         self._limiter = limiter if (config.anonymous or config.key_default) else None
+        self._check_now = self._limiter.check_now if self._limiter is not None else None
+        self._anon = config.anonymous if self._limiter is not None else None
         self._anonymous_scopes = (config.anonymous_scopes if self._keys
                                   else config.keys_off_scopes)
         self._failures = metrics.auth_failures
-        self._key_policies: dict[int, tuple[KeyRecord, Policy | None]] = {}
+        self._key_state: dict[int, tuple[KeyRecord, Policy | None, str]] = {}
+        """key id -> (the record it was made for, its policy, its caller id)."""
         self._callers: dict[str, str] = {}
+        """peer address -> caller id (bounded memo)."""
         self._trusted = config.trusted_proxies
 
     # --- the synchronous lane ---------------------------------------------------------------
     def admit_now(self, req: Request, route: Route) -> NodeError | None:
         """None: admitted; a NodeError: refused; DEFER: await :meth:`admit`."""
-        token = self._token(req) if self._keys else None
-        if token is not None:
-            assert self._ring is not None
-            record = self._ring.find_now(token)
-            if record is NOT_HELD:
-                return cast(NodeError, DEFER)
-            return self._keyed(req, route, record, now=True)
-        return self._anonymous(req, route, now=True)
+        if self._keys:
+            token = self._token(req)
+            if token is not None:
+                record = self._recent.get(token)
+                if record is None:
+                    assert self._ring is not None
+                    record = self._ring.find_now(token)
+                    if record is NOT_HELD:
+                        return cast(NodeError, DEFER)
+                return self._keyed(req, route, record)
+        return self._anonymous(req, route)
 
     # --- the full path ------------------------------------------------------------------------
     async def admit(self, req: Request, route: Route) -> None:
@@ -148,12 +157,13 @@ class Guard:
         token = self._token(req) if self._keys else None
         if token is not None:
             assert self._ring is not None
-            record = await self._ring.find(token)
-            refusal = self._keyed(req, route, record, now=False)
+            refusal = self._keyed(req, route, await self._ring.find(token))
         else:
-            refusal = self._anonymous(req, route, now=False)
+            refusal = self._anonymous(req, route)
         if refusal is DEFER:
-            refusal = await self._limit_later(req, route)
+            assert self._limiter is not None
+            verdict = await self._limiter.check(req.caller, req.policy, req.cost)
+            refusal = None if verdict is None else _refusal(verdict, req.cost)
         if refusal is not None:
             raise refusal
 
@@ -162,6 +172,8 @@ class Guard:
         header = req.header
         auth = header("authorization")
         if auth is not None:
+            if auth.startswith("Bearer ") and " " not in auth[7:] and len(auth) > 7:
+                return auth[7:]  # the usual form, without the general parse below
             scheme, _, token = auth.strip().partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
@@ -171,65 +183,61 @@ class Guard:
             return key.strip()
         return None
 
-    def _keyed(self, req: Request, route: Route, record: KeyRecord | None,
-               *, now: bool) -> NodeError | None:
+    def _keyed(self, req: Request, route: Route, record: KeyRecord | None) -> NodeError | None:
         if record is None:
             self._failures.inc(("invalid",))
             return AuthenticationError("the API key is not valid (unknown or revoked)",
                                        {"reason": "invalid_key"}, realm=self.config.realm)
         scope = route.scope
-        if scope is not None and scope not in record.scopes:
+        if scope not in record.scopes:
             self._failures.inc(("scope",))
             return AuthorizationError(f"this API key may not use {route.label}",
                                       {"reason": "missing_scope", "scope": scope})
-        assert self._ring is not None
-        self._ring.used(record)
-        policy = self._policy_of(record)
-        if policy is None or self._limiter is None:
+        self._note_use(record.id)
+        state = self._key_state.get(record.id)
+        if state is None or state[0] is not record:
+            state = self._state_of(record)
+        policy = state[1]
+        if policy is None:
             return None
-        req.caller = f"k:{record.id}"
-        req.policy = policy
-        return self._limit(req, route, now=now)
+        return self._spend(req, route, state[2], policy)
 
-    def _anonymous(self, req: Request, route: Route, *, now: bool) -> NodeError | None:
-        if self._required:
-            self._failures.inc(("missing",))
-            return AuthenticationError("an API key is required (Authorization: Bearer <key> "
-                                       "or X-API-Key)", {"reason": "missing_key"},
-                                       realm=self.config.realm)
-        if route.scope not in self._anonymous_scopes:
-            self._failures.inc(("missing",))
-            return AuthenticationError(f"{route.label} needs an API key with scope "
-                                       f"{route.scope}", {"reason": "missing_key",
-                                                          "scope": route.scope},
-                                       realm=self.config.realm)
-        policy = self.config.anonymous
-        if policy is None or self._limiter is None:
+    def _anonymous(self, req: Request, route: Route) -> NodeError | None:
+        if self._required or route.scope not in self._anonymous_scopes:
+            return self._missing(route)
+        policy = self._anon
+        if policy is None:
             return None
-        req.caller = self._caller(req)
-        req.policy = policy
-        return self._limit(req, route, now=now)
+        caller = None if self._trusted else self._callers.get(req.client)
+        if caller is None:
+            caller = self._caller(req)
+        return self._spend(req, route, caller, policy)
 
-    def _limit(self, req: Request, route: Route, *, now: bool) -> NodeError | None:
-        assert self._limiter is not None
-        cost = route.cost if isinstance(route.cost, int) else route.cost(req)
-        req.cost = cost
-        verdict = self._limiter.check_now(req.caller, req.policy, cost)
+    def _spend(self, req: Request, route: Route, caller: str, policy: Policy) -> NodeError | None:
+        cost = route.cost
+        if type(cost) is not int:
+            cost = cost(req)  # type: ignore[operator]
+        verdict = self._check_now(caller, policy, cost)  # type: ignore[misc]
         if verdict is None:
             return None
+        req.caller = caller  # for the full path's await
+        req.policy = policy
+        req.cost = cost
         if verdict is DEFER:
             return cast(NodeError, DEFER)
         return _refusal(verdict, cost)
 
-    async def _limit_later(self, req: Request, route: Route) -> NodeError | None:
-        assert self._limiter is not None
-        verdict = await self._limiter.check(req.caller, req.policy, req.cost)
-        return None if verdict is None else _refusal(verdict, req.cost)
+    def _missing(self, route: Route) -> NodeError:
+        self._failures.inc(("missing",))
+        if self._required:
+            return AuthenticationError("an API key is required (Authorization: Bearer <key> "
+                                       "or X-API-Key)", {"reason": "missing_key"},
+                                       realm=self.config.realm)
+        return AuthenticationError(f"{route.label} needs an API key with scope {route.scope}",
+                                   {"reason": "missing_key", "scope": route.scope},
+                                   realm=self.config.realm)
 
-    def _policy_of(self, record: KeyRecord) -> Policy | None:
-        held = self._key_policies.get(record.id)
-        if held is not None and held[0] is record:
-            return held[1]
+    def _state_of(self, record: KeyRecord) -> tuple[KeyRecord, Policy | None, str]:
         default = self.config.key_default
         if record.rate is None and record.burst is None:
             policy = default
@@ -239,10 +247,12 @@ class Guard:
             burst = record.burst if record.burst is not None else (
                 default.burst if default is not None else max(int(rate), 1))
             policy = Policy("key", rate, burst)
-        if len(self._key_policies) > 100_000:
-            self._key_policies.clear()
-        self._key_policies[record.id] = (record, policy)
-        return policy
+        if self._limiter is None:
+            policy = None
+        if len(self._key_state) > 100_000:
+            self._key_state.clear()
+        state = self._key_state[record.id] = (record, policy, f"k:{record.id}")
+        return state
 
     def _caller(self, req: Request) -> str:
         peer = req.client
@@ -254,12 +264,6 @@ class Guard:
                 self._callers.clear()
             caller = self._callers[peer] = "a:" + _normalise(peer)
         return caller
-
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"keys": self.config.keys_mode}
-        if self._ring is not None:
-            out["ring"] = self._ring.status()
-        return out
 
 
 def _refusal(verdict: Refusal, cost: int) -> NodeError:

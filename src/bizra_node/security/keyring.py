@@ -13,6 +13,12 @@ recently used ones and is *incomplete*: a key it does not hold is looked up in t
 database on the full path (``find``), and unknown keys are remembered for a refresh
 interval so that they cost one query, not one per request.
 
+The keys checked lately are remembered as presented (``recent``: at most
+``CHECKED_MAX``, emptied whenever the ring changes), so a steady client's request
+costs one dict lookup instead of an HMAC (~1.6 us here, a third of the hit path).
+That keeps raw keys in this worker's memory for a refresh interval, as its request
+buffers do anyway.
+
 "Last used" is written in batches: a request only adds its key's id to a set, and a
 periodic task writes the set in one statement (``touch_interval``).
 """
@@ -39,6 +45,7 @@ _SKEW: Final = timedelta(seconds=5)
 """Changes are read from a little before the last refresh: a transaction that
 committed late with an earlier timestamp is not missed."""
 _NEGATIVE_MAX: Final = 10_000
+CHECKED_MAX: Final = 10_000
 
 
 class _NotHeld:
@@ -66,11 +73,15 @@ class KeyRing:
         self.full_every = full_every
         self._by_hash: dict[bytes, KeyRecord] = {}
         self._negative: dict[bytes, float] = {}
+        self.recent: dict[str, KeyRecord] = {}
+        """key as presented -> its record, for keys found lately (emptied on any change;
+        the guard reads it directly on the hit path)."""
         self._complete = False
         self._loaded = False
         self._watermark: datetime | None = None
         self._since_full = 0
-        self._used: set[int] = set()
+        self.used_ids: set[int] = set()
+        """Ids of keys used since the last batch (the guard adds to it directly)."""
         self._lock = asyncio.Lock()
         self._warn = Throttle(30.0)
         self._refresher = Periodic("api-keys-refresh", self._refresh_quietly, refresh, logger=log)
@@ -98,9 +109,16 @@ class KeyRing:
     def find_now(self, token: str) -> KeyRecord | None:
         """The active key ``token`` is, None when it is certainly not one, or NOT_HELD
         (ask :meth:`find`)."""
+        record = self.recent.get(token)
+        if record is not None:
+            return record
         key_hash = self.hasher.hash(token)
         record = self._by_hash.get(key_hash)
         if record is not None:
+            checked = self.recent
+            if len(checked) >= CHECKED_MAX:
+                checked.clear()
+            checked[token] = record
             return record
         if self._complete:
             return None
@@ -127,12 +145,13 @@ class KeyRing:
 
     def used(self, record: KeyRecord) -> None:
         """Note a use (written to last_used_at by the next batch)."""
-        self._used.add(record.id)
+        self.used_ids.add(record.id)
 
     # --- changes ---------------------------------------------------------------------------
     def drop(self, key_hash: bytes) -> None:
         """Forget a key now (a revocation event); the refresh confirms it."""
         self._by_hash.pop(key_hash, None)
+        self.recent.clear()
         self._negative[key_hash] = time.monotonic() + self.refresh_interval
         self._metrics.api_keys_loaded.set(len(self._by_hash))
 
@@ -151,6 +170,7 @@ class KeyRing:
             if not self._loaded or self._since_full >= self.full_every or self._watermark is None:
                 rows, now = await self._source.active(self.capacity + 1)
                 self._by_hash = {r.key_hash: r for r in rows[: self.capacity]}
+                self.recent.clear()
                 self._complete = len(rows) <= self.capacity
                 self._loaded = True
                 self._since_full = 0
@@ -164,6 +184,8 @@ class KeyRing:
                 self._since_full += 1
             self._watermark = now
             self._negative.clear()
+            if rows:
+                self.recent.clear()
             self._metrics.api_keys_loaded.set(len(self._by_hash))
 
     async def _refresh_quietly(self) -> None:
@@ -176,18 +198,20 @@ class KeyRing:
                             type(exc).__name__, len(self._by_hash))
 
     async def flush_used(self) -> None:
-        if not self._used:
+        if not self.used_ids:
             return
-        ids, self._used = self._used, set()
+        ids = sorted(self.used_ids)
+        self.used_ids.clear()  # the same set object: the guard holds its add method
         try:
-            await self._source.touch(sorted(ids))
+            await self._source.touch(ids)
         except Exception as exc:
-            self._used |= ids  # next time
+            self.used_ids.update(ids)  # next time
             suppressed = self._warn.allow(("touch", type(exc).__name__))
             if suppressed is not None:
                 log.warning("API keys' last use not written (%s)", type(exc).__name__)
 
     def _add(self, record: KeyRecord) -> None:
+        self.recent.clear()
         table = self._by_hash
         if record.key_hash not in table and len(table) >= self.capacity:
             table.pop(next(iter(table)))  # the oldest held goes; the ring is now partial

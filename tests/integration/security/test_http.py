@@ -111,7 +111,7 @@ async def test_rpc_refusals_are_json_rpc_with_their_status(keyed_node: Pair) -> 
 
 @pytest.mark.parametrize("keyed_node", ["optional"], indirect=True)
 async def test_keys_optional(keyed_node: Pair, devnet: Devnet) -> None:
-    node, client = keyed_node
+    _, client = keyed_node
     path = f"/api/v1/transactions/{devnet.manifest.legacy_tx}"
     assert (await client.get(path)).status_code == 200  # anonymous: validate is open
     resp = await client.get("/metrics")  # metrics is not an anonymous scope
@@ -123,7 +123,7 @@ async def test_anonymous_limits_by_address_and_route_costs(devnet: Devnet) -> No
     """No Redis: per-worker limits (one worker here). /health is never limited."""
     settings = make_settings(devnet.url, rate_limit_rps=0.001, rate_limit_burst=12,
                              rate_limit_rpc_costs="eth_chainId=4", bizra_workers=1)
-    async with running_node(settings) as (node, client):
+    async with running_node(settings) as (_, client):
         path = f"/api/v1/transactions/{devnet.manifest.legacy_tx}"
         statuses = [(await client.get(path)).status_code for _ in range(5)]
         assert statuses == [200] * 5
