@@ -181,6 +181,9 @@ class Guard:
         key = header("x-api-key")
         if key is not None:
             return key.strip()
+        present = req.has_header
+        if present is not None and (present("authorization") or present("x-api-key")):
+            return ""  # sent, but not readable (not visible ASCII): an invalid credential
         return None
 
     def _keyed(self, req: Request, route: Route, record: KeyRecord | None) -> NodeError | None:

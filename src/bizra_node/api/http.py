@@ -75,6 +75,10 @@ class Request:
     """What the route's ``parse`` made of the request; UNPARSED until then."""
     client: str = ""
     """The peer's address (no port), as the server saw it."""
+    has_header: Callable[[str], bool] | None = None
+    """Whether a header (lower-case name) was sent, readable or not: granian's ``get``
+    answers None for a value that is not visible ASCII (the guard refuses such a
+    credential rather than taking the caller for anonymous)."""
     admitted: bool = False
     """The guard let it through (on the synchronous lane: not checked again)."""
     caller: str = ""
