@@ -10,6 +10,7 @@ nodes sharing one PostgreSQL database and one redis-server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -166,3 +167,36 @@ async def test_rate_limits_across_two_nodes(devnet: Devnet, tmp_path: Path,
     finally:
         assert stop_server(a) == 0
         assert stop_server(b) == 0
+
+
+async def test_metrics_on_the_admin_address(devnet: Devnet) -> None:
+    """METRICS_ADDRESS: /metrics and /api/metrics leave the public listener for a second
+    one (a granian of its own over the same metric files)."""
+    from bizra_node.devnet import free_port
+
+    admin = f"127.0.0.1:{free_port()}"
+    proc, base = start_server({"BIZRA_NODE_URL": devnet.url, "METRICS_ADDRESS": admin,
+                               "METRICS_FLUSH_INTERVAL": "0.2"})
+    try:
+        async with aiohttp.ClientSession() as http:
+            assert await status_of(http, base + "/health") == 200
+            assert await status_of(http, base + "/metrics") == 404
+            assert await status_of(http, base + "/api/metrics") == 404
+            deadline = time.monotonic() + 20
+            text = ""
+            while 'route="/health"' not in text:  # the worker's counts, read by the admin
+                assert time.monotonic() < deadline, text[-500:]
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://{admin}/metrics") as resp:
+                        text = await resp.text()
+                await asyncio.sleep(0.2)
+            async with http.get(f"http://{admin}/api/metrics") as resp:
+                assert resp.status == 200
+                assert (await resp.json())["meta"]["multiprocess"] is True
+            assert await status_of(http, f"http://{admin}/rpc") == 404  # only the admin routes
+    finally:
+        assert stop_server(proc) == 0
+    with pytest.raises(OSError):  # the admin listener went with the node
+        import socket
+
+        socket.create_connection(tuple(admin.split(":")), timeout=1)  # type: ignore[arg-type]
