@@ -95,7 +95,7 @@ async def _drive(dispatcher: Dispatcher, n: int, headers: dict[str, str]) -> flo
     get = headers.get
     start = time.perf_counter()
     for i in range(n):
-        req = Request("GET", _PATH, "", get, b"", str(i), client="127.0.0.1")
+        req = Request("GET", _PATH, "", get, b"", str(i), client="127.0.0.1:40000")
         resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
         if resp.status != 200:
             raise RuntimeError(f"unexpected {resp.status}: {resp.body[:200]!r}")

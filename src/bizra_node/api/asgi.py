@@ -51,7 +51,7 @@ class ASGIApp:
         peer = scope.get("client")
         req = Request(scope["method"], scope["path"],
                       scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid,
-                      client=str(peer[0]) if peer else "", has_header=headers.__contains__)
+                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__)
         route = dispatcher.route(req)
         limit = dispatcher.body_limit(route)
         too_large = False

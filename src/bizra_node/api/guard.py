@@ -258,14 +258,27 @@ class Guard:
         return state
 
     def _caller(self, req: Request) -> str:
+        """The caller id of an anonymous request (memoised by the peer as given, so a
+        keep-alive connection's requests cost one dict lookup)."""
         peer = req.client
+        memo = self._callers
         if self._trusted:
-            peer = client_address(peer, req.header("x-forwarded-for"), self._trusted)
-        caller = self._callers.get(peer)
+            forwarded = req.header("x-forwarded-for")
+            key = peer if not forwarded else f"{peer}|{forwarded}"
+            caller = memo.get(key)
+            if caller is None:
+                caller = "a:" + _normalise(client_address(peer.rpartition(":")[0], forwarded,
+                                                          self._trusted))
+                if len(key) <= 512:  # a proxy's connection carries the same clients again
+                    if len(memo) >= _ADDRESS_MEMO_MAX:
+                        memo.clear()
+                    memo[key] = caller
+            return caller
+        caller = memo.get(peer)
         if caller is None:
-            if len(self._callers) >= _ADDRESS_MEMO_MAX:
-                self._callers.clear()
-            caller = self._callers[peer] = "a:" + _normalise(peer)
+            if len(memo) >= _ADDRESS_MEMO_MAX:
+                memo.clear()
+            caller = memo[peer] = "a:" + _normalise(peer.rpartition(":")[0])
         return caller
 
 

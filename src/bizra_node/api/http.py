@@ -74,7 +74,8 @@ class Request:
     input: Any = UNPARSED
     """What the route's ``parse`` made of the request; UNPARSED until then."""
     client: str = ""
-    """The peer's address (no port), as the server saw it."""
+    """The peer as ``host:port`` (``[v6]:port`` or ``v6:port``), as the server gave it;
+    the guard takes the host when it needs one (not on every request)."""
     has_header: Callable[[str], bool] | None = None
     """Whether a header (lower-case name) was sent, readable or not: granian's ``get``
     answers None for a value that is not visible ASCII (the guard refuses such a
