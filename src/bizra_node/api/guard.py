@@ -13,6 +13,10 @@ routes that declare a scope; /health, /ready and /openapi.json declare none):
    /64; behind trusted proxies the address is taken from X-Forwarded-For), at the
    route's cost (``Route.cost``: 1, or computed, e.g. by JSON-RPC method for /rpc).
 
+A key the ring does not hold (only when there are more active keys than it holds)
+is looked up in the database on the full path, paid for first from the caller's
+anonymous allowance, so random keys cannot become a flood of queries.
+
 ``admit_now`` decides synchronously or says DEFER (the key is not in the ring yet,
 or the caller's lease is empty): the full path then awaits ``admit``. Refusals are
 NodeErrors carrying their header fields (WWW-Authenticate, Retry-After, RateLimit
@@ -156,8 +160,11 @@ class Guard:
         """Returns when admitted; raises the refusal."""
         token = self._token(req) if self._keys else None
         if token is not None:
-            assert self._ring is not None
-            refusal = self._keyed(req, route, await self._ring.find(token))
+            ring = self._ring
+            assert ring is not None
+            if ring.find_now(token) is NOT_HELD:
+                await self._pay_lookup(req)
+            refusal = self._keyed(req, route, await ring.find(token))
         else:
             refusal = self._anonymous(req, route)
         if refusal is DEFER:
@@ -229,6 +236,20 @@ class Guard:
         if verdict is DEFER:
             return cast(NodeError, DEFER)
         return _refusal(verdict, cost)
+
+    async def _pay_lookup(self, req: Request) -> None:
+        """A key the ring does not hold costs a database query: it is paid from the
+        caller's address allowance first (one unit), so random keys cannot turn into a
+        query flood (only when the ring holds fewer keys than the table)."""
+        policy = self._anon
+        if policy is None or self._limiter is None:
+            return
+        caller = self._caller(req)
+        verdict = self._limiter.check_now(caller, policy, 1)
+        if verdict is DEFER:
+            verdict = await self._limiter.check(caller, policy, 1)
+        if verdict is not None:
+            raise _refusal(verdict, 1)
 
     def _missing(self, route: Route) -> NodeError:
         self._failures.inc(("missing",))

@@ -143,3 +143,34 @@ async def test_events_drop_at_once_and_survive_a_redis_restart(
         await ring.stop()
         if restarted is not None:
             restarted.cleanup()
+
+
+async def test_random_keys_do_not_become_a_query_flood(repo: Counting) -> None:
+    """Past the ring's capacity, unknown keys are looked up in the database: each
+    lookup is paid from the caller's anonymous allowance first."""
+    from bizra_node.api import Guard, GuardConfig, Request, Route
+    from bizra_node.errors import AuthenticationError, RateLimitError
+    from bizra_node.security import LimiterConfig, Policy, RateLimiter
+
+    for i in range(3):
+        await make(repo, f"k{i}")
+    metrics = NodeMetrics()
+    ring = KeyRing(repo, HASHER, metrics, capacity=2, refresh=60)
+    await ring.refresh()
+    guard = Guard(GuardConfig(keys_mode="optional", anonymous=Policy("anonymous", 0.001, 3)),
+                  metrics, ring=ring, limiter=RateLimiter(LimiterConfig(), metrics))
+
+    async def handler(req: Request) -> None:
+        raise AssertionError("not reached")
+
+    route = Route("/r", ("GET",), handler, scope="validate")  # type: ignore[arg-type]
+    outcomes = []
+    for i in range(6):
+        headers = {"x-api-key": f"bzk_random{i}"}
+        req = Request("GET", "/r", "", headers.get, b"", "rid", client="192.0.2.5:1000")
+        try:
+            await guard.admit(req, route)
+        except (AuthenticationError, RateLimitError) as exc:
+            outcomes.append(exc.code)
+    assert outcomes == ["AUTHENTICATION_ERROR"] * 3 + ["RATE_LIMIT_EXCEEDED"] * 3
+    assert repo.by_hash_calls == 3
