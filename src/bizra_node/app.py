@@ -162,6 +162,7 @@ class Security:
 
     def __init__(self, s: Settings, metrics: NodeMetrics, store: Store | None) -> None:
         config = guard_config(s)
+        self.keys_required = s.api_keys_mode == "required"
         self.ring: KeyRing | None = None
         self.events: KeyEvents | None = None
         self.limiter: RateLimiter | None = None
@@ -197,12 +198,14 @@ class Security:
             await self.ring.stop()  # writes the last batch of last-used times
 
     async def ready(self) -> dict[str, Any]:
-        """Keys loaded (when on), and which rate-limit mode holds."""
+        """Keys loaded (when on), and which rate-limit mode holds. Not ready when keys
+        are required and none could be loaded yet (every keyed request would be a 503),
+        or when the limits fail closed with Redis down."""
         out: dict[str, Any] = {"ok": True, "apiKeys": "off"}
         if self.ring is not None:
             ring = self.ring.status()
             out["apiKeys"] = ring
-            out["ok"] = bool(ring["ok"])
+            out["ok"] = bool(ring["ok"]) or not self.keys_required
         if self.limiter is not None:
             limits = self.limiter.status()
             out["rateLimit"] = limits

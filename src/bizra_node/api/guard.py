@@ -4,7 +4,8 @@ The Dispatcher consults one :class:`Guard` in both lanes before a route runs (on
 routes that declare a scope; /health, /ready and /openapi.json declare none):
 
 1. the key (``Authorization: Bearer <key>`` or ``X-API-Key``), checked against the
-   key ring in memory (one HMAC, one dict lookup). API_KEYS_MODE ``off`` ignores
+   key ring in memory (a dict lookup for a key checked lately, else an HMAC and a
+   lookup; never the database on the hit path). API_KEYS_MODE ``off`` ignores
    keys; ``optional`` lets callers without one use the anonymous scopes at the
    anonymous limits; ``required`` refuses them (401 with ``WWW-Authenticate``). A key
    without the route's scope is a 403.
