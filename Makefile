@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
-.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer clean readme
+.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
+        deploy-tools compose cluster-up cluster-down cluster-capacity clean readme
 
-setup: $(VENV)/.installed $(ANVIL) pgbouncer
+setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
 # The node (with its dev tools) and the benchmark harness, bizra-node-bench in bench/.
 $(VENV)/.installed: pyproject.toml bench/pyproject.toml
@@ -28,6 +30,32 @@ pgbouncer:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer \
 	    >/dev/null) || echo "pgbouncer could not be installed: its tests will skip" >&2
 
+# Debian's haproxy, the balancer of `bizra-node cluster` (tests/integration/cluster);
+# installed only if missing (needs root; its service is not started).
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy \
+	    >/dev/null) || echo "haproxy could not be installed: the cluster tests will skip" >&2
+
+# redis-server and redis-cli (Debian's redis-server, which brings redis-tools): the
+# Cluster and Sentinel tests start their own servers with them (a sentinel is
+# `redis-server --sentinel`, so Debian's redis-sentinel package is not needed).
+redis:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server \
+	    >/dev/null) || echo "redis-server could not be installed: its tests will skip" >&2
+
+# A local cluster on this machine (docs/scaling.md): 3 nodes behind HAProxy on :8090.
+cluster-up: setup
+	$(BIN)/bizra-node cluster up
+
+cluster-down: setup
+	$(BIN)/bizra-node cluster down
+
+# docs/scaling.md's capacity figures: a throwaway local cluster loaded with wrk (~3 min).
+cluster-capacity: setup
+	$(BIN)/python scripts/cluster_capacity.py --out docs/data/scaling-capacity.json
+
 run: setup
 	$(BIN)/bizra-node serve
 
@@ -35,8 +63,30 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint promtool wrk
+test: setup lint promtool wrk deploy-tools compose
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+# The Prometheus Operator's CRD schemas (npm @kubernetes-models/prometheus-operator) for
+# deploy/kubernetes/servicemonitor.yaml, which kubernetes-validate has no schema for.
+deploy-tools: $(CRDS) .tools/validate-crd.mjs
+
+$(CRDS): scripts/deploy-tools-package.json
+	mkdir -p .tools
+	cp scripts/deploy-tools-package.json .tools/package.json
+	cd .tools && npm install --no-audit --no-fund --loglevel=error
+	test -f $(CRDS) && touch $(CRDS)
+
+.tools/validate-crd.mjs: scripts/validate-crd.mjs
+	mkdir -p .tools
+	cp scripts/validate-crd.mjs $@
+
+# Debian's docker-compose (Compose v1, Python) for `docker-compose config` on
+# deploy/compose; without recommends, so no container engine comes with it.
+compose:
+	@command -v docker-compose >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends docker-compose >/dev/null) || \
+	  echo "docker-compose could not be installed: its check will skip" >&2
 
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/deploy);
 # it comes with Debian's prometheus package (needs root; its service is not started).
@@ -68,7 +118,7 @@ bench-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light)
 
 clean:
-	rm -rf $(VENV) .devnet .data .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .devnet .data .cluster .tools .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Regenerate the README's settings table from settings.py.
 readme: setup

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -19,6 +19,9 @@ from bizra_node.api import ASGIApp
 from bizra_node.app import Node
 from bizra_node.devnet import Anvil, SeedManifest, seed
 from bizra_node.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.support.trust_seed import TrustDevnet
 
 
 @dataclass
@@ -48,6 +51,21 @@ def fresh_devnet() -> Iterator[Devnet]:
     anvil = Anvil().start()
     try:
         yield Devnet(anvil, seed(anvil.url, extra_blocks=5))
+    finally:
+        anvil.stop()
+
+
+@pytest.fixture(scope="session")
+def trust_devnet() -> Iterator[TrustDevnet]:
+    """One anvil for the session seeded for the trust checks (every transaction type,
+    logs, storage, a delegated account, blocks of 1, 100 and 1 000 transactions).
+    Read-only: tests must not send to it or mine on it. (Imported here, not at the top:
+    eth-account and ckzg are slow to import and most test runs do not need them.)"""
+    from tests.support.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
+
+    anvil = start_trust_anvil()
+    try:
+        yield TrustDevnet(anvil, seed_trust(anvil.url, big=(1, 100, 1000)))
     finally:
         anvil.stop()
 

@@ -154,13 +154,31 @@ def rpc_request(tx_hash: str) -> Req:
     return Req("POST", "/rpc", body, "rpc")
 
 
-def tx_batch_body(tx_hash: str) -> bytes:
-    """The JSON-RPC batch the node sends upstream on a transaction miss (one round trip):
-    what "the upstream called directly" is asked, to measure that round trip alone."""
-    calls = [("eth_getTransactionByHash", [tx_hash]), ("eth_getTransactionReceipt", [tx_hash]),
-             ("eth_blockNumber", []), ("eth_getBlockByNumber", ["finalized", False])]
+def _batch_body(calls: list[tuple[str, list[Any]]]) -> bytes:
     return json.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
                        for i, (m, p) in enumerate(calls)], separators=(",", ":")).encode()
+
+
+def tx_batch_body(tx_hash: str) -> bytes:
+    """The first JSON-RPC batch the node sends upstream on a transaction miss (the
+    transaction, its receipt, the head): what "the upstream called directly" is asked, to
+    measure that round trip alone. (A transaction whose block the node has not proven
+    yet costs a second batch: the block and its receipts.)"""
+    return _batch_body([("eth_getTransactionByHash", [tx_hash]),
+                   ("eth_getTransactionReceipt", [tx_hash]), ("eth_blockNumber", [])])
+
+
+def block_batch_body(number: int) -> bytes:
+    """The batch of a block miss by number: the full block, its receipts, the head."""
+    return _batch_body([("eth_getBlockByNumber", [hex(number), True]),
+                   ("eth_getBlockReceipts", [hex(number)]), ("eth_blockNumber", [])])
+
+
+def address_batch_body(address: str, head: int) -> bytes:
+    """The batch of an address miss: the EIP-1186 proof, the code, the header at the head."""
+    at = hex(head)
+    return _batch_body([("eth_getProof", [address, [], at]), ("eth_getCode", [address, at]),
+                   ("eth_getBlockByNumber", [at, False])])
 
 
 def zipf_sequence(keys: Keys, n: int, *, s: float = 1.0, rng_seed: int = 11,

@@ -10,6 +10,7 @@ each worker process (and each test) builds its own ``Node``. ``create_rsgi_app``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -30,7 +31,7 @@ from .api import (
     RSGIApp,
     openapi_routes,
 )
-from .cache import CacheConfig, TieredCache, TtlPolicy
+from .cache import CacheConfig, RedisConfig, TieredCache, TtlPolicy, connect_redis, open_pubsub
 from .chain import UpstreamConfig, UpstreamPool
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
@@ -41,11 +42,18 @@ from .security import (
     LimiterConfig,
     Policy,
     RateLimiter,
-    connect_redis,
 )
 from .settings import Settings
 from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
-from .validation import ChainView, ChainViewConfig, RpcService, ValidationService
+from .validation import (
+    AnchorConfig,
+    ChainView,
+    ChainViewConfig,
+    Prover,
+    RpcService,
+    ValidationService,
+    parse_checkpoint,
+)
 
 __all__ = [
     "AdminNode",
@@ -59,6 +67,7 @@ __all__ = [
     "limiter_config",
     "pgbouncer_config",
     "pool_options",
+    "redis_config",
     "store_config",
     "upstream_config",
 ]
@@ -92,14 +101,27 @@ def cache_config(s: Settings) -> CacheConfig:
         policy=TtlPolicy(final=s.ttl_final, recent=s.ttl_recent, pending=s.ttl_pending,
                          address=s.ttl_address, head=s.ttl_head, not_found=s.ttl_not_found),
         l1_entries=s.l1_cache_size, l1_max_bytes=s.l1_max_bytes, l1_max_ttl=s.l1_max_ttl,
-        redis_url=s.redis_url, l2_timeout=s.l2_timeout,
+        redis=redis_config(s), l2_timeout=s.l2_timeout,
         l2_breaker_failures=s.l2_breaker_failures, l2_breaker_reset=s.l2_breaker_reset,
         key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level)
 
 
+def redis_config(s: Settings) -> RedisConfig | None:
+    """Where Redis is (REDIS_URL, REDIS_MODE, REDIS_SENTINEL_*); None without REDIS_URL."""
+    if not s.redis_url:
+        return None
+    return RedisConfig(s.redis_url, mode=s.redis_mode, sentinel_master=s.redis_sentinel_master,
+                       sentinel_password=s.redis_sentinel_password)
+
+
 def chain_view_config(s: Settings) -> ChainViewConfig:
+    anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
+                          checkpoint=parse_checkpoint(s.anchor_checkpoint),
+                          refresh=s.anchor_refresh, finality_depth=s.finality_depth)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
-                           refresh_ahead=s.head_refresh_ahead)
+                           refresh_ahead=s.head_refresh_ahead, anchor=anchor,
+                           walk_limit=s.trust_walk_limit,
+                           canonical_blocks=2 * s.trust_walk_limit + 64)
 
 
 def pool_options(s: Settings, *, pgbouncer: str | None = None) -> PoolOptions:
@@ -151,8 +173,7 @@ def guard_config(s: Settings) -> GuardConfig:
 
 
 def limiter_config(s: Settings) -> LimiterConfig:
-    return LimiterConfig(redis_url=s.redis_url, key_prefix=s.cache_key_prefix,
-                         timeout=s.rate_limit_redis_timeout,
+    return LimiterConfig(key_prefix=s.cache_key_prefix, timeout=s.rate_limit_redis_timeout,
                          on_redis_down=s.rate_limit_on_redis_down, workers=s.workers)
 
 
@@ -166,18 +187,27 @@ class Security:
         self.ring: KeyRing | None = None
         self.events: KeyEvents | None = None
         self.limiter: RateLimiter | None = None
+        self._clients: list[Any] = []
+        redis = redis_config(s)
         if s.api_keys_mode != "off":
             assert store is not None  # settings refuse keys without the database
             self.ring = KeyRing(store.keys, KeyHasher(s.api_key_secret.get_secret_value()),
                                 metrics, capacity=s.api_keys_cache_size,
                                 refresh=s.api_keys_refresh, touch_interval=s.api_keys_touch_interval)
-            if s.redis_url:
-                self.events = KeyEvents(connect_redis(s.redis_url, timeout=5.0),
-                                        s.cache_key_prefix, self.ring.on_event)
+            if redis is not None:  # a listener waits for messages: no socket timeout
+                listener = connect_redis(redis, socket_timeout=None, connect_timeout=2.0,
+                                         max_connections=2)
+                self._clients.append(listener)
+                self.events = KeyEvents(lambda: open_pubsub(listener), s.cache_key_prefix,
+                                        self.ring.on_event)
         if config.anonymous is not None or config.key_default is not None:
-            redis = connect_redis(s.redis_url, timeout=s.rate_limit_redis_timeout) \
-                if s.redis_url else None
-            self.limiter = RateLimiter(limiter_config(s), metrics, redis)
+            client = None
+            if redis is not None:
+                timeout = s.rate_limit_redis_timeout
+                client = connect_redis(redis, socket_timeout=timeout,
+                                       connect_timeout=max(timeout, 0.25), max_connections=64)
+                self._clients.append(client)
+            self.limiter = RateLimiter(limiter_config(s), metrics, client)
         self.guard = (Guard(config, metrics, ring=self.ring, limiter=self.limiter)
                       if self.ring is not None or self.limiter is not None else None)
 
@@ -196,6 +226,9 @@ class Security:
             await self.limiter.stop()
         if self.ring is not None:
             await self.ring.stop()  # writes the last batch of last-used times
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     async def ready(self) -> dict[str, Any]:
         """Keys loaded (when on), and which rate-limit mode holds. Not ready when keys
@@ -224,9 +257,12 @@ class Node:
         self.cache = TieredCache(cache_config(settings), self.metrics)
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
         self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache)
+        self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
+                             pooled_blob_leaves=settings.trust_pooled_blob_leaves)
         self.service = ValidationService(self.upstreams, self.chain,
                                          network_id=settings.bizra_network_id, cache=self.cache,
-                                         recorder=self.store.recorder if self.store else None)
+                                         recorder=self.store.recorder if self.store else None,
+                                         prover=self.prover)
         ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
                                                "redis": self.cache.ready}
         if self.store is not None:
@@ -266,6 +302,7 @@ class Node:
     async def start(self) -> None:
         await self.upstreams.start()
         await self.cache.start()
+        await self.chain.start()  # the anchor, and the canonical hashes up to the head
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
         await self.security.start()  # keys are read from the store

@@ -1,4 +1,5 @@
-"""The `bizra-node` command: serve · devnet · migrate · keys · pgbouncer-config · bench · settings."""
+"""The `bizra-node` command: serve · devnet · migrate · keys · pgbouncer-config · bench ·
+settings · cluster."""
 
 from __future__ import annotations
 
@@ -213,13 +214,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
         embedded = EmbeddedPostgres(settings.data_dir)
         dsn = embedded.start()
     try:
-        from .app import pool_options
+        from .app import pool_options, redis_config
         from .keys_cli import KeysContext, run_keys_command
 
         context = KeysContext(dsn=dsn, options=pool_options(settings),
                               partitions_ahead=settings.db_partitions_ahead,
                               secret=settings.api_key_secret.get_secret_value(),
-                              redis_url=settings.redis_url, key_prefix=settings.cache_key_prefix,
+                              redis=redis_config(settings), key_prefix=settings.cache_key_prefix,
                               refresh=settings.api_keys_refresh)
         return asyncio.run(run_keys_command(args, context))
     finally:
@@ -250,6 +251,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
               "./bench` in a BIZRA-NODE0 checkout (`make setup` does)", file=sys.stderr)
         return 2
     return int(cast(BenchRunner, runner)(args.scenario, args.rest, args.out))
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """A local cluster (nodes, HAProxy, Redis, PostgreSQL + replica, PgBouncer, devnet)."""
+    from .cluster.command import run_cluster_command
+
+    return run_cluster_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     pgb.add_argument("--userlist", default="userlist.txt",
                      help="auth_file path named in the printed ini")
     pgb.set_defaults(func=cmd_pgbouncer_config)
+
+    from .cluster.command import add_cluster_parser
+
+    add_cluster_parser(sub).set_defaults(func=cmd_cluster)
 
     bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/; "
                            "needs the harness: pip install -e ./bench)")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
+    "IntegrityFailure",
     "InternalError",
     "LimiterUnavailable",
     "NodeError",
@@ -146,6 +147,18 @@ class UpstreamError(NodeError):
         self.rpc_code = rpc_code
         self.retry_after = retry_after
         self.retryable = retryable
+
+
+class IntegrityFailure(UpstreamError):
+    """An upstream's answer failed a verification check (its hash, signature, trie root or
+    proof does not hold). The pool counts it against that upstream, takes the upstream
+    out of rotation and asks another; when none is left the domain answers
+    ``valid: false`` naming ``check`` and ``upstream``, and caches nothing."""
+
+    def __init__(self, check: str, message: str, *, upstream: str = "") -> None:
+        super().__init__(message, kind="integrity", upstream=upstream, retryable=False,
+                         details={"check": check})
+        self.check = check
 
 
 class UpstreamUnavailable(NodeError):

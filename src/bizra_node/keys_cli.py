@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .apikeys import KeyRecord, parse_scopes
-from .security import KeyHasher, connect_redis, generate_key, publish_key_event
+from .cache import RedisConfig, connect_redis
+from .security import KeyHasher, generate_key, publish_key_event
 from .store import KeyRepository, NameTaken, PoolOptions, connect_once, run_migrations
 
 __all__ = ["KeysContext", "run_keys_command"]
@@ -29,7 +30,8 @@ class KeysContext:
     options: PoolOptions
     partitions_ahead: int
     secret: str
-    redis_url: str
+    redis: RedisConfig | None
+    """Where key events are announced (None: no REDIS_URL)."""
     key_prefix: str
     refresh: float
 
@@ -122,9 +124,9 @@ async def _revoke(args: argparse.Namespace, ctx: KeysContext, repo: KeyRepositor
 async def _announce(ctx: KeysContext, message: str) -> str:
     """Tell the nodes through Redis; says what happened, for the operator."""
     later = f"every node sees it within API_KEYS_REFRESH ({ctx.refresh:g} s)"
-    if not ctx.redis_url:
+    if ctx.redis is None:
         return f"no REDIS_URL: {later}"
-    redis = connect_redis(ctx.redis_url, timeout=2.0)
+    redis = connect_redis(ctx.redis, socket_timeout=2.0)
     try:
         async with asyncio.timeout(3.0):
             listeners = await publish_key_event(redis, ctx.key_prefix, message)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "cpu_count", "describe_settings"]
+
+_CHECKPOINT = re.compile(r"[0-9]{1,19}:0x[0-9a-fA-F]{64}")
 
 
 def cpu_count() -> int:
@@ -79,6 +82,28 @@ class Settings(BaseSettings):
         3, ge=0, description="An upstream this many blocks behind the best head skips 'latest'."
     )
 
+    # --- trust (docs/trust.md) ------------------------------------------------------
+    anchor_quorum: int = Field(
+        2, ge=1, le=32, description="With several upstreams: how many must agree on the "
+        "finalized block hash for it to become the anchor (1: trust the first that answers).")
+    anchor_checkpoint: str = Field(
+        "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
+        "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
+        "several upstreams, trust on first use with one.")
+    anchor_refresh: float = Field(
+        4.0, gt=0, le=3600, description="Ask for the finalized block (the anchor) again "
+        "after this many s; finality in answers is the anchor's number.")
+    trust_walk_limit: int = Field(
+        4096, ge=1, le=1_000_000, description="Blocks the node walks parent links over "
+        "between the anchor and an answer's block; beyond, answers are 'consistent', not "
+        "'anchored'.")
+    trust_block_memo: int = Field(
+        256, ge=1, le=100_000, description="Proven blocks (transactions and receipts "
+        "checked against their roots) kept per worker, so one rebuild serves a block.")
+    trust_pooled_blob_leaves: bool = Field(
+        False, description="Accept anvil <= 1.7's blob-transaction leaves (with the sidecar) "
+        "in transactionsRoot; only for devnets (foundry-rs/foundry#15132).")
+
     # --- retry and circuit breaker -------------------------------------------------
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call.")
     retry_initial: float = Field(0.1, ge=0, description="First backoff, s.")
@@ -118,7 +143,16 @@ class Settings(BaseSettings):
         "(head lag, latency, breaker probes); 0 = off.")
 
     # --- cache ---------------------------------------------------------------------
-    redis_url: str = Field("", description="Redis for L2. Empty: L1 only.")
+    redis_url: str = Field("", description="Redis for L2. Empty: L1 only. Sentinel or cluster: "
+                           "the sentinels' or some nodes' addresses, comma-separated.")
+    redis_mode: Literal["standalone", "sentinel", "cluster"] = Field(
+        "standalone", description="How REDIS_URL is laid out: one server, Sentinel (follows "
+        "failovers) or Redis Cluster (docs/scaling.md).")
+    redis_sentinel_master: str = Field(
+        "mymaster", description="Sentinel's name of the master (REDIS_MODE=sentinel).")
+    redis_sentinel_password: str = Field(
+        "", description="The sentinels' own password, if they have one (the master's is in "
+        "REDIS_URL).")
     l1_cache_size: int = Field(10000, ge=0, description="L1 entries.")
     l1_max_bytes: int = Field(256 * 1024 * 1024, ge=0, description="L1 bytes.")
     l1_max_ttl: float = Field(
@@ -273,7 +307,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
-                     "pgbouncer_backend_url")
+                     "pgbouncer_backend_url", "anchor_checkpoint")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -290,6 +324,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.redis_mode == "standalone" and "," in self.redis_url:
+            raise ValueError("REDIS_URL lists several addresses: set REDIS_MODE to sentinel "
+                             "or cluster")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
@@ -298,6 +335,8 @@ class Settings(BaseSettings):
                                  f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
         if self.retry_max < self.retry_initial:
             raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+        if self.anchor_checkpoint and not _CHECKPOINT.fullmatch(self.anchor_checkpoint):
+            raise ValueError("ANCHOR_CHECKPOINT must be NUMBER:0x<64 hex digits>")
         if self.memory_critical_ratio < self.memory_high_ratio:
             raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
         self._check_security()

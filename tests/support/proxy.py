@@ -4,10 +4,13 @@ scenario cost without mocking anything."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
+import threading
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -15,7 +18,7 @@ from aiohttp import web
 
 from .servers import scripted_upstream
 
-__all__ = ["CountingProxy", "counting_proxy"]
+__all__ = ["CountingProxy", "counting_proxy", "threaded_counting_proxy"]
 
 
 @dataclass
@@ -62,3 +65,37 @@ async def counting_proxy(target: str) -> AsyncIterator[CountingProxy]:
             yield proxy
     finally:
         await session.close()
+
+
+@contextmanager
+def threaded_counting_proxy(target: str) -> Iterator[CountingProxy]:
+    """A counting proxy serving from a thread of its own (its own event loop), for
+    callers that are other processes: it keeps answering while the test's loop is
+    blocked or idle between tests."""
+    ready: queue.Queue[CountingProxy | BaseException] = queue.Queue()
+    stop: asyncio.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve() -> None:
+        nonlocal stop, loop
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        try:
+            async with counting_proxy(target) as proxy:
+                ready.put(proxy)
+                await stop.wait()
+        except BaseException as exc:
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    got = ready.get(timeout=10)
+    if isinstance(got, BaseException):
+        raise got
+    try:
+        yield got
+    finally:
+        assert loop is not None and stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)

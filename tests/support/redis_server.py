@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from bizra_node.devnet import free_port, stop_process, wait_ready
@@ -19,9 +20,14 @@ SHARED_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, args: Sequence[str] = (),
+                 config: str = "") -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="bizra-redis-"))
+        self.args = list(args)
+        """Extra redis-server arguments (cluster mode, replicaof, --sentinel)."""
+        self.config = config
+        """Text of a config file written into the folder and given first (a sentinel's)."""
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -33,8 +39,9 @@ class RedisServer:
         if binary is None:
             raise FileNotFoundError("redis-server not on PATH")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning"],
+            [binary, *self._config_file(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning",
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_ready(self.proc, self._answers, what=f"redis-server on port {self.port}",
@@ -43,6 +50,13 @@ class RedisServer:
             self.stop()
             raise
         return self
+
+    def _config_file(self) -> list[str]:
+        if not self.config:
+            return []
+        path = self.dir / "redis.conf"
+        path.write_text(self.config)
+        return [str(path)]
 
     def _answers(self) -> bool:
         try:

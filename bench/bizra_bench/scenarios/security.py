@@ -36,6 +36,7 @@ from bizra_bench.results import write_results
 from bizra_bench.stack import drop_database, scratch_database
 from bizra_node.api import Dispatcher, Guard, GuardConfig, Request, Response, Route, ok_body
 from bizra_node.apikeys import KeyRecord
+from bizra_node.cache import RedisConfig, connect_redis
 from bizra_node.devnet import Anvil, free_port, seed, stop_process
 from bizra_node.observability import NodeMetrics
 from bizra_node.security import (
@@ -44,7 +45,6 @@ from bizra_node.security import (
     LimiterConfig,
     Policy,
     RateLimiter,
-    connect_redis,
     generate_key,
 )
 from bizra_node.security.gcra import TAKE
@@ -126,7 +126,7 @@ def _limits_handler(kind: str, url: str) -> tuple[Callable[[Request], Awaitable[
 
 
 def _script_handler(url: str) -> tuple[Callable[[Request], Awaitable[Response]], Any]:
-    redis = connect_redis(url, timeout=1.0)
+    redis = connect_redis(RedisConfig(url), socket_timeout=1.0)
     take = redis.register_script(TAKE)
     key = f"bench-{uuid.uuid4().hex[:8]}:rl:a:127.0.0.1"
 
@@ -142,8 +142,8 @@ def _script_handler(url: str) -> tuple[Callable[[Request], Awaitable[Response]],
 async def in_process(url: str, requests: int, rounds: int) -> dict[str, Any]:
     metrics = NodeMetrics()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    lim = RateLimiter(LimiterConfig(redis_url=url, key_prefix=prefix, timeout=0.5), metrics,
-                      connect_redis(url, timeout=0.5))
+    lim = RateLimiter(LimiterConfig(key_prefix=prefix, timeout=0.5), metrics,
+                      connect_redis(RedisConfig(url), socket_timeout=0.5))
     key = generate_key()
     hasher = KeyHasher(_SECRET)
     ring = KeyRing(_Keys([KeyRecord(1, "bench", hasher.hash(key), frozenset({"validate"}))]),

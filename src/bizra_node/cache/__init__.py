@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from .codec import CODEC_NAMES, Codec, CodecError, CodecName
 from .config import CacheConfig
+from .connect import (
+    REDIS_MODES,
+    RedisClient,
+    RedisConfig,
+    RedisMode,
+    connect_redis,
+    every_primary,
+    open_pubsub,
+)
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
@@ -15,6 +24,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "NEVER",
+    "REDIS_MODES",
     "CacheConfig",
     "Codec",
     "CodecError",
@@ -24,12 +34,18 @@ __all__ = [
     "EntryError",
     "HeadSource",
     "L1Cache",
+    "RedisClient",
+    "RedisConfig",
     "RedisL2",
+    "RedisMode",
     "TieredCache",
     "Ttl",
     "TtlPolicy",
+    "connect_redis",
     "decode_entry",
     "encode_entry",
+    "every_primary",
     "l2_breaker_config",
+    "open_pubsub",
     "redact_url",
 ]

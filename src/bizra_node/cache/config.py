@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .codec import CodecName
+from .connect import RedisConfig
 from .ttl import TtlPolicy
 
 __all__ = ["CacheConfig"]
@@ -19,8 +20,8 @@ class CacheConfig:
     l1_max_bytes: int = 256 * 1024 * 1024
     l1_max_ttl: float = 300.0
     """No entry stays in L1 longer than this, whatever its TTL (L2 keeps it longer)."""
-    redis_url: str = ""
-    """Empty: L1 only."""
+    redis: RedisConfig | None = None
+    """Where Redis is (standalone, Sentinel or Cluster); None: L1 only."""
     l2_timeout: float = 0.05
     l2_breaker_failures: int = 3
     l2_breaker_reset: float = 5.0
@@ -36,5 +37,3 @@ class CacheConfig:
                              "must be positive")
         if self.l2_breaker_failures < 1:
             raise ValueError("CacheConfig.l2_breaker_failures must be at least 1")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("CacheConfig.redis_url must start with redis://, rediss:// or unix://")

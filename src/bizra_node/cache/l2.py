@@ -16,28 +16,17 @@ timeout lets one probe through, whose success closes it. A cancelled call report
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from ..observability import NodeMetrics
 from ..resilience import BreakerConfig, CircuitBreaker, Outcome, State
+from .connect import RedisConfig, connect_redis, every_primary
 
 __all__ = ["RedisL2", "l2_breaker_config", "redact_url"]
 
 log = logging.getLogger("bizra_node.cache")
-
-# No CLIENT SETINFO round trips on each new connection (redis-py >= 7 spells it
-# driver_info=None; older versions lib_name/lib_version=None).
-_NO_SETINFO: dict[str, Any] = (
-    {"driver_info": None} if "driver_info" in inspect.signature(aioredis.Redis.__init__).parameters
-    else {"lib_name": None, "lib_version": None})
-
 
 def l2_breaker_config(failures: int, reset: float) -> BreakerConfig:
     """Breaker settings for Redis (L2_BREAKER_FAILURES, L2_BREAKER_RESET).
@@ -60,18 +49,19 @@ def redact_url(url: str) -> str:
 
 
 class RedisL2:
-    def __init__(self, url: str, *, timeout: float, metrics: NodeMetrics,
+    def __init__(self, redis: str | RedisConfig, *, timeout: float, metrics: NodeMetrics,
                  breaker: CircuitBreaker,
                  max_connections: int = 256) -> None:
-        self.url = url
+        """``redis``: a standalone URL, or a :class:`RedisConfig` (sentinel, cluster)."""
+        config = RedisConfig(redis) if isinstance(redis, str) else redis
+        self.url = config.redacted()
         self.timeout = timeout
         self.breaker = breaker
         self._metrics = metrics
         self._errors = metrics.cache_l2_errors
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=max(timeout, 0.01), socket_connect_timeout=max(timeout, 0.25),
-            retry=Retry(NoBackoff(), 0), retry_on_timeout=False, decode_responses=False,
-            max_connections=max_connections, health_check_interval=0, **_NO_SETINFO)
+        self._redis = connect_redis(config, socket_timeout=max(timeout, 0.01),
+                                    connect_timeout=max(timeout, 0.25),
+                                    max_connections=max_connections)
 
     # --- data ----------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None:
@@ -126,8 +116,9 @@ class RedisL2:
         try:
             async with asyncio.timeout(timeout or max(self.timeout, 0.5)):
                 await self._redis.ping()
-                size = await self._redis.dbsize()
-                memory = await self._redis.info("memory")
+                whole = every_primary(self._redis)  # cluster: every master, summed
+                size = await self._redis.dbsize(**whole)
+                memory = await self._redis.info("memory", **whole)
         except Exception as exc:
             self._errors.inc(("ping",))
             return {"up": False, "error": type(exc).__name__, "breaker": self.breaker_state}
@@ -136,8 +127,7 @@ class RedisL2:
             # the reset timeout (the breaker only closes on a probe it let through).
             self.breaker.force(State.CLOSED)
         self._metrics.cache_entries.set(int(size), ("l2",))
-        used = memory.get("used_memory", 0) if isinstance(memory, dict) else 0
-        self._metrics.cache_bytes.set(int(used), ("l2",))
+        self._metrics.cache_bytes.set(_used_memory(memory), ("l2",))
         return {"up": True, "latencyMs": round((time.perf_counter() - started) * 1000, 3),
                 "breaker": self.breaker_state}
 
@@ -159,3 +149,12 @@ class RedisL2:
         if before is not State.OPEN and self.breaker.state is State.OPEN:
             log.warning("redis L2 unavailable, serving from L1 and upstream: %s",
                         type(exc).__name__, extra={"redis": redact_url(self.url)})
+
+
+def _used_memory(info: Any) -> int:
+    """used_memory from INFO memory: one server's dict, or (cluster) one dict per node."""
+    if not isinstance(info, dict):
+        return 0
+    if "used_memory" in info:
+        return int(info["used_memory"])
+    return sum(int(v.get("used_memory", 0)) for v in info.values() if isinstance(v, dict))

@@ -61,11 +61,11 @@ class TieredCache:
         self.codec = codec or Codec(config.codec, config.codec_level)
         self.prefix = f"{config.key_prefix}:v{FORMAT_VERSION}:{config.network_id}:"
         self.l2: RedisL2 | None = None
-        if config.redis_url:
+        if config.redis is not None:
             breaker = CircuitBreaker(
                 "redis", l2_breaker_config(config.l2_breaker_failures, config.l2_breaker_reset),
                 listeners=(self._breaker_changed,))
-            self.l2 = RedisL2(config.redis_url, timeout=config.l2_timeout, metrics=metrics,
+            self.l2 = RedisL2(config.redis, timeout=config.l2_timeout, metrics=metrics,
                               breaker=breaker)
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
         self._writes: set[asyncio.Task[bool]] = set()

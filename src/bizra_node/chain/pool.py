@@ -13,6 +13,12 @@ upstream for every request. Retries and failovers are paid from the retry budget
 What is never re-sent: calls with effects (eth_sendRawTransaction...) unless the
 request provably never arrived, and calls whose answer is the caller's fault (a
 JSON-RPC error such as invalid params comes back as an ``RpcError`` value).
+
+A caller that can check answers passes ``verify``: an answer that fails it
+(``IntegrityFailure``) is counted against the upstream that gave it
+(``upstream_integrity_failures_total``), that upstream is taken out of rotation (its
+breaker opened when others can serve) and the calls go to the next one; when every
+upstream has failed or lied, the last IntegrityFailure reaches the caller.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 
-from ..errors import UpstreamError, UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..observability import NodeMetrics, UpstreamErrorLog
 from ..resilience import (
@@ -59,6 +65,11 @@ def _unique_names(urls: Sequence[str]) -> list[str]:
             name = f"{name}#{len(names) + 1}"
         names.append(name)
     return names
+
+
+Verify = Callable[[list[Any], str], Awaitable[None]]
+"""(answers in call order, name of the upstream that gave them) -> None; raises
+IntegrityFailure when the answers fail a check."""
 
 
 def _resendable(exc: UpstreamError, safe: bool) -> bool:
@@ -125,7 +136,8 @@ class UpstreamPool:
 
     # --- the request path -----------------------------------------------------------
     async def batch(self, calls: list[Call], *, timeout: float | None = None,
-                    deadline: Deadline | None = None) -> list[Any]:
+                    deadline: Deadline | None = None, verify: Verify | None = None
+                    ) -> list[Any]:
         """Results of ``calls`` in call order (``RpcError`` values for per-call errors).
 
         Runs under the tightest of ``deadline``, the request's deadline (see
@@ -176,10 +188,21 @@ class UpstreamPool:
                         again.append(i)
                     results[i] = answer
                 if not again:
-                    return results
-                todo = again
-                last = None
-                reason = "rpc_error"
+                    if verify is None:
+                        return results
+                    try:
+                        await verify(results, winner.name)
+                        return results
+                    except IntegrityFailure as exc:
+                        exc.upstream = winner.name
+                        self._lied(winner, exc)
+                        banned.append(winner)
+                        last, reason, todo = exc, "integrity", None
+                        results = [None] * n
+                else:
+                    todo = again
+                    last = None
+                    reason = "rpc_error"
             if attempt >= self.config.attempts:
                 why = "retries exhausted"
                 break
@@ -192,7 +215,19 @@ class UpstreamPool:
             self.metrics.upstream_retries.inc((h.name, reason))
         if todo is not None:  # every call has an answer; some are JSON-RPC errors
             return results
+        if isinstance(last, IntegrityFailure):
+            raise last
         raise self._unavailable(why, last)
+
+    def _lied(self, h: UpstreamHealth, exc: IntegrityFailure) -> None:
+        """``h`` answered something that failed a check: count it, log it (throttled) and
+        take it out of rotation -- its breaker opens when another upstream can serve
+        (the reset timeout's probe lets it back only to be checked again)."""
+        self.metrics.upstream_integrity_failures.inc((h.name, exc.check))
+        h.breaker.record(Outcome.FAILURE)
+        if len(self.health) > 1 and h.breaker.state is not State.OPEN:
+            h.breaker.force(State.OPEN)
+        self._errors.record(exc, ("verify:" + exc.check,))
 
     def _deadline(self, timeout: float | None, deadline: Deadline | None) -> Deadline:
         dl = deadline if deadline is not None else current_deadline()
@@ -377,3 +412,7 @@ class UpstreamPool:
     async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
         """Readiness: see :meth:`Prober.ping`."""
         return await self.prober.ping(timeout)
+
+    async def ask_each(self, calls: list[Call], timeout: float = 2.0) -> dict[str, list[Any] | None]:
+        """The same calls to every upstream, side by side: see :meth:`Prober.ask_each`."""
+        return await self.prober.ask_each(calls, timeout)

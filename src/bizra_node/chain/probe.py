@@ -87,6 +87,19 @@ class Prober:
         results = await asyncio.gather(*(one(h) for h in self._health))
         return dict(results)
 
+    async def ask_each(self, calls: list[Call], timeout: float) -> dict[str, list[Any] | None]:
+        """``calls`` to every upstream that takes a call now, concurrently, with no
+        failover: their answers side by side (None for one that could not answer), for
+        comparing upstreams (the anchor's quorum)."""
+        async def one(h: UpstreamHealth) -> tuple[str, list[Any] | None]:
+            if not h.available(time.monotonic()) or not h.breaker.allow():
+                return h.name, None
+            try:
+                return h.name, await self._send(h, calls, min(timeout, self._timeout))
+            except UpstreamError:
+                return h.name, None
+        return dict(await asyncio.gather(*(one(h) for h in self._health)))
+
     def status(self, budget: RetryBudget, hedge_budget: RetryBudget) -> dict[str, Any]:
         """Breaker state and counters, latency, head and lag per upstream; the budgets."""
         best = self._heads.best(h.name for h in self._health if h.breaker.state is not State.OPEN)

@@ -62,11 +62,13 @@ class Anvil:
 
     def __init__(self, port: int | None = None, *, chain_id: int = 31337,
                  slots_in_an_epoch: int = 2, block_time: float | None = None,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, hardfork: str | None = None) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.slots_in_an_epoch = slots_in_an_epoch
         self.block_time = block_time
+        self.hardfork = hardfork
+        """anvil's ``--hardfork`` (e.g. ``prague``); None: anvil's default (its latest)."""
         self.binary = binary or find_anvil()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -80,6 +82,8 @@ class Anvil:
                 "--slots-in-an-epoch", str(self.slots_in_an_epoch)]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        if self.hardfork:
+            args += ["--hardfork", self.hardfork]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True, preexec_fn=_die_with_parent)
         try:

@@ -38,6 +38,10 @@ class NodeMetrics:
             "circuit_breaker_transitions_total", "Breaker state changes", ("upstream", "to"))
         self.upstream_head = GaugeVec("upstream_head_block", "Head block per upstream",
                                       ("upstream",), aggregate="max")
+        self.upstream_integrity_failures = CounterVec(
+            "upstream_integrity_failures_total",
+            "Upstream answers that failed a verification check, by upstream and check",
+            ("upstream", "check"))
         # cache
         self.cache_hits = CounterVec("cache_hits_total", "Cache hits", ("tier", "kind"))
         self.cache_misses = CounterVec("cache_misses_total", "Cache misses", ("tier", "kind"))

@@ -10,7 +10,6 @@ from .keyevents import KeyEvents, channel_name, publish_key_event
 from .keyring import NOT_HELD, KeyRing
 from .keys import KeyHasher, generate_key
 from .limiter import DEFER, LimiterConfig, Mode, RateLimiter, Refusal
-from .redis import connect_redis
 
 __all__ = [
     "DEFER",
@@ -25,7 +24,6 @@ __all__ = [
     "RateLimiter",
     "Refusal",
     "channel_name",
-    "connect_redis",
     "generate_key",
     "publish_key_event",
 ]

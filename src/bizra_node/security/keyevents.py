@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 from ..resilience import Periodic
 
@@ -27,18 +28,21 @@ def channel_name(prefix: str) -> str:
     return f"{prefix}:api-keys"
 
 
-async def publish_key_event(redis: aioredis.Redis, prefix: str, message: str) -> int:
-    """Publish ``message``; returns how many subscribers got it."""
+async def publish_key_event(redis: Any, prefix: str, message: str) -> int:
+    """Publish ``message`` with ``redis`` (a client of cache.connect_redis); returns how
+    many subscribers got it."""
     return int(await redis.publish(channel_name(prefix), message.encode("ascii")))
 
 
 class KeyEvents:
     """Subscribes to the key channel and hands each message to ``handler``;
-    reconnects every ``retry`` s after a failure."""
+    reconnects every ``retry`` s after a failure. ``open_pubsub`` makes a PubSub (the
+    node passes cache.open_pubsub over a client without a socket timeout, so any Redis
+    topology works)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, handler: Callable[[bytes], None],
-                 *, retry: float = 1.0) -> None:
-        self._redis = redis
+    def __init__(self, open_pubsub: Callable[[], Awaitable[PubSub]], prefix: str,
+                 handler: Callable[[bytes], None], *, retry: float = 1.0) -> None:
+        self._open_pubsub = open_pubsub
         self.channel = channel_name(prefix)
         self._handler = handler
         self._loop = Periodic("api-keys-events", self._listen, retry, logger=log, first_delay=0)
@@ -53,8 +57,9 @@ class KeyEvents:
 
     async def _listen(self) -> None:
         """Listens until the connection fails (then the loop calls again)."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub: PubSub | None = None
         try:
+            pubsub = await self._open_pubsub()
             await pubsub.subscribe(self.channel)
             self.subscribed.set()
             if self._lost:
@@ -62,7 +67,7 @@ class KeyEvents:
                 log.info("API key events: subscribed again")
                 self._handler(b"changed")  # messages may have been missed meanwhile
             while True:
-                message = await pubsub.get_message(timeout=30.0)
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
                 if message is not None and message.get("type") == "message":
                     data = message.get("data")
                     if isinstance(data, bytes):
@@ -76,5 +81,6 @@ class KeyEvents:
             self._lost = True
             self.subscribed.clear()
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

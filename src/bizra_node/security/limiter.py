@@ -36,6 +36,7 @@ from enum import Enum
 from typing import Any, Final, Literal
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from ..observability import NodeMetrics
 from ..resilience import BreakerConfig, CircuitBreaker, Outcome, Periodic, State
@@ -51,6 +52,10 @@ IDLE_SECONDS: Final = 2.0
 PROBE_SECONDS: Final = 1.0
 
 OnRedisDown = Literal["local", "open", "closed"]
+RedisClient = aioredis.Redis | RedisCluster
+"""A client made by cache.connect_redis (standalone, Sentinel or Cluster): each script
+call names one key, so every topology serves it."""
+_GIVE_BACK_AT_ONCE = 64
 
 
 class Mode(Enum):
@@ -66,7 +71,6 @@ class Mode(Enum):
 
 @dataclass(frozen=True, slots=True)
 class LimiterConfig:
-    redis_url: str = ""
     key_prefix: str = "bizra"
     timeout: float = 0.05
     """One Redis call, s (the full path waits this long at most for a lease)."""
@@ -125,7 +129,7 @@ class _Lease:
 
 class RateLimiter:
     def __init__(self, config: LimiterConfig, metrics: NodeMetrics,
-                 redis: aioredis.Redis | None = None) -> None:
+                 redis: RedisClient | None = None) -> None:
         self.config = config
         self._metrics = metrics
         self._redis = redis
@@ -334,14 +338,13 @@ class RateLimiter:
         back = [lease for lease in leases if lease.tokens > 0]
         if not back or self._redis is None or self._give_back is None:
             return
+        give_back = self._give_back
         try:
             async with asyncio.timeout(max(self.config.timeout * 4, 0.2)):
-                pipe = self._redis.pipeline(transaction=False)
-                for lease in back:
-                    await self._give_back(keys=[lease.key],
-                                          args=[lease.policy.interval_us, lease.tokens],
-                                          client=pipe)
-                await pipe.execute()
+                for i in range(0, len(back), _GIVE_BACK_AT_ONCE):  # one key per call: any topology
+                    await asyncio.gather(*(
+                        give_back(keys=[lease.key], args=[lease.policy.interval_us, lease.tokens])
+                        for lease in back[i:i + _GIVE_BACK_AT_ONCE]))
             self._metrics.rate_limit_redis.inc(("give_back", "ok"))
         except Exception:  # the units come back by themselves as time passes
             self._metrics.rate_limit_redis.inc(("give_back", "error"))

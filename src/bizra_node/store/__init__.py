@@ -12,7 +12,7 @@ from .config import StoreConfig
 from .embedded import EmbeddedPostgres
 from .keys import KeyRepository, NameTaken
 from .monitor import MonitorThresholds
-from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, write_config
+from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userlist, write_config
 from .pools import PoolOptions
 from .records import Record
 from .spool import Spool
@@ -32,6 +32,7 @@ __all__ = [
     "connect_once",
     "parse_backend",
     "render_ini",
+    "render_userlist",
     "run_migrations",
     "write_config",
 ]

@@ -3,9 +3,11 @@ JSON-RPC endpoint's caching rules."""
 
 from __future__ import annotations
 
+from .anchor import AnchorConfig, parse_checkpoint
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
-from .chain_view import ChainView, ChainViewConfig, Upstreams
+from .chain_view import ChainView, ChainViewConfig
 from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
+from .prover import Prover
 from .rpc import MAX_BATCH, RpcService, method_allowed
 from .service import Recorder, ValidationService, now_iso
 from .types import (
@@ -16,6 +18,7 @@ from .types import (
     Transaction,
     TransactionResult,
 )
+from .upstreams import Upstreams
 
 __all__ = [
     "BLOCK_NOT_FOUND",
@@ -23,11 +26,13 @@ __all__ = [
     "TX_NOT_FOUND",
     "Account",
     "AccountResult",
+    "AnchorConfig",
     "Answer",
     "Block",
     "BlockResult",
     "ChainView",
     "ChainViewConfig",
+    "Prover",
     "Recorder",
     "RpcService",
     "Transaction",
@@ -38,6 +43,7 @@ __all__ = [
     "now_iso",
     "parse_address",
     "parse_block_ref",
+    "parse_checkpoint",
     "parse_tx_hash",
     "to_checksum_address",
 ]

@@ -21,26 +21,26 @@ import asyncio
 import contextvars
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..cache import Entry, TieredCache
 from ..errors import UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
+from ..resilience import Periodic
+from .anchor import AnchorConfig, AnchorKeeper
+from .canonical import CanonicalChain
 from .convert import hex_int
+from .headers import HeaderChain
+from .trust import Anchor, Header, TrustError
+from .upstreams import Upstreams, need, unavailable
 
-__all__ = ["ChainView", "ChainViewConfig", "Upstreams", "need", "unavailable"]
+__all__ = ["ChainView", "ChainViewConfig"]
 
 log = logging.getLogger("bizra_node.validation")
 
 _HEAD_KEY = ("head", "head")
 _FINALIZED_KEY = ("head", "finalized")
-
-
-class Upstreams(Protocol):
-    """What the domain needs from the chain layer."""
-
-    async def batch(self, calls: list[Call]) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,22 +51,16 @@ class ChainViewConfig:
     """How long a head may be served before it is asked for again, s."""
     refresh_ahead: float = 0.5
     """Share of ``head_ttl`` left at which one background refresh starts (0: on expiry)."""
+    anchor: AnchorConfig = field(default_factory=AnchorConfig)
+    walk_limit: int = 4096
+    """Blocks the node walks parent links over, from the anchor to an answer's block."""
+    canonical_blocks: int = 8192
+    """Canonical block hashes kept in memory (the anchor is always kept)."""
 
     def __post_init__(self) -> None:
         if self.finality_depth < 0 or self.head_ttl <= 0 or not 0 <= self.refresh_ahead < 1:
             raise ValueError("ChainViewConfig: finality_depth >= 0, head_ttl > 0, "
                              "0 <= refresh_ahead < 1")
-
-
-def unavailable(reason: str, **details: Any) -> UpstreamUnavailable:
-    return UpstreamUnavailable(f"upstream could not answer: {reason}", {"reason": reason, **details})
-
-
-def need(value: Any, what: str) -> Any:
-    """Raise 503 for a JSON-RPC error object in place of a result."""
-    if isinstance(value, RpcError):
-        raise unavailable(f"{what} failed", rpcCode=value.code, rpcMessage=value.message[:200])
-    return value
 
 
 class ChainView:
@@ -84,6 +78,75 @@ class ChainView:
         after it was last seen): kept here, not looked up in L1, on the hit path."""
         self._refresh_ahead = config.head_ttl * config.refresh_ahead
         self._refresh: asyncio.Task[None] | None = None
+        self.canonical = CanonicalChain(config.canonical_blocks)
+        self.headers = HeaderChain(upstreams, self.canonical, walk_limit=config.walk_limit)
+        self.anchors = AnchorKeeper(upstreams, config.anchor, self._carry_anchor)
+        self._anchor_refresh: Periodic | None = None
+
+    # --- the anchor -------------------------------------------------------------------
+    async def anchor(self) -> Anchor | None:
+        """The block everything proven is linked to (see anchor.py); from memory while
+        fresh. None until one could be established."""
+        anchor = await self.anchors.anchor()
+        if (anchor is not None and self.canonical.anchor is None) or (
+                anchor is not None and self.canonical.anchor is not None
+                and self.canonical.anchor.hash != anchor.hash):
+            header = self.anchors.header
+            assert header is not None
+            self.canonical.set_anchor(header.number, header.hash, header.parent_hash)
+        if anchor is not None and anchor.number > self.best_finalized:
+            self.best_finalized = anchor.number
+        return anchor
+
+    async def start(self, timeout: float = 5.0) -> None:
+        """Establish the anchor and link the blocks from the walk limit below it up to
+        the head (bounded by ``timeout``: the node starts anyway, answers unanchored
+        until there is an anchor, and links what is missing on demand), then keep the
+        anchor fresh in the background."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.anchor()
+                await self.fill_to_head()
+                await self.fill_below_anchor()
+        except (TimeoutError, UpstreamUnavailable, TrustError) as exc:
+            log.warning("no anchor yet (%s): answers are not anchored until there is one",
+                        exc)
+        if self._anchor_refresh is None:
+            self._anchor_refresh = Periodic("anchor-refresh", self.anchor,
+                                            self._config.anchor.refresh, logger=log)
+            self._anchor_refresh.start()
+
+    async def fill_to_head(self) -> None:
+        """Keep the canonical hashes from the anchor up to the head (at most the walk
+        limit), so linking a recent block needs no round trip."""
+        anchor = self.canonical.anchor
+        if anchor is None:
+            return
+        head = min(await self.head(), anchor.number + self._config.walk_limit)
+        missing = self.canonical.gaps(anchor.number + 1, head)
+        if missing:
+            fetched = await self.headers.fetch(missing)
+            for n in sorted(fetched):
+                h = fetched[n]
+                self.canonical.add(n, h.hash, h.parent_hash)
+
+    async def fill_below_anchor(self) -> None:
+        """Keep the canonical hashes of the walk limit's worth of blocks below the
+        anchor, linked down from it, so older blocks link without a round trip."""
+        anchor = self.canonical.anchor
+        if anchor is None or anchor.number == 0:
+            return
+        low = max(anchor.number - self._config.walk_limit, 0)
+        missing = self.canonical.gaps(low, anchor.number - 1)
+        if missing:
+            fetched = await self.headers.fetch(missing)
+            for n in sorted(fetched, reverse=True):
+                h = fetched[n]
+                self.canonical.add(n, h.hash, h.parent_hash)
+
+    async def _carry_anchor(self, older: Header, newer: Header) -> None:
+        """Trust carried forward (checkpoint, first use): newer links to older."""
+        await self.headers.link(older, newer)
 
     # --- what answers bring ---------------------------------------------------------
     def observe_head(self, head: int) -> int:
@@ -105,13 +168,20 @@ class ChainView:
             raise unavailable("malformed eth_blockNumber") from None
 
     def finality_calls(self) -> list[Call]:
-        """The calls to add to a batch so :meth:`finalized_at` can answer."""
+        """The calls to add to a batch so :meth:`finalized_at` can answer (none once an
+        anchor is known: finality is then the anchor's number)."""
+        if self.anchors.current is not None:
+            return []
         if self._finalized_tag_works:
             return [Call("eth_getBlockByNumber", ("finalized", False))]
         return []
 
     def finalized_at(self, head: int, raw: list[Any]) -> int:
-        """The finalized block number, from the answers to :meth:`finality_calls`."""
+        """The finalized block number: the anchor's, once there is one; before that,
+        from the answers to :meth:`finality_calls`."""
+        anchor = self.anchors.current
+        if anchor is not None:
+            return max(anchor.number, self.best_finalized)
         finalized = head - self._config.finality_depth
         if raw:
             value = raw[0]
@@ -169,7 +239,11 @@ class ChainView:
         return self.best_head
 
     async def close(self) -> None:
-        """Wait for a head refresh in flight (called when the node stops)."""
+        """Stop the anchor refresh and wait for a head refresh in flight (called when
+        the node stops)."""
+        if self._anchor_refresh is not None:
+            await self._anchor_refresh.stop()
+            self._anchor_refresh = None
         task = self._refresh
         if task is not None:
             task.cancel()

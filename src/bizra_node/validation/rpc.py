@@ -27,7 +27,8 @@ import orjson
 
 from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
 from ..jsonrpc import Call, RpcError
-from .chain_view import ChainView, Upstreams
+from .chain_view import ChainView
+from .upstreams import Upstreams
 
 __all__ = ["MAX_BATCH", "RpcFailed", "RpcService", "method_allowed", "rpc_ttl"]
 

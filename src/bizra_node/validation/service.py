@@ -1,9 +1,19 @@
-"""ValidationService: asks upstreams, checks what they say, builds results.
+"""ValidationService: asks upstreams, proves what they say, builds results.
 
 One upstream round trip per validation where the protocol allows: the calls a
-validation needs go out as one JSON-RPC batch. A transaction's timestamp is its
-block's: taken from ``blockTimestamp`` when the upstream includes it (anvil, recent
-geth), else from the block header, fetched once per block hash and memoised.
+validation needs go out as one JSON-RPC batch, and the pool's ``verify`` hook proves
+the answers before anything is built from them (validation/prover.py, docs/trust.md):
+
+* a transaction: its hash and sender recomputed, its inclusion and receipt proven
+  against its block's transaction and receipt tries (one rebuild per block, memoised),
+  the block linked by parent hashes to the anchor;
+* a block: its header hash, transactions and withdrawals roots, the link to the anchor;
+* an account: an EIP-1186 proof against the stateRoot of a verified header at the
+  current head, the code against the proven codeHash.
+
+A failed check blames the upstream that gave the answer and the pool asks another;
+when none answers honestly, the result is ``valid: false`` naming the check and the
+upstream, and it is never cached. Every result carries ``verification``.
 
 The ``*_answer`` methods are what the API serves: they consult the TieredCache
 first (validation -> cache, validation -> chain) and return encoded bytes; only on a
@@ -15,13 +25,13 @@ synchronous hit path. Head and finality come from the ChainView.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ..cache import Compute, Entry, TieredCache, TtlPolicy
-from ..jsonrpc import Call
+from ..errors import IntegrityFailure
+from ..jsonrpc import Call, RpcError
 from .answer import (
     BLOCK_NOT_FOUND,
     TX_NOT_FOUND,
@@ -30,93 +40,146 @@ from .answer import (
     block_entry,
     transaction_entry,
 )
-from .chain_view import ChainView, Upstreams, need, unavailable
-from .convert import hex_int, to_account, to_block, to_transaction
-from .integrity import IntegrityError, check_block, check_transaction
+from .chain_view import ChainView
+from .convert import to_account, to_block, to_transaction
+from .inputs import MAX_BLOCK_NUMBER
+from .prover import Prover, integrity
+from .trust import (
+    Anchor,
+    Check,
+    Failure,
+    Level,
+    TrustError,
+    Verification,
+    prove_block,
+    prove_transaction,
+    verification,
+    verify_account_proof,
+    verify_code,
+    verify_header,
+    verify_transaction,
+)
 from .types import AccountResult, BlockResult, TransactionResult
+from .upstreams import Upstreams, need, unavailable
 
 __all__ = ["Recorder", "ValidationService", "now_iso"]
 
 log = logging.getLogger("bizra_node.validation")
 
-_HEADER_MEMO_SIZE = 4096
-
-
-def _inline_timestamp(tx: dict[str, Any], receipt: dict[str, Any]) -> int | None:
-    """Newer nodes (anvil, geth >= 1.16) put ``blockTimestamp`` on the transaction or
-    receipt, which saves the header round trip."""
-    for value in (tx.get("blockTimestamp"), receipt.get("blockTimestamp")):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.startswith("0x"):
-            return int(value, 16)
-    return None
-
-
 Recorder = Callable[[str, str, Any], None]
 """Called with (kind, subject, result) after each validation; must not block."""
+
+_NO_PROOF_METHOD = frozenset({-32601, -32004})
+"""eth_getProof refused as unknown/unsupported: the account is answered unproven."""
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _failed(exc: IntegrityFailure) -> Verification:
+    return Verification(level=Level.UNVERIFIED, failure=Failure(
+        check=exc.check, upstream=exc.upstream, message=exc.message[:300]))
+
+
+def _error(exc: IntegrityFailure) -> str:
+    return f"integrity check failed: {exc.check} (upstream {exc.upstream}): {exc.message[:200]}"
+
+
+def _bytes32(hex_hash: str) -> bytes:
+    return bytes.fromhex(hex_hash[2:])
+
+
+class _Proof:
+    """What a verify hook proved about the answers it accepted."""
+
+    __slots__ = ("anchor", "checks", "extra")
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+        self.anchor: Anchor | None = None
+        self.extra: dict[str, Any] = {}
+
+    def reset(self) -> None:
+        self.checks.clear()
+        self.anchor = None
+        self.extra.clear()
+
+    def linked(self, anchor: Anchor | None) -> None:
+        self.anchor = anchor
+        if anchor is not None:
+            self.checks.append(Check.PARENT_LINK)
+
+    @property
+    def verification(self) -> Verification:
+        return verification(self.checks, self.anchor)
+
+
 class ValidationService:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, network_id: int,
-                 recorder: Recorder | None = None, cache: TieredCache | None = None) -> None:
+                 recorder: Recorder | None = None, cache: TieredCache | None = None,
+                 prover: Prover | None = None) -> None:
         self._up = upstreams
         self.chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
         self.network_id = network_id
         self._recorder = recorder
-        self._header_ts: OrderedDict[str, int] = OrderedDict()
+        self.prover = prover or Prover(upstreams, chain)
 
     # --- transaction -------------------------------------------------------------
-    async def _timestamp(self, block_hash: str) -> int:
-        ts = self._header_ts.get(block_hash)
-        if ts is not None:
-            return ts
-        (header,) = await self._up.batch([Call("eth_getBlockByHash", (block_hash, False))])
-        header = need(header, "eth_getBlockByHash")
-        if not isinstance(header, dict) or str(header.get("hash", "")).lower() != block_hash:
-            raise IntegrityError("upstream returned a different block for the transaction")
-        ts = hex_int(header["timestamp"])
-        self._header_ts[block_hash] = ts
-        if len(self._header_ts) > _HEADER_MEMO_SIZE:
-            self._header_ts.popitem(last=False)
-        return ts
-
     async def validate_transaction(self, tx_hash: str) -> TransactionResult:
         calls = [Call("eth_getTransactionByHash", (tx_hash,)),
                  Call("eth_getTransactionReceipt", (tx_hash,)),
                  Call("eth_blockNumber"), *self.chain.finality_calls()]
-        raw = await self._up.batch(calls)
+        want = _bytes32(tx_hash)
+        proof = _Proof()
+
+        async def verify(raw: list[Any], upstream: str) -> None:
+            proof.reset()
+            tx, receipt = raw[0], raw[1]
+            if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
+                return  # not found (nothing to prove) or an error (a 503 below)
+            try:
+                if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
+                    raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
+                block_hash = tx.get("blockHash")
+                if block_hash and receipt is not None:
+                    block = await self.prover.block(_bytes32(str(block_hash)))
+                    proven = prove_transaction(tx, block, self.network_id, receipt_json=receipt,
+                                               expected_hash=want)
+                    proof.checks.extend(proven.checks)
+                    proof.linked(await self.prover.link(block.header))
+                    proof.extra["timestamp"] = block.header.timestamp
+                else:  # pending: the transaction itself, nothing to anchor it to yet
+                    proof.checks.extend(verify_transaction(tx, self.network_id,
+                                                           expected_hash=want).checks)
+            except TrustError as exc:
+                raise integrity(exc) from None
+
+        try:
+            raw = await self._up.batch(calls, verify=verify)
+        except IntegrityFailure as exc:
+            result = TransactionResult(valid=False, error=_error(exc), validated_at=now_iso(),
+                                       network_id=self.network_id, verification=_failed(exc))
+            self._record("transaction", tx_hash, result)
+            return result
         tx = need(raw[0], "eth_getTransactionByHash")
         receipt = need(raw[1], "eth_getTransactionReceipt")
         try:
             head = self.chain.head_of(raw[2])
             if tx is None:
                 result = TransactionResult(valid=False, error=TX_NOT_FOUND,
-                                           validated_at=now_iso(), network_id=self.network_id)
+                                           validated_at=now_iso(), network_id=self.network_id,
+                                           verification=proof.verification)
             else:
-                if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
-                    raise IntegrityError("transaction or receipt is not an object")
-                check_transaction(tx, receipt, tx_hash)
-                block_hash = tx.get("blockHash")
-                ts = None
-                if block_hash and receipt is not None:
-                    ts = _inline_timestamp(tx, receipt)
-                    if ts is None:
-                        ts = await self._timestamp(str(block_hash).lower())
-                data = to_transaction(tx, receipt, head=head,
+                mined = "timestamp" in proof.extra
+                data = to_transaction(tx, receipt if mined else None, head=head,
                                       finalized_at=self.chain.finalized_at(head, raw[3:]),
-                                      timestamp=ts)
+                                      timestamp=proof.extra.get("timestamp"))
                 result = TransactionResult(valid=True, data=data, validated_at=now_iso(),
-                                           network_id=self.network_id)
-        except IntegrityError as exc:
-            result = TransactionResult(valid=False, error=f"integrity check failed: {exc}",
-                                       validated_at=now_iso(), network_id=self.network_id)
+                                           network_id=self.network_id,
+                                           verification=proof.verification)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed transaction data", error=type(exc).__name__) from None
         self._record("transaction", tx_hash, result)
@@ -125,25 +188,55 @@ class ValidationService:
     # --- block -------------------------------------------------------------------
     async def validate_block(self, ref: int | str) -> BlockResult:
         tag = hex(ref) if isinstance(ref, int) else ref
-        calls = [Call("eth_getBlockByNumber", (tag, False)), Call("eth_blockNumber"),
+        # By number, the receipts come in the same batch and are proven too, so the
+        # block's transactions are answered from the proof memo afterwards. A tag may
+        # name a different block for each call of a batch: its receipts are not asked.
+        by_number = isinstance(ref, int)
+        calls = [Call("eth_getBlockByNumber", (tag, True)), Call("eth_blockNumber"),
                  *self.chain.finality_calls()]
-        raw = await self._up.batch(calls)
-        block = need(raw[0], "eth_getBlockByNumber")
+        if by_number:
+            calls.insert(1, Call("eth_getBlockReceipts", (tag,)))
+        proof = _Proof()
+
+        async def verify(raw: list[Any], upstream: str) -> None:
+            proof.reset()
+            block = raw[0]
+            if block is None or isinstance(block, RpcError):
+                return
+            receipts = raw[1] if by_number and isinstance(raw[1], list) else None
+            try:
+                proven = prove_block(block, receipts,
+                                     pooled_blob_leaves=self.prover.pooled_blob_leaves)
+                if by_number and proven.header.number != ref:
+                    raise TrustError(Check.HEADER_HASH, f"asked for block {ref}, the upstream "
+                                                        f"answered block {proven.header.number}")
+                proof.checks.extend(proven.checks)
+                proof.linked(await self.prover.link(proven.header))
+            except TrustError as exc:
+                raise integrity(exc) from None
+            if receipts is not None:
+                self.prover.remember(proven)
+
         try:
-            head = self.chain.head_of(raw[1])
+            raw = await self._up.batch(calls, verify=verify)
+        except IntegrityFailure as exc:
+            result = BlockResult(valid=False, error=_error(exc), validated_at=now_iso(),
+                                 network_id=self.network_id, verification=_failed(exc))
+            self._record("block", str(ref), result)
+            return result
+        block = need(raw[0], "eth_getBlockByNumber")
+        rest = raw[2:] if by_number else raw[1:]
+        try:
+            head = self.chain.head_of(rest[0])
             if block is None:
                 result = BlockResult(valid=False, error=BLOCK_NOT_FOUND,
-                                     validated_at=now_iso(), network_id=self.network_id)
+                                     validated_at=now_iso(), network_id=self.network_id,
+                                     verification=proof.verification)
             else:
-                if not isinstance(block, dict):
-                    raise IntegrityError("block is not an object")
-                check_block(block, ref if isinstance(ref, int) else None)
-                data = to_block(block, finalized_at=self.chain.finalized_at(head, raw[2:]))
+                data = to_block(block, finalized_at=self.chain.finalized_at(head, rest[1:]))
                 result = BlockResult(valid=True, data=data, validated_at=now_iso(),
-                                     network_id=self.network_id)
-        except IntegrityError as exc:
-            result = BlockResult(valid=False, error=f"integrity check failed: {exc}",
-                                 validated_at=now_iso(), network_id=self.network_id)
+                                     network_id=self.network_id,
+                                     verification=proof.verification)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed block data", error=type(exc).__name__) from None
         self._record("block", str(ref), result)
@@ -151,18 +244,68 @@ class ValidationService:
 
     # --- address -----------------------------------------------------------------
     async def validate_address(self, address: str) -> AccountResult:
-        calls = [Call("eth_getBalance", (address, "latest")),
-                 Call("eth_getTransactionCount", (address, "latest")),
-                 Call("eth_getCode", (address, "latest")), Call("eth_blockNumber")]
+        head = await self.chain.head()
+        at = hex(min(head, MAX_BLOCK_NUMBER))
+        calls = [Call("eth_getProof", (address, [], at)), Call("eth_getCode", (address, at)),
+                 Call("eth_getBlockByNumber", (at, False))]
+        want = bytes.fromhex(address[2:])
+        proof = _Proof()
+
+        async def verify(raw: list[Any], upstream: str) -> None:
+            proof.reset()
+            if any(isinstance(r, RpcError) for r in raw):
+                return  # refused or an error: handled below
+            try:
+                header = verify_header(raw[2])
+                if header.number != head:
+                    raise TrustError(Check.HEADER_HASH, f"asked for block {head}, the upstream "
+                                                        f"answered block {header.number}")
+                account = verify_account_proof(header.state_root, raw[0], want)
+                code = raw[1]
+                if not isinstance(code, str) or not code.startswith("0x"):
+                    raise TrustError(Check.CODE_HASH, "code is not hex")
+                verify_code(account, bytes.fromhex(code[2:]))
+                proof.checks.extend((Check.HEADER_HASH, Check.ACCOUNT_PROOF, Check.CODE_HASH))
+                proof.linked(await self.prover.link(header))
+                proof.extra["account"] = account
+            except (TrustError, ValueError) as exc:
+                raise (integrity(exc) if isinstance(exc, TrustError)
+                       else IntegrityFailure(Check.CODE_HASH.value, "code is not hex")) from None
+
+        try:
+            raw = await self._up.batch(calls, verify=verify)
+        except IntegrityFailure as exc:
+            result = AccountResult(valid=False, error=_error(exc), validated_at=now_iso(),
+                                   network_id=self.network_id, verification=_failed(exc))
+            self._record("address", address, result)
+            return result
+        if isinstance(raw[0], RpcError) and raw[0].code in _NO_PROOF_METHOD:
+            return await self._unproven_address(address, at, head)
+        need(raw[0], "eth_getProof")
+        code = need(raw[1], "eth_getCode")
+        account = proof.extra["account"]
+        try:
+            data = to_account(address, hex(account.balance), hex(account.nonce), code, head)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise unavailable("malformed account data", error=type(exc).__name__) from None
+        result = AccountResult(valid=True, data=data, validated_at=now_iso(),
+                               network_id=self.network_id, verification=proof.verification)
+        self._record("address", address, result)
+        return result
+
+    async def _unproven_address(self, address: str, at: str, head: int) -> AccountResult:
+        """For upstreams without eth_getProof: their word, and the answer says so."""
+        calls = [Call("eth_getBalance", (address, at)),
+                 Call("eth_getTransactionCount", (address, at)), Call("eth_getCode", (address, at))]
         raw = await self._up.batch(calls)
         balance, nonce, code = (need(raw[i], calls[i].method) for i in range(3))
         try:
-            head = self.chain.head_of(raw[3])
             data = to_account(address, balance, nonce, code, head)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed account data", error=type(exc).__name__) from None
         result = AccountResult(valid=True, data=data, validated_at=now_iso(),
-                               network_id=self.network_id)
+                               network_id=self.network_id,
+                               verification=Verification(level=Level.UNVERIFIED))
         self._record("address", address, result)
         return result
 

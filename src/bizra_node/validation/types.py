@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from .trust import Verification
+
 __all__ = [
     "Account",
     "AccountResult",
@@ -70,6 +72,8 @@ class TransactionResult(msgspec.Struct, kw_only=True, rename="camel", omit_defau
     network_id: int
     data: Transaction | None = None
     error: str | None = None
+    verification: Verification | None = None
+    """What was proven (and against which anchor), or which check failed."""
 
 
 class BlockResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
@@ -78,6 +82,8 @@ class BlockResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tr
     network_id: int
     data: Block | None = None
     error: str | None = None
+    verification: Verification | None = None
+    """What was proven (and against which anchor), or which check failed."""
 
 
 class AccountResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
@@ -86,3 +92,5 @@ class AccountResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=
     network_id: int
     data: Account | None = None
     error: str | None = None
+    verification: Verification | None = None
+    """What was proven (and against which anchor), or which check failed."""

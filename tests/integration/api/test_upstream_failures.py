@@ -88,11 +88,11 @@ async def test_timeout() -> None:
 
 async def test_jsonrpc_error_object() -> None:
     async def rpc_error(request: web.Request) -> web.Response:
-        calls = orjson.loads(await request.read())
-        calls = calls if isinstance(calls, list) else [calls]
-        return web.json_response([{"jsonrpc": "2.0", "id": c["id"],
-                                   "error": {"code": -32000, "message": "header not found"}}
-                                  for c in calls])
+        doc = orjson.loads(await request.read())
+        calls = doc if isinstance(doc, list) else [doc]
+        answers = [{"jsonrpc": "2.0", "id": c["id"],
+                    "error": {"code": -32000, "message": "header not found"}} for c in calls]
+        return web.json_response(answers if isinstance(doc, list) else answers[0])
 
     async with scripted_upstream(rpc_error) as url, \
             running_node(make_settings(url)) as (_, client):

@@ -67,7 +67,8 @@ async def test_contract_deployment_has_no_recipient(devnet: Devnet,
 async def test_unknown_hash_is_not_found(node_client: NodeClient) -> None:
     result = await validate(node_client[1], "0x" + "ab" * 32)
     assert result == {"valid": False, "error": "Transaction not found",
-                      "validatedAt": result["validatedAt"], "networkId": 31337}
+                      "validatedAt": result["validatedAt"], "networkId": 31337,
+                      "verification": {"level": "unverified"}}  # absence is not provable
 
 
 async def test_upper_case_hash_is_accepted(devnet: Devnet, node_client: NodeClient) -> None:
@@ -83,8 +84,10 @@ async def test_pending_then_confirmed_then_final(fresh_devnet: Devnet) -> None:
     tx_hash = rpc(url, "eth_sendTransaction",
                   [{"from": accounts[5], "to": accounts[6], "value": hex(12345)}])
     # answers that can still change are cached for a moment (TTL_PENDING, TTL_HEAD): this
-    # test watches one transaction change from block to block, so it makes them tiny
-    fast = make_settings(url, ttl_pending=0.001, ttl_head=0.001, ttl_recent=0.001)
+    # test watches one transaction change from block to block, so it makes them tiny (and
+    # asks for the finalized anchor every time)
+    fast = make_settings(url, ttl_pending=0.001, ttl_head=0.001, ttl_recent=0.001,
+                         anchor_refresh=0.001)
     async with running_node(fast) as (_, client):
         pending = (await validate(client, tx_hash))["data"]
         assert pending["status"] == "pending"

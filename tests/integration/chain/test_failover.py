@@ -45,6 +45,18 @@ def uncached_settings(upstream: str, **overrides: Any) -> Settings:
     return make_settings(upstream, l1_cache_size=0, **overrides)
 
 
+def after_start(node: Node, cluster: Cluster, fault: Fault) -> tuple[int, int]:
+    """Once the node has started (its start asks every upstream for the anchor: a fault
+    then would teach it which one is bad before the scenario begins), the upstream it
+    would ask first turns bad; counts start from here. Returns (bad, good) indices."""
+    for proxy in cluster.proxies:
+        proxy.reset_counts()
+    health = node.upstreams.health
+    bad = min(range(len(health)), key=lambda i: (health[i].score(), i))
+    cluster.proxies[bad].set_faults(fault)
+    return bad, 1 - bad
+
+
 def state(node: Node, i: int) -> State:
     return node.upstreams.health[i].breaker.state
 
@@ -73,11 +85,11 @@ async def test_one_upstream_killed_mid_load_no_client_request_fails(cluster3: Cl
 
 
 async def test_slow_upstream_is_hedged_and_answers_come_from_the_fast_one(cluster2: Cluster) -> None:
-    slow, fast = cluster2.proxies
-    slow.set_faults(Fault("latency", latency=5.0))
     settings = uncached_settings(cluster2.node_url, head_poll_interval=0, hedge_delay=0.05)
     durations: list[float] = []
     async with running_node(settings) as (node, client):
+        i, j = after_start(node, cluster2, Fault("latency", latency=5.0))
+        slow, fast = cluster2.proxies[i], cluster2.proxies[j]
         for _ in range(6):
             started = time.monotonic()
             resp = await client.get("/api/v1/validate/block-number")
@@ -136,10 +148,10 @@ async def test_all_down_503_fast_once_open_then_half_open_and_closed(cluster2: C
 
 
 async def test_retry_after_pauses_the_upstream(cluster2: Cluster) -> None:
-    limited, other = cluster2.proxies
-    limited.set_faults(Fault("http", status=429, retry_after=60))
     settings = uncached_settings(cluster2.node_url, head_poll_interval=0)
-    async with running_node(settings) as (_node, client):
+    async with running_node(settings) as (node, client):
+        i, j = after_start(node, cluster2, Fault("http", status=429, retry_after=60))
+        limited, other = cluster2.proxies[i], cluster2.proxies[j]
         for _ in range(10):
             assert (await client.get("/api/v1/validate/block-number")).status_code == 200
     assert limited.received == 1  # asked once, then left alone for its Retry-After
@@ -149,19 +161,20 @@ async def test_retry_after_pauses_the_upstream(cluster2: Cluster) -> None:
 @pytest.mark.parametrize("kind", ["drop", "http", "malformed", "rpc_error", "stall"])
 async def test_each_fault_kind_on_one_upstream_is_invisible_to_clients(
         cluster2: Cluster, kind: FaultKind) -> None:
-    bad, good = cluster2.proxies
-    bad.set_faults(Fault(kind, status=502))
     settings = uncached_settings(cluster2.node_url, head_poll_interval=0, rpc_timeout=0.5)
     reqs = requests_for(cluster2)
     async with running_node(settings) as (node, client):
+        b, g = after_start(node, cluster2, Fault(kind, status=502))
+        bad, good = cluster2.proxies[b], cluster2.proxies[g]
         for i in range(12):
             resp = await reqs[i % len(reqs)](client)
             assert resp.status_code == 200, resp.text
         status: dict[str, Any] = node.upstreams.status()
         hedges_won = node.metrics.upstream_hedges.get(("won",))
+        bad_name = node.upstreams.health[b].name
     assert bad.injected[kind] >= 1
     assert good.forwarded >= 12
-    bad_info = status["upstreams"][node.upstreams.health[0].name]
+    bad_info = status["upstreams"][bad_name]
     if kind == "stall":  # a hedge answers first and the stalled call is cancelled
         assert hedges_won >= 1
     else:

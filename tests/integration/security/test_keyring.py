@@ -12,13 +12,13 @@ import asyncpg
 import pytest
 
 from bizra_node.apikeys import KeyRecord
+from bizra_node.cache import RedisConfig, connect_redis, open_pubsub
 from bizra_node.observability import NodeMetrics
 from bizra_node.security import (
     NOT_HELD,
     KeyEvents,
     KeyHasher,
     KeyRing,
-    connect_redis,
     generate_key,
     publish_key_event,
 )
@@ -113,10 +113,11 @@ async def test_events_drop_at_once_and_survive_a_redis_restart(
     key = await make(repo, "a")
     ring = KeyRing(repo, HASHER, NodeMetrics(), refresh=60)
     await ring.start()
-    events = KeyEvents(connect_redis(redis_server.url, timeout=5), prefix, ring.on_event,
-                       retry=0.2)
+    listener = connect_redis(RedisConfig(redis_server.url), socket_timeout=None,
+                             connect_timeout=1)
+    events = KeyEvents(lambda: open_pubsub(listener), prefix, ring.on_event, retry=0.2)
     events.start()
-    publisher = connect_redis(redis_server.url, timeout=1)
+    publisher = connect_redis(RedisConfig(redis_server.url), socket_timeout=1)
     restarted: RedisServer | None = None
     try:
         await asyncio.wait_for(events.subscribed.wait(), 5)
@@ -132,7 +133,7 @@ async def test_events_drop_at_once_and_survive_a_redis_restart(
         restarted = RedisServer(redis_server.port).start()
         await asyncio.wait_for(events.subscribed.wait(), 10)  # subscribed again
         second = await make(repo, "b")
-        publisher = connect_redis(redis_server.url, timeout=1)
+        publisher = connect_redis(RedisConfig(redis_server.url), socket_timeout=1)
         await publish_key_event(publisher, prefix, "changed")
         deadline = time.monotonic() + 2
         while ring.find_now(second) is None:

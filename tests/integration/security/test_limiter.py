@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bizra_node.cache import RedisConfig, connect_redis
 from bizra_node.observability import NodeMetrics
 from bizra_node.security import (
     DEFER,
@@ -16,14 +17,13 @@ from bizra_node.security import (
     Policy,
     RateLimiter,
     Refusal,
-    connect_redis,
 )
 from tests.support.redis_server import RedisServer
 
 
 def limiter(url: str, prefix: str, **kw: object) -> RateLimiter:
-    config = LimiterConfig(redis_url=url, key_prefix=prefix, timeout=0.2, **kw)  # type: ignore[arg-type]
-    return RateLimiter(config, NodeMetrics(), connect_redis(url, timeout=0.2))
+    config = LimiterConfig(key_prefix=prefix, timeout=0.2, **kw)  # type: ignore[arg-type]
+    return RateLimiter(config, NodeMetrics(), connect_redis(RedisConfig(url), socket_timeout=0.2))
 
 
 async def spend(lim: RateLimiter, caller: str, policy: Policy, n: int, cost: int = 1) -> int:
@@ -119,7 +119,7 @@ async def test_idle_leases_are_given_back(redis_server: RedisServer, prefix: str
         a.start()
         await asyncio.sleep(2.5)  # two upkeep rounds: used, then idle -> given back
         assert "a:4" not in a._leases
-        redis = connect_redis(redis_server.url, timeout=1)
+        redis = connect_redis(RedisConfig(redis_server.url), socket_timeout=1)
         tat = int(await redis.get(f"{prefix}:rl:a:4") or 0)
         await redis.aclose()
         assert tat == 0 or tat / 1e6 - time.time() < 0.02  # no more than ~1 unit still out

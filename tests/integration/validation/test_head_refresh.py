@@ -27,6 +27,11 @@ class HeadGate:
         self.held = asyncio.Event()
         self.calls = 0
 
+    def reset(self) -> None:
+        """Count from here (the node asks for the head once at start)."""
+        self.calls = 0
+        self.held.clear()
+
 
 @asynccontextmanager
 async def head_gate(devnet: Devnet) -> AsyncIterator[tuple[str, HeadGate]]:
@@ -58,6 +63,7 @@ async def test_a_hit_never_waits_for_the_head_refresh(devnet: Devnet) -> None:
         # refresh once less than 99 % of the minute is left: after 0.6 s, far from expiry
         settings = make_settings(url, ttl_head=60.0, head_refresh_ahead=0.99)
         async with running_node(settings) as (node, client):
+            gate.reset()
             tx = devnet.manifest.legacy_tx
             await _validate(client, tx)  # the head comes with the miss's batch
             first = node.cache.peek("head", "head")
@@ -85,6 +91,7 @@ async def test_an_expired_head_is_fetched_before_answering(devnet: Devnet) -> No
     async with head_gate(devnet) as (url, gate):
         settings = make_settings(url, ttl_head=0.2, head_refresh_ahead=0.0)
         async with running_node(settings) as (_, client):
+            gate.reset()
             tx = devnet.manifest.eip1559_tx
             await _validate(client, tx)
             await _validate(client, tx)
@@ -100,6 +107,7 @@ async def test_with_caching_off_every_head_is_asked_for(devnet: Devnet) -> None:
     async with head_gate(devnet) as (url, gate):
         settings = make_settings(url, l1_cache_size=0)
         async with running_node(settings) as (_, client):
+            gate.reset()
             for _ in range(3):
                 resp = await client.get("/api/v1/validate/block-number")
                 assert resp.json()["data"]["blockNumber"] == devnet.manifest.head

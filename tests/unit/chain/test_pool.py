@@ -16,7 +16,7 @@ from aiohttp import web
 from bizra_node.app import upstream_config
 from bizra_node.chain import UpstreamPool
 from bizra_node.devnet import free_port
-from bizra_node.errors import UpstreamUnavailable
+from bizra_node.errors import IntegrityFailure, UpstreamUnavailable
 from bizra_node.jsonrpc import Call, RpcError
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import State
@@ -364,3 +364,46 @@ async def test_upstream_names_in_metrics_and_status_carry_no_credentials() -> No
             text = repr(labels) + repr(pool.status()) + repr(await pool.ping())
     assert "hunter2" not in text and "user" not in text
     assert labels == [(f"http://{host}/", "eth_chainId", "ok")]
+
+
+async def test_an_answer_failing_verification_is_asked_again_of_another_upstream() -> None:
+    async def liar(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda item: "0xbad")
+
+    async def check(answers: list[Any], upstream: str) -> None:
+        if answers != ["0x1"]:
+            raise IntegrityFailure("chain_id", f"chain id {answers[0]} is not 0x1")
+
+    async with upstreams(liar, ok, ok) as (bad, good, _), \
+            pool_for([bad.url, good.url, _.url]) as pool:
+        assert await pool.batch([Call("eth_chainId")], verify=check) == ["0x1"]
+        assert pool.metrics.upstream_integrity_failures.get((bad.url, "chain_id")) == 1
+        assert pool.health[0].breaker.state is State.OPEN  # out of rotation
+        assert await pool.batch([Call("eth_chainId")], verify=check) == ["0x1"]
+    assert len(bad.docs) == 1
+
+
+async def test_when_every_upstream_lies_the_failure_names_the_check_and_an_upstream() -> None:
+    async def liar(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda item: "0xbad")
+
+    async def check(answers: list[Any], upstream: str) -> None:
+        raise IntegrityFailure("chain_id", "not the served chain")
+
+    async with upstreams(liar, liar) as (a, b), pool_for([a.url, b.url]) as pool:
+        with pytest.raises(IntegrityFailure) as info:
+            await pool.batch([Call("eth_chainId")], verify=check)
+    assert info.value.check == "chain_id" and info.value.upstream in (a.url, b.url)
+    assert len(a.docs) == 1 and len(b.docs) == 1
+
+
+async def test_ask_each_puts_the_upstreams_answers_side_by_side() -> None:
+    async def two(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda item: "0x2")
+
+    async def down(doc: Any, n: int) -> web.StreamResponse | None:
+        return None
+
+    async with upstreams(ok, two, down) as (a, b, c), pool_for([a.url, b.url, c.url]) as pool:
+        answers = await pool.ask_each([Call("eth_chainId")])
+    assert answers == {a.url: ["0x1"], b.url: ["0x2"], c.url: None}

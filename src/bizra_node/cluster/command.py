@@ -1,0 +1,64 @@
+"""``bizra-node cluster up | down | status``: the arguments and what each does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_cluster_parser", "run_cluster_command"]
+
+
+def add_cluster_parser(sub: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "cluster", help="a local cluster: N nodes behind HAProxy, Redis, PostgreSQL + replica, "
+                        "PgBouncer, devnet (no containers)")
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--nodes", type=int, default=3, help="node processes (up)")
+    parser.add_argument("--workers", type=int, default=1, help="granian workers per node (up)")
+    parser.add_argument("--port", type=int, default=8090,
+                        help="the balancer's port (up; 0 = a free one)")
+    parser.add_argument("--upstream", default="",
+                        help="BIZRA_NODE_URL for the nodes (up; default: a seeded anvil devnet)")
+    parser.add_argument("--dir", default=".cluster", help="state, data and logs folder")
+    return parser
+
+
+def run_cluster_command(args: argparse.Namespace) -> int:
+    from .local import ClusterAlreadyUp, ClusterSpec, down, status, up
+
+    root = Path(args.dir)
+    if args.action == "up":
+        if not 1 <= args.nodes <= 32 or not 1 <= args.workers <= 64:
+            print("--nodes must be 1..32 and --workers 1..64", file=sys.stderr)
+            return 2
+        spec = ClusterSpec(root=root, nodes=args.nodes, workers=args.workers, port=args.port,
+                           upstream=args.upstream)
+        try:
+            started = time.monotonic()
+            state = up(spec, log=lambda m: print(
+                f"cluster: {m} ({time.monotonic() - started:.1f} s)", file=sys.stderr))
+        except ClusterAlreadyUp as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            print(f"cluster up failed (everything started was stopped; logs in "
+                  f"{root / 'logs'}): {exc}", file=sys.stderr)
+            return 1
+        print(f"cluster up: balancer {state.balancer_url} -> {', '.join(state.node_urls)}",
+              file=sys.stderr)
+        print(json.dumps(status(root), indent=2))
+        return 0
+    if args.action == "down":
+        stopped = down(root)
+        print("cluster down" if stopped else f"no cluster under {root}", file=sys.stderr)
+        return 0
+    found = status(root)
+    if found is None:
+        print(f"no cluster under {root}", file=sys.stderr)
+        return 1
+    print(json.dumps(found, indent=2))
+    return 0

@@ -1,0 +1,142 @@
+"""The service's side of verification: what to ask upstreams for, and which checks make
+an answer good, from a trusted block hash down (see docs/trust.md).
+
+* A **block** is proven once per hash and memoised (bounded LRU): its full transaction
+  list and its receipts (``eth_getBlockReceipts``, else the receipts one by one) are
+  checked against the header's roots, so one rebuild serves every transaction in it.
+* A **header** is proven canonical by the chain view (parent links to the anchor).
+* A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
+  hook, so the upstream that gave the answer is blamed and the calls go to another
+  one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
+  no upstream can give them, the answer is *unavailable*, never blamed on the upstream
+  whose answer was being checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from ..errors import IntegrityFailure, UpstreamUnavailable
+from ..jsonrpc import Call, RpcError
+from .chain_view import ChainView
+from .trust import (
+    Anchor,
+    Check,
+    Header,
+    ProvenBlock,
+    TrustError,
+    prove_block,
+    verify_header,
+)
+from .upstreams import Upstreams
+
+__all__ = ["Prover", "integrity"]
+
+log = logging.getLogger("bizra_node.validation")
+
+
+def integrity(exc: TrustError) -> IntegrityFailure:
+    return IntegrityFailure(exc.check.value, exc.message)
+
+
+class Prover:
+    def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
+                 pooled_blob_leaves: bool = False) -> None:
+        self._up = upstreams
+        self._chain = chain
+        self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
+        self._memo_max = memo_blocks
+        self._inflight: dict[bytes, asyncio.Task[ProvenBlock]] = {}
+        self.pooled_blob_leaves = pooled_blob_leaves
+        self._block_receipts = True
+        """Whether upstreams answer eth_getBlockReceipts (else receipts one by one)."""
+
+    # --- blocks ---------------------------------------------------------------------
+    async def block(self, block_hash: bytes) -> ProvenBlock:
+        """The block with this hash, its transactions and receipts proven against its
+        header (memoised; concurrent callers share one fetch). Raises
+        UpstreamUnavailable when no upstream gives a block that proves."""
+        proven = self._memo.get(block_hash)
+        if proven is not None:
+            self._memo.move_to_end(block_hash)
+            return proven
+        task = self._inflight.get(block_hash)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_block(block_hash))
+            self._inflight[block_hash] = task
+            task.add_done_callback(lambda _: self._inflight.pop(block_hash, None))
+        return await asyncio.shield(task)
+
+    async def _fetch_block(self, block_hash: bytes) -> ProvenBlock:
+        h = "0x" + block_hash.hex()
+        calls = [Call("eth_getBlockByHash", (h, True))]
+        if self._block_receipts:
+            calls.append(Call("eth_getBlockReceipts", (h,)))
+        proven: list[ProvenBlock] = []
+
+        async def verify(answers: list[Any], upstream: str) -> None:
+            block = answers[0]
+            if not isinstance(block, dict):
+                raise IntegrityFailure(Check.HEADER_HASH.value,
+                                       f"no block 0x{block_hash.hex()} (it was named by a "
+                                       "transaction)")
+            receipts = answers[1] if len(answers) > 1 else None
+            if receipts is None or isinstance(receipts, RpcError):
+                receipts = await self._receipts_one_by_one(block)
+            try:
+                proven.append(prove_block(block, receipts, expected_hash=block_hash,
+                                          pooled_blob_leaves=self.pooled_blob_leaves))
+            except TrustError as exc:
+                raise integrity(exc) from None
+
+        await self._up.batch(calls, verify=verify)
+        self.remember(proven[0])
+        return proven[0]
+
+    def remember(self, block: ProvenBlock) -> None:
+        """Keep a block proven with its receipts (by any path) for its transactions."""
+        if block.receipts is None:
+            return
+        self._memo[block.header.hash] = block
+        self._memo.move_to_end(block.header.hash)
+        if len(self._memo) > self._memo_max:
+            self._memo.popitem(last=False)
+
+    async def _receipts_one_by_one(self, block: dict[str, Any]) -> list[Any]:
+        """For upstreams without eth_getBlockReceipts: one batch of receipts by hash."""
+        if self._block_receipts:
+            self._block_receipts = False
+            log.info("upstream has no eth_getBlockReceipts: receipts asked one by one")
+        hashes = [t["hash"] if isinstance(t, dict) else t for t in block.get("transactions", [])]
+        if not hashes:
+            return []
+        return await self._up.batch([Call("eth_getTransactionReceipt", (x,)) for x in hashes])
+
+    # --- headers --------------------------------------------------------------------
+    async def link(self, header: Header) -> Anchor | None:
+        """The anchor ``header`` is linked to, or None when no anchor is known or the
+        header is beyond the walk limit. Raises TrustError(parent_link) when the header
+        is not on the anchored chain. Headers fetched to link it are checked on their
+        own; if none can be had the answer is unavailable, not blamed."""
+        anchor = await self._chain.anchor()
+        if anchor is None:
+            return None
+        try:
+            return anchor if await self._chain.headers.prove(header, anchor) else None
+        except UpstreamUnavailable:
+            raise
+        except IntegrityFailure as exc:  # a header fetched on the way failed: not ours
+            raise UpstreamUnavailable("could not fetch headers to link the answer",
+                                      {"reason": "link_unavailable", "check": exc.check}
+                                      ) from None
+
+    @staticmethod
+    def header(raw: Any) -> Header:
+        try:
+            return verify_header(raw)
+        except TrustError as exc:
+            raise integrity(exc) from None
+

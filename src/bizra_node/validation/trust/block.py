@@ -1,0 +1,150 @@
+"""A block's body against its verified header: transactions, receipts, withdrawals.
+
+:func:`prove_block` checks a full block (``eth_getBlockByNumber(n, true)``) and, if
+given, the block's receipts (``eth_getBlockReceipts``, or each receipt in order): the
+header hash, then the transactions, receipts and withdrawals roots rebuilt from the
+lists. The :class:`ProvenBlock` it returns holds what later checks need (transaction
+hashes computed from the fields, consensus receipts), so a caller can memoise it per
+block hash and prove every transaction of the block against it without a rebuild.
+
+anvil up to 1.7.1 commits ``transactionsRoot`` over a blob transaction's pooled
+(network) form, sidecar included, instead of the block-body form every other client
+uses (foundry-rs/foundry#15132, fixed by #15699 after 1.7.1). ``pooled_blob_leaves``
+accepts such a block: when the canonical root does not match and the upstream sent each
+blob transaction's sidecar (``blobs``, ``commitments``, ``cellProofs`` or ``proofs``),
+the root is rebuilt with the pooled form. The pooled form holds the canonical payload,
+so the transactions are proven as firmly; the option exists only for anvil devnets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._hex import as_bytes, as_object, field_bytes, field_int
+from ._keccak import keccak
+from ._rlp import encode, encode_list_payload
+from .errors import Check, TrustError
+from .header import Header, verify_header
+from .receipts import ConsensusReceipt, decode_receipt
+from .transactions import decode_transaction
+from .tries import ordered_trie_root
+
+__all__ = [
+    "ProvenBlock",
+    "encode_withdrawal",
+    "prove_block",
+    "receipts_root",
+    "transactions_root",
+    "withdrawals_root",
+]
+
+_W = Check.WITHDRAWALS_ROOT
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenBlock:
+    header: Header
+    tx_hashes: tuple[bytes, ...]
+    """keccak of each transaction's canonical encoding, in block order."""
+    receipts: tuple[ConsensusReceipt, ...] | None
+    """The block's receipts, proven by receiptsRoot (None: not checked)."""
+    checks: tuple[Check, ...]
+
+
+def encode_withdrawal(withdrawal_json: object) -> bytes:
+    """EIP-4895: rlp([index, validatorIndex, address, amount in Gwei])."""
+    w = as_object(withdrawal_json, _W, "withdrawal")
+    return encode([field_int(w, "index", _W), field_int(w, "validatorIndex", _W),
+                   field_bytes(w, "address", _W, 20), field_int(w, "amount", _W)])
+
+
+def _list(value: object, check: Check, what: str) -> Sequence[Any]:
+    if not isinstance(value, list):
+        raise TrustError(check, f"{what} is not a list")
+    return value
+
+
+def transactions_root(transactions: Sequence[object]) -> bytes:
+    return ordered_trie_root([decode_transaction(tx).encoding for tx in transactions])
+
+
+def receipts_root(receipts: Sequence[object]) -> bytes:
+    return ordered_trie_root([decode_receipt(r).encoding for r in receipts])
+
+
+def withdrawals_root(withdrawals: Sequence[object]) -> bytes:
+    return ordered_trie_root([encode_withdrawal(w) for w in withdrawals])
+
+
+def _pooled_leaf(tx_json: object, canonical: bytes) -> bytes:
+    """anvil's leaf for a blob transaction: 0x03 || rlp([payload, (1,) blobs,
+    commitments, proofs]) with wrapper version 1 for EIP-7594 cell proofs."""
+    tx = as_object(tx_json, Check.TRANSACTIONS_ROOT, "transaction")
+    if canonical[:1] != b"\x03" or tx.get("blobs") is None:
+        return canonical
+    t = Check.TRANSACTIONS_ROOT
+    blobs = [as_bytes(b, t, "blob") for b in _list(tx.get("blobs"), t, "blobs")]
+    commitments = [as_bytes(c, t, "commitment", 48)
+                   for c in _list(tx.get("commitments"), t, "commitments")]
+    if tx.get("cellProofs") is not None:
+        version = [1]
+        proofs = _list(tx.get("cellProofs"), t, "cellProofs")
+    else:
+        version = []
+        proofs = _list(tx.get("proofs"), t, "proofs")
+    items = [encode(blobs), encode(commitments),
+             encode([as_bytes(p, t, "proof", 48) for p in proofs])]
+    wrapper = canonical[1:] + (encode(version[0]) if version else b"") + b"".join(items)
+    return b"\x03" + encode_list_payload(wrapper)
+
+
+def _mismatch(check: Check, what: str, computed: bytes, header_root: bytes) -> TrustError:
+    return TrustError(check, f"the {what} have root 0x{computed.hex()}, the header says "
+                             f"0x{header_root.hex()}")
+
+
+def prove_block(block_json: object, receipts: Sequence[object] | None = None, *,
+                expected_hash: bytes | None = None,
+                pooled_blob_leaves: bool = False) -> ProvenBlock:
+    """Check a full block (and its receipts, if given) against its own header.
+    ``pooled_blob_leaves``: accept anvil's non-canonical blob leaves (module doc)."""
+    block = as_object(block_json, Check.HEADER_HASH, "block")
+    header = verify_header(block, expected_hash=expected_hash)
+    checks = [Check.HEADER_HASH]
+
+    txs = _list(block.get("transactions"), Check.TRANSACTIONS_ROOT, "transactions")
+    if any(isinstance(tx, str) for tx in txs):
+        raise TrustError(Check.TRANSACTIONS_ROOT,
+                         "the block lists transaction hashes: the root needs full transactions")
+    encodings = [decode_transaction(tx).encoding for tx in txs]
+    computed = ordered_trie_root(encodings)
+    if computed != header.transactions_root and pooled_blob_leaves:
+        pooled = [_pooled_leaf(tx, e) for tx, e in zip(txs, encodings, strict=True)]
+        if pooled != encodings:
+            computed = ordered_trie_root(pooled)
+    if computed != header.transactions_root:
+        raise _mismatch(Check.TRANSACTIONS_ROOT, "transactions", computed, header.transactions_root)
+    checks.append(Check.TRANSACTIONS_ROOT)
+
+    withdrawals = block.get("withdrawals")
+    if header.withdrawals_root is not None:
+        computed = withdrawals_root(_list(withdrawals, _W, "withdrawals"))
+        if computed != header.withdrawals_root:
+            raise _mismatch(_W, "withdrawals", computed, header.withdrawals_root)
+        checks.append(_W)
+    elif withdrawals:
+        raise TrustError(_W, "the block has withdrawals but its header has no withdrawalsRoot")
+
+    proven_receipts: tuple[ConsensusReceipt, ...] | None = None
+    if receipts is not None:
+        proven_receipts = tuple(decode_receipt(r) for r in
+                                _list(receipts, Check.RECEIPTS_ROOT, "receipts"))
+        computed = ordered_trie_root([r.encoding for r in proven_receipts])
+        if computed != header.receipts_root:
+            raise _mismatch(Check.RECEIPTS_ROOT, "receipts", computed, header.receipts_root)
+        checks.append(Check.RECEIPTS_ROOT)
+    return ProvenBlock(header, tuple(keccak(e) for e in encodings), proven_receipts,
+                       tuple(checks))
+

@@ -1,0 +1,57 @@
+"""One exception for every failed check, with a machine-readable name.
+
+A check fails when the upstream's answer contradicts what it claims (a hash that is
+not the hash of the fields, a root that is not the root of the list, a proof that
+does not lead to the claimed value) and also when the answer is too malformed to be
+checked at all (bad hex, wrong lengths, missing fields): a node that cannot check an
+answer must not serve it, so both are the same failure for the caller.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Check", "TrustError"]
+
+
+class Check(StrEnum):
+    """The checks, by the name that goes into results, records and metric labels."""
+
+    TX_FIELDS = "tx_fields"
+    """The transaction object is complete and well-formed for its type."""
+    TX_HASH = "tx_hash"
+    """keccak of the canonical encoding is the claimed (and the asked-for) hash."""
+    TX_SIGNATURE = "tx_signature"
+    """The signature is valid (low s, parity 0/1) and recovers to ``from``."""
+    TX_CHAIN_ID = "tx_chain_id"
+    """The signed chain id is the node's network (legacy pre-EIP-155: none signed)."""
+    HEADER_HASH = "header_hash"
+    """keccak(rlp(header)) is the claimed block hash."""
+    PARENT_LINK = "parent_link"
+    """Headers link by parentHash (and consecutive numbers) to the anchor."""
+    TRANSACTIONS_ROOT = "transactions_root"
+    """The block's transaction list has the header's transactionsRoot."""
+    RECEIPTS_ROOT = "receipts_root"
+    """The block's receipts have the header's receiptsRoot."""
+    WITHDRAWALS_ROOT = "withdrawals_root"
+    """The block's withdrawals have the header's withdrawalsRoot."""
+    NOT_IN_BLOCK = "not_in_block"
+    """The transaction is in the (proven) transaction list of the block it names."""
+    RECEIPT_MISMATCH = "receipt_mismatch"
+    """The receipt served for a transaction is the one proven by the receipts root."""
+    ACCOUNT_PROOF = "account_proof"
+    """The EIP-1186 account proof leads from the stateRoot to the claimed account."""
+    STORAGE_PROOF = "storage_proof"
+    """A storage proof leads from the account's storageRoot to the claimed value."""
+    CODE_HASH = "code_hash"
+    """keccak(code) is the proven codeHash."""
+
+
+class TrustError(Exception):
+    """An upstream's answer failed ``check``; ``message`` says how (for logs and clients:
+    it names fields and values, never secrets)."""
+
+    def __init__(self, check: Check, message: str) -> None:
+        super().__init__(f"{check.value}: {message}")
+        self.check = check
+        self.message = message

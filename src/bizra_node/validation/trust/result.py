@@ -1,0 +1,76 @@
+"""What an answer says was proven: the ``verification`` object of a result.
+
+``level`` says how far the proof reaches: ``unverified`` (nothing checked),
+``consistent`` (the answer matches a block header whose hash was recomputed, but that
+header is not linked to an anchor) or ``anchored`` (the header is linked by parent
+hashes to the anchor). ``anchor`` says where the anchor comes from: ``quorum`` (a
+finalized hash a quorum of independent upstreams agree on), ``checkpoint`` (pinned by
+the operator) or ``first-use`` (one upstream's finalized hash, trusted the first time
+it was seen: as good as that upstream at that moment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import msgspec
+
+from .errors import Check
+
+__all__ = ["Anchor", "AnchorSource", "Failure", "Level", "Verification", "verification"]
+
+
+class Level(StrEnum):
+    UNVERIFIED = "unverified"
+    CONSISTENT = "consistent"
+    ANCHORED = "anchored"
+
+
+class AnchorSource(StrEnum):
+    QUORUM = "quorum"
+    CHECKPOINT = "checkpoint"
+    FIRST_USE = "first-use"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A block the node trusts: its number, hash, and why it is trusted."""
+
+    number: int
+    hash: bytes
+    source: AnchorSource
+
+
+class Failure(msgspec.Struct, kw_only=True, rename="camel", frozen=True):
+    """The check an upstream's answer failed (after every upstream asked had failed or
+    lied): machine-readable ``check``, the ``upstream`` that gave the answer, and how."""
+
+    check: str
+    upstream: str
+    message: str
+
+
+class Verification(msgspec.Struct, kw_only=True, rename="camel", frozen=True,
+                   omit_defaults=True):
+    """The ``verification`` object of a result."""
+
+    level: Level
+    anchor: AnchorSource | None = None
+    anchor_number: int | None = None
+    anchor_hash: str | None = None
+    checks: tuple[Check, ...] = ()
+    failure: Failure | None = None
+
+
+def verification(checks: Iterable[Check], anchor: Anchor | None = None) -> Verification:
+    """Build the object from the checks that ran (duplicates dropped, order kept): the
+    level is ``anchored`` when parent_link ran against ``anchor``."""
+    ran = tuple(dict.fromkeys(checks))
+    if not ran:
+        return Verification(level=Level.UNVERIFIED)
+    if anchor is None or Check.PARENT_LINK not in ran:
+        return Verification(level=Level.CONSISTENT, checks=ran)
+    return Verification(level=Level.ANCHORED, anchor=anchor.source, anchor_number=anchor.number,
+                        anchor_hash="0x" + anchor.hash.hex(), checks=ran)

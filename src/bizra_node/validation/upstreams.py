@@ -1,0 +1,34 @@
+"""What the domain needs from the chain layer (a protocol: validation/ never imports
+chain/), and the two helpers that turn upstream trouble into a 503."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from ..errors import UpstreamUnavailable
+from ..jsonrpc import Call, RpcError
+
+__all__ = ["Upstreams", "Verify", "need", "unavailable"]
+
+Verify = Callable[[list[Any], str], Awaitable[None]]
+"""(answers in call order, the upstream that gave them) -> None; raises IntegrityFailure
+when the answers fail a check (the pool then asks another upstream)."""
+
+
+class Upstreams(Protocol):
+    async def batch(self, calls: list[Call], *, verify: Verify | None = None) -> list[Any]: ...
+
+    async def ask_each(self, calls: list[Call], timeout: float = 2.0
+                       ) -> dict[str, list[Any] | None]: ...
+
+
+def unavailable(reason: str, **details: Any) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"upstream could not answer: {reason}", {"reason": reason, **details})
+
+
+def need(value: Any, what: str) -> Any:
+    """Raise 503 for a JSON-RPC error object in place of a result."""
+    if isinstance(value, RpcError):
+        raise unavailable(f"{what} failed", rpcCode=value.code, rpcMessage=value.message[:200])
+    return value

@@ -1,0 +1,89 @@
+"""A local cluster for cross-node tests: three node processes behind HAProxy, sharing
+one Redis and PostgreSQL (primary + streaming replica behind PgBouncer), started once
+per module with ``bizra_node.cluster.up``.
+
+Each node has an upstream of its own: a counting proxy (in a thread, so it answers
+while the test's loop is idle) in front of the session's anvil, so a test can say
+which node went upstream and for what.
+
+Where the next cross-node tests go: rate limits (a client's budget shared by every
+node), API key revocations (a key revoked through one node refused by all) and reorg
+invalidations (a reorg seen by one node drops the entries on all, over Redis pub/sub)
+each get a module beside test_cross_node.py that uses ``local_cluster``, passing the
+settings they need through ``ClusterSpec.env``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bizra_node.cluster import (
+    ClusterSpec,
+    ClusterState,
+    PgCluster,
+    can_run_clusters,
+    down,
+    load,
+    up,
+)
+from bizra_node.cluster.haproxy import haproxy_binary
+from bizra_node.cluster.procs import alive
+from tests.conftest import Devnet
+from tests.support.postgres import pgbouncer_binary
+from tests.support.proxy import CountingProxy, threaded_counting_proxy
+
+NODES = 3
+
+
+def missing_cluster_tools() -> str | None:
+    if haproxy_binary() is None:
+        return "haproxy not installed (make haproxy)"
+    if pgbouncer_binary() is None:
+        return "pgbouncer not installed (make pgbouncer)"
+    if shutil.which("redis-server") is None:
+        return "redis-server not installed (make redis)"
+    return can_run_clusters()
+
+
+@dataclass
+class LocalCluster:
+    state: ClusterState
+    proxies: list[CountingProxy]
+    """proxies[i] is node i's upstream."""
+    devnet: Devnet
+
+
+@pytest.fixture(scope="module")
+def local_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
+    reason = missing_cluster_tools()
+    if reason:
+        pytest.skip(reason)
+    # not under pytest's tmp folder: that is root-only, and PostgreSQL runs as postgres
+    root = Path(tempfile.mkdtemp(prefix="bizra-cluster-"))
+    with contextlib.ExitStack() as stack:
+        proxies = [stack.enter_context(threaded_counting_proxy(devnet.url))
+                   for _ in range(NODES)]
+        spec = ClusterSpec(
+            root=root, nodes=NODES, workers=1, port=0, upstream=devnet.url,
+            # a head cached in the shared L2 stays fresh for the test's span; no
+            # background head polling (one upstream each anyway)
+            env={"TTL_HEAD": "30", "HEAD_POLL_INTERVAL": "0", "LOG_LEVEL": "warning",
+                 "METRICS_FLUSH_INTERVAL": "0.2", "DB_REPLICA_CHECK_INTERVAL": "1"},
+            env_each=[{"BIZRA_NODE_URL": p.url} for p in proxies])
+        state = up(spec)
+        try:
+            yield LocalCluster(state, proxies, devnet)
+        finally:
+            pids = load(root).pids() if load(root) else []  # type: ignore[union-attr]
+            assert down(root)
+            # down stops every process it started and leaves no state behind
+            assert not [p for p in pids if alive(p)] and load(root) is None
+            assert not PgCluster(root / "pg-primary", 0).running
+            shutil.rmtree(root, ignore_errors=True)

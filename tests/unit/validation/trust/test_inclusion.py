@@ -1,0 +1,195 @@
+"""A transaction and its receipt proven against their block: honest data for every
+type; a receipt or position that disagrees with the proven block is caught."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bizra_node.validation.trust import (
+    Check,
+    ProvenBlock,
+    TrustError,
+    prove_block,
+    prove_transaction,
+)
+from tests.support.trust_seed import TrustDevnet, TxBundle
+
+from .conftest import KINDS, clone, fails
+
+CHAIN = 31337
+
+
+def _proven(bundle: TxBundle) -> ProvenBlock:
+    return prove_block(bundle.block, bundle.receipts, pooled_blob_leaves=True)
+
+
+@pytest.mark.parametrize("kind", KINDS + [f"mixed_{k}" for k in KINDS])
+def test_every_type_with_its_receipt(trust_devnet: TrustDevnet, kind: str) -> None:
+    tx_hash = trust_devnet.all_txs()[kind]
+    bundle = trust_devnet.bundle(tx_hash)
+    proven = prove_transaction(bundle.tx, _proven(bundle), CHAIN, receipt_json=bundle.receipt,
+                               expected_hash=bytes.fromhex(tx_hash[2:]))
+    assert proven.index == int(bundle.tx["transactionIndex"], 16)
+    assert proven.gas_used == int(bundle.receipt["gasUsed"], 16)
+    assert proven.receipt is not None
+    assert proven.receipt.status == (0 if kind.endswith("reverted") else 1)
+    assert {Check.TX_HASH, Check.TX_SIGNATURE, Check.HEADER_HASH, Check.TRANSACTIONS_ROOT,
+            Check.RECEIPTS_ROOT, Check.NOT_IN_BLOCK, Check.RECEIPT_MISMATCH} <= set(proven.checks)
+
+
+def test_in_a_block_of_a_thousand(trust_devnet: TrustDevnet) -> None:
+    block = trust_devnet.block(trust_devnet.manifest.big_blocks[1000])
+    bundle = trust_devnet.bundle(block["transactions"][777]["hash"])
+    proven = prove_transaction(bundle.tx, _proven(bundle), CHAIN, receipt_json=bundle.receipt)
+    assert proven.index == 777
+
+
+def _logs_bundle(devnet: TrustDevnet) -> TxBundle:
+    return devnet.bundle(devnet.manifest.mixed_txs["logs"])
+
+
+@pytest.mark.parametrize("edit", [
+    {"status": "0x0"},
+    {"cumulativeGasUsed": "0x1"},
+    {"logs": []},
+    {"type": "0x1"},
+])
+def test_receipt_disagrees_with_the_proven_one(trust_devnet: TrustDevnet,
+                                               edit: dict[str, Any]) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    receipt = {**bundle.receipt, **edit}
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+          receipt_json=receipt)
+
+
+def test_flipped_status(trust_devnet: TrustDevnet) -> None:
+    """A failed transaction's receipt served as a success."""
+    bundle = trust_devnet.bundle(trust_devnet.manifest.mixed_txs["reverted"])
+    receipt = {**bundle.receipt, "status": "0x1"}
+    err = fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+                receipt_json=receipt)
+    assert "status" in err.message
+
+
+def test_removed_log(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    receipt = clone(bundle.receipt)
+    receipt["logs"].pop(0)
+    err = fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+                receipt_json=receipt)
+    assert "logs" in err.message
+
+
+@pytest.mark.parametrize("edit", [
+    {"transactionHash": "0x" + "12" * 32}, {"blockHash": "0x" + "12" * 32},
+    {"blockNumber": "0x1"}, {"transactionIndex": "0x0"}, {"gasUsed": "0x5208"},
+    {"from": "0x" + "12" * 20}, {"to": "0x" + "12" * 20}, {"contractAddress": "0x" + "12" * 20},
+    {"effectiveGasPrice": "0x1"}, {"blockTimestamp": 1},
+    {"logsBloom": "0x"}, {"gasUsed": None},
+])
+def test_receipt_fields_outside_the_encoding(trust_devnet: TrustDevnet,
+                                             edit: dict[str, Any]) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+          receipt_json={**bundle.receipt, **edit})
+
+
+def test_contract_address_of_a_creation(trust_devnet: TrustDevnet) -> None:
+    bundle = trust_devnet.bundle(trust_devnet.manifest.mixed_txs["create"])
+    assert bundle.receipt["contractAddress"]
+    prove_transaction(bundle.tx, _proven(bundle), CHAIN, receipt_json=bundle.receipt)
+    swapped = {**bundle.receipt, "contractAddress": trust_devnet.manifest.log_contract}
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+          receipt_json=swapped)
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+          receipt_json={**bundle.receipt, "contractAddress": None})
+
+
+@pytest.mark.parametrize("edit", [{"transactionIndex": "0x0"}, {"transactionIndex": "0x63"},
+                                  {"blockNumber": "0x2"}, {"blockHash": "0x" + "12" * 32},
+                                  {"blockTimestamp": "0x1"}, {"transactionIndex": None}])
+def test_position_disagrees(trust_devnet: TrustDevnet, edit: dict[str, Any]) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    fails(Check.NOT_IN_BLOCK, prove_transaction, {**bundle.tx, **edit}, _proven(bundle), CHAIN)
+
+
+def test_transaction_from_another_block(trust_devnet: TrustDevnet) -> None:
+    """A genuine, signed transaction claimed to be in a block it is not in."""
+    here = trust_devnet.bundle(trust_devnet.manifest.mixed_txs["logs"])
+    elsewhere = trust_devnet.bundle(trust_devnet.manifest.txs["legacy"]).tx
+    claimed = {**elsewhere, "blockHash": here.tx["blockHash"], "blockNumber": here.tx["blockNumber"],
+               "transactionIndex": here.tx["transactionIndex"],
+               "blockTimestamp": here.tx["blockTimestamp"]}
+    err = fails(Check.NOT_IN_BLOCK, prove_transaction, claimed, _proven(here), CHAIN)
+    assert "not in the block" in err.message
+
+
+def test_effective_gas_price_on_the_transaction(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    fails(Check.TX_FIELDS, prove_transaction, {**bundle.tx, "gasPrice": "0x1"}, _proven(bundle),
+          CHAIN)
+
+
+def test_receipt_needs_proven_receipts(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    bare = prove_block(bundle.block, pooled_blob_leaves=True)
+    prove_transaction(bundle.tx, bare, CHAIN)
+    with pytest.raises(ValueError, match="receipts"):
+        prove_transaction(bundle.tx, bare, CHAIN, receipt_json=bundle.receipt)
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+          receipt_json="receipt")
+
+
+def test_a_log_changed_in_place(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    receipt = clone(bundle.receipt)
+    receipt["logs"][0]["data"] = "0x" + "00" * 40
+    err = fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, _proven(bundle), CHAIN,
+                receipt_json=receipt)
+    assert err.message.startswith("the receipt's logs differs")
+
+
+def test_receipts_shorter_than_the_index(trust_devnet: TrustDevnet) -> None:
+    bundle = _logs_bundle(trust_devnet)
+    proven = _proven(bundle)
+    assert proven.receipts is not None
+    short = dataclasses.replace(proven, receipts=proven.receipts[:1])
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, bundle.tx, short, CHAIN,
+          receipt_json=bundle.receipt)
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                 st.sampled_from(["0x", "0x0", "0xzz", "0x" + "ff" * 33, "0x1_0", "0x" + "00" * 32]),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
+                                                                      st.text(max_size=3)))
+_BUNDLES: dict[str, TxBundle] = {}
+
+
+def _damage(obj: dict[str, Any], data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(sorted(obj)))
+    if data.draw(st.booleans()):
+        del obj[key]
+    else:
+        obj[key] = data.draw(junk)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_damage_to_block_receipt_or_transaction_is_a_trust_error(
+        trust_devnet: TrustDevnet, data: st.DataObject) -> None:
+    if "logs" not in _BUNDLES:
+        _BUNDLES["logs"] = trust_devnet.bundle(trust_devnet.manifest.mixed_txs["logs"])
+    bundle = clone(_BUNDLES["logs"])
+    targets = [bundle.tx, bundle.receipt, bundle.block, bundle.receipts[3], bundle.receipt["logs"][0],
+               bundle.block["transactions"][2]]
+    for _ in range(data.draw(st.integers(1, 3))):
+        _damage(data.draw(st.sampled_from(targets)), data)
+    with contextlib.suppress(TrustError):
+        proven = prove_block(bundle.block, bundle.receipts, pooled_blob_leaves=True)
+        prove_transaction(bundle.tx, proven, CHAIN, receipt_json=bundle.receipt)
