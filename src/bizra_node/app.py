@@ -10,16 +10,23 @@ each worker process (and each test) builds its own ``Node``. ``create_rsgi_app``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from .api import (
+    DEFAULT_COSTS,
     ASGIApp,
     CorsPolicy,
     Dispatcher,
+    Guard,
+    GuardConfig,
     HistoryRoutes,
     MetricsEndpoints,
     ReadyCheck,
+    Request,
+    Response,
+    Route,
     Routes,
     RpcRoute,
     RSGIApp,
@@ -34,6 +41,8 @@ from .cache import (
     SharedRecords,
     TieredCache,
     TtlPolicy,
+    connect_redis,
+    open_pubsub,
 )
 from .chain import (
     FollowConfig,
@@ -47,6 +56,14 @@ from .chain import (
 from .jsonrpc import RpcLimits
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
+from .security import (
+    KeyEvents,
+    KeyHasher,
+    KeyRing,
+    LimiterConfig,
+    Policy,
+    RateLimiter,
+)
 from .settings import Settings
 from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
 from .validation import (
@@ -62,12 +79,16 @@ from .validation import (
 )
 
 __all__ = [
+    "AdminNode",
     "Node",
     "cache_config",
     "chain_view_config",
+    "create_admin_rsgi_app",
     "create_asgi_app",
     "create_rsgi_app",
     "follow_config",
+    "guard_config",
+    "limiter_config",
     "pgbouncer_config",
     "pool_options",
     "redis_config",
@@ -187,6 +208,90 @@ def pgbouncer_config(s: Settings) -> PgBouncerConfig:
         query_wait_timeout=s.pgbouncer_query_wait_timeout)
 
 
+def guard_config(s: Settings) -> GuardConfig:
+    return GuardConfig(
+        keys_mode=s.api_keys_mode,
+        anonymous=Policy("anonymous", s.rate_limit_rps, s.rate_limit_burst)
+        if s.rate_limit_rps > 0 else None,
+        key_default=Policy("key", s.rate_limit_key_rps, s.rate_limit_key_burst)
+        if s.rate_limit_key_rps > 0 else None,
+        anonymous_scopes=s.anonymous_scopes, trusted_proxies=s.proxy_networks)
+
+
+def limiter_config(s: Settings) -> LimiterConfig:
+    return LimiterConfig(key_prefix=s.cache_key_prefix, timeout=s.rate_limit_redis_timeout,
+                         on_redis_down=s.rate_limit_on_redis_down, workers=s.workers)
+
+
+class Security:
+    """The guard and what it uses: the key ring (with its pub/sub events) and the rate
+    limiter; None of them when API keys are off and there are no limits."""
+
+    def __init__(self, s: Settings, metrics: NodeMetrics, store: Store | None) -> None:
+        config = guard_config(s)
+        self.keys_required = s.api_keys_mode == "required"
+        self.ring: KeyRing | None = None
+        self.events: KeyEvents | None = None
+        self.limiter: RateLimiter | None = None
+        self._clients: list[Any] = []
+        redis = redis_config(s)
+        if s.api_keys_mode != "off":
+            assert store is not None  # settings refuse keys without the database
+            self.ring = KeyRing(store.keys, KeyHasher(s.api_key_secret.get_secret_value()),
+                                metrics, capacity=s.api_keys_cache_size,
+                                refresh=s.api_keys_refresh, touch_interval=s.api_keys_touch_interval)
+            if redis is not None:  # a listener waits for messages: no socket timeout
+                listener = connect_redis(redis, socket_timeout=None, connect_timeout=2.0,
+                                         max_connections=2)
+                self._clients.append(listener)
+                self.events = KeyEvents(lambda: open_pubsub(listener), s.cache_key_prefix,
+                                        self.ring.on_event)
+        if config.anonymous is not None or config.key_default is not None:
+            client = None
+            if redis is not None:
+                timeout = s.rate_limit_redis_timeout
+                client = connect_redis(redis, socket_timeout=timeout,
+                                       connect_timeout=max(timeout, 0.25), max_connections=64)
+                self._clients.append(client)
+            self.limiter = RateLimiter(limiter_config(s), metrics, client)
+        self.guard = (Guard(config, metrics, ring=self.ring, limiter=self.limiter)
+                      if self.ring is not None or self.limiter is not None else None)
+
+    async def start(self) -> None:
+        if self.ring is not None:
+            await self.ring.start()
+        if self.events is not None:
+            self.events.start()
+        if self.limiter is not None:
+            self.limiter.start()
+
+    async def stop(self) -> None:
+        if self.events is not None:
+            await self.events.stop()
+        if self.limiter is not None:
+            await self.limiter.stop()
+        if self.ring is not None:
+            await self.ring.stop()  # writes the last batch of last-used times
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def ready(self) -> dict[str, Any]:
+        """Keys loaded (when on), and which rate-limit mode holds. Not ready when keys
+        are required and none could be loaded yet (every keyed request would be a 503),
+        or when the limits fail closed with Redis down."""
+        out: dict[str, Any] = {"ok": True, "apiKeys": "off"}
+        if self.ring is not None:
+            ring = self.ring.status()
+            out["apiKeys"] = ring
+            out["ok"] = bool(ring["ok"]) or not self.keys_required
+        if self.limiter is not None:
+            limits = self.limiter.status()
+            out["rateLimit"] = limits
+            out["ok"] = out["ok"] and bool(limits["ok"])
+        return out
+
+
 # --- the node ---------------------------------------------------------------------------
 class Node:
     """All components of one worker, started and stopped in order."""
@@ -209,6 +314,9 @@ class Node:
                                                "redis": self.cache.ready}
         if self.store is not None:
             ready_checks["database"] = self.store.ready
+        self.security = Security(settings, self.metrics, self.store)
+        if self.security.guard is not None:
+            ready_checks["security"] = self.security.ready
         self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
                                  flush_interval=settings.metrics_flush_interval,
                                  enabled=settings.metrics_enabled)
@@ -236,20 +344,22 @@ class Node:
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
                               limits=self.limits)
         rpc_route = RpcRoute(self.rpc, limits=self.limits,
-                             cors=CorsPolicy(settings.cors_origins))
+                             cors=CorsPolicy(settings.cors_origins),
+                             costs={**DEFAULT_COSTS, **settings.rpc_costs})
         self.websocket: WebSocketEndpoint | None = WebSocketEndpoint(
             rpc_route.answerer, self.hub, deadline=settings.request_deadline)
         routes = [
             *Routes(self.service, ready_checks=ready_checks,
                     bench_endpoints=settings.bench_endpoints).routes,
-            *MetricsEndpoints(self.exporter).routes,
+            *([] if settings.metrics_address else MetricsEndpoints(self.exporter).routes),
             *HistoryRoutes(self.store.history if self.store else None).routes,
             *rpc_route.routes,
             *openapi_routes(),
         ]
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
                                      self.metrics if settings.metrics_enabled else None,
-                                     deadline=settings.request_deadline)
+                                     deadline=settings.request_deadline,
+                                     guard=self.security.guard)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:
@@ -265,6 +375,7 @@ class Node:
         self.follower.start()
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
+        await self.security.start()  # keys are read from the store
         self.exporter.start()
         self.memory_guard.start()
         self._started = True
@@ -280,6 +391,7 @@ class Node:
         await self.hub.close()
         await self.records.close()
         await self.prover.close()
+        await self.security.stop()
         await self.chain.close()
         await self.cache.close()
         await self.upstreams.close()
@@ -288,6 +400,38 @@ class Node:
         await self.exporter.stop()
         await asyncio.sleep(0)  # let aiohttp close its transports
         log.info("node stopped")
+
+
+class AdminNode:
+    """The admin listener (METRICS_ADDRESS): /metrics, /api/metrics and /health over the
+    metric files every worker of the node publishes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.exporter = Exporter(NodeMetrics(), directory=settings.prometheus_multiproc_dir,
+                                 flush_interval=settings.metrics_flush_interval,
+                                 enabled=settings.metrics_enabled)
+        # no scope: whoever reaches the admin address may read the metrics
+        routes = [Route(r.path, r.methods, r.handler)
+                  for r in MetricsEndpoints(self.exporter).routes]
+        routes.append(Route("/health", ("GET",), _health))
+        self.dispatcher = Dispatcher(routes, 1024)
+        self.websocket: WebSocketEndpoint | None = None
+
+    async def start(self) -> None:
+        self.exporter.start()
+
+    async def stop(self) -> None:
+        await self.exporter.stop()
+
+
+async def _health(req: Request) -> Response:
+    return Response(200, b'{"success":true,"data":{"status":"ok"}}')
+
+
+def create_admin_rsgi_app() -> RSGIApp:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return RSGIApp(AdminNode(settings))
 
 
 def create_rsgi_app() -> RSGIApp:

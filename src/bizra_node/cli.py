@@ -1,5 +1,5 @@
-"""The `bizra-node` command: serve · devnet · migrate · pgbouncer-config · bench · settings ·
-cluster."""
+"""The `bizra-node` command: serve · devnet · migrate · keys · pgbouncer-config · bench ·
+settings · cluster."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,20 +68,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
+    backpressure = connection_budget(settings.bizra_backpressure, workers)
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
-                     log_access=False, backlog=2048)
+                     log_access=False, backlog=2048, backpressure=backpressure)
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
-          f"{'rsgi' if rsgi else 'asgi'})", file=sys.stderr)
+          f"{'rsgi' if rsgi else 'asgi'}, {backpressure} connections each)", file=sys.stderr)
+    admin = _start_admin(settings.metrics_address) if settings.metrics_address else None
     try:
         server.serve()
     finally:
+        if admin is not None:
+            from .devnet import stop_process
+
+            stop_process(admin, grace=10)
         remove_directory(metrics_dir, made)
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+DEFAULT_BACKPRESSURE = 8192
+
+
+def connection_budget(wanted: int, workers: int) -> int:
+    """Connections each worker may hold (granian's backpressure counts connections,
+    idle ones included): ``wanted`` (0: DEFAULT_BACKPRESSURE), within the open-files
+    limit, whose soft value is first raised to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    per_worker = max((limit - 256) // max(workers, 1), 64)  # files beside the sockets
+    return max(min(wanted or DEFAULT_BACKPRESSURE, per_worker), 1)
+
+
+def _start_admin(address: str) -> subprocess.Popen[bytes]:
+    """The admin listener (METRICS_ADDRESS): a one-worker granian of its own serving
+    /metrics, /api/metrics and /health over the workers' metric files."""
+    host, _, port = address.rpartition(":")
+    proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
+                             "--workers", "1", "--host", host.strip("[]"), "--port", port,
+                             "--no-ws", "--log-level", "warning",
+                             "bizra_node.app:create_admin_rsgi_app"], start_new_session=True)
+    print(f"bizra-node: metrics on http://{address} (admin listener)", file=sys.stderr)
+    return proc
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
@@ -160,6 +198,36 @@ def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys in PostgreSQL: create (prints the key once, alone on the last line),
+    list (never the key), revoke (every node stops accepting it within seconds)."""
+    import asyncio
+
+    settings = _load_settings()
+    if settings is None:
+        return 2
+    embedded = None
+    dsn = settings.database_url
+    if not dsn:
+        from .store import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.data_dir)
+        dsn = embedded.start()
+    try:
+        from .app import pool_options, redis_config
+        from .keys_cli import KeysContext, run_keys_command
+
+        context = KeysContext(dsn=dsn, options=pool_options(settings),
+                              partitions_ahead=settings.db_partitions_ahead,
+                              secret=settings.api_key_secret.get_secret_value(),
+                              redis=redis_config(settings), key_prefix=settings.cache_key_prefix,
+                              refresh=settings.api_keys_refresh)
+        return asyncio.run(run_keys_command(args, context))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
 PLUGIN_GROUP = "bizra_node.plugins"
 """Entry-point group of the commands other distributions add (bench: bizra-node-bench)."""
 
@@ -218,6 +286,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations, create partitions")
     migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key (printed once, alone on the last "
+                                                "line)")
+    create.add_argument("name", help="a name for the key (unique among active keys)")
+    create.add_argument("--scopes", default="validate,rpc,history",
+                        help="comma-separated: validate, rpc, history, metrics "
+                             "(default validate,rpc,history)")
+    create.add_argument("--rate", type=float, default=None,
+                        help="units per second for this key (default RATE_LIMIT_KEY_RPS)")
+    create.add_argument("--burst", type=int, default=None,
+                        help="burst for this key (default RATE_LIMIT_KEY_BURST)")
+    keys_sub.add_parser("list", help="every key: name, id, scopes, created, last used, revoked")
+    revoke = keys_sub.add_parser("revoke", help="revoke the active key called NAME")
+    revoke.add_argument("name")
+    keys.set_defaults(func=cmd_keys)
 
     pgb = sub.add_parser("pgbouncer-config",
                          help="print pgbouncer.ini for the current settings")

@@ -10,10 +10,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
     "IntegrityFailure",
     "InternalError",
+    "LimiterUnavailable",
     "NodeError",
     "NotFoundError",
+    "RateLimitError",
     "StoreUnavailable",
     "UpstreamError",
     "UpstreamUnavailable",
@@ -29,6 +33,8 @@ class NodeError(Exception):
     jsonrpc_code: ClassVar[int] = -32603
     retryable: bool = False
     """Whether trying again later may succeed (instance attribute for upstream errors)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """HTTP header fields the answer carries (WWW-Authenticate, Retry-After, RateLimit)."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -48,6 +54,62 @@ class ValidationError(NodeError):
     code = "VALIDATION_ERROR"
     http_status = 400
     jsonrpc_code = -32602
+
+
+class AuthenticationError(NodeError):
+    """No API key, or one the node does not know (unknown or revoked): a 401 with a
+    ``WWW-Authenticate: Bearer`` challenge."""
+
+    code = "AUTHENTICATION_ERROR"
+    http_status = 401
+    jsonrpc_code = -32001
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None,
+                 *, realm: str = "bizra-node") -> None:
+        super().__init__(message, details)
+        reason = (details or {}).get("reason")
+        challenge = f'Bearer realm="{realm}"'
+        if reason == "invalid_key":
+            challenge += ', error="invalid_token"'
+        self.headers = (("www-authenticate", challenge),)
+
+
+class AuthorizationError(NodeError):
+    """A known key without the scope the route needs: a 403."""
+
+    code = "AUTHORIZATION_ERROR"
+    http_status = 403
+    jsonrpc_code = -32003
+
+
+class RateLimitError(NodeError):
+    """The caller spent its allowance: a 429 with Retry-After and the RateLimit fields
+    (``headers``, made by the limiter)."""
+
+    code = "RATE_LIMIT_EXCEEDED"
+    http_status = 429
+    jsonrpc_code = -32005
+    retryable = True
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None,
+                 *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message, details)
+        self.headers = headers
+
+
+class LimiterUnavailable(NodeError):
+    """The shared rate limiter (Redis) is unreachable and RATE_LIMIT_ON_REDIS_DOWN is
+    ``closed``: a 503 the caller may retry after Retry-After."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+    http_status = 503
+    jsonrpc_code = -32603
+    retryable = True
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None,
+                 *, retry_after: int = 1) -> None:
+        super().__init__(message, details)
+        self.headers = (("retry-after", str(retry_after)),)
 
 
 class NotFoundError(NodeError):

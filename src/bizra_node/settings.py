@@ -8,11 +8,12 @@ message instead of failing later. Defaults follow the roadmap (docs/architecture
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "cpu_count", "describe_settings"]
@@ -42,6 +43,10 @@ class Settings(BaseSettings):
     bizra_interface: Literal["rsgi", "asgi"] = Field(
         "rsgi", description="Server interface: rsgi (fastest, measured) or asgi."
     )
+    bizra_backpressure: int = Field(
+        0, ge=0, le=1_000_000, description="Connections each worker serves at once (granian "
+        "backpressure: an idle keep-alive or a slow client holds one as long as it stays); "
+        "0 = 8192, within the open-files limit (`serve` raises the soft limit to the hard one).")
     bench_endpoints: bool = Field(
         False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
     )
@@ -263,6 +268,56 @@ class Settings(BaseSettings):
     pgbouncer_server_lifetime: int = Field(7200, ge=0, description="server_lifetime, s.")
     pgbouncer_query_wait_timeout: int = Field(30, ge=0, description="query_wait_timeout, s.")
 
+    # --- security ------------------------------------------------------------------
+    api_keys_mode: Literal["off", "optional", "required"] = Field(
+        "off", description="API keys: off (not checked), optional (callers without one get "
+        "API_ANONYMOUS_SCOPES at the anonymous limits), required (401 without a valid key).")
+    api_key_secret: SecretStr = Field(
+        SecretStr(""), description="Server secret keys are hashed under (HMAC-SHA256, >= 32 "
+        "characters); needed by `bizra-node keys` and when API_KEYS_MODE is not off. "
+        "Changing it invalidates every key.")
+    api_anonymous_scopes: str = Field(
+        "validate,rpc,history", description="Scopes callers without a key may use when "
+        "API_KEYS_MODE=optional (comma-separated: validate, rpc, history, metrics).")
+    api_keys_cache_size: int = Field(
+        100_000, ge=1, le=10_000_000, description="Active keys each worker holds in memory; "
+        "beyond it, the least recently used are looked up in PostgreSQL when they come.")
+    api_keys_refresh: float = Field(
+        5.0, gt=0, le=3600, description="Each worker re-reads changed keys from PostgreSQL this "
+        "often, s (revocations reach every node at once through Redis; this is the fallback).")
+    api_keys_touch_interval: float = Field(
+        30.0, gt=0, le=3600, description="Keys' last-used times are written in one batch this "
+        "often, s (never per request).")
+    rate_limit_rps: float = Field(
+        0.0, ge=0, le=1_000_000, description="Anonymous callers, per client address (IPv6 per "
+        "/64): cost units per second, shared by every node through Redis; 0 = unlimited.")
+    rate_limit_burst: int = Field(
+        50, ge=1, le=10_000_000, description="Anonymous callers: units one may spend at once.")
+    rate_limit_key_rps: float = Field(
+        0.0, ge=0, le=1_000_000, description="Per API key, for keys that set no limit of their "
+        "own (`keys create --rate`): units per second; 0 = unlimited.")
+    rate_limit_key_burst: int = Field(
+        200, ge=1, le=10_000_000, description="Per API key: units one may spend at once (keys "
+        "without a burst of their own).")
+    rate_limit_rpc_costs: str = Field(
+        "", description="JSON-RPC method costs over the defaults (eth_call=5, "
+        "eth_estimateGas=5, eth_getLogs=10, eth_getProof=5, eth_createAccessList=5, "
+        "eth_feeHistory=2, others 1), e.g. 'eth_getLogs=20,eth_call=3'; a batch costs its sum.")
+    rate_limit_on_redis_down: Literal["local", "open", "closed"] = Field(
+        "local", description="Redis unreachable: local (each worker applies the limits "
+        "divided by BIZRA_WORKERS), open (no limits), closed (503 with Retry-After); /ready "
+        "says which applies.")
+    rate_limit_redis_timeout: float = Field(
+        0.05, gt=0, le=5, description="One rate-limit Redis call, s (a caller's first "
+        "request on a worker waits this long at most).")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated CIDRs of proxies whose X-Forwarded-For is believed "
+        "(the client address for anonymous limits is then the last hop that is not one).")
+    metrics_address: str = Field(
+        "", description="host:port of a second listener serving /metrics and /api/metrics "
+        "(and /health); when set they leave the public listener. Empty: public, behind the "
+        "metrics scope when API_KEYS_MODE is not off.")
+
     # --- observability -------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
@@ -323,7 +378,59 @@ class Settings(BaseSettings):
             raise ValueError("ANCHOR_CHECKPOINT must be NUMBER:0x<64 hex digits>")
         if self.memory_critical_ratio < self.memory_high_ratio:
             raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
+        self._check_security()
         return self
+
+    def _check_security(self) -> None:
+        if self.api_keys_mode != "off":
+            if len(self.api_key_secret.get_secret_value()) < 32:
+                raise ValueError("API_KEYS_MODE is on: API_KEY_SECRET must be set (>= 32 "
+                                 "characters), the same on every node and for `bizra-node keys`")
+            if not self.db_enabled:
+                raise ValueError("API_KEYS_MODE is on: keys live in PostgreSQL (DB_ENABLED)")
+        from .apikeys import SCOPES
+
+        for scope in self.anonymous_scopes:
+            if scope not in SCOPES:
+                raise ValueError(f"API_ANONYMOUS_SCOPES: unknown scope {scope!r}")
+        self.rpc_costs  # noqa: B018 - parses, raising on a bad entry
+        self.proxy_networks  # noqa: B018
+        if self.metrics_address:
+            host, _, port = self.metrics_address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("METRICS_ADDRESS must be host:port")
+
+    @property
+    def anonymous_scopes(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.api_anonymous_scopes.split(",") if s.strip())
+
+    @property
+    def rpc_costs(self) -> dict[str, int]:
+        """RATE_LIMIT_RPC_COSTS as {method: units}."""
+        out: dict[str, int] = {}
+        for entry in self.rate_limit_rpc_costs.split(","):
+            if not entry.strip():
+                continue
+            method, sep, units = entry.partition("=")
+            if not sep or not method.strip() or not units.strip().isdigit() \
+                    or not 1 <= int(units) <= 10_000:
+                raise ValueError(f"RATE_LIMIT_RPC_COSTS: {entry.strip()!r} is not method=units "
+                                 "(units 1..10000)")
+            out[method.strip()] = int(units)
+        return out
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """TRUSTED_PROXIES as networks."""
+        nets = []
+        for entry in self.trusted_proxies.split(","):
+            if entry.strip():
+                try:
+                    nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+                except ValueError:
+                    raise ValueError(f"TRUSTED_PROXIES: {entry.strip()!r} is not an address "
+                                     "or CIDR") from None
+        return tuple(nets)
 
     @property
     def upstream_urls(self) -> list[str]:
@@ -368,6 +475,8 @@ def describe_settings(markdown: bool = False) -> str:
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
     for name, field in Settings.model_fields.items():
         default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
         if markdown:
             shown = "(empty)" if default == "" else f"`{default}`"
             desc = (field.description or "").replace("|", "\\|")

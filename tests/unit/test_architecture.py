@@ -17,8 +17,8 @@ sys.modules["import_graph"] = graph_tool
 _spec.loader.exec_module(graph_tool)
 
 ROOMS = ("api", "validation", "cache", "chain", "store", "resilience", "observability",
-         "devnet")
-LEAVES = ("errors", "jsonrpc", "history")
+         "devnet", "security")
+LEAVES = ("errors", "jsonrpc", "history", "apikeys")
 
 NEVER = {
     # the HTTP layer talks to the domain and read models, never to their internals
@@ -30,6 +30,8 @@ NEVER = {
     "store": {"api", "validation", "chain", "cache", "settings"},
     "observability": {"api", "validation", "chain", "cache", "store", "settings"},
     "devnet": {"api", "validation", "chain", "cache", "store", "settings"},
+    # keys and rate limits know nothing of HTTP, the domain or the database's internals
+    "security": {"api", "validation", "chain", "cache", "store", "settings"},
 }
 
 

@@ -6,21 +6,25 @@ from .asgi import ASGIApp
 from .core import Dispatcher
 from .cors import CorsPolicy
 from .envelope import error_body, ok_body, ok_parts, ok_value
+from .guard import Guard, GuardConfig
 from .history import HistoryRoutes
 from .http import Request, Response
 from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
 from .routes import ReadyCheck, Routes
 from .routing import FastHandler, Handler, Route, Router
-from .rpc import RpcAnswerer, RpcRoute
+from .rpc import DEFAULT_COSTS, RpcAnswerer, RpcRoute
 from .rsgi import RSGIApp
 from .ws import RpcSocket, WebSocketEndpoint
 
 __all__ = [
+    "DEFAULT_COSTS",
     "ASGIApp",
     "CorsPolicy",
     "Dispatcher",
     "FastHandler",
+    "Guard",
+    "GuardConfig",
     "Handler",
     "HistoryRoutes",
     "MetricsEndpoints",

@@ -81,8 +81,10 @@ class ASGIApp:
         dispatcher = self.node.dispatcher
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         rid = pick_request_id(headers.get("x-request-id"))
+        peer = scope.get("client")
         req = Request(scope["method"], scope["path"],
-                      scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid)
+                      scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid,
+                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__)
         route = dispatcher.route(req)
         limit = dispatcher.body_limit(route)
         too_large = False

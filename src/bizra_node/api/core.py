@@ -11,6 +11,12 @@ adapters try the first, then the second. `bench suite` measured why: the
 coroutines, the deadline scope and the input parsing cost more than the lookup
 itself on a hit.
 
+Both lanes consult the guard (guard.py: API key, scope, rate limit) before a route
+that declares a scope runs: the synchronous lane answers its refusals at once or
+declines when the guard must await (a key not in memory, an empty rate-limit
+lease); the full path awaits it. A request the fast lane admitted is not checked
+(or charged) again.
+
 It is also where every request is measured: ``api_requests_total`` and
 ``api_response_time_seconds`` by route template (unknown paths share the label
 ``unmatched``) and status, at the cost of two ``perf_counter`` calls, two dict
@@ -31,6 +37,7 @@ from ..errors import InternalError, NodeError, ValidationError
 from ..observability import NodeMetrics, Throttle, request_id_var
 from ..resilience import enter_deadline, exit_deadline
 from .envelope import error_body
+from .guard import DEFER, Guard
 from .http import UNPARSED, Request, Response
 from .routing import Route, Router
 
@@ -54,8 +61,11 @@ class Dispatcher:
     """Finds the route for a request and turns any error into an envelope."""
 
     def __init__(self, routes: Iterable[Route], max_body: int,
-                 metrics: NodeMetrics | None = None, *, deadline: float | None = None) -> None:
+                 metrics: NodeMetrics | None = None, *, deadline: float | None = None,
+                 guard: Guard | None = None) -> None:
         self.router = Router(routes)
+        self.guard = guard
+        """API keys and rate limits, consulted before routes that declare a scope."""
         self._match = self.router.match
         self.max_body = max_body
         """The body limit of routes that set none (MAX_BODY_BYTES)."""
@@ -98,6 +108,20 @@ class Dispatcher:
         if hit is None:
             return None
         start = perf_counter()
+        guard = self.guard
+        if guard is not None and route.scope is not None:
+            try:
+                refused = guard.admit_now(req, route)
+            except Exception:  # the full path checks again and reports
+                return None
+            if refused is not None:
+                if refused is DEFER:
+                    return None
+                refusal = self._refused(refused, req, route)
+                if self._counts is not None:
+                    self._observe(route.label, refusal.status, perf_counter() - start)
+                return refusal
+            req.admitted = True
         if route.parse is not None and req.input is UNPARSED:
             try:
                 req.input = route.parse(req)
@@ -134,6 +158,10 @@ class Dispatcher:
         start = perf_counter() if timed else 0.0
         deadline = enter_deadline(self.deadline) if self.deadline is not None else None
         try:
+            guard = self.guard
+            if guard is not None and route.scope is not None and not req.admitted:
+                await guard.admit(req, route)
+                req.admitted = True
             parsed = req.input
             if isinstance(parsed, _Refused):
                 raise parsed.error
@@ -141,7 +169,7 @@ class Dispatcher:
                 req.input = route.parse(req)
             resp = await route.handler(req)
         except NodeError as exc:
-            resp = self._failed(exc, req.request_id)
+            resp = self._failed(exc, req.request_id, route)
         except Exception:
             log.exception("unhandled error", extra={"path": req.path[:200]})
             resp = self.error(InternalError("internal error"), req.request_id)
@@ -172,25 +200,34 @@ class Dispatcher:
             row[bisect_left(self._buckets, elapsed)] += 1
             row[-1] += elapsed
 
-    def _failed(self, exc: NodeError, request_id: str) -> Response:
+    def _failed(self, exc: NodeError, request_id: str, route: Route | None = None) -> Response:
         if exc.http_status >= 500 and not isinstance(exc, InternalError):
             suppressed = self._failures.allow((exc.code, exc.message))
             if suppressed is not None:  # one line a second per failure, not one per request
                 log.warning("request failed: %s %s", exc.code, exc.message,
                             extra={"request_id": request_id, "details": exc.details,
                                    "suppressed": suppressed})
+        if route is not None and route.render_error is not None:
+            return route.render_error(exc, request_id)
         return self.error(exc, request_id)
+
+    def _refused(self, exc: NodeError, req: Request, route: Route) -> Response:
+        """A guard's refusal, written the route's way (JSON-RPC for /rpc)."""
+        render = route.render_error
+        return render(exc, req.request_id) if render is not None else self.error(exc, req.request_id)
 
     @staticmethod
     def error(exc: NodeError, request_id: str) -> Response:
-        return Response(exc.http_status, error_body(exc, request_id))
+        return Response(exc.http_status, error_body(exc, request_id),
+                        headers=list(exc.headers) if exc.headers else [])
 
     def too_large(self, route: Route, request_id: str) -> Response:
         """The answer to a body over its route's limit (counted like any answer)."""
         limit = self.body_limit(route)
         exc = ValidationError(f"request body exceeds {limit} bytes",
                               {"reason": "body_too_large", "limit": limit})
-        resp = route.refuse(exc) if route.refuse is not None else self.error(exc, request_id)
+        render = route.render_error
+        resp = render(exc, request_id) if render is not None else self.error(exc, request_id)
         if self._counts is not None:
             self._observe(route.label, resp.status, 0.0)
         return resp

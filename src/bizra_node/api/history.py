@@ -108,7 +108,8 @@ class HistoryRoutes:
 
     def __init__(self, source: HistorySource | None) -> None:
         self._source = source
-        self.routes = [Route("/api/v1/validations", ("GET",), self.list_validations)]
+        self.routes = [Route("/api/v1/validations", ("GET",), self.list_validations,
+                             scope="history")]
 
     async def list_validations(self, req: Request) -> Response:
         query = parse_history_query(req.query)

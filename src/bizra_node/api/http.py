@@ -73,6 +73,21 @@ class Request:
     """Set by the dispatcher when the request is matched (once)."""
     input: Any = UNPARSED
     """What the route's ``parse`` made of the request; UNPARSED until then."""
+    client: str = ""
+    """The peer as ``host:port`` (``[v6]:port`` or ``v6:port``), as the server gave it;
+    the guard takes the host when it needs one (not on every request)."""
+    has_header: Callable[[str], bool] | None = None
+    """Whether a header (lower-case name) was sent, readable or not: granian's ``get``
+    answers None for a value that is not visible ASCII (the guard refuses such a
+    credential rather than taking the caller for anonymous)."""
+    admitted: bool = False
+    """The guard let it through (on the synchronous lane: not checked again)."""
+    caller: str = ""
+    """Who the rate limit counts this request against (set by the guard)."""
+    policy: Any = None
+    """The caller's rate-limit policy (set by the guard)."""
+    cost: int = 1
+    """Units of the caller's allowance this request spends (set by the guard)."""
 
 
 @dataclass(slots=True)

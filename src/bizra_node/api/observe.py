@@ -22,8 +22,8 @@ _NO_STORE = [("cache-control", "no-store")]
 class MetricsEndpoints:
     def __init__(self, exporter: Exporter) -> None:
         self._exporter = exporter
-        self.routes = [Route("/metrics", ("GET",), self.prometheus),
-                       Route("/api/metrics", ("GET",), self.json)]
+        self.routes = [Route("/metrics", ("GET",), self.prometheus, scope="metrics"),
+                       Route("/api/metrics", ("GET",), self.json, scope="metrics")]
 
     async def prometheus(self, req: Request) -> Response:
         return Response(200, await self._exporter.render(), CONTENT_TYPE, list(_NO_STORE))

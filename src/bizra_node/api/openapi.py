@@ -129,10 +129,45 @@ def openapi_document() -> dict[str, Any]:
         "/ready": {"get": {"summary": "Readiness with per-dependency checks", "responses": {
             "200": {"description": "ready"}, "503": {"description": "a dependency is down"}}}},
     }
+    for path, scope in _SCOPES.items():
+        for operation in paths[path].values():
+            _guarded(operation, scope)
     return {"openapi": "3.1.0",
             "info": {"title": "BIZRA-NODE0", "version": __version__,
                      "description": "Validation node for EVM-compatible chains."},
-            "paths": paths, "components": {"schemas": components}}
+            "paths": paths,
+            "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES}}
+
+
+_SCOPES = {
+    "/api/v1/validate/transaction": "validate", "/api/v1/validate/block": "validate",
+    "/api/v1/validate/address": "validate", "/api/v1/validate/block-number": "validate",
+    "/api/v1/transactions/{hash}": "validate", "/api/v1/blocks/{number}": "validate",
+    "/api/v1/addresses/{address}": "validate", "/api/v1/validations": "history",
+    "/rpc": "rpc"}
+"""The scope each documented route needs (the routes declare the same; a test checks)."""
+
+_SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "An API key (`bizra-node keys create`): Authorization: Bearer <key>"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "The same key in X-API-Key"}}
+
+
+def _guarded(operation: dict[str, Any], scope: str) -> None:
+    """A route behind the guard: a key with ``scope`` (none needed when API_KEYS_MODE
+    is off, or optional and the scope is anonymous), and the guard's refusals."""
+    operation["security"] = [{"bearer": []}, {"apiKey": []}, {}]
+    operation["x-scope"] = scope
+    err = {"content": {"application/json": {"schema": {"$ref": _REF.format(
+        name="ErrorEnvelope")}}}} if scope != "rpc" else {}
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("401", {"description": "AUTHENTICATION_ERROR: no key, or an unknown "
+                                                "or revoked one (WWW-Authenticate)", **err})
+    responses.setdefault("403", {"description": f"AUTHORIZATION_ERROR: the key lacks scope "
+                                                f"{scope}", **err})
+    responses.setdefault("429", {"description": "RATE_LIMIT_EXCEEDED (Retry-After, RateLimit, "
+                                                "RateLimit-Policy)", **err})
 
 
 def openapi_routes() -> list[Route]:

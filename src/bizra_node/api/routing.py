@@ -9,8 +9,13 @@ handler of the full path, and optionally:
 - ``hit``: the synchronous lane: answers from memory (an L1 hit) or declines with
   None, never awaiting and never reporting errors;
 - ``max_body``: the largest body this route reads (None: the node's default);
-- ``refuse``: how the route answers a request refused before its handler runs (a
-  body over ``max_body``) when the REST error envelope is not its language (/rpc).
+- ``scope``: what an API key must allow to use it (validate, rpc, history, metrics);
+  None: no key check and no rate limit (/health, /ready, /openapi.json);
+- ``cost``: the units of the caller's rate limit one request spends: a number, or a
+  function of the request (/rpc: by JSON-RPC method);
+- ``render_error``: how a refusal before the handler (the guard's, or a body over
+  ``max_body``) and the handler's errors are written (/rpc answers JSON-RPC error
+  objects); None: the envelope.
 
 :class:`Router` compiles the list into what a request is matched with: one dict
 lookup for exact paths, then the parameter routes by prefix. A path that exists with
@@ -24,19 +29,23 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..apikeys import SCOPES
 from ..errors import NodeError, NotFoundError, ValidationError
 from .http import Request, Response
 
-__all__ = ["UNMATCHED", "FastHandler", "Handler", "Parse", "Refuse", "Route", "Router"]
+__all__ = ["UNMATCHED", "Cost", "ErrorRenderer", "FastHandler", "Handler", "Parse", "Route",
+           "Router"]
 
 Handler = Callable[[Request], Awaitable[Response]]
+Cost = Callable[[Request], int]
+"""The units a request spends (Route.cost); may set ``req.input`` (its parse)."""
+ErrorRenderer = Callable[[NodeError, str], Response]
+"""(error, request id) -> the answer (Route.render_error)."""
 FastHandler = Callable[[Request], "Response | None"]
 """Answers from memory or declines with None (see Dispatcher.answer_now)."""
 Parse = Callable[[Request], Any]
 """Makes the handler's input from the request (stored in ``req.input``); raises
 ValidationError for bad input."""
-Refuse = Callable[[NodeError], Response]
-"""Turns an error raised before the handler into this route's own answer."""
 
 UNMATCHED = "unmatched"
 """The route label of requests that matched no route (bounded: never the raw path)."""
@@ -50,7 +59,9 @@ class Route:
     hit: FastHandler | None = None
     parse: Parse | None = None
     max_body: int | None = None
-    refuse: Refuse | None = None
+    scope: str | None = None
+    cost: int | Cost = 1
+    render_error: ErrorRenderer | None = None
     label: str = field(default="")
     """The metric label (the path template); set from ``path``."""
     prefix: str = field(default="")
@@ -60,6 +71,8 @@ class Route:
 
     def __post_init__(self) -> None:
         path = self.path
+        if self.scope is not None and self.scope not in SCOPES:
+            raise ValueError(f"unknown scope {self.scope!r} for {path}; known: {SCOPES}")
         if not path.startswith("/"):
             raise ValueError(f"route path must start with '/': {path!r}")
         cut = path.rfind("/") + 1

@@ -13,12 +13,23 @@ invalid and is answered with ``id: null``.
 The fast lane (``RpcRoute.hit``) answers a single cacheable call from L1 without
 awaiting: eth_chainId, eth_blockNumber while the head is fresh, final blocks and
 transactions, ``latest`` reads computed at the current head.
+
+Refusals before the calls are looked at keep to JSON-RPC too. A body over
+RPC_MAX_BODY_BYTES is an HTTP 200 with a -32600 error object. The guard's refusals (a
+missing or invalid key, a missing scope, the rate limit) keep their HTTP status (401,
+403, 429, 503) with WWW-Authenticate / Retry-After / RateLimit fields, and the body is
+one JSON-RPC error object with id null (codes -32001, -32003, -32005, -32603), as
+hosted providers do: web3 clients read the status to back off (ethers and viem retry a
+429) and show the message. A batch is refused whole, with one error object.
+
+Each call costs rate-limit units (``costs``: 1, or more for heavy methods such as
+eth_getLogs and eth_call); a batch costs the sum of its calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
 
 import msgspec
 import orjson
@@ -27,11 +38,17 @@ from ..errors import NodeError
 from ..jsonrpc import RESPONSE_TOO_LARGE, Call, RpcError, RpcLimits
 from ..validation import FAST_METHODS, RpcService, method_allowed
 from .cors import CorsPolicy
-from .http import Request, Response
+from .http import UNPARSED, Request, Response
 from .routing import Route
 
-__all__ = ["PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single", "error_bytes",
-           "parse_rpc"]
+__all__ = ["DEFAULT_COSTS", "PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single",
+           "error_bytes", "parse_rpc", "rpc_refusal"]
+
+DEFAULT_COSTS: Final[Mapping[str, int]] = {
+    "eth_call": 5, "eth_estimateGas": 5, "eth_getLogs": 10, "eth_getProof": 5,
+    "eth_createAccessList": 5, "eth_feeHistory": 2}
+"""Rate-limit units per call of the methods that cost upstreams more than a lookup;
+every other call costs 1 (RATE_LIMIT_RPC_COSTS overrides)."""
 
 LocalMethod = Callable[[list[Any]], Awaitable[Any]]
 """A method a transport answers itself (eth_subscribe over WebSocket): the result, or
@@ -211,17 +228,41 @@ class RpcRoute:
     one is answered with a JSON-RPC error, not the REST envelope."""
 
     def __init__(self, service: RpcService, *, limits: RpcLimits | None = None,
-                 cors: CorsPolicy | None = None) -> None:
+                 cors: CorsPolicy | None = None, costs: Mapping[str, int] | None = None) -> None:
         self._svc = service
         self.limits = limits or service.limits
         self.answerer = RpcAnswerer(service, self.limits)
         self._cors = cors if cors is not None and cors.enabled else None
         self._max_response = self.limits.max_response
+        self.costs = dict(DEFAULT_COSTS if costs is None else costs)
         self.routes = [
             Route("/rpc", ("POST",), self.handle, hit=self.hit, parse=self.parse,
-                  max_body=self.limits.max_body, refuse=self.refuse),
+                  max_body=self.limits.max_body, scope="rpc", cost=self.cost,
+                  render_error=self.render_error),
             Route("/rpc", ("OPTIONS",), self.preflight, hit=self.preflight_now),
         ]
+
+    def cost(self, req: Request) -> int:
+        """Units the request spends: the sum of its calls' costs (a body that is not
+        JSON-RPC, or a batch refused whole, costs 1: it is answered with an error)."""
+        doc = req.input
+        if doc is UNPARSED:
+            doc = req.input = parse_rpc(req.body)
+        costs = self.costs
+        if type(doc) is Single:
+            return costs.get(doc.method, 1) if isinstance(doc.method, str) else 1
+        if isinstance(doc, list):
+            if not doc or len(doc) > self.limits.max_batch:
+                return 1
+            total = 0
+            for item in doc:
+                method = item.get("method") if isinstance(item, dict) else None
+                total += costs.get(method, 1) if isinstance(method, str) else 1
+            return total
+        if isinstance(doc, dict):
+            method = doc.get("method")
+            return costs.get(method, 1) if isinstance(method, str) else 1
+        return 1
 
     @staticmethod
     def parse(req: Request) -> Any:
@@ -269,11 +310,19 @@ class RpcRoute:
             return Response(204, b"", headers=headers)
         return Response(200, answer, headers=headers)
 
-    def refuse(self, exc: NodeError) -> Response:
-        """A request the dispatcher refused before reading it (a body over the limit)."""
+    def render_error(self, exc: NodeError, request_id: str) -> Response:
+        """A request refused before its calls were looked at, in JSON-RPC: a body over
+        the limit (HTTP 200, -32600), else a refusal of the guard (see the module doc)."""
         reason = (exc.details or {}).get("reason")
         if reason == "body_too_large":
             return Response(200, error_bytes(None, -32600, f"request body too large: at most "
                                              f"{self.limits.max_body} bytes",
                                              {"limit": self.limits.max_body}))
-        return Response(200, error_bytes(None, exc.jsonrpc_code, exc.message, exc.details))
+        return rpc_refusal(exc, request_id)
+
+
+def rpc_refusal(exc: NodeError, request_id: str) -> Response:
+    """A refusal of the whole request: its HTTP status and header fields, and one
+    JSON-RPC error object with id null."""
+    return Response(exc.http_status, error_bytes(None, exc.jsonrpc_code, exc.message,
+                                                 exc.details), headers=list(exc.headers))

@@ -44,7 +44,8 @@ class RSGIApp:
         dispatcher = self.node.dispatcher
         headers = scope.headers
         rid = pick_request_id(headers.get("x-request-id"))
-        req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid)
+        req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid,
+                      client=scope.client, has_header=headers.__contains__)
         if scope.method in _BODY_METHODS:
             route = dispatcher.route(req)
             body = await _read_body(proto, headers.get("content-length"),

@@ -17,7 +17,9 @@ once as an ``RpcError`` value; ``methods.retryable`` decides, see jsonrpc.RpcErr
 Heads seen in answers (eth_blockNumber, the 'latest' block) are recorded per upstream
 (lag, and which blocks some upstream has shown).
 
-A caller that can check answers passes ``verify``: an answer that fails it
+A caller that can check answers passes ``verify``: an answer that lacks what the
+check needs (an ``UpstreamError``, e.g. a block a lagging upstream does not have yet)
+is asked of the next upstream, nobody blamed; an answer that fails the check
 (``IntegrityFailure``) is counted against the upstream that gave it
 (``upstream_integrity_failures_total``), that upstream is taken out of rotation (its
 breaker opened when others can serve) and the calls go to the next one; when every
@@ -214,6 +216,11 @@ class UpstreamPool:
                         self._lied(winner, exc)
                         banned.append(winner)
                         last, reason, todo = exc, "integrity", None
+                        results = [None] * n
+                    except UpstreamError as exc:  # it lacks what the check needs (lagging)
+                        exc.upstream = exc.upstream or winner.name
+                        banned.append(winner)
+                        last, reason, todo = exc, exc.kind, None
                         results = [None] * n
                 else:
                     todo = again

@@ -91,6 +91,23 @@ class NodeMetrics:
             ("replica",), aggregate="max")
         self.db_monitor_warnings = CounterVec(
             "db_monitor_warnings_total", "Monitor thresholds crossed", ("check",))
+        # security
+        self.auth_failures = CounterVec(
+            "auth_failures_total", "Requests refused by the key check (missing, invalid, scope)",
+            ("reason",))
+        self.rate_limited = CounterVec(
+            "rate_limited_total", "Requests refused by the rate limiter, by policy "
+            "(anonymous, key; unavailable: refused because Redis is down and limits fail closed)",
+            ("policy",))
+        self.rate_limit_redis = CounterVec(
+            "rate_limit_redis_calls_total", "Rate-limit calls to Redis (take: a lease; give_back)",
+            ("op", "outcome"))
+        self.rate_limit_mode = GaugeVec(
+            "rate_limit_mode", "0 shared through Redis, 1 per worker, 2 open, 3 closed "
+            "(worst over workers)", (), aggregate="max")
+        self.api_keys_loaded = GaugeVec(
+            "api_keys_cached", "Active API keys held in memory (per worker; max over workers)",
+            (), aggregate="max")
         # process
         self.memory_actions = CounterVec(
             "memory_guard_actions_total", "Memory guard interventions (trim, clear)", ("action",))

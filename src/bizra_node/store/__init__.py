@@ -10,22 +10,26 @@ from __future__ import annotations
 
 from .config import StoreConfig
 from .embedded import EmbeddedPostgres
+from .keys import KeyRepository, NameTaken
 from .monitor import MonitorThresholds
 from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userlist, write_config
 from .pools import PoolOptions
 from .records import Record
 from .spool import Spool
-from .store import Store, run_migrations
+from .store import Store, connect_once, run_migrations
 
 __all__ = [
     "EmbeddedPostgres",
+    "KeyRepository",
     "MonitorThresholds",
+    "NameTaken",
     "PgBouncerConfig",
     "PoolOptions",
     "Record",
     "Spool",
     "Store",
     "StoreConfig",
+    "connect_once",
     "parse_backend",
     "render_ini",
     "render_userlist",

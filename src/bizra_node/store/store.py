@@ -24,6 +24,7 @@ from ..resilience import Periodic
 from .config import StoreConfig
 from .embedded import EmbeddedPostgres
 from .history import HistoryReader
+from .keys import KeyRepository
 from .migrate import migrate
 from .monitor import DatabaseMonitor
 from .partitions import ensure_partitions
@@ -74,6 +75,8 @@ class Store:
                                      interval=config.replica_check_interval)
                        if config.read_urls else None)
         self.history = HistoryReader(self._primary_pool, self.router, metrics)
+        self.keys = KeyRepository(self._primary_pool)
+        """API keys (the key rings' source)."""
         self.monitor = DatabaseMonitor(self._primary_pool, metrics, config.monitor,
                                        config.monitor_interval)
         self.primary: ManagedPool | None = None

@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from ..errors import IntegrityFailure, UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from .chain_view import ChainView
 from .trust import (
@@ -33,13 +33,19 @@ from .trust import (
 )
 from .upstreams import Upstreams
 
-__all__ = ["Prover", "integrity"]
+__all__ = ["Prover", "integrity", "missing"]
 
 log = logging.getLogger("bizra_node.validation")
 
 
 def integrity(exc: TrustError) -> IntegrityFailure:
     return IntegrityFailure(exc.check.value, exc.message)
+
+
+def missing(what: str, upstream: str) -> UpstreamError:
+    """An upstream that does not have (yet) what a check needs: not a lie, so it is not
+    blamed; the pool asks the next one."""
+    return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
 
 
 class Prover:
@@ -54,14 +60,19 @@ class Prover:
         self._block_receipts = True
         """Whether upstreams answer eth_getBlockReceipts (else receipts one by one)."""
         self._prefetching: asyncio.Task[ProvenBlock] | None = None
+        self._waiting: Header | None = None
         if prefetch:
             chain.headers.add_head_listener(self.prefetch)
 
     def prefetch(self, header: Header) -> None:
         """Prove a new head's block in the background (its transactions are then
-        answered in one round trip); skipped while the previous one is still being
-        proven, so a busy upstream is never asked for more than one block at a time."""
-        if self._prefetching is not None or header.hash in self._memo:
+        answered in one round trip). One at a time, so a busy upstream is never asked
+        for more than one block at once; a head that comes meanwhile waits, and only
+        the newest waiting one is proven next."""
+        if header.hash in self._memo:
+            return
+        if self._prefetching is not None:
+            self._waiting = header
             return
         task = asyncio.ensure_future(self.block(header.hash))
         self._prefetching = task
@@ -70,9 +81,13 @@ class Prover:
             self._prefetching = None
             if not t.cancelled() and t.exception() is not None:
                 log.debug("prefetch of block %d failed: %s", header.number, t.exception())
+            waiting, self._waiting = self._waiting, None
+            if waiting is not None and not t.cancelled():
+                self.prefetch(waiting)
         task.add_done_callback(done)
 
     async def close(self) -> None:
+        self._waiting = None
         task = self._prefetching
         if task is not None:
             task.cancel()
@@ -103,13 +118,13 @@ class Prover:
 
         async def verify(answers: list[Any], upstream: str) -> None:
             block = answers[0]
-            if not isinstance(block, dict):
-                raise IntegrityFailure(Check.HEADER_HASH.value,
-                                       f"no block 0x{block_hash.hex()} (it was named by a "
-                                       "transaction)")
+            if block is None or isinstance(block, RpcError):
+                raise missing(f"block 0x{block_hash.hex()}", upstream)
             receipts = answers[1] if len(answers) > 1 else None
             if receipts is None or isinstance(receipts, RpcError):
                 receipts = await self._receipts_one_by_one(block)
+            if isinstance(receipts, list) and any(r is None for r in receipts):
+                raise missing(f"receipts of block 0x{block_hash.hex()}", upstream)
             try:
                 proven.append(prove_block(block, receipts, expected_hash=block_hash,
                                           pooled_blob_leaves=self.pooled_blob_leaves))

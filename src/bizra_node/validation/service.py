@@ -43,7 +43,7 @@ from .answer import (
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER
-from .prover import Prover, integrity
+from .prover import Prover, integrity, missing
 from .trust import (
     Anchor,
     Check,
@@ -255,6 +255,8 @@ class ValidationService:
             proof.reset()
             if any(isinstance(r, RpcError) for r in raw):
                 return  # refused or an error: handled below
+            if raw[2] is None or raw[0] is None:
+                raise missing(f"block {head} or its proof", upstream)
             try:
                 header = verify_header(raw[2])
                 if header.number != head:

@@ -1,0 +1,29 @@
+"""Who is calling and how much they may ask: API keys (hashed, held in memory, kept
+current through PostgreSQL and Redis pub/sub) and cluster-wide rate limits (GCRA in
+Redis, spent locally from leases). No HTTP here: api/guard.py applies these to
+requests."""
+
+from __future__ import annotations
+
+from .gcra import LocalGcra, Policy
+from .keyevents import KeyEvents, channel_name, publish_key_event
+from .keyring import NOT_HELD, KeyRing
+from .keys import KeyHasher, generate_key
+from .limiter import DEFER, LimiterConfig, Mode, RateLimiter, Refusal
+
+__all__ = [
+    "DEFER",
+    "NOT_HELD",
+    "KeyEvents",
+    "KeyHasher",
+    "KeyRing",
+    "LimiterConfig",
+    "LocalGcra",
+    "Mode",
+    "Policy",
+    "RateLimiter",
+    "Refusal",
+    "channel_name",
+    "generate_key",
+    "publish_key_event",
+]
