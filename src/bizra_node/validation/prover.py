@@ -24,7 +24,6 @@ from ..jsonrpc import Call, RpcError
 from .chain_view import ChainView
 from .trust import (
     Anchor,
-    Check,
     Header,
     ProvenBlock,
     TrustError,
