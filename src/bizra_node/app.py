@@ -158,7 +158,8 @@ class Node:
         ]
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
                                      self.metrics if settings.metrics_enabled else None,
-                                     deadline=settings.request_deadline)
+                                     deadline=settings.request_deadline,
+                                     body_timeout=settings.http_body_timeout or None)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:

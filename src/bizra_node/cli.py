@@ -16,6 +16,8 @@ from .settings import Settings, describe_settings
 __all__ = ["main"]
 
 SEED_FILE = Path(".devnet/seed.json")
+RESPAWN_INTERVAL = 1.0
+"""Seconds granian waits before replacing a worker that died (its default is 3.5)."""
 
 
 def _start_devnet(port: int) -> object:
@@ -35,7 +37,8 @@ def _start_devnet(port: int) -> object:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     try:
         settings = Settings()
@@ -66,9 +69,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
+    # HTTP/1 only by default: granian's "auto" mode starts no timer while it waits for
+    # the first bytes, so a connection that sends nothing would be held forever. A
+    # worker that dies is replaced (granian's default is to shut the whole server down).
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
-                     log_access=False, backlog=2048)
+                     log_access=False, backlog=2048,
+                     http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
+                     http1_settings=HTTP1Settings(
+                         header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
+                     respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL)
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
           f"{'rsgi' if rsgi else 'asgi'})", file=sys.stderr)
     try:

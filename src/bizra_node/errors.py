@@ -11,8 +11,10 @@ from typing import Any, ClassVar
 
 __all__ = [
     "InternalError",
+    "MethodNotAllowed",
     "NodeError",
     "NotFoundError",
+    "RequestTimeout",
     "StoreUnavailable",
     "UpstreamError",
     "UpstreamUnavailable",
@@ -28,6 +30,8 @@ class NodeError(Exception):
     jsonrpc_code: ClassVar[int] = -32603
     retryable: bool = False
     """Whether trying again later may succeed (instance attribute for upstream errors)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """HTTP headers the error's answer carries (``Allow`` of a 405)."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -49,10 +53,31 @@ class ValidationError(NodeError):
     jsonrpc_code = -32602
 
 
+class MethodNotAllowed(NodeError):
+    """The path exists, with other methods: a 405 naming them in ``Allow``."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+    jsonrpc_code = -32601
+
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"method {method[:20]} is not allowed here",
+                         {"reason": "method_not_allowed", "allowed": list(allowed)})
+        self.headers = (("allow", ", ".join(allowed)),)
+
+
 class NotFoundError(NodeError):
     code = "NOT_FOUND"
     http_status = 404
     jsonrpc_code = -32601
+
+
+class RequestTimeout(NodeError):
+    """The request's body did not arrive within HTTP_BODY_TIMEOUT: a 408."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+    jsonrpc_code = -32600
 
 
 class UpstreamError(NodeError):

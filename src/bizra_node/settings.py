@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted."
     )
+    bizra_http: Literal["1", "auto"] = Field(
+        "1", description="HTTP versions served: 1 (HTTP/1.1) or auto (also cleartext HTTP/2). "
+        "With auto, granian 2.8 never closes a connection that sends nothing: HTTP_HEADER_TIMEOUT "
+        "starts only once the protocol is known.")
+    http_header_timeout: float = Field(
+        10.0, ge=0.001, le=60, description="Seconds a connection has to send a request's "
+        "headers, counted from when it opens or its last answer went out (so also how long an "
+        "idle keep-alive connection stays open); then it is closed (granian, HTTP/1).")
+    http_body_timeout: float = Field(
+        10.0, ge=0, le=600, description="Seconds a request's body has to arrive in full; then a "
+        "408 and the connection is closed (kept to within a tenth of it, at most 1 s); 0 = no limit.")
 
     # --- upstream chain ------------------------------------------------------------
     bizra_node_url: str = Field(

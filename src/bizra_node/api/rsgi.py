@@ -1,15 +1,26 @@
-"""granian RSGI adapter: the fastest interface measured on this machine (see bench api)."""
+"""granian RSGI adapter: the fastest interface measured on this machine (see bench api).
+
+Reading the body is where a client can hold a request: it is bounded by the route's
+size limit (body.py) and by HTTP_BODY_TIMEOUT (body_timeout.py; a 408 and the
+connection closed). A client that goes away mid-body (granian's ProtocolClosed) is
+counted and forgotten: there is nobody to answer, and nothing to log at error level.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Protocol
+
+from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]  # re-exported
 
 from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
 
 __all__ = ["Lifecycle", "RSGIApp"]
+
+log = logging.getLogger("bizra_node.api")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -40,13 +51,30 @@ class RSGIApp:
         req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid)
         if scope.method in _BODY_METHODS:
             route = dispatcher.route(req)
-            body = await _read_body(proto, headers.get("content-length"),
-                                    dispatcher.body_limit(route))
+            timeouts = dispatcher.body_timeouts
+            task = timeouts.begin()
+            try:
+                body = await _read_body(proto, headers.get("content-length"),
+                                        dispatcher.body_limit(route))
+            except asyncio.CancelledError:
+                if not timeouts.expired(task):
+                    raise
+                _send(proto, dispatcher.timed_out(route, rid), rid, close=True)
+                return
+            except ProtocolClosed:  # the client went away mid-body
+                dispatcher.gone(route)
+                return
+            finally:
+                timeouts.end(task)
             if body is None:
                 _send(proto, dispatcher.too_large(route, rid), rid, close=True)
                 return
             req.body = body
-        resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
+        try:
+            resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
+        except Exception:  # dispatch answers every error itself: this is a bug, say so
+            log.exception("request failed outside the dispatcher")
+            resp = dispatcher.crashed(rid)
         _send(proto, resp, rid)
 
 

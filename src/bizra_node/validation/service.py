@@ -32,6 +32,7 @@ from .answer import (
 )
 from .chain_view import ChainView, Upstreams, need, unavailable
 from .convert import hex_int, to_account, to_block, to_transaction
+from .inputs import is_uint
 from .integrity import IntegrityError, check_block, check_transaction
 from .types import AccountResult, BlockResult, TransactionResult
 
@@ -237,7 +238,7 @@ class ValidationService:
         return transaction_entry(result, self.chain.best_head, self._policy)
 
     async def _compute_block(self, subject: str) -> Entry:
-        ref: int | str = int(subject) if subject.isdigit() else subject
+        ref: int | str = int(subject) if is_uint(subject) else subject
         result = await self.validate_block(ref)
         return block_entry(result, isinstance(ref, str), self.chain.best_head, self._policy)
 
