@@ -57,6 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedPostgres(settings.data_dir)
         os.environ["DATABASE_URL"] = embedded.start()
         print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
+    if settings.db_enabled:
+        _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
     workers = args.workers or settings.workers
@@ -90,6 +92,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _prepare_schema(dsn: str, settings: Settings) -> None:
+    """Migrations and partitions once, here, before the workers start (each worker
+    checks again under the advisory locks, and finds nothing to do). A database that
+    cannot be reached is said with its cause; the workers keep trying on their own."""
+    import asyncio
+    import dataclasses
+
+    from .app import pool_options
+    from .store import describe, run_migrations
+
+    options = dataclasses.replace(pool_options(settings),
+                                  connect_timeout=min(settings.db_connect_timeout, 3.0))
+    try:
+        result = asyncio.run(run_migrations(dsn, options, settings.db_partitions_ahead))
+    except Exception as exc:
+        print(f"database: schema not prepared at start ({describe(exc)}); the workers "
+              "spool records and keep trying", file=sys.stderr)
+        return
+    applied = ", ".join(f"{v:04d}" for v in result["applied"]) or "up to date"
+    print(f"database: migrations {applied}", file=sys.stderr)
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, write_config
 from .pools import PoolOptions
 from .records import Record
 from .spool import Spool
-from .store import Store, run_migrations
+from .store import Store, describe, run_migrations
 
 __all__ = [
     "EmbeddedPostgres",
@@ -26,6 +26,7 @@ __all__ = [
     "Spool",
     "Store",
     "StoreConfig",
+    "describe",
     "parse_backend",
     "render_ini",
     "run_migrations",

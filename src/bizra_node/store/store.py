@@ -32,12 +32,19 @@ from .replicas import ReplicaRouter
 from .spool import Spool
 from .writer import WriteBehind
 
-__all__ = ["Store", "connect_once", "run_migrations"]
+__all__ = ["Store", "connect_once", "describe", "run_migrations"]
 
 log = logging.getLogger("bizra_node.store")
 
 _HOUSEKEEPING_EVERY = 3600.0
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a log line names it: its type and its message (asyncpg's
+    messages name the server, database, role or statement, never a password)."""
+    text = str(exc).strip().replace("\n", " ")[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def connect_once(dsn: str, options: PoolOptions) -> asyncpg.Connection:
@@ -103,8 +110,8 @@ class Store:
         try:
             await self._connect()
         except Exception as exc:
-            log.error("PostgreSQL not reachable at start (%s); spooling records and retrying",
-                      type(exc).__name__)
+            log.error("PostgreSQL not usable at start (%s); spooling records and retrying",
+                      describe(exc))
             self._connector.start()
         if self.router is not None:
             await self.router.start()
@@ -124,7 +131,7 @@ class Store:
             await self._connect()
         except Exception as exc:
             self._connector.interval = min(self._connector.interval * 2, _RETRY_MAX)
-            log.debug("PostgreSQL still unreachable: %s", type(exc).__name__)
+            log.debug("PostgreSQL still not usable: %s", describe(exc))
         else:
             self._connector.finish()
 
