@@ -3,9 +3,9 @@ once, before the workers start, and no worker reports PostgreSQL as not usable."
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 from tests.conftest import Devnet
 from tests.e2e.test_serve import start_server, stop_server
@@ -18,8 +18,8 @@ async def test_two_workers_on_a_new_database(devnet: Devnet, tmp_path: Path) -> 
                                    "DATABASE_URL": dsn, "DATA_DIR": str(tmp_path),
                                    "LOG_LEVEL": "info"}, "--workers", "2")
         try:
-            with urllib.request.urlopen(base + "/ready", timeout=10) as resp:
-                ready = json.loads(resp.read())
+            async with httpx.AsyncClient(timeout=10) as client:
+                ready = (await client.get(base + "/ready")).json()
         finally:
             assert stop_server(proc) == 0
         assert proc.stderr is not None

@@ -48,6 +48,8 @@ HeadSource = Callable[[], Awaitable[int]]
 Key = tuple[str, str]
 
 _MAX_PENDING_WRITES = 1024
+L2_ERROR_OPS = ("get", "set", "delete", "ping", "skipped", "set_skipped", "decode")
+"""The ``op`` labels of cache_l2_errors_total (exported at 0 from the start)."""
 
 
 class TieredCache:
@@ -71,6 +73,8 @@ class TieredCache:
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
         self._misses = metrics.cache_misses
+        metrics.cache_l2_errors.preset(*((op,) for op in L2_ERROR_OPS))
+        metrics.dedup_requests.preset(*((kind,) for kind in (*KINDS, "rpc")))
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:

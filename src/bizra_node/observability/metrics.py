@@ -95,4 +95,4 @@ class NodeMetrics:
             aggregate="all")
         self.memory_limit = GaugeVec(
             "memory_limit_bytes", "Memory the node may use (MEMORY_LIMIT or the cgroup's); "
-            "absent when unlimited", (), aggregate="max")
+            "0 when no limit is known", (), aggregate="max")
