@@ -53,12 +53,15 @@ def fresh_devnet() -> Iterator[Devnet]:
 
 
 SettingsFactory = Callable[..., Settings]
+TEST_CACHE_SECRET = "test-secret-of-the-bizra-node-test-suite-0123456789"
+"""CACHE_SECRET of test nodes (a Redis L2 needs one)."""
 
 
 def make_settings(upstream: str, **overrides: Any) -> Settings:
     """Settings for a test node: no database, no Redis unless asked for."""
     values: dict[str, Any] = {"bizra_node_url": upstream, "db_enabled": False, "redis_url": "",
-                              "log_level": "warning", "retry_initial": 0.01}
+                              "log_level": "warning", "retry_initial": 0.01,
+                              "cache_secret": TEST_CACHE_SECRET}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -75,7 +75,8 @@ def cache_config(s: Settings) -> CacheConfig:
         l1_entries=s.l1_cache_size, l1_max_bytes=s.l1_max_bytes, l1_max_ttl=s.l1_max_ttl,
         redis_url=s.redis_url, l2_timeout=s.l2_timeout,
         l2_breaker_failures=s.l2_breaker_failures, l2_breaker_reset=s.l2_breaker_reset,
-        key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level)
+        key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level,
+        secret=s.cache_secret.get_secret_value(), max_entry_bytes=s.cache_max_entry_bytes)
 
 
 def chain_view_config(s: Settings) -> ChainViewConfig:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "cpu_count", "describe_settings"]
@@ -148,6 +148,14 @@ class Settings(BaseSettings):
         "zstd with the answer-skeleton dictionary, ~0.5 of raw size (bench cache).")
     cache_codec_level: int = Field(
         1, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
+    cache_secret: SecretStr = Field(
+        SecretStr(""), description="Key of the MAC that authenticates every Redis L2 entry "
+        "(HMAC-SHA256 over key and value); the same on every node sharing the Redis, at least "
+        "32 characters (`python -c 'import secrets; print(secrets.token_hex(32))'`). Required "
+        "with REDIS_URL: the node refuses to start without it.")
+    cache_max_entry_bytes: int = Field(
+        1 << 20, ge=1024, description="Answers larger than this are served but not cached "
+        "(L1 nor Redis).")
     l2_breaker_failures: int = Field(
         3, ge=1, description="Consecutive Redis failures that make L2 skip Redis.")
     l2_breaker_reset: float = Field(
@@ -246,6 +254,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        secret = self.cache_secret.get_secret_value()
+        if self.redis_url and len(secret) < 32:
+            raise ValueError("CACHE_SECRET (at least 32 characters, the same on every node "
+                             "sharing the Redis) is required with REDIS_URL: Redis is outside "
+                             "the trust boundary and every entry read from it is authenticated "
+                             "(`python -c 'import secrets; print(secrets.token_hex(32))'`)")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
@@ -289,6 +303,8 @@ def describe_settings(markdown: bool = False) -> str:
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
     for name, field in Settings.model_fields.items():
         default = field.default
+        if isinstance(default, SecretStr):  # the default of a secret is empty, never a value
+            default = default.get_secret_value()
         if markdown:
             shown = "(empty)" if default == "" else f"`{default}`"
             desc = (field.description or "").replace("|", "\\|")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .auth import EntryAuth, derive_key
 from .codec import CODEC_NAMES, Codec, CodecError, CodecName
-from .config import CacheConfig
+from .config import MIN_SECRET_LENGTH, CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
@@ -14,6 +15,7 @@ __all__ = [
     "CODEC_NAMES",
     "FORMAT_VERSION",
     "KINDS",
+    "MIN_SECRET_LENGTH",
     "NEVER",
     "CacheConfig",
     "Codec",
@@ -21,6 +23,7 @@ __all__ = [
     "CodecName",
     "Compute",
     "Entry",
+    "EntryAuth",
     "EntryError",
     "HeadSource",
     "L1Cache",
@@ -29,6 +32,7 @@ __all__ = [
     "Ttl",
     "TtlPolicy",
     "decode_entry",
+    "derive_key",
     "encode_entry",
     "l2_breaker_config",
     "redact_url",

@@ -136,10 +136,11 @@ class RedisL2:
             # the reset timeout (the breaker only closes on a probe it let through).
             self.breaker.force(State.CLOSED)
         self._metrics.cache_entries.set(int(size), ("l2",))
-        used = memory.get("used_memory", 0) if isinstance(memory, dict) else 0
-        self._metrics.cache_bytes.set(int(used), ("l2",))
+        memory = memory if isinstance(memory, dict) else {}
+        self._metrics.cache_bytes.set(int(memory.get("used_memory", 0)), ("l2",))
         return {"up": True, "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-                "breaker": self.breaker_state}
+                "breaker": self.breaker_state, "maxmemory": int(memory.get("maxmemory", 0)),
+                "maxmemoryPolicy": str(memory.get("maxmemory_policy", "unknown"))}
 
     @property
     def breaker_state(self) -> str:

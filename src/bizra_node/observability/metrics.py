@@ -44,7 +44,12 @@ class NodeMetrics:
         self.cache_evictions = CounterVec("cache_evictions_total", "L1 evictions", ("reason",))
         self.cache_entries = GaugeVec("cache_entries", "Entries held", ("tier",))
         self.cache_bytes = GaugeVec("cache_bytes", "Bytes held", ("tier",))
-        self.cache_l2_errors = CounterVec("cache_l2_errors_total", "Redis failures", ("op",))
+        self.cache_l2_errors = CounterVec(
+            "cache_l2_errors_total", "Redis failures, and entries refused from Redis (op invalid: "
+            "MAC does not hold; decode: unreadable)", ("op",))
+        self.cache_oversize = CounterVec(
+            "cache_oversize_total", "Answers served but not cached: over CACHE_MAX_ENTRY_BYTES",
+            ("kind",))
         self.cache_compressed_bytes = CounterVec(
             "cache_l2_payload_bytes_total", "Bytes written to L2 before/after compression",
             ("stage",))
