@@ -105,7 +105,8 @@ def store_config(s: Settings) -> StoreConfig:
         monitor_interval=s.db_monitor_interval, batch_rows=s.write_batch_rows,
         batch_interval=s.write_batch_interval, queue_max=s.write_queue_max,
         data_dir=s.data_dir, partitions_ahead=s.db_partitions_ahead,
-        spool_max_bytes=s.write_spool_max_bytes)
+        spool_max_bytes=s.write_spool_max_bytes, durability=s.durability,
+        commit_interval=s.journal_commit_interval)
 
 
 def pgbouncer_config(s: Settings) -> PgBouncerConfig:

@@ -181,6 +181,15 @@ class Settings(BaseSettings):
     write_batch_rows: int = Field(500, ge=1, description="Write-behind batch size.")
     write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
     write_queue_max: int = Field(100000, ge=1, description="Write-behind queue bound.")
+    durability: Literal["async", "local", "sync"] = Field(
+        "local", description="When a validation is answered, as a broker acknowledges: async "
+        "(its record queued in memory: a crash loses the queue), local (its record fsynced to "
+        "a local log under DATA_DIR, group-committed, replayed after a crash; costs ~1 fsync on "
+        "the miss path), sync (its record committed in PostgreSQL; a 503 while it cannot be). "
+        "Hits never record. Figures: docs/performance.md.")
+    journal_commit_interval: float = Field(
+        0.002, ge=0, le=1, description="DURABILITY=local: least time between two fsyncs of "
+        "the local log, s; records arriving meanwhile share the next one (group commit).")
     data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
     db_pgbouncer: Literal["off", "session", "transaction"] = Field(
         "off", description="DATABASE_URL goes through PgBouncer in this pool mode (transaction: "

@@ -75,7 +75,8 @@ class Store:
         self.writer = WriteBehind(self.spool, metrics, self._primary_pool,
                                   batch_rows=config.batch_rows,
                                   batch_interval=config.batch_interval,
-                                  queue_max=config.queue_max)
+                                  queue_max=config.queue_max, durability=config.durability,
+                                  commit_interval=config.commit_interval)
         self.router = (ReplicaRouter(list(config.read_urls), config.replica_pool or config.pool,
                                      metrics, max_lag=config.replica_max_lag,
                                      interval=config.replica_check_interval)
@@ -97,8 +98,9 @@ class Store:
 
     @property
     def recorder(self) -> Any:
-        """The ValidationService recorder (kind, subject, result) -> None."""
-        return self.writer.record
+        """The ValidationService recorder (kind, subject, result) -> None, or an
+        awaitable to wait on before answering (DURABILITY local and sync)."""
+        return self.writer.recorder
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -180,6 +182,7 @@ class Store:
             "ok": reachable or self.writer.spool_writable,
             "primary": "reachable" if reachable else "unreachable",
             "mode": "spool" if degraded else "direct",
+            "durability": self.writer.durability,
             "queue": self.writer.depth,
             "spoolBytes": self.spool.bytes,
             "pool": pool.figures() if pool is not None else None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +54,11 @@ def _inline_timestamp(tx: dict[str, Any], receipt: dict[str, Any]) -> int | None
     return None
 
 
-Recorder = Callable[[str, str, Any], None]
-"""Called with (kind, subject, result) after each validation; must not block."""
+Recorder = Callable[[str, str, Any], "Awaitable[None] | None"]
+"""Called with (kind, subject, result) after each validation (never on a cache hit);
+must not block. Returns None when the record is only queued (DURABILITY=async), or an
+awaitable that completes once it is durable (local: in the fsynced local log; sync:
+committed in PostgreSQL): the validation is answered after it."""
 
 
 def now_iso() -> str:
@@ -120,7 +123,9 @@ class ValidationService:
                                        validated_at=now_iso(), network_id=self.network_id)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed transaction data", error=type(exc).__name__) from None
-        self._record("transaction", tx_hash, result)
+        waiter = self._record("transaction", tx_hash, result)
+        if waiter is not None:
+            await waiter
         return result
 
     # --- block -------------------------------------------------------------------
@@ -147,7 +152,9 @@ class ValidationService:
                                  validated_at=now_iso(), network_id=self.network_id)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed block data", error=type(exc).__name__) from None
-        self._record("block", str(ref), result)
+        waiter = self._record("block", str(ref), result)
+        if waiter is not None:
+            await waiter
         return result
 
     # --- address -----------------------------------------------------------------
@@ -164,12 +171,13 @@ class ValidationService:
             raise unavailable("malformed account data", error=type(exc).__name__) from None
         result = AccountResult(valid=True, data=data, validated_at=now_iso(),
                                network_id=self.network_id)
-        self._record("address", address, result)
+        waiter = self._record("address", address, result)
+        if waiter is not None:
+            await waiter
         return result
 
-    def _record(self, kind: str, subject: str, result: Any) -> None:
-        if self._recorder is not None:
-            self._recorder(kind, subject, result)
+    def _record(self, kind: str, subject: str, result: Any) -> Awaitable[None] | None:
+        return self._recorder(kind, subject, result) if self._recorder is not None else None
 
     # --- cached answers (what the API serves) ---------------------------------------------
     # The hit path: synchronous, no coroutine, no I/O. Each returns the answer when
