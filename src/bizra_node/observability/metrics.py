@@ -65,8 +65,11 @@ class NodeMetrics:
         self.write_queue_depth = GaugeVec("write_behind_queue_depth", "Records waiting", ())
         self.write_spool_bytes = GaugeVec("write_behind_spool_bytes", "Bytes in the spool", ())
         self.write_records = CounterVec(
-            "write_behind_records_total", "Records by outcome (written, spooled, replayed)",
-            ("outcome",))
+            "write_behind_records_total", "Records by outcome (journaled, written, spooled, "
+            "replayed, duplicate, rejected)", ("outcome",))
+        self.journal_fsyncs = CounterVec(
+            "write_journal_fsyncs_total", "fsyncs of the local log (DURABILITY=local); each "
+            "makes every record written since the last one durable", ())
         self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",),
                                     aggregate="max")
         self.replica_healthy = GaugeVec(

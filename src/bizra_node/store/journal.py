@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from ..errors import StoreUnavailable
+from ..observability import NodeMetrics
 from ..resilience import cancel_and_wait
 from .records import Record
 from .spool import encode_frame
@@ -71,11 +73,15 @@ class Segment:
 
 
 class Journal:
-    def __init__(self, folder: Path, sink: Sink, *, commit_interval: float = 0.002,
+    def __init__(self, folder: Path, sink: Sink, *, metrics: NodeMetrics | None = None,
+                 commit_interval: float = 0.002,
                  segment_bytes: int = 64 << 20, segment_age: float = 10.0) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self._sink = sink
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.journal_fsyncs.preset(())
         self.commit_interval = commit_interval
         self.segment_bytes = segment_bytes
         self.segment_age = segment_age
@@ -92,8 +98,8 @@ class Journal:
 
     # --- the request path -------------------------------------------------------------
     def append(self, record: Record) -> asyncio.Future[None]:
-        """Log ``record``; the future completes once it is fsynced (or fails with the
-        OSError that kept it from being written)."""
+        """Log ``record``; the future completes once it is fsynced (or fails with
+        StoreUnavailable when the disk cannot take it)."""
         if self._task is None:
             raise RuntimeError("the journal is not running")
         self._pending.append(record)
@@ -143,7 +149,10 @@ class Journal:
             except Exception as exc:  # a disk that cannot take the log fails the answers
                 log.error("local log: cannot write %d records: %s", len(records), exc)
                 if group is not None and not group.done():
-                    group.set_exception(exc)
+                    group.set_exception(StoreUnavailable(
+                        "the validation could not be written to the local log "
+                        "(DURABILITY=local)", {"reason": "local_log"}))
+                    group.exception()  # answers that went away are not unretrieved errors
                 continue
             if group is not None and not group.done():
                 group.set_result(None)
@@ -162,6 +171,9 @@ class Journal:
         segment.outstanding += len(records)
         self.commits += 1
         self.committed += len(records)
+        if self._metrics is not None:
+            self._metrics.journal_fsyncs.inc()
+            self._metrics.write_records.inc(("journaled",), len(records))
         return segment
 
     def _segment(self) -> tuple[Segment, bool]:

@@ -133,7 +133,8 @@ class WriteBehind:
         self._inflight_acks: list[Ack | None] = []
         self._deferred: list[Segment] = []
         """Segments whose records were spooled: released once the spool is fsynced."""
-        self.journal = (Journal(spool.folder, self._journaled, commit_interval=commit_interval)
+        self.journal = (Journal(spool.folder, self._journaled, metrics=metrics,
+                                commit_interval=commit_interval)
                         if durability == "local" else None)
         self._orphans_at = 0.0
         """When to look for local logs left by a dead worker (at start, in any mode)."""
