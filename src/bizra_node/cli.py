@@ -68,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # they learn the worker count (their share of the memory limit) from the env too.
     from .observability import prepare_directory, remove_directory
 
+    _raise_open_files(settings.http_max_connections)
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
@@ -80,7 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
                      http1_settings=HTTP1Settings(
                          header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
-                     respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL)
+                     respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
+                     backpressure=settings.http_max_connections)
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
           f"{'rsgi' if rsgi else 'asgi'})", file=sys.stderr)
     try:
@@ -92,6 +94,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _raise_open_files(per_worker: int) -> None:
+    """Lift the soft open-file limit to the hard one (workers inherit it), and say so
+    when even that is below what HTTP_MAX_CONNECTIONS lets a worker hold."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < per_worker + 1024:
+        print(f"open-file limit {soft} is below HTTP_MAX_CONNECTIONS ({per_worker}) + 1024: "
+              "raise it (ulimit -n, LimitNOFILE=) or lower HTTP_MAX_CONNECTIONS",
+              file=sys.stderr)
 
 
 def _prepare_schema(dsn: str, settings: Settings) -> None:

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         10.0, ge=0.001, le=60, description="Seconds a connection has to send a request's "
         "headers, counted from when it opens or its last answer went out (so also how long an "
         "idle keep-alive connection stays open); then it is closed (granian, HTTP/1).")
+    http_max_connections: int = Field(
+        8192, ge=16, le=1_000_000, description="Connections each worker holds at most "
+        "(granian's backpressure, which counts connections, not requests); more wait in the "
+        "listen backlog. Slow clients hold connections until a timeout closes them: keep this "
+        "well above the connections expected (a proxy's keep-alive pool counts too).")
     http_body_timeout: float = Field(
         10.0, ge=0, le=600, description="Seconds a request's body has to arrive in full; then a "
         "408 and the connection is closed (kept to within a tenth of it, at most 1 s); 0 = no limit.")

@@ -125,3 +125,23 @@ def test_a_client_leaving_mid_body_logs_no_error(devnet: Devnet, interface: str)
     log = proc.stderr.read().decode(errors="replace")
     assert "Traceback" not in log and "[ERROR]" not in log, log[-3000:]
     assert b'route="/api/v1/validate/transaction",status="499"} 5.0' in metrics
+
+
+def test_many_silent_connections_do_not_lock_others_out(devnet: Devnet) -> None:
+    """granian's backpressure counts connections: at its default (backlog / workers,
+    2 048 here) 2 200 silent connections kept every new one waiting in the backlog;
+    HTTP_MAX_CONNECTIONS (8 192 per worker) lets the node go on answering."""
+    proc, base = start_server({"BIZRA_NODE_URL": devnet.url, "HTTP_HEADER_TIMEOUT": "30"})
+    held: list[socket.socket] = []
+    try:
+        for _ in range(2_200):
+            held.append(connect(base))
+        time.sleep(0.5)
+        with connect(base) as sock:
+            sock.settimeout(3)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in held:
+            s.close()
+        assert stop_server(proc) == 0

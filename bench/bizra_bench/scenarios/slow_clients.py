@@ -3,9 +3,11 @@ connections (issue 15: with 2 200 of them, p99 of normal requests rose to 4.4 s)
 
 The node (`bizra-node serve`, 2 workers, RSGI) against anvil, in two set-ups:
 
-- ``before``: what the node did before the read timeouts: BIZRA_HTTP=auto (granian
-  never times out a silent connection), granian's 30 s header timeout, no body timeout;
-- ``after``: the defaults (HTTP/1, HTTP_HEADER_TIMEOUT, HTTP_BODY_TIMEOUT).
+- ``before``: what the node did before: BIZRA_HTTP=auto (granian never times out a
+  silent connection), granian's 30 s header timeout, no body timeout, and granian's
+  default backpressure (backlog / workers = 1 024 connections per worker);
+- ``after``: the defaults (HTTP/1, HTTP_HEADER_TIMEOUT, HTTP_BODY_TIMEOUT,
+  HTTP_MAX_CONNECTIONS).
 
 For each, normal requests (GET of a cached transaction: the hit path) are offered at
 --rate req/s, open loop (latency from when each was due), for --duration s: once with
@@ -35,7 +37,8 @@ from bizra_bench.workload import Req
 from bizra_node.devnet import Anvil, seed
 
 SETUPS: dict[str, dict[str, str]] = {
-    "before": {"BIZRA_HTTP": "auto", "HTTP_HEADER_TIMEOUT": "30", "HTTP_BODY_TIMEOUT": "0"},
+    "before": {"BIZRA_HTTP": "auto", "HTTP_HEADER_TIMEOUT": "30", "HTTP_BODY_TIMEOUT": "0",
+               "HTTP_MAX_CONNECTIONS": "1024"},
     "after": {},
 }
 
