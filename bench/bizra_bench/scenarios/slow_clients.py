@@ -73,6 +73,7 @@ async def _measure(label: str, base: str, tx: str, args: argparse.Namespace,
 
 
 async def _one(setup: str, upstream: str, tx: str, args: argparse.Namespace) -> dict[str, Any]:
+    await asyncio.sleep(args.settle)  # the last run's 2 200 sockets are torn down first
     server, _ = start_node(upstream, workers=2, extra=SETUPS[setup])
     try:
         baseline = await _measure("baseline", server.base, tx, args, server.pids())

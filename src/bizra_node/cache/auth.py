@@ -8,10 +8,10 @@ another key, altered, or written by anyone without the secret fails the check an
 treated as a miss (counted and logged by the cache, never served).
 
 HMAC-SHA256, the standard construction, rather than keyed BLAKE2b: measured with
-``bizra-node bench cache`` (this machine), sealing a 300-byte answer costs ~1.8 µs
-against ~0.9 µs, the same at 2 KB, and less than half at 170 KB (OpenSSL's SHA-256
-uses the CPU's SHA extensions); all of it is small against the Redis round trip
-(~100 µs) that every L2 read or write is. The keyed state is made once and copied per
+``bizra-node bench cache`` (this machine), sealing a 300-byte answer costs ~1.7 µs
+against ~0.9 µs, about the same at 2 KB (3.0 against 3.3 µs), and less at 170 KB (113-151
+against 192 µs: OpenSSL's SHA-256 uses the CPU's SHA extensions); all of it is small
+beside the Redis round trip (~100 µs) every L2 read or write is. The keyed state is made once and copied per
 use, which halves the cost of ``hmac.new`` per call.
 """
 

@@ -84,3 +84,19 @@ async def test_a_method_a_route_lacks_is_a_405_with_allow(node_client: NodeClien
     resp = await client.put("/rpc", content=b"{}")
     assert_400(resp, 405)
     assert resp.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId\xff"}',
+    b"[" * 5000 + b"]" * 5000,
+    b'{"jsonrpc":"2.0","id":' + b"9" * 5000 + b',"method":"eth_chainId"}',
+    b'{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x' + b"f" * 4000
+    + b'",false]}',
+    b'{"jsonrpc":"2.0","id":1.5,"method":"eth_chainId"}',
+])
+async def test_hostile_json_rpc_is_a_json_rpc_error(node_client: NodeClient,
+                                                    body: bytes) -> None:
+    resp = await node_client[1].post("/rpc", content=body, headers=JSON)
+    assert resp.status_code == 200, resp.text[:300]
+    doc = resp.json()
+    assert "error" in doc or "result" in doc
