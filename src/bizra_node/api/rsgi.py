@@ -3,7 +3,9 @@
 Reading the body is where a client can hold a request: it is bounded by the route's
 size limit (body.py) and by HTTP_BODY_TIMEOUT (body_timeout.py; a 408 and the
 connection closed). A client that goes away mid-body (granian's ProtocolClosed) is
-counted and forgotten: there is nobody to answer, and nothing to log at error level.
+counted (status 499) and forgotten: there is nobody to answer, and nothing to log at
+error level. (A chunked body cut short cannot be told from a shorter one: granian's
+body iterator ends either way; it is answered like any malformed body, to nobody.)
 """
 
 from __future__ import annotations

@@ -34,8 +34,12 @@ async def subjects_in(dsn: str) -> set[str]:
         await conn.close()
 
 
+def segment_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("journal-*.bin"))
+
+
 def journal_files(folder: Path) -> list[Path]:
-    return sorted((folder / "spool").glob("journal-*.bin"))
+    return segment_files(folder / "spool")
 
 
 async def test_local_answers_after_the_fsync_and_groups_commits(pg_dsn: str,
@@ -143,3 +147,27 @@ def test_the_journal_files_are_locked_while_their_worker_lives(tmp_path: Path) -
     segment.sealed = True
     segment.release(0)
     assert not segment.path.exists()
+
+
+async def test_log_segments_rotate_and_go_once_released(tmp_path: Path) -> None:
+    from bizra_node.store.journal import Journal, Segment
+
+    got: list[tuple[int, Segment]] = []
+
+    def sink(records: list[object], segment: Segment) -> None:
+        got.append((len(records), segment))
+
+    journal = Journal(tmp_path, sink, commit_interval=0, segment_bytes=1)  # type: ignore[arg-type]
+    journal.start()
+    try:
+        for i in range(3):
+            await journal.append(make_record("block", str(i), result(i)))
+        segments = [s for _, s in got]
+        assert len({id(s) for s in segments}) == 3  # each commit filled its segment
+        assert len(segment_files(tmp_path)) == 3  # none released yet
+        for n, segment in got:
+            segment.release(n)
+        assert len(segment_files(tmp_path)) == 1  # the active one stays
+    finally:
+        await journal.stop()
+    assert segment_files(tmp_path) == []  # sealed at stop, nothing outstanding
