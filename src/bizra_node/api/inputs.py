@@ -1,8 +1,13 @@
 """Request bodies of the validation routes, decoded and checked by msgspec.
 
-The field types carry the patterns of ``validation.inputs`` (msgspec checks them while
-decoding, and the OpenAPI document shows them); when one fails, the field's own parser
-is run on the value to say precisely what is wrong with it (on the error path only).
+The field types carry the patterns of ``validation.inputs``: the OpenAPI document
+shows them, msgspec checks the lengths while decoding, and the field's parser checks
+the whole pattern (the handlers run it on every full-path request; the fast lane
+answers only keys that passed it before). msgspec could check the patterns itself, but
+that costs ~0.4 µs per body (its regex; measured: 119 -> 514 ns per decode, against
+126 ns with the lengths), an eighth of an L1 hit in process, for a check the parser
+makes anyway. When msgspec refuses a field, the field's parser is run on the value to
+say precisely what is wrong with it (on the error path only).
 """
 
 from __future__ import annotations
@@ -29,14 +34,15 @@ __all__ = ["AddressRequest", "BlockRequest", "TransactionRequest", "json_input"]
 
 T = TypeVar("T")
 
-TxHash = Annotated[str, msgspec.Meta(pattern=HASH_PATTERN,
-                                     description="0x-prefixed 32-byte transaction hash")]
+TxHash = Annotated[str, msgspec.Meta(
+    min_length=66, max_length=66, extra_json_schema={"pattern": HASH_PATTERN},
+    description="0x-prefixed 32-byte transaction hash")]
 Address = Annotated[str, msgspec.Meta(
-    pattern=ADDRESS_PATTERN,
+    min_length=42, max_length=42, extra_json_schema={"pattern": ADDRESS_PATTERN},
     description="0x-prefixed 20-byte address; mixed case must be valid EIP-55")]
 BlockNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_BLOCK_NUMBER)]
 BlockRefText = Annotated[str, msgspec.Meta(
-    pattern=BLOCK_REF_PATTERN,
+    min_length=1, max_length=19, extra_json_schema={"pattern": BLOCK_REF_PATTERN},
     description="decimal number, 0x quantity, or latest / finalized / safe")]
 NetworkId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
