@@ -71,6 +71,8 @@ def trust_devnet() -> Iterator[TrustDevnet]:
 
 
 SettingsFactory = Callable[..., Settings]
+TEST_CACHE_SECRET = "test-secret-of-the-bizra-node-test-suite-0123456789"
+"""CACHE_SECRET of test nodes (a Redis L2 needs one)."""
 
 
 FOLLOW_HEADS: dict[str, Any] = {"head_follow_ws": "auto", "head_follow_interval": 0.25}
@@ -83,7 +85,8 @@ def make_settings(upstream: str, **overrides: Any) -> Settings:
     to what tests count."""
     values: dict[str, Any] = {"bizra_node_url": upstream, "db_enabled": False, "redis_url": "",
                               "log_level": "warning", "retry_initial": 0.01,
-                              "head_follow_ws": "off", "head_follow_interval": 0}
+                              "head_follow_ws": "off", "head_follow_interval": 0,
+                              "cache_secret": TEST_CACHE_SECRET}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

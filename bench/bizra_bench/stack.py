@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -31,7 +32,7 @@ __all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "r
 PROFILES: dict[str, dict[str, str]] = {
     "node": {},
     "before": {"RPC_SEQUENTIAL": "true", "RPC_FORCE_CLOSE": "true", "L1_CACHE_SIZE": "1000",
-               "L1_TTL": "60", "REDIS_URL": ""},
+               "L1_MAX_TTL": "60", "REDIS_URL": ""},
 }
 
 
@@ -88,7 +89,8 @@ def start_node(upstream: str, profile: str = "node", *, workers: int = 2,
     db = ({"DATABASE_URL": database_url, "DB_ENABLED": "true"} if database_url
           else {"DB_ENABLED": "false"})
     env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "LOG_LEVEL": "warning",
-           "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix, **db,
+           "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix, "CACHE_SECRET": os.urandom(32).hex(),
+           **db,
            **PROFILES[profile], **(extra or {})}
     return start_server(node_argv(workers, "rsgi"), env, "/health"), prefix
 

@@ -128,7 +128,8 @@ def cache_config(s: Settings) -> CacheConfig:
         l1_entries=s.l1_cache_size, l1_max_bytes=s.l1_max_bytes, l1_max_ttl=s.l1_max_ttl,
         redis=redis_config(s), l2_timeout=s.l2_timeout,
         l2_breaker_failures=s.l2_breaker_failures, l2_breaker_reset=s.l2_breaker_reset,
-        key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level)
+        key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level,
+        secret=s.cache_secret.get_secret_value(), max_entry_bytes=s.cache_max_entry_bytes)
 
 
 def redis_config(s: Settings) -> RedisConfig | None:
@@ -191,7 +192,8 @@ def store_config(s: Settings) -> StoreConfig:
         monitor_interval=s.db_monitor_interval, batch_rows=s.write_batch_rows,
         batch_interval=s.write_batch_interval, queue_max=s.write_queue_max,
         data_dir=s.data_dir, partitions_ahead=s.db_partitions_ahead,
-        spool_max_bytes=s.write_spool_max_bytes)
+        spool_max_bytes=s.write_spool_max_bytes, durability=s.durability,
+        commit_interval=s.journal_commit_interval)
 
 
 def pgbouncer_config(s: Settings) -> PgBouncerConfig:
@@ -359,7 +361,8 @@ class Node:
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
                                      self.metrics if settings.metrics_enabled else None,
                                      deadline=settings.request_deadline,
-                                     guard=self.security.guard)
+                                     guard=self.security.guard,
+                                     body_timeout=settings.http_body_timeout or None)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:

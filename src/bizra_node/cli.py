@@ -18,6 +18,8 @@ from .settings import Settings, describe_settings
 __all__ = ["main"]
 
 SEED_FILE = Path(".devnet/seed.json")
+RESPAWN_INTERVAL = 1.0
+"""Seconds granian waits before replacing a worker that died (its default is 3.5)."""
 
 
 def _start_devnet(port: int) -> object:
@@ -37,7 +39,8 @@ def _start_devnet(port: int) -> object:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     try:
         settings = Settings()
@@ -56,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         embedded = EmbeddedPostgres(settings.data_dir)
         os.environ["DATABASE_URL"] = embedded.start()
         print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
+    if settings.db_enabled:
+        _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
     workers = args.workers or settings.workers
@@ -65,13 +70,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # they learn the worker count (their share of the memory limit) from the env too.
     from .observability import prepare_directory, remove_directory
 
+    backpressure = connection_budget(settings.http_max_connections, workers)
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
-    backpressure = connection_budget(settings.bizra_backpressure, workers)
+    # HTTP/1 only by default: granian's "auto" mode starts no timer while it waits for
+    # the first bytes, so a connection that sends nothing would be held forever. A
+    # worker that dies is replaced (granian's default is to shut the whole server down).
     server = Granian(target, address=host, port=port, workers=workers, factory=True,
                      interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
-                     log_access=False, backlog=2048, backpressure=backpressure)
+                     log_access=False, backlog=2048,
+                     http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
+                     http1_settings=HTTP1Settings(
+                         header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
+                     respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
+                     backpressure=backpressure)
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
           f"{'rsgi' if rsgi else 'asgi'}, {backpressure} connections each)", file=sys.stderr)
     admin = _start_admin(settings.metrics_address) if settings.metrics_address else None
@@ -90,13 +103,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-DEFAULT_BACKPRESSURE = 8192
-
-
 def connection_budget(wanted: int, workers: int) -> int:
-    """Connections each worker may hold (granian's backpressure counts connections,
-    idle ones included): ``wanted`` (0: DEFAULT_BACKPRESSURE), within the open-files
-    limit, whose soft value is first raised to the hard one."""
+    """Connections each worker may hold (HTTP_MAX_CONNECTIONS: granian's backpressure
+    counts connections, idle ones included), within the open-files limit, whose soft
+    value is first raised to the hard one (workers inherit it); said when it is lower."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -106,7 +116,11 @@ def connection_budget(wanted: int, workers: int) -> int:
             soft = hard
     limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
     per_worker = max((limit - 256) // max(workers, 1), 64)  # files beside the sockets
-    return max(min(wanted or DEFAULT_BACKPRESSURE, per_worker), 1)
+    if per_worker < wanted:
+        print(f"open-file limit {soft} holds {per_worker} connections per worker, fewer than "
+              f"HTTP_MAX_CONNECTIONS ({wanted}): raise it (ulimit -n, LimitNOFILE=) or lower "
+              "HTTP_MAX_CONNECTIONS", file=sys.stderr)
+    return max(min(wanted, per_worker), 1)
 
 
 def _start_admin(address: str) -> subprocess.Popen[bytes]:
@@ -119,6 +133,28 @@ def _start_admin(address: str) -> subprocess.Popen[bytes]:
                              "bizra_node.app:create_admin_rsgi_app"], start_new_session=True)
     print(f"bizra-node: metrics on http://{address} (admin listener)", file=sys.stderr)
     return proc
+
+
+def _prepare_schema(dsn: str, settings: Settings) -> None:
+    """Migrations and partitions once, here, before the workers start (each worker
+    checks again under the advisory locks, and finds nothing to do). A database that
+    cannot be reached is said with its cause; the workers keep trying on their own."""
+    import asyncio
+    import dataclasses
+
+    from .app import pool_options
+    from .store import describe, run_migrations
+
+    options = dataclasses.replace(pool_options(settings),
+                                  connect_timeout=min(settings.db_connect_timeout, 3.0))
+    try:
+        result = asyncio.run(run_migrations(dsn, options, settings.db_partitions_ahead))
+    except Exception as exc:
+        print(f"database: schema not prepared at start ({describe(exc)}); the workers "
+              "spool records and keep trying", file=sys.stderr)
+        return
+    applied = ", ".join(f"{v:04d}" for v in result["applied"]) or "up to date"
+    print(f"database: migrations {applied}", file=sys.stderr)
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:

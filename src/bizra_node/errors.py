@@ -15,9 +15,11 @@ __all__ = [
     "IntegrityFailure",
     "InternalError",
     "LimiterUnavailable",
+    "MethodNotAllowed",
     "NodeError",
     "NotFoundError",
     "RateLimitError",
+    "RequestTimeout",
     "StoreUnavailable",
     "UpstreamError",
     "UpstreamUnavailable",
@@ -34,7 +36,8 @@ class NodeError(Exception):
     retryable: bool = False
     """Whether trying again later may succeed (instance attribute for upstream errors)."""
     headers: tuple[tuple[str, str], ...] = ()
-    """HTTP header fields the answer carries (WWW-Authenticate, Retry-After, RateLimit)."""
+    """HTTP header fields the answer carries (WWW-Authenticate, Retry-After, RateLimit,
+    the ``Allow`` of a 405)."""
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -112,10 +115,31 @@ class LimiterUnavailable(NodeError):
         self.headers = (("retry-after", str(retry_after)),)
 
 
+class MethodNotAllowed(NodeError):
+    """The path exists, with other methods: a 405 naming them in ``Allow``."""
+
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+    jsonrpc_code = -32601
+
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"method {method[:20]} is not allowed here",
+                         {"reason": "method_not_allowed", "allowed": list(allowed)})
+        self.headers = (("allow", ", ".join(allowed)),)
+
+
 class NotFoundError(NodeError):
     code = "NOT_FOUND"
     http_status = 404
     jsonrpc_code = -32601
+
+
+class RequestTimeout(NodeError):
+    """The request's body did not arrive within HTTP_BODY_TIMEOUT: a 408."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+    jsonrpc_code = -32600
 
 
 class UpstreamError(NodeError):

@@ -33,6 +33,8 @@ __all__ = [
 MAX_LIMIT = 500
 KINDS = ("transaction", "block", "address")
 _CURSOR = struct.Struct(">q16s")
+_MAX_US = 253_402_300_799_999_999
+"""9999-12-31T23:59:59.999999Z in µs since the epoch: the last time a cursor can name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ def decode_cursor(text: str) -> tuple[int, bytes]:
         if len(raw) != _CURSOR.size:
             raise ValueError("size")
         at, rid = _CURSOR.unpack(raw)
+        if not 0 <= at <= _MAX_US:  # forged: a time no record has (and no datetime holds)
+            raise ValueError("time")
         return int(at), bytes(rid)
     except (ValueError, binascii.Error, struct.error):
         raise ValidationError("invalid cursor", {"field": "cursor", "reason": "malformed",

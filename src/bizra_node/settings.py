@@ -43,16 +43,29 @@ class Settings(BaseSettings):
     bizra_interface: Literal["rsgi", "asgi"] = Field(
         "rsgi", description="Server interface: rsgi (fastest, measured) or asgi."
     )
-    bizra_backpressure: int = Field(
-        0, ge=0, le=1_000_000, description="Connections each worker serves at once (granian "
-        "backpressure: an idle keep-alive or a slow client holds one as long as it stays); "
-        "0 = 8192, within the open-files limit (`serve` raises the soft limit to the hard one).")
     bench_endpoints: bool = Field(
         False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
     )
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted."
     )
+    bizra_http: Literal["1", "auto"] = Field(
+        "1", description="HTTP versions served: 1 (HTTP/1.1) or auto (also cleartext HTTP/2). "
+        "With auto, granian 2.8 never closes a connection that sends nothing: HTTP_HEADER_TIMEOUT "
+        "starts only once the protocol is known.")
+    http_header_timeout: float = Field(
+        10.0, ge=0.001, le=60, description="Seconds a connection has to send a request's "
+        "headers, counted from when it opens or its last answer went out (so also how long an "
+        "idle keep-alive connection stays open); then it is closed (granian, HTTP/1).")
+    http_max_connections: int = Field(
+        8192, ge=16, le=1_000_000, description="Connections each worker holds at most "
+        "(granian's backpressure, which counts connections, not requests); more wait in the "
+        "listen backlog. Slow clients hold connections until a timeout closes them: keep this "
+        "well above the connections expected (a proxy's keep-alive pool counts too). Kept within "
+        "the open-files limit (`serve` raises the soft limit to the hard one).")
+    http_body_timeout: float = Field(
+        10.0, ge=0, le=600, description="Seconds a request's body has to arrive in full; then a "
+        "408 and the connection is closed (kept to within a tenth of it, at most 1 s); 0 = no limit.")
 
     # --- upstream chain ------------------------------------------------------------
     bizra_node_url: str = Field(
@@ -212,6 +225,14 @@ class Settings(BaseSettings):
         "zstd with the answer-skeleton dictionary, ~0.5 of raw size (bench cache).")
     cache_codec_level: int = Field(
         1, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
+    cache_secret: SecretStr = Field(
+        SecretStr(""), description="Key of the MAC that authenticates every Redis L2 entry "
+        "(HMAC-SHA256 over key and value); the same on every node sharing the Redis, at least "
+        "32 characters (`python -c 'import secrets; print(secrets.token_hex(32))'`). Required "
+        "with REDIS_URL: the node refuses to start without it.")
+    cache_max_entry_bytes: int = Field(
+        1 << 20, ge=1024, description="Answers larger than this are served but not cached "
+        "(L1 nor Redis).")
     l2_breaker_failures: int = Field(
         3, ge=1, description="Consecutive Redis failures that make L2 skip Redis.")
     l2_breaker_reset: float = Field(
@@ -237,6 +258,15 @@ class Settings(BaseSettings):
     write_batch_rows: int = Field(500, ge=1, description="Write-behind batch size.")
     write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
     write_queue_max: int = Field(100000, ge=1, description="Write-behind queue bound.")
+    durability: Literal["async", "local", "sync"] = Field(
+        "local", description="When a validation is answered, as a broker acknowledges: async "
+        "(its record queued in memory: a crash loses the queue), local (its record fsynced to "
+        "a local log under DATA_DIR, group-committed, replayed after a crash; costs ~1 fsync on "
+        "the miss path), sync (its record committed in PostgreSQL; a 503 while it cannot be). "
+        "Hits never record. Figures: docs/performance.md.")
+    journal_commit_interval: float = Field(
+        0.002, ge=0, le=1, description="DURABILITY=local: least time between two fsyncs of "
+        "the local log, s; records arriving meanwhile share the next one (group commit).")
     data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
     db_pgbouncer: Literal["off", "session", "transaction"] = Field(
         "off", description="DATABASE_URL goes through PgBouncer in this pool mode (transaction: "
@@ -363,6 +393,12 @@ class Settings(BaseSettings):
         if self.redis_mode == "standalone" and "," in self.redis_url:
             raise ValueError("REDIS_URL lists several addresses: set REDIS_MODE to sentinel "
                              "or cluster")
+        secret = self.cache_secret.get_secret_value()
+        if self.redis_url and len(secret) < 32:
+            raise ValueError("CACHE_SECRET (at least 32 characters, the same on every node "
+                             "sharing the Redis) is required with REDIS_URL: Redis is outside "
+                             "the trust boundary and every entry read from it is authenticated "
+                             "(`python -c 'import secrets; print(secrets.token_hex(32))'`)")
         if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
             raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
         for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
@@ -475,7 +511,7 @@ def describe_settings(markdown: bool = False) -> str:
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
     for name, field in Settings.model_fields.items():
         default = field.default
-        if isinstance(default, SecretStr):
+        if isinstance(default, SecretStr):  # the default of a secret is empty, never a value
             default = default.get_secret_value()
         if markdown:
             shown = "(empty)" if default == "" else f"`{default}`"

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from eth_account import Account
 
 from bizra_node.devnet import Anvil, rpc, seed
+from tests.conftest import TEST_CACHE_SECRET
 from tests.e2e.test_serve import start_server, stop_server
 from tests.support.contracts import cast_binary, deploy_logger, emit
 from tests.support.proxy import counting_proxy
@@ -49,6 +50,7 @@ def served() -> Iterator[Served]:
     try:
         seed(anvil.url, extra_blocks=2)
         proc, base = start_server({"BIZRA_NODE_URL": anvil.url, "REDIS_URL": SHARED_REDIS,
+                                   "CACHE_SECRET": TEST_CACHE_SECRET,
                                    "CACHE_KEY_PREFIX": prefix}, "--workers", "2")
         yield Served(base, anvil, prefix)
     finally:
@@ -150,7 +152,8 @@ async def test_filters_polled_over_new_connections_and_two_upstreams(served: Ser
         # the proxies run on this loop: start and stop the server from a thread
         proc, other = await asyncio.to_thread(
             start_server, {"BIZRA_NODE_URL": f"{p2.url},{p1.url}", "REDIS_URL": SHARED_REDIS,
-                           "CACHE_KEY_PREFIX": served.prefix, "HEAD_FOLLOW_INTERVAL": "0.05"},
+                           "CACHE_SECRET": TEST_CACHE_SECRET, "CACHE_KEY_PREFIX": served.prefix,
+                           "HEAD_FOLLOW_INTERVAL": "0.05"},
             "--workers", "2")
         try:
             fid = await call(served.base, "eth_newFilter", {"address": logger})

@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import Devnet
+from tests.conftest import TEST_CACHE_SECRET, Devnet
 from tests.e2e.test_serve import BIN, start_server, stop_server
 from tests.integration.security.conftest import SECRET
 from tests.support.postgres import SHARED_DSN, scratch_database
@@ -74,7 +74,8 @@ async def test_key_lifecycle_across_two_nodes(devnet: Devnet, pg_dsn: str, tmp_p
                                               redis_server: RedisServer) -> None:
     env = {"BIZRA_NODE_URL": devnet.url, "DATABASE_URL": pg_dsn, "API_KEY_SECRET": SECRET,
            "REDIS_URL": redis_server.url, "CACHE_KEY_PREFIX": f"e2e{os.getpid()}",
-           "API_KEYS_MODE": "required", "API_KEYS_REFRESH": "60",  # pub/sub must do it
+           "CACHE_SECRET": TEST_CACHE_SECRET, "API_KEYS_MODE": "required",
+           "API_KEYS_REFRESH": "60",  # pub/sub must do it
            "API_KEYS_TOUCH_INTERVAL": "0.5"}
     created = keys_cli(env, "create", "acme", "--scopes", "validate,rpc")
     assert created.returncode == 0, created.stderr
@@ -148,7 +149,8 @@ async def test_revocation_without_redis_by_refresh(devnet: Devnet, pg_dsn: str,
 async def test_rate_limits_across_two_nodes(devnet: Devnet, tmp_path: Path,
                                             redis_server: RedisServer) -> None:
     env = {"BIZRA_NODE_URL": devnet.url, "REDIS_URL": redis_server.url,
-           "CACHE_KEY_PREFIX": f"rl{os.getpid()}", "RATE_LIMIT_RPS": "0.01",
+           "CACHE_SECRET": TEST_CACHE_SECRET, "CACHE_KEY_PREFIX": f"rl{os.getpid()}",
+           "RATE_LIMIT_RPS": "0.01",
            "RATE_LIMIT_BURST": "30", "BIZRA_WORKERS": "1"}
     a, base_a = start_server(env)
     b, base_b = start_server(env)

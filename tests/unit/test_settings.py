@@ -72,3 +72,16 @@ def test_every_setting_is_read_outside_settings_py() -> None:
                 changed = True
     unread = [name for name in Settings.model_fields if name not in read]
     assert unread == [], f"settings nobody reads: {unread}"
+
+
+@pytest.mark.parametrize("secret", [None, "short"])
+def test_redis_without_a_cache_secret_refuses_to_start(monkeypatch: pytest.MonkeyPatch,
+                                                       secret: str | None) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if secret is not None:
+        monkeypatch.setenv("CACHE_SECRET", secret)
+    with pytest.raises(ValidationError, match="CACHE_SECRET"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("CACHE_SECRET", "x" * 32)
+    assert Settings(_env_file=None).cache_secret.get_secret_value() == "x" * 32  # type: ignore[call-arg]
+    assert "x" * 32 not in repr(Settings(_env_file=None))  # type: ignore[call-arg]

@@ -31,7 +31,7 @@ def load(**values: object) -> Settings:
     ({"trusted_proxies": "10.0.0.0/8,not-a-net"}, "TRUSTED_PROXIES"),
     ({"metrics_address": "9100"}, "METRICS_ADDRESS must be host:port"),
     ({"metrics_address": "127.0.0.1:99999"}, "METRICS_ADDRESS must be host:port"),
-    ({"bizra_backpressure": -5}, "bizra_backpressure"),
+    ({"http_max_connections": 5}, "http_max_connections"),
 ])
 def test_bad_security_values_fail_at_load(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -7,6 +7,8 @@
   per payload kind (transactions, small blocks, a full block, accounts). The
   payloads are the exact bytes the cache stores: answers computed by the node
   from a seeded anvil, as msgpack entries.
+- The MAC on L2 values (auth.py): µs to seal and to open (check) one stored value per
+  payload kind, HMAC-SHA256 (what the node uses) against keyed BLAKE2b.
 - The validation hit path in process: µs per dispatched request for an L1 hit
   against the bare /_bench/constant endpoint (no HTTP server; the HTTP req/s
   comparison is `bench api` with wrk).
@@ -27,7 +29,17 @@ from typing import Any
 from bizra_bench.results import write_results
 from bizra_node.api import Request
 from bizra_node.app import Node
-from bizra_node.cache import Codec, CodecName, Entry, L1Cache, RedisL2, encode_entry, l2_breaker_config
+from bizra_node.cache import (
+    Codec,
+    CodecName,
+    Entry,
+    EntryAuth,
+    L1Cache,
+    RedisL2,
+    derive_key,
+    encode_entry,
+    l2_breaker_config,
+)
 from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import CircuitBreaker
@@ -113,6 +125,44 @@ def _codec_row(name: CodecName, level: int, kind: str, items: list[bytes], n: in
 def _codec_table(payloads: dict[str, list[bytes]], n: int) -> list[dict[str, Any]]:
     return [_codec_row(name, level, kind, items, n)
             for name, level in CODECS for kind, items in payloads.items()]
+
+
+def _auth_rows(payloads: dict[str, list[bytes]], n: int) -> list[dict[str, Any]]:
+    """The MAC's cost per stored value (codec-encoded, as Redis holds it)."""
+    import hashlib
+
+    key = derive_key(os.urandom(32).hex())
+    auth = EntryAuth(key)
+    redis_key = "bizra:v2:31337:transaction:0x" + "ab" * 32
+    rows = []
+    large = {"synthetic_170k": [b"raw:" + os.urandom(170_000)]}  # a large block's size
+    for kind, items in {**payloads, **large}.items():
+        stored = ([Codec("zstd-dict", 1).encode(p) for p in items] if kind not in large
+                  else items)
+        sealed = [auth.seal(redis_key, s) for s in stored]
+
+        def blake(stored: list[bytes] = stored) -> None:
+            for s in stored:
+                mac = hashlib.blake2b(key=key, digest_size=16)
+                mac.update(redis_key.encode())
+                mac.update(s)
+                mac.digest()
+
+        def seal_all(stored: list[bytes] = stored) -> None:
+            for s in stored:
+                auth.seal(redis_key, s)
+
+        def open_all(sealed: list[bytes] = sealed) -> None:
+            for s in sealed:
+                auth.open(redis_key, s)
+
+        seal = _per_op(seal_all, n) / len(stored)
+        check = _per_op(open_all, n) / len(stored)
+        rows.append({"kind": kind, "stored_bytes_avg": round(sum(map(len, stored)) / len(stored)),
+                     "hmac_sha256_seal_us": round(seal * 1e6, 2),
+                     "hmac_sha256_open_us": round(check * 1e6, 2),
+                     "blake2b_keyed_us": round(_per_op(blake, n) / len(stored) * 1e6, 2)})
+    return rows
 
 
 def _l1_numbers(n: int, sample: Entry) -> dict[str, float]:
@@ -230,6 +280,12 @@ def _markdown(data: dict[str, Any]) -> str:
     lines += [f"- {k}: {v}" for k, v in data["l1"].items()]
     lines += ["", "## Hit path in process (µs per dispatched request, no HTTP)", ""]
     lines += [f"- {k}: {v}" for k, v in data["hit_path"].items()]
+    lines += ["", "## MAC on L2 values (µs per stored value)", "",
+              "| kind | stored avg B | HMAC-SHA256 seal | HMAC-SHA256 open | keyed BLAKE2b |",
+              "|---|---|---|---|---|"]
+    for r in data["auth"]:
+        lines.append(f"| {r['kind']} | {r['stored_bytes_avg']} | {r['hmac_sha256_seal_us']} | "
+                     f"{r['hmac_sha256_open_us']} | {r['blake2b_keyed_us']} |")
     lines += ["", "## L2 Redis on loopback", ""]
     for k, v in data["l2"].items():
         lines.append(f"- {k}: {v}")
@@ -268,6 +324,7 @@ async def _main(args: argparse.Namespace) -> int:
         finally:
             await node.stop()
         data["codecs"] = _codec_table(payloads, max(n // 100, 20))
+        data["auth"] = _auth_rows(payloads, max(n // 20, 50))
         data["l2"] = ({"skipped": "--no-l2"} if args.no_l2
                       else await _l2_numbers(args.redis, payloads, max(n // 10, 200)))
         data["default_codec"] = f"{settings.cache_codec} level {settings.cache_codec_level}"

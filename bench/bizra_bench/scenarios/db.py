@@ -97,8 +97,10 @@ async def _drop(admin_dsn: str, dsn: str) -> None:
 
 
 async def bench_write_behind(dsn: str, data_dir: Path, records: int) -> dict[str, Any]:
+    # the write-behind queue on its own (DURABILITY=async): `bench durability` measures
+    # what the other modes add to an answer
     settings = Settings(_env_file=None, database_url=dsn, data_dir=str(data_dir),  # type: ignore[call-arg]
-                        db_monitor_interval=3600, log_level="warning")
+                        db_monitor_interval=3600, log_level="warning", durability="async")
     store = Store(store_config(settings), NodeMetrics())
     await store.start()
     results = [_tx_result(i) for i in range(2000)]

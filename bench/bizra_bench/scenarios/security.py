@@ -212,7 +212,8 @@ def over_http(redis_url: str, duration: int, rounds: int) -> dict[str, Any]:
         path = f"/api/v1/transactions/{manifest.legacy_tx}"
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         common = {"BIZRA_NODE_URL": anvil.url, "LOG_LEVEL": "warning", "REDIS_URL": redis_url,
-                  "CACHE_KEY_PREFIX": prefix, "DB_ENABLED": "false"}
+                  "CACHE_KEY_PREFIX": prefix, "CACHE_SECRET": os.urandom(32).hex(),
+                  "DB_ENABLED": "false"}
         configs: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "guard off": ({}, {}),
             "anonymous limits (Redis leases)": ({"RATE_LIMIT_RPS": "1000000",

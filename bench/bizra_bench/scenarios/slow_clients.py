@@ -7,7 +7,7 @@ constant rate (open loop, `paced`), three ways:
 2. under attack: ``--idle`` idle keep-alive connections (one request, then silence)
    and ``--slow`` slow clients (half trickle their headers, half declare a body and
    trickle it, one byte a second), each reopened as soon as the server closes it;
-3. connection budget: a node whose budget is small (BIZRA_BACKPRESSURE=--budget)
+3. connection budget: a node whose budget is small (HTTP_MAX_CONNECTIONS=--budget)
    and ``2 x budget + 50`` connections that never send a byte: does a new client get
    an answer? (granian's backpressure counts connections, idle ones included; a
    connection that sends nothing is never timed out by granian 2.8, so this is
@@ -189,7 +189,7 @@ def run(argv: list[str]) -> int:
         finally:
             server.stop()
         small = start_server(node_argv(args.workers, "rsgi"),
-                             {**env, "BIZRA_BACKPRESSURE": str(args.budget)}, "/health")
+                             {**env, "HTTP_MAX_CONNECTIONS": str(args.budget)}, "/health")
         try:
             host, port = "127.0.0.1", int(small.base.rsplit(":", 1)[1])
             data["small_budget"] = {"budget_per_worker": args.budget, **asyncio.run(
@@ -215,7 +215,7 @@ def run(argv: list[str]) -> int:
         "Connection budget (silent connections, then one normal request):", "",
         f"- default budget: {data['default_budget']['silent_connections']} silent connections"
         f" -> {data['default_budget']['new_request']} in {data['default_budget']['seconds']} s",
-        f"- BIZRA_BACKPRESSURE={args.budget}: {data['small_budget']['silent_connections']} "
+        f"- HTTP_MAX_CONNECTIONS={args.budget}: {data['small_budget']['silent_connections']} "
         f"silent connections -> {data['small_budget']['new_request']} in "
         f"{data['small_budget']['seconds']} s", ""])
     path = write_results("slow-clients", data, md)

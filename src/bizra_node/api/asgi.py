@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from .body import BodyBuffer, Declared, declared_length
-from .http import Request, pick_request_id
+from .http import Request, Response, pick_request_id
 from .rsgi import Lifecycle
 
 __all__ = ["ASGIApp"]
@@ -86,33 +86,64 @@ class ASGIApp:
                       scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid,
                       client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__)
         route = dispatcher.route(req)
-        limit = dispatcher.body_limit(route)
-        too_large = False
-        verdict = declared_length(headers.get("content-length"), limit)
-        if verdict is not Declared.READ:
-            too_large = True
-            if verdict is Declared.DRAIN:
-                await _drain(receive)
-        else:
-            buffer = BodyBuffer(limit)
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                more = message.get("more_body", False)
-                if not buffer.add(message.get("body", b"")):
-                    break
-            too_large = buffer.too_large
-            req.body = buffer.body()
-        if too_large:
+        timeouts = dispatcher.body_timeouts
+        task = timeouts.begin()
+        try:
+            read = await _read_body(receive, headers.get("content-length"),
+                                    dispatcher.body_limit(route))
+        except asyncio.CancelledError:
+            if not timeouts.expired(task):
+                raise
+            await _send(send, dispatcher.timed_out(route, rid), rid, close=True)
+            return
+        finally:
+            timeouts.end(task)
+        if read is _GONE:
+            dispatcher.gone(route)
+            return
+        if read is None:
             resp = dispatcher.too_large(route, rid)
         else:
-            resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
-        out = [(b"content-type", resp.content_type.encode()), (b"x-request-id", rid.encode())]
-        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers)
-        await send({"type": "http.response.start", "status": resp.status, "headers": out})
-        await send({"type": "http.response.body", "body": resp.body})
+            req.body = read
+            try:
+                resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
+            except Exception:  # dispatch answers every error itself: this is a bug
+                log.exception("request failed outside the dispatcher")
+                resp = dispatcher.crashed(rid)
+        await _send(send, resp, rid)
+
+
+_GONE = b"\0gone"
+"""What _read_body returns when the client disconnected mid-body."""
+
+
+async def _read_body(receive: Receive, content_length: str | None, limit: int) -> bytes | None:
+    """The body; None when it is over ``limit`` (drained up to DRAIN_LIMIT); _GONE when
+    the client went away."""
+    verdict = declared_length(content_length, limit)
+    if verdict is not Declared.READ:
+        if verdict is Declared.DRAIN:
+            await _drain(receive)
+        return None
+    buffer = BodyBuffer(limit)
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return _GONE
+        more = message.get("more_body", False)
+        if not buffer.add(message.get("body", b"")):
+            break
+    return None if buffer.too_large else buffer.body()
+
+
+async def _send(send: Send, resp: Response, rid: str, close: bool = False) -> None:
+    out = [(b"content-type", resp.content_type.encode()), (b"x-request-id", rid.encode())]
+    out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers)
+    if close:
+        out.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": resp.status, "headers": out})
+    await send({"type": "http.response.body", "body": resp.body})
 
 
 async def _drain(receive: Receive) -> None:

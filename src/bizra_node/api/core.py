@@ -33,10 +33,11 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from time import perf_counter
 
-from ..errors import InternalError, NodeError, ValidationError
+from ..errors import InternalError, NodeError, RequestTimeout, ValidationError
 from ..observability import NodeMetrics, Throttle, request_id_var
 from ..resilience import enter_deadline, exit_deadline
-from .envelope import error_body
+from .body_timeout import BodyTimeouts
+from .envelope import bare_error_body, error_body
 from .guard import DEFER, Guard
 from .http import UNPARSED, Request, Response
 from .routing import Route, Router
@@ -46,6 +47,9 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger("bizra_node.api")
 
 _STATUS = tuple(str(i) for i in range(600))
+CLIENT_GONE = 499
+"""The status requests are counted under when the client left before its body arrived
+(nginx's convention; nothing is answered)."""
 
 
 class _Refused:
@@ -62,7 +66,7 @@ class Dispatcher:
 
     def __init__(self, routes: Iterable[Route], max_body: int,
                  metrics: NodeMetrics | None = None, *, deadline: float | None = None,
-                 guard: Guard | None = None) -> None:
+                 guard: Guard | None = None, body_timeout: float | None = None) -> None:
         self.router = Router(routes)
         self.guard = guard
         """API keys and rate limits, consulted before routes that declare a scope."""
@@ -72,6 +76,8 @@ class Dispatcher:
         self.deadline = deadline
         """Seconds one request may take in all (REQUEST_DEADLINE): upstream retries,
         failover and hedges below never outlive it."""
+        self.body_timeouts = BodyTimeouts(body_timeout)
+        """The deadline on reading bodies (HTTP_BODY_TIMEOUT), used by the adapters."""
         self._counts = metrics.api_requests.values if metrics is not None else None
         self._latency = metrics.api_latency if metrics is not None else None
         self._series: dict[tuple[str, ...], list[float]] = (
@@ -218,8 +224,36 @@ class Dispatcher:
 
     @staticmethod
     def error(exc: NodeError, request_id: str) -> Response:
-        return Response(exc.http_status, error_body(exc, request_id),
-                        headers=list(exc.headers) if exc.headers else [])
+        """The envelope of ``exc``; when its message or details cannot be encoded (a bug:
+        say so), the envelope still goes out with its code, status and request id."""
+        try:
+            body = error_body(exc, request_id)
+        except Exception:
+            log.exception("cannot encode the error %s; answered without its details", exc.code)
+            body = bare_error_body(exc.code, request_id)
+        resp = Response(exc.http_status, body)
+        if exc.headers:
+            resp.headers.extend(exc.headers)
+        return resp
+
+    def timed_out(self, route: Route, request_id: str) -> Response:
+        """The answer to a body that did not arrive in time (408, counted)."""
+        timeout = self.body_timeouts.timeout
+        resp = self.error(RequestTimeout(f"the request body did not arrive within {timeout} s",
+                                         {"reason": "body_timeout", "timeout": timeout}),
+                          request_id)
+        if self._counts is not None:
+            self._observe(route.label, resp.status, timeout or 0.0)
+        return resp
+
+    def gone(self, route: Route) -> None:
+        """Count a request whose client left before its body arrived (nothing to answer)."""
+        if self._counts is not None:
+            self._observe(route.label, CLIENT_GONE, 0.0)
+
+    def crashed(self, request_id: str) -> Response:
+        """The 500 envelope for an exception that escaped even the dispatcher (a bug)."""
+        return self.error(InternalError("internal error"), request_id)
 
     def too_large(self, route: Route, request_id: str) -> Response:
         """The answer to a body over its route's limit (counted like any answer)."""

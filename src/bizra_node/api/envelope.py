@@ -13,7 +13,7 @@ import msgspec
 
 from ..errors import NodeError
 
-__all__ = ["error_body", "ok_body", "ok_parts", "ok_value"]
+__all__ = ["bare_error_body", "error_body", "ok_body", "ok_parts", "ok_value"]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -39,3 +39,10 @@ def ok_value(value: Any, request_id: str) -> bytes:
 def error_body(error: NodeError, request_id: str) -> bytes:
     return b"".join((b'{"success":false,"error":', _encode(error.to_dict()),
                      b',"meta":{"requestId":"', request_id.encode("ascii"), b'"}}'))
+
+
+def bare_error_body(code: str, request_id: str) -> bytes:
+    """An error envelope made of constants: what is answered when ``error_body`` fails."""
+    return b"".join((b'{"success":false,"error":{"code":', _encode(code),
+                     b',"message":"the error could not be described"},"meta":{"requestId":"',
+                     request_id.encode("ascii"), b'"}}'))

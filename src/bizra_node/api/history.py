@@ -16,7 +16,7 @@ import msgspec
 
 from ..errors import StoreUnavailable, ValidationError
 from ..history import KINDS, MAX_LIMIT, HistoryQuery, HistorySource, decode_cursor
-from ..validation import parse_address, parse_block_ref, parse_tx_hash
+from ..validation import is_uint, parse_address, parse_tx_hash, parse_uint, shown_value
 from .envelope import ok_body
 from .http import Request, Response
 from .routing import Route
@@ -28,15 +28,14 @@ _PARAMS = frozenset({"kind", "subject", "valid", "from", "to", "limit", "cursor"
 
 
 def _bad(field: str, reason: str, value: object, message: str | None = None) -> ValidationError:
-    shown = value if value is None or isinstance(value, int) else str(value)[:100]
     return ValidationError(message or f"invalid {field}: {reason}",
-                           {"field": field, "reason": reason, "value": shown})
+                           {"field": field, "reason": reason, "value": shown_value(value)})
 
 
 def _subject(kind: str | None, value: str) -> tuple[str, str]:
     """(kind, canonical subject) as the recorder stores it."""
     if kind is None:
-        if value.isdigit():
+        if is_uint(value):
             kind = "block"
         elif len(value) == 66:
             kind = "transaction"
@@ -48,18 +47,23 @@ def _subject(kind: str | None, value: str) -> tuple[str, str]:
         return kind, parse_tx_hash(value, "subject")
     if kind == "address":
         return kind, parse_address(value, "subject")
-    if not value.isdigit():
+    if not is_uint(value):
         raise _bad("subject", "a block subject is a block number", value)
-    ref = parse_block_ref(int(value), "subject")
-    return kind, str(ref)
+    return kind, str(parse_uint(value, "subject"))
 
 
 def _time(field: str, value: str) -> datetime:
+    """An ISO 8601 time in UTC; one whose offset takes it out of the years 1-9999 once
+    in UTC (``9999-12-31T23:59-23:59``) is refused here, not by the database driver."""
     try:
         moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
     except ValueError:
         raise _bad(field, "not an ISO 8601 time", value) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise _bad(field, "out of range once in UTC (years 1-9999)", value) from None
 
 
 def parse_history_query(query: str) -> HistoryQuery:
@@ -94,7 +98,7 @@ def parse_history_query(query: str) -> HistoryQuery:
     limit = 50
     if "limit" in params:
         text = params["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        if not is_uint(text) or len(text) > 3 or not 1 <= int(text) <= MAX_LIMIT:
             raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}", text)
         limit = int(text)
     after = decode_cursor(params["cursor"]) if "cursor" in params else None

@@ -1,36 +1,72 @@
-"""Request bodies of the validation routes, decoded and checked by msgspec."""
+"""Request bodies of the validation routes, decoded and checked by msgspec.
+
+The field types carry the patterns of ``validation.inputs``: the OpenAPI document
+shows them, msgspec checks the lengths while decoding, and the field's parser checks
+the whole pattern (the handlers run it on every full-path request; the fast lane
+answers only keys that passed it before). msgspec could check the patterns itself, but
+that costs ~0.4 µs per body (its regex; measured: 119 -> 514 ns per decode, against
+126 ns with the lengths), an eighth of an L1 hit in process, for a check the parser
+makes anyway. When msgspec refuses a field, the field's parser is run on the value to
+say precisely what is wrong with it (on the error path only).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from ..errors import ValidationError
+from ..validation import (
+    ADDRESS_PATTERN,
+    BLOCK_REF_PATTERN,
+    HASH_PATTERN,
+    MAX_BLOCK_NUMBER,
+    parse_address,
+    parse_block_ref,
+    parse_tx_hash,
+)
 from .http import Request
 
 __all__ = ["AddressRequest", "BlockRequest", "TransactionRequest", "json_input"]
 
 T = TypeVar("T")
 
+TxHash = Annotated[str, msgspec.Meta(
+    min_length=66, max_length=66, extra_json_schema={"pattern": HASH_PATTERN},
+    description="0x-prefixed 32-byte transaction hash")]
+Address = Annotated[str, msgspec.Meta(
+    min_length=42, max_length=42, extra_json_schema={"pattern": ADDRESS_PATTERN},
+    description="0x-prefixed 20-byte address; mixed case must be valid EIP-55")]
+BlockNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_BLOCK_NUMBER)]
+BlockRefText = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=19, extra_json_schema={"pattern": BLOCK_REF_PATTERN},
+    description="decimal number, 0x quantity, or latest / finalized / safe")]
+NetworkId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
 
 class TransactionRequest(msgspec.Struct, forbid_unknown_fields=True):
-    txHash: str
-    networkId: int | None = None
+    txHash: TxHash
+    networkId: NetworkId | None = None
 
 
 class BlockRequest(msgspec.Struct, forbid_unknown_fields=True):
-    blockNumber: int | str
-    networkId: int | None = None
+    blockNumber: BlockNumber | BlockRefText
+    networkId: NetworkId | None = None
 
 
 class AddressRequest(msgspec.Struct, forbid_unknown_fields=True):
-    address: str
-    networkId: int | None = None
+    address: Address
+    networkId: NetworkId | None = None
 
 
 _JSON = "application/json"
+_FIELD = re.compile(r"- at `\$\.(\w+)`$")
+_CHECKS: dict[str, Callable[[Any], object]] = {
+    "txHash": parse_tx_hash, "address": parse_address, "blockNumber": parse_block_ref}
+"""The parser whose message says what is wrong with a field the schema refused."""
 
 
 def _require_json(req: Request) -> None:
@@ -41,6 +77,22 @@ def _require_json(req: Request) -> None:
     if ctype != _JSON:
         raise ValidationError("Content-Type must be application/json",
                               {"reason": "unsupported_media_type", "contentType": ctype or None})
+
+
+def _schema_error(body: bytes, exc: msgspec.ValidationError) -> ValidationError:
+    """The precise error of the field the schema refused, else the schema's message."""
+    found = _FIELD.search(str(exc))
+    check = _CHECKS.get(found.group(1)) if found else None
+    if check is not None and found is not None:
+        try:
+            doc = msgspec.json.decode(body)
+            check(doc[found.group(1)])
+        except ValidationError as precise:
+            return precise
+        except Exception:
+            pass
+    return ValidationError("request body does not match the schema",
+                           {"reason": "schema", "error": str(exc)[:500]})
 
 
 def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
@@ -55,11 +107,13 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
         try:
             body = decode(req.body)
         except msgspec.ValidationError as exc:
-            raise ValidationError("request body does not match the schema",
-                                  {"reason": "schema", "error": str(exc)}) from None
+            raise _schema_error(req.body, exc) from None
         except msgspec.DecodeError as exc:
             raise ValidationError("request body is not valid JSON",
-                                  {"reason": "malformed_json", "error": str(exc)}) from None
+                                  {"reason": "malformed_json", "error": str(exc)[:500]}) from None
+        except UnicodeDecodeError:  # msgspec's error for invalid UTF-8 inside a string
+            raise ValidationError("request body is not valid UTF-8",
+                                  {"reason": "invalid_utf8"}) from None
         requested = body.networkId if networked else None  # type: ignore[attr-defined]
         if requested is not None and requested != network_id:
             raise ValidationError("this node does not serve that network",

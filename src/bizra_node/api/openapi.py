@@ -7,7 +7,15 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from ..validation import AccountResult, BlockResult, TransactionResult
+from ..validation import (
+    ADDRESS_PATTERN,
+    BLOCK_REF_PATTERN,
+    HASH_PATTERN,
+    UINT_PATTERN,
+    AccountResult,
+    BlockResult,
+    TransactionResult,
+)
 from .http import Request, Response
 from .inputs import AddressRequest, BlockRequest, TransactionRequest
 from .routing import Route
@@ -15,6 +23,7 @@ from .routing import Route
 __all__ = ["openapi_document", "openapi_routes"]
 
 _REF = "#/components/schemas/{name}"
+_SUBJECT_PATTERN = f"(?:{HASH_PATTERN})|(?:{ADDRESS_PATTERN})|(?:{UINT_PATTERN})"
 
 
 class ErrorBody(msgspec.Struct):
@@ -50,6 +59,9 @@ def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "200": ok,
         "400": {"description": "VALIDATION_ERROR: bad input", **err},
+        "405": {"description": "METHOD_NOT_ALLOWED (the Allow header names the methods)",
+                **err},
+        "408": {"description": "REQUEST_TIMEOUT: the body did not arrive in time", **err},
         "503": {"description": "UPSTREAM_UNAVAILABLE", **err},
     }
     if cached:
@@ -62,9 +74,9 @@ def _body(ref: str) -> dict[str, Any]:
         "schema": {"$ref": _REF.format(name=ref)}}}}
 
 
-def _param(name: str, desc: str) -> list[dict[str, Any]]:
+def _param(name: str, desc: str, pattern: str) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True, "description": desc,
-             "schema": {"type": "string"}}]
+             "schema": {"type": "string", "pattern": pattern}}]
 
 
 def _query(name: str, desc: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -91,22 +103,25 @@ def openapi_document() -> dict[str, Any]:
             "summary": "Current head block number", "responses": _answers("BlockNumber")}},
         "/api/v1/transactions/{hash}": {"get": {
             "summary": "A transaction as a cacheable resource",
-            "parameters": _param("hash", "0x-prefixed 32-byte hash"),
+            "parameters": _param("hash", "0x-prefixed 32-byte hash", HASH_PATTERN),
             "responses": _answers("TransactionResult", cached=True)}},
         "/api/v1/blocks/{number}": {"get": {
             "summary": "A block as a cacheable resource",
-            "parameters": _param("number", "decimal number, 0x quantity or 'latest'"),
+            "parameters": _param("number", "decimal number, 0x quantity, or latest / finalized / safe",
+                                 BLOCK_REF_PATTERN),
             "responses": _answers("BlockResult", cached=True)}},
         "/api/v1/addresses/{address}": {"get": {
             "summary": "An account as a resource",
-            "parameters": _param("address", "0x-prefixed 20-byte address"),
+            "parameters": _param("address", "0x-prefixed 20-byte address (mixed case: EIP-55)",
+                                 ADDRESS_PATTERN),
             "responses": _answers("AccountResult", cached=True)}},
         "/api/v1/validations": {"get": {
             "summary": "Validation history from PostgreSQL, filtered, keyset-paginated",
             "parameters": [
                 _query("kind", "transaction | block | address", {"type": "string", "enum": [
                     "transaction", "block", "address"]}),
-                _query("subject", "a tx hash, block number or address", {"type": "string"}),
+                _query("subject", "a tx hash, block number or address", {
+                    "type": "string", "pattern": _SUBJECT_PATTERN}),
                 _query("valid", "true | false", {"type": "boolean"}),
                 _query("from", "ISO 8601 time, inclusive", {"type": "string",
                                                             "format": "date-time"}),

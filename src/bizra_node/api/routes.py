@@ -11,6 +11,7 @@ from ..errors import NodeError
 from ..validation import (
     Answer,
     ValidationService,
+    is_uint,
     parse_address,
     parse_block_ref,
     parse_tx_hash,
@@ -117,7 +118,7 @@ class Routes:
 
     def hit_get_block(self, req: Request) -> Response | None:
         param = req.param
-        if not param.isdigit() or (param[0] == "0" and len(param) > 1):
+        if not is_uint(param) or (param[0] == "0" and len(param) > 1):
             return None  # tags and non-canonical numbers: the full path
         answer = self._svc.block_hit(param)
         return None if answer is None else _resource(req, answer)

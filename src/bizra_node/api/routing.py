@@ -20,7 +20,9 @@ handler of the full path, and optionally:
 :class:`Router` compiles the list into what a request is matched with: one dict
 lookup for exact paths, then the parameter routes by prefix. A path that exists with
 other methods matches a "method not allowed" route; anything else the "not found"
-route. Every route, real or not, has a bounded metric label (its template).
+route (405 with ``Allow``); a parameter route's prefix followed by more than one
+segment, a "bad parameter" route (400); anything else the "not found" route (404).
+Every route, real or not, has a bounded metric label (its template).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..apikeys import SCOPES
-from ..errors import NodeError, NotFoundError, ValidationError
+from ..errors import MethodNotAllowed, NodeError, NotFoundError, ValidationError
 from .http import Request, Response
 
 __all__ = ["UNMATCHED", "Cost", "ErrorRenderer", "FastHandler", "Handler", "Parse", "Route",
@@ -92,9 +94,9 @@ async def _not_found(req: Request) -> Response:
     raise NotFoundError(f"no route for {req.method} {req.path[:200]}")
 
 
-async def _not_allowed(req: Request) -> Response:
-    raise ValidationError(f"method {req.method} is not allowed here",
-                          {"reason": "method_not_allowed"})
+async def _bad_parameter(req: Request) -> Response:
+    raise ValidationError("the path parameter must be one segment",
+                          {"reason": "bad_parameter", "path": req.path[:200]})
 
 
 def _labelled(route: Route, label: str) -> Route:
@@ -106,15 +108,18 @@ def _labelled(route: Route, label: str) -> Route:
 _NOT_FOUND = _labelled(Route("/", ("*",), _not_found), UNMATCHED)
 
 
-def _not_allowed_route(label: str) -> Route:
-    return _labelled(Route("/", ("*",), _not_allowed), label)
+def _not_allowed_route(label: str, allowed: tuple[str, ...]) -> Route:
+    async def not_allowed(req: Request) -> Response:
+        raise MethodNotAllowed(req.method, allowed)
+
+    return _labelled(Route("/", ("*",), not_allowed), label)
 
 
 class Router:
     """Matches a request to its route: exact paths by one dict lookup, then the
     parameter routes by prefix (the parameter is one non-empty segment)."""
 
-    __slots__ = ("_exact", "_not_allowed", "_prefixes", "routes")
+    __slots__ = ("_bad_parameter", "_exact", "_methods", "_not_allowed", "_prefixes", "routes")
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes: list[Route] = []
@@ -123,6 +128,10 @@ class Router:
         """(method, prefix) -> parameter route."""
         self._not_allowed: dict[str, Route] = {}
         """path or prefix -> the route answering its other methods."""
+        self._methods: dict[str, tuple[str, ...]] = {}
+        """path or prefix -> the methods it has (the 405's Allow)."""
+        self._bad_parameter: dict[str, Route] = {}
+        """prefix -> the route answering a parameter of several segments."""
         for route in routes:
             self.add(route)
 
@@ -133,7 +142,12 @@ class Router:
             else:
                 self._exact[(method, route.path)] = route
         key = route.prefix or route.path
-        self._not_allowed[key] = _not_allowed_route(route.label)
+        methods = tuple(sorted({*self._methods.get(key, ()), *route.methods}))
+        self._methods[key] = methods
+        self._not_allowed[key] = _not_allowed_route(route.label, methods)
+        if route.prefix:
+            self._bad_parameter[key] = _labelled(Route("/", ("*",), _bad_parameter),
+                                                 route.label)
         self.routes.append(route)
 
     def match(self, req: Request) -> Route:
@@ -156,7 +170,11 @@ class Router:
         other = self._not_allowed.get(path)
         if other is not None:
             return other
-        for prefix, not_allowed in self._not_allowed.items():  # /prefix/a/b: a bad parameter
-            if prefix.endswith("/") and path.startswith(prefix):
-                return not_allowed
+        if cut < len(path):
+            other = self._not_allowed.get(path[:cut])  # a parameter route, another method
+            if other is not None:
+                return other
+        for prefix, bad in self._bad_parameter.items():  # /prefix/a/b
+            if path.startswith(prefix):
+                return bad if method in self._methods[prefix] else self._not_allowed[prefix]
         return _NOT_FOUND

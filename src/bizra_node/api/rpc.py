@@ -89,8 +89,8 @@ def parse_rpc(body: bytes | str) -> Any:
     """A :class:`Single`, the decoded document, or PARSE_ERROR (never raises)."""
     try:
         return _decode_single(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        pass  # (msgspec raises UnicodeDecodeError for invalid UTF-8 in a string)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -1,12 +1,23 @@
 """granian RSGI adapter: the fastest interface measured on this machine (see bench api).
 
 HTTP requests go to the dispatcher; WebSocket requests (``scope.proto == "ws"``) to
-the node's WebSocket endpoint (api/ws.py), on /rpc only."""
+the node's WebSocket endpoint (api/ws.py), on /rpc only.
+
+Reading the body is where a client can hold a request: it is bounded by the route's
+size limit (body.py) and by HTTP_BODY_TIMEOUT (body_timeout.py; a 408 and the
+connection closed). A client that goes away mid-body (granian's ProtocolClosed) is
+counted (status 499) and forgotten: there is nobody to answer, and nothing to log at
+error level. (A chunked body cut short cannot be told from a shorter one: granian's
+body iterator ends either way; it is answered like any malformed body, to nobody.)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Protocol
+
+from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]  # re-exported
 
 from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
@@ -14,6 +25,8 @@ from .http import Request, Response, pick_request_id
 from .ws import WebSocketEndpoint
 
 __all__ = ["Lifecycle", "RSGIApp"]
+
+log = logging.getLogger("bizra_node.api")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -48,13 +61,30 @@ class RSGIApp:
                       client=scope.client, has_header=headers.__contains__)
         if scope.method in _BODY_METHODS:
             route = dispatcher.route(req)
-            body = await _read_body(proto, headers.get("content-length"),
-                                    dispatcher.body_limit(route))
+            timeouts = dispatcher.body_timeouts
+            task = timeouts.begin()
+            try:
+                body = await _read_body(proto, headers.get("content-length"),
+                                        dispatcher.body_limit(route))
+            except asyncio.CancelledError:
+                if not timeouts.expired(task):
+                    raise
+                _send(proto, dispatcher.timed_out(route, rid), rid, close=True)
+                return
+            except ProtocolClosed:  # the client went away mid-body
+                dispatcher.gone(route)
+                return
+            finally:
+                timeouts.end(task)
             if body is None:
                 _send(proto, dispatcher.too_large(route, rid), rid, close=True)
                 return
             req.body = body
-        resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
+        try:
+            resp = dispatcher.answer_now(req) or await dispatcher.dispatch(req)
+        except Exception:  # dispatch answers every error itself: this is a bug, say so
+            log.exception("request failed outside the dispatcher")
+            resp = dispatcher.crashed(rid)
         _send(proto, resp, rid)
 
 

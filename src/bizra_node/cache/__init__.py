@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .auth import EntryAuth, derive_key
 from .codec import CODEC_NAMES, Codec, CodecError, CodecName
-from .config import CacheConfig
+from .config import MIN_SECRET_LENGTH, CacheConfig
 from .connect import (
     REDIS_MODES,
     RedisClient,
@@ -24,6 +25,7 @@ __all__ = [
     "CODEC_NAMES",
     "FORMAT_VERSION",
     "KINDS",
+    "MIN_SECRET_LENGTH",
     "NEVER",
     "REDIS_MODES",
     "CacheConfig",
@@ -32,6 +34,7 @@ __all__ = [
     "CodecName",
     "Compute",
     "Entry",
+    "EntryAuth",
     "EntryError",
     "HeadSource",
     "L1Cache",
@@ -47,6 +50,7 @@ __all__ = [
     "TtlPolicy",
     "connect_redis",
     "decode_entry",
+    "derive_key",
     "encode_entry",
     "every_primary",
     "l2_breaker_config",

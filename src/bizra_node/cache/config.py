@@ -8,7 +8,11 @@ from .codec import CodecName
 from .connect import RedisConfig
 from .ttl import TtlPolicy
 
-__all__ = ["CacheConfig"]
+__all__ = ["MIN_SECRET_LENGTH", "CacheConfig"]
+
+MIN_SECRET_LENGTH = 32
+"""Characters of CACHE_SECRET: whoever can read Redis sees tagged values and could
+try to guess a short secret offline."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +32,10 @@ class CacheConfig:
     key_prefix: str = "bizra"
     codec: CodecName = "zstd-dict"
     codec_level: int = 1
+    secret: str = field(default="", repr=False)
+    """CACHE_SECRET: the key of the MAC on every L2 value; required with ``redis``."""
+    max_entry_bytes: int = 1 << 20
+    """Answers larger than this are served but not cached (CACHE_MAX_ENTRY_BYTES)."""
 
     def __post_init__(self) -> None:
         if self.l1_entries < 0 or self.l1_max_bytes < 0:
@@ -37,3 +45,8 @@ class CacheConfig:
                              "must be positive")
         if self.l2_breaker_failures < 1:
             raise ValueError("CacheConfig.l2_breaker_failures must be at least 1")
+        if self.redis is not None and len(self.secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"CacheConfig.secret (CACHE_SECRET) of at least {MIN_SECRET_LENGTH} "
+                             "characters is required with a Redis L2")
+        if self.max_entry_bytes < 1024:
+            raise ValueError("CacheConfig.max_entry_bytes must be at least 1024")

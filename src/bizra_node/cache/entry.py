@@ -14,9 +14,12 @@ Only the few per-request parts are filled in at serving time:
 
 from __future__ import annotations
 
+import math
+import re
+
 import msgspec
 
-__all__ = ["Entry", "EntryError", "decode_entry", "encode_entry"]
+__all__ = ["Entry", "EntryError", "check_entry", "decode_entry", "encode_entry"]
 
 
 class Entry(msgspec.Struct, array_like=True, gc=False):
@@ -53,8 +56,33 @@ def encode_entry(entry: Entry) -> bytes:
     return _encoder.encode(entry)
 
 
+_ETAG = re.compile(rb'(?:W/)?"[\x21\x23-\x7e]*"')
+"""An entity tag as RFC 9110 spells it (it goes into a response header as is)."""
+
+
+def check_entry(entry: Entry) -> str | None:
+    """What is wrong with an entry's shape (None: nothing). Types are checked by the
+    decoder; this checks what the types allow but the node never writes."""
+    if not entry.body:
+        return "empty body"
+    if not math.isfinite(entry.expires):
+        return "expiry not finite"
+    if entry.number < -1 or entry.head < 0:
+        return "negative block number"
+    if entry.number < 0 and entry.tail:
+        return "a tail without a splice point"
+    if entry.etag and not _ETAG.fullmatch(entry.etag.encode("utf-8", "replace")):
+        return "malformed etag"
+    return None
+
+
 def decode_entry(data: bytes) -> Entry:
+    """An Entry of the right types and shape; raises EntryError for anything else."""
     try:
-        return _decoder.decode(data)
+        entry = _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise EntryError(f"not a cache entry: {str(exc)[:100]}") from None
+    problem = check_entry(entry)
+    if problem is not None:
+        raise EntryError(f"not a cache entry: {problem}")
+    return entry

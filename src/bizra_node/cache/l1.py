@@ -26,6 +26,7 @@ V = TypeVar("V")
 
 _SWEEP_ON_SET = 2
 """Expired entries at the LRU end dropped per write: amortised cleanup, no scan."""
+EVICTION_REASONS = ("expired", "size", "bytes", "trim", "clear")
 
 
 class L1Cache(Generic[K, V]):
@@ -40,6 +41,8 @@ class L1Cache(Generic[K, V]):
         """key -> (value, monotonic deadline, bytes)"""
         self._metrics = metrics
         self._clock = clock
+        if metrics is not None:
+            metrics.cache_evictions.preset(*((r,) for r in EVICTION_REASONS))
 
     def __len__(self) -> int:
         return len(self._data)

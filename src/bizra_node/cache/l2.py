@@ -127,9 +127,11 @@ class RedisL2:
             # the reset timeout (the breaker only closes on a probe it let through).
             self.breaker.force(State.CLOSED)
         self._metrics.cache_entries.set(int(size), ("l2",))
-        self._metrics.cache_bytes.set(_used_memory(memory), ("l2",))
+        used, maxmemory, policy = _memory(memory)
+        self._metrics.cache_bytes.set(used, ("l2",))
         return {"up": True, "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-                "breaker": self.breaker_state}
+                "breaker": self.breaker_state, "maxmemory": maxmemory,
+                "maxmemoryPolicy": policy}
 
     @property
     def breaker_state(self) -> str:
@@ -151,10 +153,15 @@ class RedisL2:
                         type(exc).__name__, extra={"redis": redact_url(self.url)})
 
 
-def _used_memory(info: Any) -> int:
-    """used_memory from INFO memory: one server's dict, or (cluster) one dict per node."""
+def _memory(info: Any) -> tuple[int, int, str]:
+    """(used_memory, maxmemory, maxmemory_policy) from INFO memory: one server's dict, or
+    (cluster) one dict per node: used summed, the smallest maxmemory, the policies."""
     if not isinstance(info, dict):
-        return 0
-    if "used_memory" in info:
-        return int(info["used_memory"])
-    return sum(int(v.get("used_memory", 0)) for v in info.values() if isinstance(v, dict))
+        return 0, 0, "unknown"
+    nodes = [info] if "used_memory" in info else [v for v in info.values() if isinstance(v, dict)]
+    if not nodes:
+        return 0, 0, "unknown"
+    used = sum(int(n.get("used_memory", 0)) for n in nodes)
+    maxmemory = min(int(n.get("maxmemory", 0)) for n in nodes)
+    policies = sorted({str(n.get("maxmemory_policy", "unknown")) for n in nodes})
+    return used, maxmemory, ",".join(policies)

@@ -13,18 +13,32 @@ raising means an error: nothing is cached.
 Keys in Redis carry the entry format version, the network and the kind:
 ``<prefix>:v<FORMAT_VERSION>:<network id>:<kind>:<subject>``, so a format change
 never misreads old bytes and two networks never share an entry.
+
+Redis is outside the trust boundary: every value is sealed with a MAC over its key
+(auth.py, CACHE_SECRET) and read back only when the MAC holds and the entry has the
+shape the node writes (entry.check_entry); anything else is a miss, counted as
+``cache_l2_errors_total{op="invalid"}`` (or ``"decode"``) and logged (once a second
+at most), never served.
+
+Memory is bounded by what is stored, keys included: a subject longer than
+KEY_DIGEST_ABOVE characters (a /rpc call with 30 KB of call data) is replaced by its
+SHA-256 digest in L1, in the singleflight and in Redis; L1's byte bound counts each
+key's bytes with its entry's; an answer larger than ``max_entry_bytes``
+(CACHE_MAX_ENTRY_BYTES) is served but never cached (``cache_oversize_total``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..observability import NodeMetrics
+from ..observability import NodeMetrics, Throttle
 from ..resilience import CircuitBreaker, SingleFlight, State
+from .auth import EntryAuth, derive_key
 from .codec import Codec, CodecError
 from .config import CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
@@ -36,8 +50,9 @@ __all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
 
 log = logging.getLogger("bizra_node.cache")
 
-FORMAT_VERSION = 1
-"""Bump when Entry or the answer encoding changes: old L2 values are then never read."""
+FORMAT_VERSION = 2
+"""Bump when Entry or the answer encoding changes: old L2 values are then never read.
+2: values are sealed with a MAC (auth.py); long subjects are digests."""
 
 KINDS = ("transaction", "block", "address", "head")
 ANSWER_KINDS = ("transaction", "block", "address")
@@ -48,6 +63,13 @@ HeadSource = Callable[[], Awaitable[int]]
 Key = tuple[str, str]
 
 _MAX_PENDING_WRITES = 1024
+KEY_DIGEST_ABOVE = 256
+"""Subjects longer than this (characters) are keyed by their SHA-256 digest."""
+_KEY_OVERHEAD = 170
+"""Bytes a key costs in L1 beyond its characters: the tuple, two str headers, the
+OrderedDict's slot and link (measured with sys.getsizeof and tracemalloc)."""
+L2_ERROR_OPS = ("get", "set", "delete", "ping", "skipped", "set_skipped", "decode", "invalid")
+"""The ``op`` labels of cache_l2_errors_total (exported at 0 from the start)."""
 
 
 class TieredCache:
@@ -60,8 +82,13 @@ class TieredCache:
         self.l1_max_ttl = config.l1_max_ttl
         self.codec = codec or Codec(config.codec, config.codec_level)
         self.prefix = f"{config.key_prefix}:v{FORMAT_VERSION}:{config.network_id}:"
+        self.max_entry_bytes = config.max_entry_bytes
         self.l2: RedisL2 | None = None
+        self._auth: EntryAuth | None = None
+        self._bad_entries = Throttle(1.0)
+        """Log lines about entries refused from Redis: one a second per kind of fault."""
         if config.redis is not None:
+            self._auth = EntryAuth(derive_key(config.secret))
             breaker = CircuitBreaker(
                 "redis", l2_breaker_config(config.l2_breaker_failures, config.l2_breaker_reset),
                 listeners=(self._breaker_changed,))
@@ -71,6 +98,9 @@ class TieredCache:
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
         self._misses = metrics.cache_misses
+        metrics.cache_l2_errors.preset(*((op,) for op in L2_ERROR_OPS))
+        metrics.cache_oversize.preset(*((kind,) for kind in (*KINDS, "rpc")))
+        metrics.dedup_requests.preset(*((kind,) for kind in (*KINDS, "rpc")))
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,6 +110,11 @@ class TieredCache:
         state = await self.l2.ping()
         if state["up"]:
             log.info("cache: L1 + Redis L2", extra={"redis": redact_url(self.l2.url)})
+            problem = eviction_problem(state["maxmemory"], state["maxmemoryPolicy"])
+            if problem is not None:
+                log.warning("cache: Redis %s; set maxmemory and maxmemory-policy allkeys-lru "
+                            "(docs/operations.md, Redis)", problem,
+                            extra={"redis": redact_url(self.l2.url)})
         else:
             log.warning("cache: Redis L2 not answering at start; serving from L1 and upstream "
                         "until it does", extra={"redis": redact_url(self.l2.url),
@@ -106,20 +141,21 @@ class TieredCache:
         ``head`` gives the current chain head; moving entries computed at an older
         head are not served. Exceptions from ``compute`` reach every waiting caller.
         """
-        key = (kind, subject)
+        key = (kind, subject if len(subject) <= KEY_DIGEST_ABOVE else _digest(subject))
         entry = self.l1.get(key)
         if entry is not None and (not entry.moving or head is None
                                   or entry.head >= await head()):
             self._hits.inc(("l1", kind))
             return entry
         self._misses.inc(("l1", kind))
-        return await self._flight.do(key, self._load, key, compute, head)
+        return await self._flight.do(key, self._load, key, compute, head, subject)
 
     def get(self, kind: str, subject: str) -> Entry | None:
         """The synchronous hit path: the L1 entry if present and not moving (counted
         as an L1 hit), else None, and the caller goes on with ``fetch`` (which counts
         the miss, or checks a moving entry against the head)."""
-        entry = self.l1.get((kind, subject))
+        entry = self.l1.get((kind, subject if len(subject) <= KEY_DIGEST_ABOVE
+                             else _digest(subject)))
         if entry is None or entry.moving:
             return None
         self._hits.inc(("l1", kind))
@@ -128,7 +164,8 @@ class TieredCache:
     def get_at(self, kind: str, subject: str, head: int) -> Entry | None:
         """Like :meth:`get`, but a moving entry is returned too when it was computed
         at ``head`` or later (the caller knows the current head)."""
-        entry = self.l1.get((kind, subject))
+        entry = self.l1.get((kind, subject if len(subject) <= KEY_DIGEST_ABOVE
+                             else _digest(subject)))
         if entry is None or (entry.moving and entry.head < head):
             return None
         self._hits.inc(("l1", kind))
@@ -137,20 +174,21 @@ class TieredCache:
     def put(self, kind: str, subject: str, entry: Entry) -> bool:
         """Store an entry computed elsewhere in L1 only (e.g. a head seen on the way);
         False when L1 does not keep it (disabled, or TTL already over)."""
-        return self._to_l1((kind, subject), entry, time.time())
+        return self._to_l1(_key(kind, subject), entry, time.time()) is True
 
     def peek(self, kind: str, subject: str) -> Entry | None:
         """The L1 entry without counting a hit or miss (internal lookups)."""
-        return self.l1.get((kind, subject))
+        return self.l1.get(_key(kind, subject))
 
     async def invalidate(self, kind: str, subject: str) -> None:
         """Drop (kind, subject) from L1 and L2 (a reorg replaced what it said)."""
-        self.l1.delete((kind, subject))
+        self.l1.delete(_key(kind, subject))
         if self.l2 is not None:
             await self.l2.delete(self.key(kind, subject))
 
     def key(self, kind: str, subject: str) -> str:
-        return f"{self.prefix}{kind}:{subject}"
+        """The Redis key of (kind, subject)."""
+        return self.prefix + ":".join(_key(kind, subject))
 
     # --- memory guard ----------------------------------------------------------------------
     def trim(self, fraction: float) -> int:
@@ -160,10 +198,11 @@ class TieredCache:
         return self.l1.clear()
 
     # --- loading -------------------------------------------------------------------------
-    async def _load(self, key: Key, compute: Compute, head: HeadSource | None) -> Entry:
-        kind, subject = key
+    async def _load(self, key: Key, compute: Compute, head: HeadSource | None,
+                    subject: str) -> Entry:
+        kind = key[0]
         if self.l2 is not None:
-            entry = await self._from_l2(kind, subject)
+            entry = await self._from_l2(key)
             if entry is not None and (not entry.moving or head is None
                                       or entry.head >= await head()):
                 self._hits.inc(("l2", kind))
@@ -173,38 +212,58 @@ class TieredCache:
         entry = await compute(subject)
         now = time.time()
         ttl = entry.expires - now
-        if ttl > 0:
-            self._to_l1(key, entry, now)
-            if self.l2 is not None:
-                self._write_l2(kind, subject, entry, ttl)
+        if ttl > 0 and self._to_l1(key, entry, now) is not None and self.l2 is not None:
+            self._write_l2(key, entry, ttl)
         return entry
 
-    async def _from_l2(self, kind: str, subject: str) -> Entry | None:
-        assert self.l2 is not None
-        raw = await self.l2.get(self.key(kind, subject))
-        if raw is None:
+    async def _from_l2(self, key: Key) -> Entry | None:
+        assert self.l2 is not None and self._auth is not None
+        redis_key = self.prefix + ":".join(key)
+        stored = await self.l2.get(redis_key)
+        if stored is None:
+            return None
+        payload = self._auth.open(redis_key, stored)
+        if payload is None:
+            self._refused(key, "invalid", "its MAC does not hold (written without "
+                          "CACHE_SECRET, altered, or moved from another key)")
             return None
         try:
-            entry = decode_entry(self.codec.decode(raw))
-        except (CodecError, EntryError):
-            self.metrics.cache_l2_errors.inc(("decode",))
+            entry = decode_entry(self.codec.decode(payload))
+        except (CodecError, EntryError) as exc:  # authentic but unreadable: a node's bug
+            self._refused(key, "decode", str(exc))
             return None
         return entry if entry.expires > time.time() else None
 
-    def _to_l1(self, key: Key, entry: Entry, now: float) -> bool:
-        ttl = entry.expires - now
-        return self.l1.set(key, entry, entry.size, ttl if ttl < self.l1_max_ttl else self.l1_max_ttl)
+    def _refused(self, key: Key, op: str, why: str) -> None:
+        """Count and log (at most once a second per fault) an entry refused from Redis."""
+        self.metrics.cache_l2_errors.inc((op,))
+        suppressed = self._bad_entries.allow((op, key[0]))
+        if suppressed is not None:
+            log.warning("cache: refused an entry from Redis: %s", why,
+                        extra={"kind": key[0], "suppressed": suppressed})
 
-    def _write_l2(self, kind: str, subject: str, entry: Entry, ttl: float) -> None:
-        assert self.l2 is not None
+    def _to_l1(self, key: Key, entry: Entry, now: float) -> bool | None:
+        """Put ``entry`` in L1 (True), or say that L1 keeps it not (False), or that it
+        is too large to cache at all (None: counted)."""
+        size = entry.size
+        if size > self.max_entry_bytes:
+            self.metrics.cache_oversize.inc((key[0],))
+            return None
+        ttl = entry.expires - now
+        return self.l1.set(key, entry, size + len(key[0]) + len(key[1]) + _KEY_OVERHEAD,
+                           ttl if ttl < self.l1_max_ttl else self.l1_max_ttl)
+
+    def _write_l2(self, key: Key, entry: Entry, ttl: float) -> None:
+        assert self.l2 is not None and self._auth is not None
         if len(self._writes) >= _MAX_PENDING_WRITES or self.l2.breaker.state is State.OPEN:
             self.metrics.cache_l2_errors.inc(("set_skipped",))
             return
         raw = encode_entry(entry)
-        stored = self.codec.encode(raw)
+        redis_key = self.prefix + ":".join(key)
+        stored = self._auth.seal(redis_key, self.codec.encode(raw))
         self.metrics.cache_compressed_bytes.inc(("raw",), len(raw))
         self.metrics.cache_compressed_bytes.inc(("stored",), len(stored))
-        task = asyncio.ensure_future(self.l2.set(self.key(kind, subject), stored, ttl))
+        task = asyncio.ensure_future(self.l2.set(redis_key, stored, ttl))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
@@ -266,3 +325,31 @@ class TieredCache:
     def __repr__(self) -> str:
         return f"TieredCache(l1={len(self.l1)} entries, l2={'on' if self.l2 else 'off'})"
 
+
+
+def _digest(subject: str) -> str:
+    """The stand-in of a long subject: '#' and its SHA-256 (no subject starts with '#')."""
+    return "#" + hashlib.sha256(subject.encode()).hexdigest()
+
+
+def _key(kind: str, subject: str) -> Key:
+    return (kind, subject if len(subject) <= KEY_DIGEST_ABOVE else _digest(subject))
+
+
+EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu"})
+"""Redis eviction policies under which L2 stays within maxmemory and keeps what is used:
+every key the node writes has a TTL and can be computed again, so evicting the least
+used is right. Not volatile-ttl (it evicts the entries closest to expiry first: the
+head and recent answers, the hot ones, while cold day-long finals stay), nor
+noeviction (Redis's default: once full, every write fails), nor random."""
+
+
+def eviction_problem(maxmemory: int, policy: str) -> str | None:
+    """What is wrong with how a Redis bounds its memory, for the L2 (None: nothing)."""
+    if not maxmemory:
+        return "has no maxmemory: L2 grows until the host runs out of memory"
+    if policy not in EVICTING_POLICIES:
+        return (f"evicts with maxmemory-policy {policy}: "
+                + ("once full, every L2 write fails" if policy == "noeviction"
+                   else "it does not keep what is used"))
+    return None

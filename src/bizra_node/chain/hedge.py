@@ -34,6 +34,7 @@ class Hedging:
                  partner: Partner) -> None:
         self._config = config
         self._metrics = metrics
+        metrics.upstream_hedges.preset(("sent",), ("won",), ("lost",), ("failed",))
         self._send = send
         self._partner = partner
         self.budget = RetryBudget(config.hedge_budget_ratio, _HEDGES_PER_SECOND,

@@ -93,6 +93,11 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
     return exc.kind == "connect" or (exc.kind == "http" and status == 429)
 
 
+RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "batch_refused",
+                 "rpc_error")
+"""Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
+
+
 class UpstreamPool:
     """Owns one aiohttp session (one keep-alive pool per worker), the upstreams and
     what is known about each."""
@@ -112,6 +117,8 @@ class UpstreamPool:
         self.health: list[UpstreamHealth] = []
         self.prober = Prober(self.health, self.heads, self._send, self._observe_head,
                              timeout=c.timeout, interval=c.head_poll_interval)
+        for name in _unique_names(c.urls):  # exported at 0 from the start
+            self.metrics.upstream_retries.preset(*((name, r) for r in RETRY_REASONS))
 
     # --- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:

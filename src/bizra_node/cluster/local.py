@@ -94,6 +94,8 @@ class ClusterState:
     anvil_port: int = 0
     anvil_pid: int | None = None
     upstream: str = ""
+    cache_secret: str = field(default_factory=lambda: os.urandom(32).hex())
+    """CACHE_SECRET every node of this cluster shares (their L2 entries are sealed with it)."""
 
     # --- addresses ------------------------------------------------------------------
     @property
@@ -288,6 +290,7 @@ def _node_env(state: ClusterState, extra: dict[str, str]) -> dict[str, str]:
         "DB_READ_URLS": state.replica_dsn,
         "REDIS_URL": state.redis_url,
         "REDIS_MODE": "standalone",
+        "CACHE_SECRET": state.cache_secret,
         "BIZRA_WORKERS": str(state.workers),
         "PROMETHEUS_MULTIPROC_DIR": "",
     }

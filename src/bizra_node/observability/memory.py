@@ -112,8 +112,8 @@ class MemoryGuard:
         self.targets: list[Trimmable] = list(targets or [])
         self._rss = rss
         self._periodic = Periodic("memory guard check", self.check, interval, logger=log)
-        if self.limit:
-            metrics.memory_limit.set(float(self.limit))
+        metrics.memory_limit.set(float(self.limit))  # 0: no limit known
+        metrics.memory_actions.preset(("trim",), ("clear",))
 
     def add_target(self, target: Trimmable) -> None:
         self.targets.append(target)

@@ -48,7 +48,12 @@ class NodeMetrics:
         self.cache_evictions = CounterVec("cache_evictions_total", "L1 evictions", ("reason",))
         self.cache_entries = GaugeVec("cache_entries", "Entries held", ("tier",))
         self.cache_bytes = GaugeVec("cache_bytes", "Bytes held", ("tier",))
-        self.cache_l2_errors = CounterVec("cache_l2_errors_total", "Redis failures", ("op",))
+        self.cache_l2_errors = CounterVec(
+            "cache_l2_errors_total", "Redis failures, and entries refused from Redis (op invalid: "
+            "MAC does not hold; decode: unreadable)", ("op",))
+        self.cache_oversize = CounterVec(
+            "cache_oversize_total", "Answers served but not cached: over CACHE_MAX_ENTRY_BYTES",
+            ("kind",))
         self.cache_compressed_bytes = CounterVec(
             "cache_l2_payload_bytes_total", "Bytes written to L2 before/after compression",
             ("stage",))
@@ -64,8 +69,11 @@ class NodeMetrics:
         self.write_queue_depth = GaugeVec("write_behind_queue_depth", "Records waiting", ())
         self.write_spool_bytes = GaugeVec("write_behind_spool_bytes", "Bytes in the spool", ())
         self.write_records = CounterVec(
-            "write_behind_records_total", "Records by outcome (written, spooled, replayed)",
-            ("outcome",))
+            "write_behind_records_total", "Records by outcome (journaled, written, spooled, "
+            "replayed, duplicate, rejected)", ("outcome",))
+        self.journal_fsyncs = CounterVec(
+            "write_journal_fsyncs_total", "fsyncs of the local log (DURABILITY=local); each "
+            "makes every record written since the last one durable", ())
         self.replica_lag = GaugeVec("db_replica_lag_seconds", "Replication lag", ("replica",),
                                     aggregate="max")
         self.replica_healthy = GaugeVec(
@@ -116,4 +124,4 @@ class NodeMetrics:
             aggregate="all")
         self.memory_limit = GaugeVec(
             "memory_limit_bytes", "Memory the node may use (MEMORY_LIMIT or the cgroup's); "
-            "absent when unlimited", (), aggregate="max")
+            "0 when no limit is known", (), aggregate="max")

@@ -43,6 +43,12 @@ class CounterVec:
         values = self.values
         values[labels] = values.get(labels, 0) + amount
 
+    def preset(self, *label_sets: LabelKey) -> None:
+        """Export these series at 0 before they first count, so that a fresh dashboard
+        shows 0 rather than "no data"."""
+        for labels in label_sets:
+            self.values.setdefault(labels, 0)
+
     def get(self, labels: LabelKey = ()) -> float:
         return self.values.get(labels, 0)
 
@@ -68,6 +74,11 @@ class GaugeVec:
 
     def set(self, value: float, labels: LabelKey = ()) -> None:
         self.values[labels] = value
+
+    def preset(self, *label_sets: LabelKey) -> None:
+        """Export these series at 0 until they are first set (see CounterVec.preset)."""
+        for labels in label_sets:
+            self.values.setdefault(labels, 0)
 
     def get(self, labels: LabelKey = ()) -> float:
         return self.values.get(labels, 0)

@@ -16,7 +16,7 @@ from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userli
 from .pools import PoolOptions
 from .records import Record
 from .spool import Spool
-from .store import Store, connect_once, run_migrations
+from .store import Store, connect_once, describe, run_migrations
 
 __all__ = [
     "EmbeddedPostgres",
@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreConfig",
     "connect_once",
+    "describe",
     "parse_backend",
     "render_ini",
     "render_userlist",

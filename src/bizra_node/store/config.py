@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .monitor import MonitorThresholds
 from .pools import PoolOptions
+from .writer import DURABILITY_MODES, Durability
 
 __all__ = ["StoreConfig"]
 
@@ -28,6 +29,11 @@ class StoreConfig:
     data_dir: str = ".data"
     partitions_ahead: int = 3
     spool_max_bytes: int = 1 << 30
+    durability: Durability = "local"
+    """When a validation is answered: async (record queued), local (in the fsynced local
+    log), sync (committed in PostgreSQL). See writer.py."""
+    commit_interval: float = 0.002
+    """Least time between two fsyncs of the local log (group commit), s."""
 
     def __post_init__(self) -> None:
         for name in ("replica_check_interval", "monitor_interval", "batch_interval"):
@@ -36,6 +42,10 @@ class StoreConfig:
         for name in ("batch_rows", "queue_max", "partitions_ahead", "spool_max_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"StoreConfig.{name} must be at least 1")
+        if self.durability not in DURABILITY_MODES:
+            raise ValueError(f"StoreConfig.durability must be one of {DURABILITY_MODES}")
+        if not 0 <= self.commit_interval <= 1:
+            raise ValueError("StoreConfig.commit_interval must be 0..1 s")
         for url in (self.database_url, *self.read_urls):
             if url and not url.startswith(("postgres://", "postgresql://")):
                 raise ValueError("StoreConfig: database URLs must be postgresql:// URLs")

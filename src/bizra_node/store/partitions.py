@@ -19,6 +19,13 @@ log = logging.getLogger("bizra_node.store")
 
 PARTITION_LOCK = 0x62697A72_61000002
 
+_EXISTS = ("SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1 "
+           "AND relnamespace = current_schema()::regnamespace)")
+"""Whether a table exists, read from pg_class with the statement's snapshot. Not
+``to_regclass``: that reads the catalog caches, which a transaction does not refresh
+when it is granted an advisory lock, so a node that waited for another one's partition
+still saw none and failed with DuplicateTableError (two workers on a new database)."""
+
 
 def month_start(year: int, month: int) -> datetime:
     year += (month - 1) // 12
@@ -40,11 +47,11 @@ async def ensure_partitions(conn: asyncpg.Connection, ahead: int,
         start = month_start(now.year, now.month + i)
         end = month_start(now.year, now.month + i + 1)
         name = partition_name(start)
-        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name):
+        if await conn.fetchval(_EXISTS, name):
             continue
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
-            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name):
+            if await conn.fetchval(_EXISTS, name):
                 continue
             stray = await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM validations_default "

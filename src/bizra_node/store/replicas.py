@@ -59,6 +59,9 @@ class ReplicaRouter:
         self.max_lag = max_lag
         self.interval = interval
         self.replicas = [Replica(replica_label(u, i), u) for i, u in enumerate(urls)]
+        for r in self.replicas:  # exported before the first check: not serving, lag 0
+            metrics.replica_healthy.preset((r.name,))
+            metrics.replica_lag.preset((r.name,))
         self._next = 0
         self._checks = Periodic("replica-check", self.check_all, interval, logger=log)
 

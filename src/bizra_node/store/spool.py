@@ -29,7 +29,7 @@ import msgspec
 
 from .records import Record
 
-__all__ = ["Spool", "SpoolFull"]
+__all__ = ["REPLAYABLE", "Spool", "SpoolFull", "encode_frame"]
 
 log = logging.getLogger("bizra_node.store")
 
@@ -37,6 +37,17 @@ _HEADER = struct.Struct(">II")
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list[tuple[bytes, str, str, int, bool, str | None, int | None,
                                              bytes, int]]).decode
+
+
+REPLAYABLE = ("spool-*.bin", "journal-*.bin")
+"""Files replayed into PostgreSQL once nobody holds their lock: the spool's, and the
+local log's (journal.py) left by a worker that died."""
+
+
+def encode_frame(records: list[Record]) -> bytes:
+    """One frame: length, crc32, msgpack list of records."""
+    payload = _encode(records)
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 class SpoolFull(Exception):
@@ -74,8 +85,7 @@ class Spool:
         """Write one frame to the active file (flushed to the OS, not fsynced)."""
         if not records:
             return
-        payload = _encode(records)
-        frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        frame = encode_frame(records)
         if self._bytes + len(frame) > self.max_bytes:
             raise SpoolFull(f"spool holds {self._bytes} bytes (cap {self.max_bytes})")
         if self._active is None:
@@ -115,8 +125,10 @@ class Spool:
 
     # --- replaying -------------------------------------------------------------------
     def pending(self) -> list[Path]:
-        """Spool files other than this writer's active one, oldest first."""
-        paths = [p for p in self.folder.glob("spool-*.bin") if p != self._active_path]
+        """Spool and local-log files other than this writer's active one, oldest first
+        (files another live process holds locked are skipped by ``claim``)."""
+        paths = [p for pattern in REPLAYABLE for p in self.folder.glob(pattern)
+                 if p != self._active_path]
         return sorted(paths, key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
 
     @contextlib.contextmanager
@@ -151,10 +163,9 @@ class Spool:
 
     def write_rejected(self, records: list[Record]) -> Path:
         """Keep records PostgreSQL refused for a reason other than being unreachable."""
-        payload = _encode(records)
         path = self.folder / f"rejected-{os.getpid()}-{time.time_ns()}.bin"
         with open(path, "ab") as handle:
-            handle.write(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+            handle.write(encode_frame(records))
         return path
 
 

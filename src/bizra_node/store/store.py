@@ -33,12 +33,19 @@ from .replicas import ReplicaRouter
 from .spool import Spool
 from .writer import WriteBehind
 
-__all__ = ["Store", "connect_once", "run_migrations"]
+__all__ = ["Store", "connect_once", "describe", "run_migrations"]
 
 log = logging.getLogger("bizra_node.store")
 
 _HOUSEKEEPING_EVERY = 3600.0
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a log line names it: its type and its message (asyncpg's
+    messages name the server, database, role or statement, never a password)."""
+    text = str(exc).strip().replace("\n", " ")[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def connect_once(dsn: str, options: PoolOptions) -> asyncpg.Connection:
@@ -69,7 +76,8 @@ class Store:
         self.writer = WriteBehind(self.spool, metrics, self._primary_pool,
                                   batch_rows=config.batch_rows,
                                   batch_interval=config.batch_interval,
-                                  queue_max=config.queue_max)
+                                  queue_max=config.queue_max, durability=config.durability,
+                                  commit_interval=config.commit_interval)
         self.router = (ReplicaRouter(list(config.read_urls), config.replica_pool or config.pool,
                                      metrics, max_lag=config.replica_max_lag,
                                      interval=config.replica_check_interval)
@@ -93,8 +101,9 @@ class Store:
 
     @property
     def recorder(self) -> Any:
-        """The ValidationService recorder (kind, subject, result) -> None."""
-        return self.writer.record
+        """The ValidationService recorder (kind, subject, result) -> None, or an
+        awaitable to wait on before answering (DURABILITY local and sync)."""
+        return self.writer.recorder
 
     # --- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,8 +115,8 @@ class Store:
         try:
             await self._connect()
         except Exception as exc:
-            log.error("PostgreSQL not reachable at start (%s); spooling records and retrying",
-                      type(exc).__name__)
+            log.error("PostgreSQL not usable at start (%s); spooling records and retrying",
+                      describe(exc))
             self._connector.start()
         if self.router is not None:
             await self.router.start()
@@ -127,7 +136,7 @@ class Store:
             await self._connect()
         except Exception as exc:
             self._connector.interval = min(self._connector.interval * 2, _RETRY_MAX)
-            log.debug("PostgreSQL still unreachable: %s", type(exc).__name__)
+            log.debug("PostgreSQL still not usable: %s", describe(exc))
         else:
             self._connector.finish()
 
@@ -176,6 +185,7 @@ class Store:
             "ok": reachable or self.writer.spool_writable,
             "primary": "reachable" if reachable else "unreachable",
             "mode": "spool" if degraded else "direct",
+            "durability": self.writer.durability,
             "queue": self.writer.depth,
             "spoolBytes": self.spool.bytes,
             "pool": pool.figures() if pool is not None else None,

@@ -7,7 +7,20 @@ from .anchor import AnchorConfig, parse_checkpoint
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
 from .filters import FilterService, Records, RpcFailed
-from .inputs import parse_address, parse_block_ref, parse_tx_hash, to_checksum_address
+from .inputs import (
+    ADDRESS_PATTERN,
+    BLOCK_REF_PATTERN,
+    HASH_PATTERN,
+    MAX_BLOCK_NUMBER,
+    UINT_PATTERN,
+    is_uint,
+    parse_address,
+    parse_block_ref,
+    parse_tx_hash,
+    parse_uint,
+    shown_value,
+    to_checksum_address,
+)
 from .prover import Prover
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
 from .service import Recorder, ValidationService, now_iso
@@ -23,9 +36,14 @@ from .types import (
 from .upstreams import Upstreams
 
 __all__ = [
+    "ADDRESS_PATTERN",
     "BLOCK_NOT_FOUND",
+    "BLOCK_REF_PATTERN",
     "FAST_METHODS",
+    "HASH_PATTERN",
+    "MAX_BLOCK_NUMBER",
     "TX_NOT_FOUND",
+    "UINT_PATTERN",
     "Account",
     "AccountResult",
     "AnchorConfig",
@@ -49,11 +67,14 @@ __all__ = [
     "Upstreams",
     "ValidationService",
     "cacheable",
+    "is_uint",
     "method_allowed",
     "now_iso",
     "parse_address",
     "parse_block_ref",
     "parse_checkpoint",
     "parse_tx_hash",
+    "parse_uint",
+    "shown_value",
     "to_checksum_address",
 ]

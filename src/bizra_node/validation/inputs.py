@@ -2,6 +2,14 @@
 
 Each function returns the canonical form or raises ValidationError with details
 naming the field and the reason, so a client can fix its request.
+
+Numbers are read by one parser (``parse_uint``, ``parse_quantity``): ASCII digits only
+(``str.isdigit`` and ``int`` accept Arabic-Indic digits, ``isdigit`` superscripts too),
+and their length is checked before any conversion, so no input reaches ``int`` with
+more digits than the largest value allowed (``int`` refuses more than 4 300 decimal
+digits, and a 4 000-digit hex value is a number no error message can print). The
+``*_PATTERN`` constants say the same in regular expressions, for the request types
+(msgspec checks them) and the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -14,25 +22,87 @@ from eth_hash.auto import keccak
 from ..errors import ValidationError
 
 __all__ = [
+    "ADDRESS_PATTERN",
+    "BLOCK_REF_PATTERN",
+    "HASH_PATTERN",
     "MAX_BLOCK_NUMBER",
+    "UINT_PATTERN",
     "BlockTag",
+    "is_uint",
     "parse_address",
     "parse_block_ref",
+    "parse_quantity",
     "parse_tx_hash",
+    "parse_uint",
+    "shown_value",
     "to_checksum_address",
 ]
 
 MAX_BLOCK_NUMBER = 2**63 - 1
 BlockTag = Literal["latest", "finalized", "safe"]
-_HASH = re.compile(r"0[xX][0-9a-fA-F]{64}")
-_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+
+HASH_PATTERN = "^0[xX][0-9a-fA-F]{64}$"
+"""A 32-byte hash, 0x-prefixed hex."""
+ADDRESS_PATTERN = "^0[xX][0-9a-fA-F]{40}$"
+"""A 20-byte address, 0x-prefixed hex (mixed case must carry a valid EIP-55 checksum)."""
+UINT_PATTERN = "^[0-9]{1,19}$"
+"""A decimal block number in ASCII digits (at most 2^63-1, which has 19 digits)."""
+BLOCK_REF_PATTERN = ("^(?:[0-9]{1,19}|0[xX][0-9a-fA-F]{1,16}|[Ll][Aa][Tt][Ee][Ss][Tt]"
+                     "|[Ff][Ii][Nn][Aa][Ll][Ii][Zz][Ee][Dd]|[Ss][Aa][Ff][Ee])$")
+"""A block as a string: decimal, a 0x quantity, or a tag (latest, finalized, safe; any case)."""
+
+_HASH = re.compile(HASH_PATTERN[1:-1])
+_ADDRESS = re.compile(ADDRESS_PATTERN[1:-1])
+_HEX = frozenset("0123456789abcdefABCDEF")
+_MAX_HEX_DIGITS = 16
 _TAGS: frozenset[str] = frozenset({"latest", "finalized", "safe"})
 
 
+def shown_value(value: object) -> object:
+    """``value`` as an error's details may show it: short, and always encodable (an int
+    past 64 bits cannot be put in JSON by msgspec, nor printed past 4 300 digits)."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else f"<{value.bit_length()}-bit integer>"
+    text = value if isinstance(value, str) else type(value).__name__
+    return text[:100]
+
+
 def _invalid(field: str, reason: str, value: object) -> ValidationError:
-    shown = value if isinstance(value, int | float | bool) or value is None else str(value)[:100]
     return ValidationError(f"invalid {field}: {reason}",
-                           {"field": field, "reason": reason, "value": shown})
+                           {"field": field, "reason": reason, "value": shown_value(value)})
+
+
+def is_uint(text: str) -> bool:
+    """Whether ``text`` is a non-empty run of ASCII digits (any length). (``isascii``
+    is a flag lookup in CPython, so this costs about what ``isdigit`` alone does.)"""
+    return text.isascii() and text.isdigit()
+
+
+def parse_uint(text: str, field: str, *, maximum: int = MAX_BLOCK_NUMBER) -> int:
+    """A decimal integer from 0 to ``maximum``, in ASCII digits only."""
+    if not is_uint(text):
+        raise _invalid(field, "must be a decimal integer (ASCII digits 0-9)", text)
+    if len(text.lstrip("0")) > len(str(maximum)):
+        raise _invalid(field, f"must be at most {maximum}", text)
+    value = int(text)
+    if value > maximum:
+        raise _invalid(field, f"must be at most {maximum}", text)
+    return value
+
+
+def parse_quantity(text: str, field: str, *, maximum: int = MAX_BLOCK_NUMBER) -> int:
+    """A 0x-prefixed hex quantity from 0 to ``maximum`` (at most 16 hex digits)."""
+    digits = text[2:]
+    if not text.startswith(("0x", "0X")) or not digits or not _HEX.issuperset(digits):
+        raise _invalid(field, "must be a 0x quantity (hex digits)", text)
+    if len(digits) > _MAX_HEX_DIGITS:
+        raise _invalid(field, f"must be at most {_MAX_HEX_DIGITS} hex digits", text)
+    value = int(digits, 16)
+    if value > maximum:
+        raise _invalid(field, f"must be at most {maximum}", text)
+    return value
 
 
 def parse_tx_hash(value: str, field: str = "txHash") -> str:
@@ -74,7 +144,8 @@ def parse_address(value: str, field: str = "address") -> str:
 
 
 def parse_block_ref(value: object, field: str = "blockNumber") -> int | BlockTag:
-    """An integer 0..2^63-1, or one of the tags latest / finalized / safe."""
+    """An integer 0..2^63-1 (a JSON number, a decimal string or a 0x quantity), or one
+    of the tags latest / finalized / safe (any case)."""
     if isinstance(value, bool):
         raise _invalid(field, "must be an integer or 'latest'", value)
     if isinstance(value, int):
@@ -84,15 +155,12 @@ def parse_block_ref(value: object, field: str = "blockNumber") -> int | BlockTag
             raise _invalid(field, f"must be at most {MAX_BLOCK_NUMBER}", value)
         return value
     if isinstance(value, str):
-        tag = value.strip().lower()
+        if is_uint(value):
+            return parse_uint(value, field)
+        if value.startswith(("0x", "0X")):
+            return parse_quantity(value, field)
+        tag = value.lower()
         if tag in _TAGS:
             return tag  # type: ignore[return-value]
-        if tag.isdigit():
-            return parse_block_ref(int(tag), field)
-        if tag.startswith("0x") and len(tag) > 2:
-            try:
-                return parse_block_ref(int(tag, 16), field)
-            except ValueError:
-                pass
         raise _invalid(field, "must be an integer, a 0x quantity or 'latest'", value)
     raise _invalid(field, "must be an integer or 'latest'", value)

@@ -25,7 +25,7 @@ synchronous hit path. Head and finality come from the ChainView.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +42,7 @@ from .answer import (
 )
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
-from .inputs import MAX_BLOCK_NUMBER
+from .inputs import MAX_BLOCK_NUMBER, is_uint
 from .prover import Prover, integrity, missing
 from .trust import (
     Anchor,
@@ -66,8 +66,11 @@ __all__ = ["Recorder", "ValidationService", "now_iso"]
 
 log = logging.getLogger("bizra_node.validation")
 
-Recorder = Callable[[str, str, Any], None]
-"""Called with (kind, subject, result) after each validation; must not block."""
+Recorder = Callable[[str, str, Any], "Awaitable[None] | None"]
+"""Called with (kind, subject, result) after each validation (never on a cache hit);
+must not block. Returns None when the record is only queued (DURABILITY=async), or an
+awaitable that completes once it is durable (local: in the fsynced local log; sync:
+committed in PostgreSQL): the validation is answered after it."""
 
 _NO_PROOF_METHOD = frozenset({-32601, -32004})
 """eth_getProof refused as unknown/unsupported: the account is answered unproven."""
@@ -162,7 +165,7 @@ class ValidationService:
         except IntegrityFailure as exc:
             result = TransactionResult(valid=False, error=_error(exc), validated_at=now_iso(),
                                        network_id=self.network_id, verification=_failed(exc))
-            self._record("transaction", tx_hash, result)
+            await self._record("transaction", tx_hash, result)
             return result
         tx = need(raw[0], "eth_getTransactionByHash")
         receipt = need(raw[1], "eth_getTransactionReceipt")
@@ -182,7 +185,7 @@ class ValidationService:
                                            verification=proof.verification)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed transaction data", error=type(exc).__name__) from None
-        self._record("transaction", tx_hash, result)
+        await self._record("transaction", tx_hash, result)
         return result
 
     # --- block -------------------------------------------------------------------
@@ -222,7 +225,7 @@ class ValidationService:
         except IntegrityFailure as exc:
             result = BlockResult(valid=False, error=_error(exc), validated_at=now_iso(),
                                  network_id=self.network_id, verification=_failed(exc))
-            self._record("block", str(ref), result)
+            await self._record("block", str(ref), result)
             return result
         block = need(raw[0], "eth_getBlockByNumber")
         rest = raw[2:] if by_number else raw[1:]
@@ -239,7 +242,7 @@ class ValidationService:
                                      verification=proof.verification)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed block data", error=type(exc).__name__) from None
-        self._record("block", str(ref), result)
+        await self._record("block", str(ref), result)
         return result
 
     # --- address -----------------------------------------------------------------
@@ -279,7 +282,7 @@ class ValidationService:
         except IntegrityFailure as exc:
             result = AccountResult(valid=False, error=_error(exc), validated_at=now_iso(),
                                    network_id=self.network_id, verification=_failed(exc))
-            self._record("address", address, result)
+            await self._record("address", address, result)
             return result
         if isinstance(raw[0], RpcError) and raw[0].code in _NO_PROOF_METHOD:
             return await self._unproven_address(address, at, head)
@@ -292,7 +295,7 @@ class ValidationService:
             raise unavailable("malformed account data", error=type(exc).__name__) from None
         result = AccountResult(valid=True, data=data, validated_at=now_iso(),
                                network_id=self.network_id, verification=proof.verification)
-        self._record("address", address, result)
+        await self._record("address", address, result)
         return result
 
     async def _unproven_address(self, address: str, at: str, head: int) -> AccountResult:
@@ -308,12 +311,15 @@ class ValidationService:
         result = AccountResult(valid=True, data=data, validated_at=now_iso(),
                                network_id=self.network_id,
                                verification=Verification(level=Level.UNVERIFIED))
-        self._record("address", address, result)
+        await self._record("address", address, result)
         return result
 
-    def _record(self, kind: str, subject: str, result: Any) -> None:
+    async def _record(self, kind: str, subject: str, result: Any) -> None:
+        """Record the validation; in the durable modes, answer only once it is durable."""
         if self._recorder is not None:
-            self._recorder(kind, subject, result)
+            waiter = self._recorder(kind, subject, result)
+            if waiter is not None:
+                await waiter
 
     # --- cached answers (what the API serves) ---------------------------------------------
     # The hit path: synchronous, no coroutine, no I/O. Each returns the answer when
@@ -382,7 +388,7 @@ class ValidationService:
         return transaction_entry(result, self.chain.best_head, self._policy)
 
     async def _compute_block(self, subject: str) -> Entry:
-        ref: int | str = int(subject) if subject.isdigit() else subject
+        ref: int | str = int(subject) if is_uint(subject) else subject
         result = await self.validate_block(ref)
         return block_entry(result, isinstance(ref, str), self.chain.best_head, self._policy)
 

@@ -123,7 +123,7 @@ async def test_unknown_route(node_client: NodeClient) -> None:
 
 async def test_wrong_method(node_client: NodeClient) -> None:
     resp = await node_client[1].get(TX)
-    assert assert_error(resp, 400, "VALIDATION_ERROR")["details"]["reason"] == \
+    assert assert_error(resp, 405, "METHOD_NOT_ALLOWED")["details"]["reason"] == \
         "method_not_allowed"
 
 

@@ -203,8 +203,10 @@ async def test_corrupt_l2_bytes_are_a_miss_not_a_500(devnet: Devnet,
     settings = make_settings(devnet.url, redis_url=redis_server.url)
     async with running_node(settings) as (node, client):
         raw = aioredis.Redis.from_url(redis_server.url)
-        await raw.set(node.cache.key("transaction", devnet.manifest.call_ok_tx),
-                      b"zstdd1:\xde\xad\xbe\xef")
+        key = node.cache.key("transaction", devnet.manifest.call_ok_tx)
+        assert node.cache._auth is not None
+        # authentic (sealed with the node's secret) but not an entry: a miss, "decode"
+        await raw.set(key, node.cache._auth.seal(key, b"zstdd1:\xde\xad\xbe\xef"))
         await raw.aclose()
         answer = await validate_tx(client, devnet.manifest.call_ok_tx)
     assert answer["valid"] is True

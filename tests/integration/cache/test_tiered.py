@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bizra_node.app import cache_config
-from bizra_node.cache import FORMAT_VERSION, Entry, TieredCache
+from bizra_node.cache import FORMAT_VERSION, Entry, TieredCache, encode_entry
 from bizra_node.observability import NodeMetrics
 from tests.conftest import make_settings
 from tests.support.redis_server import RedisServer
@@ -176,16 +176,42 @@ async def test_moving_entries_are_dropped_when_the_head_moves(cache: TieredCache
     base64.b64encode(b'{"valid":true}'),  # the roadmap's legacy base64 value
     b"",
 ])
+@pytest.mark.parametrize("sealed", [False, True])
 async def test_bad_l2_bytes_are_a_miss(cache: TieredCache, redis_server: RedisServer,
-                                       stored: bytes) -> None:
+                                       stored: bytes, sealed: bool) -> None:
+    """Unsealed: the MAC does not hold ("invalid"). Sealed with the node's own secret
+    (as a node with a bug would write): unreadable ("decode"). Never served."""
+    key = cache.key("transaction", "0x1")
+    assert cache._auth is not None
     raw = aioredis.Redis.from_url(redis_server.url)
     try:
-        await raw.set(cache.key("transaction", "0x1"), stored)
+        await raw.set(key, cache._auth.seal(key, stored) if sealed else stored)
     finally:
         await raw.aclose()
     src = Source()
     entry = await cache.fetch("transaction", "0x1", src)
     assert src.calls == 1 and entry.body.startswith(b'{"subject"')
+    fault = "decode" if sealed and stored else "invalid"
+    assert cache.metrics.cache_l2_errors.get((fault,)) == 1
+
+
+@pytest.mark.parametrize("entry", [
+    Entry(body=b"{}", expires=time.time() + 60, etag='"x"\r\nset-cookie: a=b'),
+    Entry(body=b"", expires=time.time() + 60),
+    Entry(body=b"{}", expires=float("inf")),
+    Entry(body=b"{}", expires=time.time() + 60, number=-1, tail=b"}"),
+])
+async def test_entries_of_a_shape_the_node_never_writes_are_a_miss(
+        cache: TieredCache, redis_server: RedisServer, entry: Entry) -> None:
+    key = cache.key("transaction", "0x1")
+    assert cache._auth is not None
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await raw.set(key, cache._auth.seal(key, b"raw:" + encode_entry(entry)))
+    finally:
+        await raw.aclose()
+    src = Source()
+    assert (await cache.fetch("transaction", "0x1", src)).body.startswith(b'{"subject"')
     assert cache.metrics.cache_l2_errors.get(("decode",)) == 1
 
 
@@ -262,3 +288,87 @@ async def test_get_at_serves_a_moving_entry_only_at_its_head_or_later() -> None:
     assert cache.put("address", "0xg", Entry(body=b"{}", expires=time.time() + 5))
     assert not make_cache(l1_cache_size=0).put("address", "0xg",
                                                 Entry(body=b"{}", expires=time.time() + 5))
+
+
+# --- memory: keys counted, long keys digested, large answers not cached (issue 15) -----
+async def test_long_subjects_are_keyed_by_their_digest(cache: TieredCache,
+                                                       redis_server: RedisServer) -> None:
+    subject = "eth_call:" + "ab" * 30_000
+    src = Source()
+    first = await cache.fetch("rpc", subject, src)
+    await cache.flush()
+    assert (await cache.fetch("rpc", subject, src)) is first and src.calls == 1
+    assert cache.get("rpc", subject) is first and cache.peek("rpc", subject) is first
+    (kind, stored), = [k for k in cache.l1._data]
+    assert kind == "rpc" and stored.startswith("#") and len(stored) == 65
+    redis_key = cache.key("rpc", subject)
+    assert len(redis_key) < 120 and redis_key.endswith(stored)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        assert await raw.exists(redis_key) == 1
+    finally:
+        await raw.aclose()
+    other = await cache.fetch("rpc", subject + "x", src)  # another subject, another key
+    assert other is not first and src.calls == 2
+
+
+async def test_l1_bytes_count_the_keys() -> None:
+    cache = make_cache(l1_max_bytes=100_000)
+    src = Source()
+    for i in range(1_000):
+        await cache.fetch("rpc", f"{i:06d}" + "k" * 240, src)  # 246-char subjects, kept
+    assert cache.l1.nbytes <= 100_000
+    assert cache.l1.nbytes >= len(cache.l1) * 246
+    assert cache.metrics.cache_evictions.get(("bytes",)) > 0
+
+
+async def test_an_answer_over_the_size_cap_is_served_not_cached(
+        redis_server: RedisServer) -> None:
+    cache = make_cache(redis_server.url, cache_max_entry_bytes=4096)
+    big = Entry(body=b"x" * 5000, expires=time.time() + 60)
+    calls = 0
+
+    async def compute(subject: str) -> Entry:
+        nonlocal calls
+        calls += 1
+        return big
+
+    try:
+        assert await cache.fetch("block", "7", compute) is big
+        assert await cache.fetch("block", "7", compute) is big
+        await cache.flush()
+        assert calls == 2 and len(cache.l1) == 0
+        assert cache.metrics.cache_oversize.get(("block",)) == 2
+        assert not cache.put("block", "7", big)
+        raw = aioredis.Redis.from_url(redis_server.url)
+        try:
+            assert await raw.exists(cache.key("block", "7")) == 0
+        finally:
+            await raw.aclose()
+    finally:
+        await cache.close()
+
+
+@pytest.mark.parametrize(("config", "warned"), [
+    ({}, "has no maxmemory"),
+    ({"maxmemory": "64mb", "maxmemory-policy": "noeviction"}, "every L2 write fails"),
+    ({"maxmemory": "64mb", "maxmemory-policy": "volatile-ttl"}, "does not keep what is used"),
+    ({"maxmemory": "64mb", "maxmemory-policy": "allkeys-lru"}, None),
+])
+async def test_a_redis_that_does_not_bound_its_memory_is_said_at_start(
+        redis_server: RedisServer, caplog: pytest.LogCaptureFixture,
+        config: dict[str, str], warned: str | None) -> None:
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        for name, value in config.items():
+            await raw.config_set(name, value)
+    finally:
+        await raw.aclose()
+    cache = make_cache(redis_server.url)
+    with caplog.at_level(logging.WARNING, logger="bizra_node.cache"):
+        await cache.start()
+    await cache.close()
+    if warned is None:
+        assert "maxmemory" not in caplog.text
+    else:
+        assert warned in caplog.text

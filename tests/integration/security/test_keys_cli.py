@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from bizra_node.cli import main
 from bizra_node.security import channel_name
+from tests.conftest import TEST_CACHE_SECRET
 from tests.integration.security.conftest import SECRET
 from tests.support.redis_server import RedisServer
 
@@ -92,6 +93,7 @@ def test_revocation_is_announced_on_redis(capsys: pytest.CaptureFixture[str],
                                           monkeypatch: pytest.MonkeyPatch,
                                           redis_server: RedisServer, prefix: str) -> None:
     monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("CACHE_SECRET", TEST_CACHE_SECRET)
     monkeypatch.setenv("CACHE_KEY_PREFIX", prefix)
     received: list[bytes] = []
 

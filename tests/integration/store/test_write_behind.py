@@ -61,7 +61,7 @@ async def test_validations_through_the_api_are_recorded(devnet: Devnet, pg_dsn: 
 async def test_shutdown_flushes_the_queue(pg_dsn: str, tmp_path: Path) -> None:
     # A batch window far longer than the test: only stop() can write these.
     settings = store_settings(pg_dsn, tmp_path, write_batch_interval=3600.0,
-                              write_batch_rows=100000)
+                              write_batch_rows=100000, durability="async")
     store = Store(store_config(settings), NodeMetrics())
     await store.start()
     for i in range(2500):
@@ -143,7 +143,7 @@ def primary_pool(store: Store):  # type: ignore[no-untyped-def]
 
 async def test_full_queue_spools_instead_of_dropping(pg_dsn: str, tmp_path: Path) -> None:
     settings = store_settings(pg_dsn, tmp_path, write_queue_max=10, write_batch_rows=1000,
-                              write_batch_interval=3600.0)
+                              write_batch_interval=3600.0, durability="async")
     store = Store(store_config(settings), NodeMetrics())
     await store.start()
     for i in range(25):

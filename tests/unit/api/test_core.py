@@ -58,10 +58,10 @@ async def test_unknown_paths_share_one_label() -> None:
 async def test_a_wrong_method_is_labelled_with_its_route() -> None:
     m = NodeMetrics()
     d = build(m)
-    assert (await d.dispatch(req("DELETE", "/health"))).status == 400
-    assert (await d.dispatch(req("POST", "/api/v1/blocks/1"))).status == 400
-    assert m.api_requests.get(("/health", "400")) == 1
-    assert m.api_requests.get(("/api/v1/blocks/{param}", "400")) == 1
+    assert (await d.dispatch(req("DELETE", "/health"))).status == 405
+    assert (await d.dispatch(req("POST", "/api/v1/blocks/1"))).status == 405
+    assert m.api_requests.get(("/health", "405")) == 1
+    assert m.api_requests.get(("/api/v1/blocks/{param}", "405")) == 1
 
 
 async def test_metrics_off_records_nothing() -> None:
@@ -76,3 +76,34 @@ async def test_routes_added_later_are_labelled() -> None:
     await d.dispatch(req("GET", "/metrics"))
     assert m.api_requests.get(("/metrics", "200")) == 1
     assert d.route(req("GET", "/metrics")).handler is ok
+
+
+async def refuse_with_a_huge_number(req: Request) -> Response:
+    from bizra_node.errors import ValidationError
+
+    raise ValidationError("bad number", {"value": 10**5000, "other": object()})
+
+
+async def test_an_error_that_cannot_be_described_still_gets_its_envelope() -> None:
+    import json
+
+    m = NodeMetrics()
+    d = Dispatcher([Route("/bad", ("POST",), refuse_with_a_huge_number)], 1024, m)
+    resp = await d.dispatch(req("POST", "/bad"))
+    assert resp.status == 400
+    body = json.loads(resp.body)
+    assert body["success"] is False and body["error"]["code"] == "VALIDATION_ERROR"
+    assert body["meta"]["requestId"] == "rid"
+    assert m.api_requests.get(("/bad", "400")) == 1
+
+
+async def test_a_method_a_path_lacks_is_a_405_naming_the_others() -> None:
+    d = Dispatcher([Route("/a", ("GET",), ok), Route("/a", ("POST",), ok),
+                    Route("/api/v1/blocks/{number}", ("GET",), ok)], 1024)
+    resp = await d.dispatch(req("DELETE", "/a"))
+    assert resp.status == 405 and ("allow", "GET, POST") in resp.headers
+    resp = await d.dispatch(req("PUT", "/api/v1/blocks/7"))
+    assert resp.status == 405 and ("allow", "GET") in resp.headers
+    resp = await d.dispatch(req("PUT", "/api/v1/blocks/7/8"))
+    assert resp.status == 405
+    assert (await d.dispatch(req("GET", "/api/v1/blocks/7/8"))).status == 400

@@ -125,3 +125,27 @@ def test_every_alert_has_a_severity_a_runbook_and_a_test() -> None:
         ops = (ROOT / "docs" / "operations.md").read_text().lower()
         assert f"## {heading}" in ops, anchor
         assert f"alertname: {rule['alert']}" in tests
+
+
+FRESH_AT_ZERO = ("cache_evictions_total", "cache_l2_errors_total", "db_replica_lag_seconds",
+                 "deduplicated_requests_total", "memory_guard_actions_total",
+                 "memory_limit_bytes", "upstream_hedges_total", "upstream_retries_total")
+
+
+def test_a_fresh_node_exports_the_dashboards_series_at_zero() -> None:
+    """A node that has served nothing yet exports these series (at 0), so a fresh
+    dashboard shows 0 rather than "no data" (issue 15)."""
+    from bizra_node.app import Node
+    from tests.conftest import make_settings
+
+    node = Node(make_settings("http://127.0.0.1:9", db_enabled=True,
+                              database_url="postgresql://127.0.0.1:9/none",
+                              db_read_urls="postgresql://127.0.0.1:9/replica"))
+    text = asyncio.run(node.exporter.render()).decode()
+    samples = {s.name: s.value for fam in text_string_to_metric_families(text)
+               for s in fam.samples}
+    missing = [n for n in FRESH_AT_ZERO if n not in samples]
+    assert missing == []
+    assert all(samples[n] == 0 for n in FRESH_AT_ZERO if n != "memory_limit_bytes")
+    used = set().union(*(metric_names(e) for e in dashboard_exprs()))
+    assert set(FRESH_AT_ZERO) <= used
