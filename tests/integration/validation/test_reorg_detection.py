@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bizra_node.devnet import Anvil, rpc, seed
+from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.validation.headers import Reorg
 from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 
@@ -65,5 +65,5 @@ async def test_new_heads_blocks_are_proven_as_they_come(fresh_devnet: Devnet) ->
         tx = rpc(url, "eth_sendTransaction", [{"from": fresh_devnet.manifest.accounts[3],
                                               "to": fresh_devnet.manifest.accounts[4],
                                               "value": "0x1"}])
-        block = rpc(url, "eth_getTransactionByHash", [tx])["blockHash"]
+        block = wait_receipt(url, tx)["blockHash"]
         await until(lambda: bytes.fromhex(block[2:]) in node.prover._memo)
