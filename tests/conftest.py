@@ -55,6 +55,17 @@ def fresh_devnet() -> Iterator[Devnet]:
         anvil.stop()
 
 
+@pytest.fixture
+def deep_devnet() -> Iterator[Devnet]:
+    """A devnet of this test's own whose finalized block is 16 behind the head (anvil:
+    2 epochs of 8 slots), so reorgs of up to 15 blocks happen above finality."""
+    anvil = Anvil(slots_in_an_epoch=8).start()
+    try:
+        yield Devnet(anvil, seed(anvil.url, extra_blocks=30))
+    finally:
+        anvil.stop()
+
+
 @pytest.fixture(scope="session")
 def trust_devnet() -> Iterator[TrustDevnet]:
     """One anvil for the session seeded for the trust checks (every transaction type,

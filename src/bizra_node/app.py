@@ -39,6 +39,7 @@ from .cache import (
     RedisConfig,
     RedisRecords,
     SharedRecords,
+    Subscription,
     TieredCache,
     TtlPolicy,
     connect_redis,
@@ -57,12 +58,13 @@ from .jsonrpc import RpcLimits
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
 from .security import (
-    KeyEvents,
+    CHANGED,
     KeyHasher,
     KeyRing,
     LimiterConfig,
     Policy,
     RateLimiter,
+    key_channel,
 )
 from .settings import Settings
 from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
@@ -72,6 +74,7 @@ from .validation import (
     ChainViewConfig,
     FilterService,
     Prover,
+    ReorgHandler,
     RpcService,
     SubscriptionHub,
     ValidationService,
@@ -233,7 +236,7 @@ class Security:
         config = guard_config(s)
         self.keys_required = s.api_keys_mode == "required"
         self.ring: KeyRing | None = None
-        self.events: KeyEvents | None = None
+        self.events: Subscription | None = None
         self.limiter: RateLimiter | None = None
         self._clients: list[Any] = []
         redis = redis_config(s)
@@ -246,8 +249,11 @@ class Security:
                 listener = connect_redis(redis, socket_timeout=None, connect_timeout=2.0,
                                          max_connections=2)
                 self._clients.append(listener)
-                self.events = KeyEvents(lambda: open_pubsub(listener), s.cache_key_prefix,
-                                        self.ring.on_event)
+                on_event = self.ring.on_event
+                self.events = Subscription(lambda: open_pubsub(listener),
+                                           key_channel(s.cache_key_prefix), on_event,
+                                           what="API key events",
+                                           on_back=lambda: on_event(CHANGED))
         if config.anonymous is not None or config.key_default is not None:
             client = None
             if redis is not None:
@@ -294,6 +300,59 @@ class Security:
         return out
 
 
+class Reorgs:
+    """What a reorg changes (validation/reorgs.py), and the Redis channel over which every
+    worker of every node sharing the cache hears of one; without Redis, this worker's L1
+    and records only (``/ready`` says ``feed: "off"``)."""
+
+    def __init__(self, s: Settings, chain: ChainView, cache: TieredCache,
+                 metrics: NodeMetrics, store: Store | None) -> None:
+        self.channel = cache.prefix + "reorgs"
+        self.feed: Subscription | None = None
+        self._clients: list[Any] = []
+        redis = redis_config(s)
+        publish = None
+        if redis is not None:
+            sender = connect_redis(redis, socket_timeout=2.0, connect_timeout=2.0,
+                                   max_connections=4)
+            listener = connect_redis(redis, socket_timeout=None, connect_timeout=2.0,
+                                     max_connections=2)  # waits for messages: no timeout
+            self._clients += [sender, listener]
+            channel = self.channel
+
+            async def publish(message: bytes) -> Any:
+                return await sender.publish(channel, message)
+        self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
+                                    records=store.mark_reorged if store else None,
+                                    publish=publish)
+        if redis is not None:
+            self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
+                                     self.handler.on_notice, what="reorg notices",
+                                     on_lost=self.handler.feed_lost,
+                                     on_back=self.handler.feed_back)
+
+    def start(self) -> None:
+        if self.feed is not None:
+            self.feed.start()
+
+    async def stop(self) -> None:
+        if self.feed is not None:
+            await self.feed.stop()
+        await self.handler.close()
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def ready(self) -> dict[str, Any]:
+        """Always ready (answers stay correct, only cached shorter while the feed is
+        down); says whether reorg news from other workers and nodes arrives."""
+        if self.feed is None:
+            return {"ok": True, "feed": "off"}
+        if self.feed.live:
+            return {"ok": True, "feed": "live"}
+        return {"ok": True, "feed": "down", "cacheTtl": "short (TTL_HEAD) until it is back"}
+
+
 # --- the node ---------------------------------------------------------------------------
 class Node:
     """All components of one worker, started and stopped in order."""
@@ -316,6 +375,8 @@ class Node:
                                                "redis": self.cache.ready}
         if self.store is not None:
             ready_checks["database"] = self.store.ready
+        self.reorgs = Reorgs(settings, self.chain, self.cache, self.metrics, self.store)
+        ready_checks["reorgs"] = self.reorgs.ready
         self.security = Security(settings, self.metrics, self.store)
         if self.security.guard is not None:
             ready_checks["security"] = self.security.ready
@@ -375,6 +436,7 @@ class Node:
         await self.upstreams.start()
         await self.cache.start()
         await self.chain.start()  # the anchor, and the canonical hashes up to the head
+        self.reorgs.start()
         self.follower.start()
         if self.store is not None:
             await self.store.start()  # migrate, pools, writer, monitor
@@ -391,6 +453,7 @@ class Node:
         self._started = False
         await self.memory_guard.stop()
         await self.follower.stop()
+        await self.reorgs.stop()
         await self.hub.close()
         await self.records.close()
         await self.prover.close()

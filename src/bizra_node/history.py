@@ -26,6 +26,7 @@ __all__ = [
     "HistoryPage",
     "HistoryQuery",
     "HistorySource",
+    "Reorged",
     "decode_cursor",
     "encode_cursor",
 ]
@@ -49,6 +50,18 @@ class HistoryQuery:
     limit: int = 50
     after: tuple[int, bytes] | None = None
     """Keyset position (validated_at µs, id) from a cursor: rows strictly older."""
+    reorged: bool | None = None
+    """True: only validations a reorg made obsolete; False: only those standing."""
+
+
+class Reorged(msgspec.Struct, rename="camel"):
+    """A validation whose block a reorg replaced."""
+
+    at: str
+    fork: int
+    """The last block the old and the new chain share."""
+    replaced_by: str | None
+    """The hash of the block now at that number (None: the new chain is shorter)."""
 
 
 class HistoryItem(msgspec.Struct, rename="camel"):
@@ -61,6 +74,7 @@ class HistoryItem(msgspec.Struct, rename="camel"):
     block_number: int | None
     validated_at: str
     result: msgspec.Raw
+    reorged: Reorged | None = None
 
 
 class HistoryPage(msgspec.Struct, rename="camel"):

@@ -2,8 +2,9 @@
 
 Query parameters: kind (transaction | block | address), subject (a tx hash, block
 number or address; its kind is inferred when kind is absent), valid (true | false),
-from / to (ISO 8601 times; from inclusive, to exclusive; no offset means UTC),
-limit (1..500, default 50), cursor (the nextCursor of the previous page).
+reorged (true | false: validations whose block a reorg replaced), from / to (ISO 8601
+times; from inclusive, to exclusive; no offset means UTC), limit
+(1..500, default 50), cursor (the nextCursor of the previous page).
 Every malformed parameter is a 400 VALIDATION_ERROR naming the field and the reason.
 """
 
@@ -24,7 +25,7 @@ from .routing import Route
 __all__ = ["HistoryRoutes", "parse_history_query"]
 
 _encode = msgspec.json.Encoder().encode
-_PARAMS = frozenset({"kind", "subject", "valid", "from", "to", "limit", "cursor"})
+_PARAMS = frozenset({"kind", "subject", "valid", "reorged", "from", "to", "limit", "cursor"})
 
 
 def _bad(field: str, reason: str, value: object, message: str | None = None) -> ValidationError:
@@ -50,6 +51,15 @@ def _subject(kind: str | None, value: str) -> tuple[str, str]:
     if not is_uint(value):
         raise _bad("subject", "a block subject is a block number", value)
     return kind, str(parse_uint(value, "subject"))
+
+
+def _flag(params: dict[str, str], name: str) -> bool | None:
+    if name not in params:
+        return None
+    text = params[name].lower()
+    if text not in ("true", "false"):
+        raise _bad(name, "must be true or false", params[name])
+    return text == "true"
 
 
 def _time(field: str, value: str) -> datetime:
@@ -85,12 +95,8 @@ def parse_history_query(query: str) -> HistoryQuery:
     subject = None
     if "subject" in params:
         kind, subject = _subject(kind, params["subject"])
-    valid: bool | None = None
-    if "valid" in params:
-        text = params["valid"].lower()
-        if text not in ("true", "false"):
-            raise _bad("valid", "must be true or false", params["valid"])
-        valid = text == "true"
+    valid = _flag(params, "valid")
+    reorged = _flag(params, "reorged")
     since = _time("from", params["from"]) if "from" in params else None
     until = _time("to", params["to"]) if "to" in params else None
     if since is not None and until is not None and since >= until:
@@ -103,7 +109,7 @@ def parse_history_query(query: str) -> HistoryQuery:
         limit = int(text)
     after = decode_cursor(params["cursor"]) if "cursor" in params else None
     return HistoryQuery(kind=kind, subject=subject, valid=valid, since=since, until=until,
-                        limit=limit, after=after)
+                        limit=limit, after=after, reorged=reorged)
 
 
 class HistoryRoutes:

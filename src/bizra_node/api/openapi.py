@@ -123,6 +123,8 @@ def openapi_document() -> dict[str, Any]:
                 _query("subject", "a tx hash, block number or address", {
                     "type": "string", "pattern": _SUBJECT_PATTERN}),
                 _query("valid", "true | false", {"type": "boolean"}),
+                _query("reorged", "true: only validations whose block a reorg replaced; "
+                       "false: only those standing", {"type": "boolean"}),
                 _query("from", "ISO 8601 time, inclusive", {"type": "string",
                                                             "format": "date-time"}),
                 _query("to", "ISO 8601 time, exclusive", {"type": "string",

@@ -10,6 +10,9 @@ Only the few per-request parts are filled in at serving time:
 - ``moving``: the answer describes the chain as of head ``head`` (an account's
   state, the ``latest`` block, a transaction not mined yet); it is valid only
   while the chain head has not moved past ``head``.
+- ``block``: the highest block the answer depends on (the transaction's block, the
+  block itself, the block state was read at, the head for answers "as of now"); a
+  reorg above it leaves the answer standing, one at or below it drops the entry.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     tail: bytes = b""
     etag: str = ""
     """Entity tag for resource answers (strong for final ones, weak otherwise)."""
+    block: int = -1
+    """The highest block number the answer depends on; -1: none (a constant)."""
 
     @property
     def size(self) -> int:
@@ -67,7 +72,7 @@ def check_entry(entry: Entry) -> str | None:
         return "empty body"
     if not math.isfinite(entry.expires):
         return "expiry not finite"
-    if entry.number < -1 or entry.head < 0:
+    if entry.number < -1 or entry.head < 0 or entry.block < -1:
         return "negative block number"
     if entry.number < 0 and entry.tail:
         return "a tail without a splice point"

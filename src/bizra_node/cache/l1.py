@@ -101,6 +101,16 @@ class L1Cache(Generic[K, V]):
         self._publish()
         return True
 
+    def drop_where(self, doomed: Callable[[V], bool], reason: str) -> int:
+        """Drop every entry whose value ``doomed`` says so (a scan: for rare events such
+        as a reorg, never the request path); returns how many went."""
+        gone = [(k, slot[2]) for k, slot in self._data.items() if doomed(slot[0])]
+        for key, size in gone:
+            self._drop(key, size, reason)
+        if gone:
+            self._publish()
+        return len(gone)
+
     # --- memory guard --------------------------------------------------------------
     def trim(self, fraction: float) -> int:
         """Drop the least recently used ``fraction`` (0..1) of the entries."""

@@ -26,6 +26,14 @@ from .connect import RedisConfig, connect_redis, every_primary
 
 __all__ = ["RedisL2", "l2_breaker_config", "redact_url"]
 
+_INDEX_DEPTH = 8192
+"""Blocks below the highest noted one that the reorg index keeps (deeper reorgs are
+below finality by far: answers there are found by the L1 scan only)."""
+
+_PRUNE_EVERY = 4096
+"""Indexed writes between two prunings of the notes more than _INDEX_DEPTH blocks deep
+(so the index stays about as large as the entries of the last _INDEX_DEPTH blocks)."""
+
 log = logging.getLogger("bizra_node.cache")
 
 def l2_breaker_config(failures: int, reset: float) -> BreakerConfig:
@@ -59,6 +67,7 @@ class RedisL2:
         self.breaker = breaker
         self._metrics = metrics
         self._errors = metrics.cache_l2_errors
+        self._indexed = 0
         self._redis = connect_redis(config, socket_timeout=max(timeout, 0.01),
                                     connect_timeout=max(timeout, 0.25),
                                     max_connections=max_connections)
@@ -96,6 +105,58 @@ class RedisL2:
             return False
         self.breaker.record(Outcome.SUCCESS)
         return True
+
+    async def set_indexed(self, key: str, value: bytes, ttl: float, index: str,
+                          block: int) -> bool:
+        """``set``, and ``key`` noted under ``block`` in the sorted set ``index`` (so a
+        reorg can find what depends on the blocks it replaced), in one round trip."""
+        if not self.breaker.allow():
+            self._errors.inc(("skipped",))
+            return False
+        try:
+            async with asyncio.timeout(self.timeout):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.set(key, value, px=max(int(ttl * 1000), 1))
+                pipe.zadd(index, {key: block})
+                self._indexed += 1
+                if self._indexed % _PRUNE_EVERY == 0:  # notes no reorg will reach
+                    pipe.zremrangebyscore(index, "-inf", f"({block - _INDEX_DEPTH}")
+                await pipe.execute()
+        except asyncio.CancelledError:
+            self.breaker.record(Outcome.IGNORED)
+            raise
+        except Exception as exc:
+            self._failed("set", exc)
+            return False
+        self.breaker.record(Outcome.SUCCESS)
+        return True
+
+    async def drop_from(self, index: str, block: int, *, prefix: str,
+                        keep_above: int = _INDEX_DEPTH) -> int:
+        """Delete every key ``index`` notes at ``block`` or above (a reorg replaced those
+        blocks), only keys under ``prefix`` (whoever else wrote into the index cannot
+        make the node delete other keys); also forget notes more than ``keep_above``
+        blocks below the highest one. Returns the keys deleted; 0 on failure."""
+        mine = prefix.encode()
+        try:
+            async with asyncio.timeout(max(self.timeout, 2.0)):
+                found = await self._redis.zrangebyscore(index, block, "+inf")
+                keys = [k for k in found if isinstance(k, bytes) and k.startswith(mine)
+                        and k != index.encode()]
+                if keys:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for key in keys:  # one by one: keys of a cluster live in many slots
+                        pipe.delete(key)
+                    await pipe.execute()
+                await self._redis.zremrangebyscore(index, block, "+inf")
+                top = await self._redis.zrange(index, -1, -1, withscores=True)
+                if top:
+                    await self._redis.zremrangebyscore(index, "-inf",
+                                                       f"({int(top[0][1]) - keep_above}")
+        except Exception as exc:
+            self._failed("delete", exc)
+            return 0
+        return len(keys)
 
     async def delete(self, *keys: str) -> int:
         """Remove keys (invalidation, tests); 0 on failure."""

@@ -50,7 +50,7 @@ __all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
 
 log = logging.getLogger("bizra_node.cache")
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump when Entry or the answer encoding changes: old L2 values are then never read.
 2: values are sealed with a MAC (auth.py); long subjects are digests."""
 
@@ -94,6 +94,9 @@ class TieredCache:
                 listeners=(self._breaker_changed,))
             self.l2 = RedisL2(config.redis, timeout=config.l2_timeout, metrics=metrics,
                               breaker=breaker)
+        self.short_ttls = False
+        """While news of reorgs may be missed (the invalidation feed is down): answers
+        that can still change are kept at most TTL_HEAD."""
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
@@ -180,11 +183,28 @@ class TieredCache:
         """The L1 entry without counting a hit or miss (internal lookups)."""
         return self.l1.get(_key(kind, subject))
 
-    async def invalidate(self, kind: str, subject: str) -> None:
-        """Drop (kind, subject) from L1 and L2 (a reorg replaced what it said)."""
-        self.l1.delete(_key(kind, subject))
-        if self.l2 is not None:
-            await self.l2.delete(self.key(kind, subject))
+    # --- reorgs ---------------------------------------------------------------------------
+    def invalidate_from(self, block: int, *, final_too: bool = False) -> int:
+        """Drop from this worker's L1 every entry that depends on ``block`` or a later
+        one (a reorg replaced them); final entries only when ``final_too`` (a reorg
+        below finality). Returns how many went; L2 is :meth:`invalidate_l2_from`'s."""
+        gone = self.l1.drop_where(
+            lambda e: e.block >= block and (final_too or not e.final), "reorg")
+        self.metrics.cache_reorg_invalidated.inc(("l1",), gone)
+        return gone
+
+    async def invalidate_l2_from(self, block: int) -> int:
+        """Delete from Redis every entry noted at ``block`` or above (shared by every
+        node: one node does it for all)."""
+        if self.l2 is None:
+            return 0
+        gone = await self.l2.drop_from(self.prefix + "blocks", block, prefix=self.prefix)
+        self.metrics.cache_reorg_invalidated.inc(("l2",), gone)
+        return gone
+
+    def forget_recent(self) -> int:
+        """Drop every non-final L1 entry (after reorg news may have been missed)."""
+        return self.l1.drop_where(lambda e: not e.final, "reorg")
 
     def key(self, kind: str, subject: str) -> str:
         """The Redis key of (kind, subject)."""
@@ -212,6 +232,8 @@ class TieredCache:
         entry = await compute(subject)
         now = time.time()
         ttl = entry.expires - now
+        if self.short_ttls and not entry.final and ttl > self.policy.head:
+            ttl = self.policy.head
         if ttl > 0 and self._to_l1(key, entry, now) is not None and self.l2 is not None:
             self._write_l2(key, entry, ttl)
         return entry
@@ -250,6 +272,8 @@ class TieredCache:
             self.metrics.cache_oversize.inc((key[0],))
             return None
         ttl = entry.expires - now
+        if self.short_ttls and not entry.final and ttl > self.policy.head:
+            ttl = self.policy.head
         return self.l1.set(key, entry, size + len(key[0]) + len(key[1]) + _KEY_OVERHEAD,
                            ttl if ttl < self.l1_max_ttl else self.l1_max_ttl)
 
@@ -263,7 +287,9 @@ class TieredCache:
         stored = self._auth.seal(redis_key, self.codec.encode(raw))
         self.metrics.cache_compressed_bytes.inc(("raw",), len(raw))
         self.metrics.cache_compressed_bytes.inc(("stored",), len(stored))
-        task = asyncio.ensure_future(self.l2.set(redis_key, stored, ttl))
+        task = asyncio.ensure_future(
+            self.l2.set_indexed(redis_key, stored, ttl, self.prefix + "blocks", entry.block)
+            if entry.block >= 0 else self.l2.set(redis_key, stored, ttl))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 

@@ -38,6 +38,16 @@ class NodeMetrics:
             "circuit_breaker_transitions_total", "Breaker state changes", ("upstream", "to"))
         self.upstream_head = GaugeVec("upstream_head_block", "Head block per upstream",
                                       ("upstream",), aggregate="max")
+        self.chain_reorgs = CounterVec(
+            "chain_reorgs_total", "Reorgs this worker noticed, by depth (blocks replaced)",
+            ("depth",))
+        self.chain_reorgs_below_finality = CounterVec(
+            "chain_reorgs_below_finality_total",
+            "Reorgs that replaced a block at or below the finalized anchor (an incident)", ())
+        self.reorg_propagation = HistogramVec(
+            "reorg_propagation_seconds",
+            "From a reorg noticed by one node (or worker) to its invalidation here", (),
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
         self.upstream_integrity_failures = CounterVec(
             "upstream_integrity_failures_total",
             "Upstream answers that failed a verification check, by upstream and check",
@@ -57,6 +67,9 @@ class NodeMetrics:
         self.cache_compressed_bytes = CounterVec(
             "cache_l2_payload_bytes_total", "Bytes written to L2 before/after compression",
             ("stage",))
+        self.cache_reorg_invalidated = CounterVec(
+            "cache_reorg_invalidated_total",
+            "Cache entries dropped because a reorg replaced a block they depend on", ("tier",))
         self.dedup_requests = CounterVec(
             "deduplicated_requests_total", "Requests that joined an in-flight call", ("kind",))
         # database

@@ -6,15 +6,15 @@ requests."""
 from __future__ import annotations
 
 from .gcra import LocalGcra, Policy
-from .keyevents import KeyEvents, channel_name, publish_key_event
+from .keyevents import CHANGED, key_channel, publish_key_event
 from .keyring import NOT_HELD, KeyRing
 from .keys import KeyHasher, generate_key
 from .limiter import DEFER, LimiterConfig, Mode, RateLimiter, Refusal
 
 __all__ = [
+    "CHANGED",
     "DEFER",
     "NOT_HELD",
-    "KeyEvents",
     "KeyHasher",
     "KeyRing",
     "LimiterConfig",
@@ -23,7 +23,7 @@ __all__ = [
     "Policy",
     "RateLimiter",
     "Refusal",
-    "channel_name",
     "generate_key",
+    "key_channel",
     "publish_key_event",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from ..errors import StoreUnavailable
-from ..history import HistoryItem, HistoryPage, HistoryQuery, encode_cursor
+from ..history import HistoryItem, HistoryPage, HistoryQuery, Reorged, encode_cursor
 from ..observability import NodeMetrics
 from .pools import ManagedPool
 from .records import from_us, to_us
@@ -43,6 +43,8 @@ def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:
         where.append(f"subject = {arg(q.subject)}")
     if q.valid is not None:
         where.append("valid" if q.valid else "NOT valid")  # literal: the partial index applies
+    if q.reorged is not None:
+        where.append("reorged_at IS NOT NULL" if q.reorged else "reorged_at IS NULL")
     if q.since is not None:
         where.append(f"validated_at >= {arg(q.since)}")
     if q.until is not None:
@@ -51,7 +53,7 @@ def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:
         at, rid = q.after
         where.append(f"(validated_at, id) < ({arg(from_us(at))}, {arg(uuid.UUID(bytes=rid))})")
     sql = ("SELECT id, kind, subject, network_id, valid, status, block_number, validated_at, "
-           "result FROM validations")
+           "result, reorged_at, reorg_fork, replaced_by FROM validations")
     if where:
         sql += " WHERE " + " AND ".join(where)
     # The same order, spelled with the equality-filtered column first, names the index to
@@ -70,7 +72,10 @@ def to_page(rows: list[Any], limit: int) -> HistoryPage:
     items = [HistoryItem(id=str(r["id"]), kind=r["kind"], subject=r["subject"],
                          network_id=r["network_id"], valid=r["valid"], status=r["status"],
                          block_number=r["block_number"], validated_at=_iso(r["validated_at"]),
-                         result=msgspec.Raw(r["result"]))
+                         result=msgspec.Raw(r["result"]),
+                         reorged=None if r["reorged_at"] is None else Reorged(
+                             at=_iso(r["reorged_at"]), fork=r["reorg_fork"],
+                             replaced_by=r["replaced_by"]))
              for r in rows[:limit]]
     cursor = None
     if len(rows) > limit:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from .migrate import migrate
 from .monitor import DatabaseMonitor
 from .partitions import ensure_partitions
 from .pools import ManagedPool, PoolOptions
+from .reorgs import mark_reorged
 from .replicas import ReplicaRouter
 from .spool import Spool
 from .writer import WriteBehind
@@ -39,6 +42,8 @@ log = logging.getLogger("bizra_node.store")
 
 _HOUSEKEEPING_EVERY = 3600.0
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+_MARK_WAIT = 10.0
+"""Seconds a reorg's second marking waits for the write-behind queue to drain."""
 
 
 def describe(exc: BaseException) -> str:
@@ -167,6 +172,36 @@ class Store:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
             self._embedded = None
+
+    # --- reorgs -----------------------------------------------------------------------
+    async def mark_reorged(self, network_id: int, fork: int,
+                           replaced: Sequence[tuple[int, bytes, bytes | None]]) -> int:
+        """Mark the validations of blocks a reorg replaced (see reorgs.py): once now, and
+        once more when the write-behind queue has drained (records of the replaced
+        blocks still queued when the reorg was seen; at most ``_MARK_WAIT`` s later).
+        Returns the rows marked; 0 when the database cannot be reached (the marks are
+        lost, said at warning level; records spooled during an outage are not marked)."""
+        marked = await self._mark(network_id, fork, replaced)
+        if marked < 0:
+            return 0
+        deadline = time.monotonic() + _MARK_WAIT
+        while self.writer.depth and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a batch taken off the queue is still being written
+        return marked + max(await self._mark(network_id, fork, replaced), 0)
+
+    async def _mark(self, network_id: int, fork: int,
+                    replaced: Sequence[tuple[int, bytes, bytes | None]]) -> int:
+        pool = self.primary
+        if pool is None:
+            log.warning("reorg above block %d not marked in the records: no database", fork)
+            return -1
+        try:
+            return await mark_reorged(pool, network_id, fork, replaced)
+        except Exception as exc:
+            log.warning("reorg above block %d not marked in the records: %s", fork,
+                        describe(exc))
+            return -1
 
     # --- readiness -------------------------------------------------------------------
     async def ready(self) -> dict[str, Any]:

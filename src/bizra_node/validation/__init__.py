@@ -22,6 +22,7 @@ from .inputs import (
     to_checksum_address,
 )
 from .prover import Prover
+from .reorgs import Notice, ReorgHandler
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
 from .service import Recorder, ValidationService, now_iso
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
@@ -54,10 +55,12 @@ __all__ = [
     "ChainViewConfig",
     "FilterService",
     "LogMatcher",
+    "Notice",
     "PendingSource",
     "Prover",
     "Recorder",
     "Records",
+    "ReorgHandler",
     "RpcFailed",
     "RpcService",
     "Subscriber",

@@ -93,6 +93,13 @@ class AnchorKeeper:
         self.failures = 0
         """Refreshes in a row that could not establish a newer anchor."""
 
+    def forget(self) -> None:
+        """Drop the anchor (it was reorged away): the next :meth:`anchor` establishes one
+        without linking it to the old."""
+        self.current = None
+        self.header = None
+        self._at = 0.0
+
     @property
     def fresh(self) -> bool:
         return self.current is not None and time.monotonic() - self._at < self.config.refresh

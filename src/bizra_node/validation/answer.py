@@ -83,11 +83,13 @@ class Answer:
         return cls(entry, (entry.body, conf, entry.tail), conf)
 
 
-def _entry(body: bytes, ttl: Ttl, head: int, *, etag: str, number: int = -1,
+def _entry(body: bytes, ttl: Ttl, head: int, *, etag: str, block: int, number: int = -1,
            tail: bytes = b"") -> Entry:
+    """``block``: the highest block the answer depends on (a reorg at or below it drops
+    the entry)."""
     expires = time.time() + ttl.seconds if ttl.seconds > 0 else 0.0
     return Entry(body=body, expires=expires, final=ttl.final, moving=ttl.moving, head=head,
-                 number=number, tail=tail, etag=etag)
+                 number=number, tail=tail, etag=etag, block=block)
 
 
 def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -> Entry:
@@ -96,12 +98,12 @@ def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -
     if tx is None:
         ttl = policy.transaction(found=False, mined=False, final=False) \
             if result.error == TX_NOT_FOUND else NEVER
-        return _entry(body, ttl, head,
+        return _entry(body, ttl, head, block=head,
                       etag=_weak(b"null" + (result.error or "").encode()))
     mined = tx.block_number is not None
     ttl = policy.transaction(found=True, mined=mined, final=tx.finalized)
     if not mined:
-        return _entry(body, ttl, head, etag=_weak(_encode(tx)))
+        return _entry(body, ttl, head, block=head, etag=_weak(_encode(tx)))
     # cut the body at the confirmations value: served as body + digits + tail
     start = body.index(_CONFIRMATIONS) + len(_CONFIRMATIONS)
     end = body.index(b",", start)
@@ -109,7 +111,7 @@ def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -
         etag = _strong(f"tx:{tx.hash}:{tx.block_hash}")
     else:  # the weak tag's basis: the data without its confirmations
         etag = _digest(_encode(msgspec.structs.replace(tx, confirmations=0)))
-    return _entry(body[:start], ttl, head, etag=etag,
+    return _entry(body[:start], ttl, head, etag=etag, block=tx.block_number or 0,
                   number=tx.block_number or 0, tail=body[end:])
 
 
@@ -119,15 +121,17 @@ def block_entry(result: BlockResult, by_tag: bool, head: int, policy: TtlPolicy)
     if block is None:
         ttl = policy.block(found=False, final=False, by_tag=by_tag) \
             if result.error == BLOCK_NOT_FOUND else NEVER
-        return _entry(body, ttl, head,
+        return _entry(body, ttl, head, block=head,
                       etag=_weak(b"null" + (result.error or "").encode()))
     ttl = policy.block(found=True, final=block.finalized, by_tag=by_tag)
+    depends = max(block.number, head) if by_tag else block.number
     if ttl.final:
-        return _entry(body, ttl, head, etag=_strong(f"block:{block.hash}"))
-    return _entry(body, ttl, head, etag=_weak(_encode(block)))
+        return _entry(body, ttl, head, block=depends, etag=_strong(f"block:{block.hash}"))
+    return _entry(body, ttl, head, block=depends, etag=_weak(_encode(block)))
 
 
 def account_entry(result: AccountResult, head: int, policy: TtlPolicy) -> Entry:
     body = _encode(result)
-    return _entry(body, policy.account(), head,
+    at = result.data.block_number if result.data is not None else head
+    return _entry(body, policy.account(), head, block=max(at, head),
                   etag=_weak(_encode(result.data) + (result.error or "").encode()))

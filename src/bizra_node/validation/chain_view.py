@@ -101,6 +101,13 @@ class ChainView:
             self.best_finalized = anchor.number
         return anchor
 
+    def forget_finality(self, fork: int) -> None:
+        """A block at or below the finalized anchor was replaced (an incident): nothing
+        above ``fork`` is final any more, and the anchor is established anew (by its
+        source: quorum, checkpoint or first use) on the next answer that needs one."""
+        self.best_finalized = min(self.best_finalized, fork)
+        self.anchors.forget()
+
     async def start(self, timeout: float = 5.0) -> None:
         """Establish the anchor and link the blocks from the walk limit below it up to
         the head (bounded by ``timeout``: the node starts anyway, answers unanchored
@@ -281,7 +288,8 @@ class ChainView:
             self._refresh = None
 
     def _head_entry(self, head: int) -> Entry:
-        return Entry(body=b"", expires=time.time() + self._config.head_ttl, head=head)
+        return Entry(body=b"%d" % head, expires=time.time() + self._config.head_ttl, head=head,
+                     block=head)
 
     async def _compute_head(self, _: str) -> Entry:
         return self._head_entry(await self.block_number())

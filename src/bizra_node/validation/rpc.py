@@ -160,6 +160,18 @@ def _seen_block(result: Any) -> int:
     return best
 
 
+def _depends_on(call: Call, result: Any, head: int, moving: bool) -> int:
+    """The highest block an answer depends on (a reorg at or below it drops the entry):
+    the blocks the answer shows, the block it was read at, the head for 'latest'."""
+    block = _seen_block(result)
+    index = BLOCK_PARAM.get(call.method)
+    if index is not None:
+        at = _block_param(call.params, index)
+        if isinstance(at, int) and at > block:
+            block = at
+    return max(block, head) if moving else block
+
+
 _ACCOUNTS = b"[]"
 _HTTP_SUBSCRIBE = RpcError(-32001, "notifications not supported: subscribe over a WebSocket "
                                    "connection to /rpc")
@@ -349,4 +361,5 @@ class RpcService:
                       policy=self._policy)
         return Entry(body=orjson.dumps(result),
                      expires=time.time() + ttl.seconds if ttl.seconds > 0 else 0.0,
-                     final=ttl.final, moving=ttl.moving, head=head)
+                     final=ttl.final, moving=ttl.moving, head=head,
+                     block=_depends_on(call, result, head, ttl.moving))

@@ -108,3 +108,28 @@ async def test_unreachable_redis_never_raises() -> None:
 def test_redact_url() -> None:
     assert redact_url("redis://user:secret@host:6379/0") == "redis://***@host:6379/0"
     assert redact_url("redis://host:6379") == "redis://host:6379"
+
+
+async def test_a_reorg_deletes_the_entries_noted_at_its_blocks_and_nothing_else(
+        redis_server: RedisServer) -> None:
+    l2, _ = make_l2(redis_server.url)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    index = "p:v3:1:blocks"
+    try:
+        for block in (10, 11, 12):
+            assert await l2.set_indexed(f"p:v3:1:block:{block}", b"x", 60, index, block)
+        await raw.set("precious", b"not the cache's")
+        await raw.zadd(index, {"precious": 99, index: 99})  # someone else wrote the index
+        assert await l2.drop_from(index, 11, prefix="p:v3:1:") == 2
+        assert await l2.get("p:v3:1:block:10") == b"x"
+        assert await l2.get("p:v3:1:block:11") is None and await l2.get("p:v3:1:block:12") is None
+        assert await raw.get("precious") == b"not the cache's"
+        assert await raw.zrange(index, 0, -1) == [b"p:v3:1:block:10"]
+        # notes far below the highest are forgotten (no reorg reaches them)
+        await l2.set_indexed("p:v3:1:block:9000", b"x", 60, index, 9000)
+        await l2.set_indexed("p:v3:1:block:20000", b"x", 60, index, 20000)
+        await l2.drop_from(index, 30000, prefix="p:v3:1:")
+        assert await raw.zrange(index, 0, -1) == [b"p:v3:1:block:20000"]
+    finally:
+        await raw.aclose()
+        await l2.close()

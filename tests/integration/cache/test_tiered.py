@@ -240,7 +240,7 @@ async def test_l1_only_without_redis(caplog: pytest.LogCaptureFixture) -> None:
     assert await cache.ready() == {"ok": True, "configured": False, "mode": "l1-only"}
     assert cache.stats()["l2"] == {"configured": False}
     assert cache.stats()["hit_rate"] == 0.5
-    await cache.invalidate("transaction", "0xa")
+    assert cache.forget_recent() == 1  # not final: dropped
     await cache.fetch("transaction", "0xa", src)
     assert src.calls == 2
     assert cache.trim(1.0) == 1

@@ -6,11 +6,12 @@ Each node has an upstream of its own: a counting proxy (in a thread, so it answe
 while the test's loop is idle) in front of the session's anvil, so a test can say
 which node went upstream and for what.
 
-Where the next cross-node tests go: rate limits (a client's budget shared by every
-node), API key revocations (a key revoked through one node refused by all) and reorg
-invalidations (a reorg seen by one node drops the entries on all, over Redis pub/sub)
-each get a module beside test_cross_node.py that uses ``local_cluster``, passing the
-settings they need through ``ClusterSpec.env``.
+Cross-node tests of shared state that need a chain or settings of their own run
+with plain node processes instead: key revocations and rate limits in
+tests/e2e/test_security.py, reorg invalidations in tests/e2e/test_reorgs.py. A test that
+fits this cluster (the session's devnet, the settings below) gets a module beside
+test_cross_node.py that uses ``local_cluster``, passing what it needs through
+``ClusterSpec.env``.
 """
 
 from __future__ import annotations

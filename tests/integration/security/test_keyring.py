@@ -12,14 +12,15 @@ import asyncpg
 import pytest
 
 from bizra_node.apikeys import KeyRecord
-from bizra_node.cache import RedisConfig, connect_redis, open_pubsub
+from bizra_node.cache import RedisConfig, Subscription, connect_redis, open_pubsub
 from bizra_node.observability import NodeMetrics
 from bizra_node.security import (
+    CHANGED,
     NOT_HELD,
-    KeyEvents,
     KeyHasher,
     KeyRing,
     generate_key,
+    key_channel,
     publish_key_event,
 )
 from bizra_node.store import KeyRepository
@@ -115,7 +116,9 @@ async def test_events_drop_at_once_and_survive_a_redis_restart(
     await ring.start()
     listener = connect_redis(RedisConfig(redis_server.url), socket_timeout=None,
                              connect_timeout=1)
-    events = KeyEvents(lambda: open_pubsub(listener), prefix, ring.on_event, retry=0.2)
+    events = Subscription(lambda: open_pubsub(listener), key_channel(prefix), ring.on_event,
+                          what="API key events", retry=0.2,
+                          on_back=lambda: ring.on_event(CHANGED))
     events.start()
     publisher = connect_redis(RedisConfig(redis_server.url), socket_timeout=1)
     restarted: RedisServer | None = None

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bizra_node.cli import main
-from bizra_node.security import channel_name
+from bizra_node.security import key_channel
 from tests.conftest import TEST_CACHE_SECRET
 from tests.integration.security.conftest import SECRET
 from tests.support.redis_server import RedisServer
@@ -100,7 +100,7 @@ def test_revocation_is_announced_on_redis(capsys: pytest.CaptureFixture[str],
     async def listen_while(action: str) -> None:
         client = aioredis.Redis.from_url(redis_server.url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(channel_name(prefix))
+        await pubsub.subscribe(key_channel(prefix))
         code = await asyncio.to_thread(main, ["keys", *action.split()])
         assert code == 0
         for _ in range(50):

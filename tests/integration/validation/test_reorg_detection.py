@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
+from bizra_node.devnet import rpc, wait_receipt
 from bizra_node.validation.headers import Reorg
 from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
-
-
-@pytest.fixture
-def deep_devnet() -> Iterator[Devnet]:
-    """A devnet whose finalized block is 16 behind the head (anvil: 2 epochs of 8 slots),
-    so reorgs of up to 15 blocks happen above finality."""
-    anvil = Anvil(slots_in_an_epoch=8).start()
-    try:
-        yield Devnet(anvil, seed(anvil.url, extra_blocks=30))
-    finally:
-        anvil.stop()
 
 
 async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -27,8 +27,9 @@ def test_all_filters() -> None:
     cursor = encode_cursor(1_700_000_000_000_000, b"\x01" * 16)
     q = parse_history_query(
         f"kind=transaction&subject={TX.upper().replace('0X', '0x')}&valid=false"
-        f"&from=2024-01-01T00:00:00Z&to=2024-02-01&limit=500&cursor={cursor}")
+        f"&from=2024-01-01T00:00:00Z&to=2024-02-01&limit=500&cursor={cursor}&reorged=true")
     assert q.kind == "transaction" and q.subject == TX and q.valid is False
+    assert q.reorged is True
     assert q.since == datetime(2024, 1, 1, tzinfo=UTC)
     assert q.until == datetime(2024, 2, 1, tzinfo=UTC)
     assert q.limit == 500 and q.after == (1_700_000_000_000_000, b"\x01" * 16)
@@ -56,6 +57,8 @@ def test_subject_kind_is_inferred_and_canonical(query: str, kind: str, subject: 
     ("kind=address&subject=" + "0x" + "zz" * 20, "subject", "contains non-hex characters"),
     ("kind=block&subject=latest", "subject", "a block subject is a block number"),
     ("valid=yes", "valid", "must be true or false"),
+    ("reorged=1", "reorged", "must be true or false"),
+    ("reorged=true&reorged=false", "reorged", "given more than once"),
     ("from=yesterday", "from", "not an ISO 8601 time"),
     ("to=2024-13-01", "to", "not an ISO 8601 time"),
     ("from=2024-02-01&to=2024-01-01", "to", "must be later than from"),
