@@ -4,7 +4,8 @@
 (``eth_subscribe("newHeads")``, chain/ws.py) and, whenever no subscription is live
 (no WebSocket URL, the upstream refused it, the socket dropped and is reconnecting
 with backoff), by polling ``eth_getBlockByNumber("latest", false)`` through the
-pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL; 0: not at all), and fetching the head another
+pool every ``interval`` seconds (HEAD_FOLLOW_INTERVAL; 0: not at all), and once each time a
+subscription is made (what changed before it is in no notification), and fetching the head another
 upstream has shown when it is higher (the pool's head probes). Listeners get each new head
 header -- the JSON object as the upstream gives it: number, hash, parentHash, ... --
 in order, one call per block: when heads jump (a poll missed some, a reconnect), the
@@ -28,7 +29,7 @@ from typing import Any
 
 from ..errors import NodeError
 from ..jsonrpc import Call
-from ..resilience import Periodic
+from ..resilience import Periodic, cancel_and_wait
 from .pool import UpstreamPool
 from .ws import UpstreamSubscription, WsTarget
 
@@ -91,6 +92,7 @@ class HeadFollower:
         self._sub: UpstreamSubscription | None = None
         self._polls: Periodic | None = None
         self._poll_failing = False
+        self._catch_ups: set[asyncio.Task[None]] = set()
 
     def add_listener(self, fn: HeadListener) -> None:
         """``fn(header)`` is called for each new head, in order, on the event loop; it
@@ -113,14 +115,24 @@ class HeadFollower:
             self._sub = UpstreamSubscription(
                 c.ws, ["newHeads"], self._on_ws_head, connect_timeout=c.connect_timeout,
                 backoff_initial=min(0.5, c.reconnect_max), backoff_max=c.reconnect_max,
-                what="head follower")
+                what="head follower", on_live=self._subscribed)
             self._sub.start()
         if self._polls is None and c.interval > 0:
             self._polls = Periodic("bizra-head-follow", self._poll, c.interval, logger=log,
                                    first_delay=0)
             self._polls.start()
 
+    def _subscribed(self, _: WsTarget) -> None:
+        """A subscription was made: poll the head once, for what changed between the
+        last poll and now (a reorg at the same height, say, is in no notification)."""
+        task = asyncio.get_running_loop().create_task(self._poll_latest(),
+                                                      name="bizra-head-catch-up")
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
+
     async def stop(self) -> None:
+        for task in list(self._catch_ups):
+            await cancel_and_wait(task)
         if self._polls is not None:
             await self._polls.stop()
             self._polls = None
@@ -153,6 +165,9 @@ class HeadFollower:
     async def _poll(self) -> None:
         if self._sub is not None and self._sub.live:
             return
+        await self._poll_latest()
+
+    async def _poll_latest(self) -> None:
         try:
             (header,) = await self._pool.batch([_LATEST], timeout=self.config.timeout)
         except NodeError as exc:

@@ -69,7 +69,10 @@ class _Refused(Exception):
 class UpstreamSubscription:
     def __init__(self, targets: Sequence[WsTarget], params: Sequence[Any], on_item: OnItem, *,
                  connect_timeout: float = 2.0, backoff_initial: float = 0.5,
-                 backoff_max: float = 30.0, what: str = "subscription") -> None:
+                 backoff_max: float = 30.0, what: str = "subscription",
+                 on_live: Callable[[WsTarget], None] | None = None) -> None:
+        """``on_live(target)``: called each time a subscription is made (the first and
+        every reconnect): what happened while none was live is in no notification."""
         if not targets:
             raise ValueError("UpstreamSubscription needs at least one target")
         self.targets = tuple(targets)
@@ -79,6 +82,7 @@ class UpstreamSubscription:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._what = what
+        self._on_live = on_live
         self.live: WsTarget | None = None
         """The target whose subscription is running now; None between connections."""
         self.refused: RpcError | None = None
@@ -159,6 +163,8 @@ class UpstreamSubscription:
             self.live = target
             self._changed.set()
             log.info("%s: following upstream %s over WebSocket", self._what, target.name)
+            if self._on_live is not None:
+                self._on_live(target)
             async for msg in ws:
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     break

@@ -115,6 +115,49 @@ async def test_an_upstream_that_goes_away_and_comes_back() -> None:
     assert len({h["hash"] for h in seen}) == len(seen)
 
 
+@asynccontextmanager
+async def forwarding(port: int, target_port: int) -> AsyncIterator[None]:
+    """A TCP forwarder on ``port`` to ``target_port`` (a WebSocket that opens late)."""
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    try:
+        yield
+    finally:
+        server.close()
+
+
+async def test_a_head_replaced_before_the_subscription_is_made_is_delivered() -> None:
+    """The head is replaced at the same height (a one-block reorg) after the last poll
+    and before the subscription is made: no notification carries it, so the follower
+    polls once when it subscribes (polling is 60 s away here)."""
+    with Anvil() as anvil:
+        rpc(anvil.url, "anvil_mine", ["0x3"])
+        port = free_port()
+        async with following([anvil.url], head_follow_ws=f"ws://127.0.0.1:{port}",
+                             head_follow_interval=60) as (follower, seen):
+            assert follower.mode == "poll" and follower.last is not None
+            replaced = follower.last["hash"]
+            rpc(anvil.url, "anvil_reorg", [1, []])
+            async with forwarding(port, anvil.port):
+                await until(lambda: follower.mode == "subscription", timeout=20)
+                await until(lambda: follower.last is not None
+                            and follower.last["hash"] != replaced)
+        assert numbers(seen)[-2:] == [3, 3]
+
+
 async def test_a_listener_that_fails_does_not_stop_the_others() -> None:
     with Anvil() as anvil:
         async with following([anvil.url]) as (follower, seen):
