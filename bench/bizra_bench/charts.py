@@ -55,6 +55,7 @@ def _throughput(plt: Any, runs: dict[str, Any], folder: Path, stem: str) -> Path
                 f" {v / 1000:.1f}k ({v / ref:.2f}x)", va="center", fontsize=8)
     ax.set_xlabel("requests/s (wrk; ratio to nginx)", fontsize=8)
     ax.set_xlim(0, max(values) * 1.45)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
     bars = ax_cpu.barh(labels, cpus, color="#dd8452")
     for bar, v in zip(bars, cpus, strict=True):
         ratio = f" ({v / ref_cpu:.1f}x)" if ref_cpu else ""
