@@ -8,8 +8,8 @@ three times, ``--duration`` s each, and measured three ways:
 1. CPU per request by thread: the worker's Python thread (the event loop, our code,
    granian's calls into Python) and granian's runtime threads (Rust: sockets, HTTP
    parsing), from /proc thread times (psutil);
-2. ``perf record`` (when perf is there) of the worker: self time by shared object
-   (granian's Rust library, the event loop's, libpython, the kernel, ...);
+2. ``perf record`` (when perf is there) of the worker: self time by thread and shared
+   object (granian's Rust library, the event loop's, libpython, the kernel, ...);
 3. ``py-spy record`` of the worker's Python thread: samples by the innermost frame of
    ours -- the adapter (api/rsgi.py), reading the body and handing the answer to
    granian (calls into granian from the adapter), the dispatcher (api/core.py), the
@@ -129,14 +129,16 @@ def _perf(pid: int, url: str, req: Req, a: argparse.Namespace, folder: str) -> d
                        check=False)
 
     rps, _ = _load(url, req, a.duration, a.connections, record)
-    out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso",
+    out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "pid,dso",
                           "--stdio"], capture_output=True, text=True, check=False).stdout
-    shares = {}
+    shares: dict[str, float] = collections.defaultdict(float)
     for line in out.splitlines():
-        m = re.match(r"\s+([\d.]+)%\s+(\S.*)$", line)
-        if m and float(m.group(1)) >= 0.5:
-            shares[m.group(2).strip()] = float(m.group(1))
-    return {"rps": round(rps), "self_pct_by_dso": shares}
+        m = re.match(r"\s+([\d.]+)%\s+\S+?:(\d+)\s+(\S.*)$", line)
+        if m:
+            thread = "python thread" if int(m.group(2)) == pid else "granian runtime threads"
+            shares[f"{thread}: {m.group(3).strip()}"] += float(m.group(1))
+    return {"rps": round(rps), "self_pct_by_thread_and_dso": {
+        k: round(v, 1) for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.5}}
 
 
 def _pyspy(pid: int, url: str, req: Req, a: argparse.Namespace, folder: str) -> dict[str, Any]:
@@ -214,8 +216,10 @@ def run(argv: list[str]) -> int:
              f"wrk {a.connections} connections x {a.duration:g} s (load {doc['load_before']:.2f})",
              "", f"## CPU µs per request by thread ({doc['threads']['rps']} req/s)", ""]
     lines += [f"- {k}: {v}" for k, v in doc["threads"]["cpu_us"].items()]
-    lines += ["", f"## perf: self time by shared object ({doc['perf'].get('rps')} req/s)", ""]
-    lines += [f"- {k}: {v} %" for k, v in (doc["perf"].get("self_pct_by_dso") or {}).items()]
+    lines += ["", f"## perf: self time by thread and shared object ({doc['perf'].get('rps')} "
+              "req/s)", ""]
+    lines += [f"- {k}: {v} %" for k, v in
+              (doc["perf"].get("self_pct_by_thread_and_dso") or {}).items()]
     lines += [f"- {doc['perf']['skipped']}"] if "skipped" in doc["perf"] else []
     spy = doc["pyspy"]
     lines += ["", f"## py-spy: the Python thread's samples ({spy.get('samples')}, "
