@@ -124,7 +124,7 @@ def _perf(pid: int, url: str, req: Req, a: argparse.Namespace, folder: str) -> d
     data = os.path.join(folder, "perf.data")
 
     def record() -> None:
-        subprocess.run(["perf", "record", "-F", str(a.rate), "-g", "-p", str(pid), "-o", data,
+        subprocess.run(["perf", "record", "-F", str(a.rate), "-p", str(pid), "-o", data,
                         "--", "sleep", str(max(a.duration - 2, 1))], capture_output=True,
                        check=False)
 
@@ -133,7 +133,7 @@ def _perf(pid: int, url: str, req: Req, a: argparse.Namespace, folder: str) -> d
                           "--stdio"], capture_output=True, text=True, check=False).stdout
     shares: dict[str, float] = collections.defaultdict(float)
     for line in out.splitlines():
-        m = re.match(r"\s+([\d.]+)%\s+\S+?:(\d+)\s+(\S.*)$", line)
+        m = re.match(r"\s+([\d.]+)%\s+(\d+):\S+\s+(\S.*)$", line)
         if m:
             thread = "python thread" if int(m.group(2)) == pid else "granian runtime threads"
             shares[f"{thread}: {m.group(3).strip()}"] += float(m.group(1))
