@@ -47,7 +47,9 @@ class Run:
     cpu_pct: float = 0.0
     cpu_us: float = NAN
     """Server CPU time per request, µs (all watched processes; moves far less than req/s
-    when the load generator and the servers share the cores)."""
+    when the load generator and the servers share the cores). In a paced run at a low
+    rate it includes the server's background work (head following, proving new heads)
+    spread over few requests."""
     rss_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 

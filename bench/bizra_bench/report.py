@@ -1,8 +1,11 @@
 """The suite's results as ratios: the issue's goals, the roadmap's table, the runs.
 
 Every goal compares two figures measured in the same run on the same machine, so a
-busy or a fast machine moves both. Absolute figures are reported beside them, for
-the roadmap's table (whose targets are absolute) and for the curious.
+busy or a fast machine moves both. Beside every throughput figure stands the server's
+CPU time per request (``cpu_us``), which moves far less with how the load generator
+and the servers share the cores; the CPU goal is a ratio of those. Absolute figures
+are reported beside them, for the roadmap's table (whose targets are absolute) and for
+the curious.
 """
 
 from __future__ import annotations
