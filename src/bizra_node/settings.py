@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     bizra_loop: Literal["uvloop", "asyncio", "rloop", "auto"] = Field(
         "uvloop", description="Event loop of the granian workers: uvloop (the default; asyncio "
         "costs 8-17 % more CPU per cache hit, docs/performance.md), asyncio (the standard "
-        "library's), rloop (granian's own, experimental and untested here; `pip install rloop` "
-        "first) or auto (granian's choice: uvloop when installed, else asyncio).")
+        "library's), rloop (granian's own, experimental; `pip install rloop` first; rloop 0.5 "
+        "breaks asyncpg, so only without a database) or auto (granian's choice: uvloop when "
+        "installed, else asyncio).")
     http_header_timeout: float = Field(
         10.0, ge=0.001, le=60, description="Seconds a connection has to send a request's "
         "headers, counted from when it opens or its last answer went out (so also how long an "
