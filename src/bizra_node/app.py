@@ -324,7 +324,7 @@ class Reorgs:
                 return await sender.publish(channel, message)
         self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
                                     records=store.mark_reorged if store else None,
-                                    publish=publish)
+                                    publish=publish, channel=self.channel)
         if redis is not None:
             self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
                                      self.handler.on_notice, what="reorg notices",
