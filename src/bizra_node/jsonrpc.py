@@ -7,13 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BLOCK_PARAM", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call", "RpcError", "RpcLimits"]
+__all__ = ["BLOCK_PARAM", "INTEGRITY_FAILED", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call",
+           "RpcError", "RpcLimits"]
 
 LIMIT_EXCEEDED = -32005
 """EIP-1474 "limit exceeded": a request over one of the node's limits (a getLogs block
 range, too many subscriptions)."""
 RESPONSE_TOO_LARGE = -32003
 """geth's code for an answer over its response size limit."""
+INTEGRITY_FAILED = -32099
+"""The node's own (implementation-defined server error range): no upstream gave an
+answer that passed the node's checks; ``data`` names the check and the upstream."""
 
 
 BLOCK_PARAM = {
