@@ -16,6 +16,7 @@ to ``edit`` as None, so a rule can also fabricate an answer where the node has n
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections import Counter
@@ -55,6 +56,11 @@ class LyingProxy:
     rules: list[Rule] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     """JSON-RPC calls seen, by method (each call of a batch counts)."""
+    requests: int = 0
+    """HTTP requests seen (a batch is one): the upstream round trips."""
+    delay: float = 0.0
+    """Seconds each request waits before it is forwarded (a slower upstream ranks after
+    a faster one in the node's pool)."""
 
     def lie(self, method: str, edit: Edit, *, when: Callable[[list[Any]], bool] | None = None,
             times: int | None = None) -> Rule:
@@ -96,6 +102,9 @@ async def lying_proxy(target: str) -> AsyncIterator[LyingProxy]:
 
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        proxy.requests += 1
+        if proxy.delay:
+            await asyncio.sleep(proxy.delay)
         async with session.post(target, data=body,
                                 headers={"content-type": "application/json"}) as resp:
             data = await resp.read()
