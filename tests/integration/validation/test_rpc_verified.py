@@ -271,8 +271,8 @@ async def test_three_upstreams_one_liar_web3_gets_the_honest_answers(
         bad.lie("eth_getStorageAt", lambda p, v: "0x" + "00" * 31 + "07")
         bad.lie("eth_getTransactionByHash", lambda p, tx: tx and {**tx, "value": "0x1"})
         bad.lie("eth_getTransactionReceipt", lambda p, r: r and {**r, "status": "0x1"})
-        bad.lie("eth_getBlockByNumber", lambda p, b: b and p[1] is True and {
-            **b, "transactions": b["transactions"][1:]} or b)
+        bad.lie("eth_getBlockByNumber", lambda p, b: (b and p[1] is True and {
+            **b, "transactions": b["transactions"][1:]}) or b)
         node, client = await stack.enter_async_context(
             node_behind(*(p.url for p in proxies), head_poll_interval=0))
         url = await stack.enter_async_context(http_to_asgi(client))
