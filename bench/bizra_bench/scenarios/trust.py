@@ -4,8 +4,12 @@
 2. Misses with full verification through the node at 50 ms upstream latency
    (``--miss-rounds`` fresh nodes of one worker): each kind of miss against the same
    batches sent to the upstream directly, as the regression gate measures them.
+3. /rpc with proofs (trust_rpc.py): round trips and latency of each proven method's
+   miss (``--rpc-rounds`` fresh nodes), and the hit path under wrk, against another
+   source tree's node with ``--baseline-src``.
 
     bizra-node bench trust [--runs 7] [--miss-rounds 3] [--skip-misses]
+                           [--rpc-rounds 3] [--skip-rpc] [--baseline-src DIR]
 
 Starts its own anvil (seeded by bizra_bench/trust_seed.py), fetches each block with
 its receipts, a transaction and its receipt, and an EIP-1186 proof of the sender's
@@ -32,6 +36,7 @@ from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.main import KeyAPI
 
 from bizra_bench.results import write_results
+from bizra_bench.scenarios.trust_rpc import rpc_hits, rpc_markdown, rpc_misses
 from bizra_bench.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 from bizra_node.validation.trust import (
     decode_receipt,
@@ -209,15 +214,27 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--miss-rounds", type=int, default=3)
     parser.add_argument("--skip-misses", action="store_true")
+    parser.add_argument("--rpc-rounds", type=int, default=3)
+    parser.add_argument("--skip-rpc", action="store_true")
+    parser.add_argument("--skip-blocks", action="store_true",
+                        help="only the misses and /rpc (no per-check timings)")
+    parser.add_argument("--baseline-src", default="",
+                        help="a source tree (its src/) whose node's /rpc hit is measured too")
     args = parser.parse_args(argv)
-    with start_trust_anvil() as anvil:
-        devnet = TrustDevnet(anvil, seed_trust(anvil.url, big=SIZES))
-        results: dict[str, Any] = {str(n): bench_block(devnet, n, args.runs) for n in SIZES}
-        results["parts"] = bench_parts(devnet, args.runs)
-    results["import_ms"] = import_cost()
+    results: dict[str, Any] = {}
+    if not args.skip_blocks:
+        with start_trust_anvil() as anvil:
+            devnet = TrustDevnet(anvil, seed_trust(anvil.url, big=SIZES))
+            results.update({str(n): bench_block(devnet, n, args.runs) for n in SIZES})
+            results["parts"] = bench_parts(devnet, args.runs)
+        results["import_ms"] = import_cost()
     if not args.skip_misses:
         results["misses"] = misses(args.miss_rounds)
-    md = _markdown(results, args.runs)
+    if not args.skip_rpc:
+        results["rpc_misses"] = rpc_misses(args.rpc_rounds)
+        results["rpc_hits"] = rpc_hits(baseline_src=args.baseline_src)
+    md = (_markdown(results, args.runs) if not args.skip_blocks else "# bench trust\n") + \
+        rpc_markdown(results.get("rpc_misses", {}), results.get("rpc_hits", {}))
     path = write_results("trust", results, md)
     print(md)
     print(f"results: {path}")
