@@ -171,6 +171,9 @@ def rpc_hits(duration: float = 5.0, baseline_src: str = "",
             trees.append(("baseline", {"PYTHONPATH": baseline_src}))
         for name, env in trees:
             node, _prefix = start_node(anvil.url, workers=1, extra=env)
+            if name == "this tree":
+                for tree, m in rpc_hit_in_process(anvil.url, body, baseline_src).items():
+                    out[f"in process, {tree}"] = m
             try:
                 url = node.base + "/rpc"
                 _post(url, body)
@@ -189,6 +192,61 @@ def rpc_hits(duration: float = 5.0, baseline_src: str = "",
     return out
 
 
+_IN_PROCESS = """
+import asyncio, json, statistics, sys, time
+from bizra_node.api import Request
+from bizra_node.app import Node
+from bizra_node.settings import Settings
+
+async def main(url, body, reps, runs):
+    node = Node(Settings(_env_file=None, bizra_node_url=url, db_enabled=False, redis_url="",
+                         log_level="warning", head_follow_ws="off", head_follow_interval=0))
+    await node.start()
+    try:
+        def req():
+            return Request("POST", "/rpc", "", {"content-type": "application/json"}.get,
+                           body, "rid")
+        await node.dispatcher.dispatch(req())
+        await node.dispatcher.dispatch(Request("POST", "/rpc", "",
+            {"content-type": "application/json"}.get,
+            b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}', "rid"))
+        answer = node.dispatcher.answer_now
+        assert answer(req()) is not None
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                answer(req())
+            samples.append((time.perf_counter() - t0) / reps * 1e6)
+        print(json.dumps(samples))
+    finally:
+        await node.stop()
+
+asyncio.run(main(sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), int(sys.argv[4])))
+"""
+
+
+def rpc_hit_in_process(url: str, body: bytes, baseline_src: str = "", reps: int = 20000,
+                       runs: int = 7) -> dict[str, dict[str, float]]:
+    """µs per /rpc L1 hit through the dispatcher's synchronous lane (request object to
+    response object, no HTTP), median (min..max) of ``runs``, in a fresh process of
+    this tree and, with ``baseline_src``, of that tree."""
+    import os
+    import subprocess
+    import sys
+
+    out: dict[str, dict[str, float]] = {}
+    trees = [("this tree", "")] + ([("baseline", baseline_src)] if baseline_src else [])
+    for name, src in trees:
+        env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
+        samples = json.loads(subprocess.run(
+            [sys.executable, "-c", _IN_PROCESS, url, body.decode(), str(reps), str(runs)],
+            capture_output=True, text=True, check=True, env=env, timeout=300).stdout)
+        out[name] = {"median": statistics.median(samples), "min": min(samples),
+                     "max": max(samples)}
+    return out
+
+
 def rpc_markdown(misses: dict[str, dict[str, Any]], hits: dict[str, dict[str, float]]) -> str:
     lines: list[str] = []
     if misses:
@@ -201,11 +259,17 @@ def rpc_markdown(misses: dict[str, dict[str, Any]], hits: dict[str, dict[str, fl
                          f"{m['miss_ms']:.1f} |")
         lines += ["", "X-Verification seen: " + "; ".join(
             f"{k}: `{m['x_verification'][:60]}...`" for k, m in list(misses.items())[:2])]
+    for name, h in hits.items():
+        if name.startswith("in process"):
+            lines += ["", f"/rpc L1 hit through the synchronous lane ({name}): "
+                          f"{h['median']:.2f} µs ({h['min']:.2f}..{h['max']:.2f})"]
     if hits:
         lines += ["", "## /rpc hit (cached eth_getTransactionByHash), wrk -c16, one worker", "",
                   "| node | req/s median (min..max) | node CPU µs per request |",
                   "| --- | --- | ---: |"]
         for name, h in hits.items():
+            if name.startswith("in process"):
+                continue
             lines.append(f"| {name} | {h['rps']:,.0f} ({h['rps_min']:,.0f}..{h['rps_max']:,.0f})"
                          f" | {h['cpu_us']:.1f} |")
     return "\n".join(lines) + "\n"
