@@ -4,9 +4,11 @@
    node (granian, one worker, TRUST_RPC on) behind the fault proxy at 50 ms upstream
    latency: upstream round trips per miss (HTTP requests the proxy received / misses)
    and the median miss latency against the plain call sent to the upstream directly
-   (one round trip of what a forwarding proxy would ask). The proxy has no WebSocket,
-   so the node's head follower polls it; those requests, counted over an idle window
-   as long as the misses took, are taken off.
+   (one round trip of what a forwarding proxy would ask). The node's background
+   requests are switched off so that every request the proxy counts is a miss's (the
+   devnet does not move): no head polls (the proxy has no WebSocket to subscribe
+   over; HEAD_FOLLOW_INTERVAL=0, TTL_HEAD=600) and no anchor refresh
+   (ANCHOR_REFRESH=600).
 2. Hits (``rpc_hits``): a cached /rpc answer (eth_getTransactionByHash, final) under
    wrk (16 connections): req/s and the node's CPU µs per request, with proofs on and,
    if ``--baseline-src`` names another source tree (e.g. main's ``src``), a node run
@@ -36,6 +38,11 @@ RPC_MISS_TRIPS = {
 }
 """The upstream round trips each kind of /rpc miss needs (a transaction's block is
 known only from the answer: a block not proven yet is one more)."""
+
+
+_QUIET = {"HEAD_FOLLOW_WS": "off", "HEAD_FOLLOW_INTERVAL": "0", "TTL_HEAD": "600",
+          "ANCHOR_REFRESH": "600"}
+"""No background requests to the upstream while misses are counted."""
 
 
 def _body(method: str, *params: Any) -> bytes:
@@ -101,21 +108,13 @@ def _one_round(node_url: str, proxy: ProxyProcess, m: SeedManifest
     for kind, calls in keys.items():
         proxy.reset()
         seconds = []
-        t0 = time.monotonic()
         for method, params in calls:
             took, answer, header = _post(node_url, _body(method, *params))
             if "result" not in answer:
                 raise RuntimeError(f"{kind}: {answer}")
             seconds.append(took)
             said[kind] = header
-        received = int(proxy.stats()["received"])
-        # the head follower polls the proxy (it has no WebSocket) every 0.25 s: count
-        # its requests over an idle window as long as the misses took, and take them off
-        elapsed = time.monotonic() - t0
-        proxy.reset()
-        time.sleep(elapsed)
-        background = int(proxy.stats()["received"])
-        trips[kind] = max(received - background, 0) / len(calls)
+        trips[kind] = int(proxy.stats()["received"]) / len(calls)
         miss_ms[kind] = statistics.median(seconds) * 1000
         direct_ms[kind] = statistics.median(
             _post(proxy.url, _body(method, *params))[0] for method, params in calls) * 1000
@@ -135,7 +134,7 @@ def rpc_misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, Any]]:
         manifest = seed(anvil.url)
         proxy = ProxyProcess(anvil.url, latency).start()
         for _ in range(rounds):
-            node, _prefix = start_node(proxy.url, workers=1)
+            node, _prefix = start_node(proxy.url, workers=1, extra=_QUIET)
             try:
                 miss, direct, counted, said = _one_round(node.base + "/rpc", proxy, manifest)
             finally:
@@ -166,14 +165,13 @@ def rpc_hits(duration: float = 5.0, baseline_src: str = "",
     try:
         manifest = seed(anvil.url)
         body = _body("eth_getTransactionByHash", manifest.eip1559_tx)
+        for tree, m in rpc_hit_in_process(anvil.url, body, baseline_src).items():
+            out[f"in process, {tree}"] = m
         trees: list[tuple[str, dict[str, str]]] = [("this tree", {})]
         if baseline_src:
             trees.append(("baseline", {"PYTHONPATH": baseline_src}))
         for name, env in trees:
             node, _prefix = start_node(anvil.url, workers=1, extra=env)
-            if name == "this tree":
-                for tree, m in rpc_hit_in_process(anvil.url, body, baseline_src).items():
-                    out[f"in process, {tree}"] = m
             try:
                 url = node.base + "/rpc"
                 _post(url, body)
@@ -227,24 +225,24 @@ asyncio.run(main(sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), int(sys.ar
 
 
 def rpc_hit_in_process(url: str, body: bytes, baseline_src: str = "", reps: int = 20000,
-                       runs: int = 7) -> dict[str, dict[str, float]]:
+                       runs: int = 7, rounds: int = 3) -> dict[str, dict[str, float]]:
     """µs per /rpc L1 hit through the dispatcher's synchronous lane (request object to
-    response object, no HTTP), median (min..max) of ``runs``, in a fresh process of
-    this tree and, with ``baseline_src``, of that tree."""
+    response object, no HTTP), median (min..max) of ``rounds`` x ``runs``, in fresh
+    processes of this tree and, with ``baseline_src``, of that tree, alternated."""
     import os
     import subprocess
     import sys
 
-    out: dict[str, dict[str, float]] = {}
     trees = [("this tree", "")] + ([("baseline", baseline_src)] if baseline_src else [])
-    for name, src in trees:
-        env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
-        samples = json.loads(subprocess.run(
-            [sys.executable, "-c", _IN_PROCESS, url, body.decode(), str(reps), str(runs)],
-            capture_output=True, text=True, check=True, env=env, timeout=300).stdout)
-        out[name] = {"median": statistics.median(samples), "min": min(samples),
-                     "max": max(samples)}
-    return out
+    samples: dict[str, list[float]] = {name: [] for name, _ in trees}
+    for _ in range(rounds):  # alternated, so both see the same load on a shared machine
+        for name, src in trees:
+            env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
+            samples[name] += json.loads(subprocess.run(
+                [sys.executable, "-c", _IN_PROCESS, url, body.decode(), str(reps), str(runs)],
+                capture_output=True, text=True, check=True, env=env, timeout=300).stdout)
+    return {name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+            for name, v in samples.items()}
 
 
 def rpc_markdown(misses: dict[str, dict[str, Any]], hits: dict[str, dict[str, float]]) -> str:
