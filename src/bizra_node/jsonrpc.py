@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["BLOCK_PARAM", "INTEGRITY_FAILED", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call",
-           "RpcError", "RpcLimits"]
+           "RpcError", "RpcLimits", "hex_number"]
 
 LIMIT_EXCEEDED = -32005
 """EIP-1474 "limit exceeded": a request over one of the node's limits (a getLogs block
@@ -30,6 +30,17 @@ BLOCK_PARAM = {
 }
 """Method -> index of its block parameter (a number, a tag such as 'latest', or an
 EIP-1898 object); eth_getLogs names its blocks inside its filter object."""
+
+
+def hex_number(value: Any) -> int | None:
+    """A block number given as a 0x-hex quantity of at most 64 bits, else None (a tag,
+    an EIP-1898 object, malformed)."""
+    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 18:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,15 +161,11 @@ def misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, float]]:
     """Each kind of miss / one upstream round trip, median (min..max) over ``rounds``
     fresh nodes (so every key is a miss and no block is proven yet)."""
     from bizra_bench.gate import MISS_TRIPS, GateResult, _misses
-    from bizra_bench.stack import ProxyProcess, start_node
-    from bizra_node.devnet import Anvil, seed
+    from bizra_bench.scenarios.trust_rpc import proxied_devnet
+    from bizra_bench.stack import start_node
 
     ratios: dict[str, list[float]] = {kind: [] for kind in MISS_TRIPS}
-    anvil = Anvil().start()
-    proxy = None
-    try:
-        manifest = seed(anvil.url)
-        proxy = ProxyProcess(anvil.url, latency).start()
+    with proxied_devnet(latency) as (manifest, proxy):
         for _ in range(rounds):
             node, _prefix = start_node(proxy.url, workers=1)
             try:
@@ -180,10 +176,6 @@ def misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, float]]:
             for kind in MISS_TRIPS:
                 ratios[kind].append(result.miss_ms[f"{kind}: node"]
                                     / result.miss_ms[f"{kind}: upstream direct"])
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        anvil.stop()
     return {kind: {"median": statistics.median(v), "min": min(v), "max": max(v),
                    "round_trips": MISS_TRIPS[kind]} for kind, v in ratios.items()}
 

@@ -21,13 +21,15 @@ import json
 import statistics
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bizra_bench.loadgen import have_wrk, wrk
 from bizra_bench.stack import ProxyProcess, start_node
 from bizra_node.devnet import Anvil, SeedManifest, seed
 
-__all__ = ["RPC_MISS_TRIPS", "rpc_hits", "rpc_markdown", "rpc_misses"]
+__all__ = ["RPC_MISS_TRIPS", "proxied_devnet", "rpc_hits", "rpc_markdown", "rpc_misses"]
 
 RPC_MISS_TRIPS = {
     "eth_getBalance (latest)": 1, "eth_getTransactionCount (number)": 1,
@@ -43,6 +45,21 @@ known only from the answer: a block not proven yet is one more)."""
 _QUIET = {"HEAD_FOLLOW_WS": "off", "HEAD_FOLLOW_INTERVAL": "0", "TTL_HEAD": "600",
           "ANCHOR_REFRESH": "600"}
 """No background requests to the upstream while misses are counted."""
+
+
+@contextmanager
+def proxied_devnet(latency: float) -> Iterator[tuple[SeedManifest, ProxyProcess]]:
+    """A seeded anvil behind the fault proxy adding ``latency`` s to every request."""
+    anvil = Anvil().start()
+    proxy = None
+    try:
+        manifest = seed(anvil.url)
+        proxy = ProxyProcess(anvil.url, latency).start()
+        yield manifest, proxy
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        anvil.stop()
 
 
 def _body(method: str, *params: Any) -> bytes:
@@ -128,11 +145,7 @@ def rpc_misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, Any]]:
     trips: dict[str, list[float]] = {k: [] for k in RPC_MISS_TRIPS}
     ms: dict[str, list[float]] = {k: [] for k in RPC_MISS_TRIPS}
     said: dict[str, str] = {}
-    anvil = Anvil().start()
-    proxy = None
-    try:
-        manifest = seed(anvil.url)
-        proxy = ProxyProcess(anvil.url, latency).start()
+    with proxied_devnet(latency) as (manifest, proxy):
         for _ in range(rounds):
             node, _prefix = start_node(proxy.url, workers=1, extra=_QUIET)
             try:
@@ -143,10 +156,6 @@ def rpc_misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, Any]]:
                 ratios[kind].append(miss[kind] / direct[kind])
                 trips[kind].append(counted[kind])
                 ms[kind].append(miss[kind])
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        anvil.stop()
     return {kind: {"median": statistics.median(v), "min": min(v), "max": max(v),
                    "miss_ms": statistics.median(ms[kind]),
                    "round_trips": statistics.median(trips[kind]),

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from ..jsonrpc import Call, RpcError
+from ..jsonrpc import Call, RpcError, hex_number
 from .prover import Proof, Prover, integrity, missing
 from .trust import Check, Level, TrustError, Verification, verify_header
 
@@ -72,15 +72,6 @@ def _data(value: Any, size: int) -> bytes | None:
         return bytes.fromhex(value[2:])
     except ValueError:
         return None
-
-
-def _number(value: Any) -> int | None:
-    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 18:
-        try:
-            return int(value, 16)
-        except ValueError:
-            return None
-    return None
 
 
 def _key(call: Call) -> bytes:
@@ -185,7 +176,7 @@ class RpcProofs:
         storage = call.method == "eth_getStorageAt"
         at_index = 2 if storage else 1
         address = _data(params[0], 20) if params else None
-        number = _number(params[at_index]) if len(params) > at_index else None
+        number = hex_number(params[at_index]) if len(params) > at_index else None
         slot: int | None = None
         if storage and len(params) > 1:
             slot_param = params[1]
@@ -250,7 +241,7 @@ class RpcProofs:
             return
         by_hash = call.method == "eth_getBlockByHash"
         expected = _data(params[0], 32) if by_hash else None
-        number = None if by_hash else _number(params[0])
+        number = None if by_hash else hex_number(params[0])
         if expected is None and number is None:
             return  # a tag (pending, safe, ...): not proven
         full = len(params) > 1 and params[1] is True

@@ -6,36 +6,20 @@ with three upstreams of which one lies, web3.py gets the honest answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 
 from bizra_bench.trust_seed import STORAGE, TrustDevnet
-from bizra_node.app import Node
 from bizra_node.chain import redact_url
 from bizra_node.jsonrpc import INTEGRITY_FAILED
-from tests.conftest import make_settings, running_node
+from tests.integration.validation.conftest import node_behind
 from tests.support.lying_proxy import LyingProxy, lying_proxy
 from tests.support.servers import http_to_asgi
 
 SLOT0 = "0x0"
-
-
-@asynccontextmanager
-async def node_behind(*urls: str, **overrides: Any) -> AsyncIterator[
-        tuple[Node, httpx.AsyncClient]]:
-    settings = make_settings(",".join(urls), trust_pooled_blob_leaves=True, **overrides)
-    async with running_node(settings) as (node, client):
-        yield node, client
-
-
-@pytest.fixture
-async def liar(trust_devnet: TrustDevnet) -> AsyncIterator[LyingProxy]:
-    async with lying_proxy(trust_devnet.url) as proxy:
-        yield proxy
 
 
 async def rpc(client: httpx.AsyncClient, method: str, *params: Any) -> httpx.Response:
