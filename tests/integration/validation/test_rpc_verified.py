@@ -289,3 +289,44 @@ async def test_three_upstreams_one_liar_web3_gets_the_honest_answers(
         assert sum(counted.values()) >= 7, counted
         assert not any(v for (name, _), v in node.metrics.upstream_integrity_failures.items()
                        if name != liar.name)
+
+
+async def test_a_pending_transaction_is_consistent_then_anchored_once_mined(
+        fresh_devnet: Any) -> None:
+    """Pending: the transaction itself is proven (hash, signature, chain id), there is
+    no block to anchor it to, and it is not cached; mined: anchored."""
+    from bizra_node.devnet.seed import rpc as anvil
+
+    url = fresh_devnet.url
+    accounts = anvil(url, "eth_accounts")
+    anvil(url, "evm_setAutomine", [False])
+    try:
+        tx_hash = anvil(url, "eth_sendTransaction", [{"from": accounts[0], "to": accounts[1],
+                                                      "value": "0x1"}])
+        async with node_behind(url) as (_, client):
+            pending = await rpc(client, "eth_getTransactionByHash", tx_hash)
+            assert pending.json()["result"]["blockHash"] is None
+            assert pending.headers["x-verification"] == \
+                "consistent; checks=tx_fields,tx_hash,tx_signature,tx_chain_id"
+            assert (await rpc(client, "eth_getTransactionReceipt", tx_hash)).json()["result"] \
+                is None
+            anvil(url, "evm_mine")
+            mined = await rpc(client, "eth_getTransactionByHash", tx_hash)
+            assert proven(mined, "tx_hash", "transactions_root")["blockHash"] is not None
+    finally:
+        anvil(url, "evm_setAutomine", [True])
+
+
+async def test_web3_sees_a_refusal_as_an_rpc_error(trust_devnet: TrustDevnet,
+                                                   liar: LyingProxy) -> None:
+    from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
+    from web3.exceptions import Web3RPCError
+
+    liar.lie("eth_getBalance", lambda p, b: hex(int(b, 16) + 10**21))
+    async with node_behind(liar.url) as (_, client), http_to_asgi(client) as url:
+        w3 = AsyncWeb3(AsyncHTTPProvider(url))
+        with pytest.raises(Web3RPCError) as err:
+            await w3.eth.get_balance(Web3.to_checksum_address(trust_devnet.manifest.delegated))
+        assert err.value.rpc_response is not None
+        assert err.value.rpc_response["error"]["code"] == INTEGRITY_FAILED
+        assert err.value.rpc_response["error"]["data"]["check"] == "account_proof"
