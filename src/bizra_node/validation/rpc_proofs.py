@@ -96,7 +96,8 @@ class RpcPlan:
     def __init__(self, calls: list[Call]) -> None:
         self.asked = len(calls)
         self.calls = list(calls)
-        self._where = {_key(c): i for i, c in enumerate(calls)}
+        self._where: dict[bytes, int] | None = None
+        """Index by call, made when the first extra call is added."""
         self._items: list[_Item] = []
         self.proven: list[Verification | None] = [None] * len(calls)
 
@@ -106,6 +107,8 @@ class RpcPlan:
 
     def extra(self, call: Call) -> int:
         """The index of ``call`` in the batch (added once, shared by every call needing it)."""
+        if self._where is None:
+            self._where = {_key(c): i for i, c in enumerate(self.calls)}
         key = _key(call)
         at = self._where.get(key)
         if at is None:
@@ -122,8 +125,9 @@ class RpcPlan:
 
     async def verify(self, raw: list[Any], upstream: str) -> None:
         """The pool's hook: every answer to prove, proven (concurrently: transactions
-        of blocks not proven yet each fetch their block); the first failure in call
-        order is raised."""
+        of blocks not proven yet each fetch their block). A failed check is raised
+        before anything missing (a liar is blamed even when another answer of its batch
+        lacked something), each in call order."""
         self.proven = [None] * self.asked
         todo = [item for item in self._items
                 if raw[item.index] is not None and not isinstance(raw[item.index], RpcError)]
@@ -136,6 +140,7 @@ class RpcPlan:
         for outcome in outcomes:
             if isinstance(outcome, TrustError):
                 raise integrity(outcome) from None
+        for outcome in outcomes:
             if outcome is not None:
                 raise outcome
         for item, proof in zip(todo, proofs, strict=True):
