@@ -43,6 +43,8 @@ class Rule:
     times: int | None = None
     """Uses left; None: every matching call."""
     applied: int = 0
+    error: dict[str, Any] | None = None
+    """A JSON-RPC error object to answer with instead of a result (``refuse``)."""
 
     def matches(self, method: str, params: list[Any]) -> bool:
         if method != self.method or self.times == 0:
@@ -68,6 +70,15 @@ class LyingProxy:
         self.rules.append(rule)
         return rule
 
+    def refuse(self, method: str, code: int = -32601,
+               message: str = "the method does not exist/is not available") -> Rule:
+        """Answer every call of ``method`` with this JSON-RPC error (an upstream that
+        does not offer the method)."""
+        rule = Rule(method, lambda params, result: result, error={"code": code,
+                                                                  "message": message})
+        self.rules.append(rule)
+        return rule
+
     def tell_the_truth(self) -> None:
         self.rules.clear()
 
@@ -79,7 +90,11 @@ class LyingProxy:
             return
         for rule in self.rules:
             if rule.matches(method, params):
-                answer["result"] = rule.edit(params, copy.deepcopy(answer["result"]))
+                if rule.error is not None:
+                    del answer["result"]
+                    answer["error"] = dict(rule.error)
+                else:
+                    answer["result"] = rule.edit(params, copy.deepcopy(answer["result"]))
                 rule.applied += 1
                 if rule.times is not None:
                     rule.times -= 1

@@ -330,3 +330,15 @@ async def test_web3_sees_a_refusal_as_an_rpc_error(trust_devnet: TrustDevnet,
         assert err.value.rpc_response is not None
         assert err.value.rpc_response["error"]["code"] == INTEGRITY_FAILED
         assert err.value.rpc_response["error"]["data"]["check"] == "account_proof"
+
+
+async def test_an_upstream_without_eth_get_proof_is_served_unverified(
+        trust_devnet: TrustDevnet, liar: LyingProxy) -> None:
+    m = trust_devnet.manifest
+    liar.refuse("eth_getProof")
+    async with node_behind(liar.url) as (_, client):
+        resp = await rpc(client, "eth_getBalance", m.delegated, hex(m.head))
+        assert resp.json()["result"] == trust_devnet.call("eth_getBalance", m.delegated,
+                                                          hex(m.head))
+        assert resp.headers["x-verification"] == "unverified"
+        assert liar.calls["eth_getProof"] == 1
