@@ -75,6 +75,7 @@ from .validation import (
     FilterService,
     Prover,
     ReorgHandler,
+    RpcProofs,
     RpcService,
     SubscriptionHub,
     ValidationService,
@@ -405,7 +406,9 @@ class Node:
         for listener in (self.chain.observe_header, self.filters.on_head, self.hub.on_head):
             self.follower.add_listener(listener)
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
-                              limits=self.limits)
+                              limits=self.limits,
+                              proofs=RpcProofs(self.prover, settings.bizra_network_id)
+                              if settings.trust_rpc else None)
         rpc_route = RpcRoute(self.rpc, limits=self.limits,
                              cors=CorsPolicy(settings.cors_origins),
                              costs={**DEFAULT_COSTS, **settings.rpc_costs})

@@ -58,9 +58,10 @@ __all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
 
 log = logging.getLogger("bizra_node.cache")
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bump when Entry or the answer encoding changes: old L2 values are then never read.
-2: values are sealed with a MAC (auth.py); long subjects are digests."""
+2: values are sealed with a MAC (auth.py); long subjects are digests. 3: Entry.block.
+4: Entry.proof (/rpc's X-Verification value)."""
 
 KINDS = ("transaction", "block", "address", "head")
 ANSWER_KINDS = ("transaction", "block", "address")
