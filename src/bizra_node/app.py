@@ -75,6 +75,7 @@ from .validation import (
     FilterService,
     Prover,
     ReorgHandler,
+    RpcProofs,
     RpcService,
     SubscriptionHub,
     ValidationService,
@@ -324,7 +325,7 @@ class Reorgs:
                 return await sender.publish(channel, message)
         self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
                                     records=store.mark_reorged if store else None,
-                                    publish=publish)
+                                    publish=publish, channel=self.channel)
         if redis is not None:
             self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
                                      self.handler.on_notice, what="reorg notices",
@@ -405,7 +406,9 @@ class Node:
         for listener in (self.chain.observe_header, self.filters.on_head, self.hub.on_head):
             self.follower.add_listener(listener)
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
-                              limits=self.limits)
+                              limits=self.limits,
+                              proofs=RpcProofs(self.prover, settings.bizra_network_id)
+                              if settings.trust_rpc else None)
         rpc_route = RpcRoute(self.rpc, limits=self.limits,
                              cors=CorsPolicy(settings.cors_origins),
                              costs={**DEFAULT_COSTS, **settings.rpc_costs})

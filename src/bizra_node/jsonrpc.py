@@ -7,13 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BLOCK_PARAM", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call", "RpcError", "RpcLimits"]
+__all__ = ["BLOCK_PARAM", "INTEGRITY_FAILED", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call",
+           "RpcError", "RpcLimits", "hex_number"]
 
 LIMIT_EXCEEDED = -32005
 """EIP-1474 "limit exceeded": a request over one of the node's limits (a getLogs block
 range, too many subscriptions)."""
 RESPONSE_TOO_LARGE = -32003
 """geth's code for an answer over its response size limit."""
+INTEGRITY_FAILED = -32099
+"""The node's own (implementation-defined server error range): no upstream gave an
+answer that passed the node's checks; ``data`` names the check and the upstream."""
 
 
 BLOCK_PARAM = {
@@ -26,6 +30,17 @@ BLOCK_PARAM = {
 }
 """Method -> index of its block parameter (a number, a tag such as 'latest', or an
 EIP-1898 object); eth_getLogs names its blocks inside its filter object."""
+
+
+def hex_number(value: Any) -> int | None:
+    """A block number given as a 0x-hex quantity of at most 64 bits, else None (a tag,
+    an EIP-1898 object, malformed)."""
+    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 18:
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

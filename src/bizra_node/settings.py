@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     trust_prefetch: bool = Field(
         True, description="Prove each new head's block (transactions and receipts) as it "
         "comes, so a recent transaction's miss is one upstream round trip, not two.")
+    trust_rpc: bool = Field(
+        True, description="Prove /rpc answers where the method allows (balance, nonce, code, "
+        "storage, transactions, receipts, blocks) before they are served or cached; off: "
+        "forwarded unproven (X-Verification: unverified).")
     trust_pooled_blob_leaves: bool = Field(
         False, description="Accept anvil <= 1.7's blob-transaction leaves (with the sidecar) "
         "in transactionsRoot; only for devnets (foundry-rs/foundry#15132).")

@@ -16,6 +16,7 @@ to ``edit`` as None, so a rule can also fabricate an answer where the node has n
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections import Counter
@@ -42,6 +43,8 @@ class Rule:
     times: int | None = None
     """Uses left; None: every matching call."""
     applied: int = 0
+    error: dict[str, Any] | None = None
+    """A JSON-RPC error object to answer with instead of a result (``refuse``)."""
 
     def matches(self, method: str, params: list[Any]) -> bool:
         if method != self.method or self.times == 0:
@@ -55,10 +58,24 @@ class LyingProxy:
     rules: list[Rule] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     """JSON-RPC calls seen, by method (each call of a batch counts)."""
+    requests: int = 0
+    """HTTP requests seen (a batch is one): the upstream round trips."""
+    delay: float = 0.0
+    """Seconds each request waits before it is forwarded (a slower upstream ranks after
+    a faster one in the node's pool)."""
 
     def lie(self, method: str, edit: Edit, *, when: Callable[[list[Any]], bool] | None = None,
             times: int | None = None) -> Rule:
         rule = Rule(method, edit, when, times)
+        self.rules.append(rule)
+        return rule
+
+    def refuse(self, method: str, code: int = -32601,
+               message: str = "the method does not exist/is not available") -> Rule:
+        """Answer every call of ``method`` with this JSON-RPC error (an upstream that
+        does not offer the method)."""
+        rule = Rule(method, lambda params, result: result, error={"code": code,
+                                                                  "message": message})
         self.rules.append(rule)
         return rule
 
@@ -73,7 +90,11 @@ class LyingProxy:
             return
         for rule in self.rules:
             if rule.matches(method, params):
-                answer["result"] = rule.edit(params, copy.deepcopy(answer["result"]))
+                if rule.error is not None:
+                    del answer["result"]
+                    answer["error"] = dict(rule.error)
+                else:
+                    answer["result"] = rule.edit(params, copy.deepcopy(answer["result"]))
                 rule.applied += 1
                 if rule.times is not None:
                     rule.times -= 1
@@ -96,6 +117,9 @@ async def lying_proxy(target: str) -> AsyncIterator[LyingProxy]:
 
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        proxy.requests += 1
+        if proxy.delay:
+            await asyncio.sleep(proxy.delay)
         async with session.post(target, data=body,
                                 headers={"content-type": "application/json"}) as resp:
             data = await resp.read()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from aiohttp import web
 
-__all__ = ["scripted_upstream"]
+__all__ = ["http_to_asgi", "scripted_upstream"]
 
 Script = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,3 +28,18 @@ async def scripted_upstream(script: Script) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def http_to_asgi(client: httpx.AsyncClient, path: str = "/rpc") -> AsyncIterator[str]:
+    """A loopback HTTP URL whose POSTs go to ``path`` of the in-process app behind
+    ``client`` (httpx.ASGITransport), for clients that need a real URL (web3.py)."""
+
+    async def relay(request: web.Request) -> web.StreamResponse:
+        resp = await client.post(path, content=await request.read(),
+                                 headers={"content-type": "application/json"})
+        return web.Response(body=resp.content, status=resp.status_code,
+                            content_type="application/json")
+
+    async with scripted_upstream(relay) as url:
+        yield url

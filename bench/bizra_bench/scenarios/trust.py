@@ -4,8 +4,12 @@
 2. Misses with full verification through the node at 50 ms upstream latency
    (``--miss-rounds`` fresh nodes of one worker): each kind of miss against the same
    batches sent to the upstream directly, as the regression gate measures them.
+3. /rpc with proofs (trust_rpc.py): round trips and latency of each proven method's
+   miss (``--rpc-rounds`` fresh nodes), and the hit path under wrk, against another
+   source tree's node with ``--baseline-src``.
 
     bizra-node bench trust [--runs 7] [--miss-rounds 3] [--skip-misses]
+                           [--rpc-rounds 3] [--skip-rpc] [--baseline-src DIR]
 
 Starts its own anvil (seeded by bizra_bench/trust_seed.py), fetches each block with
 its receipts, a transaction and its receipt, and an EIP-1186 proof of the sender's
@@ -32,6 +36,7 @@ from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.main import KeyAPI
 
 from bizra_bench.results import write_results
+from bizra_bench.scenarios.trust_rpc import rpc_hits, rpc_markdown, rpc_misses
 from bizra_bench.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 from bizra_node.validation.trust import (
     decode_receipt,
@@ -156,15 +161,11 @@ def misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, float]]:
     """Each kind of miss / one upstream round trip, median (min..max) over ``rounds``
     fresh nodes (so every key is a miss and no block is proven yet)."""
     from bizra_bench.gate import MISS_TRIPS, GateResult, _misses
-    from bizra_bench.stack import ProxyProcess, start_node
-    from bizra_node.devnet import Anvil, seed
+    from bizra_bench.scenarios.trust_rpc import proxied_devnet
+    from bizra_bench.stack import start_node
 
     ratios: dict[str, list[float]] = {kind: [] for kind in MISS_TRIPS}
-    anvil = Anvil().start()
-    proxy = None
-    try:
-        manifest = seed(anvil.url)
-        proxy = ProxyProcess(anvil.url, latency).start()
+    with proxied_devnet(latency) as (manifest, proxy):
         for _ in range(rounds):
             node, _prefix = start_node(proxy.url, workers=1)
             try:
@@ -175,10 +176,6 @@ def misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, float]]:
             for kind in MISS_TRIPS:
                 ratios[kind].append(result.miss_ms[f"{kind}: node"]
                                     / result.miss_ms[f"{kind}: upstream direct"])
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        anvil.stop()
     return {kind: {"median": statistics.median(v), "min": min(v), "max": max(v),
                    "round_trips": MISS_TRIPS[kind]} for kind, v in ratios.items()}
 
@@ -209,15 +206,27 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--miss-rounds", type=int, default=3)
     parser.add_argument("--skip-misses", action="store_true")
+    parser.add_argument("--rpc-rounds", type=int, default=3)
+    parser.add_argument("--skip-rpc", action="store_true")
+    parser.add_argument("--skip-blocks", action="store_true",
+                        help="only the misses and /rpc (no per-check timings)")
+    parser.add_argument("--baseline-src", default="",
+                        help="a source tree (its src/) whose node's /rpc hit is measured too")
     args = parser.parse_args(argv)
-    with start_trust_anvil() as anvil:
-        devnet = TrustDevnet(anvil, seed_trust(anvil.url, big=SIZES))
-        results: dict[str, Any] = {str(n): bench_block(devnet, n, args.runs) for n in SIZES}
-        results["parts"] = bench_parts(devnet, args.runs)
-    results["import_ms"] = import_cost()
+    results: dict[str, Any] = {}
+    if not args.skip_blocks:
+        with start_trust_anvil() as anvil:
+            devnet = TrustDevnet(anvil, seed_trust(anvil.url, big=SIZES))
+            results.update({str(n): bench_block(devnet, n, args.runs) for n in SIZES})
+            results["parts"] = bench_parts(devnet, args.runs)
+        results["import_ms"] = import_cost()
     if not args.skip_misses:
         results["misses"] = misses(args.miss_rounds)
-    md = _markdown(results, args.runs)
+    if not args.skip_rpc:
+        results["rpc_misses"] = rpc_misses(args.rpc_rounds)
+        results["rpc_hits"] = rpc_hits(baseline_src=args.baseline_src)
+    md = (_markdown(results, args.runs) if not args.skip_blocks else "# bench trust\n") + \
+        rpc_markdown(results.get("rpc_misses", {}), results.get("rpc_hits", {}))
     path = write_results("trust", results, md)
     print(md)
     print(f"results: {path}")

@@ -140,7 +140,15 @@ def openapi_document() -> dict[str, Any]:
             "summary": "JSON-RPC 2.0 request or batch (eth_*, net_*, web3_* reads)",
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"oneOf": [{"type": "object"}, {"type": "array", "maxItems": 100}]}}}},
-            "responses": {"200": {"description": "JSON-RPC answer(s); errors as error objects"},
+            "responses": {"200": {
+                "description": "JSON-RPC answer(s); errors as error objects (-32099: no "
+                               "upstream's answer passed the node's checks)",
+                "headers": {"X-Verification": {
+                    "description": "a single call's result: what was proven, e.g. 'anchored; "
+                                   "anchor=quorum; anchor-number=N; anchor-hash=0x..; "
+                                   "checks=header_hash,account_proof,parent_link', "
+                                   "'consistent; checks=..' or 'unverified' (docs/trust.md)",
+                    "schema": {"type": "string"}}}},
                           "204": {"description": "notifications only"}}}},
         "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
         "/ready": {"get": {"summary": "Readiness with per-dependency checks", "responses": {

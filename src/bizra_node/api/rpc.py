@@ -14,6 +14,13 @@ The fast lane (``RpcRoute.hit``) answers a single cacheable call from L1 without
 awaiting: eth_chainId, eth_blockNumber while the head is fresh, final blocks and
 transactions, ``latest`` reads computed at the current head.
 
+The result of a call is exactly what a node would answer; what the node proved about
+it goes in the ``X-Verification`` response header of a single (non-batch) call with a
+result, on hits as on misses (validation/rpc_proofs.py, docs/trust.md): ``anchored;
+anchor=quorum; anchor-number=N; anchor-hash=0x..; checks=header_hash,account_proof,..``,
+``consistent; checks=..`` or ``unverified``. A call no upstream answered in a way that
+passes the checks gets -32099 "integrity check failed" (data: check, upstream).
+
 Refusals before the calls are looked at keep to JSON-RPC too. A body over
 RPC_MAX_BODY_BYTES is an HTTP 200 with a -32600 error object. The guard's refusals (a
 missing or invalid key, a missing scope, the rate limit) keep their HTTP status (401,
@@ -41,7 +48,7 @@ from .cors import CorsPolicy
 from .http import UNPARSED, Request, Response
 from .routing import Route
 
-__all__ = ["DEFAULT_COSTS", "PARSE_ERROR", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single",
+__all__ = ["DEFAULT_COSTS", "PARSE_ERROR", "VERIFICATION", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single",
            "error_bytes", "parse_rpc", "rpc_refusal"]
 
 DEFAULT_COSTS: Final[Mapping[str, int]] = {
@@ -63,6 +70,9 @@ PARSE_ERROR: Any = _ParseError()
 """What :func:`parse_rpc` makes of a body that is not JSON."""
 
 _NO_ID = object()
+VERIFICATION: Final = "x-verification"
+"""The response header saying what was proven about a single call's result."""
+_EXPOSE = ("access-control-expose-headers", VERIFICATION)
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 
@@ -144,9 +154,11 @@ class RpcAnswerer:
         self.service = service
         self.limits = limits
 
-    async def answer(self, doc: Any, local: dict[str, LocalMethod] | None = None) -> bytes | None:
+    async def answer(self, doc: Any, local: dict[str, LocalMethod] | None = None,
+                     proof: list[str] | None = None) -> bytes | None:
         """The whole answer to a decoded body or message; None when there is nothing
-        to answer (only notifications)."""
+        to answer (only notifications). ``proof``, if given, gets the X-Verification
+        value of a single call answered with a result."""
         if type(doc) is Single:
             doc = doc.as_dict()
         if doc is PARSE_ERROR:
@@ -158,7 +170,7 @@ class RpcAnswerer:
                 return b"[" + self.batch_too_large(doc) + b"]"
             parts = [a for a in await self.items(doc, local) if a is not None]
             return b"[" + b",".join(parts) + b"]" if parts else None
-        return (await self.items([doc], local))[0]
+        return (await self.items([doc], local, proof))[0]
 
     def batch_too_large(self, doc: list[Any]) -> bytes:
         """As geth answers it: one error, with the id of the batch's first call."""
@@ -167,9 +179,10 @@ class RpcAnswerer:
         return error_bytes(first, -32600, f"batch too large: at most {self.limits.max_batch} "
                            "calls per batch", {"limit": self.limits.max_batch})
 
-    async def items(self, items: list[Any],
-                    local: dict[str, LocalMethod] | None = None) -> list[bytes | None]:
-        """Encoded answers in item order; None for notifications."""
+    async def items(self, items: list[Any], local: dict[str, LocalMethod] | None = None,
+                    proof: list[str] | None = None) -> list[bytes | None]:
+        """Encoded answers in item order; None for notifications. ``proof`` (a single
+        item): gets its X-Verification value when it is answered with a result."""
         answers: list[bytes | None] = [None] * len(items)
         ids: list[Any] = [None] * len(items)
         forward: list[tuple[int, Any, Call]] = []
@@ -189,11 +202,15 @@ class RpcAnswerer:
             else:
                 await handler(list(call.params))
         if forward:
+            said: list[str] = []
             try:
                 results: list[bytes | RpcError] = await self.service.answer(
-                    [c for _, _, c in forward])
+                    [c for _, _, c in forward], said)
             except NodeError as exc:
                 results = [RpcError(exc.jsonrpc_code, exc.message, exc.details)] * len(forward)
+            if proof is not None and len(items) == 1 and said and \
+                    not isinstance(results[0], RpcError):
+                proof.append(said[0])
             for (i, req_id, _), result in zip(forward, results, strict=True):
                 if req_id is not _NO_ID:
                     answers[i] = _splice(req_id, result)
@@ -269,7 +286,12 @@ class RpcRoute:
         return parse_rpc(req.body)
 
     def _headers(self, req: Request) -> list[tuple[str, str]]:
-        return self._cors.headers(req) if self._cors is not None else []
+        if self._cors is None:
+            return []
+        headers = self._cors.headers(req)
+        if headers:  # a browser's script may read X-Verification
+            headers.append(_EXPOSE)
+        return headers
 
     # --- the fast lane ----------------------------------------------------------------
     def hit(self, req: Request) -> Response | None:
@@ -284,14 +306,17 @@ class RpcRoute:
         params = doc.params
         if type(params) is not list or req_id is msgspec.UNSET or not _valid_id(req_id):
             return None
-        result = self._svc.hit(method, params)
-        if result is None or len(result) > self._max_response:
+        hit = self._svc.hit(method, params)
+        if hit is None:
+            return None
+        result, proof = hit
+        if len(result) > self._max_response:
             return None
         body = b"".join((b'{"jsonrpc":"2.0","id":', orjson.dumps(req_id), b',"result":',
                          result, b"}"))
         if self._cors is None:
-            return Response(200, body)
-        return Response(200, body, headers=self._cors.headers(req))
+            return Response(200, body, headers=[(VERIFICATION, proof)])
+        return Response(200, body, headers=[*self._headers(req), (VERIFICATION, proof)])
 
     def preflight_now(self, req: Request) -> Response:
         if self._cors is None:
@@ -304,10 +329,13 @@ class RpcRoute:
     # --- the full path ----------------------------------------------------------------------
     async def handle(self, req: Request) -> Response:
         doc = req.input
-        answer = await self.answerer.answer(doc)
+        proof: list[str] = []
+        answer = await self.answerer.answer(doc, proof=proof)
         headers = self._headers(req)
         if answer is None:
             return Response(204, b"", headers=headers)
+        if proof:
+            headers.append((VERIFICATION, proof[0]))
         return Response(200, answer, headers=headers)
 
     def render_error(self, exc: NodeError, request_id: str) -> Response:

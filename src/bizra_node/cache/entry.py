@@ -13,6 +13,9 @@ Only the few per-request parts are filled in at serving time:
 - ``block``: the highest block the answer depends on (the transaction's block, the
   block itself, the block state was read at, the head for answers "as of now"); a
   reorg above it leaves the answer standing, one at or below it drops the entry.
+- ``proof``: what was proven about the answer, as /rpc's ``X-Verification`` header
+  value (validation/rpc_proofs.py), served with the answer on a hit as it was on the
+  miss; empty for the other kinds.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ class Entry(msgspec.Struct, array_like=True, gc=False):
     """Entity tag for resource answers (strong for final ones, weak otherwise)."""
     block: int = -1
     """The highest block number the answer depends on; -1: none (a constant)."""
+    proof: str = ""
+    """/rpc: the X-Verification header value of the answer ("": none said)."""
 
     @property
     def size(self) -> int:
         """Bytes this entry holds, for L1's byte bound (payload plus object overhead)."""
-        return len(self.body) + len(self.tail) + len(self.etag) + 160
+        return len(self.body) + len(self.tail) + len(self.etag) + len(self.proof) + 160
 
 
 class EntryError(ValueError):
@@ -63,6 +68,8 @@ def encode_entry(entry: Entry) -> bytes:
 
 _ETAG = re.compile(rb'(?:W/)?"[\x21\x23-\x7e]*"')
 """An entity tag as RFC 9110 spells it (it goes into a response header as is)."""
+_PROOF = re.compile(r"[a-z0-9_=;,. x-]{0,600}")
+"""What an X-Verification value may hold (it goes into a response header as is)."""
 
 
 def check_entry(entry: Entry) -> str | None:
@@ -78,6 +85,8 @@ def check_entry(entry: Entry) -> str | None:
         return "a tail without a splice point"
     if entry.etag and not _ETAG.fullmatch(entry.etag.encode("utf-8", "replace")):
         return "malformed etag"
+    if entry.proof and not _PROOF.fullmatch(entry.proof):
+        return "malformed proof"
     return None
 
 

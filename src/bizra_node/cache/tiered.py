@@ -10,6 +10,13 @@ are promoted to L1; computed entries go to L1 at once and to L2 in the backgroun
 slow Redis never delays an answer; ``close`` waits for pending writes). ``compute``
 raising means an error: nothing is cached.
 
+A reorg may land while a computation is in flight: its answer was read from the old
+chain and would be stored after ``invalidate_from`` had dropped its peers. Each
+invalidation is numbered; an entry whose computation saw one that covers it (its
+block at or above the first replaced block) is computed once more, and is not cached
+if that one is overtaken too. ``invalidate_l2_from`` waits for the L2 writes already
+scheduled, so none lands after the delete.
+
 Keys in Redis carry the entry format version, the network and the kind:
 ``<prefix>:v<FORMAT_VERSION>:<network id>:<kind>:<subject>``, so a format change
 never misreads old bytes and two networks never share an entry.
@@ -33,6 +40,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,9 +58,10 @@ __all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
 
 log = logging.getLogger("bizra_node.cache")
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bump when Entry or the answer encoding changes: old L2 values are then never read.
-2: values are sealed with a MAC (auth.py); long subjects are digests."""
+2: values are sealed with a MAC (auth.py); long subjects are digests. 3: Entry.block.
+4: Entry.proof (/rpc's X-Verification value)."""
 
 KINDS = ("transaction", "block", "address", "head")
 ANSWER_KINDS = ("transaction", "block", "address")
@@ -68,6 +77,9 @@ KEY_DIGEST_ABOVE = 256
 _KEY_OVERHEAD = 170
 """Bytes a key costs in L1 beyond its characters: the tuple, two str headers, the
 OrderedDict's slot and link (measured with sys.getsizeof and tracemalloc)."""
+_REORGS_REMEMBERED = 64
+"""Invalidations kept for computations in flight; one older than these counts as
+covering every entry (a computation that outlived 64 reorgs is not cached)."""
 L2_ERROR_OPS = ("get", "set", "delete", "ping", "skipped", "set_skipped", "decode", "invalid")
 """The ``op`` labels of cache_l2_errors_total (exported at 0 from the start)."""
 
@@ -98,6 +110,9 @@ class TieredCache:
         """While news of reorgs may be missed (the invalidation feed is down): answers
         that can still change are kept at most TTL_HEAD."""
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
+        self._reorg_count = 0
+        self._reorgs: deque[tuple[int, int, bool]] = deque(maxlen=_REORGS_REMEMBERED)
+        """(number, first replaced block, final entries too) of the latest invalidations."""
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
         self._misses = metrics.cache_misses
@@ -188,6 +203,8 @@ class TieredCache:
         """Drop from this worker's L1 every entry that depends on ``block`` or a later
         one (a reorg replaced them); final entries only when ``final_too`` (a reorg
         below finality). Returns how many went; L2 is :meth:`invalidate_l2_from`'s."""
+        self._reorg_count += 1
+        self._reorgs.append((self._reorg_count, block, final_too))
         gone = self.l1.drop_where(
             lambda e: e.block >= block and (final_too or not e.final), "reorg")
         self.metrics.cache_reorg_invalidated.inc(("l1",), gone)
@@ -198,13 +215,33 @@ class TieredCache:
         node: one node does it for all)."""
         if self.l2 is None:
             return 0
+        await self.flush()  # writes scheduled before the reorg land before the delete
         gone = await self.l2.drop_from(self.prefix + "blocks", block, prefix=self.prefix)
         self.metrics.cache_reorg_invalidated.inc(("l2",), gone)
         return gone
 
+    def _overtaken(self, entry: Entry, since: int) -> bool:
+        """Whether an invalidation numbered after ``since`` covers ``entry``."""
+        if self._reorg_count == since or entry.block < 0:
+            return False
+        if not self._reorgs or self._reorgs[0][0] > since + 1:
+            return True  # some of them are no longer remembered
+        return any(n > since and entry.block >= first and (final_too or not entry.final)
+                   for n, first, final_too in self._reorgs)
+
     def forget_recent(self) -> int:
         """Drop every non-final L1 entry (after reorg news may have been missed)."""
         return self.l1.drop_where(lambda e: not e.final, "reorg")
+
+    def seal(self, name: str, payload: bytes) -> bytes:
+        """``payload`` sealed under ``name`` with the entries' MAC (CACHE_SECRET), for
+        messages other nodes read from Redis (a channel's name as ``name``); as is
+        without Redis."""
+        return payload if self._auth is None else self._auth.seal(name, payload)
+
+    def unseal(self, name: str, stored: bytes) -> bytes | None:
+        """The payload :meth:`seal` sealed under ``name``; None for anything else."""
+        return stored if self._auth is None else self._auth.open(name, stored)
 
     def key(self, kind: str, subject: str) -> str:
         """The Redis key of (kind, subject)."""
@@ -229,7 +266,13 @@ class TieredCache:
                 self._to_l1(key, entry, time.time())
                 return entry
             self._misses.inc(("l2", kind))
+        since = self._reorg_count
         entry = await compute(subject)
+        if self._overtaken(entry, since):  # read from a chain a reorg replaced meanwhile
+            since = self._reorg_count
+            entry = await compute(subject)
+            if self._overtaken(entry, since):
+                return entry  # the chain keeps moving under it: served, not kept
         now = time.time()
         ttl = entry.expires - now
         if self.short_ttls and not entry.final and ttl > self.policy.head:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..jsonrpc import BLOCK_PARAM, Call, RpcError
+from ..jsonrpc import BLOCK_PARAM, Call, RpcError, hex_number
 
 __all__ = [
     "HEAD_TAGS",
@@ -88,15 +88,6 @@ def unhealthy_rpc_error(value: Any) -> bool:
 
 
 
-def _number(value: Any) -> int | None:
-    if isinstance(value, str) and value.startswith("0x") and 2 < len(value) <= 18:
-        try:
-            return int(value, 16)
-        except ValueError:
-            return None
-    return None
-
-
 def named_block(call: Call) -> int | str | None:
     """The block ``call`` reads at: a number, a tag ('latest', ...), or None (by hash,
     or no block parameter). eth_getLogs: its highest block number or tag."""
@@ -114,7 +105,7 @@ def named_block(call: Call) -> int | str | None:
         value = params[index]
         if isinstance(value, dict):  # EIP-1898 {"blockNumber": ...} or {"blockHash": ...}
             value = value.get("blockNumber")
-    number = _number(value)
+    number = hex_number(value)
     if number is not None:
         return number
     return value if isinstance(value, str) and value in HEAD_TAGS else None

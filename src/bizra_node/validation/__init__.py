@@ -24,6 +24,7 @@ from .inputs import (
 from .prover import Prover
 from .reorgs import Notice, ReorgHandler
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
+from .rpc_proofs import PROVEN_METHODS, RpcProofs, verification_header
 from .service import Recorder, ValidationService, now_iso
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
 from .types import (
@@ -43,6 +44,7 @@ __all__ = [
     "FAST_METHODS",
     "HASH_PATTERN",
     "MAX_BLOCK_NUMBER",
+    "PROVEN_METHODS",
     "TX_NOT_FOUND",
     "UINT_PATTERN",
     "Account",
@@ -62,6 +64,7 @@ __all__ = [
     "Records",
     "ReorgHandler",
     "RpcFailed",
+    "RpcProofs",
     "RpcService",
     "Subscriber",
     "SubscriptionHub",
@@ -80,4 +83,5 @@ __all__ = [
     "parse_uint",
     "shown_value",
     "to_checksum_address",
+    "verification_header",
 ]

@@ -244,7 +244,12 @@ class ChainView:
 
     async def finalized(self) -> int:
         """The highest finalized block number known, refreshed at most every
-        ``head_ttl``; like the head, it never goes backwards."""
+        ``head_ttl``; like the head, it never goes backwards. Once an anchor is known
+        it is the anchor's number (what :meth:`finalized_at` would answer), without
+        asking anyone: a miss then needs no round trip for it."""
+        anchor = self.anchors.current
+        if anchor is not None:
+            return max(anchor.number, self.best_finalized)
         if self._cache is None:
             return await self._compute_finalized()
         entry = self._cache.get(*_FINALIZED_KEY)

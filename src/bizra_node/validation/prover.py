@@ -5,6 +5,9 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   list and its receipts (``eth_getBlockReceipts``, else the receipts one by one) are
   checked against the header's roots, so one rebuild serves every transaction in it.
 * A **header** is proven canonical by the chain view (parent links to the anchor).
+* The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.block_answer`,
+  :meth:`Prover.account`) are shared by the REST validations and /rpc (rpc_proofs.py):
+  one way to prove each kind of answer, collecting what ran into a :class:`Proof`.
 * A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
   hook, so the upstream that gave the answer is blamed and the calls go to another
   one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
@@ -24,15 +27,24 @@ from ..jsonrpc import Call, RpcError
 from .chain_view import ChainView
 from .trust import (
     Anchor,
+    Check,
     Header,
+    ProvenAccount,
     ProvenBlock,
     TrustError,
+    Verification,
     prove_block,
+    prove_transaction,
+    verification,
+    verify_account_proof,
+    verify_code,
     verify_header,
+    verify_storage_proof,
+    verify_transaction,
 )
 from .upstreams import Upstreams
 
-__all__ = ["Prover", "integrity", "missing"]
+__all__ = ["Proof", "Prover", "integrity", "missing"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -45,6 +57,35 @@ def missing(what: str, upstream: str) -> UpstreamError:
     """An upstream that does not have (yet) what a check needs: not a lie, so it is not
     blamed; the pool asks the next one."""
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
+
+
+def _bytes32(hex_hash: str) -> bytes:
+    return bytes.fromhex(hex_hash[2:])
+
+
+class Proof:
+    """What a verify hook proved about the answers it accepted."""
+
+    __slots__ = ("anchor", "checks", "extra")
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+        self.anchor: Anchor | None = None
+        self.extra: dict[str, Any] = {}
+
+    def reset(self) -> None:
+        self.checks.clear()
+        self.anchor = None
+        self.extra.clear()
+
+    def linked(self, anchor: Anchor | None) -> None:
+        self.anchor = anchor
+        if anchor is not None:
+            self.checks.append(Check.PARENT_LINK)
+
+    @property
+    def verification(self) -> Verification:
+        return verification(self.checks, self.anchor)
 
 
 class Prover:
@@ -152,6 +193,84 @@ class Prover:
         if not hashes:
             return []
         return await self._up.batch([Call("eth_getTransactionReceipt", (x,)) for x in hashes])
+
+    # --- the proof steps of answers (REST and /rpc) ----------------------------------
+    async def transaction(self, proof: Proof, tx: Any, receipt: Any, *, want: bytes,
+                          network_id: int) -> None:
+        """A transaction answer (and its receipt): mined (a block hash and a receipt),
+        proven against its block (memoised) and linked to the anchor, and
+        ``proof.extra["timestamp"]`` set; else the transaction alone (hash, signature,
+        chain id). Raises TrustError."""
+        if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
+            raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
+        block_hash = tx.get("blockHash")
+        if block_hash and receipt is not None:
+            block = await self.block(_bytes32(str(block_hash)))
+            proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
+                                       expected_hash=want)
+            proof.checks.extend(proven.checks)
+            proof.linked(await self.link(block.header))
+            proof.extra["timestamp"] = block.header.timestamp
+        else:  # pending: the transaction itself, nothing to anchor it to yet
+            proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
+
+    async def block_answer(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
+                           number: int | None = None,
+                           expected_hash: bytes | None = None) -> ProvenBlock:
+        """A full block answer (and its receipts, then remembered): header hash,
+        transactions, withdrawals (and receipts) roots, the number asked for, the link
+        to the anchor. Raises TrustError."""
+        proven = prove_block(block, receipts, expected_hash=expected_hash,
+                             pooled_blob_leaves=self.pooled_blob_leaves)
+        if number is not None and proven.header.number != number:
+            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
+                                                f"answered block {proven.header.number}")
+        proof.checks.extend(proven.checks)
+        proof.linked(await self.link(proven.header))
+        if receipts is not None:
+            self.remember(proven)
+        return proven
+
+    async def account(self, proof: Proof, header_raw: Any, proof_raw: Any, address: bytes, *,
+                      number: int, code: Any = None, balance: int | None = None,
+                      nonce: int | None = None, slot: int | None = None,
+                      value: int | None = None) -> ProvenAccount:
+        """An account at block ``number`` through its EIP-1186 proof against the verified
+        header's stateRoot: ``balance`` / ``nonce`` (other answers for the same block)
+        must be the proven ones, ``code`` (hex) must have the proven codeHash, and the
+        storage ``slot`` must be proven to hold ``value``. Raises TrustError."""
+        header = verify_header(header_raw)
+        if header.number != number:
+            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
+                                                f"answered block {header.number}")
+        account = verify_account_proof(header.state_root, proof_raw, address,
+                                       balance=balance, nonce=nonce)
+        proof.checks.extend((Check.HEADER_HASH, Check.ACCOUNT_PROOF))
+        if code is not None:
+            if not isinstance(code, str) or not code.startswith("0x"):
+                raise TrustError(Check.CODE_HASH, "code is not hex")
+            try:
+                raw = bytes.fromhex(code[2:])
+            except ValueError:
+                raise TrustError(Check.CODE_HASH, "code is not hex") from None
+            verify_code(account, raw)
+            proof.checks.append(Check.CODE_HASH)
+        if slot is not None:
+            items = proof_raw.get("storageProof") if isinstance(proof_raw, dict) else None
+            if not isinstance(items, list) or len(items) != 1:
+                raise TrustError(Check.STORAGE_PROOF, "the proof has no storage proof "
+                                                      "for the slot asked for")
+            proven_slot, proven_value = verify_storage_proof(account, items[0])
+            if proven_slot != slot:
+                raise TrustError(Check.STORAGE_PROOF, f"the storage proof is for slot "
+                                                      f"{proven_slot:#x}, not {slot:#x}")
+            if value is not None and value != proven_value:
+                raise TrustError(Check.STORAGE_PROOF, f"slot {slot:#x} is answered as "
+                                                      f"{value:#x}, the proof proves "
+                                                      f"{proven_value:#x}")
+            proof.checks.append(Check.STORAGE_PROOF)
+        proof.linked(await self.link(header))
+        return account
 
     # --- headers --------------------------------------------------------------------
     async def link(self, header: Header) -> Anchor | None:

@@ -8,7 +8,9 @@ kept) and finds its fork point; :class:`ReorgHandler` then:
   at, the head for answers "as of now"), and from Redis every entry noted at a replaced
   block (one node does it for all);
 * tells every other worker and node over Redis pub/sub (one channel per network:
-  ``<prefix>:v<format>:<network>:reorgs``), which drop the same from their L1;
+  ``<prefix>:v<format>:<network>:reorgs``), which drop the same from their L1; notices
+  are sealed with the cache's MAC (CACHE_SECRET) like its entries, so whoever else can
+  publish on Redis cannot make the nodes drop their caches;
 * marks the validation records of the replaced blocks (reorged, the fork, the replacing
   hash);
 * counts it (``chain_reorgs_total{depth}``) and, when the fork is below the finalized
@@ -33,7 +35,7 @@ from typing import Any
 import msgspec
 
 from ..cache import TieredCache
-from ..observability import NodeMetrics
+from ..observability import NodeMetrics, Throttle
 from .chain_view import ChainView
 from .headers import Reorg
 
@@ -78,13 +80,16 @@ _decode = msgspec.json.Decoder(Notice).decode
 class ReorgHandler:
     def __init__(self, chain: ChainView, cache: TieredCache, metrics: NodeMetrics, *,
                  network_id: int, records: MarkRecords | None = None,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None, channel: str = "") -> None:
         self._chain = chain
         self._cache = cache
         self._metrics = metrics
         self._network_id = network_id
         self._records = records
         self._publish = publish
+        self._channel = channel
+        """The pub/sub channel's name, under which notices are sealed."""
+        self._forged = Throttle(1.0)
         self.origin = os.urandom(8).hex()
         self._tasks: set[asyncio.Task[None]] = set()
         metrics.chain_reorgs_below_finality.preset(())
@@ -115,7 +120,7 @@ class ReorgHandler:
             notice = Notice(first=first, final_too=reorg.below_anchor, at=time.time(),
                             origin=self.origin)
             try:
-                await self._publish(_encode(notice))
+                await self._publish(self._cache.seal(self._channel, _encode(notice)))
             except Exception as exc:
                 log.warning("reorg: other nodes not told: %s", type(exc).__name__)
         if self._records is not None:
@@ -142,10 +147,16 @@ class ReorgHandler:
 
     # --- a reorg another worker or node noticed --------------------------------------
     def on_notice(self, data: bytes) -> None:
+        payload = self._cache.unseal(self._channel, data)
         try:
-            notice = _decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.warning("reorg: a notice that is not one was published on the channel")
+            if payload is None:
+                raise ValueError("its MAC does not hold (not sealed with this CACHE_SECRET)")
+            notice = _decode(payload)
+        except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            suppressed = self._forged.allow("notice")
+            if suppressed is not None:
+                log.warning("reorg: ignored a message on the reorg channel: %s", exc,
+                            extra={"channel": self._channel, "suppressed": suppressed})
             return
         if notice.origin == self.origin:
             return

@@ -25,6 +25,13 @@ is older (read-your-writes, monotonic reads). A pinned read no upstream can answ
 (the head came from a node since replaced) is asked once more at ``latest`` and not
 cached.
 
+**Proof.** With :class:`~.rpc_proofs.RpcProofs`, the answers of the methods it can
+prove (balance, nonce, code, storage at a block number; transactions and receipts;
+blocks) are proven in the pool's verify hook before anything is cached; each answer
+carries what was proven (``Entry.proof``, the ``X-Verification`` header of a single
+call, served on hits as on misses). When no upstream's answers pass, the calls get
+INTEGRITY_FAILED (-32099) naming the check and the upstream, and nothing is cached.
+
 Methods that would sign with the upstream's keys, administer it or reach into its
 debug API are refused.
 """
@@ -37,10 +44,11 @@ from typing import Any
 import orjson
 
 from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
-from ..errors import NodeError
-from ..jsonrpc import BLOCK_PARAM, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
+from ..errors import IntegrityFailure, NodeError
+from ..jsonrpc import BLOCK_PARAM, INTEGRITY_FAILED, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .filters import FilterService, RpcFailed, resolve_block
+from .rpc_proofs import UNVERIFIED, RpcProofs
 from .upstreams import Upstreams
 
 __all__ = ["FAST_METHODS", "RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
@@ -183,8 +191,9 @@ class RpcService:
 
     def __init__(self, upstreams: Upstreams, chain: ChainView, *,
                  cache: TieredCache | None = None, filters: FilterService | None = None,
-                 limits: RpcLimits | None = None) -> None:
+                 limits: RpcLimits | None = None, proofs: RpcProofs | None = None) -> None:
         self._up = upstreams
+        self._proofs = proofs
         self._chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
@@ -196,15 +205,16 @@ class RpcService:
         return call.method + ":" + orjson.dumps(call.params).decode()
 
     # --- the fast lane -------------------------------------------------------------------
-    def hit(self, method: str, params: list[Any]) -> bytes | None:
-        """The answer from memory, without awaiting, or None (the full path answers).
-        ``method`` must be one of FAST_METHODS (the caller checked)."""
+    def hit(self, method: str, params: list[Any]) -> tuple[bytes, str] | None:
+        """The answer from memory and what was proven about it (the X-Verification
+        value), without awaiting, or None (the full path answers). ``method`` must be
+        one of FAST_METHODS (the caller checked)."""
         chain = self._chain
         if method == "eth_blockNumber":
             head = chain.fresh_head()
-            return None if head is None else b'"%s"' % hex(head).encode()
+            return None if head is None else (b'"%s"' % hex(head).encode(), UNVERIFIED)
         if method == "eth_accounts":
-            return _ACCOUNTS
+            return _ACCOUNTS, UNVERIFIED
         cache = self._cache
         if cache is None or method not in _CACHEABLE:
             return None
@@ -215,14 +225,17 @@ class RpcService:
             return None
         if entry.head > chain.best_head:
             chain.observe_block(entry.head)
-        return entry.body
+        return entry.body, entry.proof or UNVERIFIED
 
     # --- the full path ---------------------------------------------------------------------
-    async def answer(self, calls: list[Call]) -> list[bytes | RpcError]:
+    async def answer(self, calls: list[Call], proofs: list[str] | None = None
+                     ) -> list[bytes | RpcError]:
         """One answer per call, in order: the node's own first, then cached ones, the
         rest in one upstream batch. A lone cacheable call shares an in-flight call
-        with identical concurrent requests (singleflight)."""
+        with identical concurrent requests (singleflight). ``proofs``, if given, is
+        filled with each answer's X-Verification value."""
         answers: list[bytes | RpcError | None] = [None] * len(calls)
+        said = [UNVERIFIED] * len(calls)
         forward: list[int] = []
         for i, call in enumerate(calls):
             own = await self._own(call)
@@ -232,14 +245,20 @@ class RpcService:
             entry = self._cached(call)
             if entry is not None:
                 answers[i] = entry.body
+                said[i] = entry.proof or UNVERIFIED
             else:
                 forward.append(i)
         if len(forward) == 1 and self._cache is not None and calls[forward[0]].method in _CACHEABLE:
-            answers[forward[0]] = await self._fetch_one(calls[forward[0]])
+            answers[forward[0]], said[forward[0]] = await self._fetch_one(calls[forward[0]])
         elif forward:
             for i, answer in zip(forward, await self._forward([calls[i] for i in forward]),
                                  strict=True):
-                answers[i] = answer
+                if isinstance(answer, Entry):
+                    answers[i], said[i] = answer.body, answer.proof
+                else:
+                    answers[i] = answer
+        if proofs is not None:
+            proofs[:] = said
         return [a if a is not None else b"null" for a in answers]
 
     async def _own(self, call: Call) -> bytes | RpcError | None:
@@ -292,34 +311,41 @@ class RpcService:
             self._chain.observe_block(entry.head)
         return entry
 
-    async def _fetch_one(self, call: Call) -> bytes | RpcError:
+    async def _fetch_one(self, call: Call) -> tuple[bytes | RpcError, str]:
         assert self._cache is not None
         try:
             entry = await self._cache.fetch("rpc", self.subject(call),
                                             lambda _: self._compute(call), self._chain.head)
         except RpcFailed as exc:
-            return exc.error
+            return exc.error, UNVERIFIED
         except NodeError as exc:
-            return RpcError(exc.jsonrpc_code, exc.message, exc.details)
+            return RpcError(exc.jsonrpc_code, exc.message, exc.details), UNVERIFIED
         if entry.head > self._chain.best_head:
             self._chain.observe_block(entry.head)
-        return entry.body
+        return entry.body, entry.proof or UNVERIFIED
 
     async def _compute(self, call: Call) -> Entry:
-        (answer,) = await self._forward([call], entries=True)
+        (answer,) = await self._forward([call], store=False)
         if isinstance(answer, RpcError):
             raise RpcFailed(answer)
-        assert isinstance(answer, Entry)
         return answer
 
-    async def _forward(self, calls: list[Call], *, entries: bool = False) -> list[Any]:
-        """Upstream answers in call order, 'latest' pinned to the head: encoded bytes
-        (cached on the way when cacheable), Entry values instead (``entries``), or
-        RpcError values."""
+    async def _forward(self, calls: list[Call], *, store: bool = True
+                       ) -> list[Entry | RpcError]:
+        """Upstream answers in call order, 'latest' pinned to the head, proven where
+        the method allows: Entry values (put in the cache on the way when cacheable and
+        ``store``; ``expires`` 0: not cacheable) or RpcError values."""
         try:
             head = await self._chain.head()
             pins = [_pinned(c, head) for c in calls]
-            results = await self._up.batch([p or c for p, c in zip(pins, calls, strict=True)])
+            asked = [p or c for p, c in zip(pins, calls, strict=True)]
+            plan = self._proofs.plan(asked) if self._proofs is not None else None
+            if plan is not None and plan.proves:
+                results = (await self._up.batch(plan.calls, verify=plan.verify))[:len(calls)]
+            else:
+                results = await self._up.batch(asked)
+        except IntegrityFailure as exc:
+            return [_integrity_error(exc)] * len(calls)
         except NodeError as exc:
             return [RpcError(exc.jsonrpc_code, exc.message, exc.details)] * len(calls)
         lost = {i for i, (p, r) in enumerate(zip(pins, results, strict=True))
@@ -332,7 +358,7 @@ class RpcService:
                 again = [results[i] for i in order]
             for i, result in zip(order, again, strict=True):
                 results[i] = result
-        out: list[Any] = []
+        out: list[Entry | RpcError] = []
         finalized: int | None = None
         for i, (call, result) in enumerate(zip(calls, results, strict=True)):
             if isinstance(result, RpcError):
@@ -341,20 +367,20 @@ class RpcService:
             seen = _seen_block(result)
             if seen > self._chain.best_head:
                 self._chain.observe_block(seen)
+            proof = plan.header(i) if plan is not None and i not in lost else UNVERIFIED
             if self._cache is None or call.method not in _CACHEABLE or i in lost:
-                body = orjson.dumps(result)
-                out.append(Entry(body=body, expires=0.0) if entries else body)
+                out.append(Entry(body=orjson.dumps(result), expires=0.0, proof=proof))
                 continue
             if finalized is None:
                 finalized = await self._chain.finalized()
             entry = self._entry(call, result, head if pins[i] is not None else max(head, seen),
-                                finalized)
-            if not entries and entry.expires > 0:
+                                finalized, proof)
+            if store and entry.expires > 0:
                 self._cache.put("rpc", self.subject(call), entry)
-            out.append(entry if entries else entry.body)
+            out.append(entry)
         return out
 
-    def _entry(self, call: Call, result: Any, head: int, finalized: int) -> Entry:
+    def _entry(self, call: Call, result: Any, head: int, finalized: int, proof: str) -> Entry:
         """The cache entry of an answer; ``head``: the head it was asked at (the pinned
         block), which is what a moving entry is served against."""
         ttl = rpc_ttl(call.method, list(call.params), result, head=head, finalized=finalized,
@@ -362,4 +388,10 @@ class RpcService:
         return Entry(body=orjson.dumps(result),
                      expires=time.time() + ttl.seconds if ttl.seconds > 0 else 0.0,
                      final=ttl.final, moving=ttl.moving, head=head,
-                     block=_depends_on(call, result, head, ttl.moving))
+                     block=_depends_on(call, result, head, ttl.moving), proof=proof)
+
+
+def _integrity_error(exc: IntegrityFailure) -> RpcError:
+    """No upstream gave answers that passed the checks: the error, never an answer."""
+    return RpcError(INTEGRITY_FAILED, "integrity check failed",
+                    {"check": exc.check, "upstream": exc.upstream, "message": exc.message[:300]})

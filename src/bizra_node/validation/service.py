@@ -43,22 +43,8 @@ from .answer import (
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER, is_uint
-from .prover import Prover, integrity, missing
-from .trust import (
-    Anchor,
-    Check,
-    Failure,
-    Level,
-    TrustError,
-    Verification,
-    prove_block,
-    prove_transaction,
-    verification,
-    verify_account_proof,
-    verify_code,
-    verify_header,
-    verify_transaction,
-)
+from .prover import Proof, Prover, integrity, missing
+from .trust import Failure, Level, TrustError, Verification
 from .types import AccountResult, BlockResult, TransactionResult
 from .upstreams import Upstreams, need, unavailable
 
@@ -89,35 +75,6 @@ def _error(exc: IntegrityFailure) -> str:
     return f"integrity check failed: {exc.check} (upstream {exc.upstream}): {exc.message[:200]}"
 
 
-def _bytes32(hex_hash: str) -> bytes:
-    return bytes.fromhex(hex_hash[2:])
-
-
-class _Proof:
-    """What a verify hook proved about the answers it accepted."""
-
-    __slots__ = ("anchor", "checks", "extra")
-
-    def __init__(self) -> None:
-        self.checks: list[Check] = []
-        self.anchor: Anchor | None = None
-        self.extra: dict[str, Any] = {}
-
-    def reset(self) -> None:
-        self.checks.clear()
-        self.anchor = None
-        self.extra.clear()
-
-    def linked(self, anchor: Anchor | None) -> None:
-        self.anchor = anchor
-        if anchor is not None:
-            self.checks.append(Check.PARENT_LINK)
-
-    @property
-    def verification(self) -> Verification:
-        return verification(self.checks, self.anchor)
-
-
 class ValidationService:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, network_id: int,
                  recorder: Recorder | None = None, cache: TieredCache | None = None,
@@ -135,8 +92,8 @@ class ValidationService:
         calls = [Call("eth_getTransactionByHash", (tx_hash,)),
                  Call("eth_getTransactionReceipt", (tx_hash,)),
                  Call("eth_blockNumber"), *self.chain.finality_calls()]
-        want = _bytes32(tx_hash)
-        proof = _Proof()
+        want = bytes.fromhex(tx_hash[2:])
+        proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
@@ -144,19 +101,8 @@ class ValidationService:
             if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
                 return  # not found (nothing to prove) or an error (a 503 below)
             try:
-                if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
-                    raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
-                block_hash = tx.get("blockHash")
-                if block_hash and receipt is not None:
-                    block = await self.prover.block(_bytes32(str(block_hash)))
-                    proven = prove_transaction(tx, block, self.network_id, receipt_json=receipt,
-                                               expected_hash=want)
-                    proof.checks.extend(proven.checks)
-                    proof.linked(await self.prover.link(block.header))
-                    proof.extra["timestamp"] = block.header.timestamp
-                else:  # pending: the transaction itself, nothing to anchor it to yet
-                    proof.checks.extend(verify_transaction(tx, self.network_id,
-                                                           expected_hash=want).checks)
+                await self.prover.transaction(proof, tx, receipt, want=want,
+                                              network_id=self.network_id)
             except TrustError as exc:
                 raise integrity(exc) from None
 
@@ -199,7 +145,7 @@ class ValidationService:
                  *self.chain.finality_calls()]
         if by_number:
             calls.insert(1, Call("eth_getBlockReceipts", (tag,)))
-        proof = _Proof()
+        proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
@@ -208,17 +154,10 @@ class ValidationService:
                 return
             receipts = raw[1] if by_number and isinstance(raw[1], list) else None
             try:
-                proven = prove_block(block, receipts,
-                                     pooled_blob_leaves=self.prover.pooled_blob_leaves)
-                if by_number and proven.header.number != ref:
-                    raise TrustError(Check.HEADER_HASH, f"asked for block {ref}, the upstream "
-                                                        f"answered block {proven.header.number}")
-                proof.checks.extend(proven.checks)
-                proof.linked(await self.prover.link(proven.header))
+                await self.prover.block_answer(proof, block, receipts,
+                                               number=ref if isinstance(ref, int) else None)
             except TrustError as exc:
                 raise integrity(exc) from None
-            if receipts is not None:
-                self.prover.remember(proven)
 
         try:
             raw = await self._up.batch(calls, verify=verify)
@@ -252,7 +191,7 @@ class ValidationService:
         calls = [Call("eth_getProof", (address, [], at)), Call("eth_getCode", (address, at)),
                  Call("eth_getBlockByNumber", (at, False))]
         want = bytes.fromhex(address[2:])
-        proof = _Proof()
+        proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
@@ -261,21 +200,10 @@ class ValidationService:
             if raw[2] is None or raw[0] is None:
                 raise missing(f"block {head} or its proof", upstream)
             try:
-                header = verify_header(raw[2])
-                if header.number != head:
-                    raise TrustError(Check.HEADER_HASH, f"asked for block {head}, the upstream "
-                                                        f"answered block {header.number}")
-                account = verify_account_proof(header.state_root, raw[0], want)
-                code = raw[1]
-                if not isinstance(code, str) or not code.startswith("0x"):
-                    raise TrustError(Check.CODE_HASH, "code is not hex")
-                verify_code(account, bytes.fromhex(code[2:]))
-                proof.checks.extend((Check.HEADER_HASH, Check.ACCOUNT_PROOF, Check.CODE_HASH))
-                proof.linked(await self.prover.link(header))
-                proof.extra["account"] = account
-            except (TrustError, ValueError) as exc:
-                raise (integrity(exc) if isinstance(exc, TrustError)
-                       else IntegrityFailure(Check.CODE_HASH.value, "code is not hex")) from None
+                proof.extra["account"] = await self.prover.account(
+                    proof, raw[2], raw[0], want, number=head, code=raw[1])
+            except TrustError as exc:
+                raise integrity(exc) from None
 
         try:
             raw = await self._up.batch(calls, verify=verify)

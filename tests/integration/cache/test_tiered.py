@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
@@ -372,3 +373,52 @@ async def test_a_redis_that_does_not_bound_its_memory_is_said_at_start(
         assert "maxmemory" not in caplog.text
     else:
         assert warned in caplog.text
+
+
+class ReorgedSource(Source):
+    """Entries depending on block 100; a reorg from block ``fork`` lands during each of
+    the first ``reorgs`` computations."""
+
+    def __init__(self, cache: TieredCache, *, fork: int, reorgs: int) -> None:
+        super().__init__()
+        self.cache, self.fork, self.reorgs = cache, fork, reorgs
+
+    async def __call__(self, subject: str) -> Entry:
+        entry = await super().__call__(subject)
+        if self.calls <= self.reorgs:
+            self.cache.invalidate_from(self.fork)
+        return msgspec.structs.replace(entry, block=100)
+
+
+@pytest.mark.parametrize(("fork", "reorgs", "calls", "kept"), [
+    (90, 1, 2, True),    # replaced under it once: computed again from the new chain, kept
+    (90, 2, 2, False),   # replaced again: served, not kept
+    (101, 1, 1, True),   # a reorg above its block does not touch it
+])
+async def test_an_answer_computed_while_a_reorg_lands_is_not_kept_from_the_old_chain(
+        cache: TieredCache, redis_server: RedisServer, fork: int, reorgs: int, calls: int,
+        kept: bool) -> None:
+    src = ReorgedSource(cache, fork=fork, reorgs=reorgs)
+    entry = await cache.fetch("transaction", "0xr", src)
+    assert src.calls == calls and entry.body.endswith(f'"n":{calls}}}'.encode())
+    await cache.flush()
+    assert (cache.peek("transaction", "0xr") is not None) is kept
+    client = aioredis.from_url(redis_server.url)
+    try:
+        assert (await client.exists(cache.key("transaction", "0xr")) == 1) is kept
+    finally:
+        await client.aclose()
+
+
+async def test_a_computation_that_outlived_the_reorgs_remembered_is_computed_again(
+        cache: TieredCache) -> None:
+    src = ReorgedSource(cache, fork=0, reorgs=0)
+    src.gate = asyncio.Event()
+    task = asyncio.ensure_future(cache.fetch("block", "7", src))
+    while src.calls == 0:  # the L2 lookup, then the computation starts
+        await asyncio.sleep(0.001)
+    for _ in range(70):  # more than the cache remembers, all above the entry's block
+        cache.invalidate_from(10**6)
+    src.gate.set()
+    await task
+    assert src.calls == 2 and cache.peek("block", "7") is not None

@@ -4,14 +4,19 @@ so only invalidation can explain a fresh answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
+import redis.asyncio as aioredis
 
 from bizra_node.devnet import rpc, wait_receipt
 from bizra_node.validation.headers import Reorg
+from bizra_node.validation.reorgs import Notice
 from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 from tests.support.redis_server import RedisServer
 from tests.support.reorgs import signed_transfer, until, upstream_block, upstream_receipt
@@ -177,3 +182,39 @@ async def test_a_reorg_below_finality_is_an_incident(deep_devnet: Devnet,
             or node.chain.anchors.current.hash != bytes.fromhex(old["hash"][2:])
         new = await block_answer(client, number)
         assert new["hash"] == upstream_block(url, number)["hash"] != old["hash"]
+
+
+async def test_notices_not_sealed_with_the_cache_secret_are_ignored(
+        deep_devnet: Devnet, caplog: pytest.LogCaptureFixture) -> None:
+    """Whoever else can publish on Redis cannot make the nodes drop their caches."""
+    redis = RedisServer().start()
+    try:
+        settings = make_settings(deep_devnet.url, **LONG, redis_url=redis.url)
+        async with running_node(settings) as (node, client):
+            feed = node.reorgs.feed
+            assert feed is not None
+            await until(lambda: feed.live, what="subscribed")
+            block = int(rpc(deep_devnet.url, "eth_blockNumber", []), 16)
+            await client.get(f"/api/v1/blocks/{block}")
+            assert node.cache.peek("block", str(block)) is not None
+            channel = node.reorgs.channel
+            forged = Notice(first=0, final_too=True, at=time.time(), origin="someone")
+            publisher = aioredis.from_url(redis.url)
+            try:
+                with caplog.at_level(logging.WARNING, logger="bizra_node"):
+                    for message in (b"garbage", msgspec.json.encode(forged),
+                                    node.cache.seal("another-channel",
+                                                    msgspec.json.encode(forged))):
+                        await publisher.publish(channel, message)
+                    await asyncio.sleep(0.3)
+                assert node.cache.peek("block", str(block)) is not None
+                assert any("ignored a message on the reorg channel" in r.message
+                           for r in caplog.records)
+                await publisher.publish(channel, node.cache.seal(
+                    channel, msgspec.json.encode(forged)))
+                await until(lambda: node.cache.peek("block", str(block)) is None,
+                            what="a sealed notice acted on")
+            finally:
+                await publisher.aclose()
+    finally:
+        redis.stop()

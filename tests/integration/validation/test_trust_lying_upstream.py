@@ -10,7 +10,6 @@ same lies through the node's API.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -35,7 +34,7 @@ from bizra_node.validation.trust import (
     verify_header,
     verify_storage_proof,
 )
-from tests.support.lying_proxy import LyingProxy, lying_proxy
+from tests.support.lying_proxy import LyingProxy
 
 CHAIN = 31337
 KINDS = ["legacy", "legacy_pre155", "access_list", "dynamic_fee", "logs", "create", "reverted",
@@ -76,12 +75,6 @@ async def prove_account_via(url: str, address: str, number: int,
         verify_storage_proof(account, item)
     verify_code(account, bytes.fromhex(code[2:]))
     return account
-
-
-@pytest.fixture
-async def liar(trust_devnet: TrustDevnet) -> AsyncIterator[LyingProxy]:
-    async with lying_proxy(trust_devnet.url) as proxy:
-        yield proxy
 
 
 async def _caught(check: Check, coro: Any) -> TrustError:

@@ -6,8 +6,7 @@ upstreams of which one lies, clients get the honest answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -15,28 +14,13 @@ import pytest
 from eth_hash.auto import keccak
 
 from bizra_bench.trust_seed import TrustDevnet
-from bizra_node.app import Node
 from bizra_node.chain import redact_url
 from bizra_node.validation.trust import header_hash, transaction_hash
-from tests.conftest import make_settings, running_node
+from tests.integration.validation.conftest import node_behind
 from tests.support.lying_proxy import LyingProxy, lying_proxy
 
 KINDS = ["legacy", "legacy_pre155", "access_list", "dynamic_fee", "logs", "create", "reverted",
          "blob", "set_code"]
-
-
-@asynccontextmanager
-async def node_behind(*urls: str, **overrides: Any) -> AsyncIterator[
-        tuple[Node, httpx.AsyncClient]]:
-    settings = make_settings(",".join(urls), trust_pooled_blob_leaves=True, **overrides)
-    async with running_node(settings) as (node, client):
-        yield node, client
-
-
-@pytest.fixture
-async def liar(trust_devnet: TrustDevnet) -> AsyncIterator[LyingProxy]:
-    async with lying_proxy(trust_devnet.url) as proxy:
-        yield proxy
 
 
 async def validate(client: httpx.AsyncClient, kind: str, value: Any) -> dict[str, Any]:
@@ -224,4 +208,6 @@ async def test_three_upstreams_one_liar_clients_get_the_honest_answer(
             assert int(account["data"]["balance"]) == int(honest, 16)
             failures = sum(v for (name, _), v in node.metrics.upstream_integrity_failures.items()
                            if name == node.upstreams.health[0].name)
-            assert failures == sum(r.applied > 0 for r in bad.rules)  # told once, then out
+            # told once, then out (a transaction's and its receipt's lies share a batch)
+            assert (failures > 0) is any(r.applied for r in bad.rules)
+            assert failures <= sum(r.applied for r in bad.rules)

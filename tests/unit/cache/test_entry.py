@@ -23,3 +23,14 @@ def test_defaults_round_trip() -> None:
 def test_garbage_is_entry_error(data: bytes) -> None:
     with pytest.raises(EntryError):
         decode_entry(data)
+
+
+def test_the_proof_round_trips_and_only_a_header_safe_one_is_read_back() -> None:
+    said = ("anchored; anchor=first-use; anchor-number=26; anchor-hash=0x" + "ab" * 32
+            + "; checks=header_hash,account_proof,parent_link")
+    entry = Entry(body=b"1", expires=1.0, proof=said)
+    assert decode_entry(encode_entry(entry)).proof == said
+    assert entry.size == Entry(body=b"1", expires=1.0).size + len(said)
+    for bad in ("anchored\r\nset-cookie: x=1", "UNVERIFIED", "a" * 601):
+        with pytest.raises(EntryError, match="malformed proof"):
+            decode_entry(encode_entry(Entry(body=b"1", expires=1.0, proof=bad)))
