@@ -14,8 +14,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     BIZRA_HOST=0.0.0.0 BIZRA_PORT=8080 DATA_DIR=/var/lib/bizra
 COPY --from=build /wheels /wheels
-# uvloop: granian uses it when installed (+18 % on the hit path, shared/DESIGN.md)
-RUN pip install --no-cache-dir /wheels/*.whl uvloop \
+# uvloop (BIZRA_LOOP's default) is one of the wheel's dependencies
+RUN pip install --no-cache-dir /wheels/*.whl \
  && rm -rf /wheels \
  && useradd --system --uid 10001 --home-dir /var/lib/bizra --create-home bizra
 USER 10001

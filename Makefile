@@ -105,12 +105,14 @@ bench: setup
 bench-quick: setup
 	$(BIN)/bizra-node bench suite --quick
 
-# wrk for the regression gate in `make test` (tests/bench); installed only if missing
-# (needs root). Without it the gate measures with its own aiohttp client (weaker).
+# wrk and nginx for the regression gate in `make test` (tests/bench); installed only if
+# missing (needs root). Without wrk the gate measures with its own aiohttp client
+# (weaker); without nginx it leaves out its ratios to nginx proxy_cache.
 wrk:
-	@command -v wrk >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) || \
-	  echo "wrk could not be installed: the performance gate uses its aiohttp client" >&2
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null) || \
+	  echo "wrk/nginx could not be installed: the performance gate uses its aiohttp client" \
+	    "or leaves out nginx" >&2
 
 # wrk and hey load generators and nginx (the proxy_cache baseline) for `bizra-node bench`.
 bench-tools:

@@ -38,19 +38,33 @@ def _save(fig: Any, folder: Path, name: str) -> Path:
 
 
 def _throughput(plt: Any, runs: dict[str, Any], folder: Path, stem: str) -> Path | None:
-    rows = [(label, runs[k]["rps"]) for k, label in THROUGHPUT if k in runs]
+    """req/s (left) and server CPU µs per request (right) of each hit-path target, each
+    with its ratio to nginx proxy_cache of the same run."""
+    rows = [(label, runs[k]["rps"], runs[k].get("cpu_us")) for k, label in THROUGHPUT if k in runs]
     if not rows:
         return None
-    ref = runs.get("nginx.post", {}).get("rps") or max(v for _, v in rows)
-    fig, ax = plt.subplots(figsize=(7.5, 3.2))
-    labels, values = zip(*rows, strict=True)
-    bars = ax.barh(labels[::-1], values[::-1], color="#4c72b0")
-    for bar, v in zip(bars, values[::-1], strict=True):
+    ref = runs.get("nginx.post", {}).get("rps") or max(r[1] for r in rows)
+    ref_cpu = runs.get("nginx.post", {}).get("cpu_us")
+    fig, (ax, ax_cpu) = plt.subplots(1, 2, figsize=(9.5, 3.4), sharey=True)
+    labels = [r[0] for r in rows][::-1]
+    values = [r[1] for r in rows][::-1]
+    cpus = [r[2] or 0.0 for r in rows][::-1]
+    bars = ax.barh(labels, values, color="#4c72b0")
+    for bar, v in zip(bars, values, strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                 f" {v / 1000:.1f}k ({v / ref:.2f}x)", va="center", fontsize=8)
-    ax.set_xlabel("requests/s (wrk; ratio to nginx proxy_cache)")
-    ax.set_xlim(0, max(values) * 1.35)
-    ax.set_title("Hit path throughput, same machine, same run", fontsize=10)
+    ax.set_xlabel("requests/s (wrk; ratio to nginx)", fontsize=8)
+    ax.set_xlim(0, max(values) * 1.45)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
+    bars = ax_cpu.barh(labels, cpus, color="#dd8452")
+    for bar, v in zip(bars, cpus, strict=True):
+        ratio = f" ({v / ref_cpu:.1f}x)" if ref_cpu else ""
+        ax_cpu.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:.1f}{ratio}",
+                    va="center", fontsize=8)
+    ax_cpu.set_xlabel("server CPU µs per request (ratio to nginx)", fontsize=8)
+    ax_cpu.set_xlim(0, (max(cpus) or 1.0) * 1.45)
+    fig.suptitle("Hit path: throughput and CPU per request, same machine, same run "
+                 "(best round)", fontsize=10)
     return _save(fig, folder, f"{stem}-throughput.png")
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import aiohttp
 import orjson
 
-__all__ = ["Fault", "FaultKind", "FaultProxy"]
+__all__ = ["HEAD_CALLS", "Fault", "FaultKind", "FaultProxy", "head_only"]
 
 FaultKind = Literal["latency", "drop", "http", "malformed", "rpc_error", "stall"]
 
@@ -88,6 +88,18 @@ def _call_names(body: bytes) -> list[str]:
     return out
 
 
+HEAD_CALLS = frozenset({"eth_blockNumber", "eth_getBlockByNumber:latest",
+                        "eth_getBlockByNumber:safe", "eth_getBlockByNumber:finalized",
+                        "eth_getBlockByNumber:pending"})
+"""Calls that only ask where the head is (the node's head follower and head probes poll
+these on their own clock, whatever the clients ask)."""
+
+
+def head_only(names: list[str]) -> bool:
+    """A request whose every call only asks where the head is."""
+    return bool(names) and all(n in HEAD_CALLS for n in names)
+
+
 def _rpc_errors(body: bytes, code: int, message: str) -> bytes:
     try:
         doc = orjson.loads(body)
@@ -116,6 +128,8 @@ class FaultProxy:
         self._session: aiohttp.ClientSession | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self.received = 0
+        self.head_only = 0
+        """Requests (of ``received``) that only asked where the head is (:func:`head_only`)."""
         """Requests read from clients."""
         self.forwarded = 0
         """Requests the target answered through us."""
@@ -142,6 +156,7 @@ class FaultProxy:
 
     def reset_counts(self) -> None:
         self.received = self.forwarded = self.backend_errors = self.connections = 0
+        self.head_only = 0
         self.injected.clear()
         self.calls.clear()
 
@@ -201,8 +216,11 @@ class FaultProxy:
                     answer: tuple[int, bytes, list[str]] | None = self._control(head)
                 else:
                     self.received += 1
+                    names = _call_names(body)
+                    if head_only(names):
+                        self.head_only += 1
                     if self.count_calls:
-                        self.calls.update(_call_names(body))
+                        self.calls.update(names)
                     answer = await self._answer(body, reader)
                 if answer is None:  # drop: a hard reset, no answer
                     writer.transport.abort()
@@ -285,7 +303,8 @@ class FaultProxy:
         return 200, orjson.dumps(self.stats()), []
 
     def stats(self) -> dict[str, Any]:
-        return {"received": self.received, "forwarded": self.forwarded,
+        return {"received": self.received, "headOnly": self.head_only,
+                "forwarded": self.forwarded,
                 "backendErrors": self.backend_errors, "injected": dict(self.injected),
                 "connections": self.connections, "calls": dict(self.calls)}
 

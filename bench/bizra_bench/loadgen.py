@@ -43,6 +43,8 @@ class WrkResult:
     non_2xx: int
     requests: int
     server_cpu_pct: float = 0.0
+    server_cpu_us_per_req: float = float("nan")
+    """CPU time of the watched processes during the run over the requests answered, µs."""
     server_rss_mb: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,6 +136,8 @@ def wrk(label: str, url: str, *, duration: float, connections: int = 64, threads
                                  check=True).stdout
     result = parse_wrk(label, out)
     result.server_cpu_pct = watched.cpu_pct
+    if watch and result.requests:
+        result.server_cpu_us_per_req = watched.cpu_s / result.requests * 1e6
     result.server_rss_mb = watched.rss_peak_mb
     return result
 

@@ -45,12 +45,22 @@ class Run:
     """Offered rate (paced runs)."""
     duration_s: float = 0.0
     cpu_pct: float = 0.0
+    cpu_us: float = NAN
+    """Server CPU time per request, µs (all watched processes; moves far less than req/s
+    when the load generator and the servers share the cores). In a paced run at a low
+    rate it includes the server's background work (head following, proving new heads)
+    spread over few requests."""
     rss_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v)
                 for k, v in asdict(self).items()}
+
+
+def _per_request(cpu_s: float, requests: int) -> float:
+    """µs of CPU per request (the warm-up's requests count: the CPU was watched then too)."""
+    return cpu_s / requests * 1e6 if requests else NAN
 
 
 def _fmt_ms(value: float) -> str:
@@ -83,19 +93,23 @@ class Recorder:
 
     def _done(self, run: Run) -> Run:
         """Record ``run``; a repeat of a wrk run keeps the best throughput of all
-        repeats (and every repeat's req/s in ``extra['repeats']``)."""
+        repeats (and every repeat's req/s in ``extra['repeats']``, its CPU µs per
+        request in ``extra['cpu_repeats']``)."""
         old = self.runs.get(run.key)
         if old is not None and run.tool == "wrk":
             repeats = [*old.extra.get("repeats", [old.rps]), run.rps]
+            cpu = [*old.extra.get("cpu_repeats", [old.cpu_us]), run.cpu_us]
             best = run if run.rps > old.rps else old
             best.extra["repeats"] = repeats
+            best.extra["cpu_repeats"] = cpu
             self.runs[run.key] = best
         else:
             self.runs[run.key] = run
         rate = f" (offered {run.rate:.0f}/s)" if run.tool == "paced" else ""
         self.say(f"-> {run.rps:>9.0f} req/s{rate}  mean {_fmt_ms(run.mean_ms)}  "
                  f"p50 {_fmt_ms(run.p50_ms)}  p99 {_fmt_ms(run.p99_ms)} ms  "
-                 f"errors {run.errors}  cpu {run.cpu_pct:.0f} %  rss {run.rss_mb:.0f} MB")
+                 f"errors {run.errors}  cpu {run.cpu_pct:.0f} % = {run.cpu_us:.1f} µs/req  "
+                 f"rss {run.rss_mb:.0f} MB")
         return run
 
     # --- load -------------------------------------------------------------------------
@@ -108,6 +122,7 @@ class Recorder:
         return self._done(Run(key, label, "wrk", r.rps, p50_ms=r.p50_ms, p99_ms=r.p99_ms,
                               requests=r.requests, errors=r.errors + r.non_2xx,
                               duration_s=duration, cpu_pct=r.server_cpu_pct,
+                              cpu_us=r.server_cpu_us_per_req,
                               rss_mb=r.server_rss_mb, extra={"p90_ms": r.p90_ms}))
 
     def paced(self, key: str, label: str, url: str, *, watch: list[int], rate: float,
@@ -121,4 +136,7 @@ class Recorder:
         return self._done(Run(key, label, "paced", r.achieved_rps, mean_ms=r.mean_ms,
                               p50_ms=r.p50_ms, p95_ms=r.p95_ms, p99_ms=r.p99_ms,
                               max_ms=r.max_ms, requests=r.sent, errors=r.failed, rate=rate,
-                              duration_s=duration, cpu_pct=w.cpu_pct, rss_mb=w.rss_peak_mb))
+                              duration_s=duration, cpu_pct=w.cpu_pct,
+                              cpu_us=_per_request(w.cpu_s, r.sent + int(rate * warmup))
+                              if watch else NAN,
+                              rss_mb=w.rss_peak_mb))

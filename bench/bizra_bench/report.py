@@ -1,8 +1,11 @@
 """The suite's results as ratios: the issue's goals, the roadmap's table, the runs.
 
 Every goal compares two figures measured in the same run on the same machine, so a
-busy or a fast machine moves both. Absolute figures are reported beside them, for
-the roadmap's table (whose targets are absolute) and for the curious.
+busy or a fast machine moves both. Beside every throughput figure stands the server's
+CPU time per request (``cpu_us``), which moves far less with how the load generator
+and the servers share the cores; the CPU goal is a ratio of those. Absolute figures
+are reported beside them, for the roadmap's table (whose targets are absolute) and for
+the curious.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 from bizra_bench.measure import Recorder
 
-__all__ = ["assemble", "markdown", "round_ratio", "summary"]
+__all__ = ["assemble", "hit_path", "markdown", "round_cpu_ratio", "round_ratio", "spread",
+           "summary"]
 
 NAN = float("nan")
 
@@ -40,6 +44,56 @@ def round_ratio(runs: dict[str, Any], a: str, b: str) -> float:
     return _ratio(_get(runs, a, "rps"), _get(runs, b, "rps"))
 
 
+def _repeats(runs: dict[str, Any], key: str, field: str) -> list[float]:
+    """Every round's figure of a wrk run (``repeats``: req/s, ``cpu_repeats``: CPU µs
+    per request), else the one figure recorded."""
+    run = runs.get(key) or {}
+    values = (run.get("extra") or {}).get(field)
+    if not values:
+        one = run.get("rps" if field == "repeats" else "cpu_us")
+        values = [] if one is None else [one]
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+
+
+def round_cpu_ratio(runs: dict[str, Any], a: str, b: str) -> float:
+    """CPU µs per request of ``a`` over ``b``: the median of the per-round ratios (as
+    :func:`round_ratio`), else the ratio of the recorded figures."""
+    ra, rb = _repeats(runs, a, "cpu_repeats"), _repeats(runs, b, "cpu_repeats")
+    if ra and rb and len(ra) == len(rb):
+        return float(statistics.median(x / y for x, y in zip(ra, rb, strict=True) if y))
+    return _ratio(_get(runs, a, "cpu_us"), _get(runs, b, "cpu_us"))
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of ``values`` (NaN when there are none)."""
+    if not values:
+        return NAN, NAN, NAN
+    return float(statistics.median(values)), min(values), max(values)
+
+
+HIT_TARGETS = [("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)"),
+               ("bare.get", "bare GET /_bench/constant"),
+               ("bare.post", "bare POST /_bench/constant"),
+               ("hit.post", "POST validate/transaction, L1 hit"),
+               ("hit.get", "GET transactions/{hash}, L1 hit"),
+               ("rpc.post", "POST /rpc eth_getTransactionByHash, L1 hit")]
+
+
+def hit_path(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each hit-path target: req/s and CPU µs per request over the rounds (median and
+    range), and its ratios to nginx measured in the same rounds."""
+    out = []
+    for key, label in HIT_TARGETS:
+        if key not in runs:
+            continue
+        rps, cpu = spread(_repeats(runs, key, "repeats")), spread(_repeats(runs, key, "cpu_repeats"))
+        out.append({"key": key, "label": label, "rps": rps, "cpu_us": cpu,
+                    "rounds": len(_repeats(runs, key, "repeats")),
+                    "rps_vs_nginx": round_ratio(runs, key, "nginx.post"),
+                    "cpu_vs_nginx": round_cpu_ratio(runs, key, "nginx.post")})
+    return out
+
+
 def _goal(name: str, value: float, target: float, higher: bool, how: str,
           unit: str = "x") -> dict[str, Any]:
     ok = None if math.isnan(value) else (value >= target if higher else value <= target)
@@ -56,9 +110,16 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
         _goal("L1-hit POST validate/transaction vs nginx proxy_cache (req/s)",
               round_ratio(runs, "hit.post", "nginx.post"), 0.4, True,
               "wrk, same connections, median of the rounds' ratios; node with metrics on"),
+        _goal("L1-hit POST validate/transaction vs nginx proxy_cache (CPU per request)",
+              round_cpu_ratio(runs, "hit.post", "nginx.post"), 3.0, False,
+              "server CPU time during the wrk run / requests answered, median of the "
+              "rounds' ratios"),
         _goal("L1-hit GET transactions/{hash} vs nginx proxy_cache (req/s)",
               round_ratio(runs, "hit.get", "nginx.post"), 0.6, True,
               "wrk, same connections, median of the rounds' ratios"),
+        _goal("POST /rpc L1 hit (fast lane) vs POST validate/transaction L1 hit (req/s)",
+              round_ratio(runs, "rpc.post", "hit.post"), 0.9, True,
+              "wrk, same server, median of the rounds' ratios (within 10 %)"),
         _goal("miss vs one upstream round trip (p50)",
               _ratio(p50("miss.node"), p50("miss.direct")), 1.1, False,
               "paced, a new key per request; (b) = the same batch sent to the upstream"),
@@ -83,6 +144,11 @@ def extra_ratios(runs: dict[str, Any]) -> list[tuple[str, float]]:
         ("L1-hit POST / bare POST (same server)", r("hit.post", "bare.post")),
         ("L1-hit GET / bare GET (same server)", r("hit.get", "bare.get")),
         ("POST /rpc / nginx proxy_cache", r("rpc.post", "nginx.post")),
+        ("CPU per request: L1-hit GET / nginx", round_cpu_ratio(runs, "hit.get", "nginx.post")),
+        ("CPU per request: POST /rpc / nginx", round_cpu_ratio(runs, "rpc.post", "nginx.post")),
+        ("CPU per request: bare GET / nginx", round_cpu_ratio(runs, "bare.get", "nginx.post")),
+        ("CPU per request: L1-hit POST / bare POST",
+         round_cpu_ratio(runs, "hit.post", "bare.post")),
         ("bare GET / nginx proxy_cache", r("bare.get", "nginx.post")),
         ("best L1-hit POST / best nginx proxy_cache", _ratio(rps("hit.post"), rps("nginx.post"))),
         ("best L1-hit GET / best nginx proxy_cache", _ratio(rps("hit.get"), rps("nginx.post"))),
@@ -148,11 +214,18 @@ def assemble(args: argparse.Namespace, rec: Recorder, hit_rates: dict[str, Any],
     return {"settings": vars(args), "info": info, "elapsed_s": round(elapsed),
             "runs": runs, "hit_rates": hit_rates,
             "goals": goals(runs, hit_rates),
+            "hit_path": [{**h, "rps": list(h["rps"]), "cpu_us": list(h["cpu_us"]),
+                          "rps_vs_nginx": _round(h["rps_vs_nginx"]),
+                          "cpu_vs_nginx": _round(h["cpu_vs_nginx"])} for h in hit_path(runs)],
             "ratios": [{"ratio": n, "value": None if math.isnan(v) else round(v, 3)}
                        for n, v in extra_ratios(runs)],
             "roadmap": roadmap(runs, hit_rates, subs),
             "subscenarios": {k: _sub_highlights(k, v) for k, v in subs.items()},
             "notes": rec.notes}
+
+
+def _round(v: float) -> float | None:
+    return None if math.isnan(v) else round(v, 3)
 
 
 def _sub_highlights(name: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -218,14 +291,33 @@ def roadmap_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _med_range(v: list[Any], fmt: str) -> str:
+    med, lo, hi = (None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in v)
+    if med is None:
+        return "-"
+    return fmt.format(med) if lo == hi else f"{fmt.format(med)} ({fmt.format(lo)}-{fmt.format(hi)})"
+
+
+def hit_table(data: dict[str, Any]) -> list[str]:
+    lines = ["| target | rounds | req/s median (range) | CPU µs/request median (range) | "
+             "req/s vs nginx | CPU/request vs nginx |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for h in data.get("hit_path") or []:
+        lines.append(f"| {h['label']} | {h['rounds']} | {_med_range(h['rps'], '{:.0f}')} | "
+                     f"{_med_range(h['cpu_us'], '{:.1f}')} | {_num(h['rps_vs_nginx'], '{:.3f}')} | "
+                     f"{_num(h['cpu_vs_nginx'], '{:.2f}')} |")
+    return lines
+
+
 def runs_table(data: dict[str, Any]) -> list[str]:
-    lines = ["| run | tool | req/s | mean ms | p50 ms | p95 ms | p99 ms | errors | CPU % | RSS MB |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| run | tool | req/s | mean ms | p50 ms | p95 ms | p99 ms | errors | CPU % | "
+             "CPU µs/req | RSS MB |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in data["runs"].values():
         tool = r["tool"] if r["tool"] == "wrk" else f"paced {r['rate']:g}/s"
         lines.append(f"| {r['label']} | {tool} | {_num(r['rps'], '{:.0f}')} | {_num(r['mean_ms'])} | "
                      f"{_num(r['p50_ms'])} | {_num(r['p95_ms'])} | {_num(r['p99_ms'])} | "
-                     f"{r['errors']} | {_num(r['cpu_pct'], '{:.0f}')} | {_num(r['rss_mb'], '{:.0f}')} |")
+                     f"{r['errors']} | {_num(r['cpu_pct'], '{:.0f}')} | "
+                     f"{_num(r.get('cpu_us'), '{:.1f}')} | {_num(r['rss_mb'], '{:.0f}')} |")
     return lines
 
 
@@ -242,6 +334,8 @@ def markdown(data: dict[str, Any]) -> str:
              f"{s['connections']} connections x {s['duration']:g} s; paced {s['rate']:g} req/s x "
              f"{s['paced_duration']:g} s; Zipf s={s['zipf_s']}; {data['elapsed_s']} s in all.", "",
              "## Goals (ratios measured in this run)", "", *goals_table(data), "",
+             "## Hit path: throughput and CPU per request (wrk, each target in turn each "
+             "round)", "", *hit_table(data), "",
              "## The roadmap's table", "", *roadmap_table(data), "",
              "## Other ratios", "", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {r['ratio']} | {_num(r['value'], '{:.3g}')} |" for r in data["ratios"]]
@@ -265,5 +359,6 @@ def markdown(data: dict[str, Any]) -> str:
 
 def summary(data: dict[str, Any]) -> str:
     """What the terminal shows at the end."""
-    return "\n".join(["", "== goals ==", *goals_table(data), "", "== roadmap ==",
+    return "\n".join(["", "== goals ==", *goals_table(data), "", "== hit path ==",
+                      *hit_table(data), "", "== roadmap ==",
                       *roadmap_table(data), ""])

@@ -1,7 +1,8 @@
 """CPU and memory of the processes under test while a load runs.
 
-CPU is the processes' CPU time used during the run over its wall time (100 % = one
-core busy); RSS is sampled every ``interval`` seconds in a thread and the peak and
+CPU is the processes' CPU time used during the run (``cpu_s``; over the requests
+answered, the CPU time per request the suite reports) and that over its wall time
+(``cpu_pct``, 100 % = one core busy); RSS is sampled every ``interval`` seconds in a thread and the peak and
 mean are kept (a single reading at the end misses a peak during the run).
 """
 
@@ -35,12 +36,14 @@ def _rss(procs: list[psutil.Process]) -> int:
 
 
 class Watch:
-    """``with Watch(pids) as w: ...`` then ``w.cpu_pct``, ``w.rss_peak_mb``, ``w.rss_mean_mb``."""
+    """``with Watch(pids) as w: ...`` then ``w.cpu_pct``, ``w.cpu_s`` (CPU seconds used
+    during the block), ``w.rss_peak_mb``, ``w.rss_mean_mb``."""
 
     def __init__(self, pids: list[int], interval: float = 0.25) -> None:
         self.procs = [psutil.Process(p) for p in pids if psutil.pid_exists(p)]
         self.interval = interval
         self.cpu_pct = 0.0
+        self.cpu_s = 0.0
         self.rss_peak_mb = 0.0
         self.rss_mean_mb = 0.0
         self._samples: list[int] = []
@@ -63,7 +66,8 @@ class Watch:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         wall = max(time.perf_counter() - self._t0, 1e-9)
-        self.cpu_pct = 100.0 * (_cpu_seconds(self.procs) - self._cpu0) / wall
+        self.cpu_s = _cpu_seconds(self.procs) - self._cpu0
+        self.cpu_pct = 100.0 * self.cpu_s / wall
         self._stop.set()
         self._thread.join()
         samples = self._samples or [_rss(self.procs)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -39,7 +40,7 @@ def _start_devnet(port: int) -> object:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
     try:
@@ -61,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
     if settings.db_enabled:
         _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
+    if settings.bizra_loop not in ("auto", "asyncio") and importlib.util.find_spec(
+            settings.bizra_loop) is None:
+        print(f"BIZRA_LOOP={settings.bizra_loop}: the {settings.bizra_loop} package is not "
+              f"installed (pip install {settings.bizra_loop}, or BIZRA_LOOP=asyncio)", file=sys.stderr)
+        return 2
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
     workers = args.workers or settings.workers
@@ -84,10 +90,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      http1_settings=HTTP1Settings(
                          header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
                      respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
-                     backpressure=backpressure)
+                     backpressure=backpressure, loop=Loops(settings.bizra_loop))
     print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
-          f"{'rsgi' if rsgi else 'asgi'}, {backpressure} connections each)", file=sys.stderr)
-    admin = _start_admin(settings.metrics_address) if settings.metrics_address else None
+          f"{'rsgi' if rsgi else 'asgi'}, {settings.bizra_loop} loop, {backpressure} connections "
+          "each)", file=sys.stderr)
+    admin = (_start_admin(settings.metrics_address, settings.bizra_loop)
+             if settings.metrics_address else None)
     try:
         server.serve()
     finally:
@@ -123,13 +131,13 @@ def connection_budget(wanted: int, workers: int) -> int:
     return max(min(wanted, per_worker), 1)
 
 
-def _start_admin(address: str) -> subprocess.Popen[bytes]:
+def _start_admin(address: str, loop: str) -> subprocess.Popen[bytes]:
     """The admin listener (METRICS_ADDRESS): a one-worker granian of its own serving
     /metrics, /api/metrics and /health over the workers' metric files."""
     host, _, port = address.rpartition(":")
     proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
                              "--workers", "1", "--host", host.strip("[]"), "--port", port,
-                             "--no-ws", "--log-level", "warning",
+                             "--no-ws", "--loop", loop, "--log-level", "warning",
                              "bizra_node.app:create_admin_rsgi_app"], start_new_session=True)
     print(f"bizra-node: metrics on http://{address} (admin listener)", file=sys.stderr)
     return proc

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         "1", description="HTTP versions served: 1 (HTTP/1.1) or auto (also cleartext HTTP/2). "
         "With auto, granian 2.8 never closes a connection that sends nothing: HTTP_HEADER_TIMEOUT "
         "starts only once the protocol is known.")
+    bizra_loop: Literal["uvloop", "asyncio", "rloop", "auto"] = Field(
+        "uvloop", description="Event loop of the granian workers: uvloop (the default; asyncio "
+        "costs 8-17 % more CPU per cache hit, docs/performance.md), asyncio (the standard "
+        "library's), rloop (granian's own, experimental; `pip install rloop` first; rloop 0.5 "
+        "breaks asyncpg, so only without a database) or auto (granian's choice: uvloop when "
+        "installed, else asyncio).")
     http_header_timeout: float = Field(
         10.0, ge=0.001, le=60, description="Seconds a connection has to send a request's "
         "headers, counted from when it opens or its last answer went out (so also how long an "

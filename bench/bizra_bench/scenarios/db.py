@@ -9,7 +9,9 @@
 Runs in a scratch database on --dsn (default: BENCH_DATABASE_URL, else the machine's
 server on 127.0.0.1:5432), dropped afterwards; without a reachable server, on an
 embedded PostgreSQL in a temporary folder.
-Options: --rows N (history table size), --records N (write-behind), --quick.
+Options: --rows N (history table size), --records N (write-behind), --quick,
+--loop uvloop|asyncio (the event loop it all runs on; default BIZRA_LOOP's value, else
+uvloop, as the node's workers).
 """
 
 from __future__ import annotations
@@ -284,7 +286,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 def _markdown(r: dict[str, Any]) -> str:
     w, h, a = r["write_behind"], r["history"], r["acquire"]
-    lines = [f"# bench db ({r['server']}, PostgreSQL {r.get('server_version', '?')})", "",
+    lines = [f"# bench db ({r['server']}, PostgreSQL {r.get('server_version', '?')}, "
+             f"{r.get('loop', 'asyncio')} loop)", "",
              "## Write-behind (recorder -> COPY batches -> committed rows)", "",
              f"- {w['records']} records in {w['seconds']} s: **{w['records_per_s']} records/s** "
              f"(batches of {w['batch_rows']} rows / {w['batch_interval_s']} s); spooled: "
@@ -315,10 +318,18 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"),
+                        default=os.environ.get("BIZRA_LOOP", "uvloop").replace("auto", "uvloop"))
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.records, args.iterations, args.rounds = 20_000, 5_000, 20, 3
-    result = asyncio.run(_main(args))
+    if args.loop == "uvloop":
+        import uvloop
+
+        result = uvloop.run(_main(args))
+    else:
+        result = asyncio.run(_main(args))
+    result["loop"] = args.loop
     path = write_results("db", result, _markdown(result))
     print(path.read_text())
     return 0

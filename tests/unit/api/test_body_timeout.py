@@ -56,3 +56,30 @@ async def test_no_timeout_costs_nothing() -> None:
     timeouts = BodyTimeouts(None)
     assert timeouts.begin() is None
     assert await read(timeouts, 0) == "read"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_each_read_registers_its_own_task_on_either_loop(loop: str) -> None:
+    """The registry lookup (body_timeout._TASKS) finds the task that reads, on asyncio's
+    loop and on uvloop, while the reaper runs and after it went away."""
+    import uvloop
+
+    async def main() -> None:
+        timeouts = BodyTimeouts(0.2, tick=0.02)
+
+        async def one() -> bool:
+            task = timeouts.begin()
+            try:
+                await asyncio.sleep(0)
+                return task is asyncio.current_task()
+            finally:
+                timeouts.end(task)
+
+        assert all(await asyncio.gather(*(one() for _ in range(20))))
+        assert timeouts._reaper is not None
+        await asyncio.sleep(0.1)  # the reaper goes
+        assert timeouts._reaper is None
+        assert await asyncio.create_task(one())
+        assert await read(timeouts, 5) == "timed out"
+
+    (uvloop.run if loop == "uvloop" else asyncio.run)(main())
