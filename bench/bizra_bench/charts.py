@@ -124,7 +124,7 @@ def _hit_rates(plt: Any, hit_rates: dict[str, Any], folder: Path, stem: str) -> 
     ax.set_ylim(0, 105)
     ax.set_ylabel("hit rate %")
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Zipf mix: cache hit rate (upstream validations / requests)", fontsize=10)
+    ax.set_title("Zipf mix: cache hit rate (1 - validations computed / requests)", fontsize=10)
     return _save(fig, folder, f"{stem}-hitrate.png")
 
 

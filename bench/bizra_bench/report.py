@@ -128,7 +128,7 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
               "same keys, same proxy, same rate"),
         _goal("cache hit rate, Zipf mix, steady, default sizes",
               NAN if steady is None else steady * 100, 90, True,
-              "upstream validations counted at the proxy / client requests", unit=" %"),
+              "1 - validations the node computed / client requests", unit=" %"),
     ]
 
 
@@ -340,7 +340,7 @@ def markdown(data: dict[str, Any]) -> str:
              "## Other ratios", "", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {r['ratio']} | {_num(r['value'], '{:.3g}')} |" for r in data["ratios"]]
     lines += ["", "## Hit rates (counted at the upstream proxy)", "",
-              "| node | phase | requests | upstream validations | hit rate |",
+              "| node | phase | requests | validations computed | hit rate |",
               "| --- | --- | ---: | ---: | ---: |"]
     for key, hr in data["hit_rates"].items():
         profile, phase = key.split(".")
