@@ -6,13 +6,16 @@ from __future__ import annotations
 import time
 import urllib.request
 
+import orjson
+
 from bizra_bench.scenarios.suite import computed_validations
 from bizra_bench.stack import start_node
 from tests.conftest import Devnet
 
 
 def _validate(base: str, kind: str, value: str) -> None:
-    body = ('{"%s":"%s"}' % ("txHash" if kind == "transaction" else "address", value)).encode()
+    field = "txHash" if kind == "transaction" else "address"
+    body = orjson.dumps({field: value})
     req = urllib.request.Request(f"{base}/api/v1/validate/{kind}", data=body,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:

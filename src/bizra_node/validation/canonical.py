@@ -9,6 +9,12 @@ forged a link (the caller fails the answer's parent_link check).
 
 The window is bounded (``max_blocks``): the oldest numbers are forgotten first, but
 never the anchor, which every link is proven against.
+
+Whether a block is linked to the anchor is asked on every answer's proof; the chain
+keeps the run of numbers around the anchor in which each block links to the next
+(``_low`` .. ``_high``) and moves its ends as blocks are kept and dropped, so the
+question is two comparisons instead of a walk of up to TRUST_WALK_LIMIT blocks (5 %
+of a transaction miss's CPU in a profile with the walk).
 """
 
 from __future__ import annotations
@@ -38,12 +44,15 @@ class Linked:
 
 
 class CanonicalChain:
-    __slots__ = ("_blocks", "anchor", "max_blocks")
+    __slots__ = ("_blocks", "_high", "_low", "anchor", "max_blocks")
 
     def __init__(self, max_blocks: int = 8192) -> None:
         self.max_blocks = max_blocks
         self._blocks: dict[int, Linked] = {}
         self.anchor: Linked | None = None
+        self._low, self._high = 1, 0
+        """Every block from ``_low`` to ``_high`` is kept and links to the next, and the
+        anchor is among them (empty, low > high, without an anchor)."""
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -61,11 +70,16 @@ class CanonicalChain:
         """Pin the anchor (a block trusted by quorum, checkpoint or first use). Blocks
         kept above it that do not link to it any more are dropped."""
         anchor = Linked(number, block_hash, parent)
-        self.anchor = anchor
         kept = self._blocks.get(number)
         if kept is not None and kept.hash != block_hash:
             self.drop_from(number)
+        same_run = (kept == anchor and self.anchor is not None
+                    and self._low <= number <= self._high)
+        self.anchor = anchor
         self._blocks[number] = anchor
+        if not same_run:
+            self._low = self._high = number
+            self._extend()
 
     def check(self, number: int, block_hash: bytes, parent: bytes) -> Link:
         """How a header relates to what is kept, without keeping it."""
@@ -85,28 +99,25 @@ class CanonicalChain:
         link = self.check(number, block_hash, parent)
         if link in (Link.LINKED, Link.DETACHED):
             self._blocks[number] = Linked(number, block_hash, parent)
+            if number in (self._high + 1, self._low - 1) and self.anchor is not None:
+                self._extend()
             self._bound()
         return link
 
     def linked_down_to_anchor(self, number: int) -> bool:
         """Whether every block from ``number`` down (or up) to the anchor is kept and
         each links to the next: the block at ``number`` is proven canonical."""
-        anchor = self.anchor
-        if anchor is None:
-            return False
-        step = -1 if number > anchor.number else 1
-        n = number
-        while n != anchor.number:
-            block = self._blocks.get(n)
-            other = self._blocks.get(n + step)
-            if block is None or other is None:
-                return False
-            if step == -1 and block.parent != other.hash:
-                return False
-            if step == 1 and other.parent != block.hash:
-                return False
-            n += step
-        return True
+        return self._low <= number <= self._high
+
+    def _extend(self) -> None:
+        """Move the ends of the linked run outwards over blocks that link to it."""
+        blocks = self._blocks
+        high, low = self._high, self._low
+        while (above := blocks.get(high + 1)) is not None and above.parent == blocks[high].hash:
+            high += 1
+        while (below := blocks.get(low - 1)) is not None and blocks[low].parent == below.hash:
+            low -= 1
+        self._high, self._low = high, low
 
     def gaps(self, low: int, high: int) -> list[int]:
         """Numbers in [low, high] with no block kept."""
@@ -119,6 +130,9 @@ class CanonicalChain:
         dropped = [self._blocks.pop(n) for n in gone]
         if self.anchor is not None and self.anchor.number >= number:
             self.anchor = None
+            self._low, self._high = 1, 0
+        elif number <= self._high:
+            self._high = number - 1
         return dropped
 
     def _bound(self) -> None:
@@ -129,3 +143,8 @@ class CanonicalChain:
         for n in sorted(self._blocks)[: extra + (1 if anchor is not None else 0)]:
             if n != anchor and len(self._blocks) > self.max_blocks:
                 del self._blocks[n]
+                if anchor is not None and self._low <= n <= self._high:
+                    if n < anchor:
+                        self._low = n + 1
+                    else:
+                        self._high = n - 1
