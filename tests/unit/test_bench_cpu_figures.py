@@ -92,7 +92,8 @@ def test_watch_counts_cpu_seconds() -> None:
     import time
 
     with Watch([os.getpid()]) as w:
-        end = time.process_time() + 0.05
+        end = time.process_time() + 0.1
         while time.process_time() < end:
             pass
-    assert w.cpu_s >= 0.04 and w.cpu_pct > 0
+    # the kernel counts CPU time in clock ticks (10 ms here): allow two
+    assert w.cpu_s >= 0.08 - 1e-9 and w.cpu_pct > 0
