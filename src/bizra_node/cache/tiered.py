@@ -14,8 +14,10 @@ A reorg may land while a computation is in flight: its answer was read from the 
 chain and would be stored after ``invalidate_from`` had dropped its peers. Each
 invalidation is numbered; an entry whose computation saw one that covers it (its
 block at or above the first replaced block) is computed once more, and is not cached
-if that one is overtaken too. ``invalidate_l2_from`` waits for the L2 writes already
-scheduled, so none lands after the delete.
+if that one is overtaken too; an entry stored with ``put`` (the answers of a /rpc
+batch) carries the ``reorg_mark`` taken before its upstream call and is not stored when
+overtaken. ``invalidate_l2_from`` waits for the L2 writes already scheduled, so none
+lands after the delete.
 
 Keys in Redis carry the entry format version, the network and the kind:
 ``<prefix>:v<FORMAT_VERSION>:<network id>:<kind>:<subject>``, so a format change
@@ -189,10 +191,19 @@ class TieredCache:
         self._hits.inc(("l1", kind))
         return entry
 
-    def put(self, kind: str, subject: str, entry: Entry) -> bool:
+    def put(self, kind: str, subject: str, entry: Entry, *, since: int | None = None) -> bool:
         """Store an entry computed elsewhere in L1 only (e.g. a head seen on the way);
-        False when L1 does not keep it (disabled, or TTL already over)."""
+        False when L1 does not keep it (disabled, or TTL already over), or when
+        ``since`` (:attr:`reorg_mark` before the computation) shows that a reorg
+        covering it landed meanwhile."""
+        if since is not None and self._overtaken(entry, since):
+            return False
         return self._to_l1(_key(kind, subject), entry, time.time()) is True
+
+    @property
+    def reorg_mark(self) -> int:
+        """The invalidations so far: taken before computing an entry for :meth:`put`."""
+        return self._reorg_count
 
     def peek(self, kind: str, subject: str) -> Entry | None:
         """The L1 entry without counting a hit or miss (internal lookups)."""

@@ -335,6 +335,7 @@ class RpcService:
         """Upstream answers in call order, 'latest' pinned to the head, proven where
         the method allows: Entry values (put in the cache on the way when cacheable and
         ``store``; ``expires`` 0: not cacheable) or RpcError values."""
+        mark = self._cache.reorg_mark if self._cache is not None else 0
         try:
             head = await self._chain.head()
             pins = [_pinned(c, head) for c in calls]
@@ -376,7 +377,7 @@ class RpcService:
             entry = self._entry(call, result, head if pins[i] is not None else max(head, seen),
                                 finalized, proof)
             if store and entry.expires > 0:
-                self._cache.put("rpc", self.subject(call), entry)
+                self._cache.put("rpc", self.subject(call), entry, since=mark)
             out.append(entry)
         return out
 

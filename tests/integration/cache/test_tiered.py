@@ -422,3 +422,17 @@ async def test_a_computation_that_outlived_the_reorgs_remembered_is_computed_aga
     src.gate.set()
     await task
     assert src.calls == 2 and cache.peek("block", "7") is not None
+
+
+async def test_put_refuses_an_entry_a_reorg_overtook_since_its_mark(cache: TieredCache) -> None:
+    """/rpc batches store their answers with put: the same rule as fetch."""
+    def entry(block: int) -> Entry:
+        return Entry(body=b"{}", expires=time.time() + 60, block=block)
+
+    mark = cache.reorg_mark
+    cache.invalidate_from(50)
+    assert cache.put("rpc", "above", entry(100), since=mark) is False
+    assert cache.peek("rpc", "above") is None
+    assert cache.put("rpc", "below", entry(10), since=mark) is True
+    assert cache.put("rpc", "unmarked", entry(100)) is True
+    assert cache.put("rpc", "after", entry(100), since=cache.reorg_mark) is True
