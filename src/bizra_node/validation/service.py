@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..cache import Compute, Entry, TieredCache, TtlPolicy
 from ..errors import IntegrityFailure
@@ -64,6 +64,9 @@ _NO_PROOF_METHOD = frozenset({-32601, -32004})
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_Result = TypeVar("_Result", TransactionResult, BlockResult, AccountResult)
 
 
 def _failed(exc: IntegrityFailure) -> Verification:
@@ -109,10 +112,7 @@ class ValidationService:
         try:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
-            result = TransactionResult(valid=False, error=_error(exc), validated_at=now_iso(),
-                                       network_id=self.network_id, verification=_failed(exc))
-            await self._record("transaction", tx_hash, result)
-            return result
+            return await self._refused(TransactionResult, "transaction", tx_hash, exc)
         tx = need(raw[0], "eth_getTransactionByHash")
         receipt = need(raw[1], "eth_getTransactionReceipt")
         try:
@@ -162,10 +162,7 @@ class ValidationService:
         try:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
-            result = BlockResult(valid=False, error=_error(exc), validated_at=now_iso(),
-                                 network_id=self.network_id, verification=_failed(exc))
-            await self._record("block", str(ref), result)
-            return result
+            return await self._refused(BlockResult, "block", str(ref), exc)
         block = need(raw[0], "eth_getBlockByNumber")
         rest = raw[2:] if by_number else raw[1:]
         try:
@@ -208,10 +205,7 @@ class ValidationService:
         try:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
-            result = AccountResult(valid=False, error=_error(exc), validated_at=now_iso(),
-                                   network_id=self.network_id, verification=_failed(exc))
-            await self._record("address", address, result)
-            return result
+            return await self._refused(AccountResult, "address", address, exc)
         if isinstance(raw[0], RpcError) and raw[0].code in _NO_PROOF_METHOD:
             return await self._unproven_address(address, at, head)
         need(raw[0], "eth_getProof")
@@ -240,6 +234,15 @@ class ValidationService:
                                network_id=self.network_id,
                                verification=Verification(level=Level.UNVERIFIED))
         await self._record("address", address, result)
+        return result
+
+    async def _refused(self, make: type[_Result], kind: str, subject: str,
+                       exc: IntegrityFailure) -> _Result:
+        """The answer when no upstream's answer passed the checks: ``valid: false``
+        naming the check and the upstream, recorded, never cached."""
+        result = make(valid=False, error=_error(exc), validated_at=now_iso(),
+                      network_id=self.network_id, verification=_failed(exc))
+        await self._record(kind, subject, result)
         return result
 
     async def _record(self, kind: str, subject: str, result: Any) -> None:
