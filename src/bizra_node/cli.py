@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -189,30 +189,38 @@ def _load_settings() -> Settings | None:
         return None
 
 
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or an embedded PostgreSQL under DATA_DIR for the command's length."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from .store import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply migrations and create partitions ahead (embedded PostgreSQL without DATABASE_URL)."""
     import asyncio
 
     from .app import pool_options
-    from .store import EmbeddedPostgres, run_migrations
+    from .store import run_migrations
 
     settings = _load_settings()
     if settings is None:
         return 2
-    embedded = None
-    dsn = settings.database_url
-    if not dsn:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = embedded.start()
     try:
-        result = asyncio.run(run_migrations(dsn, pool_options(settings),
-                                            settings.db_partitions_ahead))
+        with _database(settings) as dsn:
+            result = asyncio.run(run_migrations(dsn, pool_options(settings),
+                                                settings.db_partitions_ahead))
     except Exception as exc:
         print(f"migrate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        if embedded is not None:
-            embedded.stop()
     applied = ", ".join(f"{v:04d}" for v in result["applied"]) or "none (up to date)"
     print(f"migrations applied: {applied}")
     print(f"partitions created: {', '.join(result['partitions']) or 'none'}")
@@ -250,14 +258,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
-    embedded = None
-    dsn = settings.database_url
-    if not dsn:
-        from .store import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = embedded.start()
-    try:
+    with _database(settings) as dsn:
         from .app import pool_options, redis_config
         from .keys_cli import KeysContext, run_keys_command
 
@@ -267,9 +268,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
                               redis=redis_config(settings), key_prefix=settings.cache_key_prefix,
                               refresh=settings.api_keys_refresh)
         return asyncio.run(run_keys_command(args, context))
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 PLUGIN_GROUP = "bizra_node.plugins"
