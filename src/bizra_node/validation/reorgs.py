@@ -10,7 +10,10 @@ kept) and finds its fork point; :class:`ReorgHandler` then:
 * tells every other worker and node over Redis pub/sub (one channel per network:
   ``<prefix>:v<format>:<network>:reorgs``), which drop the same from their L1; notices
   are sealed with the cache's MAC (CACHE_SECRET) like its entries, so whoever else can
-  publish on Redis cannot make the nodes drop their caches;
+  publish on Redis cannot make the nodes drop their caches, and a notice older than
+  NOTICE_MAX_AGE or seen before is a replay and ignored; a receiving worker deletes the
+  Redis entries from the fork on too (another node may have written an old-chain answer
+  after the noticing node's delete);
 * marks the validation records of the replaced blocks (reorged, the fork, the replacing
   hash);
 * counts it (``chain_reorgs_total{depth}``) and, when the fork is below the finalized
@@ -29,6 +32,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -46,6 +50,11 @@ log = logging.getLogger("bizra_node.validation")
 MarkRecords = Callable[[int, int, Sequence[tuple[int, bytes, bytes | None]]], Awaitable[int]]
 """(network id, fork, [(number, replaced hash, replacing hash or None)]) -> rows marked."""
 Publish = Callable[[bytes], Awaitable[Any]]
+
+NOTICE_MAX_AGE = 30.0
+"""Seconds after which a notice is refused as a replay (notices arrive in ms; pub/sub
+keeps nothing for a listener that was away)."""
+_NOTICES_REMEMBERED = 256
 
 REPLACING_WAIT = 5.0
 """Seconds the records' marking waits for the replacing blocks to be linked."""
@@ -90,6 +99,8 @@ class ReorgHandler:
         self._channel = channel
         """The pub/sub channel's name, under which notices are sealed."""
         self._forged = Throttle(1.0)
+        self._seen: deque[tuple[str, float]] = deque(maxlen=_NOTICES_REMEMBERED)
+        """(origin, at) of the latest notices acted on: a replay within the age limit."""
         self.origin = os.urandom(8).hex()
         self._tasks: set[asyncio.Task[None]] = set()
         metrics.chain_reorgs_below_finality.preset(())
@@ -160,10 +171,31 @@ class ReorgHandler:
             return
         if notice.origin == self.origin:
             return
+        age = time.time() - notice.at
+        seen = (notice.origin, notice.at)
+        if age > NOTICE_MAX_AGE or seen in self._seen:  # a replay of a genuine notice
+            suppressed = self._forged.allow("replay")
+            if suppressed is not None:
+                log.warning("reorg: ignored a notice %.1f s old or seen before (a replay?)",
+                            age, extra={"channel": self._channel, "suppressed": suppressed})
+            return
+        self._seen.append(seen)
         dropped = self._cache.invalidate_from(notice.first, final_too=notice.final_too)
-        self._metrics.reorg_propagation.observe(max(time.time() - notice.at, 0.0))
+        self._metrics.reorg_propagation.observe(max(age, 0.0))
         log.debug("reorg notice: %d cached answers dropped from block %d on", dropped,
                   notice.first)
+        # another node may have written an old-chain answer to Redis after the noticing
+        # node's delete and before this notice: delete again, after this worker's own
+        # pending writes (invalidate_l2_from waits for them)
+        task = asyncio.ensure_future(self._drop_l2(notice.first))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drop_l2(self, first: int) -> None:
+        try:
+            await self._cache.invalidate_l2_from(first)
+        except Exception as exc:
+            log.warning("reorg: Redis entries not dropped: %s", type(exc).__name__)
 
     # --- the feed ------------------------------------------------------------------------
     def feed_lost(self) -> None:

@@ -186,7 +186,8 @@ async def test_a_reorg_below_finality_is_an_incident(deep_devnet: Devnet,
 
 async def test_notices_not_sealed_with_the_cache_secret_are_ignored(
         deep_devnet: Devnet, caplog: pytest.LogCaptureFixture) -> None:
-    """Whoever else can publish on Redis cannot make the nodes drop their caches."""
+    """Whoever else can publish on Redis cannot make the nodes drop their caches, nor
+    replay a genuine notice; a genuine one also deletes the Redis entries it covers."""
     redis = RedisServer().start()
     try:
         settings = make_settings(deep_devnet.url, **LONG, redis_url=redis.url)
@@ -210,10 +211,28 @@ async def test_notices_not_sealed_with_the_cache_secret_are_ignored(
                 assert node.cache.peek("block", str(block)) is not None
                 assert any("ignored a message on the reorg channel" in r.message
                            for r in caplog.records)
+                stale = Notice(first=0, final_too=True, at=time.time() - 3600, origin="x")
                 await publisher.publish(channel, node.cache.seal(
-                    channel, msgspec.json.encode(forged)))
+                    channel, msgspec.json.encode(stale)))
+                await asyncio.sleep(0.3)
+                assert node.cache.peek("block", str(block)) is not None  # a replay
+                l2 = node.cache.l2
+                assert l2 is not None
+                key = node.cache.key("block", str(block))
+                await node.cache.flush()
+                assert await l2.get(key) is not None
+                genuine = node.cache.seal(channel, msgspec.json.encode(forged))
+                await publisher.publish(channel, genuine)
                 await until(lambda: node.cache.peek("block", str(block)) is None,
                             what="a sealed notice acted on")
+                # the receiver deletes the Redis entries from the fork on too
+                await until(lambda: node.metrics.cache_reorg_invalidated.get(("l2",)) > 0,
+                            what="L2 dropped by the receiver")
+                assert await l2.get(key) is None
+                mark = node.cache.reorg_mark
+                await publisher.publish(channel, genuine)  # the same notice again
+                await asyncio.sleep(0.3)
+                assert node.cache.reorg_mark == mark
             finally:
                 await publisher.aclose()
     finally:
