@@ -5,18 +5,24 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
+# The build backend as locked (requirements/tools.txt), then the wheel of this checkout
+# alone: its dependencies come from the lock in the next stage, never from a resolver.
+COPY requirements/tools.txt requirements/
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/tools.txt
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir build==1.2.2 \
- && python -m build --wheel --outdir /wheels
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     BIZRA_HOST=0.0.0.0 BIZRA_PORT=8080 DATA_DIR=/var/lib/bizra
+# Every dependency exactly as locked, with hashes (requirements/runtime.txt, `make lock`;
+# uvloop, BIZRA_LOOP's default, among them), then the node's wheel without resolving.
+COPY requirements/runtime.txt /tmp/runtime.txt
 COPY --from=build /wheels /wheels
-# uvloop (BIZRA_LOOP's default) is one of the wheel's dependencies
-RUN pip install --no-cache-dir /wheels/*.whl \
- && rm -rf /wheels \
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /tmp/runtime.txt \
+ && pip install --no-cache-dir --no-deps /wheels/*.whl \
+ && rm -rf /wheels /tmp/runtime.txt \
  && useradd --system --uid 10001 --home-dir /var/lib/bizra --create-home bizra
 USER 10001
 WORKDIR /var/lib/bizra

@@ -1,27 +1,62 @@
 # Every target sets up what it needs first; `make setup` is idempotent.
 PYTHON ?= python3
 VENV   := .venv
+LOCKS  := requirements/tools.txt requirements/dev.txt requirements/runtime.txt
 BIN    := $(VENV)/bin
 ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+CLIENTS := .clients/node_modules/viem/package.json
 CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
-.PHONY: setup run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
+.PHONY: setup lock clients run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
         deploy-tools compose cluster-up cluster-down cluster-capacity clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
 
-# The node (with its dev tools) and the benchmark harness, bizra-node-bench in bench/.
-$(VENV)/.installed: pyproject.toml bench/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]' -e ./bench
+# The node (with its dev tools) and the benchmark harness, bizra-node-bench in bench/,
+# installed exactly as locked: requirements/tools.txt (uv, the build backend) by pip with
+# hashes, then requirements/dev.txt by `uv pip sync` (which also removes what the lock
+# does not name), then the two local packages without their dependencies.
+# Versions move only through `make lock` (tests/unit/test_lock.py fails when the venv
+# differs from the lock).
+$(VENV)/.installed: $(LOCKS) pyproject.toml bench/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/tools.txt
+	$(BIN)/uv pip sync -q --python $(BIN)/python --require-hashes requirements/dev.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e . -e ./bench
 	touch $@
 
-$(ANVIL): scripts/devnet-package.json
+# Re-resolve every Python dependency on purpose (`make lock`, or `make lock
+# UPGRADE=msgspec` for one package), install the result and run the whole suite.
+# The lock is for CPython 3.11 on Linux (the machine, CI and the Dockerfile); pyproject's
+# ranges stay for people who install the wheel.
+UV_COMPILE = $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
+             --python-platform linux --custom-compile-command "make lock"
+lock: $(VENV)/.installed
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade-package $(UPGRADE),--upgrade) \
+	  --no-emit-package bizra-node --no-emit-package bizra-node-bench \
+	  requirements/dev.in -o requirements/dev.txt
+	$(UV_COMPILE) -c requirements/dev.txt requirements/tools.in -o requirements/tools.txt
+	$(UV_COMPILE) -c requirements/dev.txt pyproject.toml -o requirements/runtime.txt
+	rm -f $(VENV)/.installed
+	$(MAKE) test
+
+# npm tools, each a package.json with its package-lock.json under scripts/npm/<name>/,
+# installed exactly as locked (`npm ci`) into a git-ignored folder. To move a version:
+# change package.json, run `npm install --package-lock-only` in its folder, commit both.
+$(ANVIL): scripts/npm/devnet/package.json scripts/npm/devnet/package-lock.json
 	mkdir -p .devnet
-	cp scripts/devnet-package.json .devnet/package.json
-	cd .devnet && npm install --no-audit --no-fund --loglevel=error
+	cp scripts/npm/devnet/package.json scripts/npm/devnet/package-lock.json .devnet/
+	cd .devnet && npm ci --no-audit --no-fund --loglevel=error
 	test -x $(ANVIL) && touch $(ANVIL)
+
+# ethers v6 and viem, the JavaScript clients the end-to-end tests drive against /rpc.
+$(CLIENTS): scripts/npm/clients/package.json scripts/npm/clients/package-lock.json
+	mkdir -p .clients
+	cp scripts/npm/clients/package.json scripts/npm/clients/package-lock.json .clients/
+	cd .clients && npm ci --no-audit --no-fund --loglevel=error
+	test -f $(CLIENTS) && touch $(CLIENTS)
+
+clients: $(CLIENTS)
 
 # Debian's pgbouncer, for the store's PgBouncer tests; installed only if missing (needs
 # root). If it cannot be installed, setup goes on and those tests skip with the reason.
@@ -63,17 +98,17 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup lint promtool wrk deploy-tools compose
+test: setup lint promtool wrk deploy-tools clients compose
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
 # The Prometheus Operator's CRD schemas (npm @kubernetes-models/prometheus-operator) for
 # deploy/kubernetes/servicemonitor.yaml, which kubernetes-validate has no schema for.
 deploy-tools: $(CRDS) .tools/validate-crd.mjs
 
-$(CRDS): scripts/deploy-tools-package.json
+$(CRDS): scripts/npm/deploy-tools/package.json scripts/npm/deploy-tools/package-lock.json
 	mkdir -p .tools
-	cp scripts/deploy-tools-package.json .tools/package.json
-	cd .tools && npm install --no-audit --no-fund --loglevel=error
+	cp scripts/npm/deploy-tools/package.json scripts/npm/deploy-tools/package-lock.json .tools/
+	cd .tools && npm ci --no-audit --no-fund --loglevel=error
 	test -f $(CRDS) && touch $(CRDS)
 
 .tools/validate-crd.mjs: scripts/validate-crd.mjs
@@ -120,7 +155,7 @@ bench-tools:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light)
 
 clean:
-	rm -rf $(VENV) .devnet .data .cluster .tools .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .devnet .data .cluster .tools .clients .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Regenerate the README's settings table from settings.py.
 readme: setup
