@@ -95,6 +95,19 @@ def _schema_error(body: bytes, exc: msgspec.ValidationError) -> ValidationError:
                            {"reason": "schema", "error": str(exc)[:500]})
 
 
+def _undecodable(body: bytes, exc: Exception) -> ValidationError:
+    """The 400 for a body msgspec could not decode. Invalid UTF-8 is told apart by
+    looking at the body, not at the exception's type: msgspec before 0.23 raised
+    UnicodeDecodeError for it inside a string, 0.23 raises DecodeError (the type changed
+    under a range pin and broke this answer once). Runs only on the error path."""
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return ValidationError("request body is not valid UTF-8", {"reason": "invalid_utf8"})
+    return ValidationError("request body is not valid JSON",
+                           {"reason": "malformed_json", "error": str(exc)[:500]})
+
+
 def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
     """A route's ``parse``: a JSON body of ``kind`` (Content-Type checked, decoded and
     type-checked by msgspec), whose ``networkId``, when given, is the one served."""
@@ -108,12 +121,8 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
             body = decode(req.body)
         except msgspec.ValidationError as exc:
             raise _schema_error(req.body, exc) from None
-        except msgspec.DecodeError as exc:
-            raise ValidationError("request body is not valid JSON",
-                                  {"reason": "malformed_json", "error": str(exc)[:500]}) from None
-        except UnicodeDecodeError:  # msgspec's error for invalid UTF-8 inside a string
-            raise ValidationError("request body is not valid UTF-8",
-                                  {"reason": "invalid_utf8"}) from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise _undecodable(req.body, exc) from None
         requested = body.networkId if networked else None  # type: ignore[attr-defined]
         if requested is not None and requested != network_id:
             raise ValidationError("this node does not serve that network",

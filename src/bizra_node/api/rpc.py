@@ -100,7 +100,8 @@ def parse_rpc(body: bytes | str) -> Any:
     try:
         return _decode_single(body)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-        pass  # (msgspec raises UnicodeDecodeError for invalid UTF-8 in a string)
+        pass  # (msgspec < 0.23 raised UnicodeDecodeError for invalid UTF-8 in a string;
+        # orjson below answers any body msgspec could not read)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

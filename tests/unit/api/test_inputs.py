@@ -1,0 +1,44 @@
+"""The validation routes' body parser: every kind of undecodable body gets its own
+reason, whatever exception type the installed msgspec raises for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bizra_node.api.http import Request
+from bizra_node.api.inputs import TransactionRequest, json_input
+from bizra_node.errors import ValidationError
+
+parse = json_input(TransactionRequest, network_id=31337)
+HASH = "0x" + "ab" * 32
+
+
+def _reason(body: bytes) -> str:
+    req = Request("POST", "/api/v1/validate/transaction", "",
+                  {"content-type": "application/json"}.get, body, "rid")
+    with pytest.raises(ValidationError) as caught:
+        parse(req)
+    return str(caught.value.details["reason"])
+
+
+@pytest.mark.parametrize("body", [
+    b'{"txHash": "0x\xff\xfe"}',                 # inside a string (msgspec 0.23: DecodeError)
+    b'{"tx\xc3Hash": "' + HASH.encode() + b'"}',  # a truncated sequence inside a key
+    b'{"txHash": "' + HASH.encode() + b'"}\xff',  # after the document
+    b'\xef\xbb',                                 # a cut-off byte order mark
+])
+def test_invalid_utf8_is_named_whatever_msgspec_raises(body: bytes) -> None:
+    assert _reason(body) == "invalid_utf8"
+
+
+@pytest.mark.parametrize("body", [b'{"txHash": ', b"nul", b'{"txHash" "x"}',
+                                  b'{"txHash": "' + HASH.encode() + b'",}',
+                                  b'{"txHash": "' + HASH.encode() + b'"} \xc3\xa9'])
+def test_valid_utf8_that_is_not_json_is_malformed_json(body: bytes) -> None:
+    assert _reason(body) == "malformed_json"
+
+
+def test_a_good_body_parses() -> None:
+    req = Request("POST", "/x", "", {"content-type": "application/json"}.get,
+                  b'{"txHash": "' + HASH.encode() + b'"}', "rid")
+    assert parse(req).txHash == HASH
