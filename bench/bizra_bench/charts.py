@@ -18,7 +18,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from bizra_bench.validity import MIN_PACE
+from bizra_bench.validity import MIN_PACE, fmt_rate
 
 __all__ = ["CHARTS", "LOG_ABOVE", "draw", "overlaps"]
 
@@ -186,7 +186,7 @@ def _throughput(plt: Any, runs: dict[str, Any], settings: dict[str, Any], folder
 def _rate_line(run: dict[str, Any]) -> str:
     """Under a paced run's name: achieved of offered req/s, errors, FAILED."""
     rate, rps = _num(run.get("rate")), _num(run.get("rps"))
-    text = f"{rps:.0f} of {rate:.0f}/s" if rate > 0 else f"{rps:.0f}/s"
+    text = f"{fmt_rate(rps)} of {fmt_rate(rate)}/s" if rate > 0 else f"{fmt_rate(rps)}/s"
     if run.get("errors"):
         text += f"\n{run['errors']} errors"
     if run.get("failure"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bizra_bench.measure import Recorder
-from bizra_bench.validity import MIN_PACE, run_failure
+from bizra_bench.validity import MIN_PACE, fmt_rate, run_failure
 
 __all__ = ["Fig", "assemble", "build", "hit_path", "markdown", "round_cpu_ratio", "round_ratio",
            "spread", "summary"]
@@ -452,7 +452,7 @@ def _pace(r: dict[str, Any]) -> str:
     """A paced run's achieved share of its offered rate."""
     if r["tool"] != "paced" or not r.get("rate"):
         return "-"
-    return f"{(r['rps'] or 0) / r['rate']:.0%}"
+    return f"{(r['rps'] or 0) / r['rate']:.1%}"
 
 
 def runs_table(data: dict[str, Any]) -> list[str]:
@@ -464,8 +464,9 @@ def runs_table(data: dict[str, Any]) -> list[str]:
         extra = r.get("extra") or {}
         tool = (f"wrk -t{extra.get('threads', '?')} -c{extra.get('connections', '?')}"
                 if r["tool"] == "wrk" else "paced")
-        offered = _num(r.get("rate"), "{:.0f}") if r["tool"] == "paced" else "-"
-        lines.append(f"| {r['label']} | {tool} | {offered} | {_num(r['rps'], '{:.0f}')} | "
+        offered = fmt_rate(r["rate"]) if r["tool"] == "paced" and r.get("rate") else "-"
+        achieved = "-" if r.get("rps") is None else fmt_rate(r["rps"])
+        lines.append(f"| {r['label']} | {tool} | {offered} | {achieved} | "
                      f"{_pace(r)} | {_num(r['mean_ms'])} | "
                      f"{_num(r['p50_ms'])} | {_num(r['p95_ms'])} | {_num(r['p99_ms'])} | "
                      f"{r['errors']} | {_num(r['cpu_pct'], '{:.0f}')} | "
@@ -475,7 +476,7 @@ def runs_table(data: dict[str, Any]) -> list[str]:
 
 
 def hit_rate_table(data: dict[str, Any]) -> list[str]:
-    lines = ["| node | phase | requests answered (client) | lookups (node) | validations "
+    lines = ["| node | phase | answers to the client (at least) | lookups (node) | validations "
              "computed (node) | hit rate |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for key, hr in data["hit_rates"].items():
         profile, phase = key.split(".")

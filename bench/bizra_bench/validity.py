@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MIN_PACE", "hit_rate", "run_failure"]
+__all__ = ["MIN_PACE", "fmt_rate", "hit_rate", "run_failure"]
 
 MIN_PACE = 0.98
 """A paced (open-loop) run kept up when it achieved at least this share of the rate it
@@ -30,6 +30,12 @@ def _number(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def fmt_rate(value: float) -> str:
+    """A rate as the report writes it: whole above 100/s, one decimal below (19.4 of
+    20/s is not "19 of 20")."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
 
 
 def run_failure(run: dict[str, Any]) -> str | None:
@@ -52,8 +58,8 @@ def run_failure(run: dict[str, Any]) -> str | None:
         return "no request answered"
     rate = _number(run.get("rate"))
     if run.get("tool") == "paced" and rate > 0 and rps < MIN_PACE * rate:
-        return (f"achieved {rps:.0f} of the {rate:.0f} req/s offered ({rps / rate:.0%}, "
-                f"below {MIN_PACE:.0%}): the server fell behind")
+        return (f"achieved {fmt_rate(rps)} of the {fmt_rate(rate)} req/s offered "
+                f"({rps / rate:.1%}, below {MIN_PACE:.0%}): the server fell behind")
     hit = extra.get("hit_rate_failure")
     if hit:
         return f"hit rate not measured: {hit}"

@@ -29,6 +29,13 @@ def test_the_setup_is_the_outside_checks_unless_told() -> None:
     assert OUTSIDE.describe() == "wrk -t1 -c64, 3 rounds of 5 s, 1 s warm-up"
 
 
+def test_other_setups_are_given_on_the_command_line() -> None:
+    args = parser().parse_args(["--also", "2:64:5:1", "--also", "1:32:5:0.5"])
+    assert args.also == [WrkSetup(threads=2), WrkSetup(connections=32, warmup=0.5)]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--also", "2:64"])
+
+
 def test_judge_checks_every_ratio_on_the_median_of_the_rounds() -> None:
     r = _result()
     judge(r)

@@ -5,7 +5,8 @@ Options: --threads N, --connections N, --duration S (per wrk round), --repeats N
 (rounds), --warmup S (per target, not counted): the wrk setup of the checked rounds,
 by default the side-by-side check's of issue 26 (wrk -t1 -c64, 3 rounds of 5 s, 1 s
 warm-up); --also-previous (measure the gate's setup before issue 26 too, wrk -t2 -c32,
-2 s rounds, no warm-up, and report its ratios beside: what the change of setup moves);
+2 s rounds, no warm-up, and report its figures beside: what the change of setup moves);
+--also T:C:D:W (any other setup, repeatable: one difference at a time);
 --latency S (0.05); --times N (run the whole gate N times, each from a fresh devnet,
 and say how many passed: how the margins were checked against noise; exit 1 when any
 failed). The load average before each run is printed and kept in the results.
@@ -14,6 +15,7 @@ failed). The load average before each run is printed and kept in the results.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 from dataclasses import asdict
@@ -49,9 +51,24 @@ def parser() -> argparse.ArgumentParser:
                    help="s of load per target before the rounds, not counted")
     p.add_argument("--also-previous", action="store_true",
                    help="also measure the setup the gate had before issue 26, reported beside")
+    p.add_argument("--also", action="append", default=[], type=setup_arg,
+                   metavar="THREADS:CONNECTIONS:DURATION:WARMUP",
+                   help="also measure this wrk setup in the same run, reported beside "
+                   "(repeatable; e.g. 2:64:5:1 changes only the threads)")
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--times", type=int, default=1, help="run the gate N times")
     return p
+
+
+def setup_arg(text: str) -> WrkSetup:
+    """``THREADS:CONNECTIONS:DURATION:WARMUP`` as a setup of as many rounds as the gate's."""
+    try:
+        threads, connections, duration, warmup = text.split(":")
+        return WrkSetup(threads=int(threads), connections=int(connections),
+                        duration=float(duration), warmup=float(warmup))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: THREADS:CONNECTIONS:DURATION:WARMUP, e.g. 2:64:5:1") from None
 
 
 def setup_of(args: argparse.Namespace) -> WrkSetup:
@@ -62,7 +79,8 @@ def setup_of(args: argparse.Namespace) -> WrkSetup:
 def run(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     setup = setup_of(args)
-    also = (PREVIOUS_GATE,) if args.also_previous else ()
+    also = tuple(dataclasses.replace(a, rounds=setup.rounds) for a in
+                 ([PREVIOUS_GATE] if args.also_previous else []) + args.also)
     results: list[GateResult] = []
     loads: list[str] = []
     for i in range(args.times):

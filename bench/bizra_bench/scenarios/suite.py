@@ -8,8 +8,9 @@ own. Measured, each in its own step:
 - hit path: POST validate/transaction and GET transactions/{hash} answered from L1,
   POST /rpc, next to (c) the bare /_bench/constant endpoint on the same server and
   (d) nginx proxy_cache on POST serving the same JSON-RPC answer: wrk for
-  throughput (--repeat rounds, each target in turn, best of each kept), the paced
-  generator for percentiles;
+  throughput, set up as the gate and the side-by-side check of issue 26 (wrk -t1
+  -c64, --repeat rounds of 5 s, each target in turn, 1 s of warm-up per target not
+  counted; every round kept, the best drawn), the paced generator for percentiles;
 - miss path: validations of keys never asked before, next to (b) the same
   JSON-RPC batch sent to the upstream directly and (a) the node set up like the
   roadmap's starting point ("before": sequential calls, a new connection per call,
@@ -23,6 +24,10 @@ own. Measured, each in its own step:
   proxy no longer works since answers are proven: a miss makes a varying number of
   calls (blocks, headers, receipts) and prefetching adds more;
 - the cache, circuit-breaker and db scenarios, each in its own process.
+
+A run with errors, or a paced run that achieved less than 98 % of its offered rate,
+is a failed measurement (bizra_bench.validity): the report shows it as such and never
+counts it towards a goal or uses it as a denominator.
 
 Writes suite-*.{json,md} and suite-*.png charts to the results folder (bench/results/
 of the checkout, or `bizra-node bench --out DIR suite`); prints a progress line per
@@ -44,7 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bizra_bench import charts, report, runner, validity
-from bizra_bench.loadgen import OUTSIDE, Server, have_wrk
+from bizra_bench.loadgen import OUTSIDE, Server, have_wrk, wrk
 from bizra_bench.measure import Recorder, Run
 from bizra_bench.nginx import NginxCache, have_nginx
 from bizra_bench.results import ENV_VAR, results_dir, write_results
@@ -112,14 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bizra-node bench suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="every run shortened (~3 min)")
-    p.add_argument("--duration", type=float, default=5, help="wrk run, s")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="rounds of the hit-path wrk runs (best of each kept)")
+    p.add_argument("--duration", type=float, default=OUTSIDE.duration, help="wrk run, s")
+    p.add_argument("--repeat", type=int, default=OUTSIDE.rounds,
+                   help="rounds of the hit-path wrk runs (goals: median of the rounds' ratios)")
     p.add_argument("--connections", type=int, default=OUTSIDE.connections,
                    help="wrk connections")
     p.add_argument("--wrk-threads", type=int, default=OUTSIDE.threads,
                    help="wrk threads (1, as the side-by-side check of issue 26: on 2 cores a "
                    "second wrk thread takes CPU from the server under test)")
+    p.add_argument("--wrk-warmup", type=float, default=OUTSIDE.warmup,
+                   help="s of load on each hit-path target before its rounds, not counted")
     p.add_argument("--workers", type=int, default=2, help="granian workers of the node")
     p.add_argument("--rate", type=float, default=1000, help="paced runs, requests/s")
     p.add_argument("--paced-duration", type=float, default=30, help="paced runs, s")
@@ -287,19 +294,26 @@ class Suite:
             rec.say("nginx answers from its cache (X-Cache: HIT)")
         run = dict(duration=a.duration, connections=a.connections, threads=a.wrk_threads)
         watch = self._watch()
+        targets = [("bare.get", "bare GET /_bench/constant (same server)",
+                    base + "/_bench/constant", None, watch),
+                   ("bare.post", "bare POST /_bench/constant (same server)",
+                    base + "/_bench/constant", post.body, watch),
+                   ("hit.post", "POST validate/transaction, L1 hit", base + post.path, post.body,
+                    watch),
+                   ("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, None, watch),
+                   ("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path, rpc.body,
+                    watch)]
+        if nginx is not None:
+            targets.insert(0, ("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)",
+                               nginx.base + "/", rpc.body, nginx.pids()))
+        if a.wrk_warmup > 0:  # as the gate: connections opened, every worker's L1 filled
+            rec.say(f"warm-up: {a.wrk_warmup:g} s of the same load on each target, not counted")
+            for _, _, url, body, _ in targets:
+                wrk(url, url, duration=a.wrk_warmup, connections=a.connections,
+                    threads=a.wrk_threads, body=body)
         for _ in range(a.repeat):
-            if nginx is not None:
-                rec.wrk("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)", nginx.base + "/",
-                        body=rpc.body, watch=nginx.pids(), **run)
-            rec.wrk("bare.get", "bare GET /_bench/constant (same server)",
-                    base + "/_bench/constant", watch=watch, **run)
-            rec.wrk("bare.post", "bare POST /_bench/constant (same server)",
-                    base + "/_bench/constant", body=post.body, watch=watch, **run)
-            rec.wrk("hit.post", "POST validate/transaction, L1 hit", base + post.path,
-                    body=post.body, watch=watch, **run)
-            rec.wrk("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, watch=watch, **run)
-            rec.wrk("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path,
-                    body=rpc.body, watch=watch, **run)
+            for key, label, url, body, pids in targets:
+                rec.wrk(key, label, url, body=body, watch=pids, **run)
 
     def hit_paced(self, rec: Recorder) -> None:
         assert self.node is not None and self.work is not None
