@@ -54,7 +54,8 @@ def run_failure(run: dict[str, Any]) -> str | None:
             if len(extra.get("errors_repeats") or []) > 1 else ""
         return f"{errors} error{'s' if errors != 1 else ''}{where}"
     rps = _number(run.get("rps"))
-    if math.isnan(rps) or rps <= 0 or not run.get("requests"):
+    requests = _number(run.get("requests"))  # NaN when not recorded: judged by rps alone
+    if math.isnan(rps) or rps <= 0 or requests <= 0:
         return "no request answered"
     rate = _number(run.get("rate"))
     if run.get("tool") == "paced" and rate > 0 and rps < MIN_PACE * rate:
