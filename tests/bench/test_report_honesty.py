@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bizra_bench import charts, report
+from bizra_bench.results import strict
 from bizra_bench.scenarios.suite import _parser
 
 SETTINGS = vars(_parser().parse_args([]))
@@ -83,8 +84,8 @@ def healthy() -> dict[str, Any]:
 def build(results: dict[str, Any]) -> dict[str, Any]:
     data = report.build(SETTINGS, {"keys": {}}, copy.deepcopy(results["runs"]),
                         copy.deepcopy(results["hit_rates"]), results["subs"], [], 600)
-    # what the suite writes is JSON: everything must survive it
-    return dict(json.loads(json.dumps(data)))
+    # what the suite writes is strict JSON (results.write_results): all must survive it
+    return dict(json.loads(json.dumps(strict(data), allow_nan=False)))
 
 
 def goal(data: dict[str, Any], start: str) -> dict[str, Any]:
@@ -290,7 +291,7 @@ def test_every_chart_of_a_bad_run_is_readable(tmp_path: Path) -> None:
     for meta in metas:
         assert meta["overlaps"] == [], meta
     data["charts"] = metas
-    md = report.markdown(json.loads(json.dumps(data)))
+    md = report.markdown(json.loads(json.dumps(strict(data), allow_nan=False)))
     assert "![Latency, open loop" in md and "overlapping labels" not in md
 
 
