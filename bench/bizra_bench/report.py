@@ -124,19 +124,25 @@ HIT_TARGETS = [("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)"),
 
 def hit_path(runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Each hit-path target: req/s and CPU µs per request over the rounds (median and
-    range), its ratios to nginx measured in the same rounds, and its failure."""
+    range), its ratios to nginx measured in the same rounds, and its failure; then the
+    same for each other wrk setup measured beside (run keys ``<key>@t<N>``: N wrk
+    threads), against nginx in that setup."""
     out = []
-    for key, label in HIT_TARGETS:
-        if key not in runs:
-            continue
-        rps, cpu = spread(_repeats(runs, key, "repeats")), spread(_repeats(runs, key, "cpu_repeats"))
-        to_rps = _round_fig(runs, key, "nginx.post", "repeats", "rps")
-        to_cpu = _round_fig(runs, key, "nginx.post", "cpu_repeats", "cpu_us")
-        out.append({"key": key, "label": label, "rps": rps, "cpu_us": cpu,
-                    "rounds": len(_repeats(runs, key, "repeats")),
-                    "failure": _failure(runs[key]),
-                    "rps_vs_nginx": to_rps.value, "cpu_vs_nginx": to_cpu.value,
-                    "vs_nginx_why": to_rps.why or to_cpu.why or None})
+    setups = sorted({k.split("@", 1)[1] for k in runs if "@" in k})
+    for tag in ["", *(f"@{s}" for s in setups)]:
+        for target, label in HIT_TARGETS:
+            key, ref = target + tag, "nginx.post" + tag
+            if key not in runs:
+                continue
+            rps = spread(_repeats(runs, key, "repeats"))
+            cpu = spread(_repeats(runs, key, "cpu_repeats"))
+            to_rps = _round_fig(runs, key, ref, "repeats", "rps")
+            to_cpu = _round_fig(runs, key, ref, "cpu_repeats", "cpu_us")
+            out.append({"key": key, "label": label + (f" (wrk -{tag[1:]})" if tag else ""),
+                        "rps": rps, "cpu_us": cpu, "rounds": len(_repeats(runs, key, "repeats")),
+                        "failure": _failure(runs[key]),
+                        "rps_vs_nginx": to_rps.value, "cpu_vs_nginx": to_cpu.value,
+                        "vs_nginx_why": to_rps.why or to_cpu.why or None})
     return out
 
 
@@ -499,7 +505,10 @@ def markdown(data: dict[str, Any]) -> str:
              f"Redis L2 {'on' if data['info'].get('redis_l2') else 'off'}, PostgreSQL records "
              f"{'on' if data['info'].get('postgres_records') else 'off'}; wrk "
              f"-t{s.get('wrk_threads', 2)} -c{s['connections']}, {s['duration']:g} s runs, "
-             f"{s.get('repeat', 1)} rounds on the hit path; paced {s['rate']:g} req/s offered x "
+             f"{s.get('repeat', 1)} rounds on the hit path"
+             + (f" (and again with wrk -t{s['also_wrk_threads']}, reported beside)"
+                if s.get("also_wrk_threads") and s["also_wrk_threads"] != s.get("wrk_threads")
+                else "") + f"; paced {s['rate']:g} req/s offered x "
              f"{s['paced_duration']:g} s; Zipf s={s['zipf_s']}; {data['elapsed_s']} s in all.", "",
              "## Goals (ratios measured in this run)", "", *goals_table(data), "",
              *failed_lines(data),

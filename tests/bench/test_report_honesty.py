@@ -302,3 +302,24 @@ def test_a_wrk_run_with_errors_or_no_answers_is_no_measurement(field: str, value
     data = build(results)
     assert data["runs"]["hit.get"]["failure"]
     assert goal(data, "L1-hit GET")["status"] == "not measured"
+
+
+def test_the_hit_path_at_another_wrk_thread_count_is_reported_beside() -> None:
+    # on 2 cores the wrk thread count moves the node's CPU per request: both are shown,
+    # the goals use the first (the side-by-side check's -t1)
+    results = healthy()
+    runs = results["runs"]
+    runs["nginx.post@t2"] = _wrk("nginx.post@t2", [60_000, 61_000, 59_000], [17.0, 17.0, 17.0],
+                                 errors=[0, 4, 0])
+    runs["hit.post@t2"] = _wrk("hit.post@t2", [36_000, 35_000, 37_000], [40.0, 41.0, 39.0])
+    data = build(results)
+    rows = {h["key"]: h for h in data["hit_path"]}
+    assert rows["hit.post@t2"]["label"] == "POST validate/transaction, L1 hit (wrk -t2)"
+    # its nginx failed (errors): no ratio to it, and the -t1 goals stand
+    assert rows["hit.post@t2"]["rps_vs_nginx"] is None
+    assert "nginx.post@t2 failed: 4 errors" in rows["hit.post@t2"]["vs_nginx_why"]
+    assert rows["hit.post"]["rps_vs_nginx"] == pytest.approx(30_000 / 70_000, abs=1e-3)
+    assert data["goal_count"]["met"] == 7
+    md = report.markdown(data)
+    assert "and again with wrk -t2, reported beside" in md
+    assert "| POST validate/transaction, L1 hit (wrk -t2) | 3 |" in md

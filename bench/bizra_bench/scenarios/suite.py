@@ -111,6 +111,8 @@ def computed_validations(base: str) -> float:
     return node_counts(base)["computed"]
 
 Step = tuple[int, Callable[[Recorder], None]]
+Target = tuple[str, str, str, bytes | None, list[int]]
+"""A hit-path target: run key, label, URL, POST body (None: GET), PIDs to watch."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
                    "second wrk thread takes CPU from the server under test)")
     p.add_argument("--wrk-warmup", type=float, default=OUTSIDE.warmup,
                    help="s of load on each hit-path target before its rounds, not counted")
+    p.add_argument("--also-wrk-threads", type=int, default=2,
+                   help="the hit path measured again with this many wrk threads, reported "
+                   "beside (on 2 cores it moves the node's CPU per request by a quarter: "
+                   "docs/performance.md); 0: not")
     p.add_argument("--workers", type=int, default=2, help="granian workers of the node")
     p.add_argument("--rate", type=float, default=1000, help="paced runs, requests/s")
     p.add_argument("--paced-duration", type=float, default=30, help="paced runs, s")
@@ -189,7 +195,9 @@ class Suite:
             steps.append((1, lambda r: self.start("node", r)))
             if "hit" not in skip:
                 with_nginx = not a.no_nginx and have_nginx()
-                steps += [(1 + 6 * a.repeat if with_nginx else 5 * a.repeat, self.hit_wrk),
+                also = a.also_wrk_threads and a.also_wrk_threads != a.wrk_threads
+                runs = (6 if with_nginx else 5) * a.repeat * (2 if also else 1)
+                steps += [(runs + (1 if with_nginx else 0), self.hit_wrk),
                           (4 if with_nginx else 3, self.hit_paced)]
             if "miss" not in skip:
                 steps += [(1, self.miss_node), (1, self.miss_direct)]
@@ -292,28 +300,40 @@ class Suite:
         nginx = self._start_nginx(rec)
         if nginx is not None:
             rec.say("nginx answers from its cache (X-Cache: HIT)")
-        run = dict(duration=a.duration, connections=a.connections, threads=a.wrk_threads)
         watch = self._watch()
-        targets = [("bare.get", "bare GET /_bench/constant (same server)",
-                    base + "/_bench/constant", None, watch),
-                   ("bare.post", "bare POST /_bench/constant (same server)",
-                    base + "/_bench/constant", post.body, watch),
-                   ("hit.post", "POST validate/transaction, L1 hit", base + post.path, post.body,
-                    watch),
-                   ("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, None, watch),
-                   ("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path, rpc.body,
-                    watch)]
+        targets: list[Target] = [
+            ("bare.get", "bare GET /_bench/constant (same server)", base + "/_bench/constant",
+             None, watch),
+            ("bare.post", "bare POST /_bench/constant (same server)", base + "/_bench/constant",
+             post.body, watch),
+            ("hit.post", "POST validate/transaction, L1 hit", base + post.path, post.body, watch),
+            ("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, None, watch),
+            ("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path, rpc.body, watch)]
         if nginx is not None:
             targets.insert(0, ("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)",
                                nginx.base + "/", rpc.body, nginx.pids()))
-        if a.wrk_warmup > 0:  # as the gate: connections opened, every worker's L1 filled
-            rec.say(f"warm-up: {a.wrk_warmup:g} s of the same load on each target, not counted")
+        self._hit_rounds(rec, targets, a.wrk_threads, "")
+        if a.also_wrk_threads and a.also_wrk_threads != a.wrk_threads:
+            # reported beside, as `<key>@t<N>`: the goals use the first
+            self._hit_rounds(rec, targets, a.also_wrk_threads, f"@t{a.also_wrk_threads}")
+
+    def _hit_rounds(self, rec: Recorder, targets: list[Target], threads: int,
+                    suffix: str) -> None:
+        """Every target warmed up (as the gate: connections opened, every worker's L1
+        filled), then ``--repeat`` rounds taking each in turn with ``threads`` wrk
+        threads; run keys end with ``suffix``."""
+        a = self.args
+        if a.wrk_warmup > 0:
+            rec.say(f"warm-up (wrk -t{threads}): {a.wrk_warmup:g} s of the same load on each "
+                    "target, not counted")
             for _, _, url, body, _ in targets:
-                wrk(url, url, duration=a.wrk_warmup, connections=a.connections,
-                    threads=a.wrk_threads, body=body)
+                wrk(url, url, duration=a.wrk_warmup, connections=a.connections, threads=threads,
+                    body=body)
         for _ in range(a.repeat):
             for key, label, url, body, pids in targets:
-                rec.wrk(key, label, url, body=body, watch=pids, **run)
+                rec.wrk(key + suffix, label + (f" (wrk -t{threads})" if suffix else ""), url,
+                        body=body, watch=pids, duration=a.duration, connections=a.connections,
+                        threads=threads)
 
     def hit_paced(self, rec: Recorder) -> None:
         assert self.node is not None and self.work is not None
