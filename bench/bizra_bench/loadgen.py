@@ -213,9 +213,11 @@ class Server:
 
 
 def start_server(argv: list[str], env: dict[str, str], health_path: str,
-                 timeout: float = 30) -> Server:
+                 timeout: float = 60) -> Server:
     """Start ``argv`` (with {port} substituted) in the checkout (``find_checkout``; else
-    here) and wait until ``health_path`` answers."""
+    here) and wait until ``health_path`` answers. A server that does not answer in
+    time is stopped with its workers (killing only its main process left granian's
+    workers running, orphaned, each holding a share of the cores)."""
     port = _free_port()
     argv = [a.replace("{port}", str(port)) for a in argv]
     proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=find_checkout(),
@@ -231,7 +233,7 @@ def start_server(argv: list[str], env: dict[str, str], health_path: str,
                 return Server(proc, base)
         except OSError:
             time.sleep(0.1)
-    proc.kill()
+    Server(proc, base).stop()
     raise TimeoutError(f"{argv} did not answer within {timeout}s")
 
 
