@@ -1,16 +1,20 @@
-"""The performance regression gate: a short run (about 40 s) that fails only when a
-ratio measured in the same run falls far below where it is, never on an absolute time.
+"""The performance regression gate: a short run that fails only when a ratio measured
+in the same run falls far below where it is, never on an absolute time.
 
 Checked, on a seeded anvil behind the latency proxy (+50 ms), node with 2 workers:
 
-- throughput, wrk, in rounds taking each target in turn (a burst of load from
-  elsewhere hits all alike), the median of the rounds' ratios: L1-hit POST
-  validate/transaction and GET transactions/{hash} against nginx proxy_cache serving
-  a cached JSON-RPC answer (when nginx is installed) and against the bare endpoint of
-  the same server;
-- CPU time per request (the server's processes, over the requests answered; it moves
-  far less than req/s when wrk and the servers share 2 cores): the same two hits
-  against nginx's, median of the rounds' ratios;
+- throughput, wrk, set up as the side-by-side check of issue 26 (``loadgen.OUTSIDE``:
+  ``wrk -t1 -c64``, rounds of 5 s, 3 rounds, 1 s of warm-up per target, not counted),
+  each round taking every target in turn (a burst of load from elsewhere hits all
+  alike), the median of the rounds' ratios (the ratio of the medians is reported
+  beside): L1-hit POST validate/transaction and GET transactions/{hash} against nginx
+  proxy_cache (2 workers, keyed on the body) serving a cached JSON-RPC answer (when
+  nginx is installed) and against the bare endpoint of the same server. A target that
+  answered with errors in any round is not a measurement: its ratios are not computed
+  and the gate fails;
+- CPU time per request (the server's processes, master and workers, over the
+  requests answered; it moves far less than req/s when wrk and the servers share 2
+  cores): the same two hits against nginx's, median of the rounds' ratios;
 - a hit makes no upstream call (beyond each worker's first); a miss costs a fixed
   number of upstream round trips (counted at the proxy: the batching and the cache,
   not a timing): a block by number, an address, and a transaction in a block already
@@ -21,12 +25,19 @@ Checked, on a seeded anvil behind the latency proxy (+50 ms), node with 2 worker
 - each miss takes at most its round trips x 1.5 one upstream round trip (medians; the
   same batches sent to the upstream directly are the unit), verification included.
 
+Reported beside (not checked): each answer's size, each server's CPU with no load, and
+with ``also`` other wrk setups measured in the same run (``bench gate
+--also-previous``: the gate's setup before issue 26, ``wrk -t2 -c32``, 2 s rounds, no
+warm-up). docs/performance.md ("The regression gate") lists how this setup differs
+from others and what each difference is expected to do.
+
 The thresholds (LIMITS) are far from the figures measured (docs/performance.md, "The
 regression gate": pass counts over ten runs on an idle and on a loaded machine): the
-gate runs in `make test` on a shared 2-core machine. The suite (`bizra-node bench
-suite`) measures the real figures. Without wrk, throughput is measured by a small
-aiohttp closed-loop client in a process of its own (weaker: both sides are then
-client-bound, so the ratio is closer to 1 and only a gross regression shows).
+gate runs in `make test` on a shared 2-core machine, with 2 s rounds to keep it short.
+The suite (`bizra-node bench suite`) measures the real figures. Without wrk,
+throughput is measured by a small aiohttp closed-loop client in a process of its own
+(weaker: both sides are then client-bound, so the ratio is closer to 1 and only a
+gross regression shows).
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from bizra_bench.loadgen import have_wrk, wrk
+from bizra_bench.loadgen import OUTSIDE, WrkSetup, have_wrk, wrk
 from bizra_bench.nginx import NginxCache, have_nginx
 from bizra_bench.stack import ProxyProcess, start_node
 from bizra_bench.watch import Watch
@@ -53,7 +64,7 @@ from bizra_bench.workload import (
 )
 from bizra_node.devnet import Anvil, free_port, seed
 
-__all__ = ["LIMITS", "GateResult", "run_gate"]
+__all__ = ["LIMITS", "GateResult", "judge", "run_gate"]
 
 LIMITS: dict[str, tuple[str, float]] = {
     # ratio: (">=" or "<=", limit)
@@ -67,18 +78,41 @@ LIMITS: dict[str, tuple[str, float]] = {
 """Each throughput and CPU-per-request ratio the gate checks, and its limit."""
 MAX_MISS_RATIO = 1.5
 """Per upstream round trip a miss needs (see the module doc)."""
+RATIOS = [(f"{hit} / {ref} ({what})", hit, ref, i) for hit in ("POST hit", "GET hit")
+          for ref, what, i in (("bare GET", "req/s", 0), ("nginx", "req/s", 0),
+                               ("nginx", "CPU per request", 1)) if not (ref == "bare GET" and i)]
+"""(name, target, reference, 0: req/s or 1: CPU µs per request) of every ratio in LIMITS."""
 
 
 @dataclass
 class GateResult:
     tool: str
+    setup: str = ""
+    """The wrk setup of the checked rounds (``WrkSetup.describe``)."""
     rps: dict[str, float] = field(default_factory=dict)
     """Median req/s of the rounds, by target."""
     cpu_us: dict[str, float] = field(default_factory=dict)
     """Median server CPU µs per request of the rounds, by target."""
     rounds: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     """Every round's (req/s, CPU µs per request), by target."""
+    errors: dict[str, list[int]] = field(default_factory=dict)
+    """Every round's errors (socket errors, timeouts, non-2xx), by target."""
     ratios: dict[str, float] = field(default_factory=dict)
+    """The checked ratios: the median of the rounds' ratios (a round's two figures are
+    the closest in time), and the miss ratios."""
+    ratio_of_medians: dict[str, float] = field(default_factory=dict)
+    """The same throughput and CPU ratios as the ratio of the two targets' medians (how
+    a side-by-side check that reports each target's median compares them)."""
+    others: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Other wrk setups measured in the same run (reported, not checked), by their
+    description: ``ratios`` (median of the rounds' ratios), each target's median
+    ``rps`` and ``cpu_us``."""
+    answer_bytes: dict[str, int] = field(default_factory=dict)
+    """Size of each target's answer body: nginx serves the upstream's JSON-RPC answer,
+    the node its validation envelope."""
+    idle_cpu_pct: dict[str, float] = field(default_factory=dict)
+    """CPU of each server's processes (node, nginx), % of a core, over 1 s with no load
+    (head following, metric flushes): part of every CPU-per-request figure."""
     counts: dict[str, int] = field(default_factory=dict)
     miss_ms: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
@@ -90,10 +124,22 @@ class GateResult:
         return not self.failures
 
     def report(self) -> str:
-        lines = [f"gate ({self.tool}, {self.seconds:.0f} s): {'ok' if self.ok else 'FAILED'}"]
+        lines = [f"gate ({self.tool}, {self.setup}, {self.seconds:.0f} s): "
+                 f"{'ok' if self.ok else 'FAILED'}"]
         lines += [f"  {k}: {v:.0f} req/s, {self.cpu_us.get(k, float('nan')):.1f} µs CPU/request"
+                  + (f", {self.answer_bytes[k]} B answers" if k in self.answer_bytes else "")
                   for k, v in self.rps.items()]
-        lines += [f"  {k}: {v:.3f}" for k, v in self.ratios.items()]
+        if self.idle_cpu_pct:
+            lines.append("  CPU with no load (1 s; part of each CPU per request): " + ", ".join(
+                f"{k} {v:.1f} % of a core" for k, v in self.idle_cpu_pct.items()))
+        lines += [f"  {k}: {v:.3f}" + (f" (ratio of medians {self.ratio_of_medians[k]:.3f})"
+                                       if k in self.ratio_of_medians else "")
+                  for k, v in self.ratios.items()]
+        for setup, other in self.others.items():
+            lines.append(f"  also measured, not checked: {setup}")
+            lines += [f"    {k}: {v:.0f} req/s, {other['cpu_us'][k]:.1f} µs CPU/request"
+                      for k, v in other["rps"].items()]
+            lines += [f"    {k}: {v:.3f}" for k, v in other["ratios"].items()]
         lines += [f"  {k}: {v}" for k, v in self.counts.items()]
         lines += [f"  {k}: {v:.1f} ms" for k, v in self.miss_ms.items()]
         lines += [f"  note: {n}" for n in self.notes]
@@ -103,64 +149,141 @@ class GateResult:
 
 def _send(url: str, body: bytes | None) -> float:
     """One request; seconds it took (raises on a non-2xx answer)."""
+    return _request(url, body)[0]
+
+
+def _request(url: str, body: bytes | None) -> tuple[float, int]:
+    """One request: seconds it took and the size of the answer's body (raises on a
+    non-2xx answer)."""
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=30) as resp:
-        resp.read()
-    return time.perf_counter() - t0
+        size = len(resp.read())
+    return time.perf_counter() - t0, size
 
 
-def _closed_loop(url: str, body: bytes | None, duration: float, connections: int) -> float:
-    """req/s of a closed-loop aiohttp client in a process of its own (no wrk)."""
+def _closed_loop(url: str, body: bytes | None, duration: float,
+                 connections: int) -> tuple[float, int]:
+    """req/s and errors (answers >= 400) of a closed-loop aiohttp client in a process
+    of its own (no wrk)."""
     code = ("import asyncio,sys,time,aiohttp\n"
             "async def main(url,body,dur,n):\n"
-            "  count=0\n"
+            "  count=bad=0\n"
             "  async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=n)) as s:\n"
             "    end=time.monotonic()+dur\n"
             "    async def w():\n"
-            "      nonlocal count\n"
+            "      nonlocal count,bad\n"
             "      while time.monotonic()<end:\n"
             "        if body: r=await s.post(url,data=body,headers={'content-type':'application/json'})\n"
             "        else: r=await s.get(url)\n"
-            "        await r.read(); count+=1\n"
+            "        await r.read(); count+=1; bad+=r.status>=400\n"
             "    t0=time.monotonic(); await asyncio.gather(*(w() for _ in range(n)))\n"
-            "    print(count/(time.monotonic()-t0))\n"
+            "    print(count/(time.monotonic()-t0), bad)\n"
             "b=sys.argv[2].encode() or None\n"
             "asyncio.run(main(sys.argv[1],b,float(sys.argv[3]),int(sys.argv[4])))\n")
     out = subprocess.run([sys.executable, "-c", code, url, (body or b"").decode(), str(duration),
                           str(connections)], capture_output=True, text=True, check=True,
                          timeout=duration + 60).stdout
-    return float(out.strip())
+    rps, bad = out.split()
+    return float(rps), int(bad)
 
 
-def _throughput(url: str, body: bytes | None, duration: float, connections: int,
-                watch: list[int]) -> tuple[float, float]:
-    """req/s and the ``watch`` processes' CPU µs per request."""
+def _throughput(url: str, body: bytes | None, setup: WrkSetup,
+                watch: list[int]) -> tuple[float, float, int]:
+    """req/s, the ``watch`` processes' CPU µs per request, and errors of one round."""
     if have_wrk():
-        r = wrk(url, url, duration=duration, connections=connections, body=body, watch=watch)
-        return r.rps, r.server_cpu_us_per_req
+        r = wrk(url, url, duration=setup.duration, connections=setup.connections,
+                threads=setup.threads, body=body, watch=watch)
+        return r.rps, r.server_cpu_us_per_req, r.errors + r.non_2xx
     with Watch(watch) as w:
-        rps = _closed_loop(url, body, duration, connections)
-    return rps, w.cpu_s / max(rps * duration, 1.0) * 1e6
+        rps, bad = _closed_loop(url, body, setup.duration, setup.connections)
+    return rps, w.cpu_s / max(rps * setup.duration, 1.0) * 1e6, bad
 
 
-def _median_ratio(result: GateResult, a: str, b: str, field: int) -> float:
+def _warm(url: str, body: bytes | None, setup: WrkSetup) -> None:
+    """``setup.warmup`` s of the same load, not counted."""
+    if setup.warmup <= 0:
+        return
+    if have_wrk():
+        wrk(url, url, duration=setup.warmup, connections=setup.connections,
+            threads=setup.threads, body=body)
+    else:
+        _closed_loop(url, body, setup.warmup, setup.connections)
+
+
+Targets = dict[str, tuple[str, bytes | None, list[int]]]
+
+
+def _measure(targets: Targets, setup: WrkSetup) -> tuple[dict[str, list[tuple[float, float]]],
+                                                         dict[str, list[int]]]:
+    """Every target warmed up, then ``setup.rounds`` rounds taking each in turn."""
+    for url, body, _ in targets.values():
+        _warm(url, body, setup)
+    rounds: dict[str, list[tuple[float, float]]] = {}
+    errors: dict[str, list[int]] = {}
+    for _ in range(setup.rounds):
+        for name, (url, body, watch) in targets.items():
+            rps, cpu, bad = _throughput(url, body, setup, watch)
+            rounds.setdefault(name, []).append((rps, cpu))
+            errors.setdefault(name, []).append(bad)
+    return rounds, errors
+
+
+def _median_ratio(rounds: dict[str, list[tuple[float, float]]], a: str, b: str,
+                  i: int) -> float:
     """Median over the rounds of ``a``'s figure over ``b``'s (0: req/s, 1: CPU µs)."""
-    pairs = zip(result.rounds[a], result.rounds[b], strict=True)
-    return float(statistics.median(x[field] / y[field] for x, y in pairs))
+    pairs = zip(rounds[a], rounds[b], strict=True)
+    return float(statistics.median(x[i] / y[i] for x, y in pairs))
 
 
-def _check(result: GateResult, name: str, value: float) -> None:
-    result.ratios[name] = value
-    op, limit = LIMITS[name]
-    if not (value >= limit if op == ">=" else value <= limit):
-        result.failures.append(f"{name} = {value:.3f}, not {op} {limit}")
+def ratios_of(rounds: dict[str, list[tuple[float, float]]],
+              errors: dict[str, list[int]]) -> tuple[dict[str, float], dict[str, float],
+                                                     list[str]]:
+    """The throughput and CPU ratios of RATIOS that ``rounds`` allow (median of the
+    rounds' ratios; and as the ratio of the medians), and the targets that are no
+    measurement: a target that answered with errors in any round is left out of every
+    ratio (a server answering errors fast is not a fast server)."""
+    failed = [f"{name} answered {sum(bad)} errors (rounds: {bad}): not a measurement"
+              for name, bad in errors.items() if any(bad)]
+    usable = {n for n in rounds if not any(errors.get(n, []))}
+    by_round: dict[str, float] = {}
+    of_medians: dict[str, float] = {}
+    for name, a, b, i in RATIOS:
+        if a in usable and b in usable:
+            by_round[name] = _median_ratio(rounds, a, b, i)
+            of_medians[name] = (statistics.median(r[i] for r in rounds[a])
+                                / statistics.median(r[i] for r in rounds[b]))
+    return by_round, of_medians, failed
 
 
-def run_gate(*, duration: float = 2.0, repeats: int = 3, latency: float = 0.05,
-             workers: int = 2, connections: int = 32) -> GateResult:
+def judge(result: GateResult) -> None:
+    """Medians, ratios and the checks of the throughput part, from ``result.rounds``
+    and ``result.errors`` (a pure function of them: tested with made-up rounds). A
+    ratio that cannot be measured because a target failed fails the gate."""
+    for name, rounds in result.rounds.items():
+        result.rps[name] = statistics.median(r[0] for r in rounds)
+        result.cpu_us[name] = statistics.median(r[1] for r in rounds)
+    ratios, of_medians, failed = ratios_of(result.rounds, result.errors)
+    result.failures += failed
+    result.ratio_of_medians |= of_medians
+    for name, a, b, _ in RATIOS:
+        if b not in result.rounds or a not in result.rounds:
+            continue  # nginx not installed: said in the notes
+        if name not in ratios:
+            result.failures.append(f"{name}: not measured ({a} or {b} failed)")
+            continue
+        value = result.ratios[name] = ratios[name]
+        op, limit = LIMITS[name]
+        if not (value >= limit if op == ">=" else value <= limit):
+            result.failures.append(f"{name} = {value:.3f}, not {op} {limit}")
+
+
+def run_gate(*, setup: WrkSetup = OUTSIDE, also: tuple[WrkSetup, ...] = (),
+             latency: float = 0.05, workers: int = 2) -> GateResult:
+    """The gate with its throughput rounds as ``setup`` says (checked against LIMITS),
+    then as each of ``also`` says (reported beside, not checked)."""
     started = time.monotonic()
-    result = GateResult("wrk" if have_wrk() else "aiohttp closed loop")
+    result = GateResult("wrk" if have_wrk() else "aiohttp closed loop", setup.describe())
     anvil = Anvil().start()
     proxy = node = nginx = None
     try:
@@ -171,7 +294,7 @@ def run_gate(*, duration: float = 2.0, repeats: int = 3, latency: float = 0.05,
         post, get = validation_request("transaction", hot), validation_request("transaction", hot, "get")
         _send(node.base + post.path, post.body)
         _send(node.base + get.path, None)
-        targets: dict[str, tuple[str, bytes | None, list[int]]] = {}
+        targets: Targets = {}
         if have_nginx():
             nginx = NginxCache(f"127.0.0.1:{anvil.port}", free_port(), workers=workers).start()
             rpc = rpc_request(hot)
@@ -185,10 +308,22 @@ def run_gate(*, duration: float = 2.0, repeats: int = 3, latency: float = 0.05,
         targets |= {"bare GET": (node.base + "/_bench/constant", None, pids),
                     "POST hit": (node.base + post.path, post.body, pids),
                     "GET hit": (node.base + get.path, None, pids)}
-        for _ in range(repeats):
-            for name, (url, body, watch) in targets.items():
-                result.rounds.setdefault(name, []).append(
-                    _throughput(url, body, duration, connections, watch))
+        result.answer_bytes = {name: _request(url, body)[1]
+                               for name, (url, body, _) in targets.items()}
+        for name, watch in (("nginx", targets.get("nginx", ("", None, []))[2]), ("node", pids)):
+            if watch:
+                with Watch(watch) as idle:
+                    time.sleep(1.0)
+                result.idle_cpu_pct[name] = idle.cpu_pct
+        result.rounds, result.errors = _measure(targets, setup)
+        for other in also:
+            rounds, errors = _measure(targets, other)
+            ratios, _, failed = ratios_of(rounds, errors)
+            result.others[other.describe()] = {
+                "ratios": ratios,
+                "rps": {k: statistics.median(r[0] for r in v) for k, v in rounds.items()},
+                "cpu_us": {k: statistics.median(r[1] for r in v) for k, v in rounds.items()}}
+            result.notes += [f"{other.describe()}: {f}" for f in failed]
         calls = proxy.stats()["calls"]
         result.counts["upstream validations during the hit runs"] = int(
             calls.get("eth_getTransactionByHash", 0))
@@ -209,15 +344,7 @@ def run_gate(*, duration: float = 2.0, repeats: int = 3, latency: float = 0.05,
         if proxy is not None:
             proxy.stop()
         anvil.stop()
-    for name, rounds in result.rounds.items():
-        result.rps[name] = statistics.median(r[0] for r in rounds)
-        result.cpu_us[name] = statistics.median(r[1] for r in rounds)
-    for hit in ("POST hit", "GET hit"):
-        _check(result, f"{hit} / bare GET (req/s)", _median_ratio(result, hit, "bare GET", 0))
-        if "nginx" in result.rounds:
-            _check(result, f"{hit} / nginx (req/s)", _median_ratio(result, hit, "nginx", 0))
-            _check(result, f"{hit} / nginx (CPU per request)",
-                   _median_ratio(result, hit, "nginx", 1))
+    judge(result)
     # each worker has an L1 of its own: the warm-up may have reached only one of them
     if result.counts["upstream validations during the hit runs"] > workers:
         result.failures.append("L1 hits went upstream")

@@ -23,13 +23,41 @@ from bizra_bench.checkout import find_checkout
 from bizra_bench.watch import Watch
 from bizra_bench.workload import Req
 
-__all__ = ["Server", "WrkResult", "have_wrk", "start_server", "wrk"]
+__all__ = ["OUTSIDE", "PREVIOUS_GATE", "Server", "WrkResult", "WrkSetup", "have_wrk",
+           "start_server", "wrk"]
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
+
+
+@dataclass(frozen=True)
+class WrkSetup:
+    """How wrk loads each hit-path target, in rounds that take every target in turn.
+
+    The defaults are the side-by-side check of issue 26 (nginx proxy_cache beside the
+    node, ``wrk -t1 -c64``, 5 s rounds, 3 rounds, medians), which the suite and the gate
+    share so that the same machine gives the same numbers in each. ``warmup``: s of the
+    same load on each target before the rounds, not counted (connections opened, every
+    worker's L1 filled, the first round no different from the others)."""
+
+    threads: int = 1
+    connections: int = 64
+    duration: float = 5.0
+    rounds: int = 3
+    warmup: float = 1.0
+
+    def describe(self) -> str:
+        return (f"wrk -t{self.threads} -c{self.connections}, {self.rounds} rounds of "
+                f"{self.duration:g} s, {self.warmup:g} s warm-up")
+
+
+OUTSIDE = WrkSetup()
+"""The outside check's setup: the default of the suite's hit path and of the gate."""
+PREVIOUS_GATE = WrkSetup(threads=2, connections=32, duration=2.0, warmup=0.0)
+"""The gate's setup until issue 26 (kept to report beside: ``bench gate --also-previous``)."""
 
 
 @dataclass
@@ -185,9 +213,11 @@ class Server:
 
 
 def start_server(argv: list[str], env: dict[str, str], health_path: str,
-                 timeout: float = 30) -> Server:
+                 timeout: float = 60) -> Server:
     """Start ``argv`` (with {port} substituted) in the checkout (``find_checkout``; else
-    here) and wait until ``health_path`` answers."""
+    here) and wait until ``health_path`` answers. A server that does not answer in
+    time is stopped with its workers (killing only its main process left granian's
+    workers running, orphaned, each holding a share of the cores)."""
     port = _free_port()
     argv = [a.replace("{port}", str(port)) for a in argv]
     proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=find_checkout(),
@@ -203,7 +233,7 @@ def start_server(argv: list[str], env: dict[str, str], health_path: str,
                 return Server(proc, base)
         except OSError:
             time.sleep(0.1)
-    proc.kill()
+    Server(proc, base).stop()
     raise TimeoutError(f"{argv} did not answer within {timeout}s")
 
 

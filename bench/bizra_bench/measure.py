@@ -18,6 +18,7 @@ from typing import Any
 
 from bizra_bench.loadgen import wrk
 from bizra_bench.paced import paced_run
+from bizra_bench.validity import run_failure
 from bizra_bench.watch import Watch
 from bizra_bench.workload import Req
 
@@ -94,14 +95,18 @@ class Recorder:
     def _done(self, run: Run) -> Run:
         """Record ``run``; a repeat of a wrk run keeps the best throughput of all
         repeats (and every repeat's req/s in ``extra['repeats']``, its CPU µs per
-        request in ``extra['cpu_repeats']``)."""
+        request in ``extra['cpu_repeats']``, its errors in ``extra['errors_repeats']``:
+        a round with errors makes the whole run a failed measurement, see
+        ``validity.run_failure``)."""
         old = self.runs.get(run.key)
         if old is not None and run.tool == "wrk":
             repeats = [*old.extra.get("repeats", [old.rps]), run.rps]
             cpu = [*old.extra.get("cpu_repeats", [old.cpu_us]), run.cpu_us]
+            errors = [*old.extra.get("errors_repeats", [old.errors]), run.errors]
             best = run if run.rps > old.rps else old
             best.extra["repeats"] = repeats
             best.extra["cpu_repeats"] = cpu
+            best.extra["errors_repeats"] = errors
             self.runs[run.key] = best
         else:
             self.runs[run.key] = run
@@ -110,20 +115,25 @@ class Recorder:
                  f"p50 {_fmt_ms(run.p50_ms)}  p99 {_fmt_ms(run.p99_ms)} ms  "
                  f"errors {run.errors}  cpu {run.cpu_pct:.0f} % = {run.cpu_us:.1f} µs/req  "
                  f"rss {run.rss_mb:.0f} MB")
+        failure = run_failure(run.as_dict())
+        if failure:
+            self.say(f"   FAILED MEASUREMENT: {failure}")
         return run
 
     # --- load -------------------------------------------------------------------------
     def wrk(self, key: str, label: str, url: str, *, watch: list[int], duration: float,
-            connections: int, body: bytes | None = None,
+            connections: int, threads: int = 2, body: bytes | None = None,
             requests: Sequence[Req] | None = None) -> Run:
-        self.begin(f"wrk {duration:g}s x{connections}: {label}")
-        r = wrk(label, url, duration=duration, connections=connections, body=body,
-                requests=requests, watch=watch)
+        self.begin(f"wrk -t{threads} -c{connections} {duration:g}s: {label}")
+        r = wrk(label, url, duration=duration, connections=connections, threads=threads,
+                body=body, requests=requests, watch=watch)
         return self._done(Run(key, label, "wrk", r.rps, p50_ms=r.p50_ms, p99_ms=r.p99_ms,
                               requests=r.requests, errors=r.errors + r.non_2xx,
                               duration_s=duration, cpu_pct=r.server_cpu_pct,
                               cpu_us=r.server_cpu_us_per_req,
-                              rss_mb=r.server_rss_mb, extra={"p90_ms": r.p90_ms}))
+                              rss_mb=r.server_rss_mb,
+                              extra={"p90_ms": r.p90_ms, "threads": threads,
+                                     "connections": connections}))
 
     def paced(self, key: str, label: str, url: str, *, watch: list[int], rate: float,
               duration: float, body: bytes | None = None,

@@ -5,6 +5,7 @@ bench --out DIR`` sets it), else bench/results/ of the checkout (``checkout``)."
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from bizra_bench.checkout import find_checkout
 
-__all__ = ["ENV_VAR", "NoResultsDir", "machine_info", "results_dir", "write_results"]
+__all__ = ["ENV_VAR", "NoResultsDir", "machine_info", "results_dir", "strict", "write_results"]
 
 ENV_VAR = "BENCH_RESULTS"
 
@@ -43,12 +44,25 @@ def machine_info() -> dict[str, Any]:
                                                                     time.gmtime())}
 
 
+def strict(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None (JSON has no NaN: a figure
+    that was not measured is null, and strict readers such as jq accept the file)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
+
+
 def write_results(scenario: str, data: dict[str, Any], markdown: str) -> Path:
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    doc = {"scenario": scenario, "machine": machine_info(), **data}
+    doc = strict({"scenario": scenario, "machine": machine_info(), **data})
+    text = json.dumps(doc, indent=2, default=str, allow_nan=False)
     for name in (f"{scenario}-{stamp}", f"{scenario}-latest"):
-        (folder / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str))
+        (folder / f"{name}.json").write_text(text)
         (folder / f"{name}.md").write_text(markdown)
     return folder / f"{scenario}-latest.md"

@@ -72,3 +72,19 @@ def test_a_scenario_writes_where_it_is_told(tmp_path: Path, how: str) -> None:
     doc = json.loads((out / "circuit-breaker-latest.json").read_text())
     assert doc["scenario"] == "circuit-breaker" and doc["calls"] == 2000
     assert (out / "circuit-breaker-latest.md").read_text().startswith("# circuit-breaker")
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} in a results file")
+
+
+def test_a_figure_not_measured_is_null_in_strict_json(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from bizra_bench.results import write_results
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    write_results("x", {"rps": [float("nan"), 1.5, float("inf")], "nested": {"p99": float("nan")},
+                        "pair": (float("nan"), 2)}, "# x\n")
+    doc = json.loads((tmp_path / "x-latest.json").read_text(), parse_constant=_no_constants)
+    assert doc["rps"] == [None, 1.5, None] and doc["nested"] == {"p99": None}
+    assert doc["pair"] == [None, 2]

@@ -8,8 +8,9 @@ own. Measured, each in its own step:
 - hit path: POST validate/transaction and GET transactions/{hash} answered from L1,
   POST /rpc, next to (c) the bare /_bench/constant endpoint on the same server and
   (d) nginx proxy_cache on POST serving the same JSON-RPC answer: wrk for
-  throughput (--repeat rounds, each target in turn, best of each kept), the paced
-  generator for percentiles;
+  throughput, set up as the gate and the side-by-side check of issue 26 (wrk -t1
+  -c64, --repeat rounds of 5 s, each target in turn, 1 s of warm-up per target not
+  counted; every round kept, the best drawn), the paced generator for percentiles;
 - miss path: validations of keys never asked before, next to (b) the same
   JSON-RPC batch sent to the upstream directly and (a) the node set up like the
   roadmap's starting point ("before": sequential calls, a new connection per call,
@@ -23,6 +24,10 @@ own. Measured, each in its own step:
   proxy no longer works since answers are proven: a miss makes a varying number of
   calls (blocks, headers, receipts) and prefetching adds more;
 - the cache, circuit-breaker and db scenarios, each in its own process.
+
+A run with errors, or a paced run that achieved less than 98 % of its offered rate,
+is a failed measurement (bizra_bench.validity): the report shows it as such and never
+counts it towards a goal or uses it as a denominator.
 
 Writes suite-*.{json,md} and suite-*.png charts to the results folder (bench/results/
 of the checkout, or `bizra-node bench --out DIR suite`); prints a progress line per
@@ -43,8 +48,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from bizra_bench import charts, report, runner
-from bizra_bench.loadgen import Server, have_wrk
+from bizra_bench import charts, report, runner, validity
+from bizra_bench.loadgen import OUTSIDE, Server, have_wrk, wrk
 from bizra_bench.measure import Recorder, Run
 from bizra_bench.nginx import NginxCache, have_nginx
 from bizra_bench.results import ENV_VAR, results_dir, write_results
@@ -75,38 +80,59 @@ SUBSCENARIOS: dict[str, tuple[list[str], list[str]]] = {  # name: (full run, --q
 ANSWER_KINDS = ("transaction", "block", "address")
 
 
-def computed_validations(base: str) -> float:
-    """Validations a node computed (went upstream for), from its /metrics: L1 misses
-    of the answer kinds, less those Redis answered and those that joined a computation
-    already in flight."""
+def node_counts(base: str) -> dict[str, float]:
+    """A node's cache counts so far, summed over its workers, from its /metrics:
+    ``lookups`` (L1 hits and misses of the answer kinds: one per answer it served) and
+    ``computed`` (validations it went upstream for: L1 misses less those Redis answered
+    and those that joined a computation already in flight)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    total = 0.0
+    lookups = computed = 0.0
     for fam in text_string_to_metric_families(text):
         for sample in fam.samples:
             labels = sample.labels
             if labels.get("kind") not in ANSWER_KINDS:
                 continue
-            if sample.name == "cache_misses_total" and labels.get("tier") == "l1":
-                total += sample.value
+            l1 = labels.get("tier") == "l1"
+            if sample.name in ("cache_misses_total", "cache_hits_total") and l1:
+                lookups += sample.value
+            if sample.name == "cache_misses_total" and l1:
+                computed += sample.value
             elif ((sample.name == "cache_hits_total" and labels.get("tier") == "l2")
                   or sample.name == "deduplicated_requests_total"):
-                total -= sample.value
-    return total
+                computed -= sample.value
+    return {"lookups": lookups, "computed": computed}
+
+
+def computed_validations(base: str) -> float:
+    """Validations a node computed so far (:func:`node_counts`)."""
+    return node_counts(base)["computed"]
 
 Step = tuple[int, Callable[[Recorder], None]]
+Target = tuple[str, str, str, bytes | None, list[int]]
+"""A hit-path target: run key, label, URL, POST body (None: GET), PIDs to watch."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bizra-node bench suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="every run shortened (~3 min)")
-    p.add_argument("--duration", type=float, default=5, help="wrk run, s")
-    p.add_argument("--repeat", type=int, default=3,
-                   help="rounds of the hit-path wrk runs (best of each kept)")
-    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--duration", type=float, default=OUTSIDE.duration, help="wrk run, s")
+    p.add_argument("--repeat", type=int, default=OUTSIDE.rounds,
+                   help="rounds of the hit-path wrk runs (goals: median of the rounds' ratios)")
+    p.add_argument("--connections", type=int, default=OUTSIDE.connections,
+                   help="wrk connections")
+    p.add_argument("--wrk-threads", type=int, default=OUTSIDE.threads,
+                   help="wrk threads (1, as the side-by-side check of issue 26: on 2 cores a "
+                   "second wrk thread takes CPU from the server under test)")
+    p.add_argument("--wrk-warmup", type=float, default=OUTSIDE.warmup,
+                   help="s of load on each hit-path target before its rounds, not counted")
+    p.add_argument("--also-wrk-threads", type=int, default=2,
+                   help="the hit path measured again with this many wrk threads, reported "
+                   "beside (on 2 cores it moves the node's CPU per request by a quarter: "
+                   "docs/performance.md); 0: not")
     p.add_argument("--workers", type=int, default=2, help="granian workers of the node")
     p.add_argument("--rate", type=float, default=1000, help="paced runs, requests/s")
     p.add_argument("--paced-duration", type=float, default=30, help="paced runs, s")
@@ -169,7 +195,9 @@ class Suite:
             steps.append((1, lambda r: self.start("node", r)))
             if "hit" not in skip:
                 with_nginx = not a.no_nginx and have_nginx()
-                steps += [(1 + 6 * a.repeat if with_nginx else 5 * a.repeat, self.hit_wrk),
+                also = a.also_wrk_threads and a.also_wrk_threads != a.wrk_threads
+                runs = (6 if with_nginx else 5) * a.repeat * (2 if also else 1)
+                steps += [(runs + (1 if with_nginx else 0), self.hit_wrk),
                           (4 if with_nginx else 3, self.hit_paced)]
             if "miss" not in skip:
                 steps += [(1, self.miss_node), (1, self.miss_direct)]
@@ -272,21 +300,40 @@ class Suite:
         nginx = self._start_nginx(rec)
         if nginx is not None:
             rec.say("nginx answers from its cache (X-Cache: HIT)")
-        run = dict(duration=a.duration, connections=a.connections)
         watch = self._watch()
+        targets: list[Target] = [
+            ("bare.get", "bare GET /_bench/constant (same server)", base + "/_bench/constant",
+             None, watch),
+            ("bare.post", "bare POST /_bench/constant (same server)", base + "/_bench/constant",
+             post.body, watch),
+            ("hit.post", "POST validate/transaction, L1 hit", base + post.path, post.body, watch),
+            ("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, None, watch),
+            ("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path, rpc.body, watch)]
+        if nginx is not None:
+            targets.insert(0, ("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)",
+                               nginx.base + "/", rpc.body, nginx.pids()))
+        self._hit_rounds(rec, targets, a.wrk_threads, "")
+        if a.also_wrk_threads and a.also_wrk_threads != a.wrk_threads:
+            # reported beside, as `<key>@t<N>`: the goals use the first
+            self._hit_rounds(rec, targets, a.also_wrk_threads, f"@t{a.also_wrk_threads}")
+
+    def _hit_rounds(self, rec: Recorder, targets: list[Target], threads: int,
+                    suffix: str) -> None:
+        """Every target warmed up (as the gate: connections opened, every worker's L1
+        filled), then ``--repeat`` rounds taking each in turn with ``threads`` wrk
+        threads; run keys end with ``suffix``."""
+        a = self.args
+        if a.wrk_warmup > 0:
+            rec.say(f"warm-up (wrk -t{threads}): {a.wrk_warmup:g} s of the same load on each "
+                    "target, not counted")
+            for _, _, url, body, _ in targets:
+                wrk(url, url, duration=a.wrk_warmup, connections=a.connections, threads=threads,
+                    body=body)
         for _ in range(a.repeat):
-            if nginx is not None:
-                rec.wrk("nginx.post", "nginx proxy_cache, POST JSON-RPC (cached)", nginx.base + "/",
-                        body=rpc.body, watch=nginx.pids(), **run)
-            rec.wrk("bare.get", "bare GET /_bench/constant (same server)",
-                    base + "/_bench/constant", watch=watch, **run)
-            rec.wrk("bare.post", "bare POST /_bench/constant (same server)",
-                    base + "/_bench/constant", body=post.body, watch=watch, **run)
-            rec.wrk("hit.post", "POST validate/transaction, L1 hit", base + post.path,
-                    body=post.body, watch=watch, **run)
-            rec.wrk("hit.get", "GET transactions/{hash}, L1 hit", base + get.path, watch=watch, **run)
-            rec.wrk("rpc.post", "POST /rpc eth_getTransactionByHash", base + rpc.path,
-                    body=rpc.body, watch=watch, **run)
+            for key, label, url, body, pids in targets:
+                rec.wrk(key + suffix, label + (f" (wrk -t{threads})" if suffix else ""), url,
+                        body=body, watch=pids, duration=a.duration, connections=a.connections,
+                        threads=threads)
 
     def hit_paced(self, rec: Recorder) -> None:
         assert self.node is not None and self.work is not None
@@ -363,22 +410,32 @@ class Suite:
                       watch=self._watch(), rate=a.rate, duration=a.paced_duration / 2,
                       requests=reqs)
             rec.wrk(f"val.{kind}.wrk", f"validate/{kind}: warm (hit)", base, watch=self._watch(),
-                    duration=a.duration / 2, connections=a.connections, requests=reqs)
+                    duration=a.duration / 2, connections=a.connections, threads=a.wrk_threads,
+                    requests=reqs)
 
     # --- mixed Zipf workload --------------------------------------------------------------------
-    def _computed(self) -> float:
-        """Validations the node has computed so far, summed over its workers (its
-        /metrics merges them; each worker flushes within METRICS_FLUSH_INTERVAL)."""
+    def _counts(self) -> dict[str, float]:
+        """The node's lookups and computed validations so far, summed over its workers
+        (its /metrics merges them; each worker flushes within METRICS_FLUSH_INTERVAL)."""
         assert self.node is not None
         time.sleep(1.2)  # the other workers' last flush
-        return computed_validations(self.node.base)
+        return node_counts(self.node.base)
 
-    def _hit_rate(self, requests: int, computed: float) -> dict[str, Any]:
+    def _hit_rate(self, run: Run, before: dict[str, float],
+                  after: dict[str, float]) -> dict[str, Any]:
+        """The phase's hit rate from the node's counts (validity.hit_rate: an
+        impossible count is no rate, and makes the run a failed measurement)."""
         assert self.proxy is not None
-        calls = self.proxy.stats()["calls"]
-        return {"requests": requests, "upstream_validations": int(computed),
-                "hit_rate": round(1 - computed / requests, 4) if requests else None,
-                "upstream_calls": calls}
+        # a lower bound of the answers that passed the cache: wrk counts non-2xx answers
+        # in its requests and socket errors apart, the paced client counts every request
+        answered = max(run.requests - run.errors, 0)
+        hr = validity.hit_rate(answered, after["lookups"] - before["lookups"],
+                               after["computed"] - before["computed"])
+        hr["upstream_calls"] = self.proxy.stats()["calls"]
+        run.extra["hit_rate"] = hr["hit_rate"]
+        if hr["failure"]:
+            run.extra["hit_rate_failure"] = hr["failure"]
+        return hr
 
     def mixed(self, profile: str, rec: Recorder) -> None:
         assert self.node is not None and self.work is not None and self.proxy is not None
@@ -393,23 +450,26 @@ class Suite:
         phases: list[tuple[str, str, Callable[[], Run]]] = [
             ("cold", f"{name}: Zipf mix from a cold cache", lambda: rec.wrk(
                 f"mixed.{profile}.cold", f"{name}: Zipf mix, cold cache", base,
-                watch=self._watch(), duration=a.warmup, connections=a.connections, requests=seq)),
+                watch=self._watch(), duration=a.warmup, connections=a.connections,
+                threads=a.wrk_threads, requests=seq)),
             ("paced", f"{name}: Zipf mix, steady", lambda: rec.paced(
                 f"mixed.{profile}.paced", f"{name}: Zipf mix, steady", base, watch=self._watch(),
                 rate=a.rate, duration=a.paced_duration, requests=paced_seq, warmup=0)),
             ("wrk", f"{name}: Zipf mix, steady", lambda: rec.wrk(
                 f"mixed.{profile}.wrk", f"{name}: Zipf mix, steady", base, watch=self._watch(),
-                duration=a.duration, connections=a.connections, requests=steady_seq)),
+                duration=a.duration, connections=a.connections, threads=a.wrk_threads,
+                requests=steady_seq)),
         ]
         for phase, _, fn in phases:
             self.proxy.reset()
-            before = self._computed()
+            before = self._counts()
             run = fn()
-            hr = self._hit_rate(run.requests, self._computed() - before)
-            run.extra["hit_rate"] = hr["hit_rate"]
+            hr = self._hit_rate(run, before, self._counts())
             self.hit_rates[f"{profile}.{phase}"] = hr
-            rec.say(f"   hit rate {hr['hit_rate']} ({hr['upstream_validations']} validations "
-                    f"computed for {hr['requests']} requests)")
+            rec.say(f"   hit rate {hr['hit_rate'] if not hr['failure'] else 'not measured'} "
+                    f"({hr['upstream_validations']} validations computed for {hr['lookups']} "
+                    f"lookups, {hr['requests']} answers to the client)"
+                    + (f": {hr['failure']}" if hr["failure"] else ""))
 
     # --- other scenarios ------------------------------------------------------------------------
     def sub(self, name: str, extra: list[str], rec: Recorder) -> None:
@@ -449,10 +509,9 @@ def run(argv: list[str]) -> int:
     data = report.assemble(args, rec, suite.hit_rates, suite.subs, suite.info,
                            time.monotonic() - started)
     folder = results_dir()
-    images = charts.draw(data, folder, "suite")
-    data["charts"] = [str(p.name) for p in images]
+    data["charts"] = charts.draw(data, folder, "suite")
     md = report.markdown(data)
     path = write_results("suite", data, md)
     print(report.summary(data))
-    print(f"results: {path} (+ {len(images)} charts in {folder})", file=sys.stderr)
+    print(f"results: {path} (+ {len(data['charts'])} charts in {folder})", file=sys.stderr)
     return 0
