@@ -92,7 +92,8 @@ class BeaconServer:
     def __init__(self, data: BeaconData) -> None:
         self.data = data
         self.tamper: dict[str, Tamper] = {}
-        """Endpoint (bootstrap, updates, finality_update, optimistic_update) -> rewrite."""
+        """Endpoint (bootstrap, updates, finality_update, optimistic_update) -> rewrite of
+        its JSON (returning bytes sends them raw)."""
         self.requests: Counter[str] = Counter()
         self.pages: list[tuple[int, int]] = []
         """(start_period, count) of each updates request."""
@@ -106,6 +107,8 @@ class BeaconServer:
         rewrite = self.tamper.get(kind)
         if rewrite is not None:
             body = rewrite(json.loads(json.dumps(body)))
+            if isinstance(body, bytes):  # raw bytes: sent as they are
+                return web.Response(body=body, content_type="application/json")
         return web.json_response(body)
 
     async def _bootstrap(self, request: web.Request) -> web.Response:

@@ -117,8 +117,11 @@ class LightClientChain:
         self.trusted_root = bytes(genesis_block.message.hash_tree_root())
         self.genesis_time = int(state.genesis_time)
         self.genesis_validators_root = bytes(state.genesis_validators_root)
-        self._bootstrap = spec_json(spec.create_light_client_bootstrap(state, genesis_block))
-        self._updates: list[Any] = []
+        self.bootstrap_data = spec.create_light_client_bootstrap(state, genesis_block)
+        """The spec's LightClientBootstrap for ``trusted_root``."""
+        self._bootstrap = spec_json(self.bootstrap_data)
+        self.rounds: list[Any] = []
+        """The spec's LightClientUpdate of each round, in order."""
         self._finality: Any = None
         self._optimistic: Any = None
         self._lock = threading.Lock()
@@ -181,7 +184,7 @@ class LightClientChain:
         if update.finalized_header.beacon.hash_tree_root() \
                 != finalized_block.message.hash_tree_root():
             raise RuntimeError("the round did not finalize its checkpoint block")
-        self._updates.append(update)
+        self.rounds.append(update)
         self._finality = self._versioned(spec.create_light_client_finality_update(update))
         self._optimistic = self._versioned(spec.create_light_client_optimistic_update(update))
         return update
@@ -201,7 +204,7 @@ class LightClientChain:
         spec = self.spec
         with self._lock:
             best: dict[int, Any] = {}
-            for update in self._updates:
+            for update in self.rounds:
                 period = int(spec.compute_sync_committee_period_at_slot(
                     update.attested_header.beacon.slot))
                 if period != spec.compute_sync_committee_period_at_slot(update.signature_slot):

@@ -42,10 +42,12 @@ class BeaconApiError(Exception):
 class BeaconApi:
     """One beacon node's REST API. The session is the caller's (and closed by it)."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float = 10.0,
+                 max_bytes: int = MAX_ANSWER_BYTES) -> None:
         self.url = url.rstrip("/")
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_bytes = max_bytes
 
     def __repr__(self) -> str:
         return f"BeaconApi({self.url!r})"
@@ -55,9 +57,7 @@ class BeaconApi:
         try:
             async with self._session.get(url, params=params, timeout=self._timeout,
                                          headers={"accept": "application/json"}) as resp:
-                body = await resp.content.read(MAX_ANSWER_BYTES + 1)
-                if len(body) > MAX_ANSWER_BYTES:
-                    raise BeaconApiError(url, f"answer larger than {MAX_ANSWER_BYTES} bytes")
+                body = await _read(url, resp.content, self._max_bytes)
                 if resp.status != 200:
                     raise BeaconApiError(url, f"HTTP {resp.status}: {_message(body)}", resp.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -115,6 +115,19 @@ class BeaconApi:
         if not isinstance(data, dict):
             raise BeaconApiError(self.url, "the config answer is malformed")
         return data
+
+
+async def _read(url: str, content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes (``read(n)`` returns what has
+    arrived, so it is read to the end in chunks)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.read(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise BeaconApiError(url, f"answer larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _message(body: bytes) -> str:

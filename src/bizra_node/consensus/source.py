@@ -146,10 +146,20 @@ class BeaconSource:
 
     # -- one round --------------------------------------------------------------------------
     async def refresh(self) -> bool:
-        """One round, from the APIs in turn until one completes it; True when one did."""
+        """One round, from the APIs in turn until one completes it; True when one did.
+        ``on_changed`` hears of any move of the heads, a round's or a partial one's (a
+        refused finality update may still have moved the optimistic head, by the spec)."""
         if not self._apis:
             raise RuntimeError("start() first")
-        before = (self._client.finalized, self._client.optimistic)
+        before = (self.finalized, self.optimistic)
+        try:
+            return await self._round()
+        finally:
+            after = (self.finalized, self.optimistic)
+            if after != before and self._on_changed is not None:
+                self._on_changed(*after)
+
+    async def _round(self) -> bool:
         for step in range(len(self._apis)):
             index = (self._next + step) % len(self._apis)
             api = self._apis[index]
@@ -170,8 +180,5 @@ class BeaconSource:
             self._next = index
             self.last_refresh = time.time()
             self._synced.set()
-            after = (self._client.finalized, self._client.optimistic)
-            if after != before and self._on_changed is not None:
-                self._on_changed(*after)
             return True
         return False
