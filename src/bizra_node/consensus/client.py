@@ -32,6 +32,11 @@ from .sync import (
 
 __all__ = ["Clock", "ExecutionHead", "LightClient", "Progress"]
 
+WEAK_SUBJECTIVITY_DAYS = 14
+"""A checkpoint older than this is warned about (the usual weak-subjectivity rule;
+Helios checks the same age): it still syncs, but rests on committees that may have
+exited."""
+
 Clock = Callable[[], int]
 """The current slot (the wall clock's, or a fixed one to replay recorded data)."""
 Progress = Callable[[str], None]
@@ -108,6 +113,11 @@ class LightClient:
         slot = bootstrap.header.beacon.slot
         self._progress(f"bootstrap: checkpoint at slot {slot} (period {self._period(slot)}), "
                        f"its sync committee verified against the block's state")
+        days = (self.clock() - slot) * self.config.seconds_per_slot / 86400
+        if days > WEAK_SUBJECTIVITY_DAYS:
+            self._progress(f"warning: the checkpoint is {days:.0f} days old, older than the "
+                           f"{WEAK_SUBJECTIVITY_DAYS}-day weak-subjectivity rule: pick a "
+                           "recent one (docs/consensus.md)")
 
     async def sync_periods(self, api: BeaconApi) -> None:
         """Period updates until the store reaches the current period (or the server has

@@ -41,6 +41,13 @@ Changed = Callable[[ExecutionHead | None, ExecutionHead | None], None]
 """Called with (finalized, optimistic) after a refresh that moved either."""
 
 
+def _log_warnings(message: str) -> None:
+    """The client's progress, of which the source logs the warnings only (an old
+    checkpoint): the steps of each refresh are not news."""
+    if message.startswith("warning:"):
+        log.warning("beacon light client: %s", message.removeprefix("warning: "))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BeaconSourceConfig:
     urls: tuple[str, ...]
@@ -79,7 +86,8 @@ class BeaconSource:
         self._session = session
         self._own_session = session is None
         self._client = LightClient(config.network, config.checkpoint,
-                                   clock=clock or config.network.current_slot)
+                                   clock=clock or config.network.current_slot,
+                                   progress=_log_warnings)
         self._apis: list[BeaconApi] = []
         self._next = 0
         self._synced = asyncio.Event()

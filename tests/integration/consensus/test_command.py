@@ -66,6 +66,7 @@ async def test_verify_syncs_the_recording_to_its_finalized_and_optimistic_blocks
     assert json.loads(out.strip().splitlines()[-1]) == EXPECTED
     assert "bootstrap: checkpoint at slot 7069376 (period 862)" in err
     assert "period 867: 512/512 signed; finalized slot 7104096" in err
+    assert "warning" not in err  # 5.5 days old when the data was recorded
     assert server.pages[0] == (862, 6)
     assert server.requests["bootstrap"] == 1
 
@@ -81,6 +82,7 @@ async def test_an_old_checkpoint_syncs_in_pages_of_at_most_128_periods(
     assert json.loads(out.strip().splitlines()[-1]) == EXPECTED
     assert server.pages[0] == (862, 128)
     assert all(count <= 128 for _, count in server.pages)
+    assert "warning: the checkpoint is 347 days old" in err
 
 
 def _signature(forged: str) -> Callable[[Any], Any]:

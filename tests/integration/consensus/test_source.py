@@ -172,3 +172,21 @@ def test_the_config_is_checked() -> None:
                            timeout=0)
     assert BeaconSourceConfig(urls=("http://x",), checkpoint=CHECKPOINT,
                               network=mainnet).period == 12
+
+
+async def test_an_old_checkpoint_is_warned_about_once(servers: dict[str, BeaconServer],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    later = NOW_SLOT + 300 * 8192
+    config = BeaconSourceConfig(urls=(servers["honest"].url,), checkpoint=CHECKPOINT,
+                                network=network("mainnet"), interval=3600)
+    source = BeaconSource(config, clock=lambda: later)
+    with caplog.at_level("WARNING", logger="bizra_node.consensus"):
+        await source.start()
+        try:
+            assert await source.wait_synced(60)
+            assert await source.refresh()
+        finally:
+            await source.stop()
+    warnings = [r.getMessage() for r in caplog.records if "days old" in r.getMessage()]
+    assert warnings == ["beacon light client: the checkpoint is 347 days old, older than the "
+                        "14-day weak-subjectivity rule: pick a recent one (docs/consensus.md)"]
