@@ -59,7 +59,8 @@ def main() -> None:
     msg = hashlib.sha256(b"signing root").digest()
     sig = milagro.Aggregate([milagro.Sign(sk, msg) for sk in sk_bytes])
 
-    report("milagro-bls-binding (bytes)", timed(lambda: milagro.FastAggregateVerify(pks, msg, sig), args.runs))
+    report("milagro-bls-binding (bytes)",
+           timed(lambda: milagro.FastAggregateVerify(pks, msg, sig), args.runs))
 
     import blspy
 

@@ -11,6 +11,8 @@ from random import Random
 from typing import Any
 
 import pytest
+from eth_consensus_specs.altair import mainnet as altair_mainnet
+from eth_consensus_specs.bellatrix import minimal as bellatrix_minimal
 from eth_consensus_specs.capella import mainnet as capella_mainnet
 from eth_consensus_specs.debug.random_value import RandomizationMode, get_random_ssz_object
 from eth_consensus_specs.deneb import mainnet as deneb_mainnet
@@ -30,7 +32,8 @@ from bizra_node.consensus.ssz import (
 )
 
 MAINNET = Path(__file__).resolve().parents[2] / "fixtures" / "consensus" / "mainnet"
-SPECS = [(Fork.CAPELLA, capella_mainnet), (Fork.DENEB, deneb_mainnet),
+SPECS = [(Fork.ALTAIR, altair_mainnet), (Fork.BELLATRIX, bellatrix_minimal),
+         (Fork.CAPELLA, capella_mainnet), (Fork.DENEB, deneb_mainnet),
          (Fork.ELECTRA, electra_mainnet), (Fork.ELECTRA, electra_minimal),
          (Fork.FULU, fulu_mainnet)]
 KINDS = {"bootstrap": "LightClientBootstrap", "update": "LightClientUpdate",
