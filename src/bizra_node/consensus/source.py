@@ -5,8 +5,11 @@ Every answer is verified (client.py, sync.py), so several beacon APIs are for
 availability only: one honest API is enough, and a lying one is refused, counted by
 the check it failed (``refusals``), logged, and the next one is asked. Each refresh
 (one slot apart by default) walks the APIs from the last one that served until one
-completes a round: bootstrap (once), period updates when the clock has moved into a
-period the store cannot verify yet, the finality update, the optimistic update.
+completes a round with a fresh head: bootstrap (once), period updates when the clock
+has moved into a period the store cannot verify yet, the finality update, the
+optimistic update. A round that leaves the optimistic head older than ``stale_after``
+goes on to the next API (``stale`` counts them): an API can withhold, serving old but
+valid data, and that must not hold the node back while another API is current.
 
 The node's anchor takes it as a source (``ANCHOR_SOURCE=beacon``): ``start()`` in the
 lifespan, ``finalized`` as the anchor, ``optimistic`` as the head claim, ``stop()`` on
@@ -62,18 +65,26 @@ class BeaconSourceConfig:
     force_updates: bool = False
     """Apply the spec's forced update after a whole period without finality (off: the
     finalized head then stays at the last finalized block, which stays true)."""
+    stale_after: int = 0
+    """Slots: a round that leaves the optimistic head older than this asks the next API
+    as well (all answers are verified, so the store takes the newest), so a withholding
+    API cannot hold the node back while another serves newer data. 0: one epoch."""
 
     def __post_init__(self) -> None:
         if not self.urls:
             raise ValueError("BeaconSourceConfig: at least one beacon API URL")
         if len(self.checkpoint) != 32:
             raise ValueError("BeaconSourceConfig: the checkpoint is a 32-byte block root")
-        if self.interval < 0 or self.timeout <= 0:
-            raise ValueError("BeaconSourceConfig: interval >= 0, timeout > 0")
+        if self.interval < 0 or self.timeout <= 0 or self.stale_after < 0:
+            raise ValueError("BeaconSourceConfig: interval >= 0, timeout > 0, stale_after >= 0")
 
     @property
     def period(self) -> float:
         return self.interval or self.network.seconds_per_slot
+
+    @property
+    def stale_slots(self) -> int:
+        return self.stale_after or self.network.preset.slots_per_epoch
 
 
 class BeaconSource:
@@ -85,8 +96,8 @@ class BeaconSource:
         self.config = config
         self._session = session
         self._own_session = session is None
-        self._client = LightClient(config.network, config.checkpoint,
-                                   clock=clock or config.network.current_slot,
+        self._clock = clock or config.network.current_slot
+        self._client = LightClient(config.network, config.checkpoint, clock=self._clock,
                                    progress=_log_warnings)
         self._apis: list[BeaconApi] = []
         self._next = 0
@@ -99,6 +110,9 @@ class BeaconSource:
         """Refused answers by the check they failed."""
         self.unavailable: Counter[str] = Counter()
         """Failed requests by beacon API URL."""
+        self.stale: Counter[str] = Counter()
+        """Rounds by beacon API URL that left the optimistic head older than
+        ``stale_after`` (the next API was asked too)."""
         self.last_refresh: float | None = None
         """time.time() of the last refresh that completed a round."""
 
@@ -131,10 +145,11 @@ class BeaconSource:
         """For readiness and operators: sync state, heads, refusals, failures."""
         fin, opt = self.finalized, self.optimistic
         return {"synced": self.synced, "network": self.config.network.name,
+                "currentSlot": self._clock(),
                 "finalized": fin.to_json() if fin else None,
                 "optimistic": opt.to_json() if opt else None,
                 "refusals": dict(self.refusals), "unavailable": dict(self.unavailable),
-                "lastRefresh": self.last_refresh}
+                "stale": dict(self.stale), "lastRefresh": self.last_refresh}
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,6 +183,7 @@ class BeaconSource:
                 self._on_changed(*after)
 
     async def _round(self) -> bool:
+        completed = False
         for step in range(len(self._apis)):
             index = (self._next + step) % len(self._apis)
             api = self._apis[index]
@@ -185,8 +201,13 @@ class BeaconSource:
                 self.unavailable[api.url] += 1
                 log.warning("beacon light client: %s", exc)
                 continue
-            self._next = index
-            self.last_refresh = time.time()
-            self._synced.set()
-            return True
-        return False
+            if not completed:
+                completed = True
+                self.last_refresh = time.time()
+                self._synced.set()
+            head = self._client.optimistic
+            if head is None or self._clock() - head.slot <= self.config.stale_slots:
+                self._next = index
+                return True
+            self.stale[api.url] += 1
+        return completed

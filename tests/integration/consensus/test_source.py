@@ -190,3 +190,36 @@ async def test_an_old_checkpoint_is_warned_about_once(servers: dict[str, BeaconS
     warnings = [r.getMessage() for r in caplog.records if "days old" in r.getMessage()]
     assert warnings == ["beacon light client: the checkpoint is 347 days old, older than the "
                         "14-day weak-subjectivity rule: pick a recent one (docs/consensus.md)"]
+
+
+def _stale_optimistic(body: Any) -> Any:
+    """The finality update's attested header as the optimistic update: valid, signed,
+    one slot older than the recorded optimistic update (7109430 against 7109431)."""
+    finality = RecordedBeacon().finality_update()["data"]
+    return {"version": "capella", "data": {k: finality[k] for k in (
+        "attested_header", "sync_aggregate", "signature_slot")}}
+
+
+async def test_a_withholding_api_cannot_hold_the_head_back(
+        servers: dict[str, BeaconServer]) -> None:
+    """The first API serves valid but old data: the round goes on to the next one, whose
+    newer head the store takes; the first is counted as stale, not as a liar."""
+    withholding = await _server({"optimistic_update": _stale_optimistic})
+    try:
+        config = BeaconSourceConfig(urls=(withholding.url, servers["honest"].url),
+                                    checkpoint=CHECKPOINT, network=network("mainnet"),
+                                    interval=3600, stale_after=10)
+        source = BeaconSource(config, clock=lambda: 7109431 + 10)
+        await source.start()
+        try:
+            assert await source.wait_synced(60)
+            await _until(lambda: source.optimistic is not None
+                         and source.optimistic.slot == 7109431)
+            assert source.stale == {withholding.url: 1}
+            assert source.refusals == {}
+            assert await source.refresh()  # the fresh API is asked first from now on
+            assert withholding.requests["optimistic_update"] == 1
+        finally:
+            await source.stop()
+    finally:
+        await withholding.stop()
