@@ -77,3 +77,17 @@ async def test_json_of_the_wrong_shape_is_malformed_data(server: BeaconServer) -
         with pytest.raises(ConsensusError) as refused:
             await api.finality_update(MAINNET)
         assert refused.value.check == Check.MALFORMED
+
+
+async def test_genesis_and_config_answers(server: BeaconServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        api = BeaconApi(server.url, session)
+        assert await api.genesis() == (1606824023, MAINNET.genesis_validators_root)
+        assert (await api.spec())["PRESET_BASE"] == "mainnet"
+        server.tamper["genesis"] = lambda body: {"data": {"genesis_time": "soon",
+                                                          "genesis_validators_root": "0x00"}}
+        with pytest.raises(BeaconApiError, match="genesis answer is malformed"):
+            await api.genesis()
+        server.tamper["spec"] = lambda body: {"data": ["PRESET_BASE"]}
+        with pytest.raises(BeaconApiError, match="config answer is malformed"):
+            await api.spec()

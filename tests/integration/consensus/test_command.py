@@ -6,6 +6,8 @@ one line naming the failed check and exit 1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bizra_node.cli import main
 from bizra_node.devnet import free_port
 from tests.support.beacon import BeaconServer, RecordedBeacon
 
@@ -41,6 +44,20 @@ async def server() -> AsyncIterator[BeaconServer]:
 
 
 async def verify(*args: str) -> tuple[int, str, str]:
+    """The command in this process (in a thread: it runs its own event loop), its
+    stdout and stderr captured."""
+    out, err = io.StringIO(), io.StringIO()
+
+    def run() -> int:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            return main(["beacon", "verify", *args])
+
+    code = await asyncio.wait_for(asyncio.to_thread(run), 90)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def verify_process(*args: str) -> tuple[int, str, str]:
+    """The installed command, as a process of its own."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bizra_node.cli", "beacon", "verify", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -61,7 +78,7 @@ def _args(server: BeaconServer, *extra: str) -> list[str]:
 
 async def test_verify_syncs_the_recording_to_its_finalized_and_optimistic_blocks(
         server: BeaconServer) -> None:
-    code, out, err = await verify(*_args(server, "--network", "mainnet"))
+    code, out, err = await verify_process(*_args(server, "--network", "mainnet"))
     assert code == 0, err
     assert json.loads(out.strip().splitlines()[-1]) == EXPECTED
     assert "bootstrap: checkpoint at slot 7069376 (period 862)" in err
@@ -141,7 +158,8 @@ FORGERIES: dict[str, tuple[str, Callable[[Any], Any], str]] = {
 async def test_a_lying_server_is_refused_by_name(server: BeaconServer, name: str) -> None:
     endpoint, rewrite, check = FORGERIES[name]
     server.tamper[endpoint] = rewrite
-    code, out, err = await verify(*_args(server))
+    run = verify_process if name == "forged signature" else verify
+    code, out, err = await run(*_args(server))
     assert code == 1, err
     assert out == ""
     last = err.strip().splitlines()[-1]
@@ -183,3 +201,14 @@ async def test_a_custom_network_is_read_from_the_beacon_api(server: BeaconServer
     assert json.loads(out.strip().splitlines()[-1]) == EXPECTED
     assert "network mainnet from the beacon API" in err
     assert server.requests["spec"] == 1 and server.requests["genesis"] == 1
+
+
+async def test_a_custom_network_the_api_describes_badly_exits_3(server: BeaconServer) -> None:
+    def gnosis(body: Any) -> Any:
+        body["data"]["PRESET_BASE"] = "gnosis"
+        return body
+
+    server.tamper["spec"] = gnosis
+    code, out, err = await verify(*_args(server, "--network", "custom"))
+    assert (code, out) == (3, "")
+    assert "the beacon API's network config is unusable: PRESET_BASE 'gnosis'" in err
