@@ -86,17 +86,26 @@ class LightClient:
         self.clock = clock
         self.store: LightClientStore | None = None
         self._progress = progress or _quiet
+        self._heads: list[tuple[LightClientHeader, ExecutionHead | None]] = []
 
     # -- what it knows ------------------------------------------------------------------
     @property
     def finalized(self) -> ExecutionHead | None:
-        return None if self.store is None else ExecutionHead.of(self.config,
-                                                                  self.store.finalized_header)
+        return None if self.store is None else self._head(self.store.finalized_header)
 
     @property
     def optimistic(self) -> ExecutionHead | None:
-        return None if self.store is None else ExecutionHead.of(self.config,
-                                                                  self.store.optimistic_header)
+        return None if self.store is None else self._head(self.store.optimistic_header)
+
+    def _head(self, header: LightClientHeader) -> ExecutionHead | None:
+        """ExecutionHead.of, remembered for the last two headers (the anchor may read
+        the heads per request; a header's root costs a few hashes)."""
+        for seen, head in self._heads:
+            if seen is header:
+                return head
+        head = ExecutionHead.of(self.config, header)
+        self._heads = [(header, head), *self._heads[:1]]
+        return head
 
     def _store(self) -> LightClientStore:
         if self.store is None:
