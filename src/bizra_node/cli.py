@@ -1,5 +1,5 @@
 """The `bizra-node` command: serve · devnet · migrate · keys · pgbouncer-config · bench ·
-settings · cluster."""
+settings · cluster · beacon."""
 
 from __future__ import annotations
 
@@ -302,6 +302,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return run_cluster_command(args)
 
 
+def cmd_beacon(args: argparse.Namespace) -> int:
+    """The consensus light client by hand: `beacon verify` syncs from a checkpoint."""
+    from .consensus import run_beacon_command
+
+    return run_beacon_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bizra-node", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cluster.command import add_cluster_parser
 
     add_cluster_parser(sub).set_defaults(func=cmd_cluster)
+
+    from .consensus import add_beacon_parser
+
+    add_beacon_parser(sub).set_defaults(func=cmd_beacon)
 
     bench = sub.add_parser("bench", help="run a benchmark scenario (results in bench/results/; "
                            "needs the harness: pip install -e ./bench)")

@@ -17,7 +17,7 @@ sys.modules["import_graph"] = graph_tool
 _spec.loader.exec_module(graph_tool)
 
 ROOMS = ("api", "validation", "cache", "chain", "store", "resilience", "observability",
-         "devnet", "security")
+         "devnet", "security", "consensus")
 LEAVES = ("errors", "jsonrpc", "history", "apikeys")
 
 NEVER = {
@@ -32,6 +32,8 @@ NEVER = {
     "devnet": {"api", "validation", "chain", "cache", "store", "settings"},
     # keys and rate limits know nothing of HTTP, the domain or the database's internals
     "security": {"api", "validation", "chain", "cache", "store", "settings"},
+    # the light client is a source the anchor takes: it knows nothing of the node around it
+    "consensus": {"api", "validation", "chain", "cache", "store", "settings"},
 }
 
 
