@@ -77,6 +77,7 @@ from .validation import (
     ReorgHandler,
     RpcProofs,
     RpcService,
+    SharedHeads,
     SubscriptionHub,
     ValidationService,
     parse_checkpoint,
@@ -364,7 +365,11 @@ class Node:
         self.upstreams = UpstreamPool(upstream_config(settings), self.metrics)
         self.cache = TieredCache(cache_config(settings), self.metrics)
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
-        self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache)
+        # what the node's workers have shown (the heads file `serve` made), else alone
+        self.heads = (SharedHeads.open(settings.heads_file, settings.bizra_network_id)
+                      if settings.heads_file else None)
+        self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache,
+                               self.heads)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
                              pooled_blob_leaves=settings.trust_pooled_blob_leaves,
                              prefetch=settings.trust_prefetch)
@@ -462,6 +467,8 @@ class Node:
         await self.prover.close()
         await self.security.stop()
         await self.chain.close()
+        if self.heads is not None:
+            self.heads.close()
         await self.cache.close()
         await self.upstreams.close()
         if self.store is not None:  # no validations can be produced any more: flush them
