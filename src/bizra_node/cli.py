@@ -90,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
         return 2
+    given_heads = os.environ.get("HEADS_FILE")
     os.environ["HEADS_FILE"] = heads_file
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -119,7 +120,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             stop_process(admin, grace=10)
         remove_directory(metrics_dir, made)
         remove_heads_file(heads_file, heads_made)
-        os.environ["HEADS_FILE"] = settings.heads_file  # as it was: the file is gone
+        if given_heads is None:  # as it was: the file is gone
+            os.environ.pop("HEADS_FILE", None)
+        else:
+            os.environ["HEADS_FILE"] = given_heads
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
         if embedded is not None:
