@@ -18,10 +18,12 @@ environment or memory. The file is in the node's own trust boundary, like its
 memory; it is not on disk and ends with the node (``serve`` removes it).
 
 **Cost.** A worker reads the head with one 8-byte load from the mapped page
-(``words[HEAD]``, a memoryview of unsigned 64-bit words: about 50 ns in CPython,
-docs/performance.md). Raising it takes an exclusive ``flock`` (released by the
-kernel if its holder dies), and is done only when the number is higher than the
-shared one, so about once per block per worker.
+(``words[HEAD]``, a memoryview of unsigned 64-bit words: a few hundred ns more per
+hit on a loaded 2-core machine, nothing measurable over HTTP; ``bizra-node bench
+heads``, docs/performance.md). Raising it takes an exclusive ``flock`` (released by
+the kernel if its holder dies), and is done only when the number is higher than the
+shared one, so about once per block per worker. Redis pub/sub would be ~160-190 µs
+from publish to receipt and exists only with REDIS_URL.
 
 **Layout** (64-bit little-endian words on one page)::
 
