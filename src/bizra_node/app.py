@@ -73,6 +73,7 @@ from .validation import (
     ChainView,
     ChainViewConfig,
     FilterService,
+    HeadsFileError,
     Prover,
     ReorgHandler,
     RpcProofs,
@@ -94,6 +95,7 @@ __all__ = [
     "follow_config",
     "guard_config",
     "limiter_config",
+    "open_heads",
     "pgbouncer_config",
     "pool_options",
     "redis_config",
@@ -355,6 +357,22 @@ class Reorgs:
         return {"ok": True, "feed": "down", "cacheTtl": "short (TTL_HEAD) until it is back"}
 
 
+def open_heads(s: Settings) -> SharedHeads | None:
+    """The heads file `serve` made (HEADS_FILE), through which this worker shares what
+    it has shown with the node's others; None without one. One that cannot be opened
+    any more (removed while the node runs: a tmp cleaner, logind's RemoveIPC) or is not
+    the node user's private file is said, and the worker answers on its own rather than
+    not at all (a respawned worker that failed would take the node down)."""
+    if not s.heads_file:
+        return None
+    try:
+        return SharedHeads.open(s.heads_file, s.bizra_network_id)
+    except HeadsFileError as exc:
+        log.error("%s: this worker answers on its own (another connection may be shown an "
+                  "older head or finality than this one)", exc)
+        return None
+
+
 # --- the node ---------------------------------------------------------------------------
 class Node:
     """All components of one worker, started and stopped in order."""
@@ -365,9 +383,7 @@ class Node:
         self.upstreams = UpstreamPool(upstream_config(settings), self.metrics)
         self.cache = TieredCache(cache_config(settings), self.metrics)
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
-        # what the node's workers have shown (the heads file `serve` made), else alone
-        self.heads = (SharedHeads.open(settings.heads_file, settings.bizra_network_id)
-                      if settings.heads_file else None)
+        self.heads = open_heads(settings)
         self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache,
                                self.heads)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,

@@ -4,6 +4,7 @@ write is refused with one clear line."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,17 @@ def test_a_given_heads_file_is_made_there_and_removed(
     assert _Recorder.seen["path"] == str(private / "heads")
     assert private.is_dir() and not (private / "heads").exists()
     assert os.environ["HEADS_FILE"] == str(private / "heads")
+
+
+def test_a_worker_whose_heads_file_is_gone_answers_on_its_own(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The file was removed while the node ran (a tmp cleaner, logind's RemoveIPC): a
+    worker started then logs it and serves alone instead of failing to start."""
+    from bizra_node.app import open_heads
+    from tests.conftest import make_settings
+
+    settings = make_settings("http://127.0.0.1:9", heads_file=str(tmp_path / "gone"))
+    with caplog.at_level(logging.ERROR, "bizra_node"):
+        assert open_heads(settings) is None
+    assert "cannot open" in caplog.text and "answers on its own" in caplog.text
+    assert open_heads(make_settings("http://127.0.0.1:9")) is None  # outside serve: quiet

@@ -9,9 +9,10 @@ worker publishes each higher number it shows here, and reads it before it answer
 **Where.** ``bizra-node serve`` makes the file before granian starts the workers
 (:func:`create_heads_file`: a fresh private directory, in /dev/shm when there is
 one, mode 0700, the file 0600) and names it in HEADS_FILE; each worker maps it
-(:meth:`SharedHeads.open`), and refuses to start when it is not a regular file of
-the node's own user that no other user may write, in a directory no other user
-may write, or when it was made for another network. What is read from it is not
+(:meth:`SharedHeads.open`), and refuses it (HeadsFileError; the worker then answers
+on its own, app.open_heads) when it is not a regular file of the node's own user
+that no other user may read or write, in a directory no other user may write, or
+when it was made for another network. What is read from it is not
 otherwise authenticated: a MAC would need a key every worker holds, and whoever
 can write the file as the node's user can as well read that key from a worker's
 environment or memory. The file is in the node's own trust boundary, like its
