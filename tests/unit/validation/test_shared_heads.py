@@ -164,6 +164,7 @@ def test_anything_but_the_nodes_own_heads_file_is_refused(made: str, tmp_path: P
     os.symlink(made, link)
     with pytest.raises(HeadsFileError, match="cannot open"):
         SharedHeads.open(link, NETWORK)
+    os.remove(link)
     os.chmod(made, 0o644)  # others could read it: not a file serve made
     with pytest.raises(HeadsFileError, match="not a heads file"):
         SharedHeads.open(made, NETWORK)
