@@ -73,10 +73,12 @@ from .validation import (
     ChainView,
     ChainViewConfig,
     FilterService,
+    HeadsFileError,
     Prover,
     ReorgHandler,
     RpcProofs,
     RpcService,
+    SharedHeads,
     SubscriptionHub,
     ValidationService,
     parse_checkpoint,
@@ -93,6 +95,7 @@ __all__ = [
     "follow_config",
     "guard_config",
     "limiter_config",
+    "open_heads",
     "pgbouncer_config",
     "pool_options",
     "redis_config",
@@ -354,6 +357,22 @@ class Reorgs:
         return {"ok": True, "feed": "down", "cacheTtl": "short (TTL_HEAD) until it is back"}
 
 
+def open_heads(s: Settings) -> SharedHeads | None:
+    """The heads file `serve` made (HEADS_FILE), through which this worker shares what
+    it has shown with the node's others; None without one. One that cannot be opened
+    any more (removed while the node runs: a tmp cleaner, logind's RemoveIPC) or is not
+    the node user's private file is said, and the worker answers on its own rather than
+    not at all (a respawned worker that failed would take the node down)."""
+    if not s.heads_file:
+        return None
+    try:
+        return SharedHeads.open(s.heads_file, s.bizra_network_id)
+    except HeadsFileError as exc:
+        log.error("%s: this worker answers on its own (another connection may be shown an "
+                  "older head or finality than this one)", exc)
+        return None
+
+
 # --- the node ---------------------------------------------------------------------------
 class Node:
     """All components of one worker, started and stopped in order."""
@@ -364,7 +383,9 @@ class Node:
         self.upstreams = UpstreamPool(upstream_config(settings), self.metrics)
         self.cache = TieredCache(cache_config(settings), self.metrics)
         self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
-        self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache)
+        self.heads = open_heads(settings)
+        self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache,
+                               self.heads)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
                              pooled_blob_leaves=settings.trust_pooled_blob_leaves,
                              prefetch=settings.trust_prefetch)
@@ -462,6 +483,8 @@ class Node:
         await self.prover.close()
         await self.security.stop()
         await self.chain.close()
+        if self.heads is not None:
+            self.heads.close()
         await self.cache.close()
         await self.upstreams.close()
         if self.store is not None:  # no validations can be produced any more: flush them

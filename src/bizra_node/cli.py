@@ -75,8 +75,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Workers publish their metrics as files in one directory that /metrics merges;
     # they learn the worker count (their share of the memory limit) from the env too.
     from .observability import prepare_directory, remove_directory
+    from .validation import HeadsFileError, create_heads_file, remove_heads_file
 
     backpressure = connection_budget(settings.http_max_connections, workers)
+    # The workers share the highest head and finalized block any of them has shown
+    # through one small file made here, before they start (validation/shared_heads.py).
+    try:
+        heads_file, heads_made = create_heads_file(settings.heads_file,
+                                                   settings.bizra_network_id)
+    except (HeadsFileError, OSError) as exc:
+        print(f"heads file: {exc}", file=sys.stderr)
+        if anvil is not None:
+            anvil.stop()  # type: ignore[attr-defined]
+        if embedded is not None:
+            embedded.stop()
+        return 2
+    given_heads = os.environ.get("HEADS_FILE")
+    os.environ["HEADS_FILE"] = heads_file
     metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["BIZRA_WORKERS"] = str(workers)
@@ -104,6 +119,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             stop_process(admin, grace=10)
         remove_directory(metrics_dir, made)
+        remove_heads_file(heads_file, heads_made)
+        if given_heads is None:  # as it was: the file is gone
+            os.environ.pop("HEADS_FILE", None)
+        else:
+            os.environ["HEADS_FILE"] = given_heads
         if anvil is not None:
             anvil.stop()  # type: ignore[attr-defined]
         if embedded is not None:

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     bench_endpoints: bool = Field(
         False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
     )
+    heads_file: str = Field(
+        "", description="The file through which the workers of one node share the highest "
+        "head and finalized block any of them has shown (a head one connection saw is the "
+        "least every other shows); `serve` makes it, in a fresh private directory under "
+        "/dev/shm when empty, else at this path (replacing what is there; its directory must "
+        "be the node user's and not writable by others). Empty outside `serve`: each worker "
+        "on its own.")
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted."
     )

@@ -19,7 +19,7 @@ from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
 from .pubsub import Subscription
 from .shared import LocalRecords, RedisRecords, SharedRecords
-from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache
+from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache, outgrown
 from .ttl import NEVER, Ttl, TtlPolicy
 
 __all__ = [
@@ -57,5 +57,6 @@ __all__ = [
     "every_primary",
     "l2_breaker_config",
     "open_pubsub",
+    "outgrown",
     "redact_url",
 ]

@@ -56,7 +56,7 @@ from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
 from .ttl import TtlPolicy
 
-__all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache"]
+__all__ = ["FORMAT_VERSION", "KINDS", "Compute", "HeadSource", "TieredCache", "outgrown"]
 
 log = logging.getLogger("bizra_node.cache")
 
@@ -155,20 +155,25 @@ class TieredCache:
 
     # --- the interface -------------------------------------------------------------------
     async def fetch(self, kind: str, subject: str, compute: Compute,
-                    head: HeadSource | None = None) -> Entry:
+                    head: HeadSource | None = None, finalized: int = -1) -> Entry:
         """The entry for (kind, subject): from L1, else L2, else ``compute(subject)``.
 
         ``head`` gives the current chain head; moving entries computed at an older
-        head are not served. Exceptions from ``compute`` reach every waiting caller.
+        head are not served. ``finalized``: the finalized block number as the caller
+        knows it; an entry computed as not final whose blocks are all final by now
+        (:func:`outgrown`) is not served either, so an answer never says less about
+        finality than one given before. Exceptions from ``compute`` reach every
+        waiting caller.
         """
         key = (kind, subject if len(subject) <= KEY_DIGEST_ABOVE else _digest(subject))
         entry = self.l1.get(key)
         if entry is not None and (not entry.moving or head is None
-                                  or entry.head >= await head()):
+                                  or entry.head >= await head()) \
+                and not outgrown(entry, finalized):
             self._hits.inc(("l1", kind))
             return entry
         self._misses.inc(("l1", kind))
-        return await self._flight.do(key, self._load, key, compute, head, subject)
+        return await self._flight.do(key, self._load, key, compute, head, subject, finalized)
 
     def get(self, kind: str, subject: str) -> Entry | None:
         """The synchronous hit path: the L1 entry if present and not moving (counted
@@ -267,12 +272,13 @@ class TieredCache:
 
     # --- loading -------------------------------------------------------------------------
     async def _load(self, key: Key, compute: Compute, head: HeadSource | None,
-                    subject: str) -> Entry:
+                    subject: str, finalized: int) -> Entry:
         kind = key[0]
         if self.l2 is not None:
             entry = await self._from_l2(key)
             if entry is not None and (not entry.moving or head is None
-                                      or entry.head >= await head()):
+                                      or entry.head >= await head()) \
+                    and not outgrown(entry, finalized):
                 self._hits.inc(("l2", kind))
                 self._to_l1(key, entry, time.time())
                 return entry
@@ -405,6 +411,12 @@ class TieredCache:
     def __repr__(self) -> str:
         return f"TieredCache(l1={len(self.l1)} entries, l2={'on' if self.l2 else 'off'})"
 
+
+
+def outgrown(entry: Entry, finalized: int) -> bool:
+    """Whether ``entry`` was computed as not final although every block it depends on
+    is at or below ``finalized`` now: computed again, it would be final."""
+    return not entry.final and 0 <= entry.block <= finalized
 
 
 def _digest(subject: str) -> str:

@@ -26,6 +26,7 @@ from .reorgs import Notice, ReorgHandler
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
 from .rpc_proofs import PROVEN_METHODS, RpcProofs, verification_header
 from .service import Recorder, ValidationService, now_iso
+from .shared_heads import HEAD, HeadsFileError, SharedHeads, create_heads_file, remove_heads_file
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
 from .types import (
     Account,
@@ -43,6 +44,7 @@ __all__ = [
     "BLOCK_REF_PATTERN",
     "FAST_METHODS",
     "HASH_PATTERN",
+    "HEAD",
     "MAX_BLOCK_NUMBER",
     "PROVEN_METHODS",
     "TX_NOT_FOUND",
@@ -56,6 +58,7 @@ __all__ = [
     "ChainView",
     "ChainViewConfig",
     "FilterService",
+    "HeadsFileError",
     "LogMatcher",
     "Notice",
     "PendingSource",
@@ -66,6 +69,7 @@ __all__ = [
     "RpcFailed",
     "RpcProofs",
     "RpcService",
+    "SharedHeads",
     "Subscriber",
     "SubscriptionHub",
     "Transaction",
@@ -73,6 +77,7 @@ __all__ = [
     "Upstreams",
     "ValidationService",
     "cacheable",
+    "create_heads_file",
     "is_uint",
     "method_allowed",
     "now_iso",
@@ -81,6 +86,7 @@ __all__ = [
     "parse_checkpoint",
     "parse_tx_hash",
     "parse_uint",
+    "remove_heads_file",
     "shown_value",
     "to_checksum_address",
     "verification_header",

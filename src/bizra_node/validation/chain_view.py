@@ -17,6 +17,13 @@ Both services (validation and /rpc) take this view; nothing else keeps a head. R
   entries cached "as of" an older head stop being served at once.
 * **Finality** comes from the upstream's ``finalized`` tag when it knows it, else
   ``finality_depth`` blocks behind the head.
+* **One node, one view.** With the workers' heads file (shared_heads.py, made by
+  ``serve``), each higher head a worker takes is published to the node's other
+  workers at once, and each worker reads the shared head before it answers (one
+  memory load in :meth:`fresh_head`): a head any worker has shown is the least every
+  worker shows, and ``latest`` is asked at it. Each higher finalized block is
+  published too (number and hash) and taken by the others unless it contradicts the
+  canonical hash they hold at that number (:meth:`known_finalized`).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from .anchor import AnchorConfig, AnchorKeeper
 from .canonical import CanonicalChain
 from .convert import hex_int
 from .headers import HeaderChain
+from .shared_heads import FINAL, HEAD, SharedHeads
 from .trust import Anchor, Header, TrustError
 from .upstreams import Upstreams, need, unavailable
 
@@ -69,13 +77,21 @@ class ChainViewConfig:
 
 class ChainView:
     def __init__(self, upstreams: Upstreams, config: ChainViewConfig,
-                 cache: TieredCache | None = None) -> None:
+                 cache: TieredCache | None = None, shared: SharedHeads | None = None) -> None:
         self._up = upstreams
         self._config = config
         self._cache = cache
+        self._shared = shared
+        self._words = shared.words if shared is not None else None
+        """The heads file as words (None: this worker alone): read on the hit path."""
         self.best_head = 0
         """The highest head seen: what the node reports as the head."""
         self.best_finalized = -1
+        self._final_read = 0
+        """The shared finalized number last examined (each published value once)."""
+        self._final_refused = 0
+        """Shared finalized blocks at or below this number are not taken (they were
+        shared before this worker learned that finality was broken, forget_finality)."""
         self._finalized_tag_works = True
         self._head_until = 0.0
         """Unix time until which ``best_head`` may be served as the head (``head_ttl``
@@ -98,7 +114,7 @@ class ChainView:
             assert header is not None
             self.canonical.set_anchor(header.number, header.hash, header.parent_hash)
         if anchor is not None and anchor.number > self.best_finalized:
-            self.best_finalized = anchor.number
+            self._raise_finalized(anchor.number, anchor.hash)
         return anchor
 
     def forget_finality(self, fork: int) -> None:
@@ -107,6 +123,8 @@ class ChainView:
         source: quorum, checkpoint or first use) on the next answer that needs one."""
         self.best_finalized = min(self.best_finalized, fork)
         self.anchors.forget()
+        if self._words is not None:  # what the workers shared before is not taken again
+            self._final_refused = self._final_read = int(self._words[FINAL])
 
     async def start(self, timeout: float = 5.0) -> None:
         """Establish the anchor and link the blocks from the walk limit below it up to
@@ -164,7 +182,7 @@ class ChainView:
         """A head seen in an upstream answer; returns the head to report (never lower
         than any reported before). A fresh head is served for ``head_ttl`` from now."""
         if head > self.best_head:
-            self.best_head = head
+            self._raise_head(head)
         if self._cache is not None:
             entry = self._head_entry(self.best_head)
             if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
@@ -207,19 +225,34 @@ class ChainView:
     def finalized_at(self, head: int, raw: list[Any]) -> int:
         """The finalized block number: the anchor's, once there is one; before that,
         from the answers to :meth:`finality_calls`."""
+        known = self.known_finalized()
         anchor = self.anchors.current
         if anchor is not None:
-            return max(anchor.number, self.best_finalized)
+            return max(anchor.number, known)
         finalized = head - self._config.finality_depth
+        block_hash = b""
         if raw:
             value = raw[0]
             if isinstance(value, dict) and isinstance(value.get("number"), str):
                 finalized = hex_int(value["number"])
+                block_hash = _hash_bytes(value.get("hash"))
             elif isinstance(value, RpcError):
                 self._finalized_tag_works = False
         if finalized > self.best_finalized:
-            self.best_finalized = finalized
+            self._raise_finalized(finalized, block_hash)
         return max(finalized, self.best_finalized)
+
+    def known_finalized(self) -> int:
+        """The highest finalized block number this worker knows, without asking anyone
+        (the hit path): its own, or a higher one another worker of the node has shown
+        (read from the heads file) unless it contradicts the hash this worker holds at
+        that number. (Before an anchor and any finalized answer: -1.)"""
+        words = self._words
+        if words is not None:
+            shared = words[FINAL]
+            if shared > self.best_finalized and shared != self._final_read:
+                self._take_finalized(shared)
+        return self.best_finalized
 
     # --- asking ---------------------------------------------------------------------
     async def block_number(self) -> int:
@@ -237,7 +270,7 @@ class ChainView:
         # from L2 (another worker's) or upstream, one fetch per worker at a time
         entry = await self._cache.fetch(*_HEAD_KEY, self._compute_head)
         if entry.head > self.best_head:
-            self.best_head = entry.head
+            self._raise_head(entry.head)
         if entry.expires > self._head_until and self._cache.peek(*_HEAD_KEY) is entry:
             self._head_until = entry.expires  # an L2 answer L1 now holds
         return self.best_head
@@ -247,9 +280,10 @@ class ChainView:
         ``head_ttl``; like the head, it never goes backwards. Once an anchor is known
         it is the anchor's number (what :meth:`finalized_at` would answer), without
         asking anyone: a miss then needs no round trip for it."""
+        known = self.known_finalized()
         anchor = self.anchors.current
         if anchor is not None:
-            return max(anchor.number, self.best_finalized)
+            return max(anchor.number, known)
         if self._cache is None:
             return await self._compute_finalized()
         entry = self._cache.get(*_FINALIZED_KEY)
@@ -260,7 +294,11 @@ class ChainView:
     def fresh_head(self) -> int | None:
         """The hit path: the head while it is fresh (None once ``head_ttl`` has passed);
         in its last part, one background refresh is started and the current value
-        is served meanwhile."""
+        is served meanwhile. A higher head another worker of the node has shown is
+        taken first (and counts as fresh): one load from the heads file."""
+        words = self._words
+        if words is not None and words[HEAD] > self.best_head:
+            self.observe_head(words[HEAD])
         left = self._head_until - time.time()
         if left <= 0:
             return None
@@ -284,6 +322,37 @@ class ChainView:
             await asyncio.gather(task, return_exceptions=True)
 
     # --- internals ------------------------------------------------------------------
+    def _raise_head(self, head: int) -> None:
+        """A higher head: this worker's, and the node's (heads file)."""
+        self.best_head = head
+        if self._shared is not None:
+            self._shared.raise_head(head)
+
+    def _raise_finalized(self, number: int, block_hash: bytes) -> None:
+        """A higher finalized block: this worker's, and the node's (heads file)."""
+        self.best_finalized = number
+        if self._shared is not None:
+            self._shared.publish_finalized(number, block_hash)
+
+    def _take_finalized(self, shared: int) -> None:
+        """Take the finalized block another worker published, unless it contradicts
+        the canonical hash held here at its number (then it is said, and not taken)."""
+        assert self._shared is not None
+        record = self._shared.finalized()
+        if record is None:  # caught half-written: read again next time
+            return
+        self._final_read = shared
+        number, block_hash = record
+        if number <= self.best_finalized or number <= self._final_refused:
+            return
+        kept = self.canonical.hash_at(number)
+        if kept is not None and any(block_hash) and kept != block_hash:
+            log.critical("another worker's finalized block %d is 0x%s, this worker holds "
+                         "0x%s: not taken (a reorg below finality, or a lying upstream)",
+                         number, block_hash.hex(), kept.hex())
+            return
+        self.best_finalized = number
+
     async def _refresh_head(self) -> None:
         try:
             await self.block_number()  # stores the fresh head in the cache on the way
@@ -308,3 +377,13 @@ class ChainView:
 
     async def _finalized_entry(self, _: str) -> Entry:
         return self._head_entry(await self._compute_finalized())
+
+
+def _hash_bytes(value: Any) -> bytes:
+    """A block hash as given (0x + 64 hex digits) as bytes; empty when it is not one."""
+    if isinstance(value, str) and len(value) == 66 and value.startswith("0x"):
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            return b""
+    return b""

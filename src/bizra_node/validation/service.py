@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ..cache import Compute, Entry, TieredCache, TtlPolicy
+from ..cache import Compute, Entry, TieredCache, TtlPolicy, outgrown
 from ..errors import IntegrityFailure
 from ..jsonrpc import Call, RpcError
 from .answer import (
@@ -258,6 +258,8 @@ class ValidationService:
     # canonical subjects (lower-case hash, block number, EIP-55 address): L1 only
     # ever holds keys that passed validation, so a hit under the caller's raw input
     # proves the input valid, and anything else goes the full way (and is checked).
+    # An entry computed as not final whose block is final by now (here or on another
+    # worker of the node) is not served: it is computed again, and says final.
     def _hit_view(self) -> tuple[TieredCache, int] | None:
         """The cache and the head, when both may serve a hit without awaiting."""
         cache = self._cache
@@ -272,11 +274,18 @@ class ValidationService:
         entry = cache.get("transaction", tx_hash)
         if entry is None:
             return None
-        return Answer(entry) if entry.number < 0 else Answer.serve(entry, head)
+        if entry.number < 0:
+            return Answer(entry)
+        if not entry.final and outgrown(entry, self.chain.known_finalized()):
+            return None
+        return Answer.serve(entry, head)
 
     def block_hit(self, subject: str) -> Answer | None:
         entry = self._cache.get("block", subject) if self._cache is not None else None
-        return None if entry is None else Answer(entry)
+        if entry is None or (not entry.final
+                             and outgrown(entry, self.chain.known_finalized())):
+            return None
+        return Answer(entry)
 
     def address_hit(self, address: str) -> Answer | None:
         view = self._hit_view()
@@ -312,7 +321,8 @@ class ValidationService:
     async def _fetch(self, kind: str, subject: str, compute: Compute) -> Entry:
         if self._cache is None:
             return await compute(subject)
-        return await self._cache.fetch(kind, subject, compute, self.chain.head)
+        return await self._cache.fetch(kind, subject, compute, self.chain.head,
+                                       self.chain.known_finalized())
 
     async def _compute_transaction(self, tx_hash: str) -> Entry:
         result = await self.validate_transaction(tx_hash)
