@@ -84,7 +84,8 @@ class ASGIApp:
         peer = scope.get("client")
         req = Request(scope["method"], scope["path"],
                       scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid,
-                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__)
+                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__,
+                      header_all=_Lines(scope["headers"]))
         route = dispatcher.route(req)
         timeouts = dispatcher.body_timeouts
         task = timeouts.begin()
@@ -111,6 +112,20 @@ class ASGIApp:
                 log.exception("request failed outside the dispatcher")
                 resp = dispatcher.crashed(rid)
         await _send(send, resp, rid)
+
+
+class _Lines:
+    """``Request.header_all`` over the raw ASGI header list (the dict above keeps one
+    line per name): every line of a name, in order."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def __call__(self, name: str) -> list[str]:
+        key = name.encode("latin-1")
+        return [v.decode("latin-1") for k, v in self._raw if k.lower() == key]
 
 
 _GONE = b"\0gone"

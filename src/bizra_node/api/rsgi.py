@@ -58,7 +58,8 @@ class RSGIApp:
         headers = scope.headers
         rid = pick_request_id(headers.get("x-request-id"))
         req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid,
-                      client=scope.client, has_header=headers.__contains__)
+                      client=scope.client, has_header=headers.__contains__,
+                      header_all=headers.get_all)
         if scope.method in _BODY_METHODS:
             route = dispatcher.route(req)
             timeouts = dispatcher.body_timeouts
