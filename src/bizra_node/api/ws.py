@@ -41,6 +41,10 @@ Receive = Callable[[], Awaitable["str | bytes | None"]]
 Send = Callable[[str], Awaitable[None]]
 
 
+async def _closed(_message: str) -> None:
+    """What a released socket sends with: nothing."""
+
+
 class RpcSocket:
     """One client connection."""
 
@@ -76,14 +80,30 @@ class RpcSocket:
         """Run until the client closes or is dropped; the close code to send."""
         self._writer = asyncio.get_running_loop().create_task(self._write())
         reader = asyncio.get_running_loop().create_task(self._read(receive))
+        writer = self._writer
         try:
-            await asyncio.wait((self._writer, reader), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((writer, reader), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, self._writer, *self._calls):
+            tasks = (reader, writer, *self._calls)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(reader, self._writer, *self._calls, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._hub.drop(self)
+            self._release()
         return CLOSE_TOO_SLOW if self.dropped else CLOSE_NORMAL
+
+    def _release(self) -> None:
+        """Let go of the tasks and the transport now. A cancelled task keeps its
+        CancelledError, whose traceback holds the task's frame, which holds this socket,
+        which held the task: a cycle only the cyclic garbage collector frees, and a quiet
+        worker may not run it for minutes. Under RSGI the transport (granian's receiving
+        half, so the socket and its fd) lived as long (200 clean closes: 200 sockets in
+        CLOSE-WAIT 60 s later)."""
+        self._writer = None
+        self._calls.clear()
+        self._send = _closed
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     async def _write(self) -> None:
         queue, send = self._queue, self._send
