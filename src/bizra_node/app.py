@@ -30,6 +30,7 @@ from .api import (
     Routes,
     RpcRoute,
     RSGIApp,
+    SocketGuard,
     WebSocketEndpoint,
     openapi_routes,
 )
@@ -409,11 +410,13 @@ class Node:
                               limits=self.limits,
                               proofs=RpcProofs(self.prover, settings.bizra_network_id)
                               if settings.trust_rpc else None)
-        rpc_route = RpcRoute(self.rpc, limits=self.limits,
-                             cors=CorsPolicy(settings.cors_origins),
+        cors = CorsPolicy(settings.cors_origins)
+        rpc_route = RpcRoute(self.rpc, limits=self.limits, cors=cors,
                              costs={**DEFAULT_COSTS, **settings.rpc_costs})
         self.websocket: WebSocketEndpoint | None = WebSocketEndpoint(
-            rpc_route.answerer, self.hub, deadline=settings.request_deadline)
+            rpc_route.answerer, self.hub, deadline=settings.request_deadline,
+            guard=SocketGuard(self.security.guard, cors, rpc_route.cost,
+                              ring=self.security.ring))
         routes = [
             *Routes(self.service, ready_checks=ready_checks,
                     bench_endpoints=settings.bench_endpoints).routes,

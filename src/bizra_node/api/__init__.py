@@ -16,9 +16,11 @@ from .routing import FastHandler, Handler, Route, Router
 from .rpc import DEFAULT_COSTS, RpcAnswerer, RpcRoute
 from .rsgi import RSGIApp
 from .ws import RpcSocket, WebSocketEndpoint
+from .ws_guard import QUERY_KEY, SocketGuard
 
 __all__ = [
     "DEFAULT_COSTS",
+    "QUERY_KEY",
     "ASGIApp",
     "CorsPolicy",
     "Dispatcher",
@@ -38,6 +40,7 @@ __all__ = [
     "RpcAnswerer",
     "RpcRoute",
     "RpcSocket",
+    "SocketGuard",
     "WebSocketEndpoint",
     "error_body",
     "ok_body",

@@ -13,6 +13,7 @@ from typing import Any
 from .body import BodyBuffer, Declared, declared_length
 from .http import Request, Response, pick_request_id
 from .rsgi import Lifecycle
+from .ws_guard import WsRefusal
 
 __all__ = ["ASGIApp"]
 
@@ -42,6 +43,15 @@ class ASGIApp:
         if endpoint is None or not endpoint.accepts(scope["path"]):
             await send({"type": "websocket.close", "code": 1008})  # before accept: 403
             return
+        raw = scope.get("headers") or []
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(raw)}
+        peer = scope.get("client")
+        caller = await endpoint.upgrade(
+            headers.get, scope.get("query_string", b"").decode("latin-1"),
+            f"{peer[0]}:{peer[1]}" if peer else "", header_all=_Lines(raw))
+        if isinstance(caller, WsRefusal):
+            await _deny(scope, send, caller)
+            return
         await send({"type": "websocket.accept"})
 
         async def next_message() -> str | bytes | None:
@@ -54,10 +64,10 @@ class ASGIApp:
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
 
-        code = await endpoint.serve(next_message, send_text)
+        code, reason = await endpoint.serve(next_message, send_text, caller)
         try:  # bounded: a client that stopped reading may never take the close frame
             async with asyncio.timeout(1.0):
-                await send({"type": "websocket.close", "code": code})
+                await send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception:  # the client is gone already
             log.debug("websocket close after disconnect", exc_info=True)
 
@@ -112,6 +122,20 @@ class ASGIApp:
                 log.exception("request failed outside the dispatcher")
                 resp = dispatcher.crashed(rid)
         await _send(send, resp, rid)
+
+
+async def _deny(scope: Scope, send: Send, refusal: WsRefusal) -> None:
+    """Refuse an upgrade: an HTTP answer with its status, fields and body where the server
+    offers the ASGI denial response extension (granian does), else a close before the
+    accept (which servers answer with 403) carrying the code and reason."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        out = [(b"content-type", b"application/json")]
+        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in refusal.headers)
+        await send({"type": "websocket.http.response.start", "status": refusal.status,
+                    "headers": out})
+        await send({"type": "websocket.http.response.body", "body": refusal.body})
+        return
+    await send({"type": "websocket.close", "code": refusal.code, "reason": refusal.reason})
 
 
 class _Lines:

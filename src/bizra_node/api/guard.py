@@ -209,6 +209,10 @@ class Guard:
         if refusal is not None:
             raise refusal
 
+    def token(self, req: Request) -> str | None:
+        """The key ``req`` presents (None: none; "" an unreadable one), when keys are on."""
+        return self._token(req) if self._keys else None
+
     # --- steps ----------------------------------------------------------------------------------
     def _token(self, req: Request) -> str | None:
         header = req.header

@@ -23,6 +23,7 @@ from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
 from .ws import WebSocketEndpoint
+from .ws_guard import WsRefusal
 
 __all__ = ["Lifecycle", "RSGIApp"]
 
@@ -93,6 +94,13 @@ async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any)
     if endpoint is None or not endpoint.accepts(scope.path):
         proto.close(404)  # before accept: the handshake is answered with this HTTP status
         return
+    headers = scope.headers
+    caller = await endpoint.upgrade(headers.get, scope.query_string, scope.client,
+                                    has_header=headers.__contains__,
+                                    header_all=headers.get_all)
+    if isinstance(caller, WsRefusal):
+        proto.close(caller.status)  # granian answers the handshake with this status
+        return
     transport = await proto.accept()
 
     async def receive() -> str | bytes | None:
@@ -102,8 +110,8 @@ async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any)
             return None
         return None if message.kind == 0 else message.data  # type: ignore[no-any-return]
 
-    code = await endpoint.serve(receive, transport.send_str)
-    proto.close(code)
+    code, _reason = await endpoint.serve(receive, transport.send_str, caller)
+    proto.close(code)  # (granian 2.8 sends no status once accepted: the client sees 1005)
 
 
 def _send(proto: Any, resp: Response, rid: str, close: bool = False) -> None:
