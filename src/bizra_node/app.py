@@ -429,7 +429,8 @@ class Node:
                                      self.metrics if settings.metrics_enabled else None,
                                      deadline=settings.request_deadline,
                                      guard=self.security.guard,
-                                     body_timeout=settings.http_body_timeout or None)
+                                     body_timeout=settings.http_body_timeout or None,
+                                     cors=cors)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:

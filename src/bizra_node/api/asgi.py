@@ -105,7 +105,10 @@ class ASGIApp:
         except asyncio.CancelledError:
             if not timeouts.expired(task):
                 raise
-            await _send(send, dispatcher.timed_out(route, rid), rid, close=True)
+            resp = dispatcher.timed_out(route, rid)
+            if dispatcher.cors is not None:
+                dispatcher.cors.add(req, resp)
+            await _send(send, resp, rid, close=True)
             return
         finally:
             timeouts.end(task)
@@ -121,6 +124,8 @@ class ASGIApp:
             except Exception:  # dispatch answers every error itself: this is a bug
                 log.exception("request failed outside the dispatcher")
                 resp = dispatcher.crashed(rid)
+        if dispatcher.cors is not None:
+            dispatcher.cors.add(req, resp)
         await _send(send, resp, rid)
 
 

@@ -71,7 +71,8 @@ class RSGIApp:
             except asyncio.CancelledError:
                 if not timeouts.expired(task):
                     raise
-                _send(proto, dispatcher.timed_out(route, rid), rid, close=True)
+                _send(proto, _cors(dispatcher, req, dispatcher.timed_out(route, rid)), rid,
+                      close=True)
                 return
             except ProtocolClosed:  # the client went away mid-body
                 dispatcher.gone(route)
@@ -79,7 +80,8 @@ class RSGIApp:
             finally:
                 timeouts.end(task)
             if body is None:
-                _send(proto, dispatcher.too_large(route, rid), rid, close=True)
+                _send(proto, _cors(dispatcher, req, dispatcher.too_large(route, rid)), rid,
+                      close=True)
                 return
             req.body = body
         try:
@@ -87,7 +89,16 @@ class RSGIApp:
         except Exception:  # dispatch answers every error itself: this is a bug, say so
             log.exception("request failed outside the dispatcher")
             resp = dispatcher.crashed(rid)
+        cors = dispatcher.cors
+        if cors is not None:
+            cors.add(req, resp)
         _send(proto, resp, rid)
+
+
+def _cors(dispatcher: Dispatcher, req: Request, resp: Response) -> Response:
+    if dispatcher.cors is not None:
+        dispatcher.cors.add(req, resp)
+    return resp
 
 
 async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any) -> None:
