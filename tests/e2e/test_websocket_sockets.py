@@ -3,6 +3,11 @@ real `bizra-node serve` worker (both server interfaces): its file descriptors, i
 server-side TCP connections (no CLOSE-WAIT left) and its resident memory, after clients
 close cleanly (1000) and after they abort (TCP reset, no close frame).
 
+Memory: 2 000 sockets take a worker from ~90 to ~245 MiB (each holds tungstenite's
+128 KiB read buffer in granian); once they closed it held ~220 MiB for good, since
+granian's jemalloc kept the freed pages until later allocations came (cli.py
+GRANIAN_MALLOC_CONF); now it is back at ~100 MiB within a second.
+
 Before the fix a connection's objects formed a reference cycle (the socket object and
 its cancelled writer task, whose stored CancelledError held the task's frame), so the
 granian transport, and with it the socket, lived until the cyclic garbage collector
@@ -28,6 +33,7 @@ from tests.support.sockets import (
     ESTABLISHED,
     connections,
     open_fds,
+    rss_mib,
     wait_until,
     worker_of,
 )
@@ -106,3 +112,23 @@ async def test_closed_connections_release_their_sockets(served: Served, how: str
             _abort(ws)
     fds, took = await _released(served, fds_before)
     print(f"{how}: 200 connections released in {took:.2f} s (fds {fds_before} -> {fds})")
+
+
+async def test_memory_after_two_thousand_sockets_returns_near_its_baseline(
+        served: Served) -> None:
+    """The worker's steady state first (one round of 2 000: what Python keeps for good,
+    its arenas and tables, ~50 MiB), then a second round must give back what it took."""
+    await asyncio.gather(*(ws.close() for ws in await _open_many(served.ws_url, 2000)))
+    await _released(served, open_fds(served.worker) + 10)
+    fds_before = open_fds(served.worker)
+    before = rss_mib(served.worker)
+    clients = await _open_many(served.ws_url, 2000)
+    peak = rss_mib(served.worker)
+    await asyncio.gather(*(ws.close() for ws in clients))
+    del clients
+    await _released(served, fds_before)
+    after, took = await wait_until(lambda: rss_mib(served.worker),
+                                   lambda rss: rss <= before + 0.2 * (peak - before) + 10,
+                                   RELEASE_WITHIN)
+    print(f"RSS {before:.0f} MiB, {peak:.0f} MiB with 2 000 sockets open, {after:.0f} MiB "
+          f"{took:.1f} s after they closed")
