@@ -22,6 +22,7 @@ from .api import (
     Guard,
     GuardConfig,
     HistoryRoutes,
+    Keepalive,
     MetricsEndpoints,
     ReadyCheck,
     Request,
@@ -431,6 +432,8 @@ class Node:
                                      guard=self.security.guard,
                                      body_timeout=settings.http_body_timeout or None,
                                      cors=cors)
+        self.keepalive = (Keepalive(settings.tcp_keepalive) if settings.tcp_keepalive > 0
+                          else None)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:
@@ -489,6 +492,7 @@ class AdminNode:
         routes.append(Route("/health", ("GET",), _health))
         self.dispatcher = Dispatcher(routes, 1024)
         self.websocket: WebSocketEndpoint | None = None
+        self.keepalive: Keepalive | None = None
 
     async def start(self) -> None:
         self.exporter.start()

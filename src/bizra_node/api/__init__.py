@@ -9,6 +9,7 @@ from .envelope import error_body, ok_body, ok_parts, ok_value
 from .guard import Guard, GuardConfig
 from .history import HistoryRoutes
 from .http import Request, Response
+from .keepalive import Keepalive
 from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
 from .routes import ReadyCheck, Routes
@@ -29,6 +30,7 @@ __all__ = [
     "GuardConfig",
     "Handler",
     "HistoryRoutes",
+    "Keepalive",
     "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",

@@ -12,6 +12,7 @@ from typing import Any
 
 from .body import BodyBuffer, Declared, declared_length
 from .http import Request, Response, pick_request_id
+from .keepalive import keep_listeners_alive
 from .rsgi import Lifecycle
 from .ws_guard import WsRefusal
 
@@ -26,6 +27,7 @@ log = logging.getLogger("bizra_node.api")
 class ASGIApp:
     def __init__(self, node: Lifecycle) -> None:
         self.node = node
+        self._arming: asyncio.Task[int] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -82,7 +84,12 @@ class ASGIApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
+                if self.node.keepalive is not None:  # a server's: its listening socket
+                    self._arming = asyncio.get_running_loop().create_task(
+                        keep_listeners_alive(self.node.keepalive))
             elif message["type"] == "lifespan.shutdown":
+                if self._arming is not None:
+                    self._arming.cancel()
                 await self.node.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -22,6 +22,7 @@ from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]  # re-expo
 from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
+from .keepalive import Keepalive, keep_listeners_alive
 from .ws import WebSocketEndpoint
 from .ws_guard import WsRefusal
 
@@ -35,6 +36,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class Lifecycle(Protocol):
     dispatcher: Dispatcher
     websocket: WebSocketEndpoint | None
+    keepalive: Keepalive | None
+    """TCP keepalive for the server's connections (set once serving, keepalive.py)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -43,11 +46,16 @@ class Lifecycle(Protocol):
 class RSGIApp:
     def __init__(self, node: Lifecycle) -> None:
         self.node = node
+        self._arming: asyncio.Task[int] | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.node.start())
+        if self.node.keepalive is not None:  # once granian has made its listening socket
+            self._arming = loop.create_task(keep_listeners_alive(self.node.keepalive))
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._arming is not None:
+            self._arming.cancel()
         loop.run_until_complete(self.node.stop())
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:

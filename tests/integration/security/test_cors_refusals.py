@@ -115,6 +115,7 @@ class _Crashing:
     """A lifecycle whose /rpc handler has a bug: the 500 must be readable too."""
 
     websocket = None
+    keepalive = None
 
     def __init__(self) -> None:
         async def bug(req: Request) -> Response:
