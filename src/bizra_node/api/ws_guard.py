@@ -76,12 +76,20 @@ class Caller:
     client: str
     token: str | None = None
     """The key presented (None: anonymous)."""
+    _req: Request | None = None
 
     def request(self, doc: Any) -> Request:
-        fields = self.fields
-        req = Request("GET", "/rpc", "", fields.get, b"", "", client=self.client,
-                      has_header=fields.__contains__)
+        """The request the guard sees for a message: one per connection, reset for each
+        (its messages are checked one at a time; ~0.5 us saved a message)."""
+        req = self._req
+        if req is None:
+            fields = self.fields
+            req = self._req = Request("GET", "/rpc", "", fields.get, b"", "",
+                                      client=self.client, has_header=fields.__contains__)
         req.input = doc
+        req.admitted = False
+        req.cost = 1
+        req.policy = None
         return req
 
 
