@@ -248,7 +248,7 @@ def _ids(doc: Any) -> list[Any]:
     if type(doc) is Single:
         return [] if doc.id is msgspec.UNSET else [doc.id]
     if isinstance(doc, dict):
-        return [doc["id"]] if "id" in doc else [None]
+        return [doc["id"]] if "id" in doc else []
     if isinstance(doc, list) and doc:
         return [item["id"] if isinstance(item, dict) else None for item in doc
                 if not isinstance(item, dict) or "id" in item]
@@ -263,7 +263,7 @@ def _refusal(doc: Any, exc: NodeError) -> str | None:
         return None
     errors = [error_bytes(i if _plain_id(i) else None, exc.jsonrpc_code, exc.message,
                           exc.details) for i in ids]
-    if isinstance(doc, list):
+    if isinstance(doc, list) and doc:  # (an empty batch is answered with one error)
         return (b"[" + b",".join(errors) + b"]").decode()
     return errors[0].decode()
 
