@@ -22,6 +22,7 @@ from .api import (
     Guard,
     GuardConfig,
     HistoryRoutes,
+    Keepalive,
     MetricsEndpoints,
     ReadyCheck,
     Request,
@@ -30,6 +31,7 @@ from .api import (
     Routes,
     RpcRoute,
     RSGIApp,
+    SocketGuard,
     WebSocketEndpoint,
     openapi_routes,
 )
@@ -430,11 +432,13 @@ class Node:
                               limits=self.limits,
                               proofs=RpcProofs(self.prover, settings.bizra_network_id)
                               if settings.trust_rpc else None)
-        rpc_route = RpcRoute(self.rpc, limits=self.limits,
-                             cors=CorsPolicy(settings.cors_origins),
+        cors = CorsPolicy(settings.cors_origins)
+        rpc_route = RpcRoute(self.rpc, limits=self.limits, cors=cors,
                              costs={**DEFAULT_COSTS, **settings.rpc_costs})
         self.websocket: WebSocketEndpoint | None = WebSocketEndpoint(
-            rpc_route.answerer, self.hub, deadline=settings.request_deadline)
+            rpc_route.answerer, self.hub, deadline=settings.request_deadline,
+            guard=SocketGuard(self.security.guard, cors, rpc_route.cost,
+                              ring=self.security.ring))
         routes = [
             *Routes(self.service, ready_checks=ready_checks,
                     bench_endpoints=settings.bench_endpoints).routes,
@@ -447,7 +451,10 @@ class Node:
                                      self.metrics if settings.metrics_enabled else None,
                                      deadline=settings.request_deadline,
                                      guard=self.security.guard,
-                                     body_timeout=settings.http_body_timeout or None)
+                                     body_timeout=settings.http_body_timeout or None,
+                                     cors=cors)
+        self.keepalive = (Keepalive(settings.tcp_keepalive) if settings.tcp_keepalive > 0
+                          else None)
         self._started = False
 
     async def _upstream_ready(self) -> dict[str, Any]:
@@ -508,6 +515,7 @@ class AdminNode:
         routes.append(Route("/health", ("GET",), _health))
         self.dispatcher = Dispatcher(routes, 1024)
         self.websocket: WebSocketEndpoint | None = None
+        self.keepalive: Keepalive | None = None
 
     async def start(self) -> None:
         self.exporter.start()

@@ -21,6 +21,15 @@ __all__ = ["main"]
 SEED_FILE = Path(".devnet/seed.json")
 RESPAWN_INTERVAL = 1.0
 """Seconds granian waits before replacing a worker that died (its default is 3.5)."""
+GRANIAN_MALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+"""jemalloc options of granian's own allocator (its wheels link jemalloc, read from
+``_RJEM_MALLOC_CONF``; one the operator set wins). jemalloc keeps freed pages for
+``dirty_decay_ms`` (10 s) and returns them only when later allocations tick its
+clock, so an idle worker kept what its closed WebSockets had used: 2 000 sockets
+took a worker from ~90 to ~245 MiB and it stayed at ~220 MiB after they closed (each
+socket holds tungstenite's 128 KiB read buffer). With 0 the pages go back as they are
+freed: ~100 MiB after they closed. The cost on the hit path, measured with strace:
+~0.04 mmap/munmap calls a request (0.01 with jemalloc's default)."""
 
 
 def _start_devnet(port: int) -> object:
@@ -39,6 +48,8 @@ def _start_devnet(port: int) -> object:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # before granian is imported: jemalloc reads its options once, at its first use
+    os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         "listen backlog. Slow clients hold connections until a timeout closes them: keep this "
         "well above the connections expected (a proxy's keep-alive pool counts too). Kept within "
         "the open-files limit (`serve` raises the soft limit to the hard one).")
+    tcp_keepalive: float = Field(
+        15.0, ge=0, le=7200, description="Seconds a connection may be idle before the node "
+        "probes its peer (TCP keepalive, probes a third of it apart, at least 1 s); after 3 "
+        "unanswered probes, or data unacknowledged that long, the connection is dropped and "
+        "what it held (a WebSocket's buffers and subscriptions) is freed: a client gone "
+        "without a FIN or reset is found within about twice this. 0 = the system's default "
+        "(Linux: 2 h).")
     http_body_timeout: float = Field(
         10.0, ge=0, le=600, description="Seconds a request's body has to arrive in full; then a "
         "408 and the connection is closed (kept to within a tenth of it, at most 1 s); 0 = no limit.")

@@ -49,16 +49,28 @@ class AsgiWebSocket:
 
 
 @asynccontextmanager
-async def asgi_websocket(app: Any, path: str = "/rpc",
-                         read_buffer: int = 0) -> AsyncIterator[AsgiWebSocket]:
+async def asgi_websocket(app: Any, path: str = "/rpc", read_buffer: int = 0,
+                         headers: dict[str, str] | None = None, query: str = "",
+                         ) -> AsyncIterator[AsgiWebSocket]:
+    """Connect; ConnectionRefusedError (with the close or the HTTP answer) when the app
+    refuses the upgrade."""
     ws = AsgiWebSocket(read_buffer)
-    scope = {"type": "websocket", "path": path, "headers": [], "query_string": b""}
+    raw = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    scope = {"type": "websocket", "path": path, "headers": raw, "query_string": query.encode(),
+             "client": ("127.0.0.1", 50000), "extensions": {"websocket.http.response": {}}}
     task = asyncio.get_running_loop().create_task(app(scope, ws.to_app.get, ws.from_app.put))
     await ws.to_app.put({"type": "websocket.connect"})
     first = await asyncio.wait_for(ws.from_app.get(), 5)
     if first["type"] != "websocket.accept":
+        answer: dict[str, Any] = {"type": first["type"]}
+        if first["type"] == "websocket.http.response.start":  # an HTTP answer to the upgrade
+            body = await asyncio.wait_for(ws.from_app.get(), 5)
+            answer.update(status=first["status"], headers=first["headers"],
+                          body=body.get("body", b""))
+        else:
+            answer.update(code=first.get("code"), reason=first.get("reason"))
         task.cancel()
-        raise ConnectionRefusedError(f"not accepted: {first}")
+        raise ConnectionRefusedError(f"not accepted: {answer}", answer)
     try:
         yield ws
     finally:

@@ -9,6 +9,7 @@ from .envelope import error_body, ok_body, ok_parts, ok_value
 from .guard import Guard, GuardConfig
 from .history import HistoryRoutes
 from .http import Request, Response
+from .keepalive import Keepalive
 from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
 from .routes import ReadyCheck, Routes
@@ -16,9 +17,11 @@ from .routing import FastHandler, Handler, Route, Router
 from .rpc import DEFAULT_COSTS, RpcAnswerer, RpcRoute
 from .rsgi import RSGIApp
 from .ws import RpcSocket, WebSocketEndpoint
+from .ws_guard import QUERY_KEY, SocketGuard
 
 __all__ = [
     "DEFAULT_COSTS",
+    "QUERY_KEY",
     "ASGIApp",
     "CorsPolicy",
     "Dispatcher",
@@ -27,6 +30,7 @@ __all__ = [
     "GuardConfig",
     "Handler",
     "HistoryRoutes",
+    "Keepalive",
     "MetricsEndpoints",
     "RSGIApp",
     "ReadyCheck",
@@ -38,6 +42,7 @@ __all__ = [
     "RpcAnswerer",
     "RpcRoute",
     "RpcSocket",
+    "SocketGuard",
     "WebSocketEndpoint",
     "error_body",
     "ok_body",

@@ -12,7 +12,9 @@ from typing import Any
 
 from .body import BodyBuffer, Declared, declared_length
 from .http import Request, Response, pick_request_id
+from .keepalive import keep_listeners_alive
 from .rsgi import Lifecycle
+from .ws_guard import WsRefusal
 
 __all__ = ["ASGIApp"]
 
@@ -25,6 +27,7 @@ log = logging.getLogger("bizra_node.api")
 class ASGIApp:
     def __init__(self, node: Lifecycle) -> None:
         self.node = node
+        self._arming: asyncio.Task[int] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -42,6 +45,15 @@ class ASGIApp:
         if endpoint is None or not endpoint.accepts(scope["path"]):
             await send({"type": "websocket.close", "code": 1008})  # before accept: 403
             return
+        raw = scope.get("headers") or []
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(raw)}
+        peer = scope.get("client")
+        caller = await endpoint.upgrade(
+            headers.get, scope.get("query_string", b"").decode("latin-1"),
+            f"{peer[0]}:{peer[1]}" if peer else "", header_all=_Lines(raw))
+        if isinstance(caller, WsRefusal):
+            await _deny(scope, send, caller)
+            return
         await send({"type": "websocket.accept"})
 
         async def next_message() -> str | bytes | None:
@@ -54,10 +66,10 @@ class ASGIApp:
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
 
-        code = await endpoint.serve(next_message, send_text)
+        code, reason = await endpoint.serve(next_message, send_text, caller)
         try:  # bounded: a client that stopped reading may never take the close frame
             async with asyncio.timeout(1.0):
-                await send({"type": "websocket.close", "code": code})
+                await send({"type": "websocket.close", "code": code, "reason": reason})
         except Exception:  # the client is gone already
             log.debug("websocket close after disconnect", exc_info=True)
 
@@ -72,7 +84,12 @@ class ASGIApp:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
+                if self.node.keepalive is not None:  # a server's: its listening socket
+                    self._arming = asyncio.get_running_loop().create_task(
+                        keep_listeners_alive(self.node.keepalive))
             elif message["type"] == "lifespan.shutdown":
+                if self._arming is not None:
+                    self._arming.cancel()
                 await self.node.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -84,7 +101,8 @@ class ASGIApp:
         peer = scope.get("client")
         req = Request(scope["method"], scope["path"],
                       scope.get("query_string", b"").decode("latin-1"), headers.get, b"", rid,
-                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__)
+                      client=f"{peer[0]}:{peer[1]}" if peer else "", has_header=headers.__contains__,
+                      header_all=_Lines(scope["headers"]))
         route = dispatcher.route(req)
         timeouts = dispatcher.body_timeouts
         task = timeouts.begin()
@@ -94,7 +112,10 @@ class ASGIApp:
         except asyncio.CancelledError:
             if not timeouts.expired(task):
                 raise
-            await _send(send, dispatcher.timed_out(route, rid), rid, close=True)
+            resp = dispatcher.timed_out(route, rid)
+            if dispatcher.cors is not None:
+                dispatcher.cors.add(req, resp)
+            await _send(send, resp, rid, close=True)
             return
         finally:
             timeouts.end(task)
@@ -110,7 +131,37 @@ class ASGIApp:
             except Exception:  # dispatch answers every error itself: this is a bug
                 log.exception("request failed outside the dispatcher")
                 resp = dispatcher.crashed(rid)
+        if dispatcher.cors is not None:
+            dispatcher.cors.add(req, resp)
         await _send(send, resp, rid)
+
+
+async def _deny(scope: Scope, send: Send, refusal: WsRefusal) -> None:
+    """Refuse an upgrade: an HTTP answer with its status, fields and body where the server
+    offers the ASGI denial response extension (granian does), else a close before the
+    accept (which servers answer with 403) carrying the code and reason."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        out = [(b"content-type", b"application/json")]
+        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in refusal.headers)
+        await send({"type": "websocket.http.response.start", "status": refusal.status,
+                    "headers": out})
+        await send({"type": "websocket.http.response.body", "body": refusal.body})
+        return
+    await send({"type": "websocket.close", "code": refusal.code, "reason": refusal.reason})
+
+
+class _Lines:
+    """``Request.header_all`` over the raw ASGI header list (the dict above keeps one
+    line per name): every line of a name, in order."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def __call__(self, name: str) -> list[str]:
+        key = name.encode("latin-1")
+        return [v.decode("latin-1") for k, v in self._raw if k.lower() == key]
 
 
 _GONE = b"\0gone"

@@ -37,6 +37,7 @@ from ..errors import InternalError, NodeError, RequestTimeout, ValidationError
 from ..observability import NodeMetrics, Throttle, request_id_var
 from ..resilience import enter_deadline, exit_deadline
 from .body_timeout import BodyTimeouts
+from .cors import CorsPolicy
 from .envelope import bare_error_body, error_body
 from .guard import DEFER, Guard
 from .http import UNPARSED, Request, Response
@@ -66,8 +67,12 @@ class Dispatcher:
 
     def __init__(self, routes: Iterable[Route], max_body: int,
                  metrics: NodeMetrics | None = None, *, deadline: float | None = None,
-                 guard: Guard | None = None, body_timeout: float | None = None) -> None:
+                 guard: Guard | None = None, body_timeout: float | None = None,
+                 cors: CorsPolicy | None = None) -> None:
         self.router = Router(routes)
+        self.cors = cors if cors is not None and cors.enabled else None
+        """CORS fields for answers under /rpc (RPC_CORS_ORIGINS): the adapters add them
+        to every answer as it goes out (cors.py); None: no CORS."""
         self.guard = guard
         """API keys and rate limits, consulted before routes that declare a scope."""
         self._match = self.router.match

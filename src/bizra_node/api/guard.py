@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, cast
 
@@ -45,7 +45,7 @@ from ..security import DEFER, NOT_HELD, KeyRing, Policy, RateLimiter, Refusal
 from .http import Request
 from .routing import Route
 
-__all__ = ["DEFER", "Guard", "GuardConfig", "client_address", "rate_limit_headers"]
+__all__ = ["DEFER", "Guard", "GuardConfig", "client_address", "hop_address", "rate_limit_headers"]
 
 KeysMode = Literal["off", "optional", "required"]
 _ADDRESS_MEMO_MAX: Final = 10_000
@@ -91,31 +91,65 @@ def _normalise(host: str) -> str:
     return f"{ipaddress.IPv6Network((addr, 64), strict=False).network_address}/64"
 
 
-def client_address(peer: str, forwarded: str | None,
+_MAX_HOPS: Final = 32
+"""X-Forwarded-For elements read, from the right (a longer chain is cut on its left)."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def hop_address(text: str) -> IPAddress | None:
+    """The address of one X-Forwarded-For element, or None for anything else: ``1.2.3.4``,
+    ``1.2.3.4:5678``, ``2001:db8::1``, ``[2001:db8::1]`` and ``[2001:db8::1]:443`` (some
+    proxies add the port); empty elements, names, ``unknown`` and garbage are None."""
+    text = text.strip()
+    if not text:
+        return None
+    if text[0] == "[":
+        end = text.find("]")
+        if end < 0 or (end + 1 < len(text) and not text[end + 1:].startswith(":")):
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:  # IPv4 with a port (a bare IPv6 has two colons at least)
+        text = text.partition(":")[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def client_address(peer: str, forwarded: str | Sequence[str] | None,
                    trusted: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
-    """The address a request comes from: the peer, or, when the peer is a trusted
-    proxy, the right-most X-Forwarded-For entry that is not one."""
+    """The address a request comes from: the peer, or, when the peer is a trusted proxy,
+    the right-most X-Forwarded-For element that is not one. ``forwarded`` is the header's
+    value, or every line of it in the order received (a client may send a line of its own
+    before its proxy's: the lines are one list, as RFC 9110 says repeated fields are). An
+    element that is not an address where the client's should be gives the peer: the
+    proxy is the best we know; never an error."""
     nets = tuple(trusted)
     if not nets or not forwarded:
         return peer
+    text = forwarded if isinstance(forwarded, str) else ",".join(forwarded)
 
-    def is_trusted(text: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(text.strip().strip("[]"))
-        except ValueError:
-            return False
+    def is_trusted(addr: IPAddress) -> bool:
         return any(addr in net for net in nets)
 
-    if not is_trusted(peer):
+    peer_addr = hop_address(peer)
+    if peer_addr is None or not is_trusted(peer_addr):
         return peer
-    hops = [h.strip() for h in forwarded.split(",")[-32:] if h.strip()]
+    hops = text.split(",")
+    if len(hops) > _MAX_HOPS:
+        hops = hops[-_MAX_HOPS:]
+    first: IPAddress | None = None
     for hop in reversed(hops):
-        if not is_trusted(hop):
-            try:
-                return str(ipaddress.ip_address(hop.strip("[]")))
-            except ValueError:
-                return peer  # a malformed hop: the proxy is the best we know
-    return hops[0] if hops else peer
+        if not hop.strip():
+            continue  # an empty element ("a,,b", a trailing comma) says nothing
+        addr = hop_address(hop)
+        if addr is None:
+            return peer  # a malformed hop where the client should be: the proxy it is
+        if not is_trusted(addr):
+            return str(addr)
+        first = addr
+    return str(first) if first is not None else peer  # every hop a trusted proxy
 
 
 class Guard:
@@ -174,6 +208,10 @@ class Guard:
             refusal = None if verdict is None else _refusal(verdict, req.cost)
         if refusal is not None:
             raise refusal
+
+    def token(self, req: Request) -> str | None:
+        """The key ``req`` presents (None: none; "" an unreadable one), when keys are on."""
+        return self._token(req) if self._keys else None
 
     # --- steps ----------------------------------------------------------------------------------
     def _token(self, req: Request) -> str | None:
@@ -285,7 +323,7 @@ class Guard:
         peer = req.client
         memo = self._callers
         if self._trusted:
-            forwarded = req.header("x-forwarded-for")
+            forwarded = _forwarded_for(req)
             key = peer if not forwarded else f"{peer}|{forwarded}"
             caller = memo.get(key)
             if caller is None:
@@ -302,6 +340,17 @@ class Guard:
                 memo.clear()
             caller = memo[peer] = "a:" + _normalise(peer.rpartition(":")[0])
         return caller
+
+
+def _forwarded_for(req: Request) -> str | None:
+    """Every X-Forwarded-For line, in order, joined into one list (``header`` alone gives
+    the first line only, granian's ``get`` and a dict alike)."""
+    lines = req.header_all("x-forwarded-for") if req.header_all is not None else None
+    if lines is None:
+        return req.header("x-forwarded-for")
+    if len(lines) < 2:
+        return lines[0] if lines else None
+    return ",".join(lines)
 
 
 def _refusal(verdict: Refusal, cost: int) -> NodeError:

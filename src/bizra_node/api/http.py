@@ -80,6 +80,10 @@ class Request:
     """Whether a header (lower-case name) was sent, readable or not: granian's ``get``
     answers None for a value that is not visible ASCII (the guard refuses such a
     credential rather than taking the caller for anonymous)."""
+    header_all: Callable[[str], list[str]] | None = None
+    """Every line of a header (lower-case name), in the order received; None: only
+    ``header`` (the first line) is known. Read where repeated lines matter
+    (X-Forwarded-For), never on the hit path otherwise."""
     admitted: bool = False
     """The guard let it through (on the synchronous lane: not checked again)."""
     caller: str = ""

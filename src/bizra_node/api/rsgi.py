@@ -22,7 +22,9 @@ from granian.rsgi import ProtocolClosed  # type: ignore[attr-defined]  # re-expo
 from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
+from .keepalive import Keepalive, keep_listeners_alive
 from .ws import WebSocketEndpoint
+from .ws_guard import WsRefusal
 
 __all__ = ["Lifecycle", "RSGIApp"]
 
@@ -34,6 +36,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class Lifecycle(Protocol):
     dispatcher: Dispatcher
     websocket: WebSocketEndpoint | None
+    keepalive: Keepalive | None
+    """TCP keepalive for the server's connections (set once serving, keepalive.py)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -42,11 +46,16 @@ class Lifecycle(Protocol):
 class RSGIApp:
     def __init__(self, node: Lifecycle) -> None:
         self.node = node
+        self._arming: asyncio.Task[int] | None = None
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.node.start())
+        if self.node.keepalive is not None:  # once granian has made its listening socket
+            self._arming = loop.create_task(keep_listeners_alive(self.node.keepalive))
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._arming is not None:
+            self._arming.cancel()
         loop.run_until_complete(self.node.stop())
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
@@ -58,7 +67,8 @@ class RSGIApp:
         headers = scope.headers
         rid = pick_request_id(headers.get("x-request-id"))
         req = Request(scope.method, scope.path, scope.query_string, headers.get, b"", rid,
-                      client=scope.client, has_header=headers.__contains__)
+                      client=scope.client, has_header=headers.__contains__,
+                      header_all=headers.get_all)
         if scope.method in _BODY_METHODS:
             route = dispatcher.route(req)
             timeouts = dispatcher.body_timeouts
@@ -69,7 +79,8 @@ class RSGIApp:
             except asyncio.CancelledError:
                 if not timeouts.expired(task):
                     raise
-                _send(proto, dispatcher.timed_out(route, rid), rid, close=True)
+                _send(proto, _cors(dispatcher, req, dispatcher.timed_out(route, rid)), rid,
+                      close=True)
                 return
             except ProtocolClosed:  # the client went away mid-body
                 dispatcher.gone(route)
@@ -77,7 +88,8 @@ class RSGIApp:
             finally:
                 timeouts.end(task)
             if body is None:
-                _send(proto, dispatcher.too_large(route, rid), rid, close=True)
+                _send(proto, _cors(dispatcher, req, dispatcher.too_large(route, rid)), rid,
+                      close=True)
                 return
             req.body = body
         try:
@@ -85,12 +97,28 @@ class RSGIApp:
         except Exception:  # dispatch answers every error itself: this is a bug, say so
             log.exception("request failed outside the dispatcher")
             resp = dispatcher.crashed(rid)
+        cors = dispatcher.cors
+        if cors is not None:
+            cors.add(req, resp)
         _send(proto, resp, rid)
+
+
+def _cors(dispatcher: Dispatcher, req: Request, resp: Response) -> Response:
+    if dispatcher.cors is not None:
+        dispatcher.cors.add(req, resp)
+    return resp
 
 
 async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any) -> None:
     if endpoint is None or not endpoint.accepts(scope.path):
         proto.close(404)  # before accept: the handshake is answered with this HTTP status
+        return
+    headers = scope.headers
+    caller = await endpoint.upgrade(headers.get, scope.query_string, scope.client,
+                                    has_header=headers.__contains__,
+                                    header_all=headers.get_all)
+    if isinstance(caller, WsRefusal):
+        proto.close(caller.status)  # granian answers the handshake with this status
         return
     transport = await proto.accept()
 
@@ -101,8 +129,8 @@ async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any)
             return None
         return None if message.kind == 0 else message.data  # type: ignore[no-any-return]
 
-    code = await endpoint.serve(receive, transport.send_str)
-    proto.close(code)
+    code, _reason = await endpoint.serve(receive, transport.send_str, caller)
+    proto.close(code)  # (granian 2.8 sends no status once accepted: the client sees 1005)
 
 
 def _send(proto: Any, resp: Response, rid: str, close: bool = False) -> None:

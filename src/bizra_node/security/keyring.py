@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -87,6 +88,20 @@ class KeyRing:
         self._refresher = Periodic("api-keys-refresh", self._refresh_quietly, refresh, logger=log)
         self._toucher = Periodic("api-keys-last-used", self.flush_used, touch_interval, logger=log)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change the ring sees (a key dropped by an event,
+        a refresh that read changed rows): open WebSocket connections are checked again
+        then, so a revocation ends them within its reach (api/ws_guard.py)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # one listener's bug must not stop the ring
+                log.exception("key ring listener failed")
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -154,6 +169,7 @@ class KeyRing:
         self.recent.clear()
         self._negative[key_hash] = time.monotonic() + self.refresh_interval
         self._metrics.api_keys_loaded.set(len(self._by_hash))
+        self._changed()
 
     def on_event(self, message: bytes) -> None:
         """A key event from pub/sub: ``revoke <hash hex>`` or ``changed``."""
@@ -187,6 +203,8 @@ class KeyRing:
             if rows:
                 self.recent.clear()
             self._metrics.api_keys_loaded.set(len(self._by_hash))
+        if rows:
+            self._changed()
 
     async def _refresh_quietly(self) -> None:
         try:
