@@ -17,8 +17,8 @@ sys.modules["import_graph"] = graph_tool
 _spec.loader.exec_module(graph_tool)
 
 ROOMS = ("api", "validation", "cache", "chain", "store", "resilience", "observability",
-         "devnet", "security")
-LEAVES = ("errors", "jsonrpc", "history", "apikeys")
+         "devnet", "security", "server")
+LEAVES = ("errors", "jsonrpc", "history", "apikeys", "lifeline")
 
 NEVER = {
     # the HTTP layer talks to the domain and read models, never to their internals
@@ -32,6 +32,8 @@ NEVER = {
     "devnet": {"api", "validation", "chain", "cache", "store", "settings"},
     # keys and rate limits know nothing of HTTP, the domain or the database's internals
     "security": {"api", "validation", "chain", "cache", "store", "settings"},
+    # one node's process tree: granian, its workers, its ports; nothing of the requests
+    "server": {"api", "validation", "chain", "cache", "store", "settings"},
 }
 
 
