@@ -90,7 +90,6 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
-    from .lifeline import SUPERVISOR_ENV
     from .observability import (
         MultiprocWriter,
         SupervisorMetrics,
@@ -126,8 +125,6 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
         metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ["BIZRA_WORKERS"] = str(workers)
-        os.environ[SUPERVISOR_ENV] = str(os.getpid())  # the workers' lifeline (lifeline.py)
-        configure_logging(settings.log_level, settings.log_format)  # this process's lines
         # The main process counts the workers it replaces into the same directory.
         counts = SupervisorMetrics()
         writer = MultiprocWriter(counts, metrics_dir)
@@ -154,6 +151,7 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
                 header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
             respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
             backpressure=backpressure, loop=Loops(settings.bizra_loop),
+            on_start=lambda: configure_logging(settings.log_level, settings.log_format),
             on_restart=restarted, on_listening=listening,
             what_port="the HTTP server", change_port=HTTP_PORT_FLAG)
         admin = (_start_admin(settings.metrics_address, settings.bizra_loop)

@@ -153,3 +153,31 @@ async def test_a_worker_exits_when_the_main_process_is_killed(devnet: Devnet) ->
         for p in orphans:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
+
+
+async def test_the_admin_listener_goes_with_a_killed_main_process(devnet: Devnet) -> None:
+    """METRICS_ADDRESS's listener is a granian of its own, started by the node's main
+    process: it stops when that process is killed, and leaves its port free."""
+    from bizra_node.devnet import free_port
+
+    admin = f"http://127.0.0.1:{free_port()}"
+    proc, _base = start_server({"BIZRA_NODE_URL": devnet.url,
+                                "METRICS_ADDRESS": admin.removeprefix("http://")})
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(admin):
+            assert time.monotonic() < deadline, "the admin listener did not start"
+            await asyncio.sleep(0.1)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        _gone, alive = psutil.wait_procs(tree, timeout=20)
+        assert not alive, f"outlived the main process: {[p.cmdline()[:4] for p in alive]}"
+        assert not answers(admin)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()

@@ -39,6 +39,7 @@ from typing import Any
 
 from granian.server.mp import MPServer
 
+from ..lifeline import SUPERVISOR_ENV
 from .ports import PortUnavailable
 from .restarts import RestartSchedule
 
@@ -65,19 +66,23 @@ def describe_exit(code: int | None) -> str:
 class SupervisedGranian(MPServer):
     """granian's multiprocess server that replaces dead workers for as long as it runs.
 
-    ``on_restart(slot, pid, how)`` is called in the main process for each worker that
-    died (before its replacement starts); ``on_listening()`` once a worker accepts
-    connections on the address (the node is really serving); ``what_port`` and
-    ``change_port`` word the error when the address is taken after all.
+    ``on_start()`` is called in the main process when it starts serving (before the
+    workers); ``on_restart(slot, pid, how)`` for each worker that died (before its
+    replacement starts); ``on_listening()`` once a worker accepts connections on the
+    address (the node is really serving); ``what_port`` and ``change_port`` word the
+    error when the address is taken after all. The workers learn the main process's pid
+    from ``SUPERVISOR_ENV`` (their lifeline).
     """
 
     def __init__(self, *args: Any, schedule: RestartSchedule | None = None,
+                 on_start: Callable[[], None] | None = None,
                  on_restart: Callable[[int, int | None, str], None] | None = None,
                  on_listening: Callable[[], None] | None = None,
                  what_port: str = "the HTTP server", change_port: str = "choose another port",
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schedule = schedule or RestartSchedule()
+        self._on_start = on_start
         self._on_restart = on_restart
         self._on_listening = on_listening
         self._what_port = what_port
@@ -127,6 +132,9 @@ class SupervisedGranian(MPServer):
                                   "process") from None
 
     def startup(self, spawn_target: Any, target_loader: Any) -> None:
+        if self._on_start is not None:
+            self._on_start()
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
         os.register_at_fork(after_in_child=_default_stop_signals)
         super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
         if self._on_listening is not None:
