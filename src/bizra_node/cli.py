@@ -27,6 +27,10 @@ DEVNET_PORT_FLAG = "pass --devnet-port PORT, or set BIZRA_NODE_URL to a running 
 HTTP_PORT_FLAG = "set BIZRA_PORT or pass --port"
 
 
+class DevnetFailed(RuntimeError):
+    """anvil did not start (for another reason than its port); ``str()`` is one line."""
+
+
 def _start_devnet(port: int, *, port_flag: str = DEVNET_PORT_FLAG) -> object:
     """Start anvil, seed it and write the manifest; return the Anvil handle."""
     from .devnet import Anvil, seed
@@ -34,11 +38,12 @@ def _start_devnet(port: int, *, port_flag: str = DEVNET_PORT_FLAG) -> object:
     anvil = Anvil(port)
     try:
         anvil.start()
-    except RuntimeError:  # exited at start: said in one line if the port was taken since
+    except (RuntimeError, TimeoutError) as exc:  # the port taken since the check, or else
         from .server import check_port
 
         check_port("127.0.0.1", port, what="the devnet (anvil)", change=port_flag)
-        raise
+        reason = " ".join(str(exc).split())  # anvil's stderr, on one line
+        raise DevnetFailed(f"bizra-node: the devnet (anvil) did not start: {reason}") from None
     manifest = seed(anvil.url)
     SEED_FILE.parent.mkdir(parents=True, exist_ok=True)
     SEED_FILE.write_text(manifest.to_json())
@@ -81,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _check_ports(settings, host, port,
                      None if settings.upstream_urls else args.devnet_port)
         return _serve(args, settings, host, port)
-    except PortUnavailable as exc:
+    except (PortUnavailable, DevnetFailed) as exc:
         print(str(exc), file=sys.stderr)
         return 1
 
@@ -149,7 +154,7 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
             http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
             http1_settings=HTTP1Settings(
                 header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
-            respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
+            respawn_interval=RESPAWN_INTERVAL,
             backpressure=backpressure, loop=Loops(settings.bizra_loop),
             on_start=lambda: configure_logging(settings.log_level, settings.log_format),
             on_restart=restarted, on_listening=listening,
@@ -237,7 +242,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     try:
         check_port("127.0.0.1", args.port, what="the devnet (anvil)", change="pass --port PORT")
         anvil = _start_devnet(args.port, port_flag="pass --port PORT")
-    except PortUnavailable as exc:
+    except (PortUnavailable, DevnetFailed) as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"devnet running at {anvil.url} (Ctrl-C stops it)", file=sys.stderr)  # type: ignore[attr-defined]

@@ -89,3 +89,8 @@ def test_serving_on_is_said_once_the_port_answers() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_devnet_that_does_not_start_for_another_reason_is_one_line() -> None:
+    line = one_line(run(["devnet", "--port", str(free_port())], {"ANVIL_BIN": "/bin/false"}))
+    assert line.startswith("bizra-node: the devnet (anvil) did not start: ")
