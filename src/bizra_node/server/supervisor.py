@@ -101,13 +101,28 @@ class SupervisedGranian(MPServer):
             while self.interrupt_children:  # appended by granian's watcher threads
                 self._died(self.interrupt_children.pop(0))
             for slot in self.schedule.pop_due():
-                self._respawn_workers([slot], spawn_target, target_loader)
-                self.respawned_wrks.clear()  # granian's crash-loop memory: not used here
-                log.warning("worker-%d replaced: pid %s", slot + 1, self.wrks[slot].inner.pid)
+                self._replace(slot, spawn_target, target_loader)
             if self.reload_signal:
                 for slot in range(self.workers):
                     self.schedule.cancel(slot)  # a reload starts every worker afresh
                 self._reload(spawn_target, target_loader)  # type: ignore[no-untyped-call]
+
+    def _replace(self, slot: int, spawn_target: Any, target_loader: Any) -> None:
+        """Start slot's new worker; one that cannot be started (fork refused: out of
+        memory or processes) is tried again after the streak's next delay, never the
+        end of the node."""
+        old = self.wrks[slot]
+        try:
+            self._respawn_workers([slot], spawn_target, target_loader)
+        except Exception:
+            if len(self.wrks) < self.workers:  # granian took the old one out first
+                self.wrks.insert(slot, old)
+            delay = self.schedule.died(slot, 0.0)
+            log.exception("worker-%d could not be started; trying again in %.1f s",
+                          slot + 1, delay)
+            return
+        self.respawned_wrks.clear()  # granian's crash-loop memory: not used here
+        log.warning("worker-%d replaced: pid %s", slot + 1, self.wrks[slot].inner.pid)
 
     def _died(self, slot: int) -> None:
         worker = self.wrks[slot]
@@ -117,7 +132,10 @@ class SupervisedGranian(MPServer):
         log.error("worker-%d (pid %s) died: %s after %.1f s; restart %d in a row, replaced "
                   "in %.1f s", slot + 1, pid, how, lived, self.schedule.streaks[slot], delay)
         if self._on_restart is not None:
-            self._on_restart(slot, pid, how)
+            try:
+                self._on_restart(slot, pid, how)
+            except Exception:  # counting must not end the node
+                log.exception("counting the restart of worker-%d failed", slot + 1)
 
     # --- start-up -------------------------------------------------------------------------
     def _init_shared_socket(self) -> None:
