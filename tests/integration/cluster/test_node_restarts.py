@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from typing import Any
@@ -15,7 +16,8 @@ import psutil
 import pytest
 
 from bizra_node.cli import main
-from bizra_node.cluster import kill_node, status, wait_balanced
+from bizra_node.cluster import kill_node, load, status, wait_balanced
+from bizra_node.cluster.keeper import NODE_BACKOFF
 from bizra_node.cluster.procs import http_status
 
 from .conftest import LocalCluster
@@ -97,3 +99,38 @@ def test_cluster_restart_of_a_dead_node_and_bad_names(local_cluster: LocalCluste
     node = node_status(local_cluster, 1)
     assert node["alive"] and node["pid"] != before["pid"]
     assert http_status(node["url"] + "/ready") == 200
+
+
+def test_a_node_that_cannot_start_is_tried_again_ever_later(
+        local_cluster: LocalCluster) -> None:
+    """A node whose settings are broken exits at each start: the keeper keeps trying,
+    each time after the next delay of its backoff, and never gives up; fixed, the node
+    is back with `cluster restart`."""
+    state = local_cluster.state
+    broken = load(state.folder)
+    assert broken is not None
+    broken.node_env_each[2] = {**broken.node_env_each[2], "LOG_LEVEL": "bogus"}
+    log = state.folder / "logs" / "keeper.log"
+    seen_before = log.read_text().count("node3 (pid")
+    try:
+        broken.save()  # the keeper starts nodes from state.json: node3 now exits at once
+        kill_node(state, 2)
+        deadline = time.monotonic() + 120
+        while True:
+            lines = [line for line in log.read_text().splitlines() if "node3 (pid" in line]
+            tries = lines[seen_before:]
+            if len(tries) >= 4:
+                break
+            assert time.monotonic() < deadline, f"the keeper stopped trying: {tries}"
+            time.sleep(0.2)
+        for line in tries:
+            found = re.search(r"starting it again in ([\d.]+) s \((\d+) in a row\)", line)
+            assert found, line
+            assert float(found[1]) == NODE_BACKOFF.delay(int(found[2])), line
+        streaks = [int(re.findall(r"\((\d+) in a row\)", line)[0]) for line in tries]
+        assert streaks == list(range(streaks[0], streaks[0] + len(streaks)))  # one streak
+        assert node_status(local_cluster, 2)["restarts"] >= 3
+    finally:
+        state.save()  # the settings the cluster was started with
+    assert main(["cluster", "restart", "node3", "--dir", str(state.folder)]) == 0
+    wait_balanced(state, 30)
