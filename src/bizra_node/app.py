@@ -57,6 +57,7 @@ from .chain import (
     ws_url,
 )
 from .jsonrpc import RpcLimits
+from .lifeline import hold_lifeline
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from .resilience import BreakerConfig
 from .security import (
@@ -529,18 +530,21 @@ async def _health(req: Request) -> Response:
 
 
 def create_admin_rsgi_app() -> RSGIApp:
+    hold_lifeline()  # a granian worker: it stops when its main process is gone
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return RSGIApp(AdminNode(settings))
 
 
 def create_rsgi_app() -> RSGIApp:
+    hold_lifeline()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return RSGIApp(Node(settings))
 
 
 def create_asgi_app() -> ASGIApp:
+    hold_lifeline()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return ASGIApp(Node(settings))

@@ -20,7 +20,11 @@ __all__ = ["main"]
 
 SEED_FILE = Path(".devnet/seed.json")
 RESPAWN_INTERVAL = 1.0
-"""Seconds granian waits before replacing a worker that died (its default is 3.5)."""
+"""Seconds a SIGHUP reload keeps an old worker beside its replacement (granian's default
+is 3.5); a worker that died is replaced by :class:`bizra_node.server.SupervisedGranian`'s
+own schedule, not after this."""
+DEVNET_PORT_FLAG = "pass --devnet-port PORT, or set BIZRA_NODE_URL to a running node"
+HTTP_PORT_FLAG = "set BIZRA_PORT or pass --port"
 GRANIAN_MALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
 """jemalloc options of granian's own allocator (its wheels link jemalloc, read from
 ``_RJEM_MALLOC_CONF``; one the operator set wins). jemalloc keeps freed pages for
@@ -32,11 +36,23 @@ freed: ~100 MiB after they closed. The cost on the hit path, measured with strac
 ~0.04 mmap/munmap calls a request (0.01 with jemalloc's default)."""
 
 
-def _start_devnet(port: int) -> object:
+class DevnetFailed(RuntimeError):
+    """anvil did not start (for another reason than its port); ``str()`` is one line."""
+
+
+def _start_devnet(port: int, *, port_flag: str = DEVNET_PORT_FLAG) -> object:
     """Start anvil, seed it and write the manifest; return the Anvil handle."""
     from .devnet import Anvil, seed
 
-    anvil = Anvil(port).start()
+    anvil = Anvil(port)
+    try:
+        anvil.start()
+    except (RuntimeError, TimeoutError) as exc:  # the port taken since the check, or else
+        from .server import check_port
+
+        check_port("127.0.0.1", port, what="the devnet (anvil)", change=port_flag)
+        reason = " ".join(str(exc).split())  # anvil's stderr, on one line
+        raise DevnetFailed(f"bizra-node: the devnet (anvil) did not start: {reason}") from None
     manifest = seed(anvil.url)
     SEED_FILE.parent.mkdir(parents=True, exist_ok=True)
     SEED_FILE.write_text(manifest.to_json())
@@ -47,32 +63,27 @@ def _start_devnet(port: int) -> object:
     return anvil
 
 
+def _check_ports(settings: Settings, host: str, port: int, devnet_port: int | None) -> None:
+    """Every port this run will listen on, before anything starts (PortUnavailable)."""
+    from .server import check_port
+
+    check_port(host, port, what="the HTTP server", change=HTTP_PORT_FLAG)
+    if settings.metrics_address:
+        admin_host, _, admin_port = settings.metrics_address.rpartition(":")
+        check_port(admin_host.strip("[]"), int(admin_port),
+                   what="the admin listener (METRICS_ADDRESS)", change="change METRICS_ADDRESS")
+    if devnet_port is not None:
+        check_port("127.0.0.1", devnet_port, what="the devnet (anvil)", change=DEVNET_PORT_FLAG)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    # before granian is imported: jemalloc reads its options once, at its first use
-    os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
-    from granian.http import HTTP1Settings
+    from .server import PortUnavailable
 
     try:
         settings = Settings()
     except Exception as exc:  # pydantic's message names the bad variable
         print(f"bad settings: {exc}", file=sys.stderr)
         return 2
-    anvil = None
-    if not settings.upstream_urls:
-        anvil = _start_devnet(args.devnet_port)
-        os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
-    embedded = None
-    if settings.db_enabled and not settings.database_url:
-        # One embedded PostgreSQL for all workers, started here so they share it.
-        from .store import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(settings.data_dir)
-        os.environ["DATABASE_URL"] = embedded.start()
-        print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
-    if settings.db_enabled:
-        _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
     if settings.bizra_loop not in ("auto", "asyncio") and importlib.util.find_spec(
             settings.bizra_loop) is None:
         print(f"BIZRA_LOOP={settings.bizra_loop}: the {settings.bizra_loop} package is not "
@@ -80,57 +91,109 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.bizra_host
     port = args.port if args.port is not None else settings.bizra_port
-    workers = args.workers or settings.workers
-    rsgi = (args.interface or settings.bizra_interface) == "rsgi"
-    target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
-    # Workers publish their metrics as files in one directory that /metrics merges;
-    # they learn the worker count (their share of the memory limit) from the env too.
-    from .observability import prepare_directory, remove_directory
+    try:
+        _check_ports(settings, host, port,
+                     None if settings.upstream_urls else args.devnet_port)
+        return _serve(args, settings, host, port)
+    except (PortUnavailable, DevnetFailed) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
+    # before granian is imported: jemalloc reads its options once, at its first use
+    os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    from .observability import (
+        MultiprocWriter,
+        SupervisorMetrics,
+        configure_logging,
+        prepare_directory,
+        remove_directory,
+    )
+    from .server import SupervisedGranian
     from .validation import HeadsFileError, create_heads_file, remove_heads_file
 
-    backpressure = connection_budget(settings.http_max_connections, workers)
-    # The workers share the highest head and finalized block any of them has shown
-    # through one small file made here, before they start (validation/shared_heads.py).
-    try:
-        heads_file, heads_made = create_heads_file(settings.heads_file,
-                                                   settings.bizra_network_id)
-    except (HeadsFileError, OSError) as exc:
-        print(f"heads file: {exc}", file=sys.stderr)
-        if anvil is not None:
-            anvil.stop()  # type: ignore[attr-defined]
-        if embedded is not None:
-            embedded.stop()
-        return 2
+    anvil = None
+    embedded = None
+    metrics_dir, made = "", False
+    heads_file, heads_made = "", False
     given_heads = os.environ.get("HEADS_FILE")
-    os.environ["HEADS_FILE"] = heads_file
-    metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ["BIZRA_WORKERS"] = str(workers)
-    # HTTP/1 only by default: granian's "auto" mode starts no timer while it waits for
-    # the first bytes, so a connection that sends nothing would be held forever. A
-    # worker that dies is replaced (granian's default is to shut the whole server down).
-    server = Granian(target, address=host, port=port, workers=workers, factory=True,
-                     interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
-                     log_access=False, backlog=2048,
-                     http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
-                     http1_settings=HTTP1Settings(
-                         header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
-                     respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL,
-                     backpressure=backpressure, loop=Loops(settings.bizra_loop))
-    print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
-          f"{'rsgi' if rsgi else 'asgi'}, {settings.bizra_loop} loop, {backpressure} connections "
-          "each)", file=sys.stderr)
-    admin = (_start_admin(settings.metrics_address, settings.bizra_loop)
-             if settings.metrics_address else None)
+    admin = None
     try:
+        if not settings.upstream_urls:
+            anvil = _start_devnet(args.devnet_port)
+            os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
+        if settings.db_enabled and not settings.database_url:
+            # One embedded PostgreSQL for all workers, started here so they share it.
+            from .store import EmbeddedPostgres
+
+            embedded = EmbeddedPostgres(settings.data_dir)
+            os.environ["DATABASE_URL"] = embedded.start()
+            print(f"database: embedded PostgreSQL in {embedded.folder}", file=sys.stderr)
+        if settings.db_enabled:
+            _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
+        workers = args.workers or settings.workers
+        rsgi = (args.interface or settings.bizra_interface) == "rsgi"
+        target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
+        # Workers publish their metrics as files in one directory that /metrics merges;
+        # they learn the worker count (their share of the memory limit) from the env too.
+        backpressure = connection_budget(settings.http_max_connections, workers)
+        # The workers share the highest head and finalized block any of them has shown
+        # through one small file made here, before they start (validation/shared_heads.py).
+        try:
+            heads_file, heads_made = create_heads_file(settings.heads_file,
+                                                       settings.bizra_network_id)
+        except (HeadsFileError, OSError) as exc:
+            print(f"heads file: {exc}", file=sys.stderr)
+            return 2
+        os.environ["HEADS_FILE"] = heads_file
+        metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ["BIZRA_WORKERS"] = str(workers)
+        # The main process counts the workers it replaces into the same directory.
+        counts = SupervisorMetrics()
+        writer = MultiprocWriter(counts, metrics_dir)
+        writer.flush()
+
+        def restarted(_slot: int, _pid: int | None, _how: str) -> None:
+            counts.worker_restarts.inc()
+            writer.flush()
+
+        def listening() -> None:
+            print(f"bizra-node: serving on http://{host}:{port} ({workers} workers, "
+                  f"{'rsgi' if rsgi else 'asgi'}, {settings.bizra_loop} loop, {backpressure} "
+                  "connections each)", file=sys.stderr, flush=True)
+
+        # HTTP/1 only by default: granian's "auto" mode starts no timer while it waits
+        # for the first bytes, so a connection that sends nothing would be held forever.
+        # A worker that dies is replaced however often it dies (server/supervisor.py).
+        server = SupervisedGranian(
+            target, address=host, port=port, workers=workers, factory=True,
+            interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
+            log_access=False, backlog=2048,
+            http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
+            http1_settings=HTTP1Settings(
+                header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
+            respawn_interval=RESPAWN_INTERVAL,
+            backpressure=backpressure, loop=Loops(settings.bizra_loop),
+            on_start=lambda: configure_logging(settings.log_level, settings.log_format),
+            on_restart=restarted, on_listening=listening,
+            what_port="the HTTP server", change_port=HTTP_PORT_FLAG)
+        admin = (_start_admin(settings.metrics_address, settings.bizra_loop)
+                 if settings.metrics_address else None)
         server.serve()
     finally:
         if admin is not None:
             from .devnet import stop_process
 
             stop_process(admin, grace=10)
-        remove_directory(metrics_dir, made)
-        remove_heads_file(heads_file, heads_made)
+        if metrics_dir:
+            remove_directory(metrics_dir, made)
+        if heads_file:
+            remove_heads_file(heads_file, heads_made)
         if given_heads is None:  # as it was: the file is gone
             os.environ.pop("HEADS_FILE", None)
         else:
@@ -165,11 +228,17 @@ def connection_budget(wanted: int, workers: int) -> int:
 def _start_admin(address: str, loop: str) -> subprocess.Popen[bytes]:
     """The admin listener (METRICS_ADDRESS): a one-worker granian of its own serving
     /metrics, /api/metrics and /health over the workers' metric files."""
+    from .lifeline import SUPERVISOR_ENV, die_with_parent
+
     host, _, port = address.rpartition(":")
+    # its own granian: its worker's lifeline is that granian, not this process; and it
+    # stops when this process dies (PDEATHSIG), so a killed node leaves no listener
+    env = {k: v for k, v in os.environ.items() if k != SUPERVISOR_ENV}
     proc = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "rsgi", "--factory",
                              "--workers", "1", "--host", host.strip("[]"), "--port", port,
                              "--no-ws", "--loop", loop, "--log-level", "warning",
-                             "bizra_node.app:create_admin_rsgi_app"], start_new_session=True)
+                             "bizra_node.app:create_admin_rsgi_app"], start_new_session=True,
+                            env=env, preexec_fn=die_with_parent)
     print(f"bizra-node: metrics on http://{address} (admin listener)", file=sys.stderr)
     return proc
 
@@ -197,7 +266,14 @@ def _prepare_schema(dsn: str, settings: Settings) -> None:
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
-    anvil = _start_devnet(args.port)
+    from .server import PortUnavailable, check_port
+
+    try:
+        check_port("127.0.0.1", args.port, what="the devnet (anvil)", change="pass --port PORT")
+        anvil = _start_devnet(args.port, port_flag="pass --port PORT")
+    except (PortUnavailable, DevnetFailed) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     print(f"devnet running at {anvil.url} (Ctrl-C stops it)", file=sys.stderr)  # type: ignore[attr-defined]
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # so sigwait receives them

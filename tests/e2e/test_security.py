@@ -198,6 +198,7 @@ async def test_metrics_on_the_admin_address(devnet: Devnet) -> None:
                 assert resp.status == 200
                 assert (await resp.json())["meta"]["multiprocess"] is True
             assert await status_of(http, f"http://{admin}/rpc") == 404  # only the admin routes
+            assert "worker_restarts_total 0.0" in text  # the main process's count too
     finally:
         assert stop_server(proc) == 0
     with pytest.raises(OSError):  # the admin listener went with the node

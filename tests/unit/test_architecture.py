@@ -17,8 +17,8 @@ sys.modules["import_graph"] = graph_tool
 _spec.loader.exec_module(graph_tool)
 
 ROOMS = ("api", "validation", "cache", "chain", "store", "resilience", "observability",
-         "devnet", "security", "consensus")
-LEAVES = ("errors", "jsonrpc", "history", "apikeys")
+         "devnet", "security", "consensus", "server")
+LEAVES = ("errors", "jsonrpc", "history", "apikeys", "lifeline")
 
 NEVER = {
     # the HTTP layer talks to the domain and read models, never to their internals
@@ -34,6 +34,8 @@ NEVER = {
     "security": {"api", "validation", "chain", "cache", "store", "settings"},
     # the light client is a source the anchor takes: it knows nothing of the node around it
     "consensus": {"api", "validation", "chain", "cache", "store", "settings"},
+    # one node's process tree: granian, its workers, its ports; nothing of the requests
+    "server": {"api", "validation", "chain", "cache", "store", "settings"},
 }
 
 

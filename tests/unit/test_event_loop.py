@@ -6,17 +6,16 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-import granian
 import pytest
 from granian.constants import Loops
 from pydantic import ValidationError
 
-from bizra_node import cli
+from bizra_node import cli, server
 from bizra_node.settings import Settings
 
 
 class _Recorder:
-    """Stands in for granian.Granian: keeps the options, serves nothing."""
+    """Stands in for granian (SupervisedGranian): keeps the options, serves nothing."""
 
     seen: dict[str, Any] = {}
 
@@ -29,7 +28,7 @@ class _Recorder:
 
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(granian, "Granian", _Recorder)
+    monkeypatch.setattr(server, "SupervisedGranian", _Recorder)
     monkeypatch.setenv("BIZRA_NODE_URL", "http://127.0.0.1:9")  # no devnet is started
     monkeypatch.setenv("DB_ENABLED", "false")
     monkeypatch.delenv("BIZRA_LOOP", raising=False)

@@ -1,4 +1,5 @@
-"""``bizra-node cluster up | down | status``: the arguments and what each does."""
+"""``bizra-node cluster up | down | status | restart NODE``: the arguments and what each
+does."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ def add_cluster_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "cluster", help="a local cluster: N nodes behind HAProxy, Redis, PostgreSQL + replica, "
                         "PgBouncer, devnet (no containers)")
-    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("action", choices=["up", "down", "status", "restart"])
+    parser.add_argument("node", nargs="?", default="",
+                        help="restart: the node (node2, or 2) to stop, whatever is left of it "
+                             "included, and start again")
     parser.add_argument("--nodes", type=int, default=3, help="node processes (up)")
     parser.add_argument("--workers", type=int, default=1, help="granian workers per node (up)")
     parser.add_argument("--port", type=int, default=8090,
@@ -31,6 +35,8 @@ def run_cluster_command(args: argparse.Namespace) -> int:
     from .local import ClusterAlreadyUp, ClusterSpec, down, status, up
 
     root = Path(args.dir)
+    if args.action == "restart":
+        return _restart(root, args.node)
     if args.action == "up":
         if not 1 <= args.nodes <= 32 or not 1 <= args.workers <= 64:
             print("--nodes must be 1..32 and --workers 1..64", file=sys.stderr)
@@ -61,4 +67,37 @@ def run_cluster_command(args: argparse.Namespace) -> int:
         print(f"no cluster under {root}", file=sys.stderr)
         return 1
     print(json.dumps(found, indent=2))
+    return 0
+
+
+def _restart(root: Path, name: str) -> int:
+    """Stop node NAME (its leftovers too) and start it again; start the keeper again if
+    it is not running."""
+    from .local import load, start_keeper
+    from .nodes import node_index, restart_node
+    from .procs import alive
+
+    state = load(root.resolve())
+    if state is None or not state.running():
+        print(f"no cluster under {root}", file=sys.stderr)
+        return 1
+    if not name:
+        print("which node? `bizra-node cluster restart node2`", file=sys.stderr)
+        return 2
+    try:
+        i = node_index(name, len(state.node_ports))
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        pid = restart_node(state, i, by="command")
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"node{i + 1} did not come back (logs in {root / 'logs'}): {exc}", file=sys.stderr)
+        return 1
+    print(f"cluster: node{i + 1} restarted, pid {pid}, ready in "
+          f"{time.monotonic() - started:.1f} s", file=sys.stderr)
+    if state.keeper_pid and not alive(state.keeper_pid):
+        print(f"cluster: the keeper was not running; started again, pid "
+              f"{start_keeper(state)}", file=sys.stderr)
     return 0

@@ -6,6 +6,9 @@ PgBouncer) with a streaming replica (reads), and a seeded anvil devnet as the up
 (or an upstream given by URL). Everything lives under one folder (``.cluster/``): data,
 logs and ``state.json`` with every pid and port, so ``cluster down`` (another process)
 stops exactly what ``up`` started, and ``up`` twice does not start a second cluster.
+Each node's process is in ``run/node<i>.json`` (``nodes.py``); a keeper process
+(``keeper.py``) starts a node that died again, and ``cluster restart NODE`` does it on
+demand.
 
 The PostgreSQL servers are throwaway (fsync off); this is for development, tests and
 measurements, not for keeping data.
@@ -22,18 +25,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..devnet import find_anvil, free_port, seed
 from ..store import PgBouncerConfig, parse_backend, render_ini, render_userlist
 from . import haproxy
+from .nodes import read_run, start_node, stop_node, wait_node
 from .postgres import PgCluster, as_postgres_user, can_run_clusters, chown_to_postgres
 from .procs import (
     alive,
-    http_status,
-    kill_group,
     port_open,
     read_pidfile,
     spawn,
@@ -41,8 +43,8 @@ from .procs import (
     wait_for,
 )
 
-__all__ = ["ClusterAlreadyUp", "ClusterSpec", "ClusterState", "down", "kill_node", "load",
-           "start_node", "status", "up", "wait_balanced"]
+__all__ = ["ClusterAlreadyUp", "ClusterSpec", "ClusterState", "down", "load", "start_keeper",
+           "status", "up", "wait_balanced"]
 
 DATABASE = "bizra"
 STATE_FILE = "state.json"
@@ -70,6 +72,8 @@ class ClusterSpec:
     env_each: list[dict[str, str]] = field(default_factory=list)
     """Settings for one node each (node i gets ``env_each[i]``), e.g. its own upstream."""
     ready_timeout: float = 90.0
+    keep_nodes: bool = True
+    """Run the keeper, which starts a node that died again (off only to test ``down``)."""
 
 
 @dataclass
@@ -81,7 +85,6 @@ class ClusterState:
     stats_port: int = 0
     haproxy_pid: int | None = None
     node_ports: list[int] = field(default_factory=list)
-    node_pids: list[int | None] = field(default_factory=list)
     node_env: dict[str, str] = field(default_factory=dict)
     node_env_each: list[dict[str, str]] = field(default_factory=list)
     workers: int = 1
@@ -93,6 +96,7 @@ class ClusterState:
     pgbouncer_pid: int | None = None
     anvil_port: int = 0
     anvil_pid: int | None = None
+    keeper_pid: int | None = None
     upstream: str = ""
     cache_secret: str = field(default_factory=lambda: os.urandom(32).hex())
     """CACHE_SECRET every node of this cluster shares (their L2 entries are sealed with it)."""
@@ -109,6 +113,12 @@ class ClusterState:
     @property
     def node_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{p}" for p in self.node_ports]
+
+    @property
+    def node_pids(self) -> list[int | None]:
+        """Each node's main process as last started (read afresh: the keeper and
+        ``cluster restart`` change them from other processes)."""
+        return [read_run(self.folder, i).pid for i in range(len(self.node_ports))]
 
     @property
     def primary_dsn(self) -> str:
@@ -135,8 +145,8 @@ class ClusterState:
         tmp.replace(path)
 
     def pids(self) -> list[int]:
-        found = [self.haproxy_pid, *self.node_pids, self.pgbouncer_pid, self.redis_pid,
-                 self.anvil_pid]
+        found = [self.keeper_pid, self.haproxy_pid, *self.node_pids, self.pgbouncer_pid,
+                 self.redis_pid, self.anvil_pid]
         return [p for p in found if p]
 
     def running(self) -> bool:
@@ -152,7 +162,8 @@ def load(root: Path) -> ClusterState | None:
         data = json.loads((root / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return ClusterState(**data)
+    known = {f.name for f in fields(ClusterState)}
+    return ClusterState(**{k: v for k, v in data.items() if k in known})
 
 
 # --- up -------------------------------------------------------------------------------
@@ -199,16 +210,17 @@ def up(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None) -> Clust
         state.node_env = _node_env(state, spec.env)
         state.node_env_each = [dict(e) for e in spec.env_each]
         state.node_ports = [free_port() for _ in range(spec.nodes)]
-        state.node_pids = [None] * spec.nodes
-        for i in range(spec.nodes):
-            start_node(state, i, wait=False)
         state.save()
         for i in range(spec.nodes):
-            _wait_node(state, i, spec.ready_timeout)
+            start_node(state, i, wait=False)
+        for i in range(spec.nodes):
+            wait_node(state, i, spec.ready_timeout)
         log(f"{spec.nodes} nodes ready: {', '.join(state.node_urls)}")
         _start_haproxy(state, binary)
         state.save()
         wait_balanced(state, timeout=30)
+        if spec.keep_nodes:
+            start_keeper(state)
     except BaseException:
         down(root)
         raise
@@ -298,40 +310,13 @@ def _node_env(state: ClusterState, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_node(state: ClusterState, i: int, *, wait: bool = True,
-               timeout: float = 60.0) -> None:
-    """Start node ``i`` on its port (again, after ``kill_node``)."""
-    folder = state.folder / f"node{i + 1}"
-    folder.mkdir(exist_ok=True)
-    own = state.node_env_each[i] if i < len(state.node_env_each) else {}
-    env = {**os.environ, **state.node_env, **own, "DATA_DIR": str(folder / "data")}
-    argv = [sys.executable, "-m", "bizra_node.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(state.node_ports[i]), "--workers", str(state.workers)]
-    # cwd is the node's folder: no .env of the checkout leaks in
-    state.node_pids[i] = spawn(argv, state.folder / "logs" / f"node{i + 1}.log", env, folder)
+def start_keeper(state: ClusterState) -> int:
+    """Start the keeper (keeper.py) that starts dead nodes again; its pid."""
+    state.keeper_pid = spawn([sys.executable, "-m", "bizra_node.cluster.keeper",
+                              str(state.folder)], state.folder / "logs" / "keeper.log",
+                             cwd=state.folder)
     state.save()
-    if wait:
-        _wait_node(state, i, timeout)
-
-
-def _wait_node(state: ClusterState, i: int, timeout: float) -> None:
-    pid = state.node_pids[i]
-
-    def ready() -> bool:
-        if not alive(pid):
-            log = state.folder / "logs" / f"node{i + 1}.log"
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise RuntimeError(f"node{i + 1} exited at start:\n{tail}")
-        return http_status(state.node_urls[i] + "/ready") == 200
-
-    wait_for(ready, f"node{i + 1} was not ready", timeout, interval=0.2)
-
-
-def kill_node(state: ClusterState, i: int) -> None:
-    """SIGKILL node ``i`` and its workers (the whole process group), as a crash would."""
-    kill_group(state.node_pids[i])
-    state.node_pids[i] = None
-    state.save()
+    return state.keeper_pid
 
 
 def _start_haproxy(state: ClusterState, binary: str) -> None:
@@ -377,9 +362,10 @@ def down(root: Path) -> bool:
     state = load(root)
     if state is None:
         return False
+    stop_pid(state.keeper_pid, grace=10)  # first: it would start the nodes again
     stop_pid(state.haproxy_pid, grace=5)
-    for pid in state.node_pids:
-        stop_pid(pid, grace=15, group=True)
+    for i in range(len(state.node_ports)):
+        stop_node(state, i)  # orphaned workers of a killed node too
     stop_pid(state.pgbouncer_pid, grace=5)
     for name in ("replica", "primary"):
         folder = root / f"pg-{name}"
@@ -387,7 +373,7 @@ def down(root: Path) -> bool:
             PgCluster(folder, 0).stop("fast")
     stop_pid(state.redis_pid, grace=5)
     stop_pid(state.anvil_pid, grace=5, group=True)
-    for name in ("pg-primary", "pg-replica", "pgbouncer", "redis", "haproxy", "seed.json",
+    for name in ("pg-primary", "pg-replica", "pgbouncer", "redis", "haproxy", "seed.json", "run",
                  *(f"node{i + 1}" for i in range(len(state.node_ports)))):
         path = root / name
         if path.is_dir():
@@ -399,7 +385,8 @@ def down(root: Path) -> bool:
 
 
 def status(root: Path) -> dict[str, Any] | None:
-    """What runs under ``root``: addresses, pids alive, HAProxy's view of the nodes."""
+    """What runs under ``root``: addresses, pids alive, HAProxy's view of the nodes,
+    each node's restarts, the keeper."""
     state = load(root.resolve())
     if state is None:
         return None
@@ -410,10 +397,8 @@ def status(root: Path) -> dict[str, Any] | None:
     return {
         "balancer": state.balancer_url,
         "stats": f"http://127.0.0.1:{state.stats_port}/stats",
-        "nodes": [{"url": url, "pid": pid, "alive": alive(pid),
-                   "balancer": balancer.get(f"node{i + 1}", "?")}
-                  for i, (url, pid) in enumerate(zip(state.node_urls, state.node_pids,
-                                                     strict=True))],
+        "nodes": [_node_status(state, i, balancer) for i in range(len(state.node_ports))],
+        "keeper": {"pid": state.keeper_pid, "alive": alive(state.keeper_pid)},
         "redis": state.redis_url,
         "database": {"pgbouncer": state.pgbouncer_dsn, "primary": state.primary_dsn,
                      "replica": state.replica_dsn},
@@ -421,3 +406,10 @@ def status(root: Path) -> dict[str, Any] | None:
         "seed": str(state.folder / "seed.json") if state.anvil_pid else None,
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _node_status(state: ClusterState, i: int, balancer: dict[str, str]) -> dict[str, Any]:
+    run = read_run(state.folder, i)
+    return {"name": f"node{i + 1}", "url": state.node_urls[i], "pid": run.pid,
+            "alive": alive(run.pid), "balancer": balancer.get(f"node{i + 1}", "?"),
+            "restarts": run.restarts, "last_restart": run.last_restart}

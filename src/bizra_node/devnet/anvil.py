@@ -7,15 +7,14 @@ anvil comes from the npm package ``@foundry-rs/anvil-linux-amd64``, installed by
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 
+from ..lifeline import die_with_parent
 from .process import stop_process, wait_ready
 
 __all__ = ["Anvil", "find_anvil", "free_port"]
@@ -47,14 +46,6 @@ def find_anvil() -> str:
         return found
     raise FileNotFoundError("anvil not found: run `make setup` (installs it into .devnet/) "
                             "or set ANVIL_BIN")
-
-
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGTERM anvil when the process that started it dies,
-    so a killed node or test run never leaves a devnet behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class Anvil:
@@ -89,7 +80,7 @@ class Anvil:
             args += ["--hardfork", self.hardfork]
         args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         try:
             wait_ready(self.proc, self._answers, what=f"anvil on port {self.port}",
                        timeout=timeout)

@@ -22,7 +22,7 @@ from .logging import (
     request_id_var,
 )
 from .memory import MemoryGuard, Trimmable, cgroup_memory_limit, read_rss
-from .metrics import NodeMetrics
+from .metrics import NodeMetrics, SupervisorMetrics
 from .stats import CounterVec, GaugeVec, HistogramVec
 from .summary import summarize
 
@@ -37,6 +37,7 @@ __all__ = [
     "MultiprocWriter",
     "NodeMetrics",
     "RequestIdFilter",
+    "SupervisorMetrics",
     "Throttle",
     "Trimmable",
     "UpstreamErrorLog",

@@ -39,7 +39,7 @@ from prometheus_client.utils import floatToGoString
 
 from ..resilience import Periodic
 from .memory import read_rss
-from .metrics import NodeMetrics
+from .metrics import NodeMetrics, SupervisorMetrics
 from .stats import CounterVec, GaugeVec, HistogramVec, LabelKey
 
 __all__ = ["CONTENT_TYPE", "Exporter", "MultiprocWriter", "family_name", "prepare_directory",
@@ -51,7 +51,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 Vector = CounterVec | GaugeVec | HistogramVec
 
 
-def vectors(metrics: NodeMetrics) -> list[Vector]:
+def vectors(metrics: NodeMetrics | SupervisorMetrics) -> list[Vector]:
     """Every metric vector declared on ``metrics``, in declaration order."""
     return [v for v in vars(metrics).values() if isinstance(v, CounterVec | GaugeVec | HistogramVec)]
 
@@ -70,7 +70,8 @@ def _le(buckets: tuple[float, ...]) -> list[str]:
 class MultiprocWriter:
     """Writes one process's metric values into prometheus-client multiprocess files."""
 
-    def __init__(self, metrics: NodeMetrics, directory: str, pid: int | None = None) -> None:
+    def __init__(self, metrics: NodeMetrics | SupervisorMetrics, directory: str,
+                 pid: int | None = None) -> None:
         self.pid = os.getpid() if pid is None else pid
         self._dir = directory
         self._vectors = vectors(metrics)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .stats import CounterVec, GaugeVec, HistogramVec
 
-__all__ = ["NodeMetrics"]
+__all__ = ["NodeMetrics", "SupervisorMetrics"]
 
 
 class NodeMetrics:
@@ -138,3 +138,16 @@ class NodeMetrics:
         self.memory_limit = GaugeVec(
             "memory_limit_bytes", "Memory the node may use (MEMORY_LIMIT or the cgroup's); "
             "0 when no limit is known", (), aggregate="max")
+
+
+class SupervisorMetrics:
+    """What the node's main process counts (it serves no requests): written into the same
+    multiprocess directory as the workers' files, so /metrics on any worker (and the
+    admin listener) shows it."""
+
+    def __init__(self) -> None:
+        self.worker_restarts = CounterVec(
+            "worker_restarts_total",
+            "Workers that died without being asked to (a signal or an exit) and were "
+            "replaced by the node's main process", ())
+        self.worker_restarts.preset(())  # 0 from the start: increase() sees the first one

@@ -1,6 +1,8 @@
 """A local cluster for cross-node tests: three node processes behind HAProxy, sharing
 one Redis and PostgreSQL (primary + streaming replica behind PgBouncer), started once
-per module with ``bizra_node.cluster.up``.
+per module with ``bizra_node.cluster.up``. Each test gets it with every node running and
+UP in HAProxy: a node a test left dead is restarted first (``restart_node``, what
+``bizra-node cluster restart`` does), so one test's kill cannot fail the next.
 
 Each node has an upstream of its own: a counting proxy (in a thread, so it answers
 while the test's loop is idle) in front of the session's anvil, so a test can say
@@ -31,8 +33,12 @@ from bizra_node.cluster import (
     PgCluster,
     can_run_clusters,
     down,
+    leftovers,
     load,
+    restart_node,
+    start_keeper,
     up,
+    wait_balanced,
 )
 from bizra_node.cluster.haproxy import haproxy_binary
 from bizra_node.cluster.procs import alive
@@ -61,8 +67,21 @@ class LocalCluster:
     devnet: Devnet
 
 
+@pytest.fixture
+def local_cluster(_module_cluster: LocalCluster) -> LocalCluster:
+    """The module's cluster, every node running and UP, the keeper running."""
+    state = _module_cluster.state
+    for i, pid in enumerate(state.node_pids):
+        if not alive(pid):
+            restart_node(state, i, by="test fixture")
+    if not alive(state.keeper_pid):
+        start_keeper(state)
+    wait_balanced(state, timeout=60)
+    return _module_cluster
+
+
 @pytest.fixture(scope="module")
-def local_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
+def _module_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
     reason = missing_cluster_tools()
     if reason:
         pytest.skip(reason)
@@ -86,5 +105,6 @@ def local_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
             assert down(root)
             # down stops every process it started and leaves no state behind
             assert not [p for p in pids if alive(p)] and load(root) is None
+            assert not [p.pid for i in range(NODES) for p in leftovers(state, i)]
             assert not PgCluster(root / "pg-primary", 0).running
             shutil.rmtree(root, ignore_errors=True)

@@ -1,8 +1,8 @@
 """What must hold across nodes (issue 17), on a real local cluster: a miss answered by
 one node is an L2 hit on another with no upstream call; records from every node land
 once in PostgreSQL (and reach the replica); a node killed with SIGKILL under load costs
-at most the requests it was serving, HAProxy's health checks on /ready take it out and
-it rejoins when restarted."""
+at most the requests it was serving, HAProxy's health checks on /ready take it out, and
+it rejoins when the cluster's keeper has started it again (issue 27)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from bizra_node.cli import main
-from bizra_node.cluster import ClusterAlreadyUp, ClusterSpec, kill_node, start_node, up, wait_balanced
+from bizra_node.cluster import ClusterAlreadyUp, ClusterSpec, kill_node, up, wait_balanced
 
 from .conftest import LocalCluster
 
@@ -153,6 +153,8 @@ async def test_a_killed_node_costs_at_most_its_in_flight_requests(
     tx = local_cluster.devnet.manifest.eip1559_tx
     concurrency, duration, kill_at = 8, 4.0, 1.0
     outcomes: Counter[str] = Counter()
+    failed_at: list[float] = []
+    killed = 0.0
     async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         status, _ = await _post(session, state.balancer_url, "/api/v1/validate/transaction",
@@ -166,10 +168,15 @@ async def test_a_killed_node_costs_at_most_its_in_flight_requests(
                     status, _ = await _post(session, state.balancer_url,
                                             "/api/v1/validate/transaction", {"txHash": tx})
                     outcomes[str(status)] += 1
+                except aiohttp.ClientResponseError as exc:  # an answer that is not JSON
+                    outcomes[f"{type(exc).__name__} {exc.status}"] += 1
+                    failed_at.append(time.monotonic())
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     outcomes[type(exc).__name__] += 1
+                    failed_at.append(time.monotonic())
 
         async def killer() -> float:
+            nonlocal killed
             await asyncio.sleep(kill_at)
             await asyncio.to_thread(kill_node, state, 1)
             killed = time.monotonic()
@@ -181,13 +188,18 @@ async def test_a_killed_node_costs_at_most_its_in_flight_requests(
         failed = sum(n for k, n in outcomes.items() if k != "200")
         print(f"kill under load: {dict(outcomes)}, out of rotation after {out_after:.2f} s")
         assert outcomes["200"] > 100, outcomes
-        # a request lost with the node was one it was serving: at most one per client
-        # connection (HAProxy retries failed connects on another node)
-        assert failed <= concurrency, outcomes
+        # the requests lost with the node are the ones it was serving (at most one per
+        # client connection) and, until HAProxy takes it out, requests HAProxy sends over
+        # an idle connection to it it kept open from another client's request (at most
+        # one per such connection: 9 of 8 clients seen before issue 27's changes too);
+        # failed connects are retried on another node, and nothing fails once it is out
+        assert failed <= 2 * concurrency, outcomes
         assert out_after < 5.0  # two failed checks 500 ms apart, plus a little
+        late = [round(t - killed, 2) for t in failed_at if t > killed + out_after + 1.0]
+        assert not late, f"requests failed after the node was out of rotation: {late}"
 
-        await asyncio.to_thread(start_node, state, 1)
-        await asyncio.to_thread(wait_balanced, state, 15)
+        # nobody starts it: the keeper does
+        await asyncio.to_thread(wait_balanced, state, 60)
         node2 = state.node_urls[1]
         before = await _metric(session, node2, "api_requests_total", {})
         for _ in range(12):

@@ -16,7 +16,9 @@ from bizra_node.observability import (
     Exporter,
     GaugeVec,
     HistogramVec,
+    MultiprocWriter,
     NodeMetrics,
+    SupervisorMetrics,
     vectors,
 )
 
@@ -53,9 +55,11 @@ def test_the_extractor_reads_promql() -> None:
 
 def exported_names(tmp_path: Path) -> set[str]:
     """Every sample name /metrics produces once each metric has a value, read from the
-    real exporter (multiprocess files, as under `bizra-node serve`)."""
+    real exporter (multiprocess files, as under `bizra-node serve`: the workers' and
+    the main process's)."""
     metrics = NodeMetrics()
-    for vec in vectors(metrics):
+    main = SupervisorMetrics()
+    for vec in vectors(metrics) + vectors(main):
         labels = tuple("x" for _ in vec.labelnames)
         if isinstance(vec, CounterVec):
             vec.inc(labels)
@@ -63,6 +67,9 @@ def exported_names(tmp_path: Path) -> set[str]:
             vec.set(1.0, labels)
         elif isinstance(vec, HistogramVec):
             vec.observe(0.01, labels)
+    writer = MultiprocWriter(main, str(tmp_path), pid=1)
+    writer.flush()
+    writer.close()
     exporter = Exporter(metrics, directory=str(tmp_path))
     text = asyncio.run(exporter.render()).decode()
     return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
