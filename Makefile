@@ -132,7 +132,8 @@ promtool:
 unit: setup
 	$(BIN)/pytest tests/unit
 
-# The performance suite (docs/performance.md): ~12 minutes; bench-quick: ~3 minutes.
+# The performance suite (docs/performance.md): ~16 minutes; bench-quick: ~6 minutes
+# (944 s and 352 s measured on the shared 2-core machine under load, 2026-12-07).
 # `make test` runs the short regression gate (tests/bench) on its own.
 bench: setup
 	$(BIN)/bizra-node bench suite

@@ -7,6 +7,7 @@ services with a unique key prefix / database.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from bizra_node.api import ASGIApp
 from bizra_node.app import Node
 from bizra_node.devnet import Anvil, SeedManifest, seed
 from bizra_node.settings import Settings
+from bizra_node.tuning import HARNESS, TUNING, Harness, Tuning
 
 if TYPE_CHECKING:
     from bizra_bench.trust_seed import TrustDevnet
@@ -102,10 +104,24 @@ def make_settings(upstream: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def tuned(**values: Any) -> Tuning:
+    """The node's internal constants (bizra_node.tuning) with ``values`` changed."""
+    return dataclasses.replace(TUNING, **values)
+
+
+def split_tuning(values: dict[str, Any]) -> tuple[dict[str, Any], Tuning]:
+    """``values`` as settings overrides and, apart, a Tuning of those that are its fields."""
+    fields = {f.name for f in dataclasses.fields(Tuning)}
+    return ({k: v for k, v in values.items() if k not in fields},
+            tuned(**{k: v for k, v in values.items() if k in fields}))
+
+
 @asynccontextmanager
-async def running_node(settings: Settings) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
-    """A started Node and an HTTP client bound to its ASGI app (in-process)."""
-    node = Node(settings)
+async def running_node(settings: Settings, *, tuning: Tuning = TUNING,
+                       harness: Harness = HARNESS) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
+    """A started Node and an HTTP client bound to its ASGI app (in-process); ``tuning``
+    and ``harness``: other internal constants or benchmark switches (``tuned``)."""
+    node = Node(settings, tuning=tuning, harness=harness)
     await node.start()
     try:
         transport = httpx.ASGITransport(app=ASGIApp(node))

@@ -28,7 +28,7 @@ THROUGHPUT = [("nginx.post", "nginx proxy_cache POST"), ("bare.get", "bare GET (
 LATENCY = [("bare.get.paced", "bare GET"), ("nginx.post.paced", "nginx cached"),
            ("hit.post.paced", "L1 hit POST"), ("hit.get.paced", "L1 hit GET"),
            ("mixed.node.paced", "Zipf mix: node"), ("mixed.before.paced", "Zipf mix: before")]
-MISS = [("miss.direct", "upstream direct"), ("miss.node", "node"), ("miss.before", "roadmap before")]
+MISS = [("miss.direct", "upstream direct"), ("miss.node", "node"), ("miss.before", "before")]
 KINDS = ("transaction", "block", "address")
 PERCENTILES = (("p50_ms", "#55a868"), ("p95_ms", "#dd8452"), ("p99_ms", "#c44e52"))
 FAILED_COLOR, FAILED_HATCH = "#d0d0d0", "///"
@@ -318,7 +318,7 @@ def _hit_rates(plt: Any, hit_rates: dict[str, Any], folder: Path, stem: str) -> 
             ax.text(x, v - 2, f"{v:.1f}", ha="center", va="top", fontsize=8, color="white")
         else:
             ax.text(x, v + 2, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
-    ax.axhline(90, color="#c44e52", linestyle="--", linewidth=1, label="roadmap\ntarget 90 %")
+    ax.axhline(90, color="#c44e52", linestyle="--", linewidth=1, label="target 90 %")
     ax.set_xticks(xs, [k.replace(".", "\n") for k in labels], fontsize=8)
     ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.set_ylim(0, 100)

@@ -3,7 +3,7 @@ in the same run falls far below where it is, never on an absolute time.
 
 Checked, on a seeded anvil behind the latency proxy (+50 ms), node with 2 workers:
 
-- throughput, wrk, set up as the side-by-side check of issue 26 (``loadgen.OUTSIDE``:
+- throughput, wrk, set up as the side-by-side check (``loadgen.OUTSIDE``:
   ``wrk -t1 -c64``, rounds of 5 s, 3 rounds, 1 s of warm-up per target, not counted),
   each round taking every target in turn (a burst of load from elsewhere hits all
   alike), the median of the rounds' ratios (the ratio of the medians is reported
@@ -27,7 +27,7 @@ Checked, on a seeded anvil behind the latency proxy (+50 ms), node with 2 worker
 
 Reported beside (not checked): each answer's size, each server's CPU with no load, and
 with ``also`` other wrk setups measured in the same run (``bench gate
---also-previous``: the gate's setup before issue 26, ``wrk -t2 -c32``, 2 s rounds, no
+--also-previous``: the gate's earlier setup, ``wrk -t2 -c32``, 2 s rounds, no
 warm-up). docs/performance.md ("The regression gate") lists how this setup differs
 from others and what each difference is expected to do.
 

@@ -37,7 +37,7 @@ def have_wrk() -> bool:
 class WrkSetup:
     """How wrk loads each hit-path target, in rounds that take every target in turn.
 
-    The defaults are the side-by-side check of issue 26 (nginx proxy_cache beside the
+    The defaults are the side-by-side check (nginx proxy_cache beside the
     node, ``wrk -t1 -c64``, 5 s rounds, 3 rounds, medians), which the suite and the gate
     share so that the same machine gives the same numbers in each. ``warmup``: s of the
     same load on each target before the rounds, not counted (connections opened, every
@@ -57,7 +57,7 @@ class WrkSetup:
 OUTSIDE = WrkSetup()
 """The outside check's setup: the default of the suite's hit path and of the gate."""
 PREVIOUS_GATE = WrkSetup(threads=2, connections=32, duration=2.0, warmup=0.0)
-"""The gate's setup until issue 26 (kept to report beside: ``bench gate --also-previous``)."""
+"""The gate's setup in its earlier setup (kept to report beside: ``bench gate --also-previous``)."""
 
 
 @dataclass
@@ -237,9 +237,15 @@ def start_server(argv: list[str], env: dict[str, str], health_path: str,
     raise TimeoutError(f"{argv} did not answer within {timeout}s")
 
 
-def node_argv(workers: int, interface: str) -> list[str]:
+def node_argv(workers: int, interface: str, *, own_app: bool = True) -> list[str]:
+    """`bizra-node serve` for the harness's node (bizra_bench/node.py: the node's app
+    with the harness's switches, from BIZRA_BENCH_NODE); ``own_app=False``: the node's
+    own factory (another commit's checkout, which has no --app)."""
+    from bizra_bench.node import node_argv_app
+
     return [str(Path(sys.executable).with_name("bizra-node")), "serve", "--port", "{port}",
-            "--workers", str(workers), "--interface", interface]
+            "--workers", str(workers), "--interface", interface,
+            *(node_argv_app(interface) if own_app else [])]
 
 
 def granian_argv(target: str, interface: str, workers: int) -> list[str]:

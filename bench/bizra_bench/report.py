@@ -1,10 +1,10 @@
-"""The suite's results as ratios: the issue's goals, the roadmap's table, the runs.
+"""The suite's results as ratios: the goals, the plan's table, the runs.
 
 Every goal compares two figures measured in the same run on the same machine, so a
 busy or a fast machine moves both. Beside every throughput figure stands the server's
 CPU time per request (``cpu_us``), which moves far less with how the load generator
 and the servers share the cores; the CPU goal is a ratio of those. Absolute figures
-are reported beside them, for the roadmap's table (whose targets are absolute) and for
+are reported beside them, for the plan's table (whose targets are absolute) and for
 the curious.
 """
 
@@ -193,7 +193,7 @@ def goals(runs: dict[str, Any], hit_rates: dict[str, Any]) -> list[dict[str, Any
         _goal("miss vs one upstream round trip (p50)",
               divide(p50("miss.node"), p50("miss.direct")), 1.1, False,
               "paced, a new key per request; (b) = the same batch sent to the upstream"),
-        _goal("roadmap before vs node on a miss (p50, x faster)",
+        _goal("before vs node on a miss (p50, x faster)",
               divide(p50("miss.before"), p50("miss.node")), 2.5, True,
               "same keys, same proxy, same rate"),
         _goal("cache hit rate, Zipf mix, steady, default sizes",
@@ -246,9 +246,10 @@ def _cell(fig: Fig, fmt: str) -> str:
     return "-" if fig.why.endswith("not run") else f"not measured ({fig.why})"
 
 
-def roadmap(runs: dict[str, Any], hit_rates: dict[str, Any],
-            subs: dict[str, Any]) -> list[dict[str, Any]]:
-    """The roadmap's table: its starting figure and Week-3 target beside ours and
+def plan(runs: dict[str, Any], hit_rates: dict[str, Any],
+         subs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's table (the performance plan written for the system this node replaces,
+    docs/performance.md): its starting figure and Week-3 target beside ours and
     beside the 'before' configuration measured in the same run. A row whose figure
     comes from a failed run is "not measured", never met."""
     node, before = "mixed.node.paced", "mixed.before.paced"
@@ -259,7 +260,7 @@ def roadmap(runs: dict[str, Any], hit_rates: dict[str, Any],
     def row(metric: str, current: str, target: str, fig: Fig, node_text: str, before_text: str,
             met: bool, how: str) -> dict[str, Any]:
         ok = met if fig.ok else None
-        return {"metric": metric, "roadmap_current": current, "target": target,
+        return {"metric": metric, "plan_start": current, "target": target,
                 "node": node_text, "before": before_text, "ok": ok,
                 "status": "not measured" if ok is None else ("met" if ok else "not met"),
                 "reason": None if fig.ok else fig.why, "how": how}
@@ -325,7 +326,7 @@ def build(settings: dict[str, Any], info: dict[str, Any], runs: dict[str, Any],
     runs = {k: {**r, "failure": run_failure(r)} for k, r in runs.items()}
     hit_rates = _judge_hit_rates(runs, hit_rates)
     goal_rows = goals(runs, hit_rates)
-    road = roadmap(runs, hit_rates, subs)
+    road = plan(runs, hit_rates, subs)
     return {"settings": settings, "info": info, "elapsed_s": round(elapsed),
             "runs": runs, "hit_rates": hit_rates,
             "failed": {k: r["failure"] for k, r in runs.items() if r["failure"]},
@@ -335,7 +336,7 @@ def build(settings: dict[str, Any], info: dict[str, Any], runs: dict[str, Any],
                           "cpu_vs_nginx": _round(h["cpu_vs_nginx"])} for h in hit_path(runs)],
             "ratios": [{"ratio": n, "value": _round(f.value) if f.ok else None,
                         "failure": f.why or None} for n, f in extra_ratios(runs)],
-            "roadmap": road, "roadmap_count": count(road),
+            "plan": road, "plan_count": count(road),
             "subscenarios": {k: _sub_highlights(k, v) for k, v in subs.items()},
             "notes": notes}
 
@@ -389,7 +390,7 @@ def sub_lines(subs: dict[str, Any]) -> list[str]:
 
 # --- rendering ------------------------------------------------------------------------------
 def _mark(row: dict[str, Any]) -> str:
-    """A goal's or a roadmap row's status cell: yes, **no**, or not measured (why)."""
+    """A goal's or a plan row's status cell: yes, **no**, or not measured (why)."""
     if row["status"] == "not measured":
         return f"not measured: {row['reason']}"
     return "yes" if row["ok"] else "**no**"
@@ -425,12 +426,12 @@ def failed_lines(data: dict[str, Any]) -> list[str]:
               data["failed"].items()], ""]
 
 
-def roadmap_table(data: dict[str, Any]) -> list[str]:
-    lines = [_tally(data["roadmap_count"], "Roadmap targets"), "",
-             "| metric | roadmap start | roadmap target (week 3) | node | roadmap before (same run) "
+def plan_table(data: dict[str, Any]) -> list[str]:
+    lines = [_tally(data["plan_count"], "The plan's targets"), "",
+             "| metric | plan's start | plan's target (week 3) | node | before (same run) "
              "| target met | how |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in data["roadmap"]:
-        lines.append(f"| {r['metric']} | {r['roadmap_current']} | {r['target']} | {r['node']} | "
+    for r in data["plan"]:
+        lines.append(f"| {r['metric']} | {r['plan_start']} | {r['target']} | {r['node']} | "
                      f"{r['before']} | {_mark(r)} | {r['how']} |")
     return lines
 
@@ -514,7 +515,7 @@ def markdown(data: dict[str, Any]) -> str:
              *failed_lines(data),
              "## Hit path: throughput and CPU per request (wrk, each target in turn each "
              "round)", "", *hit_table(data), "",
-             "## The roadmap's table", "", *roadmap_table(data), "",
+             "## The plan's table", "", *plan_table(data), "",
              "## Other ratios", "", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {r['ratio']} | "
               f"{_num(r['value'], '{:.3g}') if not r.get('failure') else 'not measured: ' + r['failure']} |"
@@ -542,5 +543,5 @@ def summary(data: dict[str, Any]) -> str:
     failed = [f"  {k}: {why}" for k, why in data["failed"].items()]
     return "\n".join(["", "== goals ==", *goals_table(data), "",
                       *(["== FAILED measurements ==", *failed, ""] if failed else []),
-                      "== hit path ==", *hit_table(data), "", "== roadmap ==",
-                      *roadmap_table(data), ""])
+                      "== hit path ==", *hit_table(data), "", "== the plan's table ==",
+                      *plan_table(data), ""])

@@ -5,11 +5,14 @@ Node configurations (``PROFILES``):
 
 - ``node``: the defaults (keep-alive pool, JSON-RPC batches, L1 10 000 entries,
   Redis L2 and PostgreSQL records when the run has them), with the bare
-  /_bench/constant endpoint on.
-- ``before``: the same code set up like the system the roadmap started from: the
-  calls of a validation sent one after another (RPC_SEQUENTIAL), a new upstream
-  connection per call (RPC_FORCE_CLOSE), L1 of 1 000 entries for 60 s, no L2. The
-  retry, breaker and hedging paths stay as they are.
+  /_bench/constant endpoint on (Harness.bench_endpoints).
+- ``before``: the same code set up like the system this node replaced: the calls of a
+  validation sent one after another (Harness.rpc_sequential), a new upstream
+  connection per call (Harness.rpc_force_close), L1 of 1 000 entries for 60 s, no L2.
+  The retry, breaker and hedging paths stay as they are.
+
+The switches are not settings: the harness's own application factory
+(bizra_bench/node.py) builds the node with them, from BIZRA_BENCH_NODE.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import uuid
 from typing import Any
 
 from bizra_bench.loadgen import Server, node_argv, start_server
+from bizra_bench.node import ENV, node_env
 from bizra_node.devnet import stop_process
 
 __all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "redis_up",
@@ -31,9 +35,14 @@ __all__ = ["PROFILES", "ProxyProcess", "clear_redis_prefix", "drop_database", "r
 
 PROFILES: dict[str, dict[str, str]] = {
     "node": {},
-    "before": {"RPC_SEQUENTIAL": "true", "RPC_FORCE_CLOSE": "true", "L1_CACHE_SIZE": "1000",
-               "L1_MAX_TTL": "60", "REDIS_URL": ""},
+    "before": {"L1_CACHE_SIZE": "1000", "L1_MAX_TTL": "60", "REDIS_URL": ""},
 }
+"""Each profile's settings (environment)."""
+SWITCHES: dict[str, dict[str, bool]] = {
+    "node": {},
+    "before": {"rpc_sequential": True, "rpc_force_close": True},
+}
+"""Each profile's Harness switches beside bench_endpoints."""
 
 
 class ProxyProcess:
@@ -81,18 +90,27 @@ class ProxyProcess:
 
 def start_node(upstream: str, profile: str = "node", *, workers: int = 2,
                redis_url: str = "", database_url: str = "",
-               extra: dict[str, str] | None = None) -> tuple[Server, str]:
+               extra: dict[str, str] | None = None, tuning: dict[str, Any] | None = None,
+               harness: dict[str, Any] | None = None, own_app: bool = True,
+               serve_args: list[str] | None = None) -> tuple[Server, str]:
     """The node (granian, RSGI) against ``upstream``; returns the server and the Redis
     key prefix it uses (unique per start, so that no two nodes share L2 entries).
-    Without ``database_url`` it records nothing (DB_ENABLED=false)."""
+    Without ``database_url`` it records nothing (DB_ENABLED=false). ``tuning`` and
+    ``harness``: fields of bizra_node.tuning's Tuning and Harness to change;
+    ``own_app=False``: the node's own factory (another commit, `bench compare`);
+    ``serve_args``: more `bizra-node serve` flags (``--http auto``)."""
     prefix = f"bizra-bench-{uuid.uuid4().hex[:10]}"
     db = ({"DATABASE_URL": database_url, "DB_ENABLED": "true"} if database_url
           else {"DB_ENABLED": "false"})
-    env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "LOG_LEVEL": "warning",
+    switches = {"bench_endpoints": True, **SWITCHES[profile], **(harness or {})}
+    env = {"BIZRA_NODE_URL": upstream, "LOG_LEVEL": "warning",
            "REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix, "CACHE_SECRET": os.urandom(32).hex(),
-           **db,
-           **PROFILES[profile], **(extra or {})}
-    return start_server(node_argv(workers, "rsgi"), env, "/health"), prefix
+           **db, **PROFILES[profile], **node_env(switches, tuning), **(extra or {})}
+    if not own_app:  # a commit from before the Harness read these as settings
+        env.pop(ENV)
+        env.update({k.upper(): str(v).lower() for k, v in switches.items()})
+    argv = [*node_argv(workers, "rsgi", own_app=own_app), *(serve_args or [])]
+    return start_server(argv, env, "/health"), prefix
 
 
 def _admin(admin_dsn: str, sql: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 from .api import (
@@ -59,7 +60,7 @@ from .chain import (
 from .jsonrpc import RpcLimits
 from .lifeline import hold_lifeline
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
-from .resilience import BreakerConfig
+from .resilience import BreakerConfig, Periodic
 from .security import (
     CHANGED,
     KeyHasher,
@@ -69,12 +70,14 @@ from .security import (
     RateLimiter,
     key_channel,
 )
-from .settings import Settings
-from .store import MonitorThresholds, PgBouncerConfig, PoolOptions, Store, StoreConfig
+from .settings import Settings, load_settings
+from .store import MonitorThresholds, PoolOptions, Store, StoreConfig
+from .tuning import HARNESS, TUNING, Harness, Tuning
 from .validation import (
     AnchorConfig,
     ChainView,
     ChainViewConfig,
+    Check,
     FilterService,
     HeadsFileError,
     Prover,
@@ -98,8 +101,8 @@ __all__ = [
     "follow_config",
     "guard_config",
     "limiter_config",
+    "metrics_directory",
     "open_heads",
-    "pgbouncer_config",
     "pool_options",
     "redis_config",
     "rpc_limits",
@@ -110,36 +113,36 @@ __all__ = [
 log = logging.getLogger("bizra_node")
 
 
-# --- settings -> each component's config ----------------------------------------------
-def upstream_config(s: Settings) -> UpstreamConfig:
+# --- settings (and the internal constants) -> each component's config -----------------
+def upstream_config(s: Settings, t: Tuning = TUNING, h: Harness = HARNESS) -> UpstreamConfig:
     return UpstreamConfig(
         urls=tuple(s.upstream_urls), timeout=s.rpc_timeout,
-        connect_timeout=s.rpc_connect_timeout, pool_limit=s.rpc_pool_limit,
-        keepalive=s.rpc_keepalive, batch=s.rpc_batch, sequential=s.rpc_sequential,
-        force_close=s.rpc_force_close, attempts=s.retry_attempts,
-        backoff_initial=s.retry_initial, backoff_multiplier=s.retry_multiplier,
-        backoff_max=s.retry_max, retry_budget_ratio=s.retry_budget_ratio,
-        retry_budget_min=s.retry_budget_min, retry_budget_window=s.retry_budget_window,
+        connect_timeout=s.rpc_connect_timeout, pool_limit=t.rpc_pool_limit,
+        keepalive=t.rpc_keepalive, batch=t.rpc_batch, sequential=h.rpc_sequential,
+        force_close=h.rpc_force_close, attempts=s.retry_attempts,
+        backoff_initial=s.retry_initial, backoff_multiplier=t.retry_multiplier,
+        backoff_max=max(t.retry_max, s.retry_initial), retry_budget_ratio=s.retry_budget_ratio,
+        retry_budget_min=t.retry_budget_min, retry_budget_window=t.retry_budget_window,
         breaker=BreakerConfig(failure_threshold=s.cb_failure_threshold,
-                              failure_rate=s.cb_failure_rate,
-                              volume_threshold=s.cb_volume_threshold, window=s.cb_window,
-                              window_slots=s.cb_window_size, reset_timeout=s.cb_reset_timeout,
-                              half_open_probes=s.cb_half_open_probes),
-        hedge=s.hedge_enabled, hedge_delay=s.hedge_delay, hedge_min_delay=s.hedge_min_delay,
-        hedge_budget_ratio=s.hedge_budget_ratio, head_poll_interval=s.head_poll_interval,
+                              failure_rate=t.cb_failure_rate,
+                              volume_threshold=t.cb_volume_threshold, window=t.cb_window,
+                              window_slots=t.cb_window_size, reset_timeout=s.cb_reset_timeout,
+                              half_open_probes=t.cb_half_open_probes),
+        hedge=s.hedge_enabled, hedge_delay=t.hedge_delay, hedge_min_delay=t.hedge_min_delay,
+        hedge_budget_ratio=t.hedge_budget_ratio, head_poll_interval=s.head_poll_interval,
         head_lag_blocks=s.head_lag_blocks)
 
 
-def cache_config(s: Settings) -> CacheConfig:
+def cache_config(s: Settings, t: Tuning = TUNING) -> CacheConfig:
     return CacheConfig(
         network_id=s.bizra_network_id,
         policy=TtlPolicy(final=s.ttl_final, recent=s.ttl_recent, pending=s.ttl_pending,
                          address=s.ttl_address, head=s.ttl_head, not_found=s.ttl_not_found),
         l1_entries=s.l1_cache_size, l1_max_bytes=s.l1_max_bytes, l1_max_ttl=s.l1_max_ttl,
         redis=redis_config(s), l2_timeout=s.l2_timeout,
-        l2_breaker_failures=s.l2_breaker_failures, l2_breaker_reset=s.l2_breaker_reset,
-        key_prefix=s.cache_key_prefix, codec=s.cache_codec, codec_level=s.cache_codec_level,
-        secret=s.cache_secret.get_secret_value(), max_entry_bytes=s.cache_max_entry_bytes)
+        l2_breaker_failures=t.l2_breaker_failures, l2_breaker_reset=t.l2_breaker_reset,
+        key_prefix=s.cache_key_prefix, codec=t.cache_codec, codec_level=t.cache_codec_level,
+        secret=s.cache_secret.get_secret_value(), max_entry_bytes=t.cache_max_entry_bytes)
 
 
 def redis_config(s: Settings) -> RedisConfig | None:
@@ -147,15 +150,15 @@ def redis_config(s: Settings) -> RedisConfig | None:
     if not s.redis_url:
         return None
     return RedisConfig(s.redis_url, mode=s.redis_mode, sentinel_master=s.redis_sentinel_master,
-                       sentinel_password=s.redis_sentinel_password)
+                       sentinel_password=s.redis_sentinel_password.get_secret_value())
 
 
-def chain_view_config(s: Settings) -> ChainViewConfig:
+def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
     anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
                           checkpoint=parse_checkpoint(s.anchor_checkpoint),
-                          refresh=s.anchor_refresh, finality_depth=s.finality_depth)
+                          refresh=t.anchor_refresh, finality_depth=s.finality_depth)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
-                           refresh_ahead=s.head_refresh_ahead, anchor=anchor,
+                           refresh_ahead=t.head_refresh_ahead, anchor=anchor,
                            walk_limit=s.trust_walk_limit,
                            canonical_blocks=2 * s.trust_walk_limit + 64)
 
@@ -175,49 +178,35 @@ def follow_config(s: Settings) -> FollowConfig:
                         connect_timeout=s.rpc_connect_timeout, timeout=s.rpc_timeout)
 
 
-def rpc_limits(s: Settings) -> RpcLimits:
+def rpc_limits(s: Settings, t: Tuning = TUNING) -> RpcLimits:
     return RpcLimits(max_batch=s.rpc_max_batch, max_body=s.rpc_max_body_bytes,
                      max_response=s.rpc_max_response_bytes, max_logs_range=s.rpc_max_logs_range,
-                     ws_buffer=s.ws_client_buffer, ws_subscriptions=s.ws_max_subscriptions)
+                     ws_buffer=t.ws_client_buffer, ws_subscriptions=s.ws_max_subscriptions)
 
 
-def pool_options(s: Settings, *, pgbouncer: str | None = None) -> PoolOptions:
+def pool_options(s: Settings, t: Tuning = TUNING, *, pgbouncer: str | None = None) -> PoolOptions:
     return PoolOptions(min_size=s.pool_min, max_size=s.pool_max,
-                       acquire_timeout=s.db_acquire_timeout, idle_timeout=s.db_idle_timeout,
-                       max_queries=s.db_max_queries, statement_timeout=s.db_statement_timeout,
-                       idle_in_transaction_timeout=s.db_idle_in_transaction_timeout,
+                       acquire_timeout=s.db_acquire_timeout, idle_timeout=t.db_idle_timeout,
+                       max_queries=t.db_max_queries, statement_timeout=s.db_statement_timeout,
+                       idle_in_transaction_timeout=t.db_idle_in_transaction_timeout,
                        query_timeout=s.db_query_timeout, connect_timeout=s.db_connect_timeout,
                        pgbouncer=s.db_pgbouncer if pgbouncer is None else pgbouncer)
 
 
-def store_config(s: Settings) -> StoreConfig:
+def store_config(s: Settings, t: Tuning = TUNING) -> StoreConfig:
     return StoreConfig(
-        database_url=s.database_url, pool=pool_options(s), read_urls=tuple(s.read_urls),
-        replica_pool=pool_options(s, pgbouncer="off"), replica_max_lag=s.db_replica_max_lag,
+        database_url=s.database_url, pool=pool_options(s, t), read_urls=tuple(s.read_urls),
+        replica_pool=pool_options(s, t, pgbouncer="off"), replica_max_lag=s.db_replica_max_lag,
         replica_check_interval=s.db_replica_check_interval,
-        monitor=MonitorThresholds(slow_statement_ms=s.db_slow_statement_ms,
-                                  min_hit_ratio=s.db_monitor_min_hit_ratio,
-                                  max_connection_use=s.db_monitor_max_connection_use,
+        monitor=MonitorThresholds(slow_statement_ms=t.db_slow_statement_ms,
+                                  min_hit_ratio=t.db_monitor_min_hit_ratio,
+                                  max_connection_use=t.db_monitor_max_connection_use,
                                   max_replication_lag=s.db_replica_max_lag),
-        monitor_interval=s.db_monitor_interval, batch_rows=s.write_batch_rows,
+        monitor_interval=t.db_monitor_interval, batch_rows=s.write_batch_rows,
         batch_interval=s.write_batch_interval, queue_max=s.write_queue_max,
-        data_dir=s.data_dir, partitions_ahead=s.db_partitions_ahead,
+        data_dir=s.data_dir, partitions_ahead=t.db_partitions_ahead,
         spool_max_bytes=s.write_spool_max_bytes, durability=s.durability,
-        commit_interval=s.journal_commit_interval)
-
-
-def pgbouncer_config(s: Settings) -> PgBouncerConfig:
-    return PgBouncerConfig(
-        listen_addr=s.pgbouncer_listen_addr, listen_port=s.pgbouncer_listen_port,
-        pool_mode=s.pgbouncer_pool_mode, max_client_conn=s.pgbouncer_max_client_conn,
-        default_pool_size=s.pgbouncer_default_pool_size,
-        min_pool_size=s.pgbouncer_min_pool_size,
-        reserve_pool_size=s.pgbouncer_reserve_pool_size,
-        max_user_connections=s.pgbouncer_max_user_connections,
-        max_db_connections=s.pgbouncer_max_db_connections,
-        server_idle_timeout=s.pgbouncer_server_idle_timeout,
-        server_lifetime=s.pgbouncer_server_lifetime, query_timeout=s.db_query_timeout,
-        query_wait_timeout=s.pgbouncer_query_wait_timeout)
+        commit_interval=t.journal_commit_interval)
 
 
 def guard_config(s: Settings) -> GuardConfig:
@@ -230,8 +219,8 @@ def guard_config(s: Settings) -> GuardConfig:
         anonymous_scopes=s.anonymous_scopes, trusted_proxies=s.proxy_networks)
 
 
-def limiter_config(s: Settings) -> LimiterConfig:
-    return LimiterConfig(key_prefix=s.cache_key_prefix, timeout=s.rate_limit_redis_timeout,
+def limiter_config(s: Settings, t: Tuning = TUNING) -> LimiterConfig:
+    return LimiterConfig(key_prefix=s.cache_key_prefix, timeout=t.rate_limit_redis_timeout,
                          on_redis_down=s.rate_limit_on_redis_down, workers=s.workers)
 
 
@@ -239,7 +228,8 @@ class Security:
     """The guard and what it uses: the key ring (with its pub/sub events) and the rate
     limiter; None of them when API keys are off and there are no limits."""
 
-    def __init__(self, s: Settings, metrics: NodeMetrics, store: Store | None) -> None:
+    def __init__(self, s: Settings, t: Tuning, metrics: NodeMetrics,
+                 store: Store | None) -> None:
         config = guard_config(s)
         self.keys_required = s.api_keys_mode == "required"
         self.ring: KeyRing | None = None
@@ -251,7 +241,8 @@ class Security:
             assert store is not None  # settings refuse keys without the database
             self.ring = KeyRing(store.keys, KeyHasher(s.api_key_secret.get_secret_value()),
                                 metrics, capacity=s.api_keys_cache_size,
-                                refresh=s.api_keys_refresh, touch_interval=s.api_keys_touch_interval)
+                                refresh=s.api_keys_refresh,
+                                touch_interval=t.api_keys_touch_interval)
             if redis is not None:  # a listener waits for messages: no socket timeout
                 listener = connect_redis(redis, socket_timeout=None, connect_timeout=2.0,
                                          max_connections=2)
@@ -264,11 +255,11 @@ class Security:
         if config.anonymous is not None or config.key_default is not None:
             client = None
             if redis is not None:
-                timeout = s.rate_limit_redis_timeout
+                timeout = t.rate_limit_redis_timeout
                 client = connect_redis(redis, socket_timeout=timeout,
                                        connect_timeout=max(timeout, 0.25), max_connections=64)
                 self._clients.append(client)
-            self.limiter = RateLimiter(limiter_config(s), metrics, client)
+            self.limiter = RateLimiter(limiter_config(s, t), metrics, client)
         self.guard = (Guard(config, metrics, ring=self.ring, limiter=self.limiter)
                       if self.ring is not None or self.limiter is not None else None)
 
@@ -378,20 +369,29 @@ def open_heads(s: Settings) -> SharedHeads | None:
 
 # --- the node ---------------------------------------------------------------------------
 class Node:
-    """All components of one worker, started and stopped in order."""
+    """All components of one worker, started and stopped in order. ``tuning`` and
+    ``harness``: the internal constants and the benchmark switches (tuning.py), for a
+    benchmark or a test to change; the node's own factories keep the defaults."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, tuning: Tuning = TUNING,
+                 harness: Harness = HARNESS, metrics_dir: str = "") -> None:
         self.settings = settings
+        self.tuning = tuning
+        t, h = tuning, harness
         self.metrics = NodeMetrics()
-        self.upstreams = UpstreamPool(upstream_config(settings), self.metrics)
-        self.cache = TieredCache(cache_config(settings), self.metrics)
-        self.store = Store(store_config(settings), self.metrics) if settings.db_enabled else None
+        self.upstreams = UpstreamPool(upstream_config(settings, t, h), self.metrics)
+        self.cache = TieredCache(cache_config(settings, t), self.metrics)
+        self.store = (Store(store_config(settings, t), self.metrics) if settings.db_enabled
+                      else None)
         self.heads = open_heads(settings)
-        self.chain = ChainView(self.upstreams, chain_view_config(settings), self.cache,
+        self.chain = ChainView(self.upstreams, chain_view_config(settings, t), self.cache,
                                self.heads)
-        self.prover = Prover(self.upstreams, self.chain, memo_blocks=settings.trust_block_memo,
-                             pooled_blob_leaves=settings.trust_pooled_blob_leaves,
-                             prefetch=settings.trust_prefetch)
+        self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,
+                             pooled_blob_leaves=h.pooled_blob_leaves, prefetch=t.trust_prefetch)
+        # the node's promise: every check per upstream at 0 from the start, so the first
+        # integrity failure is an increase an alert sees (not a series appearing at 1)
+        self.metrics.upstream_integrity_failures.preset(
+            *((name, check.value) for name in self.upstreams.names for check in Check))
         self.service = ValidationService(self.upstreams, self.chain,
                                          network_id=settings.bizra_network_id, cache=self.cache,
                                          recorder=self.store.recorder if self.store else None,
@@ -402,25 +402,25 @@ class Node:
             ready_checks["database"] = self.store.ready
         self.reorgs = Reorgs(settings, self.chain, self.cache, self.metrics, self.store)
         ready_checks["reorgs"] = self.reorgs.ready
-        self.security = Security(settings, self.metrics, self.store)
+        self.security = Security(settings, t, self.metrics, self.store)
         if self.security.guard is not None:
             ready_checks["security"] = self.security.ready
-        self.exporter = Exporter(self.metrics, directory=settings.prometheus_multiproc_dir,
+        self.exporter = Exporter(self.metrics, directory=metrics_dir,
                                  flush_interval=settings.metrics_flush_interval,
-                                 enabled=settings.metrics_enabled)
+                                 enabled=h.metrics_enabled)
         self.memory_guard = MemoryGuard(
             self.metrics, limit=settings.memory_limit, workers=settings.workers,
-            interval=settings.memory_check_interval, high_ratio=settings.memory_high_ratio,
-            critical_ratio=settings.memory_critical_ratio)
+            interval=t.memory_check_interval, high_ratio=t.memory_high_ratio,
+            critical_ratio=t.memory_critical_ratio)
         self.memory_guard.add_target(self.cache)
         # /rpc: filters in shared state, one head follower and one subscription hub per worker
-        self.limits = rpc_limits(settings)
+        self.limits = rpc_limits(settings, t)
         redis = redis_config(settings)
         self.records: SharedRecords = (
             RedisRecords(redis, f"{settings.cache_key_prefix}:state:{settings.bizra_network_id}:")
             if redis is not None else LocalRecords())
         self.filters = FilterService(self.upstreams, self.chain, self.records,
-                                     ttl=settings.filter_ttl, limits=self.limits)
+                                     ttl=t.filter_ttl, limits=self.limits)
         self.follower = HeadFollower(self.upstreams, follow_config(settings))
         self.hub = SubscriptionHub(
             self.upstreams, limits=self.limits,
@@ -440,16 +440,19 @@ class Node:
             rpc_route.answerer, self.hub, deadline=settings.request_deadline,
             guard=SocketGuard(self.security.guard, cors, rpc_route.cost,
                               ring=self.security.ring))
+        operations = Routes(self.service, ready_checks=ready_checks,
+                            bench_endpoints=h.bench_endpoints, metrics=self.metrics)
+        self._readiness = Periodic("readiness", operations.readiness, t.readiness_interval,
+                                   logger=log)  # node_ready is 0 until the first check
         routes = [
-            *Routes(self.service, ready_checks=ready_checks,
-                    bench_endpoints=settings.bench_endpoints).routes,
+            *operations.routes,
             *([] if settings.metrics_address else MetricsEndpoints(self.exporter).routes),
             *HistoryRoutes(self.store.history if self.store else None).routes,
             *rpc_route.routes,
             *openapi_routes(),
         ]
         self.dispatcher = Dispatcher(routes, settings.max_body_bytes,
-                                     self.metrics if settings.metrics_enabled else None,
+                                     self.metrics if h.metrics_enabled else None,
                                      deadline=settings.request_deadline,
                                      guard=self.security.guard,
                                      body_timeout=settings.http_body_timeout or None,
@@ -475,6 +478,7 @@ class Node:
         await self.security.start()  # keys are read from the store
         self.exporter.start()
         self.memory_guard.start()
+        self._readiness.start()
         self._started = True
         log.info("node started", extra={"upstreams": [u.name for u in self.upstreams.upstreams],
                                         "network_id": self.settings.bizra_network_id})
@@ -483,6 +487,7 @@ class Node:
         if not self._started:
             return
         self._started = False
+        await self._readiness.stop()
         await self.memory_guard.stop()
         await self.follower.stop()
         await self.reorgs.stop()
@@ -506,10 +511,9 @@ class AdminNode:
     """The admin listener (METRICS_ADDRESS): /metrics, /api/metrics and /health over the
     metric files every worker of the node publishes."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.exporter = Exporter(NodeMetrics(), directory=settings.prometheus_multiproc_dir,
-                                 flush_interval=settings.metrics_flush_interval,
-                                 enabled=settings.metrics_enabled)
+    def __init__(self, settings: Settings, metrics_dir: str = "") -> None:
+        self.exporter = Exporter(NodeMetrics(), directory=metrics_dir,
+                                 flush_interval=settings.metrics_flush_interval)
         # no scope: whoever reaches the admin address may read the metrics
         routes = [Route(r.path, r.methods, r.handler)
                   for r in MetricsEndpoints(self.exporter).routes]
@@ -529,22 +533,29 @@ async def _health(req: Request) -> Response:
     return Response(200, b'{"success":true,"data":{"status":"ok"}}')
 
 
+def metrics_directory() -> str:
+    """Where the workers of ``serve`` publish their metric files: prometheus_client's
+    own variable, PROMETHEUS_MULTIPROC_DIR, which ``serve`` sets for its workers (a
+    fresh directory per run); empty: one process, its metrics read directly."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
 def create_admin_rsgi_app() -> RSGIApp:
     hold_lifeline()  # a granian worker: it stops when its main process is gone
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return RSGIApp(AdminNode(settings))
+    return RSGIApp(AdminNode(settings, metrics_directory()))
 
 
 def create_rsgi_app() -> RSGIApp:
     hold_lifeline()
-    settings = Settings()
+    settings = load_settings(serving=True)
     configure_logging(settings.log_level, settings.log_format)
-    return RSGIApp(Node(settings))
+    return RSGIApp(Node(settings, metrics_dir=metrics_directory()))
 
 
 def create_asgi_app() -> ASGIApp:
     hold_lifeline()
-    settings = Settings()
+    settings = load_settings(serving=True)
     configure_logging(settings.log_level, settings.log_format)
-    return ASGIApp(Node(settings))
+    return ASGIApp(Node(settings, metrics_dir=metrics_directory()))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
-from .settings import Settings, describe_settings
+from .settings import Settings, SettingsError, describe_settings, load_settings
 
 __all__ = ["main"]
 
@@ -40,8 +40,11 @@ class DevnetFailed(RuntimeError):
     """anvil did not start (for another reason than its port); ``str()`` is one line."""
 
 
-def _start_devnet(port: int, *, port_flag: str = DEVNET_PORT_FLAG) -> object:
-    """Start anvil, seed it and write the manifest; return the Anvil handle."""
+def _start_devnet(port: int, node: str | None = None, *,
+                  port_flag: str = DEVNET_PORT_FLAG) -> object:
+    """Start anvil, seed it and write the manifest; return the Anvil handle. ``node``:
+    the address the node will serve on, for the line to try (none for `devnet` alone:
+    then anvil itself is the address)."""
     from .devnet import Anvil, seed
 
     anvil = Anvil(port)
@@ -58,8 +61,14 @@ def _start_devnet(port: int, *, port_flag: str = DEVNET_PORT_FLAG) -> object:
     SEED_FILE.write_text(manifest.to_json())
     print(f"devnet: anvil at {anvil.url}, head {manifest.head}; seed data in {SEED_FILE}",
           file=sys.stderr)
-    print(f"  try: curl -s localhost:8080/api/v1/transactions/{manifest.eip1559_tx}",
-          file=sys.stderr)
+    if node is not None:
+        print(f"  try: curl -s {node}/api/v1/transactions/{manifest.eip1559_tx}",
+              file=sys.stderr)
+    else:
+        call = ('{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionByHash",'
+                f'"params":["{manifest.eip1559_tx}"]}}')
+        print(f"  try: curl -s {anvil.url} -H 'content-type: application/json' -d '{call}'",
+              file=sys.stderr)
     return anvil
 
 
@@ -77,12 +86,16 @@ def _check_ports(settings: Settings, host: str, port: int, devnet_port: int | No
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # before granian is imported (bizra_node.server imports it): jemalloc reads its
+    # options once, at its first use
+    os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
     from .server import PortUnavailable
 
-    try:
-        settings = Settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        print(f"bad settings: {exc}", file=sys.stderr)
+    settings = _load_settings(serving=True)
+    if settings is None:
+        return 2
+    if settings.db_enabled and (problem := _data_dir_problem(settings)):
+        print(problem, file=sys.stderr)
         return 2
     if settings.bizra_loop not in ("auto", "asyncio") and importlib.util.find_spec(
             settings.bizra_loop) is None:
@@ -101,8 +114,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
-    # before granian is imported: jemalloc reads its options once, at its first use
-    os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
@@ -124,7 +135,8 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
     admin = None
     try:
         if not settings.upstream_urls:
-            anvil = _start_devnet(args.devnet_port)
+            shown = f"[{host}]" if ":" in host else host
+            anvil = _start_devnet(args.devnet_port, node=f"http://{shown}:{port}")
             os.environ["BIZRA_NODE_URL"] = anvil.url  # type: ignore[attr-defined]
         if settings.db_enabled and not settings.database_url:
             # One embedded PostgreSQL for all workers, started here so they share it.
@@ -136,8 +148,9 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
         if settings.db_enabled:
             _prepare_schema(os.environ.get("DATABASE_URL") or settings.database_url, settings)
         workers = args.workers or settings.workers
-        rsgi = (args.interface or settings.bizra_interface) == "rsgi"
-        target = "bizra_node.app:create_rsgi_app" if rsgi else "bizra_node.app:create_asgi_app"
+        rsgi = args.interface == "rsgi"
+        target = args.app or ("bizra_node.app:create_rsgi_app" if rsgi
+                              else "bizra_node.app:create_asgi_app")
         # Workers publish their metrics as files in one directory that /metrics merges;
         # they learn the worker count (their share of the memory limit) from the env too.
         backpressure = connection_budget(settings.http_max_connections, workers)
@@ -150,7 +163,7 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
             print(f"heads file: {exc}", file=sys.stderr)
             return 2
         os.environ["HEADS_FILE"] = heads_file
-        metrics_dir, made = prepare_directory(settings.prometheus_multiproc_dir)
+        metrics_dir, made = prepare_directory(os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ["BIZRA_WORKERS"] = str(workers)
         # The main process counts the workers it replaces into the same directory.
@@ -174,7 +187,7 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
             target, address=host, port=port, workers=workers, factory=True,
             interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
             log_access=False, backlog=2048,
-            http=HTTPModes.http1 if settings.bizra_http == "1" else HTTPModes.auto,
+            http=HTTPModes.http1 if args.http == "1" else HTTPModes.auto,
             http1_settings=HTTP1Settings(
                 header_read_timeout=max(int(settings.http_header_timeout * 1000), 1)),
             respawn_interval=RESPAWN_INTERVAL,
@@ -203,6 +216,19 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _data_dir_problem(settings: Settings) -> str | None:
+    """One line saying why DATA_DIR cannot hold the node's records, or None."""
+    from .store import unwritable
+
+    folder = Path(settings.data_dir).resolve()
+    reason = unwritable(folder / "spool")
+    if reason is None:
+        return None
+    return (f"DATA_DIR {folder} is not writable ({reason}): the node keeps its local log and "
+            "spool there (and the embedded PostgreSQL without DATABASE_URL); set DATA_DIR to "
+            "a writable folder")
 
 
 def connection_budget(wanted: int, workers: int) -> int:
@@ -252,11 +278,12 @@ def _prepare_schema(dsn: str, settings: Settings) -> None:
 
     from .app import pool_options
     from .store import describe, run_migrations
+    from .tuning import TUNING
 
     options = dataclasses.replace(pool_options(settings),
                                   connect_timeout=min(settings.db_connect_timeout, 3.0))
     try:
-        result = asyncio.run(run_migrations(dsn, options, settings.db_partitions_ahead))
+        result = asyncio.run(run_migrations(dsn, options, TUNING.db_partitions_ahead))
     except Exception as exc:
         print(f"database: schema not prepared at start ({describe(exc)}); the workers "
               "spool records and keep trying", file=sys.stderr)
@@ -288,11 +315,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_settings() -> Settings | None:
+def _load_settings(*, serving: bool = False) -> Settings | None:
+    """The settings, or None once each bad one is said (named, never with its value);
+    ``serving``: with what only the node needs (a command needs only what it uses)."""
     try:
-        return Settings()
-    except Exception as exc:  # pydantic's message names the bad variable
-        print(f"bad settings: {exc}", file=sys.stderr)
+        return load_settings(serving=serving)
+    except SettingsError as exc:
+        for line in str(exc).splitlines():
+            print(f"bad setting: {line}", file=sys.stderr)
         return None
 
 
@@ -317,6 +347,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     from .app import pool_options
     from .store import run_migrations
+    from .tuning import TUNING
 
     settings = _load_settings()
     if settings is None:
@@ -324,7 +355,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     try:
         with _database(settings) as dsn:
             result = asyncio.run(run_migrations(dsn, pool_options(settings),
-                                                settings.db_partitions_ahead))
+                                                TUNING.db_partitions_ahead))
     except Exception as exc:
         print(f"migrate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -335,26 +366,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_pgbouncer_config(args: argparse.Namespace) -> int:
-    """Print pgbouncer.ini for the current settings; --write also writes the userlist."""
-    from .app import pgbouncer_config
-    from .store import parse_backend, render_ini, write_config
+    """Print pgbouncer.ini for the flags (PgBouncerConfig's defaults) and the database
+    settings; --write also writes the userlist."""
+    from .store import PgBouncerConfig, parse_backend, render_ini, write_config
 
     settings = _load_settings()
     if settings is None:
         return 2
-    url = args.backend or settings.pgbouncer_backend_url or settings.database_url
+    url = args.backend or settings.database_url
     if not url:
-        print("no backend: pass --backend or set PGBOUNCER_BACKEND_URL / DATABASE_URL",
-              file=sys.stderr)
+        print("no backend: pass --backend or set DATABASE_URL", file=sys.stderr)
+        return 2
+    try:
+        config = PgBouncerConfig(**{name: getattr(args, name) for name in _PGBOUNCER_FLAGS},
+                                 query_timeout=settings.db_query_timeout)
+    except ValueError as exc:
+        print(f"pgbouncer-config: {exc}", file=sys.stderr)
         return 2
     if args.write:
-        ini, userlist = write_config(pgbouncer_config(settings), Path(args.write), url,
-                                     with_userlist=True)
+        ini, userlist = write_config(config, Path(args.write), url, with_userlist=True)
         print(f"wrote {ini} and {userlist} (mode 0600)", file=sys.stderr)
         print(ini.read_text(), end="")
         return 0
-    print(render_ini(pgbouncer_config(settings), parse_backend(url), args.userlist), end="")
+    print(render_ini(config, parse_backend(url), args.userlist), end="")
     return 0
+
+
+_PGBOUNCER_FLAGS = ("listen_addr", "listen_port", "pool_mode", "max_client_conn",
+                    "default_pool_size", "min_pool_size", "reserve_pool_size",
+                    "max_user_connections", "max_db_connections", "server_idle_timeout",
+                    "server_lifetime", "query_wait_timeout")
+"""PgBouncerConfig's fields that are `pgbouncer-config` flags (--listen-port, ...)."""
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -368,9 +410,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
     with _database(settings) as dsn:
         from .app import pool_options, redis_config
         from .keys_cli import KeysContext, run_keys_command
+        from .tuning import TUNING
 
         context = KeysContext(dsn=dsn, options=pool_options(settings),
-                              partitions_ahead=settings.db_partitions_ahead,
+                              partitions_ahead=TUNING.db_partitions_ahead,
                               secret=settings.api_key_secret.get_secret_value(),
                               redis=redis_config(settings), key_prefix=settings.cache_key_prefix,
                               refresh=settings.api_keys_refresh)
@@ -427,7 +470,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=0)
-    serve.add_argument("--interface", choices=["rsgi", "asgi"], default=None)
+    serve.add_argument("--interface", choices=["rsgi", "asgi"], default="rsgi",
+                       help="server interface: rsgi (the default, fastest measured) or asgi")
+    serve.add_argument("--http", choices=["1", "auto"], default="1",
+                       help="HTTP versions: 1 (HTTP/1.1, the default) or auto (also cleartext "
+                            "HTTP/2; granian 2.8 then never closes a connection that sends "
+                            "nothing: HTTP_HEADER_TIMEOUT starts once the protocol is known)")
+    serve.add_argument("--app", default="", metavar="MODULE:FACTORY",
+                       help="the application factory granian calls in each worker (default: "
+                            "the node's own, bizra_node.app:create_rsgi_app or "
+                            "create_asgi_app); the benchmark harness passes its own")
     serve.add_argument("--devnet-port", type=int, default=8545,
                        help="anvil port when BIZRA_NODE_URL is empty")
     serve.set_defaults(func=cmd_serve)
@@ -461,14 +513,26 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=cmd_keys)
 
     pgb = sub.add_parser("pgbouncer-config",
-                         help="print pgbouncer.ini for the current settings")
+                         help="print pgbouncer.ini for the database settings and these flags")
     pgb.add_argument("--backend", default="",
-                     help="PostgreSQL URL PgBouncer forwards to (default: PGBOUNCER_BACKEND_URL, "
-                          "else DATABASE_URL)")
+                     help="PostgreSQL URL PgBouncer forwards to (default: DATABASE_URL)")
     pgb.add_argument("--write", metavar="INI_PATH", default="",
                      help="write the ini there and userlist.txt next to it (mode 0600)")
     pgb.add_argument("--userlist", default="userlist.txt",
                      help="auth_file path named in the printed ini")
+    from .store import PgBouncerConfig
+
+    defaults = PgBouncerConfig()
+    for name in ("listen_addr", "pool_mode"):
+        pgb.add_argument(f"--{name.replace('_', '-')}", default=getattr(defaults, name),
+                         choices=["session", "transaction"] if name == "pool_mode" else None,
+                         help=f"{name} (default %(default)s)")
+    for name in ("listen_port", "max_client_conn", "default_pool_size", "min_pool_size",
+                 "reserve_pool_size", "max_user_connections", "max_db_connections",
+                 "server_idle_timeout", "server_lifetime", "query_wait_timeout"):
+        pgb.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
+                         help=f"{name}{', s' if 'timeout' in name or 'lifetime' in name else ''}"
+                              " (default %(default)s)")
     pgb.set_defaults(func=cmd_pgbouncer_config)
 
     from .cluster.command import add_cluster_parser

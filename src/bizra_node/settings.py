@@ -3,7 +3,8 @@
 Each field is read from the environment variable of the same name in upper case
 (``bizra_node_url`` <- ``BIZRA_NODE_URL``); a ``.env`` file in the working directory is
 read too. Values are validated once, at load: a bad value stops the node with a clear
-message instead of failing later. Defaults follow the roadmap (docs/architecture.md).
+message instead of failing later. The node's internal constants are not here:
+tuning.py.
 """
 
 from __future__ import annotations
@@ -11,14 +12,84 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "cpu_count", "describe_settings"]
+__all__ = ["GROUPS", "SECRET_FIELDS", "URL_FIELDS", "Settings", "SettingsError", "cpu_count",
+           "describe_settings", "load_settings", "shown_url"]
 
 _CHECKPOINT = re.compile(r"[0-9]{1,19}:0x[0-9a-fA-F]{64}")
+
+SECRET_FIELDS = ("api_key_secret", "cache_secret", "redis_sentinel_password")
+"""Settings whose values are secrets (SecretStr): never in an error, a log line or a repr."""
+URL_FIELDS = ("bizra_node_url", "database_url", "db_read_urls", "redis_url", "head_follow_ws")
+"""Settings holding URLs (comma-separated lists for some), which may carry a password or a
+provider key: shown only as scheme://host:port (``shown_url``)."""
+
+
+class SettingsError(ValueError):
+    """Bad settings, each named with what is wrong and never with a value given."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: scheme, host and port only (no user, password, path or
+    query: a provider's key often sits in the path, /v3/<key>)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://..." if "://" in url else "(not a URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}" if parts.scheme else "(not a URL)"
+
+
+def _check_url(setting: str, url: str, schemes: tuple[str, ...], *, host: bool = True) -> None:
+    """Raise (naming the setting, never the URL's secrets) unless ``url`` has one of
+    ``schemes``, a host (unless ``host`` is False) and a numeric port if any."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in schemes:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        got = f"it starts {scheme}://" if scheme and scheme.isalnum() else "it has no scheme"
+        raise ValueError(f"{setting}: each entry must be a {wanted} URL ({got})")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{setting}: an entry ({scheme}://...) is not a valid URL (its host "
+                         "or port cannot be read)") from None
+    if host and not parts.hostname:
+        raise ValueError(f"{setting}: an entry ({scheme}://...) names no host")
+
+
+def load_settings(*, serving: bool = False, **values: Any) -> Settings:
+    """Settings from the environment (and ``values``); bad ones raise SettingsError,
+    one line per problem naming the setting, without any value given (pydantic's own
+    text shows its input: with a model-level error, every setting at once). ``serving``:
+    also what only the node needs (``Settings.serving_problems``), not its commands."""
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe_errors(exc)) from None
+    if serving and (problems := settings.serving_problems()):
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(part) for part in error["loc"])
+        if loc and not message.startswith(loc.upper()):
+            message = f"{loc.upper()}: {message}"
+        lines.append(message)
+    return "\n".join(lines)
 
 
 def cpu_count() -> int:
@@ -31,7 +102,8 @@ def cpu_count() -> int:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", case_sensitive=False, validate_default=True
+        env_file=".env", extra="ignore", case_sensitive=False, validate_default=True,
+        hide_input_in_errors=True,  # an error shows no value (secrets, URLs with passwords)
     )
 
     # --- serving -------------------------------------------------------------------
@@ -39,12 +111,6 @@ class Settings(BaseSettings):
     bizra_port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on.")
     bizra_workers: int = Field(
         0, ge=0, le=256, description="granian worker processes; 0 = one per CPU."
-    )
-    bizra_interface: Literal["rsgi", "asgi"] = Field(
-        "rsgi", description="Server interface: rsgi (fastest, measured) or asgi."
-    )
-    bench_endpoints: bool = Field(
-        False, description="Expose /_bench/constant (a bare endpoint for benchmarks)."
     )
     heads_file: str = Field(
         "", description="The file through which the workers of one node share the highest "
@@ -56,10 +122,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted."
     )
-    bizra_http: Literal["1", "auto"] = Field(
-        "1", description="HTTP versions served: 1 (HTTP/1.1) or auto (also cleartext HTTP/2). "
-        "With auto, granian 2.8 never closes a connection that sends nothing: HTTP_HEADER_TIMEOUT "
-        "starts only once the protocol is known.")
     bizra_loop: Literal["uvloop", "asyncio", "rloop", "auto"] = Field(
         "uvloop", description="Event loop of the granian workers: uvloop (the default; asyncio "
         "costs 8-17 % more CPU per cache hit, docs/performance.md), asyncio (the standard "
@@ -94,17 +156,6 @@ class Settings(BaseSettings):
     bizra_network_id: int = Field(31337, ge=1, description="Chain id this node validates.")
     rpc_connect_timeout: float = Field(2.0, gt=0, le=60, description="Upstream connect timeout, s.")
     rpc_timeout: float = Field(5.0, gt=0, le=120, description="Upstream per-call timeout, s.")
-    rpc_pool_limit: int = Field(512, ge=1, le=10000, description="Upstream keep-alive sockets.")
-    rpc_keepalive: float = Field(15.0, gt=0, description="Idle upstream socket lifetime, s.")
-    rpc_batch: bool = Field(
-        True, description="Send related calls as one JSON-RPC batch (falls back if refused)."
-    )
-    rpc_sequential: bool = Field(
-        False, description="Send related calls one after another, each in its own round trip "
-        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
-    rpc_force_close: bool = Field(
-        False, description="Open a new upstream connection for every call, no keep-alive "
-        "(the old system's behaviour; only for `bench suite`'s 'roadmap before' baseline).")
     request_deadline: float = Field(
         10.0, gt=0, le=300, description="Overall deadline of one client request, s."
     )
@@ -123,61 +174,27 @@ class Settings(BaseSettings):
         "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
         "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
         "several upstreams, trust on first use with one.")
-    anchor_refresh: float = Field(
-        4.0, gt=0, le=3600, description="Ask for the finalized block (the anchor) again "
-        "after this many s; finality in answers is the anchor's number.")
     trust_walk_limit: int = Field(
         4096, ge=1, le=1_000_000, description="Blocks the node walks parent links over "
         "between the anchor and an answer's block; beyond, answers are 'consistent', not "
         "'anchored'.")
-    trust_block_memo: int = Field(
-        256, ge=1, le=100_000, description="Proven blocks (transactions and receipts "
-        "checked against their roots) kept per worker, so one rebuild serves a block.")
-    trust_prefetch: bool = Field(
-        True, description="Prove each new head's block (transactions and receipts) as it "
-        "comes, so a recent transaction's miss is one upstream round trip, not two.")
     trust_rpc: bool = Field(
         True, description="Prove /rpc answers where the method allows (balance, nonce, code, "
         "storage, transactions, receipts, blocks) before they are served or cached; off: "
         "forwarded unproven (X-Verification: unverified).")
-    trust_pooled_blob_leaves: bool = Field(
-        False, description="Accept anvil <= 1.7's blob-transaction leaves (with the sidecar) "
-        "in transactionsRoot; only for devnets (foundry-rs/foundry#15132).")
 
     # --- retry and circuit breaker -------------------------------------------------
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call.")
-    retry_initial: float = Field(0.1, ge=0, description="First backoff, s.")
-    retry_multiplier: float = Field(2.0, ge=1, description="Backoff growth factor.")
-    retry_max: float = Field(2.0, ge=0, description="Backoff cap, s.")
+    retry_initial: float = Field(
+        0.1, ge=0, le=2, description="First backoff, s (then x2 per attempt, at most 2 s).")
     retry_budget_ratio: float = Field(
         0.1, ge=0, le=1, description="Retries allowed as a share of recent calls."
     )
-    retry_budget_min: float = Field(
-        10.0, ge=0, description="Retries per second always allowed, whatever the traffic.")
-    retry_budget_window: float = Field(
-        10.0, gt=0, le=600, description="Window the retry budget counts calls over, s.")
     cb_failure_threshold: int = Field(
         5, ge=1, description="Consecutive failures that open a breaker."
     )
-    cb_failure_rate: float = Field(
-        50.0, gt=0, le=100, description="Failure percentage that opens a breaker."
-    )
-    cb_volume_threshold: int = Field(
-        10, ge=1, description="Calls in the window before the rate applies."
-    )
-    cb_window: float = Field(60.0, gt=0, description="Rolling window of the breaker, s.")
-    cb_window_size: int = Field(100, ge=10, le=100000, description="Ring buffer slots.")
     cb_reset_timeout: float = Field(30.0, gt=0, description="Open -> half-open after, s.")
-    cb_half_open_probes: int = Field(3, ge=1, description="Probes let through when half-open.")
-    hedge_delay: float = Field(
-        0.0, ge=0, description="Hedge a read after this many s; 0 = the upstream's recent p95."
-    )
     hedge_enabled: bool = Field(True, description="Send slow reads to a second upstream.")
-    hedge_budget_ratio: float = Field(
-        0.05, ge=0, le=1, description="Hedges allowed as a share of recent calls (plus one a "
-        "second); apart from the retry budget so hedging never starves failover.")
-    hedge_min_delay: float = Field(
-        0.01, ge=0, description="Never hedge sooner than this, s (a p95 of a local node is tiny).")
     head_poll_interval: float = Field(
         2.0, ge=0, description="With several upstreams, ask each for its head this often, s "
         "(head lag, latency, breaker probes); 0 = off.")
@@ -205,12 +222,6 @@ class Settings(BaseSettings):
     rpc_cors_origins: str = Field(
         "", description="Origins browsers may call /rpc from: comma-separated "
         "(https://app.example), '*' for any; empty = no CORS headers.")
-    filter_ttl: float = Field(
-        300.0, gt=0, le=86400, description="A JSON-RPC filter not polled for this long is "
-        "removed, s (kept in Redis when REDIS_URL is set, else per worker).")
-    ws_client_buffer: int = Field(
-        1024, ge=1, le=1_000_000, description="Messages waiting for one WebSocket client; a "
-        "client that lets more pile up is disconnected (close code 1013).")
     ws_max_subscriptions: int = Field(
         128, ge=1, le=100_000, description="Subscriptions one WebSocket connection may hold "
         "(more: -32005).")
@@ -223,8 +234,8 @@ class Settings(BaseSettings):
         "failovers) or Redis Cluster (docs/scaling.md).")
     redis_sentinel_master: str = Field(
         "mymaster", description="Sentinel's name of the master (REDIS_MODE=sentinel).")
-    redis_sentinel_password: str = Field(
-        "", description="The sentinels' own password, if they have one (the master's is in "
+    redis_sentinel_password: SecretStr = Field(
+        SecretStr(""), description="The sentinels' own password, if they have one (the master's is in "
         "REDIS_URL).")
     l1_cache_size: int = Field(10000, ge=0, description="L1 entries.")
     l1_max_bytes: int = Field(256 * 1024 * 1024, ge=0, description="L1 bytes.")
@@ -237,47 +248,27 @@ class Settings(BaseSettings):
     ttl_pending: float = Field(2.0, gt=0, description="TTL of pending transactions, s.")
     ttl_address: float = Field(60.0, gt=0, description="TTL of address state, s.")
     ttl_head: float = Field(2.0, gt=0, description="TTL of the head block number, s.")
-    head_refresh_ahead: float = Field(
-        0.5, ge=0, lt=1, description="Refresh the cached head in the background once less "
-        "than this share of TTL_HEAD is left, so hits never wait for it; 0 = only on expiry.")
     ttl_not_found: float = Field(60.0, gt=0, description="TTL of 'not found' answers, s.")
     cache_key_prefix: str = Field(
         "bizra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
         description="First part of every Redis key (then format version, network, kind).")
-    cache_codec: Literal["zstd-dict", "zstd", "zlib", "raw"] = Field(
-        "zstd-dict", description="L2 compression (used only when it saves > 10 %); zstd-dict: "
-        "zstd with the answer-skeleton dictionary, ~0.5 of raw size (bench cache).")
-    cache_codec_level: int = Field(
-        1, ge=-7, le=22, description="Codec level (zstd -7..22, zlib 0..9); see bench cache.")
     cache_secret: SecretStr = Field(
         SecretStr(""), description="Key of the MAC that authenticates every Redis L2 entry "
         "(HMAC-SHA256 over key and value); the same on every node sharing the Redis, at least "
         "32 characters (`python -c 'import secrets; print(secrets.token_hex(32))'`). Required "
         "with REDIS_URL: the node refuses to start without it.")
-    cache_max_entry_bytes: int = Field(
-        1 << 20, ge=1024, description="Answers larger than this are served but not cached "
-        "(L1 nor Redis).")
-    l2_breaker_failures: int = Field(
-        3, ge=1, description="Consecutive Redis failures that make L2 skip Redis.")
-    l2_breaker_reset: float = Field(
-        5.0, gt=0, description="Seconds before a skipped Redis is probed again.")
 
     # --- database ------------------------------------------------------------------
     database_url: str = Field("", description="Primary PostgreSQL. Empty: embedded pgserver.")
     db_read_urls: str = Field("", description="Comma-separated read replicas.")
-    db_type: str = Field("", description="'cloud' or 'rds' shrinks the pool formula.")
     db_pool_max: int = Field(0, ge=0, le=1000, description="0 = min(2*CPU+10, 100).")
     db_pool_min: int = Field(0, ge=0, le=1000, description="0 = max(CPU//4, 2).")
     db_acquire_timeout: float = Field(10.0, gt=0, description="Pool acquire timeout, s.")
-    db_idle_timeout: float = Field(10.0, gt=0, description="Idle connection release, s.")
-    db_max_queries: int = Field(50000, ge=1, description="Queries before a connection is replaced.")
     db_statement_timeout: float = Field(30.0, gt=0, description="statement_timeout, s.")
-    db_idle_in_transaction_timeout: float = Field(30.0, gt=0, description="idle_in_tx, s.")
     db_query_timeout: float = Field(35.0, gt=0, description="Client-side query timeout, s.")
     db_connect_timeout: float = Field(10.0, gt=0, description="Connect timeout, s.")
     db_replica_max_lag: float = Field(5.0, ge=0, description="Replica lag that skips it, s.")
     db_replica_check_interval: float = Field(5.0, gt=0, description="Replica check period, s.")
-    db_monitor_interval: float = Field(60.0, gt=0, description="Database monitor period, s.")
     db_enabled: bool = Field(True, description="Record validations in PostgreSQL.")
     write_batch_rows: int = Field(500, ge=1, description="Write-behind batch size.")
     write_batch_interval: float = Field(0.05, gt=0, description="Write-behind flush period, s.")
@@ -288,39 +279,14 @@ class Settings(BaseSettings):
         "a local log under DATA_DIR, group-committed, replayed after a crash; costs ~1 fsync on "
         "the miss path), sync (its record committed in PostgreSQL; a 503 while it cannot be). "
         "Hits never record. Figures: docs/performance.md.")
-    journal_commit_interval: float = Field(
-        0.002, ge=0, le=1, description="DURABILITY=local: least time between two fsyncs of "
-        "the local log, s; records arriving meanwhile share the next one (group commit).")
     data_dir: str = Field(".data", description="Embedded PostgreSQL and spool files live here.")
-    db_pgbouncer: Literal["off", "session", "transaction"] = Field(
-        "off", description="DATABASE_URL goes through PgBouncer in this pool mode (transaction: "
-                           "no prepared-statement cache, timeouts from the role, not the session).")
-    db_partitions_ahead: int = Field(
-        3, ge=1, le=36, description="Monthly partitions of `validations` kept created ahead.")
+    db_pgbouncer: Literal["auto", "off", "session", "transaction"] = Field(
+        "auto", description="DATABASE_URL goes through PgBouncer in this pool mode (session: "
+        "timeouts SET per connection; transaction: no prepared-statement cache, timeouts from "
+        "the role); off: straight to PostgreSQL; auto: as off, and as transaction when the "
+        "server refuses the timeouts as startup parameters (a PgBouncer).")
     write_spool_max_bytes: int = Field(
         1 << 30, ge=1 << 20, description="Spool size cap; beyond it records are rejected loudly.")
-    db_slow_statement_ms: float = Field(
-        1000.0, gt=0, description="Mean time above which a statement counts as slow (monitor).")
-    db_monitor_min_hit_ratio: float = Field(
-        0.99, ge=0, le=1, description="Buffer cache hit ratio below which the monitor warns.")
-    db_monitor_max_connection_use: float = Field(
-        0.8, gt=0, le=1, description="Share of max_connections in use above which it warns.")
-    # PgBouncer (`bizra-node pgbouncer-config`); defaults are the roadmap's.
-    pgbouncer_backend_url: str = Field(
-        "", description="PostgreSQL PgBouncer forwards to. Empty: DATABASE_URL.")
-    pgbouncer_listen_addr: str = Field("127.0.0.1", description="PgBouncer listen address.")
-    pgbouncer_listen_port: int = Field(6432, ge=1, le=65535, description="PgBouncer port.")
-    pgbouncer_pool_mode: Literal["session", "transaction"] = Field(
-        "session", description="PgBouncer pool_mode.")
-    pgbouncer_max_client_conn: int = Field(2000, ge=1, description="PgBouncer max_client_conn.")
-    pgbouncer_default_pool_size: int = Field(200, ge=1, description="default_pool_size.")
-    pgbouncer_min_pool_size: int = Field(50, ge=0, description="min_pool_size.")
-    pgbouncer_reserve_pool_size: int = Field(25, ge=0, description="reserve_pool_size.")
-    pgbouncer_max_user_connections: int = Field(200, ge=0, description="max_user_connections.")
-    pgbouncer_max_db_connections: int = Field(400, ge=0, description="max_db_connections.")
-    pgbouncer_server_idle_timeout: int = Field(600, ge=0, description="server_idle_timeout, s.")
-    pgbouncer_server_lifetime: int = Field(7200, ge=0, description="server_lifetime, s.")
-    pgbouncer_query_wait_timeout: int = Field(30, ge=0, description="query_wait_timeout, s.")
 
     # --- security ------------------------------------------------------------------
     api_keys_mode: Literal["off", "optional", "required"] = Field(
@@ -339,9 +305,6 @@ class Settings(BaseSettings):
     api_keys_refresh: float = Field(
         5.0, gt=0, le=3600, description="Each worker re-reads changed keys from PostgreSQL this "
         "often, s (revocations reach every node at once through Redis; this is the fallback).")
-    api_keys_touch_interval: float = Field(
-        30.0, gt=0, le=3600, description="Keys' last-used times are written in one batch this "
-        "often, s (never per request).")
     rate_limit_rps: float = Field(
         0.0, ge=0, le=1_000_000, description="Anonymous callers, per client address (IPv6 per "
         "/64): cost units per second, shared by every node through Redis; 0 = unlimited.")
@@ -361,9 +324,6 @@ class Settings(BaseSettings):
         "local", description="Redis unreachable: local (each worker applies the limits "
         "divided by BIZRA_WORKERS), open (no limits), closed (503 with Retry-After); /ready "
         "says which applies.")
-    rate_limit_redis_timeout: float = Field(
-        0.05, gt=0, le=5, description="One rate-limit Redis call, s (a caller's first "
-        "request on a worker waits this long at most).")
     trusted_proxies: str = Field(
         "", description="Comma-separated CIDRs of proxies whose X-Forwarded-For is believed "
         "(the client address for anonymous limits is then the last hop that is not one).")
@@ -375,29 +335,15 @@ class Settings(BaseSettings):
     # --- observability -------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
-    metrics_enabled: bool = Field(
-        True, description="Record API metrics and flush them; false only to measure their cost."
-    )
-    prometheus_multiproc_dir: str = Field(
-        "", description="Where workers publish metric files for /metrics; `serve` makes a "
-        "fresh one when empty. Empty outside `serve`: one process, read directly."
-    )
     metrics_flush_interval: float = Field(
         1.0, gt=0, le=60, description="How often each worker publishes its metrics, s."
     )
     memory_limit: int = Field(
         0, ge=0, description="Bytes the whole node may use; 0 = cgroup memory.max if any."
     )
-    memory_check_interval: float = Field(5.0, gt=0, description="Memory guard period, s.")
-    memory_high_ratio: float = Field(
-        0.85, gt=0, le=1, description="Share of a worker's memory budget that trims half of L1."
-    )
-    memory_critical_ratio: float = Field(
-        0.95, gt=0, le=1, description="Share of the budget that clears L1 and collects garbage."
-    )
 
     @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
-                     "pgbouncer_backend_url", "anchor_checkpoint")
+                     "anchor_checkpoint")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -410,44 +356,47 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
         for url in self.upstream_urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"BIZRA_NODE_URL entry is not an http(s) URL: {url!r}")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+            _check_url("BIZRA_NODE_URL", url, ("http", "https"))
+        for url in self.redis_url.split(",") if self.redis_url else []:
+            _check_url("REDIS_URL", url.strip(), ("redis", "rediss", "unix"),
+                       host=not url.strip().startswith("unix://"))
         if self.redis_mode == "standalone" and "," in self.redis_url:
             raise ValueError("REDIS_URL lists several addresses: set REDIS_MODE to sentinel "
                              "or cluster")
-        secret = self.cache_secret.get_secret_value()
-        if self.redis_url and len(secret) < 32:
-            raise ValueError("CACHE_SECRET (at least 32 characters, the same on every node "
-                             "sharing the Redis) is required with REDIS_URL: Redis is outside "
-                             "the trust boundary and every entry read from it is authenticated "
-                             "(`python -c 'import secrets; print(secrets.token_hex(32))'`)")
-        if self.cache_codec == "zlib" and not -1 <= self.cache_codec_level <= 9:
-            raise ValueError("CACHE_CODEC_LEVEL must be -1..9 for zlib")
-        for url in [self.database_url, self.pgbouncer_backend_url, *self.read_urls]:
-            if url and not url.startswith(("postgres://", "postgresql://")):
-                raise ValueError("DATABASE_URL / DB_READ_URLS / PGBOUNCER_BACKEND_URL entries "
-                                 f"must be postgresql:// URLs (got {url.split(':', 1)[0]!r}...)")
+        if self.redis_sentinel_password.get_secret_value() and self.redis_mode != "sentinel":
+            raise ValueError("REDIS_SENTINEL_PASSWORD is set but REDIS_MODE is not sentinel "
+                             "(the master's password goes in REDIS_URL)")
+        for name, urls in (("DATABASE_URL", [self.database_url]), ("DB_READ_URLS", self.read_urls)):
+            for url in urls:
+                if url:
+                    _check_url(name, url, ("postgresql", "postgres"), host=False)
         for url in self.head_follow_urls:
-            if not url.startswith(("ws://", "wss://")):
-                raise ValueError(f"HEAD_FOLLOW_WS entry is not a ws(s) URL: {url!r}")
-        if self.retry_max < self.retry_initial:
-            raise ValueError("RETRY_MAX must be >= RETRY_INITIAL")
+            _check_url("HEAD_FOLLOW_WS", url, ("ws", "wss"))
         if self.anchor_checkpoint and not _CHECKPOINT.fullmatch(self.anchor_checkpoint):
             raise ValueError("ANCHOR_CHECKPOINT must be NUMBER:0x<64 hex digits>")
-        if self.memory_critical_ratio < self.memory_high_ratio:
-            raise ValueError("MEMORY_CRITICAL_RATIO must be >= MEMORY_HIGH_RATIO")
         self._check_security()
         return self
 
-    def _check_security(self) -> None:
+    def serving_problems(self) -> list[str]:
+        """What the node itself needs that the commands beside it do not (`keys`,
+        `migrate` and `pgbouncer-config` use the database, Redis only to announce key
+        changes, which carry no secret): checked by ``load_settings(serving=True)``."""
+        problems = []
+        if self.redis_url and len(self.cache_secret.get_secret_value()) < 32:
+            problems.append(
+                "CACHE_SECRET (at least 32 characters, the same on every node sharing the "
+                "Redis) is required with REDIS_URL: Redis is outside the trust boundary and "
+                "every entry read from it is authenticated (`python -c 'import secrets; "
+                "print(secrets.token_hex(32))'`)")
         if self.api_keys_mode != "off":
             if len(self.api_key_secret.get_secret_value()) < 32:
-                raise ValueError("API_KEYS_MODE is on: API_KEY_SECRET must be set (>= 32 "
-                                 "characters), the same on every node and for `bizra-node keys`")
+                problems.append("API_KEYS_MODE is on: API_KEY_SECRET must be set (>= 32 "
+                                "characters), the same on every node and for `bizra-node keys`")
             if not self.db_enabled:
-                raise ValueError("API_KEYS_MODE is on: keys live in PostgreSQL (DB_ENABLED)")
+                problems.append("API_KEYS_MODE is on: keys live in PostgreSQL (DB_ENABLED)")
+        return problems
+
+    def _check_security(self) -> None:
         from .apikeys import SCOPES
 
         for scope in self.anonymous_scopes:
@@ -459,6 +408,13 @@ class Settings(BaseSettings):
             host, _, port = self.metrics_address.rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError("METRICS_ADDRESS must be host:port")
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """URLs as scheme://host:port (secrets are SecretStr, shown as stars)."""
+        for name, value in super().__repr_args__():
+            if name in URL_FIELDS and isinstance(value, str) and value:
+                value = ",".join(shown_url(u) for u in value.split(","))
+            yield name, value
 
     @property
     def anonymous_scopes(self) -> frozenset[str]:
@@ -518,29 +474,62 @@ class Settings(BaseSettings):
 
     @property
     def pool_max(self) -> int:
-        if self.db_pool_max:
-            return self.db_pool_max
-        cpu = cpu_count()
-        formula = 2 * cpu + 4 if self.db_type.lower() in ("cloud", "rds") else 2 * cpu + 10
-        return min(formula, 100)
+        """DB_POOL_MAX, else min(2·CPU+10, 100) per worker (a managed database with a low
+        connection limit, RDS for one: set DB_POOL_MAX, e.g. 2·CPU+4)."""
+        return self.db_pool_max or min(2 * cpu_count() + 10, 100)
 
     @property
     def pool_min(self) -> int:
         return min(self.db_pool_min or max(cpu_count() // 4, 2), self.pool_max)
 
 
+_GROUP_STARTS = (
+    ("Serving (HTTP)", "bizra_host"),
+    ("Upstreams", "bizra_node_url"),
+    ("Trust (docs/trust.md)", "anchor_quorum"),
+    ("Retries, breakers and heads", "retry_attempts"),
+    ("JSON-RPC endpoint (/rpc)", "rpc_max_batch"),
+    ("Cache (L1 and Redis)", "redis_url"),
+    ("Database and records", "database_url"),
+    ("Security (docs/security.md)", "api_keys_mode"),
+    ("Observability (docs/operations.md)", "log_level"),
+)
+
+
+def _groups() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    names = list(Settings.model_fields)
+    starts = [names.index(first) for _, first in _GROUP_STARTS]
+    if starts[0] != 0 or starts != sorted(starts):
+        raise RuntimeError("settings.py: _GROUP_STARTS must follow the fields' order")
+    ends = [*starts[1:], len(names)]
+    return tuple((title, tuple(names[a:b]))
+                 for (title, _), a, b in zip(_GROUP_STARTS, starts, ends, strict=True))
+
+
+GROUPS = _groups()
+"""The settings by topic, in the order they are declared (and documented)."""
+
+
 def describe_settings(markdown: bool = False) -> str:
-    """One line per setting: ENV_NAME, default, description. Used by ``serve --help``,
-    ``bizra-node settings`` and (``markdown=True``) the README's settings table."""
-    lines = ["| variable | default | meaning |", "| --- | --- | --- |"] if markdown else []
-    for name, field in Settings.model_fields.items():
-        default = field.default
-        if isinstance(default, SecretStr):  # the default of a secret is empty, never a value
-            default = default.get_secret_value()
+    """Every setting by group: ENV_NAME, default, description. Used by ``serve --help``,
+    ``bizra-node settings`` and (``markdown=True``) the README's settings tables."""
+    lines: list[str] = []
+    for title, names in GROUPS:
         if markdown:
-            shown = "(empty)" if default == "" else f"`{default}`"
-            desc = (field.description or "").replace("|", "\\|")
-            lines.append(f"| {name.upper()} | {shown} | {desc} |")
+            lines += [*([""] if lines else []), f"### {title}", "",
+                      "| variable | default | meaning |", "| --- | --- | --- |"]
         else:
-            lines.append(f"  {name.upper():<32} default {default!r:<12} {field.description or ''}")
+            lines.append(f"{title}:")
+        for name in names:
+            field = Settings.model_fields[name]
+            default = field.default
+            if isinstance(default, SecretStr):  # the default of a secret is empty, never a value
+                default = default.get_secret_value()
+            if markdown:
+                shown = "(empty)" if default == "" else f"`{default}`"
+                desc = (field.description or "").replace("|", "\\|")
+                lines.append(f"| {name.upper()} | {shown} | {desc} |")
+            else:
+                lines.append(f"  {name.upper():<32} default {default!r:<12} "
+                             f"{field.description or ''}")
     return "\n".join(lines)

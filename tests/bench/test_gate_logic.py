@@ -1,5 +1,5 @@
 """The gate's throughput part as logic (bizra_bench.gate.judge on made-up rounds) and
-its setup: the side-by-side check's of issue 26 unless told otherwise."""
+its setup: the side-by-side check's unless told otherwise."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The performance regression gate in `make test`: fails only on a large ratio
 regression measured in this run (see bench/bizra_bench/gate.py), never on an absolute time.
 
-It loads as the side-by-side check of issue 26 does (wrk -t1 -c64, 3 rounds, 1 s of
+It loads as the side-by-side check does (wrk -t1 -c64, 3 rounds, 1 s of
 warm-up per target), with rounds of 2 s instead of 5 to keep `make test` short: the
 limits are several times the measured figures, which rounds that long do not move;
 `bizra-node bench gate` runs the 5 s rounds.

@@ -1,4 +1,4 @@
-"""The suite's report cannot flatter (issue 26): a run with errors or below 98 % of its
+"""The suite's report cannot flatter: a run with errors or below 98 % of its
 offered rate is a failed measurement, shown as such in the Markdown, the JSON and the
 charts, never a denominator and never a goal met; a hit rate comes from counts that
 cannot go negative; each chart says what was measured and its labels do not overlap.
@@ -93,14 +93,14 @@ def goal(data: dict[str, Any], start: str) -> dict[str, Any]:
 
 
 def row(data: dict[str, Any], metric: str) -> dict[str, Any]:
-    return next(r for r in data["roadmap"] if r["metric"] == metric)
+    return next(r for r in data["plan"] if r["metric"] == metric)
 
 
 def test_a_healthy_run_meets_its_goals_with_no_failed_measurement() -> None:
     data = build(healthy())
     assert data["failed"] == {}
     assert data["goal_count"] == {"met": 7, "not met": 0, "not measured": 0}
-    assert all(r["status"] == "met" for r in data["roadmap"])
+    assert all(r["status"] == "met" for r in data["plan"])
     md = report.markdown(data)
     assert "Goals: 7 met, 0 not met, 0 not measured (of 7)" in md
     assert "Failed measurements" not in md
@@ -127,7 +127,7 @@ def test_a_zipf_run_that_fell_behind_the_offered_rate_meets_no_target() -> None:
     md = report.markdown(data)
     assert "## Failed measurements" in md and "achieved 378 of the 1000 req/s offered" in md
     assert "Goals: 6 met, 0 not met, 1 not measured (of 7)" in md
-    assert "Roadmap targets: 2 met, 0 not met, 4 not measured (of 6)" in md
+    assert "The plan's targets: 2 met, 0 not met, 4 not measured (of 6)" in md
     assert "6000.0" not in md.split("## Every run")[0]  # only in the runs table, marked
     every_run = md.split("## Every run")[1]
     line = next(x for x in every_run.splitlines() if x.startswith("| mixed node paced |"))
@@ -144,7 +144,7 @@ def test_a_before_run_with_errors_is_never_a_denominator() -> None:
     thr = row(data, "Throughput")
     assert thr["status"] == "not measured" and thr["ok"] is None
     assert "mixed.before.wrk failed: 3480 errors" in thr["reason"]
-    miss = goal(data, "roadmap before vs node on a miss")
+    miss = goal(data, "before vs node on a miss")
     assert miss["status"] == "not measured" and miss["measured"] is None
     assert "miss.before failed: 41 errors" in miss["reason"]
     ratio = next(r for r in data["ratios"] if r["ratio"].startswith("mixed throughput"))

@@ -1,5 +1,5 @@
 """Refusals a browser can read, over real HTTP against `bizra-node serve` (both server
-interfaces; issue 22, item 5): 429 on the synchronous lane and on the full path, 405,
+interfaces): 429 on the synchronous lane and on the full path, 405,
 404 and 408 (a body that never arrives, from a raw socket) to an allowed origin carry
 Access-Control-Allow-Origin and Access-Control-Expose-Headers. The other kinds (401,
 403, 503, 500): tests/integration/security/test_cors_refusals.py."""

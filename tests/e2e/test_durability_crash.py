@@ -1,4 +1,4 @@
-"""kill -9 under load, for each DURABILITY (issue 15): `bizra-node serve` (two workers)
+"""kill -9 under load, for each DURABILITY: `bizra-node serve` (two workers)
 answers distinct validations, then every process of it is killed with SIGKILL and a
 new one is started on the same database and DATA_DIR. With local and sync no answered
 validation lacks its row (the local log is replayed at start); async loses what its

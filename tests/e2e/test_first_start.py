@@ -1,4 +1,4 @@
-"""`bizra-node serve` with two workers on a new database (issue 15): the schema is made
+"""`bizra-node serve` with two workers on a new database: the schema is made
 once, before the workers start, and no worker reports PostgreSQL as not usable."""
 
 from __future__ import annotations

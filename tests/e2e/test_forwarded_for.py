@@ -1,6 +1,6 @@
 """X-Forwarded-For behind a trusted proxy, over real HTTP against `bizra-node serve`
 (both server interfaces): a client that sends a line of its own before its proxy's
-cannot pick the address it is limited as (issue 22, item 4)."""
+cannot pick the address it is limited as."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Many distinct large /rpc calls (issue 15, scaled down): 20 000 eth_calls with 30 KB
+"""Many distinct large /rpc calls (an attack on memory, scaled down): 20 000 eth_calls with 30 KB
 of call data grew each worker by 500 MiB while L1 reported 4 MB, because L1 counted
 only the answers' bytes, not the 60 KB keys. Now long keys are digests and L1 counts
 keys: L1's bytes stay under L1_MAX_BYTES and the worker's RSS stays bounded."""

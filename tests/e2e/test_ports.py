@@ -1,5 +1,5 @@
 """A port that is taken stops `bizra-node` with one line on stderr naming the port and the
-setting or flag that changes it (issue 27: a Python traceback for the devnet's port,
+setting or flag that changes it (before: a Python traceback for the devnet's port,
 ~76 lines of Python and Rust backtrace for the HTTP port); and "serving on" is said
 only once the node really listens."""
 

@@ -4,10 +4,10 @@
 A client that has seen a receipt in block B and then opens another connection may
 land on the other worker. Whatever it reads there at ``latest`` (the block number,
 the latest block, a balance) must not be older than B, and a transaction one
-connection was told is final must be final on every connection after it (issue 22,
-item 8). Before the workers shared what they had shown, about one round in five read
-an older head on the other worker, and a transaction flipped between ``finalized:
-true`` (``immutable``) and ``finalized: false`` for up to ANCHOR_REFRESH seconds.
+connection was told is final must be final on every connection after it.
+Before the workers shared what they had shown, about one round in five read an older
+head on the other worker, and a transaction flipped between ``finalized: true``
+(``immutable``) and ``finalized: false`` for up to an anchor refresh (4 s).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bizra_bench.node import node_argv_app, node_env
 from tests.conftest import TEST_CACHE_SECRET, Devnet
 from tests.e2e.test_serve import BIN, start_server, stop_server
 from tests.integration.security.conftest import SECRET
@@ -51,7 +52,7 @@ def node(env: dict[str, str], tmp: Path, name: str) -> tuple[subprocess.Popen[by
     folder = tmp / name
     folder.mkdir()
     return start_server({**env, "DATA_DIR": str(folder), "DB_ENABLED": "true",
-                         "BIZRA_WORKERS": "1"})
+                         "BIZRA_WORKERS": "1"}, *node_argv_app("rsgi"))
 
 
 async def status_of(http: aiohttp.ClientSession, url: str, key: str | None = None) -> int:
@@ -76,7 +77,8 @@ async def test_key_lifecycle_across_two_nodes(devnet: Devnet, pg_dsn: str, tmp_p
            "REDIS_URL": redis_server.url, "CACHE_KEY_PREFIX": f"e2e{os.getpid()}",
            "CACHE_SECRET": TEST_CACHE_SECRET, "API_KEYS_MODE": "required",
            "API_KEYS_REFRESH": "60",  # pub/sub must do it
-           "API_KEYS_TOUCH_INTERVAL": "0.5"}
+           # last-used times every 0.5 s: the harness's node (bizra_bench/node.py)
+           **node_env(tuning={"api_keys_touch_interval": 0.5})}
     created = keys_cli(env, "create", "acme", "--scopes", "validate,rpc")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]

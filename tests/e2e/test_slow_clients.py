@@ -1,4 +1,4 @@
-"""Clients that hold connections (issue 15): a connection that sends nothing, half a
+"""Clients that hold connections: a connection that sends nothing, half a
 header, a body that never arrives in full. Each is closed within its timeout (with a
 408 where an answer is still possible), and a client that leaves mid-body makes no
 error line in the log."""

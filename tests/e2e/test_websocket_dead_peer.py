@@ -1,5 +1,5 @@
 """A WebSocket client that vanishes without a FIN or a reset (its network gone) is found
-and its connection given back (issue 22, item 3: "a dead socket"), against a real
+and its connection given back, against a real
 `bizra-node serve` (both interfaces). The client runs in a network namespace of its own
 joined to the host by a veth pair; taking its end of the pair down leaves the server's
 side ESTABLISHED with nobody behind it. Before TCP_KEEPALIVE it stayed so for the

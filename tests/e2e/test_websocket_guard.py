@@ -1,4 +1,4 @@
-"""The WebSocket passes the same guard as HTTP (issue 22, item 2), against real
+"""The WebSocket passes the same guard as HTTP, against real
 `bizra-node serve` processes (both server interfaces) with API_KEYS_MODE=required, keys
 made and revoked by `bizra-node keys`, PostgreSQL and a redis-server: the upgrade
 refused without a valid key with scope rpc or from an origin not allowed; every

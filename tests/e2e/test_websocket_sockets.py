@@ -1,4 +1,4 @@
-"""WebSocket connections give back what they held (issue 22, item 3), seen from outside a
+"""WebSocket connections give back what they held, seen from outside a
 real `bizra-node serve` worker (both server interfaces): its file descriptors, its
 server-side TCP connections (no CLOSE-WAIT left) and its resident memory, after clients
 close cleanly (1000) and after they abort (TCP reset, no close frame).

@@ -1,4 +1,4 @@
-"""Workers that die (issues 15 and 27), with real processes and real signals: the node
+"""Workers that die, with real processes and real signals: the node
 keeps serving while a killed worker is replaced, replaces a worker however often it
 dies (granian alone exits on a second death within 5.5 s), counts and logs each
 restart, and a worker whose main process is killed does not live on as an orphan."""

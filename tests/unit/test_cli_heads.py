@@ -9,15 +9,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import granian
 import pytest
 
-from bizra_node import cli
+from bizra_node import cli, server
 from bizra_node.validation import SharedHeads
 
 
 class _Recorder:
-    """Stands in for granian.Granian: looks at the heads file the workers would map."""
+    """Stands in for granian (SupervisedGranian): looks at the heads file the workers would map."""
 
     seen: dict[str, Any] = {}
 
@@ -33,7 +32,7 @@ class _Recorder:
 
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(granian, "Granian", _Recorder)
+    monkeypatch.setattr(server, "SupervisedGranian", _Recorder)
     monkeypatch.setenv("BIZRA_NODE_URL", "http://127.0.0.1:9")  # no devnet is started
     monkeypatch.setenv("DB_ENABLED", "false")
     monkeypatch.delenv("METRICS_ADDRESS", raising=False)

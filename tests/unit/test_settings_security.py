@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bizra_node.app import guard_config, limiter_config
-from bizra_node.settings import Settings
+from bizra_node.settings import Settings, SettingsError, load_settings
 
 SECRET = "s" * 32
 
@@ -20,6 +20,15 @@ def load(**values: object) -> Settings:
     ({"api_keys_mode": "optional", "api_key_secret": "short"}, "API_KEY_SECRET must be set"),
     ({"api_keys_mode": "required", "api_key_secret": SECRET, "db_enabled": False},
      "keys live in PostgreSQL"),
+])
+def test_what_the_node_needs_is_checked_when_serving(values: dict[str, object],
+                                                     message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(_env_file=None, serving=True, **values)
+    load(**values)  # `bizra-node keys list` needs neither the secret nor the mode
+
+
+@pytest.mark.parametrize(("values", "message"), [
     ({"api_keys_mode": "sometimes"}, "api_keys_mode"),
     ({"api_anonymous_scopes": "validate,admin"}, "unknown scope 'admin'"),
     ({"rate_limit_rpc_costs": "eth_getLogs"}, "is not method=units"),

@@ -22,6 +22,7 @@ from bizra_bench.loadgen import (
     start_server,
     wrk,
 )
+from bizra_bench.node import node_env
 from bizra_bench.results import write_results
 from bizra_node.devnet import Anvil, seed
 
@@ -40,8 +41,8 @@ def _progress(result: WrkResult) -> None:
 
 def bench_node(upstream: str, tx_hash: str, interface: str, args: argparse.Namespace,
                extra_env: dict[str, str] | None = None) -> list[WrkResult]:
-    env = {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "DB_ENABLED": "false",
-           "LOG_LEVEL": "warning", **(extra_env or {})}
+    env = {"BIZRA_NODE_URL": upstream, "DB_ENABLED": "false", "LOG_LEVEL": "warning",
+           **node_env({"bench_endpoints": True}), **(extra_env or {})}
     server = start_server(node_argv(args.workers, interface), env, "/health")
     body = b'{"txHash":"' + tx_hash.encode() + b'"}'
     out = []

@@ -44,6 +44,7 @@ from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import CircuitBreaker
 from bizra_node.settings import Settings
+from bizra_node.tuning import TUNING, Harness
 
 CODECS: list[tuple[CodecName, int]] = [("raw", 0), ("zlib", 1), ("zlib", 6), ("zlib", 9),
                                  ("zstd", -1), ("zstd", 1), ("zstd", 3), ("zstd", 6),
@@ -307,8 +308,8 @@ async def _main(args: argparse.Namespace) -> int:
         manifest = seed(anvil.url)
         full = _full_block(anvil.url, 60 if args.quick else 200)
         settings = Settings(_env_file=None, bizra_node_url=anvil.url, db_enabled=False,  # type: ignore[call-arg]
-                            redis_url="", bench_endpoints=True, log_level="warning")
-        node = Node(settings)
+                            redis_url="", log_level="warning")
+        node = Node(settings, harness=Harness(bench_endpoints=True))
         await node.start()
         try:
             payloads = await _payloads(node, anvil.url, manifest, full)
@@ -327,7 +328,7 @@ async def _main(args: argparse.Namespace) -> int:
         data["auth"] = _auth_rows(payloads, max(n // 20, 50))
         data["l2"] = ({"skipped": "--no-l2"} if args.no_l2
                       else await _l2_numbers(args.redis, payloads, max(n // 10, 200)))
-        data["default_codec"] = f"{settings.cache_codec} level {settings.cache_codec_level}"
+        data["default_codec"] = f"{TUNING.cache_codec} level {TUNING.cache_codec_level}"
     finally:
         anvil.stop()
     path = write_results("cache", data, _markdown(data))

@@ -166,7 +166,7 @@ def _markdown(rows: list[dict[str, Any]], n: int) -> str:
         lines.append(f"| {r['name']} | {r['mode']} | {r['overhead_us']:.2f} | {r['per_call_us']:.2f} "
                      f"| {r['growth_bytes']:,} |")
     lines += ["", "pybreaker has no asyncio call (its call_async needs tornado), so it is "
-              "measured sync only. The roadmap's floor is 400 µs per call."]
+              "measured sync only. The performance plan's floor is 400 µs per call."]
     return "\n".join(lines) + "\n"
 
 

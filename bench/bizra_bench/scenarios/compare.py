@@ -95,7 +95,7 @@ def run(argv: list[str]) -> int:
         manifest = seed(anvil.url)
         proxy = ProxyProcess(anvil.url, args.latency).start()
         nodes["this"], _ = start_node(proxy.url, workers=args.workers)
-        nodes["base"], _ = start_node(proxy.url, workers=args.workers,
+        nodes["base"], _ = start_node(proxy.url, workers=args.workers, own_app=False,
                                       extra={"PYTHONPATH": str(folder / "src")})
         tx = manifest.legacy_tx
         post = validation_request("transaction", tx)

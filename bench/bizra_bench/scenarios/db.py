@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ from bizra_node.store import EmbeddedPostgres, Store
 from bizra_node.store.history import HistoryReader
 from bizra_node.store.partitions import ensure_partitions
 from bizra_node.store.pools import ManagedPool
+from bizra_node.tuning import TUNING
 from bizra_node.validation import Transaction, TransactionResult, now_iso
 
 _GENERATE = """
@@ -102,8 +104,9 @@ async def bench_write_behind(dsn: str, data_dir: Path, records: int) -> dict[str
     # the write-behind queue on its own (DURABILITY=async): `bench durability` measures
     # what the other modes add to an answer
     settings = Settings(_env_file=None, database_url=dsn, data_dir=str(data_dir),  # type: ignore[call-arg]
-                        db_monitor_interval=3600, log_level="warning", durability="async")
-    store = Store(store_config(settings), NodeMetrics())
+                        log_level="warning", durability="async")
+    quiet = dataclasses.replace(TUNING, db_monitor_interval=3600)  # no monitor queries
+    store = Store(store_config(settings, quiet), NodeMetrics())
     await store.start()
     results = [_tx_result(i) for i in range(2000)]
     hashes = [_tx_hash(i) for i in range(2000)]
@@ -173,8 +176,7 @@ async def _load_part(dsn: str, part: int, size: int, now: datetime, step: timede
 
 async def bench_history(dsn: str, rows: int, iterations: int) -> dict[str, Any]:
     load_s = await _load_rows(dsn, rows)
-    settings = Settings(_env_file=None, database_url=dsn, db_monitor_interval=3600,  # type: ignore[call-arg]
-                        log_level="warning")
+    settings = Settings(_env_file=None, database_url=dsn, log_level="warning")  # type: ignore[call-arg]
     pool = await ManagedPool("primary", dsn, pool_options(settings),
                              NodeMetrics()).open()
     reader = HistoryReader(lambda: pool, None, NodeMetrics())

@@ -3,8 +3,8 @@ own; `make test` runs it as tests/bench/test_regression_gate.py (with 2 s rounds
 
 Options: --threads N, --connections N, --duration S (per wrk round), --repeats N
 (rounds), --warmup S (per target, not counted): the wrk setup of the checked rounds,
-by default the side-by-side check's of issue 26 (wrk -t1 -c64, 3 rounds of 5 s, 1 s
-warm-up); --also-previous (measure the gate's setup before issue 26 too, wrk -t2 -c32,
+by default the side-by-side check's (wrk -t1 -c64, 3 rounds of 5 s, 1 s
+warm-up); --also-previous (measure the gate's earlier setup too, wrk -t2 -c32,
 2 s rounds, no warm-up, and report its figures beside: what the change of setup moves);
 --also T:C:D:W (any other setup, repeatable: one difference at a time);
 --latency S (0.05); --times N (run the whole gate N times, each from a fresh devnet,
@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=OUTSIDE.warmup,
                    help="s of load per target before the rounds, not counted")
     p.add_argument("--also-previous", action="store_true",
-                   help="also measure the setup the gate had before issue 26, reported beside")
+                   help="also measure the gate's earlier setup (wrk -t2 -c32), reported beside")
     p.add_argument("--also", action="append", default=[], type=setup_arg,
                    metavar="THREADS:CONNECTIONS:DURATION:WARMUP",
                    help="also measure this wrk setup in the same run, reported beside "

@@ -6,7 +6,8 @@
 2. The exporter: one flush of a realistic NodeMetrics (every value changed, and the
    steady state where a few changed), and one scrape merging two workers' files.
 3. With wrk installed (`make bench-tools`): a 1-worker `bizra-node serve` on a free port,
-   GET /_bench/constant for --duration s each with METRICS_ENABLED=true and false.
+   GET /_bench/constant for --duration s each with the API metrics on and off
+   (Harness.metrics_enabled).
 
 Options: --requests N (per round, default 200000), --rounds N (5), --duration S (5),
 --wrk-rounds N (2), --no-wrk.
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bizra_bench.node import node_argv_app, node_env
 from bizra_bench.results import write_results
 from bizra_node.api import Dispatcher, Request, Response, Route, ok_body
 from bizra_node.devnet import free_port
@@ -162,12 +164,13 @@ def _cpu_seconds(pid: int) -> float:
 
 def _serve(enabled: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "BIZRA_NODE_URL": "http://127.0.0.1:9", "BENCH_ENDPOINTS": "true",
-           "DB_ENABLED": "false", "LOG_LEVEL": "warning",
-           "METRICS_ENABLED": "true" if enabled else "false"}
+    env = {**os.environ, "BIZRA_NODE_URL": "http://127.0.0.1:9", "DB_ENABLED": "false",
+           "LOG_LEVEL": "warning",
+           **node_env({"bench_endpoints": True, "metrics_enabled": enabled})}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "bizra_node.cli", "serve", "--port", str(port),
-                             "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
+                             "--workers", "1", *node_argv_app("rsgi")], env=env,
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -1,7 +1,7 @@
 """`bizra-node bench server-options`: granian's options, one at a time, on the hit path.
 
-Every configuration is the node's app (``bizra_node.app:create_rsgi_app``, the same
-environment as `bench suite`'s node, 2 workers) started by granian's own CLI with
+Every configuration is the harness's node (``bizra_bench.node:create_rsgi_app``, the
+same environment as `bench suite`'s node, 2 workers) started by granian's own CLI with
 what `bizra-node serve` passes (HTTP/1, no access log, backlog 2048, backpressure
 as serve computes it, uvloop) and one option changed. All of them run at once,
 idle between loads; each round loads every configuration in turn (wrk, POST
@@ -25,6 +25,7 @@ import urllib.request
 from typing import Any
 
 from bizra_bench.loadgen import Server, have_wrk, start_server, wrk
+from bizra_bench.node import node_env
 from bizra_bench.results import write_results
 from bizra_bench.stack import ProxyProcess
 from bizra_bench.workload import validation_request
@@ -47,7 +48,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     "runtime mode mt": {"--runtime-mode": "mt"},
     "task impl rust": {"--task-impl": "rust"},
 }
-TARGET = "bizra_node.app:create_rsgi_app"
+TARGET = "bizra_bench.node:create_rsgi_app"
 
 
 def _argv(changes: dict[str, str]) -> list[str]:
@@ -66,7 +67,7 @@ def _argv(changes: dict[str, str]) -> list[str]:
 
 
 def _env(upstream: str, metrics_dir: str) -> dict[str, str]:
-    return {"BIZRA_NODE_URL": upstream, "BENCH_ENDPOINTS": "true", "LOG_LEVEL": "warning",
+    return {"BIZRA_NODE_URL": upstream, **node_env({"bench_endpoints": True}), "LOG_LEVEL": "warning",
             "REDIS_URL": "", "CACHE_KEY_PREFIX": "bizra-bench-options",
             "CACHE_SECRET": os.urandom(32).hex(), "DB_ENABLED": "false",
             "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "BIZRA_WORKERS": "2"}

@@ -15,7 +15,8 @@ constant rate (open loop, `paced`), three ways:
 
 Reported: p50/p99/max of the paced requests, failures, and how many attack
 connections the server closed (granian closes slow headers and idle keep-alives after
-its header-read timeout; the body read timeout is issue 15's).
+its header-read timeout, HTTP_HEADER_TIMEOUT; a body that does not arrive within
+HTTP_BODY_TIMEOUT gets a 408).
 
 Options: --rate R (300), --duration S (10), --idle N (500), --slow N (50),
 --workers N (2), --budget N (128), --rounds N (3: baseline and attack alternate).

@@ -1,9 +1,10 @@
 """`bizra-node bench slow-connections`: normal requests' latency while slow clients hold
-connections (issue 15: with 2 200 of them, p99 of normal requests rose to 4.4 s).
+connections (before the read timeouts, with 2 200 of them, p99 of normal requests rose to
+4.4 s).
 
 The node (`bizra-node serve`, 2 workers, RSGI) against anvil, in two set-ups:
 
-- ``before``: what the node did before: BIZRA_HTTP=auto (granian never times out a
+- ``before``: what the node did before: `serve --http auto` (granian never times out a
   silent connection), granian's 30 s header timeout, no body timeout, and granian's
   default backpressure (backlog / workers = 1 024 connections per worker);
 - ``after``: the defaults (HTTP/1, HTTP_HEADER_TIMEOUT, HTTP_BODY_TIMEOUT,
@@ -37,10 +38,11 @@ from bizra_bench.workload import Req
 from bizra_node.devnet import Anvil, seed
 
 SETUPS: dict[str, dict[str, str]] = {
-    "before": {"BIZRA_HTTP": "auto", "HTTP_HEADER_TIMEOUT": "30", "HTTP_BODY_TIMEOUT": "0",
+    "before": {"HTTP_HEADER_TIMEOUT": "30", "HTTP_BODY_TIMEOUT": "0",
                "HTTP_MAX_CONNECTIONS": "1024"},
     "after": {},
 }
+SERVE_ARGS: dict[str, list[str]] = {"before": ["--http", "auto"], "after": []}
 
 
 def _start_slow(url: str, n: int) -> subprocess.Popen[bytes]:
@@ -74,7 +76,8 @@ async def _measure(label: str, base: str, tx: str, args: argparse.Namespace,
 
 async def _one(setup: str, upstream: str, tx: str, args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(args.settle)  # the last run's 2 200 sockets are torn down first
-    server, _ = start_node(upstream, workers=2, extra=SETUPS[setup])
+    server, _ = start_node(upstream, workers=2, extra=SETUPS[setup],
+                           serve_args=SERVE_ARGS[setup])
     try:
         baseline = await _measure("baseline", server.base, tx, args, server.pids())
         slow = await asyncio.to_thread(_start_slow, server.base, args.slow)

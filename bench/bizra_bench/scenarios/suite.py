@@ -1,4 +1,4 @@
-"""`bizra-node bench suite`: the roadmap's targets measured side by side, as ratios
+"""`bizra-node bench suite`: the performance targets measured side by side, as ratios
 to baselines measured in the same run.
 
 One seeded anvil (thousands of real transactions, blocks and addresses) sits behind
@@ -8,12 +8,12 @@ own. Measured, each in its own step:
 - hit path: POST validate/transaction and GET transactions/{hash} answered from L1,
   POST /rpc, next to (c) the bare /_bench/constant endpoint on the same server and
   (d) nginx proxy_cache on POST serving the same JSON-RPC answer: wrk for
-  throughput, set up as the gate and the side-by-side check of issue 26 (wrk -t1
+  throughput, set up as the gate and the side-by-side check (wrk -t1
   -c64, --repeat rounds of 5 s, each target in turn, 1 s of warm-up per target not
   counted; every round kept, the best drawn), the paced generator for percentiles;
 - miss path: validations of keys never asked before, next to (b) the same
   JSON-RPC batch sent to the upstream directly and (a) the node set up like the
-  roadmap's starting point ("before": sequential calls, a new connection per call,
+  replaced system's way of working ("before": sequential calls, a new connection per call,
   L1 1 000 entries / 60 s, no L2);
 - validation: transaction, block and address, cold (miss) then warm (hit);
 - mixed: Zipf-distributed keys over the whole key set, from a cold cache (wrk
@@ -31,7 +31,7 @@ counts it towards a goal or uses it as a denominator.
 
 Writes suite-*.{json,md} and suite-*.png charts to the results folder (bench/results/
 of the checkout, or `bizra-node bench --out DIR suite`); prints a progress line per
-step and the summary (goals, roadmap table) at the end. `--quick` runs everything
+step and the summary (goals, the plan's table) at the end. `--quick` runs everything
 shortened (about 3 minutes); see --help for every knob.
 """
 
@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=OUTSIDE.connections,
                    help="wrk connections")
     p.add_argument("--wrk-threads", type=int, default=OUTSIDE.threads,
-                   help="wrk threads (1, as the side-by-side check of issue 26: on 2 cores a "
+                   help="wrk threads (1, as the side-by-side check: on 2 cores a "
                    "second wrk thread takes CPU from the server under test)")
     p.add_argument("--wrk-warmup", type=float, default=OUTSIDE.warmup,
                    help="s of load on each hit-path target before its rounds, not counted")
@@ -242,12 +242,12 @@ class Suite:
         self.info["postgres_records"] = bool(self.database)
         rec.say(f"keys: {self.work.summary()} in {self.info['seed_s']} s; proxy {self.proxy.url}")
 
-    def start(self, profile: str, rec: Recorder, extra: dict[str, str] | None = None) -> None:
+    def start(self, profile: str, rec: Recorder, tuning: dict[str, Any] | None = None) -> None:
         assert self.proxy is not None
-        rec.begin(f"starting the node ({profile}, {self.args.workers} workers) {extra or ''}")
+        rec.begin(f"starting the node ({profile}, {self.args.workers} workers) {tuning or ''}")
         self.node, prefix = start_node(self.proxy.url, profile, workers=self.args.workers,
                                        redis_url=self.redis, database_url=self.database,
-                                       extra=extra)
+                                       tuning=tuning)
         self.prefixes.append(prefix)
 
     def stop(self, rec: Recorder) -> None:
@@ -354,15 +354,15 @@ class Suite:
 
     def head_refresh_off(self, rec: Recorder) -> None:
         """The hit path as it was before the head was refreshed ahead of expiry
-        (HEAD_REFRESH_AHEAD=0), to compare with hit.post.paced of this run."""
+        (Tuning.head_refresh_ahead 0), to compare with hit.post.paced of this run."""
         assert self.work is not None
-        self.start("node", rec, {"HEAD_REFRESH_AHEAD": "0"})
+        self.start("node", rec, tuning={"head_refresh_ahead": 0.0})
         assert self.node is not None
         post = validation_request("transaction", self.work.hot_tx)
         _post(self.node.base + post.path, post.body)
         try:
             rec.paced("hit.post.paced.norefresh", "POST validate/transaction, L1 hit, "
-                      "HEAD_REFRESH_AHEAD=0 (before the change)", self.node.base + post.path,
+                      "head refresh ahead 0 (before the change)", self.node.base + post.path,
                       body=post.body, watch=self._watch(), rate=self.args.rate,
                       duration=self.args.paced_duration)
         finally:
@@ -385,7 +385,7 @@ class Suite:
         self._miss_run("miss.node", "node: POST validate/transaction, miss (new key each)", rec)
 
     def miss_before(self, rec: Recorder) -> None:
-        self._miss_run("miss.before", "roadmap before: POST validate/transaction, miss", rec)
+        self._miss_run("miss.before", "before: POST validate/transaction, miss", rec)
 
     def miss_direct(self, rec: Recorder) -> None:
         """(b): the node's miss batch sent to the upstream (through the same proxy)."""
@@ -446,7 +446,7 @@ class Suite:
         paced_seq = zipf_sequence(self.work.zipf, int(a.rate * a.paced_duration) + 1, s=a.zipf_s,
                                   rng_seed=12)
         steady_seq = zipf_sequence(self.work.zipf, 400_000, s=a.zipf_s, rng_seed=13)
-        name = "node" if profile == "node" else "roadmap before"
+        name = "node" if profile == "node" else "before"
         phases: list[tuple[str, str, Callable[[], Run]]] = [
             ("cold", f"{name}: Zipf mix from a cold cache", lambda: rec.wrk(
                 f"mixed.{profile}.cold", f"{name}: Zipf mix, cold cache", base,

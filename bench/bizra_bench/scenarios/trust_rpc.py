@@ -8,7 +8,7 @@
    requests are switched off so that every request the proxy counts is a miss's (the
    devnet does not move): no head polls (the proxy has no WebSocket to subscribe
    over; HEAD_FOLLOW_INTERVAL=0, TTL_HEAD=600) and no anchor refresh
-   (ANCHOR_REFRESH=600).
+   (Tuning.anchor_refresh 600 s).
 2. Hits (``rpc_hits``): a cached /rpc answer (eth_getTransactionByHash, final) under
    wrk (16 connections): req/s and the node's CPU µs per request, with proofs on and,
    if ``--baseline-src`` names another source tree (e.g. main's ``src``), a node run
@@ -42,8 +42,8 @@ RPC_MISS_TRIPS = {
 known only from the answer: a block not proven yet is one more)."""
 
 
-_QUIET = {"HEAD_FOLLOW_WS": "off", "HEAD_FOLLOW_INTERVAL": "0", "TTL_HEAD": "600",
-          "ANCHOR_REFRESH": "600"}
+_QUIET = {"HEAD_FOLLOW_WS": "off", "HEAD_FOLLOW_INTERVAL": "0", "TTL_HEAD": "600"}
+_QUIET_TUNING = {"anchor_refresh": 600.0}
 """No background requests to the upstream while misses are counted."""
 
 
@@ -147,7 +147,8 @@ def rpc_misses(rounds: int, latency: float = 0.05) -> dict[str, dict[str, Any]]:
     said: dict[str, str] = {}
     with proxied_devnet(latency) as (manifest, proxy):
         for _ in range(rounds):
-            node, _prefix = start_node(proxy.url, workers=1, extra=_QUIET)
+            node, _prefix = start_node(proxy.url, workers=1, extra=_QUIET,
+                                       tuning=_QUIET_TUNING)
             try:
                 miss, direct, counted, said = _one_round(node.base + "/rpc", proxy, manifest)
             finally:

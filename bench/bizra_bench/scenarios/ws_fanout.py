@@ -18,7 +18,7 @@ when not even the close frame fits in the full socket). The clients
 run in this process and their own time counts in the latencies: an upper bound.
 
 Options: --clients N (1000), --slow N (0), --slow-subscriptions N (128), --blocks N
-(20), --interval S (0.5), --workers N (2), --buffer N (WS_CLIENT_BUFFER; 0: default).
+(20), --interval S (0.5), --workers N (2), --buffer N (Tuning.ws_client_buffer; 0: default).
 """
 
 from __future__ import annotations
@@ -171,13 +171,13 @@ def run(argv: list[str]) -> int:
     p.add_argument("--interval", type=float, default=0.5)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--buffer", type=int, default=0,
-                   help="WS_CLIENT_BUFFER for the node (0: its default)")
+                   help="messages waiting per WebSocket client (0: the node's 1 024)")
     args = p.parse_args(argv)
     anvil = Anvil().start()
     server = None
     try:
-        extra = {"WS_CLIENT_BUFFER": str(args.buffer)} if args.buffer else {}
-        server, _ = start_node(anvil.url, workers=args.workers, extra=extra)
+        tuning = {"ws_client_buffer": args.buffer} if args.buffer else {}
+        server, _ = start_node(anvil.url, workers=args.workers, tuning=tuning)
         print(f"ws-fanout: {args.clients} clients (+{args.slow} slow), {args.blocks} blocks "
               f"every {args.interval:g} s, {args.workers} workers", file=sys.stderr)
         result = asyncio.run(_run(args, server.base, anvil.url, server.pids()))

@@ -21,9 +21,10 @@ It is also where every request is measured: ``api_requests_total`` and
 ``api_response_time_seconds`` by route template (unknown paths share the label
 ``unmatched``) and status, at the cost of two ``perf_counter`` calls, two dict
 updates and a bisect (~350 ns, see ``bizra-node bench observability``).
-``metrics=None`` (METRICS_ENABLED=false) skips even that. The request id is put in a
-contextvar for the time of the request, so every log line carries it (the fast lane
-logs nothing, so it skips that; it counts and times like the full path).
+``metrics=None`` (Harness.metrics_enabled off, to measure this cost) skips even that.
+The request id is put in a contextvar for the time of the request, so every log line
+carries it (the fast lane logs nothing, so it skips that; it counts and times like the
+full path).
 """
 
 from __future__ import annotations

@@ -169,6 +169,7 @@ class Guard:
         self._anonymous_scopes = (config.anonymous_scopes if self._keys
                                   else config.keys_off_scopes)
         self._failures = metrics.auth_failures
+        self._failures.preset(("missing",), ("invalid",), ("scope",))
         self._key_state: dict[int, tuple[KeyRecord, Policy | None, str]] = {}
         """key id -> (the record it was made for, its policy, its caller id)."""
         self._callers: dict[str, str] = {}

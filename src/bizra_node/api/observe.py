@@ -2,7 +2,7 @@
 JSON). Both read the aggregated metrics; neither is on the validation hot path.
 
 /api/metrics answers the document at the top level (``curl … | jq .cache.hit_rate``,
-as the roadmap's runbooks query it), with ``meta.requestId`` beside it.
+as the runbook in docs/operations.md queries it), with ``meta.requestId`` beside it.
 """
 
 from __future__ import annotations

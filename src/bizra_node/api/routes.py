@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ..errors import NodeError
+from ..observability import NodeMetrics
 from ..validation import (
     Answer,
     ValidationService,
@@ -37,9 +38,12 @@ class Routes:
     """Handlers bound to one ValidationService; ``routes`` lists them for the router."""
 
     def __init__(self, service: ValidationService, *, ready_checks: dict[str, ReadyCheck],
-                 bench_endpoints: bool = False) -> None:
+                 bench_endpoints: bool = False, metrics: NodeMetrics | None = None) -> None:
         self._svc = service
         self._ready_checks = ready_checks
+        self._ready_gauge = metrics.node_ready if metrics is not None else None
+        if self._ready_gauge is not None:
+            self._ready_gauge.preset(())  # not ready until the first check says so
         network = service.network_id
         self.routes: list[Route] = [
             Route("/api/v1/validate/transaction", ("POST",), self.validate_transaction,
@@ -144,7 +148,9 @@ class Routes:
     async def constant(self, req: Request) -> Response:
         return Response(200, _CONSTANT)
 
-    async def ready(self, req: Request) -> Response:
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the node is ready, and each check's report; kept in ``node_ready``
+        (the node runs this every 15 s too, so an alert sees readiness without a probe)."""
         checks: dict[str, Any] = {}
         for name, check in self._ready_checks.items():
             try:
@@ -154,6 +160,12 @@ class Routes:
             except Exception as exc:  # a readiness probe reports, it never fails
                 checks[name] = {"ok": False, "error": type(exc).__name__}
         ready = all(c.get("ok") for c in checks.values())
+        if self._ready_gauge is not None:
+            self._ready_gauge.set(1.0 if ready else 0.0)
+        return ready, checks
+
+    async def ready(self, req: Request) -> Response:
+        ready, checks = await self.readiness()
         data = {"status": "ready" if ready else "not_ready", "checks": checks}
         body = _encode({"success": ready, "data": data,
                         "meta": {"requestId": req.request_id}})

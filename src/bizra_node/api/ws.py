@@ -9,7 +9,7 @@ closed) and a ``send`` (one text message). Every message passes the guard before
 answered (ws_guard.py).
 
 Everything the client is sent -- answers and notifications -- goes through one
-bounded queue (WS_CLIENT_BUFFER messages) that one writer task drains; notifications
+bounded queue (Tuning.ws_client_buffer messages, 1 024) that one writer task drains; notifications
 are pushed into it without waiting. A client that lets the queue fill up (it reads
 slower than its subscriptions produce) is dropped: its subscriptions end and the
 socket is closed with 1013 ("try again later"; a client whose socket is full may see

@@ -11,7 +11,8 @@ dictionary ~50 %, at ~5 µs to compress and ~2.5 µs to decode; on a 200-transac
 block it keeps 49 % in 33 µs, where level 3 keeps 51 % in 47 µs and zlib-6 57 % in
 130 µs. Higher levels buy 1-2 % on small answers for twice the time.
 
-Legacy values written by the roadmap's TypeScript cache are still read:
+Values in the formats of the cache of the system this node replaces (a TypeScript
+service, not in this repository) are still read, so a Redis it filled can be shared:
 ``raw:<json>``, ``gzip:<base64 of gzip>`` and the oldest form, bare base64 of the
 JSON (its "compression" was base64). ``:`` is not in the base64 alphabet, so a bare
 base64 value can never be mistaken for a prefixed one.

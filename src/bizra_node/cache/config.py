@@ -35,7 +35,7 @@ class CacheConfig:
     secret: str = field(default="", repr=False)
     """CACHE_SECRET: the key of the MAC on every L2 value; required with ``redis``."""
     max_entry_bytes: int = 1 << 20
-    """Answers larger than this are served but not cached (CACHE_MAX_ENTRY_BYTES)."""
+    """Answers larger than this are served but not cached (Tuning.cache_max_entry_bytes)."""
 
     def __post_init__(self) -> None:
         if self.l1_entries < 0 or self.l1_max_bytes < 0:

@@ -37,7 +37,7 @@ _PRUNE_EVERY = 4096
 log = logging.getLogger("bizra_node.cache")
 
 def l2_breaker_config(failures: int, reset: float) -> BreakerConfig:
-    """Breaker settings for Redis (L2_BREAKER_FAILURES, L2_BREAKER_RESET).
+    """The breaker for Redis (Tuning.l2_breaker_failures and l2_breaker_reset).
 
     Opens after ``failures`` consecutive failures and nothing else: the failure-rate
     rule is set to 100 % over at least ``failures`` calls, which the consecutive rule

@@ -33,7 +33,7 @@ Memory is bounded by what is stored, keys included: a subject longer than
 KEY_DIGEST_ABOVE characters (a /rpc call with 30 KB of call data) is replaced by its
 SHA-256 digest in L1, in the singleflight and in Redis; L1's byte bound counts each
 key's bytes with its entry's; an answer larger than ``max_entry_bytes``
-(CACHE_MAX_ENTRY_BYTES) is served but never cached (``cache_oversize_total``).
+(Tuning.cache_max_entry_bytes, 1 MiB) is served but never cached (``cache_oversize_total``).
 """
 
 from __future__ import annotations
@@ -118,6 +118,10 @@ class TieredCache:
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
         self._misses = metrics.cache_misses
+        tiers = ("l1", "l2") if self.l2 is not None else ("l1",)
+        lookups = [(tier, kind) for tier in tiers for kind in (*KINDS, "rpc")]
+        metrics.cache_hits.preset(*lookups)  # a fresh node's hit rate reads 0, not "no data"
+        metrics.cache_misses.preset(*lookups)
         metrics.cache_l2_errors.preset(*((op,) for op in L2_ERROR_OPS))
         metrics.cache_oversize.preset(*((kind,) for kind in (*KINDS, "rpc")))
         metrics.dedup_requests.preset(*((kind,) for kind in (*KINDS, "rpc")))

@@ -21,9 +21,9 @@ class UpstreamConfig:
     batch: bool = True
     """Send related calls as one JSON-RPC batch (falls back when an upstream refuses)."""
     sequential: bool = False
-    """One call per round trip, in order (only for the 'roadmap before' baseline)."""
+    """One call per round trip, in order (only for `bench suite`'s 'before' baseline)."""
     force_close: bool = False
-    """A new connection per call (only for the 'roadmap before' baseline)."""
+    """A new connection per call (only for `bench suite`'s 'before' baseline)."""
     attempts: int = 3
     backoff_initial: float = 0.1
     backoff_multiplier: float = 2.0

@@ -1,4 +1,4 @@
-"""Hedged reads: a read not answered within the upstream's recent p95 (or HEDGE_DELAY)
+"""Hedged reads: a read not answered within the upstream's recent p95 (or Tuning.hedge_delay)
 is also sent to the next upstream; the first answer wins and the other call is
 cancelled. Hedges are paid from a budget of their own (a share of recent calls plus
 one a second), apart from the retry budget, so hedging under load never uses up what

@@ -117,7 +117,9 @@ class UpstreamPool:
         self.health: list[UpstreamHealth] = []
         self.prober = Prober(self.health, self.heads, self._send, self._observe_head,
                              timeout=c.timeout, interval=c.head_poll_interval)
-        for name in _unique_names(c.urls):  # exported at 0 from the start
+        self.names = _unique_names(c.urls)
+        """Each upstream's name in metrics and logs (its URL without secrets)."""
+        for name in self.names:  # exported at 0 from the start
             self.metrics.upstream_retries.preset(*((name, r) for r in RETRY_REASONS))
 
     # --- lifecycle ------------------------------------------------------------------
@@ -125,8 +127,8 @@ class UpstreamPool:
         c = self.config
         if not c.urls:
             raise ValueError("no upstream configured: set BIZRA_NODE_URL")
-        # force_close (the old system: a new connection per call) exists only for the
-        # 'roadmap before' baseline of `bench suite`.
+        # force_close (Harness.rpc_force_close: a new connection per call, as the system
+        # this node replaces did) exists only for the 'before' baseline of `bench suite`.
         keepalive: dict[str, Any] = ({"force_close": True} if c.force_close
                                      else {"keepalive_timeout": c.keepalive})
         connector = aiohttp.TCPConnector(limit=c.pool_limit, limit_per_host=c.pool_limit,

@@ -52,8 +52,9 @@ class Upstream:
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self.supports_batch = use_batch and not sequential
         self.sequential = sequential
-        """One call per round trip, in order (RPC_SEQUENTIAL: the old system, for the
-        'roadmap before' benchmark baseline)."""
+        """One call per round trip, in order (Harness.rpc_sequential: how the system
+        this node replaced called its upstreams, the performance suite's 'before'
+        baseline)."""
 
     async def _post(self, body: bytes, timeout: float | None) -> bytes:
         tmo = self._timeout if timeout is None else aiohttp.ClientTimeout(

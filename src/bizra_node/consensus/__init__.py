@@ -1,5 +1,5 @@
 """The consensus light client: the beacon chain's sync committee vouches for the
-execution blocks the node anchors on (issue 25).
+execution blocks the node anchors on.
 
 From one trusted beacon block root (a weak-subjectivity checkpoint) it follows the sync
 committee as the consensus specs' light-client sync protocol does (Altair to Fulu:

@@ -1,10 +1,10 @@
 """Memory guard: keep a worker under its share of the memory limit by shedding L1.
 
-Every ``MEMORY_CHECK_INTERVAL`` seconds the guard compares this worker's resident
+Every ``Tuning.memory_check_interval`` seconds (5) the guard compares this worker's resident
 memory (RSS) with its budget: the node's limit (``MEMORY_LIMIT``, else the cgroup's
 ``memory.max`` / ``memory.limit_in_bytes``) divided by the number of workers, since
-every worker of the node lives in the same container. Above ``MEMORY_HIGH_RATIO``
-(85 %) it trims half of each target (the L1 cache); above ``MEMORY_CRITICAL_RATIO``
+every worker of the node lives in the same container. Above ``memory_high_ratio``
+(85 %) it trims half of each target (the L1 cache); above ``memory_critical_ratio``
 (95 %) it clears the targets and runs a full garbage collection. Each action is
 logged and counted in ``memory_guard_actions_total{action}``. Without a known limit
 the guard only reports RSS.

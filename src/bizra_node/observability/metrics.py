@@ -17,6 +17,9 @@ __all__ = ["NodeMetrics", "SupervisorMetrics"]
 class NodeMetrics:
     def __init__(self) -> None:
         # API
+        self.node_ready = GaugeVec(
+            "node_ready", "1 when /ready answers ready, else 0 (each worker checks every 15 s "
+            "and at each /ready; the lowest worker)", (), aggregate="min")
         self.api_requests = CounterVec(
             "api_requests_total", "HTTP requests by route and status", ("route", "status"))
         self.api_latency = HistogramVec(
@@ -62,7 +65,7 @@ class NodeMetrics:
             "cache_l2_errors_total", "Redis failures, and entries refused from Redis (op invalid: "
             "MAC does not hold; decode: unreadable)", ("op",))
         self.cache_oversize = CounterVec(
-            "cache_oversize_total", "Answers served but not cached: over CACHE_MAX_ENTRY_BYTES",
+            "cache_oversize_total", "Answers served but not cached: over the 1 MiB entry cap",
             ("kind",))
         self.cache_compressed_bytes = CounterVec(
             "cache_l2_payload_bytes_total", "Bytes written to L2 before/after compression",
@@ -104,7 +107,7 @@ class NodeMetrics:
             "db_cache_hit_ratio", "Buffer cache hit ratio of this database (monitor)", (),
             aggregate="max")
         self.db_slow_statements = GaugeVec(
-            "db_slow_statements", "Statements with mean time above DB_SLOW_STATEMENT_MS", (), aggregate="max")
+            "db_slow_statements", "Statements with mean time above 1 s", (), aggregate="max")
         self.db_slowest_statement_ms = GaugeVec(
             "db_slowest_statement_mean_ms", "Highest mean statement time seen (monitor)", (), aggregate="max")
         self.db_replication_lag_bytes = GaugeVec(

@@ -1,4 +1,4 @@
-"""The /api/metrics document: the roadmap's runbook fields, computed from the
+"""The /api/metrics document: the runbook's fields (docs/operations.md), computed from the
 aggregated metric families (so every worker's counts are in it).
 
 Definitions (also in docs/operations.md):

@@ -6,8 +6,9 @@ never outlive the request. It travels in a context variable (``deadline_scope``)
 which asyncio copies into the tasks a request spawns.
 
 Timeouts use ``asyncio.timeout_at``: its timer handle is cancelled when the block
-exits, so nothing is left scheduled behind a call that finished early (the leak the
-roadmap's Promise.race timeout had).
+exits, so nothing is left scheduled behind a call that finished early (a timeout raced
+against the call with ``Promise.race``, as in the system this node replaces, leaves its
+timer behind: a leak under load).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class RetryPolicy:
     def exponential(cls, attempts: int = 3, initial: float = 0.1, multiplier: float = 2.0,
                     cap: float = 2.0, retry_if: RetryIf = _always,
                     rng: Callable[[], float] = random.random) -> RetryPolicy:
-        """The roadmap's default: 3 attempts, 100 ms, x2, 2 s cap, full jitter,
+        """The default: 3 attempts, 100 ms, x2, 2 s cap, full jitter,
         Retry-After honoured."""
         return cls(stop_after_attempt(attempts),
                    honour_retry_after(full_jitter(initial, multiplier, cap, rng)), retry_if)

@@ -133,6 +133,7 @@ class RateLimiter:
         self.config = config
         self._metrics = metrics
         self._redis = redis
+        metrics.rate_limited.preset(("anonymous",), ("key",), ("unavailable",))
         self._leases: dict[str, _Lease] = {}
         self._local = LocalGcra(config.max_callers)
         self._local_policies: dict[Policy, Policy] = {}

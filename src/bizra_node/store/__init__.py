@@ -15,7 +15,7 @@ from .monitor import MonitorThresholds
 from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userlist, write_config
 from .pools import PoolOptions
 from .records import Record
-from .spool import Spool
+from .spool import Spool, unwritable
 from .store import Store, connect_once, describe, run_migrations
 
 __all__ = [
@@ -35,5 +35,6 @@ __all__ = [
     "render_ini",
     "render_userlist",
     "run_migrations",
+    "unwritable",
     "write_config",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,13 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join) the server; returns a DSN for ``database`` (blocking)."""
-        from pgserver import get_server  # type: ignore[attr-defined]
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime folder at import; without
+            # XDG_RUNTIME_DIR (containers, ssh sessions) platformdirs warns and falls back
+            # to /tmp/runtime-<uid>, which serves: the warning told every command's user
+            # nothing they could act on.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR", category=UserWarning)
+            from pgserver import get_server  # type: ignore[attr-defined]
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.folder, cleanup_mode="stop")

@@ -90,6 +90,7 @@ class HistoryReader:
         self._get_pool = get_pool
         self._router = router
         self._metrics = metrics
+        metrics.db_reads.preset(("primary",), ("replica",))
 
     async def query(self, q: HistoryQuery) -> HistoryPage:
         sql, args = build_sql(q)

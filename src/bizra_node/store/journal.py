@@ -2,7 +2,7 @@
 
 ``append(record)`` returns a future that completes once the record is in the log and
 fsynced. One committer task writes whatever has arrived as one frame (the spool's
-format: length, crc32, msgpack records) and fsyncs it in a thread: records arriving
+format, frames.py) and fsyncs it in a thread: records arriving
 during an fsync share the next one (group commit), and fsyncs are at least
 ``commit_interval`` apart, so under load one fsync serves many answers and at low load
 an answer waits about one fsync. Then the records go on to the write-behind queue
@@ -32,8 +32,8 @@ from typing import IO
 from ..errors import StoreUnavailable
 from ..observability import NodeMetrics
 from ..resilience import cancel_and_wait
+from .frames import encode_frame
 from .records import Record
-from .spool import encode_frame
 
 __all__ = ["Journal", "Segment"]
 

@@ -1,4 +1,4 @@
-"""Database monitor: every DB_MONITOR_INTERVAL, a look at the primary.
+"""Database monitor: every minute (Tuning.db_monitor_interval), a look at the primary.
 
 Slow statements (pg_stat_statements when the extension is installed in this
 database), connections by state, the buffer cache hit ratio, and each standby's

@@ -1,10 +1,10 @@
 """pgbouncer.ini and its userlist for the current settings.
 
-Defaults are the roadmap's: session pooling (so the node keeps its prepared-statement
+Defaults: session pooling (so the node keeps its prepared-statement
 cache and per-session timeouts), 2000 client connections, pools of 200 with a floor of
 50 and 25 in reserve, 400 server connections per database, servers idle 10 min and
 recycled after 2 h, query_timeout matching DB_QUERY_TIMEOUT and a 30 s queue wait.
-The node then points DATABASE_URL at PgBouncer and sets DB_PGBOUNCER to the pool mode.
+The node then points DATABASE_URL at PgBouncer (DB_PGBOUNCER: the pool mode, or auto).
 
 PgBouncer refuses startup parameters it does not know, so the node sends none but
 application_name there and SETs its timeouts per session instead (pools.py).
@@ -32,7 +32,7 @@ class Backend:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PgBouncerConfig:
-    """The pgbouncer.ini knobs (PGBOUNCER_* settings); defaults are the roadmap's."""
+    """The pgbouncer.ini knobs (`bizra-node pgbouncer-config` flags); defaults as above."""
 
     listen_addr: str = "127.0.0.1"
     listen_port: int = 6432
@@ -118,7 +118,7 @@ def write_config(config: PgBouncerConfig, ini_path: Path, backend_url: str,
     """Write pgbouncer.ini (and userlist.txt next to it, mode 0600) for the PostgreSQL
     at ``backend_url``."""
     if not backend_url:
-        raise ValueError("no backend: set PGBOUNCER_BACKEND_URL or DATABASE_URL")
+        raise ValueError("no backend: pass --backend or set DATABASE_URL")
     backend = parse_backend(backend_url)
     userlist = ini_path.parent / "userlist.txt"
     ini_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""asyncpg pools configured the roadmap's way, with figures for metrics.
+"""asyncpg pools with server-side timeouts and bounded lifetimes, with figures for metrics.
 
 One ``ManagedPool`` per server (the primary, each replica). Every connection gets the
 server-side timeouts (statement_timeout, idle_in_transaction_session_timeout), the
@@ -11,6 +11,10 @@ refuses unknown ones): in session mode they are SET on each new connection and a
 after each release's RESET ALL; in
 transaction mode nothing session-level survives, so the prepared statement cache is
 off and the timeouts belong on the role (``ALTER ROLE ... SET statement_timeout``).
+``auto`` (DB_PGBOUNCER's default) connects as to PostgreSQL, and when the server
+refuses the startup parameters (PgBouncer's "unsupported startup parameter"), again as
+in transaction mode, which is safe in either PgBouncer mode (``connect``): the node
+and every command reach the same address the same way without being told.
 
 asyncpg before 0.32 closed idle connections below ``min_size`` and never opened them
 again; 0.32 keeps a floor of its own. The maintenance task here samples the pool
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -33,7 +38,7 @@ import asyncpg
 from ..observability import NodeMetrics
 from ..resilience import Periodic
 
-__all__ = ["ManagedPool", "PoolOptions"]
+__all__ = ["ManagedPool", "PoolOptions", "connect"]
 
 log = logging.getLogger("bizra_node.store")
 
@@ -60,15 +65,22 @@ class PoolOptions:
     idle_in_transaction_timeout: float
     query_timeout: float
     connect_timeout: float
-    pgbouncer: str = "off"
-    """off | session | transaction: how the server is reached."""
+    pgbouncer: str = "auto"
+    """auto | off | session | transaction: how the server is reached (auto: as off,
+    unless it refuses startup parameters, then as transaction; ``connect``)."""
 
     def server_settings(self) -> dict[str, str]:
         """Startup parameters; PgBouncer accepts application_name only."""
         out = {"application_name": "bizra-node"}
-        if self.pgbouncer == "off":
+        if self.pgbouncer in ("off", "auto"):
             out.update(self._timeouts())
         return out
+
+    @property
+    def statement_cache_size(self) -> int:
+        """asyncpg's prepared statements per connection (none through a transaction-mode
+        PgBouncer, where the next statement may run on another server connection)."""
+        return 0 if self.pgbouncer == "transaction" else 100
 
     def _timeouts(self) -> dict[str, str]:
         return {"statement_timeout": str(int(self.statement_timeout * 1000)),
@@ -91,6 +103,40 @@ class PoolOptions:
                           "RESET ALL", *statements])
 
 
+def _refused_startup_parameters(exc: BaseException) -> bool:
+    """PgBouncer's answer to startup parameters it does not pass on."""
+    return "unsupported startup parameter" in str(exc)
+
+
+async def connect(dsn: str, options: PoolOptions) -> tuple[asyncpg.Connection, PoolOptions]:
+    """One connection, and the options it was made with: DB_PGBOUNCER=auto resolved to
+    off, or to transaction when the server is a PgBouncer (it refused the timeouts as
+    startup parameters)."""
+    resolved = dataclasses.replace(options, pgbouncer="off") \
+        if options.pgbouncer == "auto" else options
+    try:
+        return await _connect(dsn, resolved), resolved
+    except asyncpg.PostgresError as exc:
+        if options.pgbouncer != "auto" or not _refused_startup_parameters(exc):
+            raise
+    resolved = dataclasses.replace(options, pgbouncer="transaction")
+    return await _connect(dsn, resolved), resolved
+
+
+async def _connect(dsn: str, options: PoolOptions) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn, timeout=options.connect_timeout,
+                                 command_timeout=options.query_timeout,
+                                 server_settings=options.server_settings(),
+                                 statement_cache_size=options.statement_cache_size)
+    try:
+        for sql in options.session_statements():
+            await conn.execute(sql)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
 class ManagedPool:
     """An asyncpg pool with timing, waiting count, gauges and a floor keeper."""
 
@@ -106,6 +152,14 @@ class ManagedPool:
 
     # --- lifecycle -------------------------------------------------------------------
     async def open(self) -> ManagedPool:
+        if self.options.pgbouncer == "auto":
+            conn, self.options = await connect(self.dsn, self.options)
+            await conn.close()
+            if self.options.pgbouncer == "transaction":
+                log.warning(f"database ({self.name}): the server refused the timeouts as "
+                            "startup parameters, so it is a PgBouncer: connecting as with "
+                            "DB_PGBOUNCER=transaction (statement timeouts from the role); set "
+                            "DB_PGBOUNCER=session or transaction to say which")
         o = self.options
         statements = o.session_statements()
 
@@ -127,8 +181,8 @@ class ManagedPool:
             self.dsn, min_size=o.min_size, max_size=o.max_size, max_queries=o.max_queries,
             max_inactive_connection_lifetime=o.idle_timeout, init=init,
             command_timeout=o.query_timeout, timeout=o.connect_timeout,
-            server_settings=o.server_settings(),
-            statement_cache_size=0 if o.pgbouncer == "transaction" else 100, **extra)
+            server_settings=o.server_settings(), statement_cache_size=o.statement_cache_size,
+            **extra)
         self._metrics.db_pool_max.set(o.max_size, self._labels)
         self.sample()
         self._keeper.start()

@@ -1,12 +1,14 @@
 """The local spool: where records wait while PostgreSQL cannot take them.
 
 Files ``spool-<pid>-<ns>.bin`` under ``DATA_DIR/spool``; each holds frames of
-``length (4 bytes) · crc32 (4 bytes) · msgpack list of records``. A writer appends to
-one active file, which it holds an exclusive ``flock`` on; a file nobody holds a lock
-on is pending, and whoever takes its lock may replay it (several workers may share a
-DATA_DIR). A torn or corrupt frame (the machine died mid-write; frames are flushed to
-the OS at once and fsynced by the writer each cycle) ends the file's readable part and
-is reported in the log.
+records, each with its length and checksums (frames.py). A writer appends to one
+active file, which it holds an exclusive ``flock`` on; a file nobody holds a lock on is
+pending, and whoever takes its lock may replay it (several workers may share a
+DATA_DIR). A damaged frame (torn: the machine died mid-write; frames are flushed to the
+OS at once and fsynced by the writer each cycle; or bytes overwritten or cut on disk)
+is skipped and the reader resynchronises on the next intact one, so every intact
+record still lands; the damaged file is then kept under ``DATA_DIR/quarantine/``
+instead of deleted, with a log line saying what was skipped (``quarantine``).
 
 Replays insert with ON CONFLICT DO NOTHING, so a file replayed twice (a crash between
 the commit and the unlink) still lands each record once.
@@ -18,25 +20,17 @@ import contextlib
 import fcntl
 import logging
 import os
-import struct
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-import msgspec
-
+from .frames import Scan, encode_frame, scan
 from .records import Record
 
-__all__ = ["REPLAYABLE", "Spool", "SpoolFull", "encode_frame"]
+__all__ = ["REPLAYABLE", "Spool", "SpoolFull", "encode_frame", "unwritable"]
 
 log = logging.getLogger("bizra_node.store")
-
-_HEADER = struct.Struct(">II")
-_encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(list[tuple[bytes, str, str, int, bool, str | None, int | None,
-                                             bytes, int]]).decode
 
 
 REPLAYABLE = ("spool-*.bin", "journal-*.bin")
@@ -44,10 +38,23 @@ REPLAYABLE = ("spool-*.bin", "journal-*.bin")
 local log's (journal.py) left by a worker that died."""
 
 
-def encode_frame(records: list[Record]) -> bytes:
-    """One frame: length, crc32, msgpack list of records."""
-    payload = _encode(records)
-    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+def unwritable(folder: Path) -> str | None:
+    """Why records could not be written under ``folder`` (made if missing), or None: a
+    file is created, fsynced and deleted there. Checked before a node starts, so a
+    read-only or missing DATA_DIR is one line at start, not a 503 on every cache miss."""
+    probe = folder / f".probe-{os.getpid()}-{time.time_ns()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 class SpoolFull(Exception):
@@ -57,6 +64,8 @@ class SpoolFull(Exception):
 class Spool:
     def __init__(self, folder: Path, max_bytes: int) -> None:
         self.folder = folder
+        self.quarantine_folder = folder.parent / "quarantine"
+        """Where damaged files go once their intact records are stored."""
         self.max_bytes = max_bytes
         self._active: IO[bytes] | None = None
         self._active_path: Path | None = None
@@ -132,9 +141,10 @@ class Spool:
         return sorted(paths, key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
 
     @contextlib.contextmanager
-    def claim(self, path: Path) -> Iterator[list[list[Record]] | None]:
-        """Lock a pending file and yield its frames; None if someone else holds it or it
-        is gone. ``remove`` it inside the block once its records are safely stored."""
+    def claim(self, path: Path) -> Iterator[Scan | None]:
+        """Lock a pending file and yield what it holds (its intact frames, and any damage
+        skipped); None if someone else holds it or it is gone. ``remove`` it (or, when
+        damaged, ``quarantine`` it) inside the block once its records are safely stored."""
         try:
             handle = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -149,7 +159,7 @@ class Spool:
             if not path.exists():  # replayed and removed by another process meanwhile
                 yield None
                 return
-            yield list(_frames(handle.read(), path))
+            yield scan(handle.read())
         finally:
             handle.close()
 
@@ -161,26 +171,35 @@ class Spool:
             return
         self._bytes = max(self._bytes - size, 0)
 
+    def quarantine(self, path: Path, found: Scan) -> Path:
+        """Move a damaged file (its intact records stored) to the quarantine folder, kept
+        as it was for whoever investigates, and say what was skipped."""
+        self.quarantine_folder.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_folder / path.name
+        try:
+            size = path.stat().st_size
+            path.rename(target)
+        except FileNotFoundError:
+            return target
+        self._bytes = max(self._bytes - size, 0)
+        tail = found.damage[-1]
+        where = ("cut short at its end" if len(found.damage) == 1 and
+                 tail.offset + tail.length == size else
+                 f"damaged in {len(found.damage)} place{'s' if len(found.damage) > 1 else ''}")
+        records = (f"{found.records_skipped} records" if found.exact else
+                   f"about {found.records_skipped} records: a frame header was damaged, "
+                   "so they were counted by where records begin")
+        log.warning(f"spool: {path.name} {where}: skipped {found.bytes_skipped} bytes "
+                    f"({records}); stored {found.records} records of {len(found.frames)} "
+                    f"intact frames; file moved to {target}",
+                    extra={"file": path.name, "bytes_skipped": found.bytes_skipped,
+                           "records_skipped": found.records_skipped,
+                           "records_stored": found.records, "quarantine": str(target)})
+        return target
+
     def write_rejected(self, records: list[Record]) -> Path:
         """Keep records PostgreSQL refused for a reason other than being unreachable."""
         path = self.folder / f"rejected-{os.getpid()}-{time.time_ns()}.bin"
         with open(path, "ab") as handle:
             handle.write(encode_frame(records))
         return path
-
-
-def _frames(data: bytes, path: Path) -> Iterator[list[Record]]:
-    offset = 0
-    while offset + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, offset)
-        start = offset + _HEADER.size
-        payload = data[start:start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            log.warning("spool: torn or corrupt frame skipped",
-                        extra={"file": path.name, "offset": offset})
-            return
-        yield list(_decode(payload))
-        offset = start + length
-    if offset != len(data):
-        log.warning("spool: torn frame header skipped", extra={"file": path.name})
-

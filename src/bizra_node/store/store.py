@@ -30,7 +30,7 @@ from .keys import KeyRepository
 from .migrate import migrate
 from .monitor import DatabaseMonitor
 from .partitions import ensure_partitions
-from .pools import ManagedPool, PoolOptions
+from .pools import ManagedPool, PoolOptions, connect
 from .reorgs import mark_reorged
 from .replicas import ReplicaRouter
 from .spool import Spool
@@ -54,12 +54,10 @@ def describe(exc: BaseException) -> str:
 
 
 async def connect_once(dsn: str, options: PoolOptions) -> asyncpg.Connection:
-    """A single connection outside the pools (migrations, housekeeping)."""
-    return await asyncpg.connect(dsn, timeout=options.connect_timeout,
-                                 command_timeout=options.query_timeout,
-                                 server_settings=options.server_settings(),
-                                 statement_cache_size=0 if options.pgbouncer == "transaction"
-                                 else 100)
+    """A single connection outside the pools (migrations, housekeeping, the `keys`
+    command), made as the pools make theirs (``pools.connect``)."""
+    conn, _ = await connect(dsn, options)
+    return conn
 
 
 async def run_migrations(dsn: str, options: PoolOptions, partitions_ahead: int) -> dict[str, Any]:

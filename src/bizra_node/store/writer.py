@@ -437,10 +437,10 @@ class WriteBehind:
         await asyncio.to_thread(self.spool.seal)
         stored = 0
         for path in self.spool.pending():
-            with self.spool.claim(path) as frames:
-                if frames is None:
+            with self.spool.claim(path) as found:
+                if found is None:
                     continue
-                for frame in frames:
+                for frame in found.frames:
                     try:
                         added = await insert_idempotent(pool, frame)
                     except Exception as exc:
@@ -456,7 +456,10 @@ class WriteBehind:
                     self._metrics.write_records.inc(("replayed",), added)
                     if added < len(frame):
                         self._metrics.write_records.inc(("duplicate",), len(frame) - added)
-                self.spool.remove(path)
+                if found.damage:
+                    self.spool.quarantine(path, found)
+                else:
+                    self.spool.remove(path)
         self.spool.refresh()
         self._probe_wait = _PROBE_MIN
         self._next_probe = time.monotonic() + _PROBE_MAX

@@ -28,6 +28,7 @@ from .rpc_proofs import PROVEN_METHODS, RpcProofs, verification_header
 from .service import Recorder, ValidationService, now_iso
 from .shared_heads import HEAD, HeadsFileError, SharedHeads, create_heads_file, remove_heads_file
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
+from .trust import Check
 from .types import (
     Account,
     AccountResult,
@@ -57,6 +58,7 @@ __all__ = [
     "BlockResult",
     "ChainView",
     "ChainViewConfig",
+    "Check",
     "FilterService",
     "HeadsFileError",
     "LogMatcher",

@@ -12,7 +12,7 @@ Where it comes from, in order of preference:
 * **first-use** -- with one upstream, its finalized block is trusted the first time it
   is seen; after that, newer finalized blocks must link back to it.
 
-The anchor is refreshed at most every ANCHOR_REFRESH seconds, on demand (callers await
+The anchor is refreshed at most every Tuning.anchor_refresh seconds (4), on demand (callers await
 :meth:`AnchorKeeper.anchor`, which answers from memory while fresh) and in the
 background. Finality in answers is the anchor's number: a block at or below it is
 final.

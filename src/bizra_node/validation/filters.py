@@ -9,7 +9,7 @@ moves the cursor with a compare-and-set, so two workers answering the same clien
 never give out the same logs twice. Nothing is pinned to an upstream: a filter
 survives an upstream change, another worker, and a node restart (with Redis).
 
-Like geth, a filter not polled for FILTER_TTL seconds is removed, and an unknown
+Like geth, a filter not polled for 5 minutes (Tuning.filter_ttl) is removed, and an unknown
 id is answered ``-32000 "filter not found"``. Differences from geth: a poll spans
 at most RPC_MAX_LOGS_RANGE blocks (the next poll goes on from there); a reorg is
 not reported as ``removed`` logs; pending-transaction filters are not offered.

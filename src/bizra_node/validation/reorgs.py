@@ -104,6 +104,7 @@ class ReorgHandler:
         self.origin = os.urandom(8).hex()
         self._tasks: set[asyncio.Task[None]] = set()
         metrics.chain_reorgs_below_finality.preset(())
+        metrics.chain_reorgs.preset(*((label,) for _, label in _DEPTHS), (">64",))
         metrics.cache_reorg_invalidated.preset(("l1",), ("l2",))
         chain.headers.add_reorg_listener(self.on_reorg)
 

@@ -1,4 +1,4 @@
-"""Hostile input found by schemathesis and by hand (issue 15): each is a 4xx with the
+"""Hostile input found by schemathesis and by hand: each is a 4xx with the
 error envelope and a request id, never a 500 or an empty body."""
 
 from __future__ import annotations

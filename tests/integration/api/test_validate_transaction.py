@@ -8,7 +8,7 @@ import httpx
 
 from bizra_node.app import Node
 from bizra_node.devnet import rpc, wait_receipt
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import Devnet, make_settings, running_node, tuned
 
 NodeClient = tuple[Node, httpx.AsyncClient]
 
@@ -86,9 +86,8 @@ async def test_pending_then_confirmed_then_final(fresh_devnet: Devnet) -> None:
     # answers that can still change are cached for a moment (TTL_PENDING, TTL_HEAD): this
     # test watches one transaction change from block to block, so it makes them tiny (and
     # asks for the finalized anchor every time)
-    fast = make_settings(url, ttl_pending=0.001, ttl_head=0.001, ttl_recent=0.001,
-                         anchor_refresh=0.001)
-    async with running_node(fast) as (_, client):
+    fast = make_settings(url, ttl_pending=0.001, ttl_head=0.001, ttl_recent=0.001)
+    async with running_node(fast, tuning=tuned(anchor_refresh=0.001)) as (_, client):
         pending = (await validate(client, tx_hash))["data"]
         assert pending["status"] == "pending"
         assert pending["blockNumber"] is None

@@ -15,7 +15,7 @@ import pytest
 from bizra_node.api import ASGIApp
 from bizra_node.app import Node
 from bizra_node.devnet import rpc
-from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node, tuned
 from tests.support.asgi_ws import AsgiWebSocket, asgi_websocket
 from tests.support.contracts import deploy_logger, emit
 
@@ -131,7 +131,8 @@ async def test_a_slow_client_is_dropped_and_the_node_goes_on(fresh_devnet: Devne
     """The client takes one message and stops reading; its buffer (4 here) fills with
     new heads and the node closes it (1013). Another client is served meanwhile."""
     url = fresh_devnet.url
-    async with running_node(make_settings(url, ws_client_buffer=4, **FOLLOW_HEADS)) as (node, _):
+    async with running_node(make_settings(url, **FOLLOW_HEADS),
+                            tuning=tuned(ws_client_buffer=4)) as (node, _):
         await node.follower.settled()
         async with socket_to(node, read_buffer=1) as slow, socket_to(node) as fine:
             await slow.call("eth_subscribe", ["newHeads"])

@@ -1,5 +1,5 @@
-"""The cache scenarios of issue 3, end to end: a Node over a real anvil, upstream
-calls counted by a real forwarding proxy, Redis real (the machine's under a unique
+"""The cache's scenarios (hits, misses, Redis down and back, reorgs), end to end: a Node
+over a real anvil, upstream calls counted by a real forwarding proxy, Redis real (the machine's under a unique
 prefix, or a redis-server of the test's own when it gets killed)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import httpx
 
 from bizra_node.app import Node, cache_config, upstream_config
 from bizra_node.devnet import rpc
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import Devnet, make_settings, running_node, tuned
 from tests.support.proxy import CountingProxy, counting_proxy
 from tests.support.redis_server import SHARED_REDIS, RedisServer
 
@@ -166,13 +166,12 @@ async def test_not_found_is_negative_cached_but_never_an_error(devnet: Devnet) -
 
 async def test_redis_killed_mid_run_costs_no_request(devnet: Devnet,
                                                      redis_server: RedisServer) -> None:
-    settings = make_settings(devnet.url, redis_url=redis_server.url, l2_timeout=0.05,
-                             l2_breaker_reset=0.05)
+    settings = make_settings(devnet.url, redis_url=redis_server.url, l2_timeout=0.05)
     m = devnet.manifest
     hashes = [m.legacy_tx, m.eip2930_tx, m.eip1559_tx, *m.transfers, m.deploy_tx,
               m.call_ok_tx, m.reverted_tx]
     statuses: list[int] = []
-    async with running_node(settings) as (node, client):
+    async with running_node(settings, tuning=tuned(l2_breaker_reset=0.05)) as (node, client):
         for tx in hashes[:3]:
             statuses.append((await client.post(TX, json={"txHash": tx})).status_code)
         redis_server.kill()

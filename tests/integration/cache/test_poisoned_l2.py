@@ -1,4 +1,4 @@
-"""A poisoned Redis is never served (issue 15): a value written into Redis by hand under
+"""A poisoned Redis is never served: a value written into Redis by hand under
 the node's key for a final transaction -- a well-formed entry with the writer's body
 and ETag, bytes that are not JSON, a genuine entry moved from another key -- is a miss
 after a restart, through POST and GET, counted and logged; the node answers what the

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from bizra_node.app import cache_config
 from bizra_node.cache import FORMAT_VERSION, Entry, TieredCache, encode_entry
 from bizra_node.observability import NodeMetrics
-from tests.conftest import make_settings
+from tests.conftest import make_settings, split_tuning
 from tests.support.redis_server import RedisServer
 
 
@@ -43,8 +43,9 @@ class Source:
 
 
 def make_cache(redis_url: str = "", **overrides: Any) -> TieredCache:
-    settings = make_settings("http://127.0.0.1:1", redis_url=redis_url, **overrides)
-    return TieredCache(cache_config(settings), NodeMetrics())
+    values, tuning = split_tuning(overrides)
+    settings = make_settings("http://127.0.0.1:1", redis_url=redis_url, **values)
+    return TieredCache(cache_config(settings, tuning), NodeMetrics())
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ async def test_moving_entries_are_dropped_when_the_head_moves(cache: TieredCache
 @pytest.mark.parametrize("stored", [
     b"zstdd1:\x00corrupt",  # a codec prefix with garbage behind it
     b"raw:\x93not an entry",  # decodes, but is not an Entry
-    base64.b64encode(b'{"valid":true}'),  # the roadmap's legacy base64 value
+    base64.b64encode(b'{"valid":true}'),  # the replaced system's bare base64 value
     b"",
 ])
 @pytest.mark.parametrize("sealed", [False, True])
@@ -291,7 +292,7 @@ async def test_get_at_serves_a_moving_entry_only_at_its_head_or_later() -> None:
                                                 Entry(body=b"{}", expires=time.time() + 5))
 
 
-# --- memory: keys counted, long keys digested, large answers not cached (issue 15) -----
+# --- memory: keys counted, long keys digested, large answers not cached ----------------
 async def test_long_subjects_are_keyed_by_their_digest(cache: TieredCache,
                                                        redis_server: RedisServer) -> None:
     subject = "eth_call:" + "ab" * 30_000

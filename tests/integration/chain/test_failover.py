@@ -17,7 +17,7 @@ from bizra_bench.faultproxy import Fault, FaultKind
 from bizra_node.app import Node
 from bizra_node.resilience import State
 from bizra_node.settings import Settings
-from tests.conftest import make_settings, running_node
+from tests.conftest import make_settings, running_node, tuned
 
 
 def requests_for(c: Cluster) -> list[Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]]:
@@ -85,9 +85,9 @@ async def test_one_upstream_killed_mid_load_no_client_request_fails(cluster3: Cl
 
 
 async def test_slow_upstream_is_hedged_and_answers_come_from_the_fast_one(cluster2: Cluster) -> None:
-    settings = uncached_settings(cluster2.node_url, head_poll_interval=0, hedge_delay=0.05)
+    settings = uncached_settings(cluster2.node_url, head_poll_interval=0)
     durations: list[float] = []
-    async with running_node(settings) as (node, client):
+    async with running_node(settings, tuning=tuned(hedge_delay=0.05)) as (node, client):
         i, j = after_start(node, cluster2, Fault("latency", latency=5.0))
         slow, fast = cluster2.proxies[i], cluster2.proxies[j]
         for _ in range(6):
@@ -103,9 +103,8 @@ async def test_slow_upstream_is_hedged_and_answers_come_from_the_fast_one(cluste
 
 
 async def test_all_down_503_fast_once_open_then_half_open_and_closed(cluster2: Cluster) -> None:
-    settings = uncached_settings(cluster2.node_url, head_poll_interval=0, cb_reset_timeout=3.0,
-                             cb_half_open_probes=2)
-    async with running_node(settings) as (node, client):
+    settings = uncached_settings(cluster2.node_url, head_poll_interval=0, cb_reset_timeout=3.0)
+    async with running_node(settings, tuning=tuned(cb_half_open_probes=2)) as (node, client):
         assert (await client.get("/api/v1/validate/block-number")).status_code == 200
         await cluster2.kill_async(0)
         await cluster2.kill_async(1)

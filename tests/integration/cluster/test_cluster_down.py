@@ -1,4 +1,4 @@
-"""`cluster down` stops everything the cluster started, orphans included (issue 27): a
+"""`cluster down` stops everything the cluster started, orphans included: a
 worker whose node's main process was killed with SIGKILL, and which did not stop on its
 own (stopped, so its parent-death signal waits), kept listening and serving; `down`
 skipped it because the pid it knew was gone. A cluster of its own: this kills nodes."""

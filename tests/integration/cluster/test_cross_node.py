@@ -1,8 +1,8 @@
-"""What must hold across nodes (issue 17), on a real local cluster: a miss answered by
+"""What must hold across nodes (docs/scaling.md), on a real local cluster: a miss answered by
 one node is an L2 hit on another with no upstream call; records from every node land
 once in PostgreSQL (and reach the replica); a node killed with SIGKILL under load costs
 at most the requests it was serving, HAProxy's health checks on /ready take it out, and
-it rejoins when the cluster's keeper has started it again (issue 27)."""
+it rejoins when the cluster's keeper has started it again."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ async def test_a_killed_node_costs_at_most_its_in_flight_requests(
         # the requests lost with the node are the ones it was serving (at most one per
         # client connection) and, until HAProxy takes it out, requests HAProxy sends over
         # an idle connection to it it kept open from another client's request (at most
-        # one per such connection: 9 of 8 clients seen before issue 27's changes too);
+        # one per such connection: 9 of 8 clients seen before the keeper too);
         # failed connects are retried on another node, and nothing fails once it is out
         assert failed <= 2 * concurrency, outcomes
         assert out_after < 5.0  # two failed checks 500 ms apart, plus a little

@@ -1,4 +1,4 @@
-"""A cluster node that dies comes back (issue 27): the cluster's keeper starts it again,
+"""A cluster node that dies comes back: the cluster's keeper starts it again,
 `bizra-node cluster restart NODE` does it on demand, `cluster status` counts both; and
 killing a node's main process (the pid `cluster status` prints) takes its workers
 along instead of leaving one serving on the node's port."""

@@ -1,4 +1,4 @@
-"""Refusals a browser can read (issue 22, item 5): with RPC_CORS_ORIGINS set, every
+"""Refusals a browser can read: with RPC_CORS_ORIGINS set, every
 answer under /rpc to an allowed origin carries Access-Control-Allow-Origin and
 Access-Control-Expose-Headers -- 401, 403, 429 (the synchronous lane and the full
 path), 405, 404, 503 and 500 -- so a dapp reads the -32005 instead of an opaque network

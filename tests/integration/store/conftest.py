@@ -47,8 +47,7 @@ def store_settings(dsn: str, data_dir: Path, upstream: str = "http://127.0.0.1:9
                    **overrides: Any) -> Settings:
     values: dict[str, Any] = {"db_enabled": True, "database_url": dsn,
                               "data_dir": str(data_dir), "write_batch_interval": 0.01,
-                              "db_pool_max": 4, "db_pool_min": 2,
-                              "db_monitor_interval": 3600.0}
+                              "db_pool_max": 4, "db_pool_min": 2}
     values.update(overrides)
     return make_settings(upstream, **values)
 

@@ -54,3 +54,21 @@ def test_migrate_command_on_embedded_postgres(data_dir: Path, monkeypatch: pytes
     assert "migrations applied: 0001" in out and "validations_p" in out
     assert main(["migrate"]) == 0
     assert "none (up to date)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_command_on_embedded_postgres_prints_no_warning(data_dir: Path, tmp_path: Path) -> None:
+    """pgserver asks platformdirs for a runtime folder at import: without XDG_RUNTIME_DIR
+    (containers, ssh sessions) that printed a RuntimeDirWarning on every command that
+    starts the embedded database."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "DATABASE_URL")}
+    env["DATA_DIR"] = str(data_dir)
+    done = subprocess.run([str(Path(sys.executable).with_name("bizra-node")), "migrate"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr

@@ -1,4 +1,4 @@
-"""The first start on a new database (issue 15): two workers starting together both
+"""The first start on a new database: two workers starting together both
 reach PostgreSQL (schema work is done once, under the locks), and a start that fails
 names the real cause in the log."""
 

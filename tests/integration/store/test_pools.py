@@ -11,14 +11,14 @@ from bizra_node.observability import NodeMetrics
 from bizra_node.settings import cpu_count
 from bizra_node.store import PoolOptions
 from bizra_node.store.pools import ManagedPool
-from tests.conftest import make_settings
+from tests.conftest import make_settings, tuned
 from tests.integration.store.conftest import wait_for
 
 
 def options(**overrides: object) -> PoolOptions:
-    values: dict[str, object] = {"db_pool_max": 4, "db_pool_min": 2, "db_idle_timeout": 0.3}
+    values: dict[str, object] = {"db_pool_max": 4, "db_pool_min": 2}
     values.update(overrides)
-    return pool_options(make_settings("http://127.0.0.1:9", **values))
+    return pool_options(make_settings("http://127.0.0.1:9", **values), tuned(db_idle_timeout=0.3))
 
 
 def test_pool_formula_defaults() -> None:
@@ -27,8 +27,6 @@ def test_pool_formula_defaults() -> None:
     assert o.min_size == max(cpu_count() // 4, 2) and o.acquire_timeout == 10.0 and o.idle_timeout == 10.0
     assert o.max_queries == 50000 and o.statement_timeout == 30.0 and o.query_timeout == 35.0
     assert o.connect_timeout == 10.0
-    cloud = pool_options(make_settings("http://127.0.0.1:9", db_type="rds"))
-    assert cloud.max_size == o.max_size - 6
     assert o.server_settings()["statement_timeout"] == "30000"
     assert "statement_timeout" not in options(db_pgbouncer="session").server_settings()
     assert options(db_pgbouncer="session").session_statements()[0] == "SET statement_timeout = 30000"
@@ -74,7 +72,7 @@ async def test_waiting_acquires_are_counted(pg_dsn: str) -> None:
 
 
 async def test_idle_connections_go_but_the_floor_stays(pg_dsn: str) -> None:
-    """Idle connections above min are closed after DB_IDLE_TIMEOUT; connections lost
+    """Idle connections above min are closed after Tuning.db_idle_timeout; connections lost
     below min (here: killed by the server) are opened again."""
     pool = await ManagedPool("primary", pg_dsn, options(), NodeMetrics()).open()
     try:

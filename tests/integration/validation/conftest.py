@@ -12,6 +12,7 @@ import pytest
 
 from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.app import Node
+from bizra_node.tuning import Harness
 from tests.conftest import make_settings, running_node
 from tests.support.lying_proxy import LyingProxy, lying_proxy
 
@@ -20,8 +21,8 @@ from tests.support.lying_proxy import LyingProxy, lying_proxy
 async def node_behind(*urls: str, **overrides: Any) -> AsyncIterator[
         tuple[Node, httpx.AsyncClient]]:
     """A node (anvil's blob leaves accepted) behind ``urls``."""
-    settings = make_settings(",".join(urls), trust_pooled_blob_leaves=True, **overrides)
-    async with running_node(settings) as (node, client):
+    settings = make_settings(",".join(urls), **overrides)
+    async with running_node(settings, harness=Harness(pooled_blob_leaves=True)) as (node, client):
         yield node, client
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from bizra_node.app import Node
 from bizra_node.devnet import rpc
-from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node, tuned
 from tests.support.contracts import LOG_TOPIC, deploy_logger, emit
 from tests.support.proxy import counting_proxy
 from tests.support.redis_server import SHARED_REDIS
@@ -138,9 +138,8 @@ async def test_filters_without_redis_live_in_the_worker(devnet: Devnet) -> None:
 
 
 async def test_a_filter_expires_when_not_polled(devnet: Devnet, prefix: str) -> None:
-    settings = make_settings(devnet.url, redis_url=SHARED_REDIS, cache_key_prefix=prefix,
-                             filter_ttl=0.2)
-    async with running_node(settings) as (_, client):
+    settings = make_settings(devnet.url, redis_url=SHARED_REDIS, cache_key_prefix=prefix)
+    async with running_node(settings, tuning=tuned(filter_ttl=0.2)) as (_, client):
         fid = await call(client, "eth_newBlockFilter")
         await asyncio.sleep(0.1)
         await call(client, "eth_getFilterChanges", fid)  # a poll renews it

@@ -1,5 +1,5 @@
 """The head is cached for TTL_HEAD and refreshed ahead of expiry in the background:
-a hit in the head's last part (HEAD_REFRESH_AHEAD) is served at once while one
+a hit in the head's last part (Tuning.head_refresh_ahead) is served at once while one
 refresh is in flight; past expiry, the head is fetched before answering."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import httpx
 import orjson
 from aiohttp import web
 
-from tests.conftest import Devnet, make_settings, running_node
+from tests.conftest import Devnet, make_settings, running_node, tuned
 from tests.support.servers import scripted_upstream
 
 
@@ -61,8 +61,8 @@ async def _validate(client: httpx.AsyncClient, tx: str) -> dict[str, object]:
 async def test_a_hit_never_waits_for_the_head_refresh(devnet: Devnet) -> None:
     async with head_gate(devnet) as (url, gate):
         # refresh once less than 99 % of the minute is left: after 0.6 s, far from expiry
-        settings = make_settings(url, ttl_head=60.0, head_refresh_ahead=0.99)
-        async with running_node(settings) as (node, client):
+        settings = make_settings(url, ttl_head=60.0)
+        async with running_node(settings, tuning=tuned(head_refresh_ahead=0.99)) as (node, client):
             gate.reset()
             tx = devnet.manifest.legacy_tx
             await _validate(client, tx)  # the head comes with the miss's batch
@@ -89,8 +89,8 @@ async def test_a_hit_never_waits_for_the_head_refresh(devnet: Devnet) -> None:
 
 async def test_an_expired_head_is_fetched_before_answering(devnet: Devnet) -> None:
     async with head_gate(devnet) as (url, gate):
-        settings = make_settings(url, ttl_head=0.2, head_refresh_ahead=0.0)
-        async with running_node(settings) as (_, client):
+        settings = make_settings(url, ttl_head=0.2)
+        async with running_node(settings, tuning=tuned(head_refresh_ahead=0.0)) as (_, client):
             gate.reset()
             tx = devnet.manifest.eip1559_tx
             await _validate(client, tx)

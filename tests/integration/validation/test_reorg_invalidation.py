@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from bizra_node.devnet import rpc, wait_receipt
 from bizra_node.validation.headers import Reorg
 from bizra_node.validation.reorgs import Notice
-from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node, tuned
 from tests.support.redis_server import RedisServer
 from tests.support.reorgs import signed_transfer, until, upstream_block, upstream_receipt
 
@@ -126,9 +126,8 @@ async def test_without_the_feed_answers_are_cached_briefly_and_ready_says_so(
         deep_devnet: Devnet) -> None:
     redis = RedisServer().start()
     try:
-        settings = make_settings(deep_devnet.url, **LONG, redis_url=redis.url,
-                                 l2_breaker_reset=0.2)
-        async with running_node(settings) as (node, client):
+        settings = make_settings(deep_devnet.url, **LONG, redis_url=redis.url)
+        async with running_node(settings, tuning=tuned(l2_breaker_reset=0.2)) as (node, client):
             feed = node.reorgs.feed
             assert feed is not None
             await until(lambda: feed.live, what="subscribed")

@@ -53,11 +53,11 @@ def test_dictionary_beats_plain_zstd_on_small_answers() -> None:
     assert with_dict < plain
 
 
-def test_reads_the_roadmap_legacy_formats() -> None:
+def test_reads_the_replaced_systems_formats() -> None:
     codec = Codec()
     # raw:<json>
     assert codec.decode(b"raw:" + ANSWER) == ANSWER
-    # gzip:<base64 of gzip>, the roadmap's "fixed" format
+    # gzip:<base64 of gzip>, the replaced system's later format
     assert codec.decode(b"gzip:" + base64.b64encode(gzip.compress(ANSWER))) == ANSWER
     # the oldest: bare base64 of the JSON (its "compression")
     assert codec.decode(base64.b64encode(ANSWER)) == ANSWER

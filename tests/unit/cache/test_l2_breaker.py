@@ -11,7 +11,7 @@ from bizra_node.app import cache_config
 from bizra_node.cache import RedisL2, TieredCache, l2_breaker_config
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import CircuitBreaker, Outcome, State
-from tests.conftest import make_settings
+from tests.conftest import make_settings, tuned
 
 
 class Clock:
@@ -102,10 +102,10 @@ def test_calls_finishing_after_it_opened_do_not_move_it() -> None:
     assert b.allow() and b.state is State.HALF_OPEN
 
 
-def test_tiered_cache_wires_the_settings_into_the_l2_breaker() -> None:
-    settings = make_settings("http://127.0.0.1:1", redis_url="redis://127.0.0.1:1/0",
-                             l2_breaker_failures=4, l2_breaker_reset=7.5)
-    cache = TieredCache(cache_config(settings), NodeMetrics())
+def test_tiered_cache_wires_its_constants_into_the_l2_breaker() -> None:
+    settings = make_settings("http://127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")
+    cache = TieredCache(cache_config(settings, tuned(l2_breaker_failures=4,
+                                                     l2_breaker_reset=7.5)), NodeMetrics())
     assert cache.l2 is not None
     config = cache.l2.breaker.config
     assert (config.failure_threshold, config.reset_timeout, config.half_open_probes) == (4, 7.5, 1)

@@ -20,7 +20,7 @@ from bizra_node.errors import IntegrityFailure, UpstreamUnavailable
 from bizra_node.jsonrpc import Call, RpcError
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import State
-from tests.conftest import make_settings
+from tests.conftest import make_settings, split_tuning
 from tests.support.servers import scripted_upstream
 
 Answer = Callable[[Any, int], Awaitable[web.StreamResponse | None]]
@@ -99,9 +99,11 @@ async def upstreams(*answers: Answer) -> AsyncIterator[list[Upstream]]:
 @asynccontextmanager
 async def pool_for(urls: list[str], **overrides: Any) -> AsyncIterator[UpstreamPool]:
     values: dict[str, Any] = {"head_poll_interval": 0, "hedge_enabled": False,
-                              "retry_initial": 0.001, "retry_max": 0.01}
+                              "retry_initial": 0.001, "retry_max": 0.01}  # retry_max: Tuning
     values.update(overrides)
-    pool = UpstreamPool(upstream_config(make_settings(",".join(urls), **values)), NodeMetrics())
+    settings, tuning = split_tuning(values)
+    pool = UpstreamPool(upstream_config(make_settings(",".join(urls), **settings), tuning),
+                        NodeMetrics())
     await pool.start()
     try:
         yield pool

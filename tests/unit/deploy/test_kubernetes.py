@@ -1,8 +1,8 @@
 """deploy/kubernetes: every built-in resource passes kubernetes-validate --strict (the
 Kubernetes OpenAPI schemas, unknown fields rejected); the ServiceMonitor, a CRD that tool
 has no schema for, is validated against the Prometheus Operator's own schema
-(npm @kubernetes-models/prometheus-operator, `make deploy-tools`); and what the issue
-asks of the manifests holds. No cluster is reachable here: nothing is applied."""
+(npm @kubernetes-models/prometheus-operator, `make deploy-tools`); and what
+docs/scaling.md says of the manifests holds. No cluster is reachable here: nothing is applied."""
 
 from __future__ import annotations
 

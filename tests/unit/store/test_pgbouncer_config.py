@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from bizra_node.app import pgbouncer_config
-from bizra_node.store import parse_backend, render_ini
+from bizra_node.store import PgBouncerConfig, parse_backend, render_ini
 from bizra_node.store.pgbouncer import render_userlist
-from tests.conftest import make_settings
 
 
 def test_backend_from_urls() -> None:
@@ -17,10 +15,9 @@ def test_backend_from_urls() -> None:
 
 
 def test_trust_backend_and_overrides() -> None:
-    settings = make_settings("http://127.0.0.1:9", pgbouncer_pool_mode="transaction",
-                             pgbouncer_listen_port=7000, db_query_timeout=12.5)
+    config = PgBouncerConfig(pool_mode="transaction", listen_port=7000, query_timeout=12.5)
     backend = parse_backend("postgresql://postgres@127.0.0.1/x")
-    ini = render_ini(pgbouncer_config(settings), backend, "/etc/u.txt")
+    ini = render_ini(config, backend, "/etc/u.txt")
     lines = ini.splitlines()
     for line in ("auth_type = trust", "pool_mode = transaction", "listen_port = 7000",
                  "query_timeout = 13", "auth_file = /etc/u.txt"):

@@ -29,10 +29,10 @@ def test_append_seal_claim_remove(tmp_path: Path) -> None:
     spool.sync()
     spool.seal()
     (path,) = spool.pending()
-    with spool.claim(path) as frames:
-        assert frames is not None
-        assert [len(f) for f in frames] == [3, 2]
-        assert frames[1][0][2] == "3"
+    with spool.claim(path) as found:
+        assert found is not None and found.damage == []
+        assert [len(f) for f in found.frames] == [3, 2]
+        assert found.frames[1][0][2] == "3"
         spool.remove(path)
     assert spool.bytes == 0 and not path.exists()
     with spool.claim(path) as frames:
@@ -47,11 +47,11 @@ def test_a_file_locked_by_another_writer_is_not_claimed(tmp_path: Path) -> None:
     with spool.claim(path) as frames:
         assert frames is None
     other.seal()
-    with spool.claim(path) as frames:
-        assert frames is not None and len(frames) == 1
+    with spool.claim(path) as found:
+        assert found is not None and len(found.frames) == 1
 
 
-def test_torn_tail_is_skipped(tmp_path: Path) -> None:
+def test_torn_tail_and_corrupt_frame_are_skipped(tmp_path: Path) -> None:
     spool = Spool(tmp_path, 1 << 20)
     spool.append(records(4))
     spool.append(records(4, 4))
@@ -63,9 +63,24 @@ def test_torn_tail_is_skipped(tmp_path: Path) -> None:
     path.write_bytes(data + b"\x00\x00")  # a torn header
     assert [len(f) for f in read_frames(path)] == [4, 4]
     corrupt = bytearray(data)
-    corrupt[20] ^= 0xFF
+    corrupt[30] ^= 0xFF  # the first frame's payload: the reader resynchronises on the second
     path.write_bytes(bytes(corrupt))
-    assert read_frames(path) == []
+    assert [f[0][2] for f in read_frames(path)] == ["4"]
+
+
+def test_a_damaged_file_goes_to_quarantine(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", 1 << 20)
+    spool.append(records(4))
+    spool.append(records(4, 4))
+    spool.seal()
+    (path,) = spool.pending()
+    data = path.read_bytes()[:-3]
+    path.write_bytes(data)
+    with spool.claim(path) as found:
+        assert found is not None and found.records == 4 and found.records_skipped == 4
+        kept = spool.quarantine(path, found)
+    assert kept == tmp_path / "quarantine" / path.name and kept.read_bytes() == data
+    assert spool.pending() == [] and spool.refresh() == 0
 
 
 def test_cap_and_rejected_file(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""RPC_SEQUENTIAL and RPC_FORCE_CLOSE: the node set up like the roadmap's starting
-point (the 'before' baseline of `bench suite`) sends one call per round trip on a
-new connection each; the defaults send one batch over a kept-alive connection.
+"""Harness.rpc_sequential and rpc_force_close: the node set up as the system it
+replaces worked (the 'before' baseline of `bench suite`) sends one call per round trip
+on a new connection each; the defaults send one batch over a kept-alive connection.
 
 A transaction in a block the node has not proven yet costs two batches: the
 transaction, its receipt and the head; then the block's full transaction list and
@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bizra_bench.faultproxy import FaultProxy
+from bizra_node.tuning import Harness
 from tests.conftest import Devnet, make_settings, running_node
 
 
@@ -20,8 +21,9 @@ from tests.conftest import Devnet, make_settings, running_node
 async def test_round_trips_and_connections_per_miss(devnet: Devnet, before: bool,
                                                     round_trips: int) -> None:
     async with FaultProxy(devnet.url, count_calls=True) as proxy:
-        settings = make_settings(proxy.url, rpc_sequential=before, rpc_force_close=before)
-        async with running_node(settings) as (_, client):
+        settings = make_settings(proxy.url)
+        harness = Harness(rpc_sequential=before, rpc_force_close=before)
+        async with running_node(settings, harness=harness) as (_, client):
             proxy.reset_counts()
             for tx in (devnet.manifest.legacy_tx, devnet.manifest.eip2930_tx):
                 resp = await client.post("/api/v1/validate/transaction", json={"txHash": tx})
