@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 
 from .api import (
@@ -57,6 +58,15 @@ from .chain import (
     WsTarget,
     ws_url,
 )
+from .consensus import (
+    BeaconApiError,
+    BeaconSource,
+    BeaconSourceConfig,
+    ConsensusError,
+    ExecutionHead,
+    load_network,
+)
+from .consensus import Check as ConsensusCheck
 from .jsonrpc import RpcLimits
 from .lifeline import hold_lifeline
 from .observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
@@ -70,7 +80,7 @@ from .security import (
     RateLimiter,
     key_channel,
 )
-from .settings import Settings, load_settings
+from .settings import Settings, load_settings, shown_url
 from .store import MonitorThresholds, PoolOptions, Store, StoreConfig
 from .tuning import HARNESS, TUNING, Harness, Tuning
 from .validation import (
@@ -92,7 +102,9 @@ from .validation import (
 
 __all__ = [
     "AdminNode",
+    "ConsensusAnchor",
     "Node",
+    "beacon_source_config",
     "cache_config",
     "chain_view_config",
     "create_admin_rsgi_app",
@@ -111,6 +123,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("bizra_node")
+
+_CHECKS = tuple(ConsensusCheck)
 
 
 # --- settings (and the internal constants) -> each component's config -----------------
@@ -156,11 +170,21 @@ def redis_config(s: Settings) -> RedisConfig | None:
 def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
     anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
                           checkpoint=parse_checkpoint(s.anchor_checkpoint),
-                          refresh=t.anchor_refresh, finality_depth=s.finality_depth)
+                          refresh=t.anchor_refresh, finality_depth=s.finality_depth,
+                          sync_committee=s.anchor_source == "beacon")
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
                            refresh_ahead=t.head_refresh_ahead, anchor=anchor,
                            walk_limit=s.trust_walk_limit,
                            canonical_blocks=2 * s.trust_walk_limit + 64)
+
+
+def beacon_source_config(s: Settings, t: Tuning = TUNING) -> BeaconSourceConfig | None:
+    """The light client the anchor takes (ANCHOR_SOURCE=beacon), None otherwise."""
+    if s.anchor_source != "beacon":
+        return None
+    return BeaconSourceConfig(urls=tuple(s.beacon_urls),
+                              checkpoint=bytes.fromhex(s.beacon_checkpoint[2:]),
+                              network=load_network(s.beacon_network), timeout=t.beacon_timeout)
 
 
 def ws_targets(s: Settings) -> tuple[WsTarget, ...]:
@@ -351,6 +375,80 @@ class Reorgs:
         return {"ok": True, "feed": "down", "cacheTtl": "short (TTL_HEAD) until it is back"}
 
 
+class ConsensusAnchor:
+    """The beacon light client the anchor takes (ANCHOR_SOURCE=beacon; docs/trust.md,
+    "The consensus anchor"): its refusals and failures counted, its heads in gauges, its
+    state in /ready.
+
+    Each worker runs its own: a worker stays one self-contained process (nothing to
+    elect, nothing lost when one dies and is replaced), and following costs little
+    (two small verified updates per slot, ~5 ms of CPU and ~9 KB each 12 s on mainnet;
+    a first sync ~42 ms per period since the checkpoint). What the workers must agree
+    on, finality, they already share through the heads file, and each worker's anchor
+    is checked against the upstreams' blocks by itself."""
+
+    def __init__(self, config: BeaconSourceConfig, metrics: NodeMetrics, t: Tuning) -> None:
+        self.metrics = metrics
+        self._start_wait = t.beacon_start_wait
+        self._stale_after = t.beacon_stale_rounds * config.period
+        self._network = config.network
+        self._listeners: list[Any] = []
+        self.source = BeaconSource(config, on_refused=self._refused,
+                                   on_unavailable=self._unavailable, on_changed=self._changed)
+        metrics.beacon_refusals.preset(*(((check.value,)) for check in _CHECKS))
+        metrics.beacon_unavailable.preset(*((shown_url(u),) for u in config.urls))
+
+    def add_listener(self, listener: Any) -> None:
+        """Called with no argument each time the verified heads move."""
+        self._listeners.append(listener)
+
+    def _refused(self, url: str, exc: ConsensusError) -> None:
+        self.metrics.beacon_refusals.inc((exc.check.value,))
+
+    def _unavailable(self, url: str, exc: BeaconApiError) -> None:
+        self.metrics.beacon_unavailable.inc((shown_url(url),))
+
+    def _changed(self, finalized: ExecutionHead | None, optimistic: ExecutionHead | None) -> None:
+        for name, head in (("finalized", finalized), ("optimistic", optimistic)):
+            if head is not None:
+                self.metrics.beacon_slot.set(head.slot, (name,))
+                self.metrics.beacon_head_time.set(
+                    self._network.genesis_time + head.slot * self._network.seconds_per_slot,
+                    (name,))
+        for listener in self._listeners:
+            listener()
+
+    async def start(self) -> None:
+        """Start following, and wait (at most ``beacon_start_wait``) for the first round,
+        so the worker's first answers can be anchored."""
+        await self.source.start()
+        if not await self.source.wait_synced(self._start_wait):
+            log.warning("the beacon light client has not synced yet (%d refusals, %d failed "
+                        "requests): answers are not anchored until it has",
+                        sum(self.source.refusals.values()),
+                        sum(self.source.unavailable.values()))
+
+    async def stop(self) -> None:
+        await self.source.stop()
+
+    async def ready(self) -> dict[str, Any]:
+        """Ready once a round has completed, and while one has within
+        ``beacon_stale_rounds`` periods (``syncing``, then ``stale``: answers are then
+        anchored on an old finalized block, or not at all)."""
+        status = self.source.status()
+        last = self.source.last_refresh
+        state = ("syncing" if not self.source.synced else
+                 "stale" if last is None or time.time() - last > self._stale_after else "synced")
+        fin, opt = self.source.finalized, self.source.optimistic
+        return {"ok": state == "synced", "state": state, "network": status["network"],
+                "currentSlot": status["currentSlot"],
+                "finalized": fin.to_json() if fin else None,
+                "optimistic": opt.to_json() if opt else None,
+                "refusals": status["refusals"],
+                "unavailable": {shown_url(u): n for u, n in self.source.unavailable.items()},
+                "lastRound": last}
+
+
 def open_heads(s: Settings) -> SharedHeads | None:
     """The heads file `serve` made (HEADS_FILE), through which this worker shares what
     it has shown with the node's others; None without one. One that cannot be opened
@@ -384,8 +482,14 @@ class Node:
         self.store = (Store(store_config(settings, t), self.metrics) if settings.db_enabled
                       else None)
         self.heads = open_heads(settings)
+        beacon = beacon_source_config(settings, t)
+        self.consensus = (ConsensusAnchor(beacon, self.metrics, t) if beacon is not None
+                          else None)
         self.chain = ChainView(self.upstreams, chain_view_config(settings, t), self.cache,
-                               self.heads)
+                               self.heads,
+                               self.consensus.source if self.consensus is not None else None)
+        if self.consensus is not None:  # a newly signed finalized block: the anchor moves
+            self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,
                              pooled_blob_leaves=h.pooled_blob_leaves, prefetch=t.trust_prefetch)
         # the node's promise: every check per upstream at 0 from the start, so the first
@@ -400,6 +504,8 @@ class Node:
                                                "redis": self.cache.ready}
         if self.store is not None:
             ready_checks["database"] = self.store.ready
+        if self.consensus is not None:
+            ready_checks["beacon"] = self.consensus.ready
         self.reorgs = Reorgs(settings, self.chain, self.cache, self.metrics, self.store)
         ready_checks["reorgs"] = self.reorgs.ready
         self.security = Security(settings, t, self.metrics, self.store)
@@ -470,6 +576,8 @@ class Node:
     async def start(self) -> None:
         await self.upstreams.start()
         await self.cache.start()
+        if self.consensus is not None:
+            await self.consensus.start()  # the light client's first round, bounded
         await self.chain.start()  # the anchor, and the canonical hashes up to the head
         self.reorgs.start()
         self.follower.start()
@@ -496,6 +604,8 @@ class Node:
         await self.prover.close()
         await self.security.stop()
         await self.chain.close()
+        if self.consensus is not None:
+            await self.consensus.stop()
         if self.heads is not None:
             self.heads.close()
         await self.cache.close()

@@ -23,10 +23,12 @@ __all__ = ["GROUPS", "SECRET_FIELDS", "URL_FIELDS", "Settings", "SettingsError",
            "describe_settings", "load_settings", "shown_url"]
 
 _CHECKPOINT = re.compile(r"[0-9]{1,19}:0x[0-9a-fA-F]{64}")
+_BEACON_ROOT = re.compile(r"0x[0-9a-fA-F]{64}")
 
 SECRET_FIELDS = ("api_key_secret", "cache_secret", "redis_sentinel_password")
 """Settings whose values are secrets (SecretStr): never in an error, a log line or a repr."""
-URL_FIELDS = ("bizra_node_url", "database_url", "db_read_urls", "redis_url", "head_follow_ws")
+URL_FIELDS = ("bizra_node_url", "database_url", "db_read_urls", "redis_url", "head_follow_ws",
+              "beacon_api_urls")
 """Settings holding URLs (comma-separated lists for some), which may carry a password or a
 provider key: shown only as scheme://host:port (``shown_url``)."""
 
@@ -174,6 +176,22 @@ class Settings(BaseSettings):
         "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
         "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
         "several upstreams, trust on first use with one.")
+    anchor_source: Literal["upstreams", "beacon"] = Field(
+        "upstreams", description="Where the anchor comes from: upstreams (ANCHOR_CHECKPOINT, "
+        "else a quorum of upstreams, else trust on first use) or beacon (the finalized "
+        "execution block the beacon chain's sync committee signed, followed by a light "
+        "client from BEACON_CHECKPOINT through BEACON_API_URLS; docs/trust.md).")
+    beacon_api_urls: str = Field(
+        "", description="ANCHOR_SOURCE=beacon: beacon node REST API URLs, comma-separated, "
+        "asked in turn (every answer is verified: one honest one is enough).")
+    beacon_checkpoint: str = Field(
+        "", description="ANCHOR_SOURCE=beacon: the trusted beacon block root the light "
+        "client starts from, 0x + 64 hex digits (a recent finalized epoch-boundary block; "
+        "docs/trust.md says how to pick one).")
+    beacon_network: str = Field(
+        "mainnet", description="ANCHOR_SOURCE=beacon: mainnet, sepolia, holesky or hoodi, or "
+        "the path of a devnet's config file (config.yaml or the beacon API's config/spec "
+        "JSON, with GENESIS_TIME and GENESIS_VALIDATORS_ROOT added).")
     trust_walk_limit: int = Field(
         4096, ge=1, le=1_000_000, description="Blocks the node walks parent links over "
         "between the anchor and an answer's block; beyond, answers are 'consistent', not "
@@ -343,7 +361,8 @@ class Settings(BaseSettings):
     )
 
     @field_validator("bizra_node_url", "db_read_urls", "redis_url", "database_url",
-                     "anchor_checkpoint")
+                     "anchor_checkpoint", "beacon_api_urls", "beacon_checkpoint",
+                     "beacon_network")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
@@ -374,6 +393,7 @@ class Settings(BaseSettings):
             _check_url("HEAD_FOLLOW_WS", url, ("ws", "wss"))
         if self.anchor_checkpoint and not _CHECKPOINT.fullmatch(self.anchor_checkpoint):
             raise ValueError("ANCHOR_CHECKPOINT must be NUMBER:0x<64 hex digits>")
+        self._check_beacon()
         self._check_security()
         return self
 
@@ -395,6 +415,37 @@ class Settings(BaseSettings):
             if not self.db_enabled:
                 problems.append("API_KEYS_MODE is on: keys live in PostgreSQL (DB_ENABLED)")
         return problems
+
+    def _check_beacon(self) -> None:
+        """ANCHOR_SOURCE and the BEACON_* settings agree, each well-formed."""
+        for url in self.beacon_urls:
+            _check_url("BEACON_API_URLS", url, ("http", "https"))
+        if self.beacon_checkpoint and not _BEACON_ROOT.fullmatch(self.beacon_checkpoint):
+            raise ValueError("BEACON_CHECKPOINT must be 0x + 64 hex digits (a beacon block "
+                             "root)")
+        if self.anchor_source != "beacon":
+            if self.beacon_urls or self.beacon_checkpoint:
+                raise ValueError("BEACON_API_URLS or BEACON_CHECKPOINT is set but ANCHOR_SOURCE "
+                                 "is upstreams: set ANCHOR_SOURCE=beacon to anchor on the sync "
+                                 "committee, or unset them")
+            return
+        if not self.beacon_urls or not self.beacon_checkpoint:
+            raise ValueError("ANCHOR_SOURCE=beacon needs BEACON_API_URLS (beacon APIs) and "
+                             "BEACON_CHECKPOINT (a trusted beacon block root)")
+        if self.anchor_checkpoint:
+            raise ValueError("ANCHOR_CHECKPOINT pins an execution block for "
+                             "ANCHOR_SOURCE=upstreams; with beacon, the trusted start is "
+                             "BEACON_CHECKPOINT: unset one")
+        from .consensus import load_network
+
+        try:
+            load_network(self.beacon_network)
+        except ValueError as exc:
+            raise ValueError(f"BEACON_NETWORK: {exc}") from None
+
+    @property
+    def beacon_urls(self) -> list[str]:
+        return [u.strip() for u in self.beacon_api_urls.split(",") if u.strip()]
 
     def _check_security(self) -> None:
         from .apikeys import SCOPES

@@ -87,6 +87,15 @@ class Tuning:
     anchor_refresh: float = 4.0
     """Ask for the finalized block (the anchor) again after this many s: finality moves
     once an epoch (6.4 min on mainnet), so answers' finality lags it by at most 4 s."""
+    beacon_start_wait: float = 15.0
+    """ANCHOR_SOURCE=beacon: seconds a worker waits at start for the light client's first
+    round (bootstrap and period updates: ~42 ms of CPU per period since the checkpoint,
+    docs/trust.md); past it the worker serves unanchored answers until the round is done."""
+    beacon_timeout: float = 10.0
+    """Seconds per beacon API request."""
+    beacon_stale_rounds: float = 5.0
+    """/ready says the beacon anchor is stale when no round has completed for this many
+    refresh periods (one slot each: a minute on mainnet)."""
     trust_block_memo: int = 256
     """Proven blocks kept per worker, so one rebuild of a block's tries serves every
     transaction of it (docs/trust.md)."""

@@ -15,7 +15,7 @@ from .api import MAX_REQUEST_LIGHT_CLIENT_UPDATES, BeaconApi, BeaconApiError
 from .checks import Check, ConsensusError
 from .client import Clock, ExecutionHead, LightClient
 from .command import add_beacon_parser, run_beacon_command
-from .forks import NETWORKS, Fork, NetworkConfig, Preset, network
+from .forks import NETWORKS, Fork, NetworkConfig, Preset, load_network, network
 from .source import BeaconSource, BeaconSourceConfig
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "NetworkConfig",
     "Preset",
     "add_beacon_parser",
+    "load_network",
     "network",
     "run_beacon_command",
 ]

@@ -13,10 +13,12 @@ beacon API's /eth/v1/config/spec) with its genesis.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 
 from .ssz import BYTES4, BYTES32, Container
 
@@ -31,6 +33,7 @@ __all__ = [
     "compute_domain",
     "compute_fork_data_root",
     "compute_signing_root",
+    "load_network",
     "network",
 ]
 
@@ -292,3 +295,67 @@ def network(name: str) -> NetworkConfig:
         return NETWORKS[name]
     except KeyError:
         raise ValueError(f"unknown network {name!r} (known: {', '.join(NETWORKS)})") from None
+
+
+def load_network(value: str) -> NetworkConfig:
+    """BEACON_NETWORK: a built-in network's name, or the path of a devnet's config file:
+    JSON (the beacon API's /eth/v1/config/spec answer, ``{"data": {...}}``, or the
+    mapping itself) or a config.yaml of flat ``KEY: value`` lines, either with
+    GENESIS_TIME and GENESIS_VALIDATORS_ROOT added (the beacon API's
+    /eth/v1/beacon/genesis). Raises ValueError saying what is wrong."""
+    value = value.strip()
+    if value in NETWORKS:
+        return NETWORKS[value]
+    if "/" not in value and "." not in value:
+        raise ValueError(f"not a known network ({', '.join(NETWORKS)}) nor the path of a "
+                         "devnet config file")
+    path = Path(value)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read the network config file: {exc.strerror}") from None
+    config = _config_mapping(text)
+    root = str(config.get("GENESIS_VALIDATORS_ROOT", "")).strip("'\"")
+    if "GENESIS_TIME" not in config or not root:
+        raise ValueError("the network config file lacks GENESIS_TIME and "
+                         "GENESIS_VALIDATORS_ROOT (the "
+                         "beacon API's /eth/v1/beacon/genesis gives them)")
+    raw = root.removeprefix("0x")
+    try:
+        root_bytes = bytes.fromhex(raw)
+    except ValueError:
+        root_bytes = b""
+    if len(root_bytes) != 32:
+        raise ValueError("the network config file's GENESIS_VALIDATORS_ROOT is not 0x + 64 "
+                         "hex digits")
+    return NetworkConfig.from_config(config, genesis_time=_number(config["GENESIS_TIME"],
+                                                                  "GENESIS_TIME"),
+                                     genesis_validators_root=root_bytes)
+
+
+def _config_mapping(text: str) -> dict[str, object]:
+    """A config file's mapping: JSON (optionally under ``data``), else flat YAML lines
+    (``KEY: value`` at the top level; comments, blank lines and the items of nested
+    lists such as BLOB_SCHEDULE skipped, quotes removed)."""
+    if text.lstrip().startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            raise ValueError("the network config is not valid JSON") from None
+        if isinstance(loaded, dict) and isinstance(loaded.get("data"), dict):
+            loaded = loaded["data"]
+        if not isinstance(loaded, dict):
+            raise ValueError("the network config is not a JSON object")
+        return {str(k): v for k, v in loaded.items()}
+    out: dict[str, object] = {}
+    for raw_line in text.splitlines():
+        if raw_line[:1] in (" ", "\t", "-"):
+            continue  # inside a nested value
+        line = raw_line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, item = line.partition(":")
+        if not sep or not key.strip():
+            raise ValueError(f"the network config has a line that is not KEY: value ({key!r})")
+        out[key.strip()] = item.strip().strip("'\"")
+    return out

@@ -34,12 +34,14 @@ from .checks import ConsensusError
 from .client import Clock, ExecutionHead, LightClient
 from .forks import NetworkConfig
 
-__all__ = ["BeaconSource", "BeaconSourceConfig", "Changed", "Refused"]
+__all__ = ["BeaconSource", "BeaconSourceConfig", "Changed", "Refused", "Unavailable"]
 
 log = logging.getLogger("bizra_node.consensus")
 
 Refused = Callable[[str, ConsensusError], None]
 """Called with (beacon API url, error) for each refused answer."""
+Unavailable = Callable[[str, BeaconApiError], None]
+"""Called with (beacon API url, error) for each failed request."""
 Changed = Callable[[ExecutionHead | None, ExecutionHead | None], None]
 """Called with (finalized, optimistic) after a refresh that moved either."""
 
@@ -92,7 +94,8 @@ class BeaconSource:
 
     def __init__(self, config: BeaconSourceConfig, *,
                  session: aiohttp.ClientSession | None = None, clock: Clock | None = None,
-                 on_refused: Refused | None = None, on_changed: Changed | None = None) -> None:
+                 on_refused: Refused | None = None, on_changed: Changed | None = None,
+                 on_unavailable: Unavailable | None = None) -> None:
         self.config = config
         self._session = session
         self._own_session = session is None
@@ -104,6 +107,7 @@ class BeaconSource:
         self._synced = asyncio.Event()
         self._on_refused = on_refused
         self._on_changed = on_changed
+        self._on_unavailable = on_unavailable
         self._task = Periodic("beacon light client", self.refresh, config.period,
                               logger=log, first_delay=0)
         self.refusals: Counter[str] = Counter()
@@ -200,6 +204,8 @@ class BeaconSource:
             except BeaconApiError as exc:
                 self.unavailable[api.url] += 1
                 log.warning("beacon light client: %s", exc)
+                if self._on_unavailable is not None:
+                    self._on_unavailable(api.url, exc)
                 continue
             if not completed:
                 completed = True

@@ -55,6 +55,19 @@ class NodeMetrics:
             "upstream_integrity_failures_total",
             "Upstream answers that failed a verification check, by upstream and check",
             ("upstream", "check"))
+        # the consensus anchor (ANCHOR_SOURCE=beacon)
+        self.beacon_refusals = CounterVec(
+            "beacon_refusals_total", "Beacon API answers the light client refused, by the "
+            "check they failed (a forged signature, a swapped committee, ...)", ("check",))
+        self.beacon_unavailable = CounterVec(
+            "beacon_unavailable_total", "Failed beacon API requests, by URL (scheme://host:port)",
+            ("url",))
+        self.beacon_slot = GaugeVec(
+            "beacon_head_slot", "Slot of the latest verified beacon header, by head "
+            "(finalized, optimistic; the highest over workers)", ("head",), aggregate="max")
+        self.beacon_head_time = GaugeVec(
+            "beacon_head_timestamp_seconds", "Unix time of that slot (its age: time() minus "
+            "this), by head", ("head",), aggregate="max")
         # cache
         self.cache_hits = CounterVec("cache_hits_total", "Cache hits", ("tier", "kind"))
         self.cache_misses = CounterVec("cache_misses_total", "Cache misses", ("tier", "kind"))

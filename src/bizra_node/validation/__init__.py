@@ -3,7 +3,7 @@ JSON-RPC endpoint (its caching and consistency rules, filters, subscriptions).""
 
 from __future__ import annotations
 
-from .anchor import AnchorConfig, parse_checkpoint
+from .anchor import AnchorConfig, ConsensusHeads, ExecutionClaim, parse_checkpoint
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
 from .filters import FilterService, Records, RpcFailed
@@ -59,6 +59,8 @@ __all__ = [
     "ChainView",
     "ChainViewConfig",
     "Check",
+    "ConsensusHeads",
+    "ExecutionClaim",
     "FilterService",
     "HeadsFileError",
     "LogMatcher",

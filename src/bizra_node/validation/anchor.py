@@ -11,6 +11,14 @@ Where it comes from, in order of preference:
   of them has finalized.
 * **first-use** -- with one upstream, its finalized block is trusted the first time it
   is seen; after that, newer finalized blocks must link back to it.
+* **sync-committee** -- ANCHOR_SOURCE=beacon: the finalized execution block (number,
+  hash) the beacon chain's sync committee signed, as the light client
+  (bizra_node.consensus.BeaconSource, passed in as ``consensus``) last verified it. The
+  upstreams only serve its header: one whose block at that number has another hash
+  fails ``anchor_hash`` (an upstream integrity failure, counted against it; the pool
+  asks the next), it never becomes the anchor. Until the light client has synced there
+  is no anchor. Each anchor stands on the sync committee's signature, so it is not
+  linked to the one before (a quorum's is not either).
 
 The anchor is refreshed at most every Tuning.anchor_refresh seconds (4), on demand (callers await
 :meth:`AnchorKeeper.anchor`, which answers from memory while fresh) and in the
@@ -26,13 +34,15 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ..errors import UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from .trust import Anchor, AnchorSource, Check, Header, TrustError, verify_header
 from .upstreams import Upstreams
 
-__all__ = ["AnchorConfig", "AnchorKeeper", "parse_checkpoint"]
+__all__ = ["AnchorConfig", "AnchorKeeper", "ConsensusHeads", "ExecutionClaim",
+           "parse_checkpoint"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -52,6 +62,27 @@ def parse_checkpoint(text: str) -> tuple[int, bytes] | None:
     return int(number), bytes.fromhex(raw)
 
 
+class ExecutionClaim(Protocol):
+    """An execution block a light client verified (consensus.ExecutionHead)."""
+
+    @property
+    def slot(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+    @property
+    def block_hash(self) -> bytes: ...
+
+
+class ConsensusHeads(Protocol):
+    """What the anchor reads of the light client (consensus.BeaconSource): the latest
+    verified finalized and optimistic execution blocks, None until it has synced."""
+
+    @property
+    def finalized(self) -> ExecutionClaim | None: ...
+    @property
+    def optimistic(self) -> ExecutionClaim | None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnchorConfig:
     upstreams: int = 1
@@ -61,6 +92,8 @@ class AnchorConfig:
     refresh: float = 2.0
     finality_depth: int = 64
     """Blocks behind the head taken as finalized when upstreams have no 'finalized' tag."""
+    sync_committee: bool = False
+    """ANCHOR_SOURCE=beacon: the light client's finalized block is the anchor."""
 
     def __post_init__(self) -> None:
         if self.quorum < 1 or self.refresh <= 0 or self.upstreams < 1:
@@ -68,6 +101,8 @@ class AnchorConfig:
 
     @property
     def source(self) -> AnchorSource:
+        if self.sync_committee:
+            return AnchorSource.SYNC_COMMITTEE
         if self.checkpoint is not None:
             return AnchorSource.CHECKPOINT
         if self.upstreams >= 2 and self.quorum >= 2:
@@ -81,10 +116,14 @@ to the older by parent hashes; raises TrustError(parent_link) when it is not."""
 
 
 class AnchorKeeper:
-    def __init__(self, upstreams: Upstreams, config: AnchorConfig, link: Link) -> None:
+    def __init__(self, upstreams: Upstreams, config: AnchorConfig, link: Link,
+                 consensus: ConsensusHeads | None = None) -> None:
+        if config.sync_committee and consensus is None:
+            raise ValueError("AnchorKeeper: a sync-committee anchor needs the light client")
         self._up = upstreams
         self.config = config
         self.source = config.source
+        self._consensus = consensus
         self._link = link
         self.current: Anchor | None = None
         self.header: Header | None = None
@@ -92,6 +131,10 @@ class AnchorKeeper:
         self._refreshing: asyncio.Task[Anchor | None] | None = None
         self.failures = 0
         """Refreshes in a row that could not establish a newer anchor."""
+
+    def expire(self) -> None:
+        """The next :meth:`anchor` refreshes (the light client's finalized block moved)."""
+        self._at = 0.0
 
     def forget(self) -> None:
         """Drop the anchor (it was reorged away): the next :meth:`anchor` establishes one
@@ -122,12 +165,17 @@ class AnchorKeeper:
 
     async def _refresh(self) -> Anchor | None:
         try:
-            candidate = await (self._quorum() if self.source is AnchorSource.QUORUM
-                               else self._finalized_header())
+            if self.source is AnchorSource.SYNC_COMMITTEE:
+                candidate = await self._signed()
+            elif self.source is AnchorSource.QUORUM:
+                candidate = await self._quorum()
+            else:
+                candidate = await self._finalized_header()
             if candidate is not None:
                 await self._adopt(candidate)
                 self.failures = 0
-        except (TrustError, UpstreamUnavailable, ValueError, TypeError, KeyError) as exc:
+        except (TrustError, UpstreamError, UpstreamUnavailable, ValueError, TypeError,
+                KeyError) as exc:
             self.failures += 1
             (log.warning if self.failures in (1, 10, 100) else log.debug)(
                 "anchor not refreshed (%s): %s", self.source.value, exc,
@@ -154,7 +202,7 @@ class AnchorKeeper:
                 raise TrustError(Check.PARENT_LINK, f"block {number} is not the checkpoint")
             now = checkpoint
             self._set(checkpoint)
-        if now is not None and self.source is not AnchorSource.QUORUM:
+        if now is not None and self.source in (AnchorSource.CHECKPOINT, AnchorSource.FIRST_USE):
             await self._link(now, header)
         self._set(header)
 
@@ -167,6 +215,41 @@ class AnchorKeeper:
         if not isinstance(raw, dict):
             raise UpstreamUnavailable(f"no header for block {number}")
         return verify_header(raw)
+
+    async def _signed(self) -> Header | None:
+        """The header of the light client's finalized execution block, as an upstream
+        serves it and only if its hash is the one signed (None before the light client
+        has synced)."""
+        assert self._consensus is not None
+        claim = self._consensus.finalized
+        if claim is None:
+            return None
+        number, signed = claim.number, claim.block_hash
+        found: list[Header] = []
+
+        async def same_block(answers: list[Any], upstream: str) -> None:
+            if answers[0] is None or isinstance(answers[0], RpcError):  # not there yet
+                raise UpstreamError(f"upstream does not have block {number}", kind="missing",
+                                    upstream=upstream)
+            try:
+                header = verify_header(answers[0])
+            except TrustError as exc:
+                raise IntegrityFailure(exc.check.value, exc.message) from None
+            except (TypeError, KeyError, ValueError):
+                raise IntegrityFailure(Check.HEADER_HASH.value,
+                                       f"no well-formed header for block {number}") from None
+            if header.number != number or header.hash != signed:
+                log.warning("upstream %s serves 0x%s as block %d; the sync committee signed "
+                          "0x%s: refused (an integrity failure, not a new anchor)", upstream,
+                          header.hash.hex(), number, signed.hex())
+                raise IntegrityFailure(Check.ANCHOR_HASH.value,
+                                       f"block {number} is 0x{header.hash.hex()}, the sync "
+                                       f"committee signed 0x{signed.hex()}")
+            found.append(header)
+
+        await self._up.batch([Call("eth_getBlockByNumber", (hex(number), False))],
+                             verify=same_block)
+        return found[-1]
 
     async def _finalized_header(self) -> Header:
         """The upstreams' finalized block (through the pool, with failover)."""

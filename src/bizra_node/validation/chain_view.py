@@ -24,6 +24,12 @@ Both services (validation and /rpc) take this view; nothing else keeps a head. R
   worker shows, and ``latest`` is asked at it. Each higher finalized block is
   published too (number and hash) and taken by the others unless it contradicts the
   canonical hash they hold at that number (:meth:`known_finalized`).
+* **The head claim.** With ANCHOR_SOURCE=beacon, :attr:`head_claim` is the latest
+  optimistic execution block (slot, number, hash) the sync committee signed, as the
+  light client last verified it (None before it has synced, and with other anchor
+  sources). Nothing here acts on it yet: it is what a head rule can compare the
+  upstreams' head with (a head above it is unsigned so far; a hash that differs at its
+  number is a fork the committee did not sign).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ..cache import Entry, TieredCache
 from ..errors import UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..resilience import Periodic
-from .anchor import AnchorConfig, AnchorKeeper
+from .anchor import AnchorConfig, AnchorKeeper, ConsensusHeads, ExecutionClaim
 from .canonical import CanonicalChain
 from .convert import hex_int
 from .headers import HeaderChain
@@ -77,7 +83,8 @@ class ChainViewConfig:
 
 class ChainView:
     def __init__(self, upstreams: Upstreams, config: ChainViewConfig,
-                 cache: TieredCache | None = None, shared: SharedHeads | None = None) -> None:
+                 cache: TieredCache | None = None, shared: SharedHeads | None = None,
+                 consensus: ConsensusHeads | None = None) -> None:
         self._up = upstreams
         self._config = config
         self._cache = cache
@@ -100,8 +107,15 @@ class ChainView:
         self._refresh: asyncio.Task[None] | None = None
         self.canonical = CanonicalChain(config.canonical_blocks)
         self.headers = HeaderChain(upstreams, self.canonical, walk_limit=config.walk_limit)
-        self.anchors = AnchorKeeper(upstreams, config.anchor, self._carry_anchor)
+        self.anchors = AnchorKeeper(upstreams, config.anchor, self._carry_anchor, consensus)
+        self._consensus = consensus
         self._anchor_refresh: Periodic | None = None
+
+    @property
+    def head_claim(self) -> ExecutionClaim | None:
+        """The sync committee's latest optimistic execution block (see the module); None
+        without a light client or before it has synced."""
+        return self._consensus.optimistic if self._consensus is not None else None
 
     # --- the anchor -------------------------------------------------------------------
     async def anchor(self) -> Anchor | None:

@@ -5,8 +5,10 @@
 header is not linked to an anchor) or ``anchored`` (the header is linked by parent
 hashes to the anchor). ``anchor`` says where the anchor comes from: ``quorum`` (a
 finalized hash a quorum of independent upstreams agree on), ``checkpoint`` (pinned by
-the operator) or ``first-use`` (one upstream's finalized hash, trusted the first time
-it was seen: as good as that upstream at that moment).
+the operator), ``first-use`` (one upstream's finalized hash, trusted the first time
+it was seen: as good as that upstream at that moment) or ``sync-committee`` (the
+finalized execution block the beacon chain's sync committee signed, followed by the
+light client from a trusted beacon block root).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class AnchorSource(StrEnum):
     QUORUM = "quorum"
     CHECKPOINT = "checkpoint"
     FIRST_USE = "first-use"
+    SYNC_COMMITTEE = "sync-committee"
 
 
 @dataclass(frozen=True, slots=True)
