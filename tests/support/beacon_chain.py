@@ -8,7 +8,8 @@ execution block numbers and hashes: ``advance(finalized, optimistic)`` builds bl
 with full attestations until the block carrying ``finalized`` is finalized, the block
 carrying ``optimistic`` is attested and a next block carries the sync committee's
 aggregate signature over it; the light-client update of that round follows the spec's
-``create_light_client_update``. So a light client synced from ``trusted_root`` reports
+``create_light_client_update`` (``finality_update_of`` gives an older round's finality
+update again, to replay). So a light client synced from ``trusted_root`` reports
 exactly the execution blocks it was given, which is how the node can later anchor on
 anvil's real blocks. ``BeaconServer(chain)`` (tests/support/beacon.py) serves it.
 
@@ -219,6 +220,14 @@ class LightClientChain:
 
     def optimistic_update(self) -> Any:
         return self._optimistic
+
+    def finality_update_of(self, index: int) -> Any:
+        """The finality update of round ``index`` (0: the first), as the API serves one:
+        an older round's is valid and signed, and names an older finalized block than a
+        light client that has followed later rounds holds."""
+        with self._lock:
+            update = self.rounds[index]
+            return self._versioned(self.spec.create_light_client_finality_update(update))
 
     def genesis(self) -> Any:
         return {"data": {"genesis_time": str(self.genesis_time),
