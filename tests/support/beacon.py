@@ -11,7 +11,9 @@ counts what was asked (the updates endpoint's pages by their ``count``).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-__all__ = ["MAINNET_FIXTURES", "BeaconData", "BeaconServer", "RecordedBeacon", "period_of"]
+__all__ = ["MAINNET_FIXTURES", "BeaconData", "BeaconServer", "BeaconThread", "RecordedBeacon",
+           "period_of"]
 
 MAINNET_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "consensus" / "mainnet"
 Json = Any
@@ -158,3 +161,27 @@ class BeaconServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class BeaconThread:
+    """A ``BeaconServer`` on an event loop of its own thread, for tests whose own thread
+    blocks (a node in a subprocess waited for with sleeps): ``start()`` returns the URL;
+    ``server.tamper`` may be changed from the test's thread."""
+
+    def __init__(self, data: BeaconData) -> None:
+        self.server = BeaconServer(data)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="beacon-api",
+                                        daemon=True)
+
+    def start(self) -> str:
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(30)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
