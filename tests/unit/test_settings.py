@@ -113,8 +113,9 @@ MOVED_OUT = {
 
 def test_the_settings_are_the_ones_an_operator_needs() -> None:
     """147 settings were too many to read: benchmark switches, a command's knobs and
-    internal constants are not settings. The other helpers' additions have room."""
-    assert len(Settings.model_fields) < 90
+    internal constants are not settings. The other helpers' additions have room (the
+    consensus anchor took four: ANCHOR_SOURCE and BEACON_*)."""
+    assert len(Settings.model_fields) < 95
     assert MOVED_OUT.isdisjoint(Settings.model_fields)
 
 
@@ -129,3 +130,42 @@ def test_bizra_node_settings_groups_them_as_the_docs_do() -> None:
         f"### {title}" for title, _ in GROUPS]
     listed = [name for _, names in GROUPS for name in names]
     assert sorted(listed) == sorted(Settings.model_fields)  # each once, in one group
+
+
+# -- the consensus anchor: ANCHOR_SOURCE and BEACON_* ------------------------------------------
+_ROOT = "0x" + "ab" * 32
+
+
+def test_the_beacon_anchor_settings() -> None:
+    s = load_settings(anchor_source="beacon", beacon_api_urls="http://a:5052/s3cr3t, https://b",
+                      beacon_checkpoint=_ROOT, beacon_network="sepolia")
+    assert s.beacon_urls == ["http://a:5052/s3cr3t", "https://b"]
+    assert "s3cr3t" not in repr(s)  # a provider's key in the path is not shown
+    assert load_settings().anchor_source == "upstreams"
+
+
+@pytest.mark.parametrize(("values", "says"), [
+    ({"anchor_source": "helios"}, "ANCHOR_SOURCE: Input should be 'upstreams' or 'beacon'"),
+    ({"anchor_source": "beacon"}, "ANCHOR_SOURCE=beacon needs BEACON_API_URLS"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a"},
+     "ANCHOR_SOURCE=beacon needs BEACON_API_URLS (beacon APIs) and BEACON_CHECKPOINT"),
+    ({"beacon_api_urls": "http://a"}, "is set but ANCHOR_SOURCE is upstreams"),
+    ({"beacon_checkpoint": _ROOT}, "is set but ANCHOR_SOURCE is upstreams"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a", "beacon_checkpoint": "0x12"},
+     "BEACON_CHECKPOINT must be 0x + 64 hex digits"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a",
+      "beacon_checkpoint": "0x" + "zz" * 32}, "BEACON_CHECKPOINT must be 0x + 64 hex digits"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "ws://a", "beacon_checkpoint": _ROOT},
+     "BEACON_API_URLS: each entry must be a http:// or https:// URL"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a", "beacon_checkpoint": _ROOT,
+      "beacon_network": "goerli"}, "BEACON_NETWORK: not a known network"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a", "beacon_checkpoint": _ROOT,
+      "beacon_network": "/nowhere/config.yaml"}, "BEACON_NETWORK: cannot read"),
+    ({"anchor_source": "beacon", "beacon_api_urls": "http://a", "beacon_checkpoint": _ROOT,
+      "anchor_checkpoint": "1:" + _ROOT}, "ANCHOR_CHECKPOINT pins an execution block"),
+])
+def test_bad_beacon_settings_are_one_clear_line(values: dict[str, str], says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**values)
+    message = str(caught.value)
+    assert says in message and "\n" not in message, message

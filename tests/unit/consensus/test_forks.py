@@ -4,6 +4,7 @@ the signing domain is the spec's, and a custom network is read from its config
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,62 @@ def test_a_bad_config_is_a_clear_error(change: dict[str, object]) -> None:
 def test_an_unknown_network_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="mainnet, sepolia, holesky, hoodi"):
         network("goerli")
+
+
+# -- BEACON_NETWORK: a built-in name, or a devnet's config file ------------------------------
+SPEC_CONFIGS = Path(spec.__file__).resolve().parents[2] / "configs"
+
+
+def _mainnet_file(tmp_path: Path, *, suffix: str = "", genesis: bool = True) -> Path:
+    text = (SPEC_CONFIGS / "mainnet.yaml").read_text()
+    if genesis:
+        text += ("\nGENESIS_TIME: 1606824023\nGENESIS_VALIDATORS_ROOT: "
+                 "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95\n")
+    path = tmp_path / f"config{suffix}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_network_is_named_or_read_from_a_config_file(tmp_path: Path) -> None:
+    from bizra_node.consensus import load_network
+
+    assert load_network("hoodi") is NETWORKS["hoodi"]
+    # the consensus specs' own config.yaml (nested BLOB_SCHEDULE and all), genesis added
+    read = load_network(str(_mainnet_file(tmp_path)))
+    mainnet = NETWORKS["mainnet"]
+    assert (read.versions, read.epochs, read.genesis_time, read.genesis_validators_root,
+            read.seconds_per_slot, read.preset) == (
+        mainnet.versions, mainnet.epochs, mainnet.genesis_time,
+        mainnet.genesis_validators_root, mainnet.seconds_per_slot, mainnet.preset)
+    # the beacon API's /eth/v1/config/spec answer (strings), genesis added
+    forks = {f"{fork.name}_FORK_{what}": value for fork in list(Fork)[1:] for what, value in (
+        ("VERSION", "0x" + mainnet.versions[fork].hex()), ("EPOCH", str(mainnet.epochs[fork])))}
+    as_json = tmp_path / "spec.json"
+    as_json.write_text(json.dumps({"data": {
+        "PRESET_BASE": "mainnet", "SECONDS_PER_SLOT": "12", "GENESIS_FORK_VERSION": "0x00000000",
+        **forks, "GENESIS_TIME": "1606824023",
+        "GENESIS_VALIDATORS_ROOT": "0x" + mainnet.genesis_validators_root.hex()}}))
+    assert load_network(str(as_json)).versions == mainnet.versions
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("goerli", "not a known network"),
+    ("/nowhere/config.yaml", "cannot read"),
+    ("{nogenesis}", "lacks GENESIS_TIME"),
+    ("{badroot}", "GENESIS_VALIDATORS_ROOT is not"),
+    ("{notjson}", "not valid JSON"),
+    ("{notaline}", "not KEY: value"),
+])
+def test_a_bad_network_is_one_clear_error(tmp_path: Path, value: str, says: str) -> None:
+    from bizra_node.consensus import load_network
+
+    files = {"{nogenesis}": _mainnet_file(tmp_path, suffix="-a", genesis=False),
+             "{badroot}": tmp_path / "bad-root.yaml", "{notjson}": tmp_path / "x.json",
+             "{notaline}": tmp_path / "line.yaml"}
+    files["{badroot}"].write_text("PRESET_BASE: mainnet\nGENESIS_TIME: 1\n"
+                                  "GENESIS_VALIDATORS_ROOT: 0x12\n")
+    files["{notjson}"].write_text("{not json")
+    files["{notaline}"].write_text("PRESET_BASE mainnet\n")
+    path = str(files.get(value, value))
+    with pytest.raises(ValueError, match=says):
+        load_network(path)
