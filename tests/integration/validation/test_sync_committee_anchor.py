@@ -131,3 +131,29 @@ def test_a_sync_committee_anchor_needs_the_light_client() -> None:
 
     with pytest.raises(ValueError, match="light client"):
         AnchorKeeper(None, AnchorConfig(sync_committee=True), link)  # type: ignore[arg-type]
+
+
+async def test_a_node_whose_beacon_api_is_down_starts_and_says_it_is_syncing(
+        devnet: Devnet) -> None:
+    """The node starts after ``beacon_start_wait``, answers unanchored meanwhile, and is
+    not ready: the beacon check says ``syncing``; each failed request is counted."""
+    from bizra_node.devnet import free_port
+    from tests.conftest import running_node, tuned
+
+    dead = f"http://127.0.0.1:{free_port()}/path-with-a-key"
+    settings = make_settings(devnet.url, anchor_source="beacon", beacon_api_urls=dead,
+                             beacon_checkpoint="0x" + "ab" * 32, beacon_network="mainnet")
+    async with running_node(settings, tuning=tuned(beacon_start_wait=0.3)) as (node, client):
+        resp = await client.get("/ready")
+        assert resp.status_code == 503
+        beacon = resp.json()["data"]["checks"]["beacon"]
+        assert (beacon["ok"], beacon["state"], beacon["finalized"]) == (False, "syncing", None)
+        assert node.chain.anchors.current is None and node.chain.head_claim is None
+        head = int(rpc(devnet.url, "eth_blockNumber", []), 16)
+        answer = (await client.post("/api/v1/validate/block",
+                                    json={"blockNumber": head})).json()["data"]
+        assert answer["valid"] is True and "anchor" not in answer["verification"]
+        shown = dead.rsplit("/", 1)[0]  # scheme://host:port: no path in a label
+        assert node.metrics.beacon_unavailable.get((shown,)) >= 1
+        assert list(beacon["unavailable"]) == [shown]
+        assert node.metrics.beacon_refusals.get(("signature",)) == 0  # preset, at 0
