@@ -126,7 +126,7 @@ class LightClient:
         if days > WEAK_SUBJECTIVITY_DAYS:
             self._progress(f"warning: the checkpoint is {days:.0f} days old, older than the "
                            f"{WEAK_SUBJECTIVITY_DAYS}-day weak-subjectivity rule: pick a "
-                           "recent one (docs/consensus.md)")
+                           "recent one (docs/trust.md)")
 
     async def sync_periods(self, api: BeaconApi) -> None:
         """Period updates until the store reaches the current period (or the server has

@@ -38,7 +38,7 @@ def add_beacon_parser(sub: Any) -> argparse.ArgumentParser:
     verify.add_argument("--beacon-url", required=True, help="the beacon node's REST API")
     verify.add_argument("--checkpoint", required=True,
                         help="a trusted beacon block root, 0x + 64 hex digits (a finalized "
-                             "epoch-boundary block; docs/consensus.md says how to pick one)")
+                             "epoch-boundary block; docs/trust.md says how to pick one)")
     verify.add_argument("--network", default="mainnet", choices=[*NETWORKS, "custom"],
                         help="a built-in network, or custom: the fork schedule and genesis "
                              "are read from the beacon API (default mainnet)")

@@ -189,7 +189,7 @@ async def test_an_old_checkpoint_is_warned_about_once(servers: dict[str, BeaconS
             await source.stop()
     warnings = [r.getMessage() for r in caplog.records if "days old" in r.getMessage()]
     assert warnings == ["beacon light client: the checkpoint is 347 days old, older than the "
-                        "14-day weak-subjectivity rule: pick a recent one (docs/consensus.md)"]
+                        "14-day weak-subjectivity rule: pick a recent one (docs/trust.md)"]
 
 
 def _stale_optimistic(body: Any) -> Any:
