@@ -9,6 +9,7 @@ only fetches, bounds what it reads, and turns transport trouble into
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -36,6 +37,7 @@ class BeaconApiError(Exception):
     def __init__(self, url: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{url}: {message}")
         self.url = url
+        self.message = message
         self.status = status
 
 
@@ -51,6 +53,12 @@ class BeaconApi:
 
     def __repr__(self) -> str:
         return f"BeaconApi({self.url!r})"
+
+    @property
+    def shown(self) -> str:
+        """The URL as logs may show it: scheme://host:port (a provider's key often sits
+        in the path)."""
+        return _shown_url(self.url)
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         url = f"{self.url}{path}"
@@ -139,3 +147,16 @@ def _message(body: bytes) -> str:
     except orjson.JSONDecodeError:
         pass
     return body[:200].decode("utf-8", "replace")
+
+
+def _shown_url(url: str) -> str:
+    """scheme://host:port of ``url`` (no user, password, path or query)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")

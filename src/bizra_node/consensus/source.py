@@ -197,13 +197,13 @@ class BeaconSource:
                 await self._client.follow(api, force=self.config.force_updates)
             except ConsensusError as exc:
                 self.refusals[exc.check] += 1
-                log.warning("beacon light client: refused an answer of %s: %s", api.url, exc)
+                log.warning("beacon light client: refused an answer of %s: %s", api.shown, exc)
                 if self._on_refused is not None:
                     self._on_refused(api.url, exc)
                 continue
             except BeaconApiError as exc:
                 self.unavailable[api.url] += 1
-                log.warning("beacon light client: %s", exc)
+                log.warning("beacon light client: %s unavailable: %s", api.shown, exc.message)
                 if self._on_unavailable is not None:
                     self._on_unavailable(api.url, exc)
                 continue

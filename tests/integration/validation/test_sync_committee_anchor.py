@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from bizra_node.app import chain_view_config, upstream_config
 from bizra_node.chain import UpstreamPool
 from bizra_node.devnet import rpc
@@ -122,8 +124,6 @@ async def test_a_hash_no_upstream_serves_never_becomes_the_anchor(devnet: Devnet
 
 
 def test_a_sync_committee_anchor_needs_the_light_client() -> None:
-    import pytest
-
     from bizra_node.validation.anchor import AnchorKeeper
 
     async def link(older: Any, newer: Any) -> None:
@@ -134,7 +134,7 @@ def test_a_sync_committee_anchor_needs_the_light_client() -> None:
 
 
 async def test_a_node_whose_beacon_api_is_down_starts_and_says_it_is_syncing(
-        devnet: Devnet) -> None:
+        devnet: Devnet, caplog: pytest.LogCaptureFixture) -> None:
     """The node starts after ``beacon_start_wait``, answers unanchored meanwhile, and is
     not ready: the beacon check says ``syncing``; each failed request is counted."""
     from bizra_node.devnet import free_port
@@ -143,6 +143,7 @@ async def test_a_node_whose_beacon_api_is_down_starts_and_says_it_is_syncing(
     dead = f"http://127.0.0.1:{free_port()}/path-with-a-key"
     settings = make_settings(devnet.url, anchor_source="beacon", beacon_api_urls=dead,
                              beacon_checkpoint="0x" + "ab" * 32, beacon_network="mainnet")
+    caplog.set_level("WARNING", logger="bizra_node")
     async with running_node(settings, tuning=tuned(beacon_start_wait=0.3)) as (node, client):
         resp = await client.get("/ready")
         assert resp.status_code == 503
@@ -157,3 +158,6 @@ async def test_a_node_whose_beacon_api_is_down_starts_and_says_it_is_syncing(
         assert node.metrics.beacon_unavailable.get((shown,)) >= 1
         assert list(beacon["unavailable"]) == [shown]
         assert node.metrics.beacon_refusals.get(("signature",)) == 0  # preset, at 0
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(shown + " unavailable" in m for m in logged), logged
+    assert not any("path-with-a-key" in m for m in logged), logged
