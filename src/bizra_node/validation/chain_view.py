@@ -15,8 +15,10 @@ Both services (validation and /rpc) take this view; nothing else keeps a head. R
 * **Never behind an answer.** A block number seen in any answer the node gives (a
   receipt's, a block's, a log's) is a head at least that high (:meth:`observe_block`):
   entries cached "as of" an older head stop being served at once.
-* **Finality** comes from the upstream's ``finalized`` tag when it knows it, else
-  ``finality_depth`` blocks behind the head.
+* **Finality** is the anchor's number once there is an anchor; before, it comes from
+  the upstream's ``finalized`` tag when it knows it, else ``finality_depth`` blocks
+  behind the head -- except with the sync-committee anchor, where only the sync
+  committee makes a block final: nothing is final before its first anchor.
 * **One node, one view.** With the workers' heads file (shared_heads.py, made by
   ``serve``), each higher head a worker takes is published to the node's other
   workers at once, and each worker reads the shared head before it answers (one
@@ -230,7 +232,7 @@ class ChainView:
     def finality_calls(self) -> list[Call]:
         """The calls to add to a batch so :meth:`finalized_at` can answer (none once an
         anchor is known: finality is then the anchor's number)."""
-        if self.anchors.current is not None:
+        if self.anchors.current is not None or self._config.anchor.sync_committee:
             return []
         if self._finalized_tag_works:
             return [Call("eth_getBlockByNumber", ("finalized", False))]
@@ -243,6 +245,8 @@ class ChainView:
         anchor = self.anchors.current
         if anchor is not None:
             return max(anchor.number, known)
+        if self._config.anchor.sync_committee:  # only the sync committee says what is final
+            return known
         finalized = head - self._config.finality_depth
         block_hash = b""
         if raw:

@@ -154,6 +154,10 @@ async def test_a_node_whose_beacon_api_is_down_starts_and_says_it_is_syncing(
         answer = (await client.post("/api/v1/validate/block",
                                     json={"blockNumber": head})).json()["data"]
         assert answer["valid"] is True and "anchor" not in answer["verification"]
+        genesis = (await client.post("/api/v1/validate/block",
+                                     json={"blockNumber": 0})).json()["data"]
+        assert genesis["data"]["finalized"] is False  # nothing is final before the committee
+        assert await node.chain.finalized() == -1
         shown = dead.rsplit("/", 1)[0]  # scheme://host:port: no path in a label
         assert node.metrics.beacon_unavailable.get((shown,)) >= 1
         assert list(beacon["unavailable"]) == [shown]
