@@ -1,4 +1,4 @@
-"""Pure resilience mechanisms (no I/O): circuit breaker, retry policy and budget,
+"""Pure resilience mechanisms (no I/O): circuit breaker, retry backoff and budget,
 deadlines, rolling windows. Policy (what counts as a failure, when to fail over)
 lives with the callers in chain/ and cache/."""
 
@@ -14,15 +14,7 @@ from .deadline import (
     with_timeout,
 )
 from .periodic import Periodic, cancel_and_wait
-from .retry import (
-    Attempt,
-    RetryBudget,
-    RetryPolicy,
-    full_jitter,
-    honour_retry_after,
-    retrying,
-    stop_after_attempt,
-)
+from .retry import Attempt, RetryBudget, full_jitter
 from .singleflight import SingleFlight
 from .window import RollingCounts
 
@@ -36,7 +28,6 @@ __all__ = [
     "Outcome",
     "Periodic",
     "RetryBudget",
-    "RetryPolicy",
     "RollingCounts",
     "SingleFlight",
     "State",
@@ -46,8 +37,5 @@ __all__ = [
     "enter_deadline",
     "exit_deadline",
     "full_jitter",
-    "honour_retry_after",
-    "retrying",
-    "stop_after_attempt",
     "with_timeout",
 ]

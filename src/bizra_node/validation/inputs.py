@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from eth_hash.auto import keccak
-
 from ..errors import ValidationError
+from .trust._keccak import keccak
 
 __all__ = [
     "ADDRESS_PATTERN",

@@ -2,7 +2,7 @@
 
 The ``rlp`` library infers a serializer for every item it encodes; these structures
 are only ever bytes, ints and lists, and skipping the inference makes encoding several
-times faster (measured in tests/bench/trust_bench.py). Tests check it gives the
+times faster (measured by `bizra-node bench trust`). Tests check it gives the
 library's bytes on random structures; decoding uses the library.
 """
 

@@ -241,7 +241,7 @@ def recover_address(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes:
 
     libsecp256k1 through coincurve, the call eth-keys' coincurve backend makes, without
     eth-keys' key objects and checks around it (~38 µs against ~67 µs a recovery,
-    tests/bench/trust_bench.py); tests check it recovers what eth-keys recovers.
+    `bizra-node bench trust`); tests check it recovers what eth-keys recovers.
     """
     if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N) or y_parity not in (0, 1):
         raise TrustError(_SIG, "signature values are out of range")
