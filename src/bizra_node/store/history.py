@@ -21,10 +21,10 @@ import msgspec
 from ..errors import StoreUnavailable
 from ..history import HistoryItem, HistoryPage, HistoryQuery, Reorged, encode_cursor
 from ..observability import NodeMetrics
+from .batches import is_transient
 from .pools import ManagedPool
 from .records import from_us, to_us
 from .replicas import ReplicaRouter
-from .writer import is_transient
 
 __all__ = ["HistoryReader", "build_sql"]
 

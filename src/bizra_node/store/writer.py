@@ -19,11 +19,9 @@ WRITE_BATCH_INTERVAL after the first record of a batch arrived.
 
 When PostgreSQL cannot take a batch (down, restarting, unreachable), the batch goes
 to the spool file and the writer stops trying the database for new batches until a
-probe succeeds; then it replays the spool. Fresh batches are written with a plain
-COPY (their ids are new, they cannot be there yet). Replays (spool files, and local
-logs left by a worker that died), and any batch whose first attempt failed in a way
-that leaves its outcome unclear, go through a staging table and
-``INSERT ... ON CONFLICT DO NOTHING``: each record lands exactly once.
+probe succeeds; then it replays the spool. How one batch is written is batches.py's
+(COPY, or the idempotent insert: each record lands exactly once); when to try the
+database again and the replay, recovery.py's.
 
 A full queue spools the record at once (a buffered file append): nothing is dropped
 silently. Only a full spool (WRITE_SPOOL_MAX_BYTES) rejects records, counted and logged.
@@ -34,37 +32,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from enum import Enum
 from typing import Any, Literal
-
-import asyncpg
 
 from ..errors import StoreUnavailable
 from ..observability import NodeMetrics
 from ..resilience import cancel_and_wait
+from .batches import BatchOutcome, BatchWriter
 from .journal import Journal, Segment
 from .pools import ManagedPool
-from .records import COLUMNS, Record, make_record, new_id, to_copy_row
+from .records import Record, make_record, new_id
+from .recovery import PROBE_MIN, Recovery
 from .spool import Spool, SpoolFull
 
-__all__ = ["DURABILITY_MODES", "Durability", "WriteBehind", "is_transient"]
+__all__ = ["DURABILITY_MODES", "Durability", "WriteBehind"]
 
 Durability = Literal["async", "local", "sync"]
 DURABILITY_MODES: tuple[Durability, ...] = ("async", "local", "sync")
 
 log = logging.getLogger("bizra_node.store")
-
-_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS validations_stage "
-          "(LIKE validations INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-_MERGE = "INSERT INTO validations SELECT * FROM validations_stage ON CONFLICT DO NOTHING"
-_TRANSIENT_CLASSES = ("08", "53", "57", "58", "40")
-_TRANSIENT_STATES = frozenset({"55P03", "55006"})
-_PROBE_MIN, _PROBE_MAX = 0.2, 5.0
-_ORPHAN_CHECK = 5.0
-"""How often (local mode) the writer looks for local logs a dead worker left."""
 
 QueueItem = tuple[bytes, str, str, Any]
 """async: (id, kind, subject, result), encoded by the writer."""
@@ -73,45 +60,6 @@ Ack = Segment | asyncio.Future[None]
 (local) or the future its answer waits on (sync)."""
 DurableItem = tuple[Record, Ack]
 """local and sync: the record, encoded when it was made, and its acknowledgement."""
-
-
-class Outcome(Enum):
-    WRITTEN = "written"
-    """Committed in PostgreSQL."""
-    SPOOLED = "spooled"
-    """In the spool (or the file of refused records), to be replayed."""
-    LOST = "lost"
-    """Neither: the spool could not take it (counted as rejected)."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Failures where the database may take the same batch later."""
-    if isinstance(exc, asyncpg.PostgresError):
-        state = getattr(exc, "sqlstate", "") or ""
-        return state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
-    return isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | RuntimeError)
-
-
-async def copy_fresh(pool: ManagedPool, records: list[Record]) -> int:
-    start = time.perf_counter()
-    async with pool.acquire() as conn:
-        await conn.copy_records_to_table("validations", records=[to_copy_row(r) for r in records],
-                                         columns=COLUMNS)
-    pool.observe("copy_validations", time.perf_counter() - start)
-    return len(records)
-
-
-async def insert_idempotent(pool: ManagedPool, records: list[Record]) -> int:
-    """Insert what is not there yet; returns how many rows were new."""
-    start = time.perf_counter()
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_STAGE)
-        await conn.copy_records_to_table("validations_stage",
-                                         records=[to_copy_row(r) for r in records],
-                                         columns=COLUMNS)
-        status = await conn.execute(_MERGE)
-    pool.observe("merge_validations", time.perf_counter() - start)
-    return int(status.rsplit(" ", 1)[-1])
 
 
 class WriteBehind:
@@ -136,13 +84,9 @@ class WriteBehind:
         self.journal = (Journal(spool.folder, self._journaled, metrics=metrics,
                                 commit_interval=commit_interval)
                         if durability == "local" else None)
-        self._orphans_at = 0.0
-        """When to look for local logs left by a dead worker (at start, in any mode)."""
         self._task: asyncio.Task[None] | None = None
-        self.db_ok = False
-        """Whether fresh batches go to the database (else straight to the spool)."""
-        self._next_probe = 0.0
-        self._probe_wait = _PROBE_MIN
+        self._batches = BatchWriter(spool, metrics, self._went_down)
+        self._recovery = Recovery(spool, self._batches, look_for_orphans=durability == "local")
 
     # --- the recorder (request path) -------------------------------------------------
     @property
@@ -203,11 +147,11 @@ class WriteBehind:
         try:
             self.spool.append([record])
             self._metrics.write_records.inc(("overflow_spooled",))
-            outcome = Outcome.SPOOLED
+            outcome = BatchOutcome.SPOOLED
         except (SpoolFull, OSError) as exc:
             self._metrics.write_records.inc(("rejected",))
             log.error("write-behind: queue and spool full, record rejected: %s", exc)
-            outcome = Outcome.LOST
+            outcome = BatchOutcome.LOST
         if ack is not None:
             self._settle([ack], outcome)
 
@@ -250,7 +194,7 @@ class WriteBehind:
         leftovers, left_acks = self._inflight + records, self._inflight_acks + acks
         self._inflight, self._inflight_acks = [], []
         if leftovers:
-            outcome = Outcome.SPOOLED if self._to_spool(leftovers) else Outcome.LOST
+            outcome = self._batches.to_spool(leftovers)
             self._settle(left_acks, outcome)
 
     # --- the loop --------------------------------------------------------------------
@@ -259,7 +203,7 @@ class WriteBehind:
             if not self._queue and not self._stopping.is_set():
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_wait())
+                    await asyncio.wait_for(self._wake.wait(), self._recovery.idle_wait())
             if (self._queue and len(self._queue) < self._rows and self.durability != "sync"
                     and not self._stopping.is_set()):
                 self._full.clear()
@@ -275,23 +219,21 @@ class WriteBehind:
                 self._spool_leftovers()
                 if self._stopping.is_set():
                     return
-                await asyncio.sleep(_PROBE_MIN)
+                await asyncio.sleep(PROBE_MIN)
             self._publish()
+
+    @property
+    def db_ok(self) -> bool:
+        """Whether fresh batches go to the database (else straight to the spool)."""
+        return self._recovery.db_ok
 
     def mark_up(self) -> None:
         """The store has just reached PostgreSQL: write fresh batches there."""
-        self.db_ok = True
-        self._next_probe = 0.0
+        self._recovery.mark_up()
         self._wake.set()
 
-    def _idle_wait(self) -> float | None:
-        """Sleep until a record comes, or until the next probe/replay is due."""
-        now = time.monotonic()
-        if not self.db_ok or self.spool.has_active or self.spool.bytes:
-            return max(self._next_probe - now, _PROBE_MIN)
-        if self._orphans_at < float("inf"):
-            return max(self._orphans_at - now, 0.0)
-        return None
+    def _went_down(self, exc: BaseException) -> None:
+        self._recovery.went_down(exc)
 
     def _encode(self, n: int) -> tuple[list[Record], list[Ack | None]]:
         """Up to ``n`` queued records, encoded, and their acknowledgements (empty in
@@ -322,9 +264,9 @@ class WriteBehind:
             self._inflight, self._inflight_acks = batch, acks
             pool = self._get_pool()
             if self.db_ok and pool is not None:
-                outcome = await self._write(pool, batch)
+                outcome = await self._batches.write(pool, batch)
             else:
-                outcome = Outcome.SPOOLED if self._to_spool(batch) else Outcome.LOST
+                outcome = self._batches.to_spool(batch)
             self._inflight, self._inflight_acks = [], []
             if acks:
                 self._settle(acks, outcome)
@@ -332,7 +274,7 @@ class WriteBehind:
                 await asyncio.to_thread(self.spool.sync)
                 self._release_deferred()
 
-    def _settle(self, acks: list[Ack | None], outcome: Outcome) -> None:
+    def _settle(self, acks: list[Ack | None], outcome: BatchOutcome) -> None:
         """Report a batch's outcome: sync answers go on (or fail with a 503); log
         segments are released (at once when written, after the spool's next fsync when
         spooled, never when lost: the log keeps those records for its replay)."""
@@ -340,17 +282,17 @@ class WriteBehind:
             if ack is None:
                 continue
             if isinstance(ack, Segment):
-                if outcome is Outcome.WRITTEN:
+                if outcome is BatchOutcome.WRITTEN:
                     ack.release()
-                elif outcome is Outcome.SPOOLED:
+                elif outcome is BatchOutcome.SPOOLED:
                     self._deferred.append(ack)
             elif not ack.done():
-                if outcome is Outcome.WRITTEN:
+                if outcome is BatchOutcome.WRITTEN:
                     ack.set_result(None)
                 else:
                     ack.set_exception(StoreUnavailable(
                         "the validation could not be recorded in PostgreSQL (DURABILITY=sync)",
-                        {"reason": "not_recorded", "kept": outcome is Outcome.SPOOLED}))
+                        {"reason": "not_recorded", "kept": outcome is BatchOutcome.SPOOLED}))
                     ack.exception()  # a request that went away is not an unretrieved error
 
     def _release_deferred(self) -> None:
@@ -358,114 +300,17 @@ class WriteBehind:
         for segment in deferred:
             segment.release()
 
-    async def _write(self, pool: ManagedPool, batch: list[Record]) -> Outcome:
-        try:
-            await copy_fresh(pool, batch)
-            self._metrics.write_records.inc(("written",), len(batch))
-            return Outcome.WRITTEN
-        except Exception as exc:
-            if is_transient(exc):
-                self._went_down(exc)
-                return Outcome.SPOOLED if self._to_spool(batch) else Outcome.LOST
-            first = exc
-        # Not a connection problem (e.g. a constraint): retry the safe way once.
-        try:
-            added = await insert_idempotent(pool, batch)
-            self._metrics.write_records.inc(("written",), added)
-            if added < len(batch):
-                self._metrics.write_records.inc(("duplicate",), len(batch) - added)
-            return Outcome.WRITTEN
-        except Exception as exc:
-            if is_transient(exc):
-                self._went_down(exc)
-                return Outcome.SPOOLED if self._to_spool(batch) else Outcome.LOST
-            path = self.spool.write_rejected(batch)
-            self._metrics.write_records.inc(("rejected",), len(batch))
-            log.error("write-behind: PostgreSQL refused a batch (%s; then %s); kept in %s",
-                      type(first).__name__, type(exc).__name__, path.name)
-            return Outcome.SPOOLED
-
-    def _to_spool(self, batch: list[Record]) -> bool:
-        try:
-            self.spool.append(batch)
-            self._metrics.write_records.inc(("spooled",), len(batch))
-            return True
-        except (SpoolFull, OSError) as exc:
-            self._metrics.write_records.inc(("rejected",), len(batch))
-            log.error("write-behind: spool cannot take %d records: %s", len(batch), exc)
-            return False
-
-    def _went_down(self, exc: BaseException) -> None:
-        if self.db_ok:
-            log.warning("write-behind: PostgreSQL unavailable (%s); spooling",
-                        type(exc).__name__)
-        self.db_ok = False
-        self._probe_wait = _PROBE_MIN
-        self._next_probe = time.monotonic() + self._probe_wait
-
     # --- recovery --------------------------------------------------------------------
     async def _maybe_recover(self) -> None:
-        if self.spool.has_active:
+        if self.spool.has_active:  # spooled records of the local log: fsync, then release
             await asyncio.to_thread(self.spool.sync)
             self._release_deferred()
-        now = time.monotonic()
-        orphans = now >= self._orphans_at
-        if self.db_ok and not self.spool.has_active and not self.spool.bytes and not orphans:
-            return
-        if now < self._next_probe:
-            return
-        pool = self._get_pool()
-        if pool is None:
-            self._schedule_probe()
-            return
-        if not self.db_ok:
-            try:
-                await pool.fetchval("probe", "SELECT 1")
-            except Exception:
-                self._schedule_probe()
-                return
-            self.db_ok = True
-            log.info("write-behind: PostgreSQL reachable again; replaying the spool")
-        await self.replay(pool)
-
-    def _schedule_probe(self) -> None:
-        self._next_probe = time.monotonic() + self._probe_wait
-        self._probe_wait = min(self._probe_wait * 2, _PROBE_MAX)
+        if self._recovery.due():
+            await self._recovery.recover(self._get_pool())
 
     async def replay(self, pool: ManagedPool) -> int:
         """Write every pending spool file; returns records newly stored."""
-        await asyncio.to_thread(self.spool.seal)
-        stored = 0
-        for path in self.spool.pending():
-            with self.spool.claim(path) as found:
-                if found is None:
-                    continue
-                for frame in found.frames:
-                    try:
-                        added = await insert_idempotent(pool, frame)
-                    except Exception as exc:
-                        if is_transient(exc):
-                            self._went_down(exc)
-                            return stored
-                        kept = self.spool.write_rejected(frame)
-                        self._metrics.write_records.inc(("rejected",), len(frame))
-                        log.error("write-behind: PostgreSQL refused a spooled batch (%s); kept in %s",
-                                  type(exc).__name__, kept.name)
-                        continue
-                    stored += added
-                    self._metrics.write_records.inc(("replayed",), added)
-                    if added < len(frame):
-                        self._metrics.write_records.inc(("duplicate",), len(frame) - added)
-                if found.damage:
-                    self.spool.quarantine(path, found)
-                else:
-                    self.spool.remove(path)
-        self.spool.refresh()
-        self._probe_wait = _PROBE_MIN
-        self._next_probe = time.monotonic() + _PROBE_MAX
-        self._orphans_at = (time.monotonic() + _ORPHAN_CHECK if self.durability == "local"
-                            else float("inf"))
-        return stored
+        return await self._recovery.replay(pool)
 
     def _publish(self) -> None:
         self._metrics.write_queue_depth.set(len(self._queue))

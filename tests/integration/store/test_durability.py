@@ -72,7 +72,7 @@ async def test_a_log_left_by_a_dead_worker_is_replayed_once(pg_dsn: str,
                   NodeMetrics())
     await first.start()
     assert first.primary is not None
-    from bizra_node.store.writer import insert_idempotent
+    from bizra_node.store.batches import insert_idempotent
     await insert_idempotent(first.primary, records[:25])
     await first.stop()
     orphan = tmp_path / "spool" / f"journal-999999-{time.time_ns()}.bin"
