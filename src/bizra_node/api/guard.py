@@ -30,7 +30,7 @@ import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal, cast
+from typing import Final, Literal
 
 from ..apikeys import KeyRecord
 from ..errors import (
@@ -41,7 +41,7 @@ from ..errors import (
     RateLimitError,
 )
 from ..observability import NodeMetrics
-from ..security import DEFER, NOT_HELD, KeyRing, Policy, RateLimiter, Refusal
+from ..security import DEFER, NOT_HELD, Deferred, KeyRing, Policy, RateLimiter, Refusal
 from .http import Request
 from .routing import Route
 
@@ -177,7 +177,7 @@ class Guard:
         self._trusted = config.trusted_proxies
 
     # --- the synchronous lane ---------------------------------------------------------------
-    def admit_now(self, req: Request, route: Route) -> NodeError | None:
+    def admit_now(self, req: Request, route: Route) -> NodeError | Deferred | None:
         """None: admitted; a NodeError: refused; DEFER: await :meth:`admit`."""
         if self._keys:
             token = self._token(req)
@@ -187,7 +187,7 @@ class Guard:
                     assert self._ring is not None
                     record = self._ring.find_now(token)
                     if record is NOT_HELD:
-                        return cast(NodeError, DEFER)
+                        return DEFER
                 return self._keyed(req, route, record)
         return self._anonymous(req, route)
 
@@ -233,7 +233,8 @@ class Guard:
             return ""  # sent, but not readable (not visible ASCII): an invalid credential
         return None
 
-    def _keyed(self, req: Request, route: Route, record: KeyRecord | None) -> NodeError | None:
+    def _keyed(self, req: Request, route: Route,
+               record: KeyRecord | None) -> NodeError | Deferred | None:
         if record is None:
             self._failures.inc(("invalid",))
             return AuthenticationError("the API key is not valid (unknown or revoked)",
@@ -252,7 +253,7 @@ class Guard:
             return None
         return self._spend(req, route, state[2], policy)
 
-    def _anonymous(self, req: Request, route: Route) -> NodeError | None:
+    def _anonymous(self, req: Request, route: Route) -> NodeError | Deferred | None:
         if self._required or route.scope not in self._anonymous_scopes:
             return self._missing(route)
         policy = self._anon
@@ -263,7 +264,8 @@ class Guard:
             caller = self._caller(req)
         return self._spend(req, route, caller, policy)
 
-    def _spend(self, req: Request, route: Route, caller: str, policy: Policy) -> NodeError | None:
+    def _spend(self, req: Request, route: Route, caller: str,
+               policy: Policy) -> NodeError | Deferred | None:
         cost = route.cost
         if type(cost) is not int:
             cost = cost(req)  # type: ignore[operator]
@@ -274,7 +276,7 @@ class Guard:
         req.policy = policy
         req.cost = cost
         if verdict is DEFER:
-            return cast(NodeError, DEFER)
+            return DEFER
         return _refusal(verdict, cost)
 
     async def _pay_lookup(self, req: Request) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 from ..errors import AuthenticationError, AuthorizationError, NodeError, RateLimitError
-from ..security import NOT_HELD, KeyRing
+from ..security import NOT_HELD, Deferred, KeyRing
 from .cors import CorsPolicy
 from .guard import DEFER, Guard
 from .http import Request, Response
@@ -160,7 +160,7 @@ class SocketGuard:
         return None
 
     # --- each message ---------------------------------------------------------------
-    def check_now(self, caller: Caller, doc: Any) -> tuple[NodeError | None, Request]:
+    def check_now(self, caller: Caller, doc: Any) -> tuple[NodeError | Deferred | None, Request]:
         """(None: admitted, a refusal, or DEFER: await :meth:`check`; the request) for
         one message, decoded (``doc``: what its cost is computed from)."""
         req = caller.request(doc)
@@ -169,7 +169,7 @@ class SocketGuard:
     async def check(self, req: Request) -> NodeError | None:
         return await self._check(req, self._messages)
 
-    def _check_now(self, req: Request, route: Route) -> NodeError | None:
+    def _check_now(self, req: Request, route: Route) -> NodeError | Deferred | None:
         assert self._guard is not None
         try:
             return self._guard.admit_now(req, route)

@@ -9,12 +9,13 @@ from .gcra import LocalGcra, Policy
 from .keyevents import CHANGED, key_channel, publish_key_event
 from .keyring import NOT_HELD, KeyRing
 from .keys import KeyHasher, generate_key
-from .limiter import DEFER, LimiterConfig, Mode, RateLimiter, Refusal
+from .limiter import DEFER, Deferred, LimiterConfig, Mode, RateLimiter, Refusal
 
 __all__ = [
     "CHANGED",
     "DEFER",
     "NOT_HELD",
+    "Deferred",
     "KeyHasher",
     "KeyRing",
     "LimiterConfig",

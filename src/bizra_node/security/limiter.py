@@ -42,7 +42,7 @@ from ..observability import NodeMetrics
 from ..resilience import BreakerConfig, CircuitBreaker, Outcome, Periodic, State
 from .gcra import GIVE_BACK, TAKE, LocalGcra, Policy
 
-__all__ = ["DEFER", "LimiterConfig", "Mode", "RateLimiter", "Refusal"]
+__all__ = ["DEFER", "Deferred", "LimiterConfig", "Mode", "RateLimiter", "Refusal"]
 
 log = logging.getLogger("bizra_node.security")
 
@@ -102,15 +102,14 @@ class Refusal:
         """rate_limited, cost_exceeds_burst or limiter_unavailable."""
 
 
-class _Defer:
-    __slots__ = ()
+class Deferred(Enum):
+    """The third answer of a synchronous check, beside "allowed" (None) and a refusal."""
 
-    def __repr__(self) -> str:
-        return "DEFER"
+    DEFER = "DEFER"
+    """``check_now`` cannot decide without awaiting Redis: take the full path."""
 
 
-DEFER: Final[Any] = _Defer()
-"""``check_now`` cannot decide without awaiting Redis: take the full path."""
+DEFER: Final = Deferred.DEFER
 
 
 class _Lease:
@@ -177,12 +176,12 @@ class RateLimiter:
                 "onRedisDown": self.config.on_redis_down, "callers": len(self._leases)}
 
     # --- the hot path ------------------------------------------------------------------
-    def check_now(self, caller: str, policy: Policy, cost: int) -> Refusal | None:
+    def check_now(self, caller: str, policy: Policy, cost: int) -> Refusal | Deferred | None:
         """None: allowed (and spent); a Refusal; or DEFER (await :meth:`check`)."""
         lease = self._leases.get(caller)
         if lease is None or lease.policy is not policy:
             if self._redis is not None and self.breaker.state is State.CLOSED:
-                return DEFER  # type: ignore[no-any-return]
+                return DEFER
             return self._fallback(caller, policy, cost)
         lease.used = True
         if lease.tokens >= cost:
@@ -216,7 +215,7 @@ class RateLimiter:
                 return verdict
         return self._fallback(caller, policy, cost)
 
-    def _short(self, lease: _Lease, caller: str, cost: int) -> Refusal | None:
+    def _short(self, lease: _Lease, caller: str, cost: int) -> Refusal | Deferred | None:
         """The lease does not cover ``cost``: refuse if Redis said so lately, fall
         back if Redis is down, else DEFER."""
         if self.breaker.state is not State.CLOSED:
@@ -229,7 +228,7 @@ class RateLimiter:
                 self._metrics.rate_limited.inc((lease.policy.name,))
                 return Refusal(lease.policy, lease.denied_until - now)
             lease.denied_until = 0.0
-        return DEFER  # type: ignore[no-any-return]
+        return DEFER
 
     def _fallback(self, caller: str, policy: Policy, cost: int) -> Refusal | None:
         mode = self.config.on_redis_down if self._redis is not None else "local"
