@@ -78,15 +78,12 @@ _FEE_HISTORY: Fields = (("oldestBlock", U64),)
 
 
 def _fields(obj: Mapping[str, Any], fields: Fields, what: str) -> None:
-    match = _MATCH
+    get = obj.get
     for key, bits in fields:
-        value = obj.get(key)
-        if value is None:
+        value = get(key)
+        if value is None or (type(value) is str and _MATCH[bits](value) is not None):
             continue
-        if type(value) is str:
-            if match[bits](value) is not None:
-                continue
-        elif type(value) is int and 0 <= value < 1 << bits:
+        if type(value) is int and 0 <= value < 1 << bits:
             continue
         raise _Bad(f"{what}.{key}", value)
 
