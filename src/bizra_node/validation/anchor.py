@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..errors import UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from .trust import Anchor, AnchorSource, Check, Header, TrustError, verify_header
 from .upstreams import Upstreams
@@ -127,7 +127,8 @@ class AnchorKeeper:
             if candidate is not None:
                 await self._adopt(candidate)
                 self.failures = 0
-        except (TrustError, UpstreamUnavailable, ValueError, TypeError, KeyError) as exc:
+        except (TrustError, UpstreamUnavailable, IntegrityFailure, ValueError, TypeError,
+                KeyError) as exc:
             self.failures += 1
             (log.warning if self.failures in (1, 10, 100) else log.debug)(
                 "anchor not refreshed (%s): %s", self.source.value, exc,

@@ -113,6 +113,23 @@ async def test_a_huge_block_number_told_to_a_running_node(trust_devnet: TrustDev
         assert int(body["result"], 16) == honest, body
 
 
+async def test_the_only_upstream_lying_from_the_start(trust_devnet: TrustDevnet,
+                                                     liar: LyingProxy) -> None:
+    liar.lie("eth_blockNumber", lambda p, r: HUGE)
+    liar.lie("eth_getBlockByNumber", lambda p, b: b and {**b, "number": HUGE})
+    async with node_behind(liar.url) as (node, client):  # it starts
+        node.exporter.flush()
+        body = (await rpc(client, "eth_blockNumber")).json()
+        assert body["error"]["code"] in (INTEGRITY_FAILED, -32603), body
+        reply = await client.post("/api/v1/validate/block", json={"blockNumber": "latest"})
+        assert reply.status_code in (200, 503), reply.text
+        assert "f" * 40 not in reply.text.replace(HUGE[:40], "")
+        if reply.status_code == 200:
+            assert reply.json()["data"]["valid"] is False
+        assert (await client.get("/health")).status_code == 200
+        assert failures(node, liar, BOUNDS) >= 1
+
+
 async def test_a_huge_balance_or_gas_is_refused(trust_devnet: TrustDevnet,
                                                 liar: LyingProxy) -> None:
     m = trust_devnet.manifest
