@@ -173,8 +173,8 @@ async def test_fifty_megabytes_from_one_of_three(trust_devnet: TrustDevnet,
 async def test_fifty_megabytes_from_the_only_upstream(trust_devnet: TrustDevnet,
                                                       liar: LyingProxy) -> None:
     m = trust_devnet.manifest
-    async with node_behind(liar.url) as (node, client):
-        liar.lie("*", lambda p, r: "0x" + "00" * (FIFTY_MB // 2))
+    liar.lie("*", lambda p, r: "0x" + "00" * (FIFTY_MB // 2))
+    async with node_behind(liar.url) as (node, client):  # it starts
         resp = await client.post("/rpc", json={"jsonrpc": "2.0", "id": 1,
                                                "method": "eth_getBalance",
                                                "params": [m.delegated, "latest"]})
