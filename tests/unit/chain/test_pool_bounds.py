@@ -5,6 +5,7 @@ a head or served; the next upstream answers."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from typing import Any
 
@@ -115,3 +116,19 @@ async def test_only_oversize_upstreams_is_unavailable_not_a_crash() -> None:
         with pytest.raises(UpstreamUnavailable) as info:
             await asyncio.wait_for(pool.batch([Call("eth_chainId")]), 10)
         assert info.value.details["kind"] == "too_large"
+
+
+async def test_a_compressed_answer_is_bounded_after_decompression() -> None:
+    """A few KB of gzip that inflate to 4 MB: Content-Length is small, the body is not."""
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 0, "result": "0x" + "0" * (4 * 1024 * 1024)})
+    packed = gzip.compress(body)
+    assert len(packed) < 64 * 1024
+
+    async def bomb(doc: Any, n: int) -> web.StreamResponse:
+        return web.Response(body=packed, headers={"Content-Type": "application/json",
+                                                  "Content-Encoding": "gzip"})
+
+    async with upstreams(bomb, ok) as (bad, good), \
+            pool_for([bad.url, good.url], upstream_max_response_bytes=256 * 1024) as pool:
+        assert await pool.batch([Call("eth_chainId")]) == ["0x1"]
+        assert pool.metrics.upstream_retries.get((bad.url, "too_large")) == 1
