@@ -41,19 +41,22 @@ class ProxiesInAThread:
         return future.result(10)
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stack.aclose(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stack.aclose(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
 
 
 @contextmanager
-def proxies(devnet: Devnet) -> Iterator[tuple[LyingProxy, LyingProxy, LyingProxy]]:
-    with ProxiesInAThread() as thread:
-        huge, big, honest = (thread.proxy(devnet.url) for _ in range(3))
+def proxies(devnet: Devnet) -> Iterator[tuple[LyingProxy, LyingProxy]]:
+    # a thread each: the 50 MB liar's answers take the CPU for a while, and must not hold
+    # up the other one's; the honest upstream is anvil itself (a proxy in this process
+    # would be slowed by the liars, here, not in the node)
+    with ProxiesInAThread() as a, ProxiesInAThread() as b:
+        huge, big = a.proxy(devnet.url), b.proxy(devnet.url)
         huge.lie("eth_blockNumber", lambda p, r: HUGE)
         big.lie("*", lambda p, r: "0x" + "00" * 25_000_000)
-        yield huge, big, honest
+        yield huge, big
 
 
 def metric_lines(base: str, name: str) -> list[str]:
@@ -62,8 +65,8 @@ def metric_lines(base: str, name: str) -> list[str]:
 
 
 async def test_the_node_starts_and_serves_the_honest_head(devnet: Devnet) -> None:
-    with proxies(devnet) as (huge, big, honest):
-        urls = ",".join(p.url for p in (huge, big, honest))
+    with proxies(devnet) as (huge, big):
+        urls = ",".join((huge.url, big.url, devnet.url))
         proc, base = start_server({"BIZRA_NODE_URL": urls, "HEAD_POLL_INTERVAL": "0.5"})
         try:
             await asyncio.sleep(2.5)  # several head polls and metric flushes
@@ -74,7 +77,7 @@ async def test_the_node_starts_and_serves_the_honest_head(devnet: Devnet) -> Non
                     async with http.post(base + "/rpc", json={
                             "jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}) as resp:
                         body: dict[str, Any] = await resp.json()
-                    assert resp.status == 200 and body["result"] == honest_head, body
+                    assert resp.status == 200 and body.get("result") == honest_head, body
             bounds = [line for line in metric_lines(base, "upstream_integrity_failures_total")
                       if 'check="bounds"' in line and huge.url in line]
             assert bounds and float(bounds[0].split()[-1]) >= 1, bounds
@@ -82,5 +85,7 @@ async def test_the_node_starts_and_serves_the_honest_head(devnet: Devnet) -> Non
                          if 'outcome="too_large"' in line and big.url in line]
             assert too_large and sum(float(x.split()[-1]) for x in too_large) >= 1
             assert huge.rules[0].applied >= 1 and big.rules[0].applied >= 1
+            assert not [line for line in metric_lines(base, "upstream_integrity_failures_total")
+                        if devnet.url in line and not line.endswith(" 0.0")]
         finally:
             assert stop_server(proc) == 0
