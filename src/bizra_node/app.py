@@ -131,6 +131,7 @@ _CHECKS = tuple(ConsensusCheck)
 def upstream_config(s: Settings, t: Tuning = TUNING, h: Harness = HARNESS) -> UpstreamConfig:
     return UpstreamConfig(
         urls=tuple(s.upstream_urls), timeout=s.rpc_timeout,
+        max_response=s.upstream_max_response_bytes,
         connect_timeout=s.rpc_connect_timeout, pool_limit=t.rpc_pool_limit,
         keepalive=t.rpc_keepalive, batch=t.rpc_batch, sequential=h.rpc_sequential,
         force_close=h.rpc_force_close, attempts=s.retry_attempts,
@@ -199,7 +200,8 @@ def ws_targets(s: Settings) -> tuple[WsTarget, ...]:
 
 def follow_config(s: Settings) -> FollowConfig:
     return FollowConfig(ws=ws_targets(s), interval=s.head_follow_interval,
-                        connect_timeout=s.rpc_connect_timeout, timeout=s.rpc_timeout)
+                        connect_timeout=s.rpc_connect_timeout, timeout=s.rpc_timeout,
+                        max_message=s.upstream_max_response_bytes)
 
 
 def rpc_limits(s: Settings, t: Tuning = TUNING) -> RpcLimits:
@@ -532,6 +534,7 @@ class Node:
             self.upstreams, limits=self.limits,
             pending=SubscriptionFeed(ws_targets(settings), ["newPendingTransactions"],
                                      connect_timeout=settings.rpc_connect_timeout,
+                                     max_message=settings.upstream_max_response_bytes,
                                      what="pending transactions"))
         for listener in (self.chain.observe_header, self.filters.on_head, self.hub.on_head):
             self.follower.add_listener(listener)

@@ -147,7 +147,7 @@ class UpstreamError(NodeError):
 
     ``kind`` classifies the failure for retry and breaker decisions:
     connect (never sent), disconnect (dropped after sending), timeout, http,
-    malformed, batch_refused.
+    malformed, too_large (past UPSTREAM_MAX_RESPONSE_BYTES), batch_refused, integrity.
     """
 
     code = "UPSTREAM_UNAVAILABLE"

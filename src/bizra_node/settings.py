@@ -158,6 +158,14 @@ class Settings(BaseSettings):
     bizra_network_id: int = Field(31337, ge=1, description="Chain id this node validates.")
     rpc_connect_timeout: float = Field(2.0, gt=0, le=60, description="Upstream connect timeout, s.")
     rpc_timeout: float = Field(5.0, gt=0, le=120, description="Upstream per-call timeout, s.")
+    upstream_max_response_bytes: int = Field(
+        32 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024,
+        description="Largest answer read from an upstream (one HTTP body, a batch's answers "
+        "together, after decompression; one WebSocket message), checked while it is read, "
+        "before parsing: a larger one is that upstream's failure, asked of the next. The "
+        "default holds the largest /rpc answer (RPC_MAX_RESPONSE_BYTES) with the calls its "
+        "proofs add; raise both for debug_* traces with struct logs, which run to hundreds "
+        "of MB.")
     request_deadline: float = Field(
         10.0, gt=0, le=300, description="Overall deadline of one client request, s."
     )

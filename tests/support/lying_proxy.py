@@ -8,6 +8,7 @@ may change in place and return, or replace). A rule can be limited to calls whos
 params it accepts (``when``) and to a number of uses (``times``); ``applied`` counts its
 uses, so a test can assert that the lie was told. An honest ``null`` result is passed
 to ``edit`` as None, so a rule can also fabricate an answer where the node has none.
+A rule for method ``"*"`` matches every call.
 
     async with lying_proxy(anvil_url) as proxy:
         proxy.lie("eth_getBalance", lambda params, result: hex(int(result, 16) * 2))
@@ -47,7 +48,7 @@ class Rule:
     """A JSON-RPC error object to answer with instead of a result (``refuse``)."""
 
     def matches(self, method: str, params: list[Any]) -> bool:
-        if method != self.method or self.times == 0:
+        if (method != self.method and self.method != "*") or self.times == 0:
             return False
         return self.when is None or bool(self.when(params))
 

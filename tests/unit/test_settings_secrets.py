@@ -25,7 +25,7 @@ SECRETS = {
     "REDIS_SENTINEL_PASSWORD": "sp7c1d9e3f5a0b2c4d6e8f",
 }
 PASSWORDS = ["dbpw4f2a9c8e17", "rppw77e1b0c3d5", "rdpw9d3c5a0e6f",
-             "uk0f9e8d7c6b5a49382716a5b4c3d2e1f0", "wspw0b1c2d3e4f"]
+             "uk0f9e8d7c6b5a49382716a5b4c3d2e1f0", "wspw0b1c2d3e4f", "bk3a8e1c0f7d5b92"]
 GOOD = {
     **SECRETS,
     "API_KEYS_MODE": "required",
@@ -53,6 +53,10 @@ BAD = [
     ("BIZRA_NODE_URL", {"BIZRA_NODE_URL": f"htps://mainnet.example/v3/{PASSWORDS[3]}"}),
     ("BIZRA_NODE_URL", {"BIZRA_NODE_URL": f"https://u:{PASSWORDS[3]}@mainnet.example:x/"}),
     ("HEAD_FOLLOW_WS", {"HEAD_FOLLOW_WS": f"https://u:{PASSWORDS[4]}@mainnet.example/ws"}),
+    ("BEACON_API_URLS", {"ANCHOR_SOURCE": "beacon", "BEACON_CHECKPOINT": "0x" + "ab" * 32,
+                         "BEACON_API_URLS": f"ftp://beacon.example/{PASSWORDS[5]}"}),
+    ("BEACON_API_URLS", {"ANCHOR_SOURCE": "beacon", "BEACON_CHECKPOINT": "0x" + "ab" * 32,
+                         "BEACON_API_URLS": f"https://u:{PASSWORDS[5]}@beacon.example:x/"}),
     ("BIZRA_PORT", {"BIZRA_PORT": "99999"}),
     ("LOG_LEVEL", {"LOG_LEVEL": "loud"}),
 ]

@@ -16,6 +16,8 @@ class UpstreamConfig:
     timeout: float = 5.0
     """Per-call timeout, s (a request's deadline may cut it shorter)."""
     connect_timeout: float = 2.0
+    max_response: int = 32 * 1024 * 1024
+    """Largest answer body read from an upstream, bytes (UPSTREAM_MAX_RESPONSE_BYTES)."""
     pool_limit: int = 512
     keepalive: float = 15.0
     batch: bool = True
@@ -48,6 +50,8 @@ class UpstreamConfig:
         for name in ("timeout", "connect_timeout", "keepalive", "retry_budget_window"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"UpstreamConfig.{name} must be positive")
+        if self.max_response < 1:
+            raise ValueError("UpstreamConfig.max_response must be positive")
         if self.attempts < 1 or self.pool_limit < 1:
             raise ValueError("UpstreamConfig.attempts and pool_limit must be at least 1")
         if self.backoff_max < self.backoff_initial:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NodeError
+from ..errors import IntegrityFailure, NodeError
 from ..jsonrpc import Call
 from ..resilience import Periodic, cancel_and_wait
+from .bounds import check_header
 from .pool import UpstreamPool
 from .ws import UpstreamSubscription, WsTarget
 
@@ -56,6 +57,8 @@ class FollowConfig:
     """Longest wait between two rounds of reconnect attempts, s."""
     timeout: float = 5.0
     """Bound on one poll or gap fetch, s."""
+    max_message: int = 32 * 1024 * 1024
+    """Largest WebSocket message taken from an upstream, bytes."""
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0 or self.timeout <= 0:
@@ -115,7 +118,7 @@ class HeadFollower:
             self._sub = UpstreamSubscription(
                 c.ws, ["newHeads"], self._on_ws_head, connect_timeout=c.connect_timeout,
                 backoff_initial=min(0.5, c.reconnect_max), backoff_max=c.reconnect_max,
-                what="head follower", on_live=self._subscribed)
+                what="head follower", on_live=self._subscribed, max_message=c.max_message)
             self._sub.start()
         if self._polls is None and c.interval > 0:
             self._polls = Periodic("bizra-head-follow", self._poll, c.interval, logger=log,
@@ -153,13 +156,23 @@ class HeadFollower:
 
     # --- sources ------------------------------------------------------------------------
     async def _on_ws_head(self, header: Any, target: WsTarget) -> None:
-        number = _number(header)
-        if number is None:
-            return
+        name = target.name
         if target.http_url is not None:
             for upstream in self._pool.upstreams:
                 if upstream.url == target.http_url:
-                    self._pool.heads.observe(upstream.name, number)
+                    name = upstream.name
+        try:
+            check_header(header)
+        except IntegrityFailure as exc:  # counted as the pool counts its answers
+            self._pool.metrics.upstream_integrity_failures.inc((name, exc.check))
+            log.warning("head follower: upstream %s pushed a head that fails %s: %s", name,
+                        exc.check, exc.message)
+            return
+        number = _number(header)
+        if number is None:
+            return
+        if name != target.name:
+            self._pool.heads.observe(name, number)
         await self._deliver(header, number)
 
     async def _poll(self) -> None:

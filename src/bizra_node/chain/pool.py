@@ -15,7 +15,9 @@ request provably never arrived, and calls whose answer is the caller's fault (a
 JSON-RPC error such as invalid params, a revert or "filter not found" comes back at
 once as an ``RpcError`` value; ``methods.retryable`` decides, see jsonrpc.RpcError).
 Heads seen in answers (eth_blockNumber, the 'latest' block) are recorded per upstream
-(lag, and which blocks some upstream has shown).
+(lag, and which blocks some upstream has shown). Every answer's numbers are
+range-checked first (bounds.py): one out of range is an integrity failure of that
+upstream, as below, on every path (client calls, hedges, head polls, quorum asks).
 
 A caller that can check answers passes ``verify``: an answer that lacks what the
 check needs (an ``UpstreamError``, e.g. a block a lagging upstream does not have yet)
@@ -50,6 +52,7 @@ from ..resilience import (
     current_deadline,
     full_jitter,
 )
+from .bounds import U64, check_answer, quantity_ok
 from .config import UpstreamConfig
 from .head import HeadTracker
 from .health import UpstreamHealth
@@ -93,8 +96,8 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
     return exc.kind == "connect" or (exc.kind == "http" and status == 429)
 
 
-RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "batch_refused",
-                 "rpc_error")
+RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "too_large",
+                 "batch_refused", "rpc_error")
 """Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
 
 
@@ -138,7 +141,8 @@ class UpstreamPool:
                                               skip_auto_headers=("User-Agent",))
         self.upstreams[:] = [
             Upstream(url, self._session, timeout=c.timeout, connect_timeout=c.connect_timeout,
-                     use_batch=c.batch, sequential=c.sequential, name=name)
+                     use_batch=c.batch, sequential=c.sequential, name=name,
+                     max_response=c.max_response)
             for url, name in zip(c.urls, _unique_names(c.urls), strict=True)
         ]
         self.health[:] = [
@@ -388,6 +392,14 @@ class UpstreamPool:
             h.inflight -= 1
         elapsed = time.perf_counter() - started
         h.observe(elapsed)
+        try:
+            for c, a in zip(calls, answers, strict=True):
+                check_answer(c, a)
+        except IntegrityFailure as exc:  # a number out of range: never read, never served
+            exc.upstream = h.name
+            self._count(h, calls, "integrity", None)
+            self._lied(h, exc)
+            raise
         unhealthy = False
         for a in answers:
             if type(a) is RpcError and unhealthy_rpc_error(a):
@@ -411,10 +423,9 @@ class UpstreamPool:
 
     def _observe_head(self, h: UpstreamHealth, raw: Any) -> None:
         """Record ``h``'s head (for lag and the upstream_head_block gauge)."""
-        try:
-            head = int(raw, 16)
-        except (TypeError, ValueError):
+        if not quantity_ok(raw, U64):
             return
+        head = int(raw, 16) if type(raw) is str else int(raw)
         self.metrics.upstream_head.set(head, (h.name,))
         self.heads.observe(h.name, head)
 

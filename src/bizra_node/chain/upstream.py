@@ -41,12 +41,14 @@ class Upstream:
     """Sends calls to one URL. Raises :class:`UpstreamError` with a ``kind`` on any
     transport trouble, so the pool above can retry, fail over or open a breaker:
     connect (never sent), disconnect (dropped after sending), timeout, http,
-    malformed."""
+    malformed, too_large (the body passed ``max_response`` bytes: refused while it
+    was read, before any parsing; a Content-Length past it is refused unread)."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float,
                  connect_timeout: float, use_batch: bool = True, sequential: bool = False,
-                 name: str | None = None) -> None:
+                 name: str | None = None, max_response: int = 32 * 1024 * 1024) -> None:
         self.url = url
+        self.max_response = max_response
         self.name = name or redact_url(url)
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
@@ -63,7 +65,7 @@ class Upstream:
         try:
             async with self._session.post(self.url, data=body, headers=_JSON_HEADERS,
                                           timeout=tmo) as resp:
-                payload = await resp.read()
+                payload = await self._body(resp)
                 if resp.status >= 400:
                     raise UpstreamError(
                         f"upstream answered HTTP {resp.status}", kind="http",
@@ -83,6 +85,32 @@ class Upstream:
             # Dropped mid-exchange: the upstream may have received (and acted on) it.
             raise UpstreamError(f"upstream connection failed: {type(exc).__name__}",
                                 kind="disconnect", upstream=self.name) from None
+
+    async def _body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The whole body, read in chunks and given up on as soon as it passes
+        ``max_response`` bytes (decompressed); leaving the response unread closes the
+        connection instead of draining it."""
+        limit = self.max_response
+        length = resp.content_length
+        if length is not None:
+            if length > limit:
+                raise self._too_large(f"announced {length} bytes")
+            if "Content-Encoding" not in resp.headers:
+                return await resp.read()  # the parser stops at Content-Length
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(f"more than {limit} bytes read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, how: str) -> UpstreamError:
+        return UpstreamError(
+            f"upstream answer larger than UPSTREAM_MAX_RESPONSE_BYTES ({self.max_response} "
+            f"bytes): {how}; not read", kind="too_large", upstream=self.name,
+            details={"limit": self.max_response})
 
     async def call(self, call: Call, timeout: float | None = None) -> Any:
         """Result of one call, or an RpcError value."""

@@ -34,7 +34,10 @@ log = logging.getLogger("bizra_node.chain")
 _HEARTBEAT = 15.0
 """Seconds between WebSocket pings; a peer that does not answer within half of it is
 taken for gone (a black-holed connection is noticed, not waited on forever)."""
-_MAX_MESSAGE = 64 * 1024 * 1024
+_MAX_MESSAGE = 32 * 1024 * 1024
+"""Largest message taken from an upstream socket by default (UPSTREAM_MAX_RESPONSE_BYTES
+sets it): a larger one is refused by aiohttp's reader, logged, and the socket is
+reconnected."""
 
 
 def ws_url(http_url: str) -> str:
@@ -66,11 +69,19 @@ class _Refused(Exception):
         self.error = error
 
 
+def _why(error: object, limit: int) -> str:
+    if isinstance(error, aiohttp.WebSocketError) and \
+            error.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+        return f"larger than UPSTREAM_MAX_RESPONSE_BYTES, {limit} bytes"
+    return str(error)[:200]
+
+
 class UpstreamSubscription:
     def __init__(self, targets: Sequence[WsTarget], params: Sequence[Any], on_item: OnItem, *,
                  connect_timeout: float = 2.0, backoff_initial: float = 0.5,
                  backoff_max: float = 30.0, what: str = "subscription",
-                 on_live: Callable[[WsTarget], None] | None = None) -> None:
+                 on_live: Callable[[WsTarget], None] | None = None,
+                 max_message: int = _MAX_MESSAGE) -> None:
         """``on_live(target)``: called each time a subscription is made (the first and
         every reconnect): what happened while none was live is in no notification."""
         if not targets:
@@ -83,6 +94,7 @@ class UpstreamSubscription:
         self._backoff_max = backoff_max
         self._what = what
         self._on_live = on_live
+        self._max_message = max_message
         self.live: WsTarget | None = None
         """The target whose subscription is running now; None between connections."""
         self.refused: RpcError | None = None
@@ -151,7 +163,7 @@ class UpstreamSubscription:
         closes; True if the subscription was made."""
         async with asyncio.timeout(self._connect_timeout):
             ws = await session.ws_connect(target.url, heartbeat=_HEARTBEAT,
-                                          max_msg_size=_MAX_MESSAGE, autoping=True)
+                                          max_msg_size=self._max_message, autoping=True)
         try:
             async with asyncio.timeout(self._connect_timeout):
                 await ws.send_bytes(orjson.dumps({"jsonrpc": "2.0", "id": 1,
@@ -167,6 +179,10 @@ class UpstreamSubscription:
                 self._on_live(target)
             async for msg in ws:
                 if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    if msg.type is aiohttp.WSMsgType.ERROR:
+                        log.warning("%s: upstream WebSocket %s sent a bad message (%s); "
+                                    "reconnecting", self._what, target.name,
+                                    _why(msg.data, self._max_message))
                     break
                 doc = orjson.loads(msg.data)
                 if not isinstance(doc, dict) or doc.get("method") != "eth_subscription":
@@ -208,8 +224,9 @@ class SubscriptionFeed:
 
     def __init__(self, targets: Sequence[WsTarget], params: Sequence[Any], *,
                  connect_timeout: float = 2.0, backoff_max: float = 30.0,
-                 what: str = "subscription") -> None:
+                 what: str = "subscription", max_message: int = _MAX_MESSAGE) -> None:
         self.targets = tuple(targets)
+        self._max_message = max_message
         self.params = list(params)
         self._connect_timeout = connect_timeout
         self._backoff_max = backoff_max
@@ -227,7 +244,8 @@ class SubscriptionFeed:
 
         sub = UpstreamSubscription(self.targets, self.params, item,
                                    connect_timeout=self._connect_timeout,
-                                   backoff_max=self._backoff_max, what=self._what)
+                                   backoff_max=self._backoff_max, what=self._what,
+                                   max_message=self._max_message)
         sub.start()
         if await sub.wait_settled(self._connect_timeout * 2 * len(self.targets) + 1):
             self._sub = sub

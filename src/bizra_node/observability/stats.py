@@ -15,6 +15,9 @@ from typing import Literal
 
 __all__ = ["DEFAULT_BUCKETS", "Aggregate", "CounterVec", "GaugeVec", "HistogramVec", "LabelKey"]
 
+_FLOAT_MAX = 2**1023
+"""Ints from here on may not convert to a float (the largest float is just below 2**1024)."""
+
 LabelKey = tuple[str, ...]
 
 Aggregate = Literal["sum", "max", "min", "all"]
@@ -73,6 +76,10 @@ class GaugeVec:
         self.values: dict[LabelKey, float] = {}
 
     def set(self, value: float, labels: LabelKey = ()) -> None:
+        """An int of 2**1023 or more (no float may hold it) is not kept: exporting it
+        would raise OverflowError in every flush and scrape."""
+        if type(value) is int and not -_FLOAT_MAX < value < _FLOAT_MAX:
+            return
         self.values[labels] = value
 
     def preset(self, *label_sets: LabelKey) -> None:

@@ -174,8 +174,8 @@ class AnchorKeeper:
             if candidate is not None:
                 await self._adopt(candidate)
                 self.failures = 0
-        except (TrustError, UpstreamError, UpstreamUnavailable, ValueError, TypeError,
-                KeyError) as exc:
+        except (TrustError, UpstreamError, UpstreamUnavailable, IntegrityFailure, ValueError,
+                TypeError, KeyError) as exc:
             self.failures += 1
             (log.warning if self.failures in (1, 10, 100) else log.debug)(
                 "anchor not refreshed (%s): %s", self.source.value, exc,

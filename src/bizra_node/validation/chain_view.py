@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cache import Entry, TieredCache
-from ..errors import UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..resilience import Periodic
 from .anchor import AnchorConfig, AnchorKeeper, ConsensusHeads, ExecutionClaim
@@ -152,7 +152,7 @@ class ChainView:
                 await self.anchor()
                 await self.fill_to_head()
                 await self.fill_below_anchor()
-        except (TimeoutError, UpstreamUnavailable, TrustError) as exc:
+        except (TimeoutError, UpstreamUnavailable, IntegrityFailure, TrustError) as exc:
             log.warning("no anchor yet (%s): answers are not anchored until there is one",
                         exc)
         if self._anchor_refresh is None:

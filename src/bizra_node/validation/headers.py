@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamUnavailable
 from ..jsonrpc import Call
 from ..resilience import cancel_and_wait
 from .canonical import CanonicalChain, Link
@@ -111,7 +111,7 @@ class HeaderChain:
                 continue
             try:
                 await self._keep_head(header)
-            except (UpstreamUnavailable, TrustError) as exc:
+            except (UpstreamUnavailable, IntegrityFailure, TrustError) as exc:
                 log.debug("new head %d not linked now: %s", header.number, exc)
             except Exception:  # the follower must outlive any one head
                 log.exception("new head %d: unexpected failure", header.number)

@@ -146,3 +146,17 @@ def test_serve_prepares_and_removes_the_directory(tmp_path: Path) -> None:
     (given / "counter_124.db").write_bytes(b"x")
     remove_directory(path, was_made)
     assert given.is_dir() and not list(given.iterdir())
+
+
+async def test_a_gauge_value_no_float_holds_is_not_kept(tmp_path: Path) -> None:
+    """A 1 600-bit block number reaching a gauge ended the node at start (OverflowError
+    in the flush); the upstream pool refuses such numbers, and a gauge does not keep one."""
+    m = NodeMetrics()
+    writer = MultiprocWriter(m, str(tmp_path))
+    m.upstream_head.set(2**1600, ("http://liar",))
+    m.upstream_head.set(7, ("http://honest",))
+    assert writer.flush() == 1
+    writer.close()
+    exporter = Exporter(m, directory=None)
+    text = samples(await exporter.render())
+    assert text[("upstream_head_block", (("upstream", "http://honest"),))] == 7

@@ -18,7 +18,7 @@ so the transactions are proven as firmly; the option exists only for anvil devne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "ProvenBlock",
     "encode_withdrawal",
     "prove_block",
+    "receipt_hashes",
     "receipts_root",
     "transactions_root",
     "withdrawals_root",
@@ -127,6 +128,8 @@ def prove_block(block_json: object, receipts: Sequence[object] | None = None, *,
     if computed != header.transactions_root:
         raise _mismatch(Check.TRANSACTIONS_ROOT, "transactions", computed, header.transactions_root)
     checks.append(Check.TRANSACTIONS_ROOT)
+    tx_hashes = tuple(keccak(e) for e in encodings)
+    _served_hashes(txs, tx_hashes)
 
     withdrawals = block.get("withdrawals")
     if header.withdrawals_root is not None:
@@ -144,7 +147,42 @@ def prove_block(block_json: object, receipts: Sequence[object] | None = None, *,
         computed = ordered_trie_root([r.encoding for r in proven_receipts])
         if computed != header.receipts_root:
             raise _mismatch(Check.RECEIPTS_ROOT, "receipts", computed, header.receipts_root)
+        _receipt_hashes(receipts, tx_hashes)
         checks.append(Check.RECEIPTS_ROOT)
-    return ProvenBlock(header, tuple(keccak(e) for e in encodings), proven_receipts,
-                       tuple(checks))
+    return ProvenBlock(header, tx_hashes, proven_receipts, tuple(checks))
+
+
+def _served_hashes(txs: Sequence[Any], computed: tuple[bytes, ...]) -> None:
+    """Each transaction's ``hash`` as served must be keccak of the encoding the root was
+    rebuilt from: the root proves the fields, never the hash an upstream wrote beside
+    them, and it is the hash clients are shown."""
+    for i, (tx, mine) in enumerate(zip(txs, computed, strict=True)):
+        served = tx.get("hash") if isinstance(tx, dict) else None
+        if served is not None and as_bytes(served, Check.TX_HASH, "hash", 32) != mine:
+            raise TrustError(Check.TX_HASH, f"transaction {i} is served with hash {served}, "
+                                            f"its fields hash to 0x{mine.hex()}")
+
+
+def receipt_hashes(receipt: Mapping[str, Any], tx_hash: bytes, check: Check) -> None:
+    """The receipt's ``transactionHash`` and its logs' must be ``tx_hash`` (computed
+    from the proven transaction): the receipts root proves neither."""
+    served = receipt.get("transactionHash")
+    if served is not None and as_bytes(served, check, "transactionHash", 32) != tx_hash:
+        raise TrustError(check, f"transactionHash {served} is not the hash of the "
+                                f"transaction, 0x{tx_hash.hex()}")
+    logs = receipt.get("logs")
+    for log in logs if isinstance(logs, list) else ():
+        served = log.get("transactionHash") if isinstance(log, dict) else None
+        if served is not None and as_bytes(served, check, "log transactionHash", 32) != tx_hash:
+            raise TrustError(check, f"a log's transactionHash {served} is not the hash of "
+                                    f"its transaction, 0x{tx_hash.hex()}")
+
+
+def _receipt_hashes(receipts: Sequence[Any], tx_hashes: tuple[bytes, ...]) -> None:
+    if len(receipts) != len(tx_hashes):
+        raise TrustError(Check.RECEIPTS_ROOT, f"{len(receipts)} receipts for "
+                                              f"{len(tx_hashes)} transactions")
+    for receipt, tx_hash in zip(receipts, tx_hashes, strict=True):
+        receipt_hashes(as_object(receipt, Check.RECEIPT_MISMATCH, "receipt"), tx_hash,
+                       Check.RECEIPT_MISMATCH)
 

@@ -18,7 +18,7 @@ from typing import Any
 from ._hex import as_int, as_object, field_bytes, field_int, field_opt_bytes
 from ._keccak import keccak
 from ._rlp import encode
-from .block import ProvenBlock
+from .block import ProvenBlock, receipt_hashes
 from .errors import Check, TrustError
 from .header import Header
 from .receipts import ConsensusReceipt, decode_receipt
@@ -98,6 +98,7 @@ def _check_receipt(receipt_json: object, verified: VerifiedTx, index: int,
     header = block.header
     if field_bytes(receipt, "transactionHash", _RM, 32) != verified.hash:
         raise TrustError(_RM, "transactionHash is not the transaction's hash")
+    receipt_hashes(receipt, verified.hash, _RM)
     if field_bytes(receipt, "blockHash", _RM, 32) != header.hash:
         raise TrustError(_RM, "blockHash is not the proven block's")
     if field_int(receipt, "blockNumber", _RM) != header.number:

@@ -139,3 +139,39 @@ def test_another_block_than_asked(trust_devnet: TrustDevnet) -> None:
     fails(Check.HEADER_HASH, prove_block, "block")
     fails(Check.TRANSACTIONS_ROOT, prove_block, {**block, "transactions": None})
     fails(Check.RECEIPTS_ROOT, prove_block, block, "receipts")  # type: ignore[arg-type]
+
+
+FORGED = "0x" + "cd" * 32
+
+
+@pytest.mark.parametrize("number", ["mixed", 100])
+def test_a_served_transaction_hash_must_be_the_computed_one(trust_devnet: TrustDevnet,
+                                                             number: Any) -> None:
+    """The root proves the fields, not the hash written beside them: every type (the
+    mixed block holds legacy, 2930, 1559, 4844 and 7702) is checked, the last one too."""
+    m = trust_devnet.manifest
+    block, receipts = _block(trust_devnet, m.mixed_block if number == "mixed"
+                             else m.big_blocks[number])
+    for i in (0, len(block["transactions"]) - 1):
+        forged = clone(block)
+        forged["transactions"][i]["hash"] = FORGED
+        err = fails(Check.TX_HASH, prove_block, forged, receipts, pooled_blob_leaves=True)
+        assert f"transaction {i} is served with hash {FORGED}" in err.message
+    no_hash = clone(block)  # a hash left out is not a lie: the computed one is shown
+    for tx in no_hash["transactions"]:
+        del tx["hash"]
+    proven = prove_block(no_hash, receipts, pooled_blob_leaves=True)
+    assert ["0x" + h.hex() for h in proven.tx_hashes] == [t["hash"] for t in block["transactions"]]
+
+
+@pytest.mark.parametrize("where", ["receipt", "log"])
+def test_a_receipt_or_log_transaction_hash_must_be_the_computed_one(
+        trust_devnet: TrustDevnet, where: str) -> None:
+    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+    i, logged = next((i, r) for i, r in enumerate(receipts) if r["logs"])
+    if where == "receipt":
+        logged["transactionHash"] = FORGED
+    else:
+        logged["logs"][-1]["transactionHash"] = FORGED
+    err = fails(Check.RECEIPT_MISMATCH, prove_block, block, receipts)
+    assert FORGED in err.message and block["transactions"][i]["hash"][2:] in err.message
