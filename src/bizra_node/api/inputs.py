@@ -30,7 +30,8 @@ from ..validation import (
 )
 from .http import Request
 
-__all__ = ["AddressRequest", "BlockRequest", "TransactionRequest", "json_input"]
+__all__ = ["MAX_BATCH_HASHES", "AddressRequest", "BlockRequest", "TransactionRequest",
+           "TransactionsRequest", "json_input"]
 
 T = TypeVar("T")
 
@@ -49,6 +50,17 @@ NetworkId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 class TransactionRequest(msgspec.Struct, forbid_unknown_fields=True):
     txHash: TxHash
+    networkId: NetworkId | None = None
+
+
+MAX_BATCH_HASHES = 100
+"""Transaction hashes one POST /api/v1/validate/transactions may name."""
+
+
+class TransactionsRequest(msgspec.Struct, forbid_unknown_fields=True):
+    txHashes: Annotated[list[TxHash], msgspec.Meta(
+        min_length=1, max_length=MAX_BATCH_HASHES,
+        description=f"1 to {MAX_BATCH_HASHES} transaction hashes, answered in this order")]
     networkId: NetworkId | None = None
 
 

@@ -17,7 +17,7 @@ from ..validation import (
     TransactionResult,
 )
 from .http import Request, Response
-from .inputs import AddressRequest, BlockRequest, TransactionRequest
+from .inputs import AddressRequest, BlockRequest, TransactionRequest, TransactionsRequest
 from .routing import Route
 
 __all__ = ["openapi_document", "openapi_routes"]
@@ -86,13 +86,23 @@ def _query(name: str, desc: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [TransactionRequest, BlockRequest, AddressRequest, TransactionResult, BlockResult,
-         AccountResult, ErrorEnvelope, Meta, BlockNumber],
+        [TransactionRequest, TransactionsRequest, BlockRequest, AddressRequest,
+         TransactionResult, BlockResult, AccountResult, ErrorEnvelope, Meta, BlockNumber],
         ref_template=_REF)
     paths: dict[str, Any] = {
         "/api/v1/validate/transaction": {"post": {
             "summary": "Validate a transaction", "requestBody": _body("TransactionRequest"),
             "responses": _answers("TransactionResult")}},
+        "/api/v1/validate/transactions": {"post": {
+            "summary": "Validate up to 100 transactions in one request",
+            "description": "data.results lists one envelope per hash, in the order given: "
+                           "{success: true, data: <TransactionResult>} or {success: false, "
+                           "status: <the HTTP status a single request would get>, error}. "
+                           "Each hash spends one unit of the caller's rate limit.",
+            "requestBody": _body("TransactionsRequest"),
+            "responses": {"200": {"description": "one result per hash, in order"},
+                          "400": {"description": "VALIDATION_ERROR: not 1 to 100 hashes, "
+                                                 "or a malformed one (named in details)"}}}},
         "/api/v1/validate/block": {"post": {
             "summary": "Validate a block (number or 'latest')", "requestBody": _body("BlockRequest"),
             "responses": _answers("BlockResult")}},
@@ -165,7 +175,8 @@ def openapi_document() -> dict[str, Any]:
 
 
 _SCOPES = {
-    "/api/v1/validate/transaction": "validate", "/api/v1/validate/block": "validate",
+    "/api/v1/validate/transaction": "validate", "/api/v1/validate/transactions": "validate",
+    "/api/v1/validate/block": "validate",
     "/api/v1/validate/address": "validate", "/api/v1/validate/block-number": "validate",
     "/api/v1/transactions/{hash}": "validate", "/api/v1/blocks/{number}": "validate",
     "/api/v1/addresses/{address}": "validate", "/api/v1/validations": "history",

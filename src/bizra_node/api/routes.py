@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,9 +18,15 @@ from ..validation import (
     parse_block_ref,
     parse_tx_hash,
 )
-from .envelope import ok_parts, ok_value
+from .envelope import ok_body, ok_parts, ok_value
 from .http import Request, Response
-from .inputs import AddressRequest, BlockRequest, TransactionRequest, json_input
+from .inputs import (
+    AddressRequest,
+    BlockRequest,
+    TransactionRequest,
+    TransactionsRequest,
+    json_input,
+)
 from .routing import Route
 
 __all__ = ["ReadyCheck", "Routes"]
@@ -32,6 +39,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=2"
 _HEALTH = b'{"success":true,"data":{"status":"ok"}}'
 _CONSTANT = b'{"success":true,"data":{"constant":true}}'
+_ITEM_OK = b'{"success":true,"data":'
 
 
 class Routes:
@@ -45,7 +53,10 @@ class Routes:
         if self._ready_gauge is not None:
             self._ready_gauge.preset(())  # not ready until the first check says so
         network = service.network_id
+        self._parse_batch = json_input(TransactionsRequest, network)
         self.routes: list[Route] = [
+            Route("/api/v1/validate/transactions", ("POST",), self.validate_transactions,
+                  parse=self._parse_batch, cost=self.batch_cost, scope="validate"),
             Route("/api/v1/validate/transaction", ("POST",), self.validate_transaction,
                   hit=self.hit_transaction, parse=json_input(TransactionRequest, network),
                   scope="validate"),
@@ -77,6 +88,44 @@ class Routes:
         body: TransactionRequest = req.input
         answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
         return Response(200, ok_parts(answer.parts, req.request_id))
+
+    async def validate_transactions(self, req: Request) -> Response:
+        """Up to 100 transactions, one envelope: cached answers at once, the others
+        concurrently; a hash's failure is its own item, never the request's."""
+        body: TransactionsRequest = req.input
+        svc = self._svc
+        items: list[bytes] = []
+        misses: dict[int, str] = {}
+        for i, tx_hash in enumerate(body.txHashes):
+            answer = svc.transaction_hit(tx_hash)
+            if answer is None:
+                misses[i] = tx_hash
+                items.append(b"")
+            else:
+                items.append(b"".join((_ITEM_OK, *answer.parts, b"}")))
+        if misses:
+            answered = await asyncio.gather(*(self._batch_item(h) for h in misses.values()))
+            for i, item in zip(misses, answered, strict=True):
+                items[i] = item
+        return Response(200, ok_body(b"".join((b'{"results":[', b",".join(items), b"]}")),
+                                     req.request_id))
+
+    async def _batch_item(self, tx_hash: str) -> bytes:
+        try:
+            answer = await self._svc.transaction_answer(parse_tx_hash(tx_hash))
+        except NodeError as exc:
+            return b"".join((b'{"success":false,"status":', str(exc.http_status).encode(),
+                             b',"error":', _encode(exc.to_dict()), b"}"))
+        return b"".join((_ITEM_OK, *answer.parts, b"}"))
+
+    def batch_cost(self, req: Request) -> int:
+        """One unit per hash (as many single requests would spend); a body that does not
+        parse costs 1 and is refused by the route's parse with its 400."""
+        try:
+            req.input = self._parse_batch(req)
+        except NodeError:
+            return 1
+        return len(req.input.txHashes)
 
     async def validate_block(self, req: Request) -> Response:
         body: BlockRequest = req.input
