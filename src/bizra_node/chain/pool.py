@@ -24,6 +24,16 @@ is asked of the next upstream, nobody blamed; an answer that fails the check
 (``upstream_integrity_failures_total``), that upstream is taken out of rotation (its
 breaker opened when others can serve) and the calls go to the next one; when every
 upstream has failed or lied, the last IntegrityFailure reaches the caller.
+
+**Prove or ask another.** An answer the hook could prove, from an upstream that will
+not give what the proof needs (``ProofUnavailable``: ``eth_getProof`` refused or
+failing, the header or receipt that goes with it refused), is not served: the upstream
+is counted (``upstream_integrity_failures_total{check="proof_unavailable"}``), its
+``proof_refusals`` rises (for calls with ``verify`` it then ranks after every upstream
+that has not refused a proof since it last gave one that checked) and the calls go to
+the next upstream. Only when no upstream proves does the first refusal reach the caller,
+carrying that upstream's answers, for the domain to serve them labelled unverified or
+refuse them (TRUST_REQUIRE).
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
+from ..errors import IntegrityFailure, ProofUnavailable, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..observability import NodeMetrics, UpstreamErrorLog
 from ..resilience import (
@@ -94,7 +104,7 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
 
 
 RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "batch_refused",
-                 "rpc_error")
+                 "rpc_error", "proof_unavailable")
 """Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
 
 
@@ -179,10 +189,14 @@ class UpstreamPool:
         tried: list[UpstreamHealth] = []
         banned: list[UpstreamHealth] = []
         last: UpstreamError | None = None
+        refused: ProofUnavailable | None = None
+        """The first upstream that would not prove (its answers), served only when no
+        other upstream proves."""
+        proving = verify is not None
         why = "no upstream available"
         attempt = 0
         while True:
-            h = await self._next(latest, tried, banned, dl, attempt)
+            h = await self._next(latest, tried, banned, dl, attempt, proving)
             if h is None:
                 why = "all upstreams are unavailable (circuit open or paused)" if attempt == 0 \
                     else "no upstream left to try"
@@ -219,7 +233,17 @@ class UpstreamPool:
                         return results
                     try:
                         await verify(results, winner.name)
+                        winner.proof_refusals = 0
                         return results
+                    except ProofUnavailable as exc:
+                        exc.upstream = winner.name
+                        self._refused_proof(winner, exc)
+                        banned.append(winner)
+                        if refused is None:
+                            exc.answers = results
+                            refused = exc
+                        last, reason, todo = exc, "proof_unavailable", None
+                        results = [None] * n
                     except IntegrityFailure as exc:
                         exc.upstream = winner.name
                         self._lied(winner, exc)
@@ -247,6 +271,8 @@ class UpstreamPool:
             self.metrics.upstream_retries.inc((h.name, reason))
         if todo is not None:  # every call has an answer; some are JSON-RPC errors
             return results
+        if refused is not None:  # no upstream proves: the caller serves or refuses
+            raise refused
         if isinstance(last, IntegrityFailure):
             raise last
         raise self._unavailable(why, last)
@@ -260,6 +286,15 @@ class UpstreamPool:
         if len(self.health) > 1 and h.breaker.state is not State.OPEN:
             h.breaker.force(State.OPEN)
         self._errors.record(exc, ("verify:" + exc.check,))
+
+    def _refused_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
+        """``h`` would not give what a provable answer's proof needs: counted under
+        check=proof_unavailable and ranked after the upstreams that prove (for calls
+        with a verify hook) until it gives a proof that checks. Not a lie: its breaker
+        is left alone and it keeps serving what is not proven."""
+        self.metrics.upstream_integrity_failures.inc((h.name, exc.kind))
+        h.proof_refusals += 1
+        self._errors.record(exc, ("verify:" + exc.kind,))
 
     def _deadline(self, timeout: float | None, deadline: Deadline | None) -> Deadline:
         dl = deadline if deadline is not None else current_deadline()
@@ -279,16 +314,17 @@ class UpstreamPool:
 
     # --- choosing an upstream ---------------------------------------------------------
     def _ranked(self, latest: bool, exclude: Sequence[UpstreamHealth],
-                tried: Sequence[UpstreamHealth], count_rejections: bool = False
-                ) -> tuple[list[UpstreamHealth], float]:
+                tried: Sequence[UpstreamHealth], count_rejections: bool = False,
+                proving: bool = False) -> tuple[list[UpstreamHealth], float]:
         """Candidates, healthiest first, and the earliest Retry-After pause end among
-        the ones skipped for one (0 when none)."""
+        the ones skipped for one (0 when none). ``proving`` (the calls have a verify
+        hook): upstreams that refused a proof since they last gave one rank last."""
         now = time.monotonic()
         health = self.health
         best = 0
         if latest and len(health) > 1:
             best = self.heads.best(h.name for h in health if h.breaker.state is not State.OPEN)
-        keyed: list[tuple[bool, bool, int, float, int, UpstreamHealth]] = []
+        keyed: list[tuple[bool, bool, bool, int, float, int, UpstreamHealth]] = []
         paused_until = 0.0
         for i, h in enumerate(health):
             if h in exclude:
@@ -302,23 +338,24 @@ class UpstreamPool:
                     h.breaker.reject()
                 continue
             lagging = bool(best) and self.heads.lagging(h.name, best)
-            keyed.append((h in tried, lagging, int(state), h.score(), i, h))
-        keyed.sort(key=lambda k: k[:5])
+            keyed.append((h in tried, proving and h.proof_refusals > 0, lagging, int(state),
+                          h.score(), i, h))
+        keyed.sort(key=lambda k: k[:6])
         return [k[-1] for k in keyed], paused_until
 
     async def _next(self, latest: bool, tried: list[UpstreamHealth],
                     banned: list[UpstreamHealth], dl: Deadline,
-                    attempt: int) -> UpstreamHealth | None:
+                    attempt: int, proving: bool = False) -> UpstreamHealth | None:
         """The upstream for the next attempt, with its breaker permit taken; waits a
         backoff first when every candidate has been tried already, or for the end of a
         Retry-After pause when that is all that stands in the way."""
-        ranked, paused_until = self._ranked(latest, banned, tried, count_rejections=attempt == 0)
+        ranked, paused_until = self._ranked(latest, banned, tried, attempt == 0, proving)
         if not ranked and paused_until and attempt < self.config.attempts:
             wait = paused_until - time.monotonic()
             if wait >= dl.remaining():
                 return None
             await asyncio.sleep(max(wait, 0.0))
-            ranked, _ = self._ranked(latest, banned, tried)
+            ranked, _ = self._ranked(latest, banned, tried, proving=proving)
         elif ranked and ranked[0] in tried:
             wait = self._backoff(Attempt(attempt))
             if wait >= dl.remaining():
