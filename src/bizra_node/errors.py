@@ -22,8 +22,8 @@ __all__ = [
     "RateLimitError",
     "RequestTimeout",
     "StoreUnavailable",
-    "UpstreamError",
     "Unproven",
+    "UpstreamError",
     "UpstreamUnavailable",
     "ValidationError",
 ]
