@@ -193,6 +193,8 @@ class UpstreamPool:
         """The first upstream that would not prove (its answers), served only when no
         other upstream proves."""
         proving = verify is not None
+        checked: tuple[str, list[Any]] | None = None
+        """With ``verify``: answers that passed it but had retryable JSON-RPC errors."""
         why = "no upstream available"
         attempt = 0
         while True:
@@ -205,7 +207,7 @@ class UpstreamPool:
             tried.append(h)
             sub = calls if todo is None else [calls[i] for i in todo]
             try:
-                winner, answers = await self._attempt(h, sub, dl, safe, latest, tried)
+                winner, answers = await self._attempt(h, sub, dl, safe, latest, tried, proving)
             except UpstreamError as exc:
                 last = exc
                 reason = exc.kind
@@ -228,13 +230,13 @@ class UpstreamPool:
                     elif answer is None and safe and self._behind(winner, calls[i]):
                         again.append(i)  # "no such block" from an upstream known to lag
                     results[i] = answer
-                if not again:
-                    if verify is None:
+                if verify is None:
+                    if not again:
                         return results
+                    todo, last, reason = again, None, "rpc_error"
+                else:  # checked as one upstream's answers, never merged with another's
                     try:
                         await verify(results, winner.name)
-                        winner.proof_refusals = 0
-                        return results
                     except ProofUnavailable as exc:
                         exc.upstream = winner.name
                         self._refused_proof(winner, exc)
@@ -242,23 +244,25 @@ class UpstreamPool:
                         if refused is None:
                             exc.answers = results
                             refused = exc
-                        last, reason, todo = exc, "proof_unavailable", None
-                        results = [None] * n
+                        last, reason = exc, "proof_unavailable"
                     except IntegrityFailure as exc:
                         exc.upstream = winner.name
                         self._lied(winner, exc)
                         banned.append(winner)
-                        last, reason, todo = exc, "integrity", None
-                        results = [None] * n
+                        last, reason = exc, "integrity"
                     except UpstreamError as exc:  # it lacks what the check needs (lagging)
                         exc.upstream = exc.upstream or winner.name
                         banned.append(winner)
-                        last, reason, todo = exc, exc.kind, None
-                        results = [None] * n
-                else:
-                    todo = again
-                    last = None
-                    reason = "rpc_error"
+                        last, reason = exc, exc.kind
+                    else:
+                        winner.proof_refusals = 0
+                        if not again:
+                            return results
+                        # checked, with errors another upstream may not have: the whole
+                        # batch goes to the next one; these are the answer if none does
+                        checked = checked or (winner.name, results)
+                        last, reason = None, "rpc_error"
+                    results = [None] * n
             if attempt >= self.config.attempts:
                 why = "retries exhausted"
                 break
@@ -271,6 +275,12 @@ class UpstreamPool:
             self.metrics.upstream_retries.inc((h.name, reason))
         if todo is not None:  # every call has an answer; some are JSON-RPC errors
             return results
+        if checked is not None and verify is not None:  # some calls are JSON-RPC errors
+            try:  # once more, so what the hook holds is about these answers
+                await verify(checked[1], checked[0])
+                return checked[1]
+            except UpstreamError as exc:
+                last = exc
         if refused is not None:  # no upstream proves: the caller serves or refuses
             raise refused
         if isinstance(last, IntegrityFailure):
@@ -367,15 +377,16 @@ class UpstreamPool:
         return None
 
     def _hedge_partner(self, busy: Sequence[UpstreamHealth], latest: bool,
-                       tried: Sequence[UpstreamHealth]) -> UpstreamHealth | None:
+                       tried: Sequence[UpstreamHealth], proving: bool = False
+                       ) -> UpstreamHealth | None:
         """The healthiest upstream not in ``busy`` that takes a call now; never a
-        lagging one for 'latest' reads."""
+        lagging one for 'latest' reads, nor one that refused a proof for provable calls."""
         best = 0
         if latest:
             best = self.heads.best(h.name for h in self.health if h.breaker.state is not State.OPEN)
         ranked, _ = self._ranked(latest, busy, tried)
         for h in ranked:
-            if best and self.heads.lagging(h.name, best):
+            if (best and self.heads.lagging(h.name, best)) or (proving and h.proof_refusals):
                 continue
             if h.breaker.allow():
                 return h
@@ -383,7 +394,7 @@ class UpstreamPool:
 
     # --- one attempt (maybe hedged) -------------------------------------------------------
     async def _attempt(self, h: UpstreamHealth, calls: list[Call], dl: Deadline, safe: bool,
-                       latest: bool, tried: list[UpstreamHealth]
+                       latest: bool, tried: list[UpstreamHealth], proving: bool = False
                        ) -> tuple[UpstreamHealth, list[Any]]:
         timeout = dl.cap(self.config.timeout)
         if timeout <= 0:
@@ -391,7 +402,7 @@ class UpstreamPool:
             raise UpstreamError("request deadline exceeded", kind="timeout", upstream=h.name)
         if (safe and self.config.hedge and len(self.health) > 1
                 and self.hedging.delay(h) < timeout):
-            return await self.hedging.attempt(h, calls, dl, timeout, latest, tried)
+            return await self.hedging.attempt(h, calls, dl, timeout, latest, tried, proving)
         return h, await self._send(h, calls, timeout)
 
     async def _send(self, h: UpstreamHealth, calls: list[Call], timeout: float) -> list[Any]:
