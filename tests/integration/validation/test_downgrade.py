@@ -164,12 +164,14 @@ async def test_alone_the_liar_is_served_labelled_unverified_and_never_cached(
         assert account["verification"] == {"level": "unverified"}
         assert int(account["data"]["balance"]) == int(want["balance"], 16) + FAT
         assert refusals(node, name) == 1
+        again = (await address(client, m.delegated)).json()["data"]  # not cached: asked again
+        assert again["valid"] is None and refusals(node, name) == 2
         # /rpc single: the lie, labelled; asked again next time (not cached)
         for n in (1, 2):
             resp = await rpc(client, "eth_getBalance", m.delegated, at)
             assert int(resp.json()["result"], 16) == int(want["balance"], 16) + FAT
             assert resp.headers["x-verification"] == "unverified"
-            assert liar.calls["eth_getProof"] == 1 + n
+            assert liar.calls["eth_getProof"] == 2 + n
         # /rpc batch: labelled with its weakest level; a proven block does not lift it
         answers, resp = await batch(
             client, ("eth_getTransactionCount", (m.delegated, at)),
@@ -181,7 +183,7 @@ async def test_alone_the_liar_is_served_labelled_unverified_and_never_cached(
         answers, resp = await batch(client, ("eth_getBlockByNumber", (hex(m.mixed_block), True)),
                                     ("eth_getBlockByNumber", (at, False)))
         assert resp.headers["x-verification"] == "anchored"
-        assert refusals(node, name) == 4
+        assert refusals(node, name) == 5
 
 
 async def test_a_refused_header_is_a_refused_proof(trust_devnet: TrustDevnet,
