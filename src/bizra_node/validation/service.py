@@ -102,6 +102,8 @@ class ValidationService:
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
             tx, receipt = raw[0], raw[1]
+            if isinstance(tx, dict) and isinstance(receipt, RpcError):
+                raise refused(f"the receipt of transaction {tx_hash}", receipt)
             if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
                 return  # not found (nothing to prove) or an error (a 503 below)
             try:
@@ -114,6 +116,12 @@ class ValidationService:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
             return await self._refused(TransactionResult, "transaction", tx_hash, exc)
+        except ProofUnavailable as exc:  # no upstream gives its receipt: a 503 either way
+            if self.require_proven:
+                raise unproven(exc) from None
+            raw = exc.answers or []
+            need(raw[1] if len(raw) > 1 else None, "eth_getTransactionReceipt")
+            raise unavailable("eth_getTransactionReceipt failed") from None
         tx = need(raw[0], "eth_getTransactionByHash")
         receipt = need(raw[1], "eth_getTransactionReceipt")
         try:

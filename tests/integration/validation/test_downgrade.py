@@ -236,3 +236,23 @@ async def test_trust_require_proven_refuses_what_no_upstream_proves(
         resp = await rpc(client, "eth_getBalance", m.delegated, at)
         assert resp.json()["result"] == trust_devnet.call("eth_getBalance", m.delegated, at)
         assert resp.headers["x-verification"].startswith("anchored;")
+
+
+async def test_a_refused_receipt_is_asked_of_another_upstream(trust_devnet: TrustDevnet,
+                                                              liar: LyingProxy) -> None:
+    """REST and /rpc transactions: the receipt that proves a mined transaction, refused."""
+    m = trust_devnet.manifest
+    tx_hash = m.txs["dynamic_fee"]
+    liar.refuse("eth_getTransactionReceipt", -32603, "internal error")
+    async with liar_and_honest(trust_devnet, liar) as (node, client, _):
+        resp = await client.post("/api/v1/validate/transaction", json={"txHash": tx_hash})
+        assert resp.status_code == 200, resp.text
+        result = resp.json()["data"]
+        assert result["valid"] is True and result["verification"]["level"] == "anchored"
+        resp = await rpc(client, "eth_getTransactionByHash", m.txs["logs"])
+        assert resp.json()["result"]["hash"] == m.txs["logs"]
+        assert resp.headers["x-verification"].startswith("anchored;")
+        assert refusals(node, redact_url(liar.url)) == 1
+    async with node_behind(liar.url, trust_require="proven") as (node, client):
+        resp = await client.post("/api/v1/validate/transaction", json={"txHash": tx_hash})
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "UNPROVEN"
