@@ -31,7 +31,9 @@ failing, the header or receipt that goes with it refused), is not served: the up
 is counted (``upstream_integrity_failures_total{check="proof_unavailable"}``), its
 ``proof_refusals`` rises (for calls with ``verify`` it then ranks after every upstream
 that has not refused a proof since it last gave one that checked) and the calls go to
-the next upstream. Only when no upstream proves does the first refusal reach the caller,
+the next upstream (not paid from the retry budget: under load, a burst of requests that
+all reached a refuser before its first refusal was counted still gets proven answers).
+Only when no upstream proves does the first refusal reach the caller,
 carrying that upstream's answers, for the domain to serve them labelled unverified or
 refuse them (TRUST_REQUIRE).
 """
@@ -269,7 +271,9 @@ class UpstreamPool:
             if dl.expired:
                 why = "deadline exceeded"
                 break
-            if not self.budget.try_spend():
+            # asking past a refused proof is free: it is what keeps an unproven answer
+            # from being served, and the refuser ranks last for proofs from now on
+            if reason != "proof_unavailable" and not self.budget.try_spend():
                 why = "retry budget exhausted"
                 break
             self.metrics.upstream_retries.inc((h.name, reason))

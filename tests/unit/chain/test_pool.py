@@ -474,6 +474,23 @@ async def test_prove_or_ask_another_counts_the_refuser_and_asks_it_last_for_proo
         assert pool.metrics.upstream_retries.get((bad.url, "proof_unavailable")) == 1
 
 
+async def test_asking_past_a_refused_proof_is_not_paid_from_the_retry_budget() -> None:
+    """A burst that reached the refuser before its first refusal was counted (here:
+    every refusal, the budget empty) still gets the proven answers."""
+    async def no_proofs(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32601, only="eth_getProof")
+
+    async with upstreams(no_proofs, ok) as (bad, good), \
+            pool_for([bad.url, good.url], retry_budget_min=0.0,
+                     retry_budget_ratio=0.0) as pool:
+        for _ in range(5):
+            pool.health[0].proof_refusals = 0  # as if the refusal had not been seen yet
+            pool.health[0].ewma, pool.health[1].ewma = 0.0001, 1.0  # the refuser first
+            assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
+        assert pool.budget.exhausted == 0
+    assert len(bad.docs) == 5 and len(good.docs) == 5
+
+
 async def test_when_no_upstream_proves_the_first_refusal_comes_back_with_its_answers() -> None:
     async def no_proofs(doc: Any, n: int) -> web.StreamResponse:
         return error(doc, -32601, only="eth_getProof")
