@@ -501,7 +501,8 @@ class Node:
         self.service = ValidationService(self.upstreams, self.chain,
                                          network_id=settings.bizra_network_id, cache=self.cache,
                                          recorder=self.store.recorder if self.store else None,
-                                         prover=self.prover)
+                                         prover=self.prover,
+                                         require_proven=settings.trust_require == "proven")
         ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
                                                "redis": self.cache.ready}
         if self.store is not None:
@@ -541,7 +542,8 @@ class Node:
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
                               limits=self.limits,
                               proofs=RpcProofs(self.prover, settings.bizra_network_id)
-                              if settings.trust_rpc else None)
+                              if settings.trust_rpc else None,
+                              require_proven=settings.trust_require == "proven")
         cors = CorsPolicy(settings.cors_origins)
         rpc_route = RpcRoute(self.rpc, limits=self.limits, cors=cors,
                              costs={**DEFAULT_COSTS, **settings.rpc_costs})

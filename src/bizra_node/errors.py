@@ -18,9 +18,11 @@ __all__ = [
     "MethodNotAllowed",
     "NodeError",
     "NotFoundError",
+    "ProofUnavailable",
     "RateLimitError",
     "RequestTimeout",
     "StoreUnavailable",
+    "Unproven",
     "UpstreamError",
     "UpstreamUnavailable",
     "ValidationError",
@@ -183,6 +185,34 @@ class IntegrityFailure(UpstreamError):
         super().__init__(message, kind="integrity", upstream=upstream, retryable=False,
                          details={"check": check})
         self.check = check
+
+
+class ProofUnavailable(UpstreamError):
+    """An upstream answered a call the node can prove but would not give what the proof
+    needs (``eth_getProof`` refused or failing, the block header or the receipt that goes
+    with it refused): the downgrade a liar tries. The pool counts it against that
+    upstream (``upstream_integrity_failures_total{check="proof_unavailable"}``), ranks
+    it after the upstreams that prove for provable calls, and asks the next one; only
+    when no upstream can prove does it raise this (the first refusal), with ``answers``
+    (the refusing upstream's answers, in call order) for the caller to serve unproven
+    or refuse (TRUST_REQUIRE). ``proven`` is what the verify hook could still prove
+    about the other calls of those answers (a hook may fill it)."""
+
+    def __init__(self, message: str, *, upstream: str = "") -> None:
+        super().__init__(message, kind="proof_unavailable", upstream=upstream,
+                         details={"reason": "proof_unavailable"})
+        self.answers: list[Any] | None = None
+        self.proven: Any = None
+
+
+class Unproven(NodeError):
+    """TRUST_REQUIRE=proven and no upstream would prove an answer the node can prove:
+    refused instead of served unproven (a 503, -32099 over JSON-RPC)."""
+
+    code = "UNPROVEN"
+    http_status = 503
+    jsonrpc_code = -32099
+    retryable = True
 
 
 class UpstreamUnavailable(NodeError):

@@ -208,6 +208,12 @@ class Settings(BaseSettings):
         True, description="Prove /rpc answers where the method allows (balance, nonce, code, "
         "storage, transactions, receipts, blocks) before they are served or cached; off: "
         "forwarded unproven (X-Verification: unverified).")
+    trust_require: Literal["any", "proven"] = Field(
+        "any", description="An answer the node can prove (an account, /rpc balance, "
+        "nonce, code, storage, transactions, blocks) that no upstream would give the proof "
+        "of: any serves it labelled unverified (REST valid: null, X-Verification: "
+        "unverified); proven refuses it (REST 503 UNPROVEN, /rpc -32099 with data.reason "
+        "proof_unavailable). Methods the node never proves are served unverified either way.")
 
     # --- retry and circuit breaker -------------------------------------------------
     retry_attempts: int = Field(3, ge=1, le=10, description="Attempts per upstream call.")

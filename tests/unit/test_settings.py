@@ -35,7 +35,7 @@ def test_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("name", "value"), [
     ("BIZRA_NODE_URL", "ftp://x"), ("BIZRA_PORT", "99999"), ("L1_CACHE_SIZE", "-1"),
-    ("LOG_LEVEL", "loud"), ("RETRY_INITIAL", "2.5"),
+    ("LOG_LEVEL", "loud"), ("RETRY_INITIAL", "2.5"), ("TRUST_REQUIRE", "sometimes"),
 ])
 def test_bad_values_fail_at_load(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

@@ -52,6 +52,13 @@ def _envelope(ref: str) -> dict[str, Any]:
         "meta": {"$ref": _REF.format(name="Meta")}}}
 
 
+_UNPROVEN = ("UPSTREAM_UNAVAILABLE, or UNPROVEN: TRUST_REQUIRE=proven and no upstream would "
+             "prove the account (details.reason: proof_unavailable)")
+_VALID = ("true: proven (verification says how far); false: refused (an upstream's answer "
+          "failed a check, verification.failure names it); null: no upstream would prove it, "
+          "the data is the upstreams' word (verification.level: unverified)")
+
+
 def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "the answer",
                           "content": {"application/json": {"schema": _envelope(ref)}}}
@@ -62,7 +69,8 @@ def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
         "405": {"description": "METHOD_NOT_ALLOWED (the Allow header names the methods)",
                 **err},
         "408": {"description": "REQUEST_TIMEOUT: the body did not arrive in time", **err},
-        "503": {"description": "UPSTREAM_UNAVAILABLE", **err},
+        "503": {"description": _UNPROVEN if ref == "AccountResult" else "UPSTREAM_UNAVAILABLE",
+                **err},
     }
     if cached:
         out["304"] = {"description": "not modified (If-None-Match)"}
@@ -89,6 +97,7 @@ def openapi_document() -> dict[str, Any]:
         [TransactionRequest, TransactionsRequest, BlockRequest, AddressRequest,
          TransactionResult, BlockResult, AccountResult, ErrorEnvelope, Meta, BlockNumber],
         ref_template=_REF)
+    components["AccountResult"]["properties"]["valid"]["description"] = _VALID
     paths: dict[str, Any] = {
         "/api/v1/validate/transaction": {"post": {
             "summary": "Validate a transaction", "requestBody": _body("TransactionRequest"),

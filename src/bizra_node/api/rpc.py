@@ -18,8 +18,12 @@ The result of a call is exactly what a node would answer; what the node proved a
 it goes in the ``X-Verification`` response header of a single (non-batch) call with a
 result, on hits as on misses (validation/rpc_proofs.py, docs/trust.md): ``anchored;
 anchor=quorum; anchor-number=N; anchor-hash=0x..; checks=header_hash,account_proof,..``,
-``consistent; checks=..`` or ``unverified``. A call no upstream answered in a way that
-passes the checks gets -32099 "integrity check failed" (data: check, upstream).
+``consistent; checks=..`` or ``unverified``. A batch carries one ``X-Verification``
+too: the weakest level among its calls answered with a result (``unverified`` <
+``consistent`` < ``anchored``; the level word alone), none when no call has a result.
+A call no upstream answered in a way that passes the checks gets -32099 "integrity
+check failed" (data: check, upstream); with TRUST_REQUIRE=proven, a provable call no
+upstream would prove gets -32099 too (data.reason: proof_unavailable).
 
 Refusals before the calls are looked at keep to JSON-RPC too. A body over
 RPC_MAX_BODY_BYTES is an HTTP 200 with a -32600 error object. The guard's refusals (a
@@ -43,7 +47,7 @@ import orjson
 
 from ..errors import NodeError
 from ..jsonrpc import RESPONSE_TOO_LARGE, Call, RpcError, RpcLimits
-from ..validation import FAST_METHODS, RpcService, method_allowed
+from ..validation import FAST_METHODS, UNVERIFIED, RpcService, method_allowed, weakest
 from .cors import CorsPolicy
 from .http import UNPARSED, Request, Response
 from .routing import Route
@@ -158,7 +162,8 @@ class RpcAnswerer:
                      proof: list[str] | None = None) -> bytes | None:
         """The whole answer to a decoded body or message; None when there is nothing
         to answer (only notifications). ``proof``, if given, gets the X-Verification
-        value of a single call answered with a result."""
+        value of a single call answered with a result, or of a batch (the weakest level
+        among its calls answered with a result)."""
         if type(doc) is Single:
             doc = doc.as_dict()
         if doc is PARSE_ERROR:
@@ -168,7 +173,7 @@ class RpcAnswerer:
                 return error_bytes(None, -32600, "Invalid Request: empty batch")
             if len(doc) > self.limits.max_batch:
                 return b"[" + self.batch_too_large(doc) + b"]"
-            parts = [a for a in await self.items(doc, local) if a is not None]
+            parts = [a for a in await self.items(doc, local, proof) if a is not None]
             return b"[" + b",".join(parts) + b"]" if parts else None
         return (await self.items([doc], local, proof))[0]
 
@@ -181,11 +186,14 @@ class RpcAnswerer:
 
     async def items(self, items: list[Any], local: dict[str, LocalMethod] | None = None,
                     proof: list[str] | None = None) -> list[bytes | None]:
-        """Encoded answers in item order; None for notifications. ``proof`` (a single
-        item): gets its X-Verification value when it is answered with a result."""
+        """Encoded answers in item order; None for notifications. ``proof``: gets the
+        X-Verification value of a single item answered with a result, or the weakest
+        level among the items of a batch answered with a result."""
         answers: list[bytes | None] = [None] * len(items)
         ids: list[Any] = [None] * len(items)
         forward: list[tuple[int, Any, Call]] = []
+        levels: list[str] = []
+        """The X-Verification values of the items answered with a result."""
         for i, item in enumerate(items):
             req_id, problem = _check(item)
             ids[i] = req_id
@@ -198,7 +206,10 @@ class RpcAnswerer:
             if handler is None:
                 forward.append((i, req_id, call))
             elif req_id is not _NO_ID:
-                answers[i] = _encode_answer(req_id, await handler(list(call.params)))
+                result = await handler(list(call.params))
+                if not isinstance(result, RpcError):
+                    levels.append(UNVERIFIED)
+                answers[i] = _encode_answer(req_id, result)
             else:
                 await handler(list(call.params))
         if forward:
@@ -211,9 +222,15 @@ class RpcAnswerer:
             if proof is not None and len(items) == 1 and said and \
                     not isinstance(results[0], RpcError):
                 proof.append(said[0])
-            for (i, req_id, _), result in zip(forward, results, strict=True):
+            for n, ((i, req_id, _), result) in enumerate(zip(forward, results, strict=True)):
                 if req_id is not _NO_ID:
                     answers[i] = _splice(req_id, result)
+                    if not isinstance(result, RpcError):
+                        levels.append(said[n] if n < len(said) else UNVERIFIED)
+        if proof is not None and len(items) > 1:
+            label = weakest(levels)
+            if label is not None:
+                proof.append(label)
         room = self.limits.max_response
         for i, answer in enumerate(answers):
             if answer is None:

@@ -1,4 +1,5 @@
-"""What the pool knows about one upstream: its breaker, recent latency, Retry-After.
+"""What the pool knows about one upstream: its breaker, recent latency, Retry-After,
+and whether it gives the proofs provable answers need.
 
 Latency is kept two ways, both in fixed memory: an exponentially weighted moving
 average (for ranking upstreams) and a ring of the last ``_SAMPLES`` round trips
@@ -26,7 +27,7 @@ _MIN_LATENCY = 1e-4
 
 class UpstreamHealth:
     __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "ewma", "inflight", "name",
-                 "not_before", "upstream")
+                 "not_before", "proof_refusals", "upstream")
 
     def __init__(self, upstream: Upstream, breaker: CircuitBreaker) -> None:
         self.upstream = upstream
@@ -37,6 +38,10 @@ class UpstreamHealth:
         """Calls sent and not yet answered."""
         self.not_before = 0.0
         """Monotonic time before which the upstream asked not to be called (Retry-After)."""
+        self.proof_refusals = 0
+        """Provable answers it would not give the proof of (eth_getProof refused, ...)
+        since it last gave one that checked: while above 0 it ranks after every upstream
+        at 0 for provable calls (see the pool)."""
         self._ring = array("d", bytes(8 * _SAMPLES))
         self._n = 0
         self._p95: float | None = None
@@ -81,6 +86,7 @@ class UpstreamHealth:
         out["latencyMs"] = round(self.ewma * 1000, 3)
         out["p95Ms"] = round(p95 * 1000, 3) if p95 is not None else None
         out["inflight"] = self.inflight
+        out["proofRefusals"] = self.proof_refusals
         wait = self.not_before - time.monotonic()
         if wait > 0:
             out["retryAfterSeconds"] = round(wait, 3)

@@ -24,9 +24,10 @@ _HEDGES_PER_SECOND = 1.0
 """Hedges always allowed, whatever the traffic (the reserve of the hedge budget)."""
 
 Send = Callable[[UpstreamHealth, list[Call], float], Coroutine[Any, Any, list[Any]]]
-Partner = Callable[[Sequence[UpstreamHealth], bool, Sequence[UpstreamHealth]],
+Partner = Callable[[Sequence[UpstreamHealth], bool, Sequence[UpstreamHealth], bool],
                    "UpstreamHealth | None"]
-"""(busy, latest, tried) -> the healthiest other upstream that takes a call now."""
+"""(busy, latest, tried, proving) -> the healthiest other upstream that takes a call now
+(for provable calls, never one that refused a proof)."""
 
 
 class Hedging:
@@ -48,7 +49,7 @@ class Hedging:
         return max(p95 if p95 is not None else _HEDGE_FALLBACK, c.hedge_min_delay)
 
     async def attempt(self, h: UpstreamHealth, calls: list[Call], dl: Deadline, timeout: float,
-                      latest: bool, tried: list[UpstreamHealth]
+                      latest: bool, tried: list[UpstreamHealth], proving: bool = False
                       ) -> tuple[UpstreamHealth, list[Any]]:
         """``calls`` to ``h`` (whose breaker permit the caller holds), hedged after
         :meth:`delay`; returns the upstream that answered first and its answers."""
@@ -57,7 +58,7 @@ class Hedging:
         try:
             done, _ = await asyncio.wait((primary,), timeout=self.delay(h))
             if not done:
-                self._launch(owners, calls, dl, latest, tried)
+                self._launch(owners, calls, dl, latest, tried, proving)
             pending: set[asyncio.Task[list[Any]]] = set(owners)
             error: BaseException | None = None
             while pending:
@@ -73,7 +74,7 @@ class Hedging:
                         error = exc
                     # Hedging is under way and a call failed: bring in the next upstream
                     # rather than wait on the slow one alone.
-                    if len(owners) > 1 and self._launch(owners, calls, dl, latest, tried):
+                    if len(owners) > 1 and self._launch(owners, calls, dl, latest, tried, proving):
                         pending.add(next(reversed(owners)))
             if len(owners) > 1:
                 self._metrics.upstream_hedges.inc(("failed",))
@@ -87,13 +88,14 @@ class Hedging:
                 await asyncio.wait(left)
 
     def _launch(self, owners: dict[asyncio.Task[list[Any]], UpstreamHealth], calls: list[Call],
-                dl: Deadline, latest: bool, tried: list[UpstreamHealth]) -> bool:
+                dl: Deadline, latest: bool, tried: list[UpstreamHealth],
+                proving: bool = False) -> bool:
         """Send ``calls`` to one more upstream (not one already asked in this attempt),
         paid from the hedge budget. False when none can take it."""
         timeout = dl.cap(self._config.timeout)
         if timeout <= 0 or not self.budget.try_spend():
             return False
-        partner = self._partner(list(owners.values()), latest, tried)
+        partner = self._partner(list(owners.values()), latest, tried, proving)
         if partner is None:
             self.budget.refund()
             return False

@@ -26,6 +26,18 @@ is asked of the next upstream, nobody blamed; an answer that fails the check
 (``upstream_integrity_failures_total``), that upstream is taken out of rotation (its
 breaker opened when others can serve) and the calls go to the next one; when every
 upstream has failed or lied, the last IntegrityFailure reaches the caller.
+
+**Prove or ask another.** An answer the hook could prove, from an upstream that will
+not give what the proof needs (``ProofUnavailable``: ``eth_getProof`` refused or
+failing, the header or receipt that goes with it refused), is not served: the upstream
+is counted (``upstream_integrity_failures_total{check="proof_unavailable"}``), its
+``proof_refusals`` rises (for calls with ``verify`` it then ranks after every upstream
+that has not refused a proof since it last gave one that checked) and the calls go to
+the next upstream (not paid from the retry budget: under load, a burst of requests that
+all reached a refuser before its first refusal was counted still gets proven answers).
+Only when no upstream proves does the first refusal reach the caller,
+carrying that upstream's answers, for the domain to serve them labelled unverified or
+refuse them (TRUST_REQUIRE).
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
+from ..errors import IntegrityFailure, ProofUnavailable, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..observability import NodeMetrics, UpstreamErrorLog
 from ..resilience import (
@@ -97,7 +109,7 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
 
 
 RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "too_large",
-                 "batch_refused", "rpc_error")
+                 "batch_refused", "rpc_error", "proof_unavailable")
 """Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
 
 
@@ -183,10 +195,16 @@ class UpstreamPool:
         tried: list[UpstreamHealth] = []
         banned: list[UpstreamHealth] = []
         last: UpstreamError | None = None
+        refused: ProofUnavailable | None = None
+        """The first upstream that would not prove (its answers), served only when no
+        other upstream proves."""
+        proving = verify is not None
+        checked: tuple[str, list[Any]] | None = None
+        """With ``verify``: answers that passed it but had retryable JSON-RPC errors."""
         why = "no upstream available"
         attempt = 0
         while True:
-            h = await self._next(latest, tried, banned, dl, attempt)
+            h = await self._next(latest, tried, banned, dl, attempt, proving)
             if h is None:
                 why = "all upstreams are unavailable (circuit open or paused)" if attempt == 0 \
                     else "no upstream left to try"
@@ -195,7 +213,7 @@ class UpstreamPool:
             tried.append(h)
             sub = calls if todo is None else [calls[i] for i in todo]
             try:
-                winner, answers = await self._attempt(h, sub, dl, safe, latest, tried)
+                winner, answers = await self._attempt(h, sub, dl, safe, latest, tried, proving)
             except UpstreamError as exc:
                 last = exc
                 reason = exc.kind
@@ -218,39 +236,61 @@ class UpstreamPool:
                     elif answer is None and safe and self._behind(winner, calls[i]):
                         again.append(i)  # "no such block" from an upstream known to lag
                     results[i] = answer
-                if not again:
-                    if verify is None:
+                if verify is None:
+                    if not again:
                         return results
+                    todo, last, reason = again, None, "rpc_error"
+                else:  # checked as one upstream's answers, never merged with another's
                     try:
                         await verify(results, winner.name)
-                        return results
+                    except ProofUnavailable as exc:
+                        exc.upstream = winner.name
+                        self._refused_proof(winner, exc)
+                        banned.append(winner)
+                        if refused is None:
+                            exc.answers = results
+                            refused = exc
+                        last, reason = exc, "proof_unavailable"
                     except IntegrityFailure as exc:
                         exc.upstream = winner.name
                         self._lied(winner, exc)
                         banned.append(winner)
-                        last, reason, todo = exc, "integrity", None
-                        results = [None] * n
+                        last, reason = exc, "integrity"
                     except UpstreamError as exc:  # it lacks what the check needs (lagging)
                         exc.upstream = exc.upstream or winner.name
                         banned.append(winner)
-                        last, reason, todo = exc, exc.kind, None
-                        results = [None] * n
-                else:
-                    todo = again
-                    last = None
-                    reason = "rpc_error"
+                        last, reason = exc, exc.kind
+                    else:
+                        winner.proof_refusals = 0
+                        if not again:
+                            return results
+                        # checked, with errors another upstream may not have: the whole
+                        # batch goes to the next one; these are the answer if none does
+                        checked = checked or (winner.name, results)
+                        last, reason = None, "rpc_error"
+                    results = [None] * n
             if attempt >= self.config.attempts:
                 why = "retries exhausted"
                 break
             if dl.expired:
                 why = "deadline exceeded"
                 break
-            if not self.budget.try_spend():
+            # asking past a refused proof is free: it is what keeps an unproven answer
+            # from being served, and the refuser ranks last for proofs from now on
+            if reason != "proof_unavailable" and not self.budget.try_spend():
                 why = "retry budget exhausted"
                 break
             self.metrics.upstream_retries.inc((h.name, reason))
         if todo is not None:  # every call has an answer; some are JSON-RPC errors
             return results
+        if checked is not None and verify is not None:  # some calls are JSON-RPC errors
+            try:  # once more, so what the hook holds is about these answers
+                await verify(checked[1], checked[0])
+                return checked[1]
+            except UpstreamError as exc:
+                last = exc
+        if refused is not None:  # no upstream proves: the caller serves or refuses
+            raise refused
         if isinstance(last, IntegrityFailure):
             raise last
         raise self._unavailable(why, last)
@@ -264,6 +304,15 @@ class UpstreamPool:
         if len(self.health) > 1 and h.breaker.state is not State.OPEN:
             h.breaker.force(State.OPEN)
         self._errors.record(exc, ("verify:" + exc.check,))
+
+    def _refused_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
+        """``h`` would not give what a provable answer's proof needs: counted under
+        check=proof_unavailable and ranked after the upstreams that prove (for calls
+        with a verify hook) until it gives a proof that checks. Not a lie: its breaker
+        is left alone and it keeps serving what is not proven."""
+        self.metrics.upstream_integrity_failures.inc((h.name, exc.kind))
+        h.proof_refusals += 1
+        self._errors.record(exc, ("verify:" + exc.kind,))
 
     def _deadline(self, timeout: float | None, deadline: Deadline | None) -> Deadline:
         dl = deadline if deadline is not None else current_deadline()
@@ -283,16 +332,17 @@ class UpstreamPool:
 
     # --- choosing an upstream ---------------------------------------------------------
     def _ranked(self, latest: bool, exclude: Sequence[UpstreamHealth],
-                tried: Sequence[UpstreamHealth], count_rejections: bool = False
-                ) -> tuple[list[UpstreamHealth], float]:
+                tried: Sequence[UpstreamHealth], count_rejections: bool = False,
+                proving: bool = False) -> tuple[list[UpstreamHealth], float]:
         """Candidates, healthiest first, and the earliest Retry-After pause end among
-        the ones skipped for one (0 when none)."""
+        the ones skipped for one (0 when none). ``proving`` (the calls have a verify
+        hook): upstreams that refused a proof since they last gave one rank last."""
         now = time.monotonic()
         health = self.health
         best = 0
         if latest and len(health) > 1:
             best = self.heads.best(h.name for h in health if h.breaker.state is not State.OPEN)
-        keyed: list[tuple[bool, bool, int, float, int, UpstreamHealth]] = []
+        keyed: list[tuple[bool, bool, bool, int, float, int, UpstreamHealth]] = []
         paused_until = 0.0
         for i, h in enumerate(health):
             if h in exclude:
@@ -306,23 +356,24 @@ class UpstreamPool:
                     h.breaker.reject()
                 continue
             lagging = bool(best) and self.heads.lagging(h.name, best)
-            keyed.append((h in tried, lagging, int(state), h.score(), i, h))
-        keyed.sort(key=lambda k: k[:5])
+            keyed.append((h in tried, proving and h.proof_refusals > 0, lagging, int(state),
+                          h.score(), i, h))
+        keyed.sort(key=lambda k: k[:6])
         return [k[-1] for k in keyed], paused_until
 
     async def _next(self, latest: bool, tried: list[UpstreamHealth],
                     banned: list[UpstreamHealth], dl: Deadline,
-                    attempt: int) -> UpstreamHealth | None:
+                    attempt: int, proving: bool = False) -> UpstreamHealth | None:
         """The upstream for the next attempt, with its breaker permit taken; waits a
         backoff first when every candidate has been tried already, or for the end of a
         Retry-After pause when that is all that stands in the way."""
-        ranked, paused_until = self._ranked(latest, banned, tried, count_rejections=attempt == 0)
+        ranked, paused_until = self._ranked(latest, banned, tried, attempt == 0, proving)
         if not ranked and paused_until and attempt < self.config.attempts:
             wait = paused_until - time.monotonic()
             if wait >= dl.remaining():
                 return None
             await asyncio.sleep(max(wait, 0.0))
-            ranked, _ = self._ranked(latest, banned, tried)
+            ranked, _ = self._ranked(latest, banned, tried, proving=proving)
         elif ranked and ranked[0] in tried:
             wait = self._backoff(Attempt(attempt))
             if wait >= dl.remaining():
@@ -334,15 +385,16 @@ class UpstreamPool:
         return None
 
     def _hedge_partner(self, busy: Sequence[UpstreamHealth], latest: bool,
-                       tried: Sequence[UpstreamHealth]) -> UpstreamHealth | None:
+                       tried: Sequence[UpstreamHealth], proving: bool = False
+                       ) -> UpstreamHealth | None:
         """The healthiest upstream not in ``busy`` that takes a call now; never a
-        lagging one for 'latest' reads."""
+        lagging one for 'latest' reads, nor one that refused a proof for provable calls."""
         best = 0
         if latest:
             best = self.heads.best(h.name for h in self.health if h.breaker.state is not State.OPEN)
         ranked, _ = self._ranked(latest, busy, tried)
         for h in ranked:
-            if best and self.heads.lagging(h.name, best):
+            if (best and self.heads.lagging(h.name, best)) or (proving and h.proof_refusals):
                 continue
             if h.breaker.allow():
                 return h
@@ -350,7 +402,7 @@ class UpstreamPool:
 
     # --- one attempt (maybe hedged) -------------------------------------------------------
     async def _attempt(self, h: UpstreamHealth, calls: list[Call], dl: Deadline, safe: bool,
-                       latest: bool, tried: list[UpstreamHealth]
+                       latest: bool, tried: list[UpstreamHealth], proving: bool = False
                        ) -> tuple[UpstreamHealth, list[Any]]:
         timeout = dl.cap(self.config.timeout)
         if timeout <= 0:
@@ -358,7 +410,7 @@ class UpstreamPool:
             raise UpstreamError("request deadline exceeded", kind="timeout", upstream=h.name)
         if (safe and self.config.hedge and len(self.health) > 1
                 and self.hedging.delay(h) < timeout):
-            return await self.hedging.attempt(h, calls, dl, timeout, latest, tried)
+            return await self.hedging.attempt(h, calls, dl, timeout, latest, tried, proving)
         return h, await self._send(h, calls, timeout)
 
     async def _send(self, h: UpstreamHealth, calls: list[Call], timeout: float) -> list[Any]:

@@ -89,7 +89,8 @@ def _status(kind: str, result: Any) -> str | None:
         return str(data.status)
     if kind == "block":
         return "finalized" if data.finalized else "unfinalized"
-    return None if getattr(result, "valid", True) else "invalid"
+    valid = getattr(result, "valid", True)
+    return "unverified" if valid is None else None if valid else "invalid"
 
 
 def _block_number(kind: str, result: Any) -> int | None:

@@ -24,7 +24,7 @@ from .inputs import (
 from .prover import Prover
 from .reorgs import Notice, ReorgHandler
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
-from .rpc_proofs import PROVEN_METHODS, RpcProofs, verification_header
+from .rpc_proofs import PROVEN_METHODS, UNVERIFIED, RpcProofs, verification_header, weakest
 from .service import Recorder, ValidationService, now_iso
 from .shared_heads import HEAD, HeadsFileError, SharedHeads, create_heads_file, remove_heads_file
 from .subscriptions import LogMatcher, PendingSource, Subscriber, SubscriptionHub
@@ -50,6 +50,7 @@ __all__ = [
     "PROVEN_METHODS",
     "TX_NOT_FOUND",
     "UINT_PATTERN",
+    "UNVERIFIED",
     "Account",
     "AccountResult",
     "AnchorConfig",
@@ -94,4 +95,5 @@ __all__ = [
     "shown_value",
     "to_checksum_address",
     "verification_header",
+    "weakest",
 ]

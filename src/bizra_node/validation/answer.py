@@ -131,7 +131,10 @@ def block_entry(result: BlockResult, by_tag: bool, head: int, policy: TtlPolicy)
 
 
 def account_entry(result: AccountResult, head: int, policy: TtlPolicy) -> Entry:
+    """Unproven (``valid`` null): never cached, so the next request asks again (an
+    upstream that proves may be back)."""
     body = _encode(result)
     at = result.data.block_number if result.data is not None else head
-    return _entry(body, policy.account(), head, block=max(at, head),
+    ttl = NEVER if result.valid is None else policy.account()
+    return _entry(body, ttl, head, block=max(at, head),
                   etag=_weak(_encode(result.data) + (result.error or "").encode()))

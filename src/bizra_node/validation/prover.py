@@ -8,6 +8,12 @@ an answer good, from a trusted block hash down (see docs/trust.md).
 * The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.block_answer`,
   :meth:`Prover.account`) are shared by the REST validations and /rpc (rpc_proofs.py):
   one way to prove each kind of answer, collecting what ran into a :class:`Proof`.
+* **Prove or ask another**: an upstream that answers a provable call but will not give
+  what its proof needs (eth_getProof refused or failing, the header or receipt that goes
+  with it refused) gets :func:`refused`, a ``ProofUnavailable`` the pool counts under
+  check=proof_unavailable before it asks the next upstream; the answer is served
+  unproven (labelled ``unverified``, REST ``valid: null``) only when no upstream proves,
+  and refused instead with TRUST_REQUIRE=proven (:func:`unproven`).
 * A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
   hook, so the upstream that gave the answer is blamed and the calls go to another
   one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
@@ -22,7 +28,13 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
+from ..errors import (
+    IntegrityFailure,
+    ProofUnavailable,
+    Unproven,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from ..jsonrpc import Call, RpcError
 from .chain_view import ChainView
 from .trust import (
@@ -44,7 +56,7 @@ from .trust import (
 )
 from .upstreams import Upstreams
 
-__all__ = ["Proof", "Prover", "integrity", "missing"]
+__all__ = ["Proof", "Prover", "integrity", "missing", "refused", "unproven"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -57,6 +69,21 @@ def missing(what: str, upstream: str) -> UpstreamError:
     """An upstream that does not have (yet) what a check needs: not a lie, so it is not
     blamed; the pool asks the next one."""
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
+
+
+def refused(what: str, answer: Any = None) -> ProofUnavailable:
+    """An upstream that answered a provable call but not with ``what`` its proof needs
+    (``answer``: the error or null it gave instead): the pool asks the next upstream."""
+    how = f" ({answer.code}: {answer.message[:100]})" if isinstance(answer, RpcError) else \
+        " (null)" if answer is None else ""
+    return ProofUnavailable(f"upstream would not give {what}{how}")
+
+
+def unproven(exc: ProofUnavailable) -> Unproven:
+    """TRUST_REQUIRE=proven: the refusal of an answer no upstream would prove."""
+    return Unproven("no upstream would prove the answer (TRUST_REQUIRE=proven)",
+                    {"reason": Check.PROOF_UNAVAILABLE.value, "upstream": exc.upstream,
+                     "message": exc.message[:300]})
 
 
 def _bytes32(hex_hash: str) -> bytes:

@@ -31,6 +31,10 @@ blocks) are proven in the pool's verify hook before anything is cached; each ans
 carries what was proven (``Entry.proof``, the ``X-Verification`` header of a single
 call, served on hits as on misses). When no upstream's answers pass, the calls get
 INTEGRITY_FAILED (-32099) naming the check and the upstream, and nothing is cached.
+An upstream that will not give a proof is passed over for one that does (prover.py,
+"prove or ask another"); when none does, the answers are served labelled
+``unverified`` and not cached, or, with TRUST_REQUIRE=proven, the refused calls get
+-32099 with ``data.reason`` ``proof_unavailable`` (the batch's other calls are served).
 
 Methods that would sign with the upstream's keys, administer it or reach into its
 debug API are refused.
@@ -44,10 +48,11 @@ from typing import Any
 import orjson
 
 from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
-from ..errors import IntegrityFailure, NodeError
+from ..errors import IntegrityFailure, NodeError, ProofUnavailable
 from ..jsonrpc import BLOCK_PARAM, INTEGRITY_FAILED, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .filters import FilterService, RpcFailed, resolve_block
+from .prover import unproven
 from .rpc_proofs import UNVERIFIED, RpcProofs
 from .upstreams import Upstreams
 
@@ -191,9 +196,12 @@ class RpcService:
 
     def __init__(self, upstreams: Upstreams, chain: ChainView, *,
                  cache: TieredCache | None = None, filters: FilterService | None = None,
-                 limits: RpcLimits | None = None, proofs: RpcProofs | None = None) -> None:
+                 limits: RpcLimits | None = None, proofs: RpcProofs | None = None,
+                 require_proven: bool = False) -> None:
         self._up = upstreams
         self._proofs = proofs
+        self.require_proven = require_proven
+        """TRUST_REQUIRE=proven: a provable answer no upstream proves is refused."""
         self._chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
@@ -336,13 +344,21 @@ class RpcService:
         the method allows: Entry values (put in the cache on the way when cacheable and
         ``store``; ``expires`` 0: not cacheable) or RpcError values."""
         mark = self._cache.reorg_mark if self._cache is not None else 0
+        refusal: ProofUnavailable | None = None
         try:
             head = await self._chain.head()
             pins = [_pinned(c, head) for c in calls]
             asked = [p or c for p, c in zip(pins, calls, strict=True)]
             plan = self._proofs.plan(asked) if self._proofs is not None else None
             if plan is not None and plan.proves:
-                results = (await self._up.batch(plan.calls, verify=plan.verify))[:len(calls)]
+                try:
+                    results = (await self._up.batch(plan.calls, verify=plan.verify))[:len(calls)]
+                except ProofUnavailable as exc:  # no upstream proves: served as it is
+                    if exc.answers is None:
+                        raise
+                    refusal = exc
+                    plan.unproven(exc)
+                    results = exc.answers[:len(calls)]
             else:
                 results = await self._up.batch(asked)
         except IntegrityFailure as exc:
@@ -365,11 +381,17 @@ class RpcService:
             if isinstance(result, RpcError):
                 out.append(result)
                 continue
+            if refusal is not None and self.require_proven and plan is not None and \
+                    i in plan.refused:
+                error = unproven(refusal)
+                out.append(RpcError(error.jsonrpc_code, error.message, error.details))
+                continue
             seen = _seen_block(result)
             if seen > self._chain.best_head:
                 self._chain.observe_block(seen)
             proof = plan.header(i) if plan is not None and i not in lost else UNVERIFIED
-            if self._cache is None or call.method not in _CACHEABLE or i in lost:
+            if self._cache is None or call.method not in _CACHEABLE or i in lost or \
+                    refusal is not None:  # (unproven: asked again next time, not cached)
                 out.append(Entry(body=orjson.dumps(result), expires=0.0, proof=proof))
                 continue
             if finalized is None:

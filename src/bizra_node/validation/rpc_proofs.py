@@ -20,9 +20,16 @@ are the prover's (validation/prover.py), the same code the REST answers use:
   asks for hashes only, the full block goes along and the hashes must be its
   transactions' (proven) hashes.
 
+An upstream that answers one of these calls but refuses what its proof needs (the
+eth_getProof, the header, the other one of the pair, the full block: an error, or a
+null proof for a block it has) gets ``ProofUnavailable`` (prover.refused): the pool asks
+the next upstream. When none proves, :meth:`RpcPlan.unproven` keeps what could still be
+proven about the batch's other calls; the refused calls say ``unverified``.
+
 Anything else (eth_call, gas prices, logs, tags such as ``pending`` or ``safe``,
 EIP-1898 block objects) is forwarded unproven, and says so. What was proven is
-:func:`verification_header`'s value of the ``X-Verification`` response header.
+:func:`verification_header`'s value of the ``X-Verification`` response header;
+:func:`weakest` is a batch's.
 """
 
 from __future__ import annotations
@@ -34,11 +41,13 @@ from typing import Any
 
 import orjson
 
+from ..errors import ProofUnavailable
 from ..jsonrpc import Call, RpcError, hex_number
-from .prover import Proof, Prover, integrity, missing
+from .prover import Proof, Prover, integrity, missing, refused
 from .trust import Check, Level, TrustError, Verification, verify_header
 
-__all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header"]
+__all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header",
+           "weakest"]
 
 _STATE = frozenset({"eth_getBalance", "eth_getTransactionCount", "eth_getCode",
                     "eth_getStorageAt"})
@@ -46,9 +55,6 @@ _TX = frozenset({"eth_getTransactionByHash", "eth_getTransactionReceipt"})
 _BLOCK = frozenset({"eth_getBlockByHash", "eth_getBlockByNumber"})
 PROVEN_METHODS = _STATE | _TX | _BLOCK
 """Methods whose answers /rpc proves (at a block number, for the state methods)."""
-_NO_PROOF_METHOD = frozenset({-32601, -32004})
-"""eth_getProof refused as unknown/unsupported: the answer is forwarded unproven."""
-
 UNVERIFIED = Level.UNVERIFIED.value
 """The header value of an answer nothing was proven about."""
 
@@ -62,6 +68,16 @@ def verification_header(v: Verification) -> str:
     if v.checks:
         parts.append("checks=" + ",".join(c.value for c in v.checks))
     return "; ".join(parts)
+
+
+_ORDER = {level.value: rank for rank, level in enumerate(Level)}
+
+
+def weakest(values: list[str]) -> str | None:
+    """A batch's ``X-Verification``: the weakest level among its answers' values (just
+    the level word: unverified < consistent < anchored); None when there are none."""
+    levels = [v.split(";", 1)[0] for v in values]
+    return min(levels, key=lambda v: _ORDER.get(v, -1)) if levels else None
 
 
 def _data(value: Any, size: int) -> bytes | None:
@@ -100,6 +116,8 @@ class RpcPlan:
         """Index by call, made when the first extra call is added."""
         self._items: list[_Item] = []
         self.proven: list[Verification | None] = [None] * len(calls)
+        self.refused: set[int] = set()
+        """The client's calls whose proof the upstream would not give (ProofUnavailable)."""
 
     @property
     def proves(self) -> bool:
@@ -141,11 +159,27 @@ class RpcPlan:
             if isinstance(outcome, TrustError):
                 raise integrity(outcome) from None
         for outcome in outcomes:
-            if outcome is not None:
+            if outcome is not None and not isinstance(outcome, ProofUnavailable):
                 raise outcome
-        for item, proof in zip(todo, proofs, strict=True):
-            if proof.checks:
+        first: ProofUnavailable | None = None
+        refused_at: set[int] = set()
+        for item, proof, outcome in zip(todo, proofs, outcomes, strict=True):
+            if isinstance(outcome, ProofUnavailable):
+                refused_at.add(item.index)
+                first = first or outcome
+            elif proof.checks:
                 self.proven[item.index] = proof.verification
+        if first is not None:  # what the rest of the batch proved goes along
+            first.proven = (list(self.proven), refused_at)
+            raise first
+
+    def unproven(self, exc: ProofUnavailable) -> None:
+        """No upstream proved: what was proven about the answers of ``exc`` (the first
+        refusal, whose answers are served) and which calls were refused."""
+        proven, refused_at = exc.proven if exc.proven is not None else ([None] * self.asked,
+                                                                         set())
+        self.proven = proven
+        self.refused = refused_at
 
 
 async def _run(step: Step, raw: list[Any], proof: Proof) -> BaseException | None:
@@ -200,11 +234,12 @@ class RpcProofs:
         method = call.method
 
         async def step(raw: list[Any], proof: Proof) -> None:
-            if isinstance(raw[p], RpcError) and raw[p].code in _NO_PROOF_METHOD:
-                return  # the upstream has no eth_getProof: unproven, and said so
-            if isinstance(raw[p], RpcError) or isinstance(raw[h], RpcError) or \
-                    raw[p] is None or raw[h] is None:
-                raise missing(f"block {number} or its proof", "")
+            if isinstance(raw[h], RpcError):
+                raise refused(f"the header of block {number}", raw[h])
+            if raw[h] is None:  # it has not got the block (yet): not a refusal
+                raise missing(f"block {number}", "")
+            if raw[p] is None or isinstance(raw[p], RpcError):
+                raise refused(f"the eth_getProof of block {number}", raw[p])
             answer = raw[i]
             kwargs: dict[str, Any] = {}
             if method == "eth_getBalance":
@@ -230,7 +265,10 @@ class RpcProofs:
 
         async def step(raw: list[Any], proof: Proof) -> None:
             tx, receipt = raw[t], raw[r]
-            if isinstance(tx, RpcError) or isinstance(receipt, RpcError) or tx is None:
+            if isinstance(tx, RpcError) or isinstance(receipt, RpcError):
+                raise refused(f"transaction 0x{want.hex()} with its receipt",
+                              tx if isinstance(tx, RpcError) else receipt)
+            if tx is None:
                 raise missing(f"transaction 0x{want.hex()} with its receipt", "")
             if isinstance(tx, dict) and tx.get("blockHash") and receipt is None:
                 raise missing(f"the receipt of transaction 0x{want.hex()}", "")
@@ -254,7 +292,9 @@ class RpcProofs:
 
         async def step(raw: list[Any], proof: Proof) -> None:
             block = raw[f]
-            if block is None or isinstance(block, RpcError):
+            if isinstance(block, RpcError):
+                raise refused(f"the full block {params[0]}", block)
+            if block is None:
                 raise missing(f"block {params[0]}", "")
             proven = await self.prover.block_answer(proof, block, None, number=number,
                                                     expected_hash=expected)

@@ -13,7 +13,10 @@ the answers before anything is built from them (validation/prover.py, docs/trust
 
 A failed check blames the upstream that gave the answer and the pool asks another;
 when none answers honestly, the result is ``valid: false`` naming the check and the
-upstream, and it is never cached. Every result carries ``verification``.
+upstream, and it is never cached. An upstream that will not give the account's proof
+is passed over for one that does; when none does, the account is the upstreams' word,
+``valid: null`` with ``verification.level: unverified`` (never ``true``), or, with
+TRUST_REQUIRE=proven, a 503 UNPROVEN. Every result carries ``verification``.
 
 The ``*_answer`` methods are what the API serves: they consult the TieredCache
 first (validation -> cache, validation -> chain) and return encoded bytes; only on a
@@ -30,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..cache import Compute, Entry, TieredCache, TtlPolicy, outgrown
-from ..errors import IntegrityFailure
+from ..errors import IntegrityFailure, ProofUnavailable
 from ..jsonrpc import Call, RpcError
 from .answer import (
     BLOCK_NOT_FOUND,
@@ -43,7 +46,7 @@ from .answer import (
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER, is_uint
-from .prover import Proof, Prover, integrity, missing
+from .prover import Proof, Prover, integrity, missing, refused, unproven
 from .trust import Failure, Level, TrustError, Verification
 from .types import AccountResult, BlockResult, TransactionResult
 from .upstreams import Upstreams, need, unavailable
@@ -57,10 +60,6 @@ Recorder = Callable[[str, str, Any], "Awaitable[None] | None"]
 must not block. Returns None when the record is only queued (DURABILITY=async), or an
 awaitable that completes once it is durable (local: in the fsynced local log; sync:
 committed in PostgreSQL): the validation is answered after it."""
-
-_NO_PROOF_METHOD = frozenset({-32601, -32004})
-"""eth_getProof refused as unknown/unsupported: the account is answered unproven."""
-
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -81,7 +80,7 @@ def _error(exc: IntegrityFailure) -> str:
 class ValidationService:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, network_id: int,
                  recorder: Recorder | None = None, cache: TieredCache | None = None,
-                 prover: Prover | None = None) -> None:
+                 prover: Prover | None = None, require_proven: bool = False) -> None:
         self._up = upstreams
         self.chain = chain
         self._cache = cache
@@ -89,6 +88,8 @@ class ValidationService:
         self.network_id = network_id
         self._recorder = recorder
         self.prover = prover or Prover(upstreams, chain)
+        self.require_proven = require_proven
+        """TRUST_REQUIRE=proven: an account no upstream proves is a 503, not valid: null."""
 
     # --- transaction -------------------------------------------------------------
     async def validate_transaction(self, tx_hash: str) -> TransactionResult:
@@ -101,6 +102,8 @@ class ValidationService:
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
             tx, receipt = raw[0], raw[1]
+            if isinstance(tx, dict) and isinstance(receipt, RpcError):
+                raise refused(f"the receipt of transaction {tx_hash}", receipt)
             if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
                 return  # not found (nothing to prove) or an error (a 503 below)
             try:
@@ -113,6 +116,12 @@ class ValidationService:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
             return await self._refused(TransactionResult, "transaction", tx_hash, exc)
+        except ProofUnavailable as exc:  # no upstream gives its receipt: a 503 either way
+            if self.require_proven:
+                raise unproven(exc) from None
+            raw = exc.answers or []
+            need(raw[1] if len(raw) > 1 else None, "eth_getTransactionReceipt")
+            raise unavailable("eth_getTransactionReceipt failed") from None
         tx = need(raw[0], "eth_getTransactionByHash")
         receipt = need(raw[1], "eth_getTransactionReceipt")
         try:
@@ -192,10 +201,14 @@ class ValidationService:
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
-            if any(isinstance(r, RpcError) for r in raw):
-                return  # refused or an error: handled below
-            if raw[2] is None or raw[0] is None:
-                raise missing(f"block {head} or its proof", upstream)
+            if isinstance(raw[1], RpcError):
+                return  # the code itself failed: a 503 below
+            if isinstance(raw[2], RpcError):
+                raise refused(f"the header of block {head}", raw[2])
+            if raw[2] is None:  # it has not got the block (yet): not a refusal
+                raise missing(f"block {head}", upstream)
+            if raw[0] is None or isinstance(raw[0], RpcError):
+                raise refused(f"the eth_getProof of block {head}", raw[0])
             try:
                 proof.extra["account"] = await self.prover.account(
                     proof, raw[2], raw[0], want, number=head, code=raw[1])
@@ -206,9 +219,10 @@ class ValidationService:
             raw = await self._up.batch(calls, verify=verify)
         except IntegrityFailure as exc:
             return await self._refused(AccountResult, "address", address, exc)
-        if isinstance(raw[0], RpcError) and raw[0].code in _NO_PROOF_METHOD:
+        except ProofUnavailable as exc:  # no upstream proves it
+            if self.require_proven:
+                raise unproven(exc) from None
             return await self._unproven_address(address, at, head)
-        need(raw[0], "eth_getProof")
         code = need(raw[1], "eth_getCode")
         account = proof.extra["account"]
         try:
@@ -221,7 +235,9 @@ class ValidationService:
         return result
 
     async def _unproven_address(self, address: str, at: str, head: int) -> AccountResult:
-        """For upstreams without eth_getProof: their word, and the answer says so."""
+        """When no upstream would prove the account: their word, and the answer says so
+        in ``valid`` itself (null: neither proven valid nor shown invalid) and in
+        ``verification.level`` (unverified)."""
         calls = [Call("eth_getBalance", (address, at)),
                  Call("eth_getTransactionCount", (address, at)), Call("eth_getCode", (address, at))]
         raw = await self._up.batch(calls)
@@ -230,7 +246,7 @@ class ValidationService:
             data = to_account(address, balance, nonce, code, head)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed account data", error=type(exc).__name__) from None
-        result = AccountResult(valid=True, data=data, validated_at=now_iso(),
+        result = AccountResult(valid=None, data=data, validated_at=now_iso(),
                                network_id=self.network_id,
                                verification=Verification(level=Level.UNVERIFIED))
         await self._record("address", address, result)

@@ -87,7 +87,10 @@ class BlockResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tr
 
 
 class AccountResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
-    valid: bool
+    valid: bool | None
+    """true: proven (``verification`` says how far); false: refused (an upstream's
+    answer failed a check); null: no upstream would prove it, so the data is the
+    upstreams' word (``verification.level`` is ``unverified``)."""
     validated_at: str
     network_id: int
     data: Account | None = None

@@ -54,3 +54,15 @@ def test_history_subject_has_a_pattern() -> None:
 
 def test_a_405_is_documented() -> None:
     assert "405" in DOC["paths"]["/api/v1/validate/transaction"]["post"]["responses"]
+
+
+def test_an_account_is_valid_true_false_or_null() -> None:
+    """An account no upstream would prove is ``valid: null`` (never true), and with
+    TRUST_REQUIRE=proven a 503 UNPROVEN: the document says both."""
+    valid = body_schema("AccountResult")["valid"]
+    assert {"type": "null"} in valid["anyOf"] and {"type": "boolean"} in valid["anyOf"]
+    assert "null" in valid["description"] and "unverified" in valid["description"]
+    for path, method in (("/api/v1/validate/address", "post"),
+                         ("/api/v1/addresses/{address}", "get")):
+        assert "UNPROVEN" in DOC["paths"][path][method]["responses"]["503"]["description"]
+    assert body_schema("TransactionResult")["valid"] == {"type": "boolean"}

@@ -16,7 +16,7 @@ from aiohttp import web
 from bizra_node.app import upstream_config
 from bizra_node.chain import UpstreamPool
 from bizra_node.devnet import free_port
-from bizra_node.errors import IntegrityFailure, UpstreamUnavailable
+from bizra_node.errors import IntegrityFailure, ProofUnavailable, UpstreamUnavailable
 from bizra_node.jsonrpc import Call, RpcError
 from bizra_node.observability import NodeMetrics
 from bizra_node.resilience import State
@@ -441,6 +441,98 @@ async def test_when_every_upstream_lies_the_failure_names_the_check_and_an_upstr
             await pool.batch([Call("eth_chainId")], verify=check)
     assert info.value.check == "chain_id" and info.value.upstream in (a.url, b.url)
     assert len(a.docs) == 1 and len(b.docs) == 1
+
+
+async def _needs_proof(answers: list[Any], upstream: str) -> None:
+    """A hook for [eth_getBalance, eth_getProof]: a refused proof is ProofUnavailable."""
+    if isinstance(answers[1], RpcError):
+        raise ProofUnavailable("upstream would not give the eth_getProof")
+
+
+PROVABLE = [Call("eth_getBalance", ("0x01", "0x5")), Call("eth_getProof", ("0x01", [], "0x5"))]
+
+
+async def test_prove_or_ask_another_counts_the_refuser_and_asks_it_last_for_proofs() -> None:
+    async def no_proofs(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32601, only="eth_getProof")
+
+    async with upstreams(no_proofs, ok) as (bad, good), \
+            pool_for([bad.url, good.url]) as pool:
+        assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
+        assert pool.metrics.upstream_integrity_failures.get(
+            (bad.url, "proof_unavailable")) == 1
+        assert pool.health[0].proof_refusals == 1
+        assert pool.health[0].breaker.state is State.CLOSED  # not a lie: still in rotation
+        assert pool.status()["upstreams"][bad.url]["proofRefusals"] == 1
+        for _ in range(3):  # provable calls: the upstream that proves is asked first
+            assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
+        assert len(bad.docs) == 1 and len(good.docs) == 4
+        bad_h, good_h = pool.health
+        good_h.ewma, bad_h.ewma = 1.0, 0.001  # the refuser is the fastest by far
+        assert pool._ranked(False, [], [], proving=True)[0] == [good_h, bad_h]
+        assert pool._ranked(False, [], [])[0] == [bad_h, good_h]  # the rest: as before
+        assert pool.metrics.upstream_retries.get((bad.url, "proof_unavailable")) == 1
+
+
+async def test_asking_past_a_refused_proof_is_not_paid_from_the_retry_budget() -> None:
+    """A burst that reached the refuser before its first refusal was counted (here:
+    every refusal, the budget empty) still gets the proven answers."""
+    async def no_proofs(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32601, only="eth_getProof")
+
+    async with upstreams(no_proofs, ok) as (bad, good), \
+            pool_for([bad.url, good.url], retry_budget_min=0.0,
+                     retry_budget_ratio=0.0) as pool:
+        for _ in range(5):
+            pool.health[0].proof_refusals = 0  # as if the refusal had not been seen yet
+            pool.health[0].ewma, pool.health[1].ewma = 0.0001, 1.0  # the refuser first
+            assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
+        assert pool.budget.exhausted == 0
+    assert len(bad.docs) == 5 and len(good.docs) == 5
+
+
+async def test_when_no_upstream_proves_the_first_refusal_comes_back_with_its_answers() -> None:
+    async def no_proofs(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32601, only="eth_getProof")
+
+    async with upstreams(no_proofs, no_proofs) as (a, b), pool_for([a.url, b.url]) as pool:
+        with pytest.raises(ProofUnavailable) as info:
+            await pool.batch(PROVABLE, verify=_needs_proof)
+        assert info.value.upstream == a.url and info.value.answers is not None
+        assert info.value.answers[0] == "0x1" and isinstance(info.value.answers[1], RpcError)
+        assert [h.proof_refusals for h in pool.health] == [1, 1]
+    assert len(a.docs) == 1 and len(b.docs) == 1
+
+
+async def test_a_proof_that_checks_lifts_the_refusals() -> None:
+    async def sometimes(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32601, only="eth_getProof") if n == 1 else result(doc)
+
+    async with upstreams(sometimes) as (a,), pool_for([a.url]) as pool:
+        with pytest.raises(ProofUnavailable):
+            await pool.batch(PROVABLE, verify=_needs_proof)
+        assert pool.health[0].proof_refusals == 1
+        assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
+        assert pool.health[0].proof_refusals == 0
+
+
+async def test_with_a_hook_answers_are_never_merged_across_upstreams() -> None:
+    """A transient error on one call of a checked batch sends the whole batch to the
+    next upstream: the hook sees one upstream's answers, and blames only it."""
+    async def flaky_proof(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32603, only="eth_getProof")
+
+    seen: list[tuple[str, list[Any]]] = []
+
+    async def hook(answers: list[Any], upstream: str) -> None:
+        seen.append((upstream, list(answers)))
+        await _needs_proof(answers, upstream)
+
+    async with upstreams(flaky_proof, ok) as (a, b), pool_for([a.url, b.url]) as pool:
+        assert await pool.batch(PROVABLE, verify=hook) == ["0x1", "0x1"]
+    assert b.methods == ["eth_getBalance", "eth_getProof"]  # the whole batch
+    assert [u for u, _ in seen] == [a.url, b.url]
+    assert pool.metrics.upstream_integrity_failures.get((a.url, "proof_unavailable")) == 1
 
 
 async def test_ask_each_puts_the_upstreams_answers_side_by_side() -> None:

@@ -51,6 +51,10 @@ def test_other_records() -> None:
                       AccountResult(valid=True, data=account, validated_at="2024-01-01T00:00:00Z",
                                     network_id=1))
     assert rec[5:7] == (None, 99)
+    unproven = make_record("address", account.address, AccountResult(
+        valid=None, data=account, validated_at="2024-01-01T00:00:00Z", network_id=1))
+    assert unproven[4:7] == (False, "unverified", 99)  # not recorded as valid
+    assert msgspec.json.decode(unproven[7])["valid"] is None
 
 
 def test_cursor_round_trip_and_garbage() -> None:

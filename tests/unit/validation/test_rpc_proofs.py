@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from bizra_node.errors import ProofUnavailable
 from bizra_node.jsonrpc import Call
-from bizra_node.validation import RpcProofs, verification_header
+from bizra_node.validation import RpcProofs, verification_header, weakest
 from bizra_node.validation.trust import Anchor, AnchorSource, Check, Level, verification
 
 ADDRESS = "0x" + "11" * 20
@@ -64,3 +65,21 @@ def test_the_header_value() -> None:
     assert consistent.level is Level.CONSISTENT
     assert verification_header(consistent) == "consistent; checks=tx_hash,tx_signature"
     assert verification_header(verification([])) == "unverified"
+
+
+def test_a_batch_is_labelled_with_its_weakest_level() -> None:
+    anchored = "anchored; anchor=quorum; anchor-number=2; anchor-hash=0xab; checks=header_hash"
+    assert weakest([anchored, anchored]) == "anchored"
+    assert weakest([anchored, "consistent; checks=tx_hash"]) == "consistent"
+    assert weakest(["consistent; checks=tx_hash", "unverified", anchored]) == "unverified"
+    assert weakest([]) is None
+
+
+def test_a_refused_proof_keeps_what_else_was_proven_and_which_calls_were_refused() -> None:
+    p = plan(Call("eth_getBalance", (ADDRESS, "0x10")), Call("eth_chainId"))
+    exc = ProofUnavailable("no proof")
+    p.unproven(exc)  # the hook filled nothing: every call unverified, none known refused
+    assert p.refused == set() and [p.header(0), p.header(1)] == ["unverified"] * 2
+    exc.proven = ([verification([Check.HEADER_HASH]), None], {0})
+    p.unproven(exc)
+    assert p.refused == {0} and p.header(0) == "consistent; checks=header_hash"

@@ -48,6 +48,11 @@ class Check(StrEnum):
     ANCHOR_HASH = "anchor_hash"
     """The block an upstream serves at the anchor's number is the one the anchor names
     (ANCHOR_SOURCE=beacon: the execution block hash the sync committee signed)."""
+    PROOF_UNAVAILABLE = "proof_unavailable"
+    """The upstream answered a provable call but would not give what its proof needs
+    (eth_getProof refused or failing, the header or receipt that goes with it): not a
+    failed check but a refusal, counted under this name and asked of another upstream
+    (a metric label and a refusal's reason; never in an answer's ``checks``)."""
 
 
 class TrustError(Exception):
