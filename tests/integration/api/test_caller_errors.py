@@ -13,6 +13,7 @@ from bizra_node.devnet import wait_receipt
 from bizra_node.resilience import State
 from tests.conftest import Devnet, make_settings, running_node
 from tests.support.contracts import deploy_logger
+from tests.support.lying_proxy import lying_proxy
 from tests.support.servers import http_to_asgi
 
 # init code whose runtime is the one byte 0xfe (INVALID): PUSH1 fe PUSH1 0 MSTORE8 PUSH1 1
@@ -43,17 +44,17 @@ def breakers(node: Node) -> list[State]:
     return [h.breaker.state for h in node.upstreams.health]
 
 
-async def test_out_of_gas_and_invalid_opcode_do_not_open_the_breaker(devnet: Devnet) -> None:
-    logger = deploy_logger(devnet.url)
-    invalid = deploy(devnet.url, _INVALID_INIT)
+async def test_out_of_gas_and_invalid_opcode_do_not_open_the_breaker(fresh_devnet: Devnet) -> None:
+    logger = deploy_logger(fresh_devnet.url)
+    invalid = deploy(fresh_devnet.url, _INVALID_INIT)
     # What anvil itself says (the node must pass on exactly this).
     oog_call = {"to": logger, "gas": hex(21_300)}  # LOG1 needs more than is left
-    direct_oog = anvil_error(devnet.url, "eth_call", [oog_call, "latest"])
-    direct_fe = anvil_error(devnet.url, "eth_call", [{"to": invalid}, "latest"])
-    direct_est = anvil_error(devnet.url, "eth_estimateGas", [{"to": invalid}])
+    direct_oog = anvil_error(fresh_devnet.url, "eth_call", [oog_call, "latest"])
+    direct_fe = anvil_error(fresh_devnet.url, "eth_call", [{"to": invalid}, "latest"])
+    direct_est = anvil_error(fresh_devnet.url, "eth_estimateGas", [{"to": invalid}])
     assert direct_oog == {"code": -32603, "message": "EVM error OutOfGas"}
     assert direct_fe == {"code": -32603, "message": "EVM error InvalidFEOpcode"}
-    async with running_node(make_settings(devnet.url)) as (node, client):
+    async with running_node(make_settings(fresh_devnet.url)) as (node, client):
         for _ in range(12):
             assert (await call(client, "eth_call", oog_call, "latest"))["error"] == direct_oog
             assert (await call(client, "eth_call", {"to": invalid}, "latest"))["error"] \
@@ -77,12 +78,12 @@ def anvil_error(url: str, method: str, params: list[object]) -> dict:
     return dict(body["error"])
 
 
-async def test_web3_still_decodes_a_reverts_data(devnet: Devnet) -> None:
+async def test_web3_still_decodes_a_reverts_data(fresh_devnet: Devnet) -> None:
     from web3 import AsyncHTTPProvider, AsyncWeb3
     from web3.exceptions import ContractLogicError
 
-    reverter = deploy(devnet.url, _REVERT_INIT)
-    async with running_node(make_settings(devnet.url)) as (node, client), \
+    reverter = deploy(fresh_devnet.url, _REVERT_INIT)
+    async with running_node(make_settings(fresh_devnet.url)) as (node, client), \
             http_to_asgi(client) as url:
         w3 = AsyncWeb3(AsyncHTTPProvider(url))
         for _ in range(8):
@@ -91,3 +92,22 @@ async def test_web3_still_decodes_a_reverts_data(devnet: Devnet) -> None:
             assert err.value.message == "execution reverted: nope"
             assert err.value.data == "0x" + _REASON
         assert breakers(node) == [State.CLOSED]
+
+
+async def test_a_rest_route_answers_a_callers_error_with_a_400(fresh_devnet: Devnet) -> None:
+    """An upstream that refuses the call itself (invalid params): the REST route passes
+    it on as a 400 CALL_REJECTED with the upstream's code and message, never a 5xx, and
+    the breaker stays closed."""
+    message = "invalid argument 1: hex string has length 3, want 64 for common.Hash"
+    async with lying_proxy(fresh_devnet.url) as proxy, \
+            running_node(make_settings(proxy.url)) as (node, client):
+        proxy.refuse("eth_getCode", -32602, message)
+        for _ in range(6):
+            resp = await client.get("/api/v1/addresses/0x" + "11" * 20)
+            assert resp.status_code == 400, resp.text
+            error = resp.json()["error"]
+            assert error["code"] == "CALL_REJECTED"
+            assert error["details"]["rpcCode"] == -32602
+            assert error["details"]["rpcMessage"] == message
+        assert breakers(node) == [State.CLOSED]
+        assert proxy.calls["eth_getCode"] == 6  # never asked again
