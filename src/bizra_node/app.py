@@ -540,7 +540,7 @@ class Node:
         for listener in (self.chain.observe_header, self.filters.on_head, self.hub.on_head):
             self.follower.add_listener(listener)
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
-                              limits=self.limits,
+                              limits=self.limits, network_id=settings.bizra_network_id,
                               proofs=RpcProofs(self.prover, settings.bizra_network_id)
                               if settings.trust_rpc else None,
                               require_proven=settings.trust_require == "proven")

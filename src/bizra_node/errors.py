@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
+    "CallRejected",
     "IntegrityFailure",
     "InternalError",
     "LimiterUnavailable",
@@ -57,6 +58,16 @@ class ValidationError(NodeError):
     """The caller's input is malformed: never retried, always a 400."""
 
     code = "VALIDATION_ERROR"
+    http_status = 400
+    jsonrpc_code = -32602
+
+
+class CallRejected(NodeError):
+    """An upstream refused the call itself (faults.py: the caller's fault, e.g. invalid
+    params): a 400 whose ``details`` carry the upstream's JSON-RPC code and message.
+    Never retried, never counted against the upstream."""
+
+    code = "CALL_REJECTED"
     http_status = 400
     jsonrpc_code = -32602
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .faults import Fault, classify
+
 __all__ = ["BLOCK_PARAM", "INTEGRITY_FAILED", "LIMIT_EXCEEDED", "RESPONSE_TOO_LARGE", "Call",
            "RpcError", "RpcLimits", "hex_number"]
 
@@ -51,16 +53,6 @@ class Call:
     params: tuple[Any, ...] = ()
 
 
-# What upstreams say when they are busy or limited (a retry, later or elsewhere, may
-# get an answer), and what they say when they have not seen a block yet (a lagging
-# node, or one behind a load balancer whose backends lag each other). Lower case.
-_BUSY = ("rate limit", "too many requests", "timeout", "timed out", "try again",
-         "temporarily", "busy", "overloaded", "capacity", "limit exceeded", "upstream")
-_LAGGING = ("header not found", "unknown block", "block not found", "missing trie node",
-            "blockoutofrange", "block out of range", "beyond current head",
-            "after last accepted block", "not yet available")
-
-
 @dataclass(frozen=True, slots=True)
 class RpcError:
     """A JSON-RPC error object the upstream returned for one call of a batch."""
@@ -70,29 +62,22 @@ class RpcError:
     data: Any = None
 
     @property
+    def fault(self) -> Fault:
+        """Whose fault it is: the caller's, the upstream's, or a block or state the
+        upstream does not have (the table in faults.py)."""
+        return classify(self.code, self.message)
+
+    @property
     def transient(self) -> bool:
-        """The upstream's own trouble, which a retry (later or elsewhere) may cure:
-        internal error (-32603), limit exceeded (-32005), resource unavailable
-        (-32002), HTTP-style 429, and -32000 errors whose message says busy, rate
-        limited or timed out. Everything else -- bad params, no such method, a
-        revert, "filter not found", "nonce too low" -- is about the call and is
-        answered at once. Errors about a block the upstream has not seen are
-        :attr:`lagging`, decided with the block number (see chain/methods.py)."""
-        code = self.code
-        if code in (-32603, -32005, -32002, 429):
-            return True
-        if code == -32000 or -32099 <= code <= -32006:
-            message = self.message.lower()
-            return any(word in message for word in _BUSY)
-        return False
+        """The upstream's own trouble, which a retry (later or elsewhere) may cure."""
+        return classify(self.code, self.message) is Fault.UPSTREAM
 
     @property
     def lagging(self) -> bool:
-        """The upstream says it does not have the block asked for ("header not found",
-        "unknown block", anvil's BlockOutOfRange...). A retry elsewhere helps only
-        when some upstream has that block: the caller decides with the head."""
-        message = self.message.lower()
-        return any(word in message for word in _LAGGING)
+        """The upstream says it does not have the block or state asked for ("header not
+        found", "missing trie node", anvil's BlockOutOfRange...). A retry elsewhere
+        helps only when some upstream has that block: the caller decides with the head."""
+        return classify(self.code, self.message) is Fault.MISSING
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,7 @@ _spec.loader.exec_module(graph_tool)
 
 ROOMS = ("api", "validation", "cache", "chain", "store", "resilience", "observability",
          "devnet", "security", "consensus", "server")
-LEAVES = ("errors", "jsonrpc", "history", "apikeys", "lifeline")
+LEAVES = ("errors", "faults", "jsonrpc", "history", "apikeys", "lifeline")
 
 NEVER = {
     # the HTTP layer talks to the domain and read models, never to their internals
@@ -49,7 +49,7 @@ def test_the_toolbox_and_the_leaves_depend_on_nothing_of_ours() -> None:
     graph = graph_tool.room_graph()
     assert graph.get("resilience", set()) == set()
     for leaf in LEAVES:
-        assert graph.get(leaf, set()) <= {"errors"}, leaf
+        assert graph.get(leaf, set()) <= {"errors", "faults"}, leaf
 
 
 def test_only_app_and_cli_read_the_settings() -> None:

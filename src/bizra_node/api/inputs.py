@@ -28,6 +28,7 @@ from ..validation import (
     parse_block_ref,
     parse_tx_hash,
 )
+from .depth import MAX_JSON_DEPTH, too_deep
 from .http import Request
 
 __all__ = ["MAX_BATCH_HASHES", "AddressRequest", "BlockRequest", "TransactionRequest",
@@ -129,6 +130,9 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
     def parse(req: Request) -> T:
         if req.header("content-type") != _JSON:  # the common case costs one comparison
             _require_json(req)
+        if too_deep(req.body):
+            raise ValidationError(f"request body is nested deeper than {MAX_JSON_DEPTH} levels",
+                                  {"reason": "too_deep", "limit": MAX_JSON_DEPTH})
         try:
             body = decode(req.body)
         except msgspec.ValidationError as exc:

@@ -65,7 +65,8 @@ def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
     err = {"content": {"application/json": {"schema": {"$ref": _REF.format(name="ErrorEnvelope")}}}}
     out: dict[str, Any] = {
         "200": ok,
-        "400": {"description": "VALIDATION_ERROR: bad input", **err},
+        "400": {"description": "VALIDATION_ERROR: bad input; CALL_REJECTED: the upstream "
+                "refused the call itself (details.rpcCode, details.rpcMessage)", **err},
         "405": {"description": "METHOD_NOT_ALLOWED (the Allow header names the methods)",
                 **err},
         "408": {"description": "REQUEST_TIMEOUT: the body did not arrive in time", **err},

@@ -49,11 +49,12 @@ from ..errors import NodeError
 from ..jsonrpc import RESPONSE_TOO_LARGE, Call, RpcError, RpcLimits
 from ..validation import FAST_METHODS, UNVERIFIED, RpcService, method_allowed, weakest
 from .cors import CorsPolicy
+from .depth import MAX_JSON_DEPTH, too_deep
 from .http import UNPARSED, Request, Response
 from .routing import Route
 
-__all__ = ["DEFAULT_COSTS", "PARSE_ERROR", "VERIFICATION", "LocalMethod", "RpcAnswerer", "RpcRoute", "Single",
-           "error_bytes", "parse_rpc", "rpc_refusal"]
+__all__ = ["DEFAULT_COSTS", "PARSE_ERROR", "TOO_DEEP", "VERIFICATION", "LocalMethod",
+           "RpcAnswerer", "RpcRoute", "Single", "error_bytes", "parse_rpc", "rpc_refusal"]
 
 DEFAULT_COSTS: Final[Mapping[str, int]] = {
     "eth_call": 5, "eth_estimateGas": 5, "eth_getLogs": 10, "eth_getProof": 5,
@@ -72,6 +73,9 @@ class _ParseError:
 
 PARSE_ERROR: Any = _ParseError()
 """What :func:`parse_rpc` makes of a body that is not JSON."""
+TOO_DEEP: Any = _ParseError()
+"""What :func:`parse_rpc` makes of a body nested deeper than MAX_JSON_DEPTH (never
+decoded: see depth.py)."""
 
 _NO_ID = object()
 VERIFICATION: Final = "x-verification"
@@ -99,7 +103,9 @@ _decode_single = msgspec.json.Decoder(Single).decode
 
 
 def parse_rpc(body: bytes | str) -> Any:
-    """A :class:`Single`, the decoded document, or PARSE_ERROR (never raises)."""
+    """A :class:`Single`, the decoded document, PARSE_ERROR or TOO_DEEP (never raises)."""
+    if too_deep(body):
+        return TOO_DEEP
     try:
         return _decode_single(body)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
@@ -168,6 +174,9 @@ class RpcAnswerer:
             doc = doc.as_dict()
         if doc is PARSE_ERROR:
             return error_bytes(None, -32700, "Parse error")
+        if doc is TOO_DEEP:
+            return error_bytes(None, -32600, f"Invalid Request: nested deeper than "
+                               f"{MAX_JSON_DEPTH} levels", {"limit": MAX_JSON_DEPTH})
         if isinstance(doc, list):
             if not doc:
                 return error_bytes(None, -32600, "Invalid Request: empty batch")

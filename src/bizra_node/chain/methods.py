@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..faults import Fault
 from ..jsonrpc import BLOCK_PARAM, Call, RpcError, hex_number
 
 __all__ = [
@@ -77,15 +78,12 @@ def reads_head(calls: Sequence[Call]) -> bool:
     return False
 
 
-_UNHEALTHY_CODES = frozenset({-32603, -32005, 429})
-
-
 def unhealthy_rpc_error(value: Any) -> bool:
     """An answer that says the upstream itself is in trouble (internal error, over
-    its limits), as opposed to an error about the call (bad params, revert)."""
-    return isinstance(value, RpcError) and value.code in _UNHEALTHY_CODES
-
-
+    its limits, timed out), as opposed to an error about the call (revert, out of gas,
+    bad params) or a block it does not have: faults.py's table decides. Only these
+    count against the upstream's breaker."""
+    return type(value) is RpcError and value.fault is Fault.UPSTREAM
 
 
 def named_block(call: Call) -> int | str | None:
@@ -114,14 +112,15 @@ def named_block(call: Call) -> int | str | None:
 def retryable(call: Call, error: RpcError, best_head: int) -> bool:
     """May asking again (later, or another upstream) give ``call`` an answer?
 
-    The upstream's own trouble (``error.transient``) may pass. "Header not found" and
-    the like (``error.lagging``) are retried when the block is one some upstream has
-    shown (at or below ``best_head``, the highest head known) or a tag: the node that
+    The upstream's own trouble (``Fault.UPSTREAM``) may pass; the caller's never.
+    "Header not found" and the like (``Fault.MISSING``) are retried when the block is
+    one some upstream has shown (at or below ``best_head``, the highest head known) or a tag: the node that
     answered lags. A block above every known head, or one named by a hash, is the
     caller's to fix and is answered at once."""
-    if error.transient:
+    fault = error.fault
+    if fault is Fault.UPSTREAM:
         return True
-    if not error.lagging:
+    if fault is not Fault.MISSING:
         return False
     block = named_block(call)
     if isinstance(block, int):

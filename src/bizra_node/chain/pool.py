@@ -52,6 +52,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import IntegrityFailure, ProofUnavailable, UpstreamError, UpstreamUnavailable
+from ..faults import Fault
 from ..jsonrpc import Call, RpcError
 from ..observability import NodeMetrics, UpstreamErrorLog
 from ..resilience import (
@@ -452,15 +453,19 @@ class UpstreamPool:
             self._count(h, calls, "integrity", None)
             self._lied(h, exc)
             raise
-        unhealthy = False
+        # Only the upstream's own trouble counts against it (faults.py): a caller's
+        # revert, out-of-gas or bad params is an answer like any other.
+        sick: RpcError | None = None
         for a in answers:
             if type(a) is RpcError and unhealthy_rpc_error(a):
-                unhealthy = True
+                sick = a
                 break
-        h.breaker.record(Outcome.FAILURE if unhealthy else Outcome.SUCCESS)
+        h.breaker.record(Outcome.SUCCESS if sick is None else Outcome.FAILURE)
         self._count(h, calls, None, answers, elapsed)
-        if unhealthy:
-            self._warn(h, calls, "rpc", "upstream answered with an internal/limit JSON-RPC error")
+        if sick is not None:
+            self._errors.record(UpstreamError(
+                f"upstream answered JSON-RPC error {sick.code}: {sick.message[:200]}",
+                kind="rpc", upstream=h.name, rpc_code=sick.code), (c.method for c in calls))
         return answers
 
     # --- heads ----------------------------------------------------------------------------
@@ -492,7 +497,9 @@ class UpstreamPool:
             return
         for c, a in zip(calls, answers, strict=True):
             label = method_label(c.method)
-            m.upstream_calls.inc((name, label, "rpc_error" if type(a) is RpcError else "ok"))
+            m.upstream_calls.inc((name, label, "ok" if type(a) is not RpcError
+                                  else "caller_error" if a.fault is Fault.CALLER
+                                  else "rpc_error"))
             m.upstream_latency.observe(elapsed, (name, label))
 
     def _warn(self, h: UpstreamHealth, calls: list[Call], kind: str, message: str) -> None:

@@ -9,6 +9,9 @@ moves the cursor with a compare-and-set, so two workers answering the same clien
 never give out the same logs twice. Nothing is pinned to an upstream: a filter
 survives an upstream change, another worker, and a node restart (with Redis).
 
+A filter is checked when it is made (a malformed address, topic or block tag is
+-32602 then, as anvil and geth answer, not at every poll); its ``fromBlock`` tag is
+resolved then too, while a ``toBlock`` tag (``latest``...) moves with the chain.
 Like geth, a filter not polled for 5 minutes (Tuning.filter_ttl) is removed, and an unknown
 id is answered ``-32000 "filter not found"``. Differences from geth: a poll spans
 at most RPC_MAX_LOGS_RANGE blocks (the next poll goes on from there); a reorg is
@@ -29,7 +32,7 @@ from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .upstreams import Upstreams
 
-__all__ = ["FilterService", "Records", "RpcFailed", "resolve_block"]
+__all__ = ["FilterService", "Records", "RpcFailed", "log_filter_problem", "resolve_block"]
 
 _FILTER_ID = re.compile(r"0x[0-9a-f]{1,64}")
 _NOT_FOUND = RpcError(-32000, "filter not found")
@@ -89,22 +92,63 @@ async def resolve_block(chain: ChainView, value: Any) -> int:
     raise _invalid(f"not a block number or tag: {str(value)[:80]!r}")
 
 
-def _criteria(raw: Any) -> dict[str, Any]:
-    """The filter criteria a client gave, checked for shape (the upstream checks the
-    values when the logs are asked for)."""
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_TOPIC = re.compile(r"0x[0-9a-fA-F]{64}")
+_TAGS = frozenset({"latest", "pending", "safe", "finalized", "earliest"})
+
+
+def _block_problem(value: Any) -> str | None:
+    if isinstance(value, str) and (value in _TAGS or (
+            value.startswith("0x") and 2 < len(value) <= 18
+            and all(c in "0123456789abcdefABCDEF" for c in value[2:]))):
+        return None
+    return f"not a block number or tag: {str(value)[:80]!r}"
+
+
+def _topic_ok(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and _TOPIC.fullmatch(value) is not None)
+
+
+def log_filter_problem(raw: Any, *, blocks: bool = True) -> str | None:
+    """What is wrong with a log filter's criteria (eth_newFilter, eth_subscribe
+    ``logs``), or None: the same checks anvil and geth make when the filter is made,
+    so a malformed one is refused at once (-32602) instead of failing at every poll.
+    ``blocks``: whether fromBlock / toBlock may be given."""
     if not isinstance(raw, dict):
-        raise _invalid("the filter must be an object")
-    unknown = set(raw) - {"fromBlock", "toBlock", "address", "topics"}
+        return "the filter must be an object"
     if "blockHash" in raw:
-        raise _invalid("blockHash is not supported in eth_newFilter (use eth_getLogs)")
+        return "blockHash is not supported in a filter (use eth_getLogs)"
+    allowed = ("fromBlock", "toBlock", "address", "topics") if blocks else ("address", "topics")
+    unknown = set(raw) - set(allowed)
     if unknown:
-        raise _invalid(f"unknown filter field {sorted(unknown)[0][:40]!r}")
+        return f"unknown filter field {sorted(unknown)[0][:40]!r}"
+    for key in ("fromBlock", "toBlock"):
+        if raw.get(key) is not None:
+            problem = _block_problem(raw[key])
+            if problem is not None:
+                return f"{key}: {problem}"
     address = raw.get("address")
-    if address is not None and not isinstance(address, str | list):
-        raise _invalid("address must be a string or a list")
+    if address is not None:
+        items = address if isinstance(address, list) else [address]
+        if not all(isinstance(a, str) and _ADDRESS.fullmatch(a) for a in items):
+            return "address must be a 20-byte hex string (0x and 40 hex digits) or a list of them"
     topics = raw.get("topics")
-    if topics is not None and not isinstance(topics, list):
-        raise _invalid("topics must be a list")
+    if topics is not None:
+        if not isinstance(topics, list) or len(topics) > 4:
+            return "topics must be a list of at most 4 entries"
+        for topic in topics:
+            if not (_topic_ok(topic) or (isinstance(topic, list)
+                                         and all(_topic_ok(t) for t in topic))):
+                return ("each topic must be null, a 32-byte hex string (0x and 64 hex digits) "
+                        "or a list of them")
+    return None
+
+
+def _criteria(raw: Any) -> dict[str, Any]:
+    """The filter criteria a client gave, checked (log_filter_problem)."""
+    problem = log_filter_problem(raw)
+    if problem is not None:
+        raise _invalid(problem)
     return {k: v for k, v in raw.items() if v is not None}
 
 
@@ -158,10 +202,14 @@ class FilterService:
     # --- the methods ---------------------------------------------------------------------
     async def new_filter(self, raw: Any) -> str:
         criteria = _criteria(raw)
-        for key in ("fromBlock", "toBlock"):  # a bad tag is the caller's mistake now, not later
-            if key in criteria:
-                await resolve_block(self._chain, criteria[key])
-        return await self._create(_Filter("logs", await self._chain.head(), criteria))
+        head = await self._chain.head()
+        start = criteria.get("fromBlock")
+        if isinstance(start, str) and start in _TAGS:
+            # A tag is resolved once, now: "latest" means "from here on", not "the newest
+            # block at each poll" (which would give only the head block's logs).
+            criteria["fromBlock"] = hex(head if start in ("latest", "pending")
+                                        else await resolve_block(self._chain, start))
+        return await self._create(_Filter("logs", head, criteria))
 
     async def changes(self, fid: str) -> list[Any]:
         """What happened since the last poll: logs, or new block hashes."""

@@ -5,8 +5,7 @@ A web3 client can point at the node as its JSON-RPC URL. Allowed calls go upstre
 (one batch per client batch); answers that cannot change are cached like validation
 answers, by finality:
 
-- content-addressed or constant: ``eth_chainId``, ``net_version``,
-  ``eth_getBlockByHash`` -> long (TTL_FINAL);
+- content-addressed: ``eth_getBlockByHash`` -> long (TTL_FINAL);
 - a transaction or receipt by hash: long once its block is final, TTL_RECENT while
   mined but not final, never while pending or unknown;
 - a block by number, or state (``eth_getBalance``, ``eth_call``, ...) at an explicit
@@ -15,7 +14,9 @@ answers, by finality:
 - anything else (gas prices, logs, estimates, ``pending`` state): never cached.
 
 The node answers itself: ``eth_blockNumber`` (the chain view's head),
-``eth_accounts`` (``[]``: it holds no keys) and the filter methods (filters.py).
+``eth_accounts`` (``[]``: it holds no keys), ``eth_chainId`` and ``net_version`` (the
+configured network, BIZRA_NETWORK_ID: never an upstream's word, which a liar or a
+misconfigured upstream could get wrong) and the filter methods (filters.py).
 
 **Consistency.** Reads at ``latest`` are asked at the chain view's head as an
 explicit block number ("pinned"), so what an answer says and the head it is stamped
@@ -64,15 +65,15 @@ _REFUSED = frozenset({
     "eth_signTypedData_v3", "eth_signTypedData_v4", "eth_coinbase",
     "eth_submitWork", "eth_submitHashrate", "eth_newPendingTransactionFilter",
 })
-_CONSTANT = frozenset({"eth_chainId", "net_version"})
+_NETWORK = frozenset({"eth_chainId", "net_version"})
 _BY_TX_HASH = frozenset({"eth_getTransactionByHash", "eth_getTransactionReceipt"})
 _STATE_AT_BLOCK = frozenset({
     "eth_getBalance", "eth_getCode", "eth_getTransactionCount", "eth_getStorageAt", "eth_call",
     "eth_getBlockByNumber", "eth_getBlockTransactionCountByNumber",
 })
-_CACHEABLE = _CONSTANT | _BY_TX_HASH | _STATE_AT_BLOCK | {"eth_getBlockByHash"}
+_CACHEABLE = _BY_TX_HASH | _STATE_AT_BLOCK | {"eth_getBlockByHash"}
 _SUBSCRIBE = frozenset({"eth_subscribe", "eth_unsubscribe"})
-FAST_METHODS = _CACHEABLE | {"eth_blockNumber", "eth_accounts"}
+FAST_METHODS = _CACHEABLE | _NETWORK | {"eth_blockNumber", "eth_accounts"}
 """The methods :meth:`RpcService.hit` may answer (all allowed)."""
 _HEAD_TAGS = frozenset({"latest"})
 
@@ -105,7 +106,7 @@ def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized
     """How long an answer may be served from cache (NEVER: not at all)."""
     if result is None:
         return NEVER
-    if method in _CONSTANT or method == "eth_getBlockByHash":
+    if method == "eth_getBlockByHash":
         return policy.lasting()
     if method in _BY_TX_HASH:
         number = result.get("blockNumber") if isinstance(result, dict) else None
@@ -197,8 +198,11 @@ class RpcService:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *,
                  cache: TieredCache | None = None, filters: FilterService | None = None,
                  limits: RpcLimits | None = None, proofs: RpcProofs | None = None,
-                 require_proven: bool = False) -> None:
+                 network_id: int, require_proven: bool = False) -> None:
         self._up = upstreams
+        self._network = {"eth_chainId": b'"%s"' % hex(network_id).encode(),
+                         "net_version": b'"%d"' % network_id}
+        """The configured network's answers (encoded), never an upstream's."""
         self._proofs = proofs
         self.require_proven = require_proven
         """TRUST_REQUIRE=proven: a provable answer no upstream proves is refused."""
@@ -223,6 +227,8 @@ class RpcService:
             return None if head is None else (b'"%s"' % hex(head).encode(), UNVERIFIED)
         if method == "eth_accounts":
             return _ACCOUNTS, UNVERIFIED
+        if method in _NETWORK:
+            return self._network[method], UNVERIFIED
         cache = self._cache
         if cache is None or method not in _CACHEABLE:
             return None
@@ -279,6 +285,8 @@ class RpcService:
                 return RpcError(exc.jsonrpc_code, exc.message, exc.details)
         if method == "eth_accounts":
             return _ACCOUNTS
+        if method in _NETWORK:
+            return self._network[method]
         if method in _SUBSCRIBE:
             return _HTTP_SUBSCRIBE
         if method == "eth_getLogs":

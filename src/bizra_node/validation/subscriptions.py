@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import orjson
 
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
+from .filters import log_filter_problem
 from .upstreams import Upstreams
 
 __all__ = ["LogMatcher", "PendingSource", "Subscriber", "SubscriptionHub"]
@@ -135,8 +136,12 @@ class SubscriptionHub:
                             f"most {self.limits.ws_subscriptions}")
         matcher = None
         if kind == "logs":
+            criteria = params[1] if len(params) > 1 and params[1] else {}
+            problem = log_filter_problem(criteria)
+            if problem is not None:
+                return RpcError(-32602, f"invalid params: {problem}")
             try:
-                matcher = LogMatcher(params[1] if len(params) > 1 and params[1] else {})
+                matcher = LogMatcher(criteria)
             except (ValueError, TypeError, AttributeError) as exc:
                 return RpcError(-32602, f"invalid params: {exc}")
         elif kind == "newPendingTransactions":

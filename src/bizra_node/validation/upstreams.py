@@ -1,12 +1,14 @@
 """What the domain needs from the chain layer (a protocol: validation/ never imports
-chain/), and the two helpers that turn upstream trouble into a 503."""
+chain/), and the two helpers that turn upstream trouble into a 503 (a caller's error
+into a 400)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..errors import UpstreamUnavailable
+from ..errors import CallRejected, UpstreamUnavailable
+from ..faults import Fault
 from ..jsonrpc import Call, RpcError
 
 __all__ = ["Upstreams", "Verify", "need", "unavailable"]
@@ -28,7 +30,12 @@ def unavailable(reason: str, **details: Any) -> UpstreamUnavailable:
 
 
 def need(value: Any, what: str) -> Any:
-    """Raise 503 for a JSON-RPC error object in place of a result."""
+    """Raise for a JSON-RPC error object in place of a result: a 400 CALL_REJECTED when
+    it is the caller's (faults.py), a 503 otherwise."""
     if isinstance(value, RpcError):
+        details = {"reason": f"{what} failed", "rpcCode": value.code,
+                   "rpcMessage": value.message[:200]}
+        if value.fault is Fault.CALLER:
+            raise CallRejected(f"the upstream refused {what}: {value.message[:200]}", details)
         raise unavailable(f"{what} failed", rpcCode=value.code, rpcMessage=value.message[:200])
     return value

@@ -138,8 +138,7 @@ async def test_rpc_hits_are_answered_now_exactly_as_the_full_path(
     m = devnet.manifest
     cases = [rpc_request("eth_getTransactionByHash", [m.legacy_tx]),
              rpc_request("eth_getTransactionReceipt", [m.eip1559_tx], "some-id"),
-             rpc_request("eth_getBlockByNumber", ["0x2", False]),
-             rpc_request("eth_chainId", [])]
+             rpc_request("eth_getBlockByNumber", ["0x2", False])]
     for req in cases:
         assert node.dispatcher.answer_now(req) is None  # not cached yet
         slow = await full(node, req)
@@ -152,6 +151,11 @@ async def test_rpc_hits_are_answered_now_exactly_as_the_full_path(
     assert answer is not None and orjson.loads(answer.body)["result"] == hex(node.chain.best_head)
     accounts = node.dispatcher.answer_now(rpc_request("eth_accounts", []))
     assert accounts is not None and orjson.loads(accounts.body)["result"] == []
+    for method, value in (("eth_chainId", "0x7a69"), ("net_version", "31337")):
+        own = node.dispatcher.answer_now(rpc_request(method, []))  # the configured network
+        assert own is not None and orjson.loads(own.body)["result"] == value
+        slow = await full(node, rpc_request(method, []))
+        assert (own.status, own.body) == (slow.status, slow.body)
 
 
 @pytest.mark.parametrize("req", [
@@ -167,7 +171,7 @@ async def test_rpc_hits_are_answered_now_exactly_as_the_full_path(
 async def test_rpc_declines_what_only_the_full_path_may_answer(node_client: NodeClient,
                                                                req: Request) -> None:
     node, _ = node_client
-    await full(node, rpc_request("eth_chainId", []))  # eth_chainId is cached now
+    await full(node, rpc_request("eth_getBlockByNumber", ["0x1", False]))  # cached now
     assert node.dispatcher.answer_now(req) is None
 
 

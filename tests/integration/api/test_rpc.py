@@ -212,7 +212,7 @@ async def test_cors_any_origin(devnet: Devnet) -> None:
 
 async def test_upstream_down_is_an_error_object() -> None:
     async with running_node(make_settings(f"http://127.0.0.1:{free_port()}")) as (_, client):
-        resp = await post(client, call("eth_chainId"))
+        resp = await post(client, call("eth_gasPrice"))
         assert resp.status_code == 200
         assert resp.json()["error"]["code"] == -32603
         assert resp.json()["id"] == 1

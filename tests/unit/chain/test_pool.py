@@ -545,3 +545,36 @@ async def test_ask_each_puts_the_upstreams_answers_side_by_side() -> None:
     async with upstreams(ok, two, down) as (a, b, c), pool_for([a.url, b.url, c.url]) as pool:
         answers = await pool.ask_each([Call("eth_chainId")])
     assert answers == {a.url: ["0x1"], b.url: ["0x2"], c.url: None}
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    (-32603, "EVM error OutOfGas"), (-32603, "EVM error InvalidFEOpcode"),
+    (-32000, "nonce too low"), (3, "execution reverted: rate limited, try again"),
+])
+async def test_a_callers_error_is_answered_once_and_never_opens_the_breaker(
+        code: int, message: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def halts(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, code, message=message)
+
+    async with upstreams(halts) as (a,), pool_for([a.url], cb_failure_threshold=2) as pool:
+        for _ in range(6):
+            assert await pool.batch([Call("eth_call", ({"to": "0x01"}, "latest"))]) \
+                == [RpcError(code, message)]
+        assert pool.health[0].breaker.state is State.CLOSED
+        assert len(a.methods) == 6  # never asked again
+        assert pool.metrics.upstream_calls.get((a.url, "eth_call", "caller_error")) == 6
+    assert not [r for r in caplog.records if r.name == "bizra_node.chain"]
+
+
+async def test_the_upstreams_own_error_is_logged_with_its_code(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def sick(doc: Any, n: int) -> web.StreamResponse:
+        return error(doc, -32603, message="internal error")
+
+    async with upstreams(sick) as (a,), pool_for([a.url], cb_failure_threshold=2) as pool:
+        await pool.batch([Call("eth_getBalance", ("0x01", "latest"))])
+        assert pool.health[0].breaker.state is State.OPEN
+    lines = [r for r in caplog.records if getattr(r, "kind", None) == "rpc"]
+    assert lines and lines[0].rpc_code == -32603  # type: ignore[attr-defined]
+    assert lines[0].retryable is True  # type: ignore[attr-defined]
+    assert "internal error" in lines[0].getMessage()

@@ -18,7 +18,6 @@ def ttl(method: str, params: list[Any], result: Any) -> Ttl:
 
 
 @pytest.mark.parametrize(("method", "params", "result", "expected"), [
-    ("eth_chainId", [], "0x1", Ttl(1000, final=True)),
     ("eth_getBlockByHash", ["0xab", False], {"number": "0x1"}, Ttl(1000, final=True)),
     ("eth_getBlockByHash", ["0xab", False], None, NEVER),
     ("eth_blockNumber", [], "0x64", NEVER),  # the chain view answers it
