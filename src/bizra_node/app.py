@@ -144,7 +144,7 @@ def upstream_config(s: Settings, t: Tuning = TUNING, h: Harness = HARNESS) -> Up
                               half_open_probes=t.cb_half_open_probes),
         hedge=s.hedge_enabled, hedge_delay=t.hedge_delay, hedge_min_delay=t.hedge_min_delay,
         hedge_budget_ratio=t.hedge_budget_ratio, head_poll_interval=s.head_poll_interval,
-        head_lag_blocks=s.head_lag_blocks)
+        head_lag_blocks=s.head_lag_blocks, head_quorum=s.head_quorum or s.anchor_quorum)
 
 
 def cache_config(s: Settings, t: Tuning = TUNING) -> CacheConfig:

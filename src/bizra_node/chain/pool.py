@@ -107,7 +107,7 @@ class UpstreamPool:
         c = config
         self.config = c
         self.metrics = metrics if metrics is not None else NodeMetrics()
-        self.heads = HeadTracker(c.head_lag_blocks)
+        self.heads = HeadTracker(c.head_lag_blocks, c.head_quorum)
         self.budget = RetryBudget(c.retry_budget_ratio, c.retry_budget_min, c.retry_budget_window)
         self.hedging = Hedging(c, self.metrics, self._send, self._hedge_partner)
         self._backoff = full_jitter(c.backoff_initial, c.backoff_multiplier, c.backoff_max, rng)
@@ -453,6 +453,26 @@ class UpstreamPool:
     async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
         """Readiness: see :meth:`Prober.ping`."""
         return await self.prober.ping(timeout)
+
+    def in_service(self) -> list[str]:
+        """The upstreams whose breaker is not open (all of them when every one is)."""
+        names = [h.name for h in self.health if h.breaker.state is not State.OPEN]
+        return names or [h.name for h in self.health]
+
+    def vouched_head(self) -> int | None:
+        """The highest block HEAD_QUORUM of the upstreams in service have each reached
+        (see head.py); None while too few of their heads are known."""
+        return self.heads.vouched(self.in_service())
+
+    @property
+    def head_quorum(self) -> int:
+        """The quorum :meth:`vouched_head` asks for now (HEAD_QUORUM, capped at the
+        upstreams in service): 1 means one upstream's word."""
+        return min(self.config.head_quorum, len(self.in_service()))
+
+    async def poll_heads(self) -> None:
+        """Ask every upstream for its head now (what :meth:`vouched_head` goes by)."""
+        await self.prober.poll_heads()
 
     async def ask_each(self, calls: list[Call], timeout: float = 2.0) -> dict[str, list[Any] | None]:
         """The same calls to every upstream, side by side: see :meth:`Prober.ask_each`."""
