@@ -487,7 +487,8 @@ class Node:
                           else None)
         self.chain = ChainView(self.upstreams, chain_view_config(settings, t), self.cache,
                                self.heads,
-                               self.consensus.source if self.consensus is not None else None)
+                               self.consensus.source if self.consensus is not None else None,
+                               votes=self.upstreams)
         if self.consensus is not None:  # a newly signed finalized block: the anchor moves
             self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,

@@ -160,7 +160,8 @@ class HeadFollower:
             for upstream in self._pool.upstreams:
                 if upstream.url == target.http_url:
                     self._pool.heads.observe(upstream.name, number)
-        await self._deliver(header, number)
+        if self._believed(number):
+            await self._deliver(header, number)
 
     async def _poll(self) -> None:
         if self._sub is not None and self._sub.live:
@@ -179,9 +180,16 @@ class HeadFollower:
             self._poll_failing = False
             log.info("head follower: polling the head again")
         number = _number(header)
-        if number is not None:
+        if number is not None and self._believed(number):
             await self._deliver(header, number)
         await self._catch_up()
+
+    def _believed(self, number: int) -> bool:
+        """Is ``number`` at most the best head believed (chain/head.py)? A head far
+        ahead of what a quorum of upstreams has is not delivered: it would become the
+        last head, and the real ones after it would look like old news."""
+        heads = self._pool.heads
+        return number <= heads.best(heads.heads) or not heads.heads
 
     async def _catch_up(self) -> None:
         """When another upstream has shown a higher head than the one that answered the
