@@ -55,6 +55,8 @@ from .head import HeadTracker
 from .health import UpstreamHealth
 from .hedge import Hedging
 from .methods import (
+    LOOKUPS,
+    found_block,
     idempotent,
     method_label,
     named_block,
@@ -94,7 +96,7 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
 
 
 RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "batch_refused",
-                 "rpc_error")
+                 "rpc_error", "not_found")
 """Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
 
 
@@ -178,6 +180,8 @@ class UpstreamPool:
         """Indices still to ask for after an answer with transient JSON-RPC errors."""
         tried: list[UpstreamHealth] = []
         banned: list[UpstreamHealth] = []
+        absent: dict[int, UpstreamHealth] = {}
+        """Calls an upstream answered null, asked again of one more (see _doubt)."""
         last: UpstreamError | None = None
         why = "no upstream available"
         attempt = 0
@@ -213,12 +217,18 @@ class UpstreamPool:
                         again.append(i)
                     elif answer is None and safe and self._behind(winner, calls[i]):
                         again.append(i)  # "no such block" from an upstream known to lag
+                    elif answer is None and safe and i not in absent \
+                            and self._doubt(winner, calls[i], tried, banned):
+                        absent[i] = winner  # "not found": asked of one more upstream
+                        again.append(i)
                     results[i] = answer
                 if not again:
                     if verify is None:
                         return results
                     try:
                         await verify(results, winner.name)
+                        if absent:
+                            self._omitted(calls, results, absent)
                         return results
                     except IntegrityFailure as exc:
                         exc.upstream = winner.name
@@ -226,6 +236,7 @@ class UpstreamPool:
                         banned.append(winner)
                         last, reason, todo = exc, "integrity", None
                         results = [None] * n
+                        absent.clear()
                     except UpstreamError as exc:  # it lacks what the check needs (lagging)
                         exc.upstream = exc.upstream or winner.name
                         banned.append(winner)
@@ -234,7 +245,7 @@ class UpstreamPool:
                 else:
                     todo = again
                     last = None
-                    reason = "rpc_error"
+                    reason = "not_found" if any(i in absent for i in again) else "rpc_error"
             if attempt >= self.config.attempts:
                 why = "retries exhausted"
                 break
@@ -250,6 +261,39 @@ class UpstreamPool:
         if isinstance(last, IntegrityFailure):
             raise last
         raise self._unavailable(why, last)
+
+    def _doubt(self, h: UpstreamHealth, call: Call, tried: Sequence[UpstreamHealth],
+               banned: Sequence[UpstreamHealth]) -> bool:
+        """Is ``h``'s null for ``call`` ("no such transaction, receipt or block") to be
+        asked of one more upstream? Yes for a lookup by hash, or by a number at or below
+        ``h``'s own head, when an upstream not asked yet is in service."""
+        if call.method not in LOOKUPS:
+            return False
+        block = named_block(call)
+        if isinstance(block, str):
+            return False  # a tag: null is not a claim about a block that exists
+        if isinstance(block, int) and block > self.heads.heads.get(h.name, -1):
+            return False  # above its head: "not yet", not "no such block"
+        return any(o is not h and o not in tried and o not in banned
+                   and o.breaker.state is not State.OPEN for o in self.health)
+
+    def _omitted(self, calls: list[Call], results: list[Any],
+                 absent: dict[int, UpstreamHealth]) -> None:
+        """Answers found (and proven by the verify hook) after another upstream said
+        null: that upstream omitted them when it had their block (its own head at or
+        above it) -- an integrity failure (check ``omission``). Null from both: the
+        absence is confirmed, nobody is blamed."""
+        for i, h in absent.items():
+            block = found_block(results[i])
+            if block is None or block > self.heads.heads.get(h.name, -1):
+                continue  # not found twice, pending, or it had not reached the block
+            exc = IntegrityFailure("omission", f"{h.name} answered null for "
+                                   f"{calls[i].method}, which another upstream served "
+                                   f"(block {block}, proven)")
+            exc.upstream = h.name
+            log.warning("upstream %s omitted an answer that exists: %s (block %d)",
+                        h.name, calls[i].method, block, extra={"upstream": h.name})
+            self._lied(h, exc)
 
     def _lied(self, h: UpstreamHealth, exc: IntegrityFailure) -> None:
         """``h`` answered something that failed a check: count it, log it (throttled) and
