@@ -68,6 +68,9 @@ log = logging.getLogger("bizra_node.validation")
 
 _HEAD_KEY = ("head", "head")
 _FINALIZED_KEY = ("head", "finalized")
+_RECHECK_EVERY = 0.5
+"""Least time between two background polls of the upstreams' heads for a head above the
+limit, s (a liar far ahead does not make the node poll more often than this)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +104,10 @@ class ChainView:
         self.vouched: tuple[int, bytes] | None = None
         """The highest head (number, hash) more than one upstream vouched for."""
         self._vouching: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
+        self._rechecked = 0.0
+        self._held = 0
+        """The highest head seen above the limit since the last recheck."""
         self._config = config
         self._cache = cache
         self._shared = shared
@@ -134,10 +141,11 @@ class ChainView:
 
     def head_limit(self) -> int | None:
         """The highest head the node may report now: the vouched head or the sync
-        committee's, whichever is higher (None: no head rule)."""
+        committee's, whichever is higher (None: no limit -- no head rule, or one
+        upstream in service)."""
         votes = self._votes
-        if votes is None:
-            return None
+        if votes is None or votes.head_quorum < 2:
+            return None  # one upstream in service: its word is the quorum
         vouched = votes.vouched_head()
         claim = self.head_claim
         limit = vouched if vouched is not None else self.best_head
@@ -156,7 +164,7 @@ class ChainView:
         if votes is None or votes.head_quorum < 2:
             return False
         if self.vouched is None or header.number > self.vouched[0]:
-            await self._vouch()
+            await self._vouch(header.number)
         vouched = self.vouched
         return vouched is not None and header.number <= vouched[0] \
             and await self._on_vouched(header, anchor, *vouched)
@@ -178,19 +186,23 @@ class ChainView:
             and chain.linked_down_to_anchor(header.number) \
             and chain.hash_at(number) == block_hash
 
-    async def _vouch(self) -> None:
-        """Ask every upstream for the block at the pool's vouched head; the hash a quorum
+    async def _vouch(self, wanted: int) -> None:
+        """Ask every upstream for the block at the pool's vouched head (their heads
+        asked first when the quorum has not reached ``wanted`` yet); the hash a quorum
         of them serve becomes :attr:`vouched` (one round at a time)."""
         task = self._vouching
         if task is None:
-            task = self._vouching = asyncio.ensure_future(self._vouch_round())
+            task = self._vouching = asyncio.ensure_future(self._vouch_round(wanted))
             task.add_done_callback(lambda _: setattr(self, "_vouching", None))
         await asyncio.shield(task)
 
-    async def _vouch_round(self) -> None:
+    async def _vouch_round(self, wanted: int) -> None:
         votes = self._votes
         assert votes is not None
         number = votes.vouched_head()
+        if number is None or number < wanted:
+            await votes.poll_heads()
+            number = votes.vouched_head()
         if number is None or (self.vouched is not None and number <= self.vouched[0]):
             return
         answers = await self._up.ask_each([Call("eth_getBlockByNumber", (hex(number), False))])
@@ -291,6 +303,7 @@ class ChainView:
         if head > self.best_head:
             limit = self.head_limit()
             if limit is not None and head > limit:
+                self._recheck_later(head)
                 head = max(limit, self.best_head)
             if head > self.best_head:
                 self._raise_head(head)
@@ -299,6 +312,31 @@ class ChainView:
             if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
                 self._head_until = entry.expires
         return self.best_head
+
+    def _recheck_later(self, head: int) -> None:
+        """A head above the limit: the upstreams' heads may just be stale (polled every
+        HEAD_POLL_INTERVAL), so ask them now, in the background (at most every
+        half second), and take ``head`` as far as the quorum then allows."""
+        self._held = max(self._held, head)
+        now = time.monotonic()
+        if self._recheck is not None or now - self._rechecked < _RECHECK_EVERY:
+            return
+        self._rechecked = now
+        self._recheck = asyncio.get_running_loop().create_task(
+            self._recheck_head(), context=contextvars.Context())
+
+    async def _recheck_head(self) -> None:
+        assert self._votes is not None
+        try:
+            await self._votes.poll_heads()
+            held, self._held = self._held, 0
+            limit = self.head_limit()
+            if limit is not None and held > self.best_head:
+                self.observe_head(min(held, limit))
+        except Exception as exc:  # the next answer above the limit asks again
+            log.debug("head recheck failed: %s", exc)
+        finally:
+            self._recheck = None
 
     def observe_header(self, header: dict[str, Any]) -> None:
         """A new head header from the head follower (chain/follow.py), as the upstream
@@ -432,9 +470,10 @@ class ChainView:
             await self._anchor_refresh.stop()
             self._anchor_refresh = None
         await self.headers.stop()
-        if self._vouching is not None:
-            self._vouching.cancel()
-            await asyncio.gather(self._vouching, return_exceptions=True)
+        for pending in (self._vouching, self._recheck):
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
         task = self._refresh
         if task is not None:
             task.cancel()
