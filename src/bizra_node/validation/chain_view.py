@@ -321,9 +321,12 @@ class ChainView:
         now = time.monotonic()
         if self._recheck is not None or now - self._rechecked < _RECHECK_EVERY:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next answer asks
+            return
         self._rechecked = now
-        self._recheck = asyncio.get_running_loop().create_task(
-            self._recheck_head(), context=contextvars.Context())
+        self._recheck = loop.create_task(self._recheck_head(), context=contextvars.Context())
 
     async def _recheck_head(self) -> None:
         assert self._votes is not None
