@@ -13,7 +13,9 @@ blocks in between are fetched and delivered first (up to ``max_gap`` of them; a
 longer jump delivers the newest only). A header whose number is not above the last
 one is delivered only when it replaces a block delivered before (a reorg, a
 restarted devnet); one a lagging upstream still reports (a hash already delivered
-at that height, or a height older than the recent ones remembered) is not.
+at that height, or a height older than the recent ones remembered) is not. Nor is a
+head more than HEAD_LAG_BLOCKS ahead of the one a quorum of upstreams has reached
+(chain/head.py): a liar's far-ahead head would make every real one after it look old.
 
 There is one follower per worker process (granian workers are processes): each
 worker's chain view and subscriptions learn heads from their own follower.

@@ -187,9 +187,9 @@ class ChainView:
             and chain.hash_at(number) == block_hash
 
     async def _vouch(self, wanted: int) -> None:
-        """Ask every upstream for the block at the pool's vouched head (their heads
-        asked first when the quorum has not reached ``wanted`` yet); the hash a quorum
-        of them serve becomes :attr:`vouched` (one round at a time)."""
+        """Ask every upstream for the block at the pool's vouched head, or at ``wanted``
+        when that is higher (the heads known may be a poll old); the hash a quorum of
+        them serve there becomes :attr:`vouched` (one round at a time)."""
         task = self._vouching
         if task is None:
             task = self._vouching = asyncio.ensure_future(self._vouch_round(wanted))
@@ -201,9 +201,8 @@ class ChainView:
         assert votes is not None
         number = votes.vouched_head()
         if number is None or number < wanted:
-            await votes.poll_heads()
-            number = votes.vouched_head()
-        if number is None or (self.vouched is not None and number <= self.vouched[0]):
+            number = wanted  # asking for the block itself tells who has reached it
+        if self.vouched is not None and number <= self.vouched[0]:
             return
         answers = await self._up.ask_each([Call("eth_getBlockByNumber", (hex(number), False))])
         seen: dict[bytes, int] = {}
