@@ -187,3 +187,26 @@ async def test_an_omitting_liar_is_overruled_and_counted(trust_devnet: TrustDevn
             now = [p.calls["eth_getTransactionByHash"] for p in (liar, *honest)]
             assert sum(now) - sum(asked) == 2
             assert node.metrics.upstream_integrity_failures.get((name, "omission")) == omissions
+
+
+async def test_an_omission_on_rpc_is_overruled_and_counted(trust_devnet: TrustDevnet) -> None:
+    """The same through /rpc, first thing after the start (the liar still in rotation):
+    each null is asked of an honest upstream, the proven answer served and the liar
+    counted; an unknown hash is null, asked of two."""
+    m = trust_devnet.manifest
+    tx_hash = m.txs["logs"]
+    async with liar_and_honest(trust_devnet, 2) as (liar, honest):
+        rules = {method: liar.lie(method, lambda p, r: None)
+                 for method in ("eth_getTransactionReceipt", "eth_getTransactionByHash")}
+        async with node_behind(liar.url, *(p.url for p in honest),
+                               hedge_enabled=False) as (node, client):
+            name = node.upstreams.health[0].name
+            resp = await rpc(client, "eth_getTransactionReceipt", tx_hash)
+            assert resp.json()["result"]["transactionHash"] == tx_hash
+            assert resp.headers["x-verification"].startswith("anchored")
+            assert rules["eth_getTransactionReceipt"].applied == 1  # the liar was asked first
+            assert sum(p.calls["eth_getTransactionReceipt"] for p in honest) >= 1
+            # one per omitted answer (the proof batch asks for the transaction too)
+            assert node.metrics.upstream_integrity_failures.get((name, "omission")) >= 1
+            unknown = await rpc(client, "eth_getTransactionByHash", "0x" + "cd" * 32)
+            assert unknown.json()["result"] is None
