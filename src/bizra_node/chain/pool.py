@@ -15,7 +15,10 @@ request provably never arrived, and calls whose answer is the caller's fault (a
 JSON-RPC error such as invalid params, a revert or "filter not found" comes back at
 once as an ``RpcError`` value; ``methods.retryable`` decides, see jsonrpc.RpcError).
 Heads seen in answers (eth_blockNumber, the 'latest' block) are recorded per upstream
-(lag, and which blocks some upstream has shown).
+(lag, and which blocks some upstream has shown). A ``null`` for a transaction, receipt
+or block is asked of one more upstream (:meth:`UpstreamPool._doubt`): two nulls are a
+confirmed absence; a found answer the verify hook proves is served, and the upstream
+that said null is counted (check ``omission``).
 
 A caller that can check answers passes ``verify``: an answer that lacks what the
 check needs (an ``UpstreamError``, e.g. a block a lagging upstream does not have yet)
