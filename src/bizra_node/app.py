@@ -145,7 +145,7 @@ def upstream_config(s: Settings, t: Tuning = TUNING, h: Harness = HARNESS) -> Up
                               half_open_probes=t.cb_half_open_probes),
         hedge=s.hedge_enabled, hedge_delay=t.hedge_delay, hedge_min_delay=t.hedge_min_delay,
         hedge_budget_ratio=t.hedge_budget_ratio, head_poll_interval=s.head_poll_interval,
-        head_lag_blocks=s.head_lag_blocks)
+        head_lag_blocks=s.head_lag_blocks, head_quorum=s.head_quorum or s.anchor_quorum)
 
 
 def cache_config(s: Settings, t: Tuning = TUNING) -> CacheConfig:
@@ -489,7 +489,8 @@ class Node:
                           else None)
         self.chain = ChainView(self.upstreams, chain_view_config(settings, t), self.cache,
                                self.heads,
-                               self.consensus.source if self.consensus is not None else None)
+                               self.consensus.source if self.consensus is not None else None,
+                               votes=self.upstreams)
         if self.consensus is not None:  # a newly signed finalized block: the anchor moves
             self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,

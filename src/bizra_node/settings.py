@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     anchor_quorum: int = Field(
         2, ge=1, le=32, description="With several upstreams: how many must agree on the "
         "finalized block hash for it to become the anchor (1: trust the first that answers).")
+    head_quorum: int = Field(
+        0, ge=0, le=32, description="How many upstreams must have reached a block before "
+        "the node's head (and 'latest') moves to it, unless the sync committee names it "
+        "(capped at the upstreams in service: one upstream is its own quorum). 0: "
+        "ANCHOR_QUORUM.")
     anchor_checkpoint: str = Field(
         "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
         "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
@@ -280,7 +285,9 @@ class Settings(BaseSettings):
     ttl_pending: float = Field(2.0, gt=0, description="TTL of pending transactions, s.")
     ttl_address: float = Field(60.0, gt=0, description="TTL of address state, s.")
     ttl_head: float = Field(2.0, gt=0, description="TTL of the head block number, s.")
-    ttl_not_found: float = Field(60.0, gt=0, description="TTL of 'not found' answers, s.")
+    ttl_not_found: float = Field(
+        4.0, gt=0, description="TTL of 'not found' answers, s (dropped sooner, when a new "
+        "head arrives).")
     cache_key_prefix: str = Field(
         "bizra", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$",
         description="First part of every Redis key (then format version, network, kind).")

@@ -174,6 +174,10 @@ def test_the_node_anchors_on_the_sync_committee_and_refuses_each_lie(
             assert below["verification"]["anchor"] == "sync-committee"
             above = _validate_block(base, o1.number)
             assert above["data"]["finalized"] is False
+            # under the optimistic block the committee signed: vouched for, so anchored
+            assert above["verification"]["level"] == "anchored", above
+            past = _validate_block(base, o1.number + 1)  # the upstream's alone: consistent
+            assert past["verification"]["level"] != "anchored", past
             assert _metric(base, "beacon_head_slot", 'head="finalized"') > 0
 
             # each lie refused by its check, counted, and the anchor unmoved

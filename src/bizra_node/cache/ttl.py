@@ -35,7 +35,7 @@ class TtlPolicy:
     pending: float = 2.0
     address: float = 60.0
     head: float = 2.0
-    not_found: float = 60.0
+    not_found: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("final", "recent", "pending", "address", "head", "not_found"):

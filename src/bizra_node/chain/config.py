@@ -42,6 +42,9 @@ class UpstreamConfig:
     head_poll_interval: float = 2.0
     """With several upstreams, poll each one's head this often, s; 0 = off."""
     head_lag_blocks: int = 3
+    head_quorum: int = 1
+    """Upstreams that must have reached a block before the node's head moves to it
+    (HEAD_QUORUM; capped at the number of upstreams in service)."""
 
     def __post_init__(self) -> None:
         for url in self.urls:
@@ -56,6 +59,8 @@ class UpstreamConfig:
             raise ValueError("UpstreamConfig.attempts and pool_limit must be at least 1")
         if self.backoff_max < self.backoff_initial:
             raise ValueError("UpstreamConfig.backoff_max must be >= backoff_initial")
+        if self.head_quorum < 1:
+            raise ValueError("UpstreamConfig.head_quorum must be at least 1")
         if self.head_poll_interval < 0 or self.head_lag_blocks < 0:
             raise ValueError("UpstreamConfig.head_poll_interval and head_lag_blocks must be >= 0")
 

@@ -13,7 +13,9 @@ blocks in between are fetched and delivered first (up to ``max_gap`` of them; a
 longer jump delivers the newest only). A header whose number is not above the last
 one is delivered only when it replaces a block delivered before (a reorg, a
 restarted devnet); one a lagging upstream still reports (a hash already delivered
-at that height, or a height older than the recent ones remembered) is not.
+at that height, or a height older than the recent ones remembered) is not. Nor is a
+head more than HEAD_LAG_BLOCKS ahead of the one a quorum of upstreams has reached
+(chain/head.py): a liar's far-ahead head would make every real one after it look old.
 
 There is one follower per worker process (granian workers are processes): each
 worker's chain view and subscriptions learn heads from their own follower.
@@ -173,7 +175,8 @@ class HeadFollower:
             return
         if name != target.name:
             self._pool.heads.observe(name, number)
-        await self._deliver(header, number)
+        if self._believed(number):
+            await self._deliver(header, number)
 
     async def _poll(self) -> None:
         if self._sub is not None and self._sub.live:
@@ -192,9 +195,16 @@ class HeadFollower:
             self._poll_failing = False
             log.info("head follower: polling the head again")
         number = _number(header)
-        if number is not None:
+        if number is not None and self._believed(number):
             await self._deliver(header, number)
         await self._catch_up()
+
+    def _believed(self, number: int) -> bool:
+        """Is ``number`` at most the best head believed (chain/head.py)? A head far
+        ahead of what a quorum of upstreams has is not delivered: it would become the
+        last head, and the real ones after it would look like old news."""
+        heads = self._pool.heads
+        return number <= heads.best(heads.heads) or not heads.heads
 
     async def _catch_up(self) -> None:
         """When another upstream has shown a higher head than the one that answered the

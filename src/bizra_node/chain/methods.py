@@ -11,7 +11,9 @@ from ..jsonrpc import BLOCK_PARAM, Call, RpcError, hex_number
 
 __all__ = [
     "HEAD_TAGS",
+    "LOOKUPS",
     "NON_IDEMPOTENT",
+    "found_block",
     "idempotent",
     "method_label",
     "named_block",
@@ -31,6 +33,27 @@ are never hedged."""
 
 HEAD_TAGS = frozenset({"latest", "pending", "safe", "finalized"})
 """Block tags whose answer depends on how far the upstream has synced."""
+
+LOOKUPS = frozenset({
+    "eth_getTransactionByHash", "eth_getTransactionReceipt", "eth_getBlockByHash",
+    "eth_getBlockByNumber", "eth_getBlockReceipts", "eth_getTransactionByBlockHashAndIndex",
+    "eth_getTransactionByBlockNumberAndIndex",
+})
+"""Calls whose ``null`` says "no such thing": one upstream's null is asked of one more
+(an upstream that omits what exists must not make it "not found")."""
+
+
+def found_block(answer: object) -> int | None:
+    """The block number a found answer names (a transaction's or receipt's blockNumber,
+    a block's number, the first receipt's of a list); None when it names none (a
+    pending transaction, null)."""
+    if isinstance(answer, list):
+        answer = answer[0] if answer else None
+    if not isinstance(answer, dict):
+        return None
+    value = answer.get("blockNumber", answer.get("number"))
+    return hex_number(value) if isinstance(value, str) else None
+
 
 _KNOWN = frozenset({
     "eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_maxPriorityFeePerGas",

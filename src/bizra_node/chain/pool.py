@@ -18,6 +18,11 @@ Heads seen in answers (eth_blockNumber, the 'latest' block) are recorded per ups
 (lag, and which blocks some upstream has shown). Every answer's numbers are
 range-checked first (bounds.py): one out of range is an integrity failure of that
 upstream, as below, on every path (client calls, hedges, head polls, quorum asks).
+A ``null`` for a transaction, receipt or block is asked of one more upstream
+(:meth:`UpstreamPool._doubt`): two nulls are a confirmed absence; a found answer the
+verify hook proves is served, and the upstream that said null is counted (check
+``omission``). With a verify hook the whole batch goes to that upstream (answers are
+checked as one upstream's, never merged).
 
 A caller that can check answers passes ``verify``: an answer that lacks what the
 check needs (an ``UpstreamError``, e.g. a block a lagging upstream does not have yet)
@@ -71,6 +76,8 @@ from .head import HeadTracker
 from .health import UpstreamHealth
 from .hedge import Hedging
 from .methods import (
+    LOOKUPS,
+    found_block,
     idempotent,
     method_label,
     named_block,
@@ -110,7 +117,7 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
 
 
 RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "too_large",
-                 "batch_refused", "rpc_error", "proof_unavailable")
+                 "batch_refused", "rpc_error", "proof_unavailable", "not_found")
 """Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
 
 
@@ -123,7 +130,7 @@ class UpstreamPool:
         c = config
         self.config = c
         self.metrics = metrics if metrics is not None else NodeMetrics()
-        self.heads = HeadTracker(c.head_lag_blocks)
+        self.heads = HeadTracker(c.head_lag_blocks, c.head_quorum)
         self.budget = RetryBudget(c.retry_budget_ratio, c.retry_budget_min, c.retry_budget_window)
         self.hedging = Hedging(c, self.metrics, self._send, self._hedge_partner)
         self._backoff = full_jitter(c.backoff_initial, c.backoff_multiplier, c.backoff_max, rng)
@@ -195,6 +202,8 @@ class UpstreamPool:
         """Indices still to ask for after an answer with transient JSON-RPC errors."""
         tried: list[UpstreamHealth] = []
         banned: list[UpstreamHealth] = []
+        absent: dict[int, UpstreamHealth] = {}
+        """Calls an upstream answered null, asked again of one more (see _doubt)."""
         last: UpstreamError | None = None
         refused: ProofUnavailable | None = None
         """The first upstream that would not prove (its answers), served only when no
@@ -236,11 +245,16 @@ class UpstreamPool:
                         again.append(i)
                     elif answer is None and safe and self._behind(winner, calls[i]):
                         again.append(i)  # "no such block" from an upstream known to lag
+                    elif answer is None and safe and i not in absent \
+                            and self._doubt(winner, calls[i], tried, banned):
+                        absent[i] = winner  # "not found": asked of one more upstream
+                        again.append(i)
                     results[i] = answer
                 if verify is None:
                     if not again:
                         return results
-                    todo, last, reason = again, None, "rpc_error"
+                    todo, last = again, None
+                    reason = "not_found" if any(i in absent for i in again) else "rpc_error"
                 else:  # checked as one upstream's answers, never merged with another's
                     try:
                         await verify(results, winner.name)
@@ -257,6 +271,8 @@ class UpstreamPool:
                         self._lied(winner, exc)
                         banned.append(winner)
                         last, reason = exc, "integrity"
+                        for i in [i for i, said in absent.items() if said is winner]:
+                            del absent[i]  # its nulls are no claim: it lied
                     except UpstreamError as exc:  # it lacks what the check needs (lagging)
                         exc.upstream = exc.upstream or winner.name
                         banned.append(winner)
@@ -264,11 +280,16 @@ class UpstreamPool:
                     else:
                         winner.proof_refusals = 0
                         if not again:
+                            if absent:  # found and proven here after another said null
+                                self._omitted(calls, results, {
+                                    i: said for i, said in absent.items() if said is not winner})
                             return results
-                        # checked, with errors another upstream may not have: the whole
-                        # batch goes to the next one; these are the answer if none does
+                        # checked, with errors or nulls another upstream may not have: the
+                        # whole batch goes to the next one; these are the answer if none does
                         checked = checked or (winner.name, results)
-                        last, reason = None, "rpc_error"
+                        last = None
+                        reason = "not_found" if any(absent.get(i) is winner for i in again) \
+                            else "rpc_error"
                     results = [None] * n
             if attempt >= self.config.attempts:
                 why = "retries exhausted"
@@ -295,6 +316,39 @@ class UpstreamPool:
         if isinstance(last, IntegrityFailure):
             raise last
         raise self._unavailable(why, last)
+
+    def _doubt(self, h: UpstreamHealth, call: Call, tried: Sequence[UpstreamHealth],
+               banned: Sequence[UpstreamHealth]) -> bool:
+        """Is ``h``'s null for ``call`` ("no such transaction, receipt or block") to be
+        asked of one more upstream? Yes for a lookup by hash, or by a number at or below
+        ``h``'s own head, when an upstream not asked yet is in service."""
+        if call.method not in LOOKUPS:
+            return False
+        block = named_block(call)
+        if isinstance(block, str):
+            return False  # a tag: null is not a claim about a block that exists
+        if isinstance(block, int) and block > self.heads.heads.get(h.name, -1):
+            return False  # above its head: "not yet", not "no such block"
+        return any(o is not h and o not in tried and o not in banned
+                   and o.breaker.state is not State.OPEN for o in self.health)
+
+    def _omitted(self, calls: list[Call], results: list[Any],
+                 absent: dict[int, UpstreamHealth]) -> None:
+        """Answers found (and proven by the verify hook) after another upstream said
+        null: that upstream omitted them when it had their block (its own head at or
+        above it) -- an integrity failure (check ``omission``). Null from both: the
+        absence is confirmed, nobody is blamed."""
+        for i, h in absent.items():
+            block = found_block(results[i])
+            if block is None or block > self.heads.heads.get(h.name, -1):
+                continue  # not found twice, pending, or it had not reached the block
+            exc = IntegrityFailure("omission", f"{h.name} answered null for "
+                                   f"{calls[i].method}, which another upstream served "
+                                   f"(block {block}, proven)")
+            exc.upstream = h.name
+            log.warning("upstream %s omitted an answer that exists: %s (block %d)",
+                        h.name, calls[i].method, block, extra={"upstream": h.name})
+            self._lied(h, exc)
 
     def _lied(self, h: UpstreamHealth, exc: IntegrityFailure) -> None:
         """``h`` answered something that failed a check: count it, log it (throttled) and
@@ -523,6 +577,26 @@ class UpstreamPool:
     async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
         """Readiness: see :meth:`Prober.ping`."""
         return await self.prober.ping(timeout)
+
+    def in_service(self) -> list[str]:
+        """The upstreams whose breaker is not open (all of them when every one is)."""
+        names = [h.name for h in self.health if h.breaker.state is not State.OPEN]
+        return names or [h.name for h in self.health]
+
+    def vouched_head(self) -> int | None:
+        """The highest block HEAD_QUORUM of the upstreams in service have each reached
+        (see head.py); None while too few of their heads are known."""
+        return self.heads.vouched(self.in_service())
+
+    @property
+    def head_quorum(self) -> int:
+        """The quorum :meth:`vouched_head` asks for now (HEAD_QUORUM, capped at the
+        upstreams in service): 1 means one upstream's word."""
+        return min(self.config.head_quorum, len(self.in_service()))
+
+    async def poll_heads(self) -> None:
+        """Ask every upstream for its head now (what :meth:`vouched_head` goes by)."""
+        await self.prober.poll_heads()
 
     async def ask_each(self, calls: list[Call], timeout: float = 2.0) -> dict[str, list[Any] | None]:
         """The same calls to every upstream, side by side: see :meth:`Prober.ask_each`."""

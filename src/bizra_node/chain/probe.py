@@ -60,7 +60,8 @@ class Prober:
         if not h.available(time.monotonic()) or not h.breaker.allow():
             return
         try:
-            (raw,) = await self._send(h, [_HEAD_CALL], min(self._timeout, self._interval))
+            (raw,) = await self._send(h, [_HEAD_CALL], min(self._timeout, self._interval)
+                                      if self._interval > 0 else self._timeout)
         except UpstreamError:
             return
         if type(raw) is str:

@@ -26,12 +26,19 @@ Both services (validation and /rpc) take this view; nothing else keeps a head. R
   worker shows, and ``latest`` is asked at it. Each higher finalized block is
   published too (number and hash) and taken by the others unless it contradicts the
   canonical hash they hold at that number (:meth:`known_finalized`).
+* **The head rule.** The head moves only to a block HEAD_QUORUM upstreams have each
+  reached (the pool's vouched head, chain/head.py; one upstream is its own quorum) or
+  that the sync committee names (:attr:`head_claim`, with ANCHOR_SOURCE=beacon): an
+  eth_blockNumber, a block number in an answer or a new head from the follower above
+  both is capped there, so one upstream that reports a head far ahead moves nothing.
 * **The head claim.** With ANCHOR_SOURCE=beacon, :attr:`head_claim` is the latest
   optimistic execution block (slot, number, hash) the sync committee signed, as the
   light client last verified it (None before it has synced, and with other anchor
-  sources). Nothing here acts on it yet: it is what a head rule can compare the
-  upstreams' head with (a head above it is unsigned so far; a hash that differs at its
-  number is a fork the committee did not sign).
+  sources).
+* **Vouched blocks.** A block above the anchor is ``anchored`` only when it is an
+  ancestor of (or is) a head vouched for by more than one upstream -- the same hash at
+  the vouched head's number from HEAD_QUORUM (at least two) of them -- or by the sync
+  committee (:meth:`vouches`); otherwise its answers are ``consistent``.
 """
 
 from __future__ import annotations
@@ -52,8 +59,8 @@ from .canonical import CanonicalChain
 from .convert import hex_int
 from .headers import HeaderChain
 from .shared_heads import FINAL, HEAD, SharedHeads
-from .trust import Anchor, Header, TrustError
-from .upstreams import Upstreams, need, unavailable
+from .trust import Anchor, Header, TrustError, verify_header
+from .upstreams import HeadVotes, Upstreams, need, unavailable
 
 __all__ = ["ChainView", "ChainViewConfig"]
 
@@ -61,6 +68,9 @@ log = logging.getLogger("bizra_node.validation")
 
 _HEAD_KEY = ("head", "head")
 _FINALIZED_KEY = ("head", "finalized")
+_RECHECK_EVERY = 0.5
+"""Least time between two background polls of the upstreams' heads for a head above the
+limit, s (a liar far ahead does not make the node poll more often than this)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +96,18 @@ class ChainViewConfig:
 class ChainView:
     def __init__(self, upstreams: Upstreams, config: ChainViewConfig,
                  cache: TieredCache | None = None, shared: SharedHeads | None = None,
-                 consensus: ConsensusHeads | None = None) -> None:
+                 consensus: ConsensusHeads | None = None,
+                 votes: HeadVotes | None = None) -> None:
         self._up = upstreams
+        self._votes = votes
+        """The pool's head quorum (None: no head rule, as in tests of the view alone)."""
+        self.vouched: tuple[int, bytes] | None = None
+        """The highest head (number, hash) more than one upstream vouched for."""
+        self._vouching: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
+        self._rechecked = 0.0
+        self._held = 0
+        """The highest head seen above the limit since the last recheck."""
         self._config = config
         self._cache = cache
         self._shared = shared
@@ -118,6 +138,88 @@ class ChainView:
         """The sync committee's latest optimistic execution block (see the module); None
         without a light client or before it has synced."""
         return self._consensus.optimistic if self._consensus is not None else None
+
+    def head_limit(self) -> int | None:
+        """The highest head the node may report now: the vouched head or the sync
+        committee's, whichever is higher (None: no limit -- no head rule, or one
+        upstream in service)."""
+        votes = self._votes
+        if votes is None or votes.head_quorum < 2:
+            return None  # one upstream in service: its word is the quorum
+        vouched = votes.vouched_head()
+        claim = self.head_claim
+        limit = vouched if vouched is not None else self.best_head
+        return max(limit, claim.number) if claim is not None else limit
+
+    async def vouches(self, header: Header, anchor: Anchor) -> bool:
+        """Is ``header`` (already linked to ``anchor``) at or below the anchor, or an
+        ancestor of a head the sync committee or a quorum of upstreams vouched for?"""
+        if header.number <= anchor.number:
+            return True
+        claim = self.head_claim
+        if claim is not None and header.number <= claim.number \
+                and await self._on_vouched(header, anchor, claim.number, claim.block_hash):
+            return True
+        votes = self._votes
+        if votes is None or votes.head_quorum < 2:
+            return False
+        if self.vouched is None or header.number > self.vouched[0]:
+            await self._vouch(header.number)
+        vouched = self.vouched
+        return vouched is not None and header.number <= vouched[0] \
+            and await self._on_vouched(header, anchor, *vouched)
+
+    async def _on_vouched(self, header: Header, anchor: Anchor, number: int,
+                          block_hash: bytes) -> bool:
+        """Is ``header`` on the chain that links the vouched block (number, hash) to the
+        anchor? The vouched block's header is fetched and linked when not kept yet."""
+        chain = self.canonical
+        if chain.hash_at(number) != block_hash or not chain.linked_down_to_anchor(number):
+            try:
+                fetched = (await self.headers.fetch([number]))[number]
+                if fetched.hash != block_hash or not await self.headers.prove(fetched, anchor):
+                    return False
+            except (UpstreamUnavailable, TrustError) as exc:
+                log.debug("the vouched block %d is not linked: %s", number, exc)
+                return False
+        return chain.hash_at(header.number) == header.hash \
+            and chain.linked_down_to_anchor(header.number) \
+            and chain.hash_at(number) == block_hash
+
+    async def _vouch(self, wanted: int) -> None:
+        """Ask every upstream for the block at the pool's vouched head, or at ``wanted``
+        when that is higher (the heads known may be a poll old); the hash a quorum of
+        them serve there becomes :attr:`vouched` (one round at a time)."""
+        task = self._vouching
+        if task is None:
+            task = self._vouching = asyncio.ensure_future(self._vouch_round(wanted))
+            task.add_done_callback(lambda _: setattr(self, "_vouching", None))
+        await asyncio.shield(task)
+
+    async def _vouch_round(self, wanted: int) -> None:
+        votes = self._votes
+        assert votes is not None
+        number = votes.vouched_head()
+        if number is None or number < wanted:
+            number = wanted  # asking for the block itself tells who has reached it
+        if self.vouched is not None and number <= self.vouched[0]:
+            return
+        answers = await self._up.ask_each([Call("eth_getBlockByNumber", (hex(number), False))])
+        seen: dict[bytes, int] = {}
+        for got in answers.values():
+            if not got or not isinstance(got[0], dict):
+                continue
+            try:
+                header = verify_header(got[0])
+            except (TrustError, TypeError, KeyError, ValueError):
+                continue
+            if header.number == number:
+                seen[header.hash] = seen.get(header.hash, 0) + 1
+        agreed = [h for h, count in seen.items() if count >= max(votes.head_quorum, 2)]
+        if len(agreed) == 1:
+            self.vouched = (number, agreed[0])
+        else:
+            log.debug("no quorum of upstreams agrees on block %d", number)
 
     # --- the anchor -------------------------------------------------------------------
     async def anchor(self) -> Anchor | None:
@@ -198,12 +300,45 @@ class ChainView:
         """A head seen in an upstream answer; returns the head to report (never lower
         than any reported before). A fresh head is served for ``head_ttl`` from now."""
         if head > self.best_head:
-            self._raise_head(head)
+            limit = self.head_limit()
+            if limit is not None and head > limit:
+                self._recheck_later(head)
+                head = max(limit, self.best_head)
+            if head > self.best_head:
+                self._raise_head(head)
         if self._cache is not None:
             entry = self._head_entry(self.best_head)
             if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
                 self._head_until = entry.expires
         return self.best_head
+
+    def _recheck_later(self, head: int) -> None:
+        """A head above the limit: the upstreams' heads may just be stale (polled every
+        HEAD_POLL_INTERVAL), so ask them now, in the background (at most every
+        half second), and take ``head`` as far as the quorum then allows."""
+        self._held = max(self._held, head)
+        now = time.monotonic()
+        if self._recheck is not None or now - self._rechecked < _RECHECK_EVERY:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next answer asks
+            return
+        self._rechecked = now
+        self._recheck = loop.create_task(self._recheck_head(), context=contextvars.Context())
+
+    async def _recheck_head(self) -> None:
+        assert self._votes is not None
+        try:
+            await self._votes.poll_heads()
+            held, self._held = self._held, 0
+            limit = self.head_limit()
+            if limit is not None and held > self.best_head:
+                self.observe_head(min(held, limit))
+        except Exception as exc:  # the next answer above the limit asks again
+            log.debug("head recheck failed: %s", exc)
+        finally:
+            self._recheck = None
 
     def observe_header(self, header: dict[str, Any]) -> None:
         """A new head header from the head follower (chain/follow.py), as the upstream
@@ -276,6 +411,9 @@ class ChainView:
     async def block_number(self) -> int:
         """The head, asked of an upstream now (and observed)."""
         (raw,) = await self._up.batch([Call("eth_blockNumber")])
+        votes = self._votes
+        if votes is not None and votes.vouched_head() is None:
+            await votes.poll_heads()  # too few heads known for the quorum: ask them all
         return self.head_of(raw)
 
     async def head(self) -> int:
@@ -334,6 +472,10 @@ class ChainView:
             await self._anchor_refresh.stop()
             self._anchor_refresh = None
         await self.headers.stop()
+        for pending in (self._vouching, self._recheck):
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
         task = self._refresh
         if task is not None:
             task.cancel()

@@ -301,15 +301,19 @@ class Prover:
 
     # --- headers --------------------------------------------------------------------
     async def link(self, header: Header) -> Anchor | None:
-        """The anchor ``header`` is linked to, or None when no anchor is known or the
-        header is beyond the walk limit. Raises TrustError(parent_link) when the header
+        """The anchor ``header`` is linked to, or None when no anchor is known, the
+        header is beyond the walk limit, or it is above the anchor and no head the sync
+        committee or a quorum of upstreams vouched for descends from it (chain_view.py:
+        its answer is then ``consistent``). Raises TrustError(parent_link) when the header
         is not on the anchored chain. Headers fetched to link it are checked on their
         own; if none can be had the answer is unavailable, not blamed."""
         anchor = await self._chain.anchor()
         if anchor is None:
             return None
         try:
-            return anchor if await self._chain.headers.prove(header, anchor) else None
+            if not await self._chain.headers.prove(header, anchor):
+                return None
+            return anchor if await self._chain.vouches(header, anchor) else None
         except UpstreamUnavailable:
             raise
         except IntegrityFailure as exc:  # a header fetched on the way failed: not ours

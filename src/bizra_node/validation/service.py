@@ -146,6 +146,10 @@ class ValidationService:
     # --- block -------------------------------------------------------------------
     async def validate_block(self, ref: int | str) -> BlockResult:
         tag = hex(ref) if isinstance(ref, int) else ref
+        pinned: int | None = None
+        if ref == "latest":  # the node's head (the head rule), not the answering upstream's
+            pinned = await self.chain.head()
+            tag = hex(pinned)
         # By number, the receipts come in the same batch and are proven too, so the
         # block's transactions are answered from the proof memo afterwards. A tag may
         # name a different block for each call of a batch: its receipts are not asked.
@@ -164,7 +168,7 @@ class ValidationService:
             receipts = raw[1] if by_number and isinstance(raw[1], list) else None
             try:
                 await self.prover.block_answer(proof, block, receipts,
-                                               number=ref if isinstance(ref, int) else None)
+                                               number=ref if isinstance(ref, int) else pinned)
             except TrustError as exc:
                 raise integrity(exc) from None
 

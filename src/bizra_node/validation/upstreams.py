@@ -11,7 +11,7 @@ from ..errors import CallRejected, UpstreamUnavailable
 from ..faults import Fault
 from ..jsonrpc import Call, RpcError
 
-__all__ = ["Upstreams", "Verify", "need", "unavailable"]
+__all__ = ["HeadVotes", "Upstreams", "Verify", "need", "unavailable"]
 
 Verify = Callable[[list[Any], str], Awaitable[None]]
 """(answers in call order, the upstream that gave them) -> None; raises IntegrityFailure
@@ -23,6 +23,18 @@ class Upstreams(Protocol):
 
     async def ask_each(self, calls: list[Call], timeout: float = 2.0
                        ) -> dict[str, list[Any] | None]: ...
+
+
+class HeadVotes(Protocol):
+    """What the head rule reads of the pool (chain/head.py): the highest block a quorum
+    of upstreams has each reached, and the quorum that takes now."""
+
+    def vouched_head(self) -> int | None: ...
+
+    @property
+    def head_quorum(self) -> int: ...
+
+    async def poll_heads(self) -> None: ...
 
 
 def unavailable(reason: str, **details: Any) -> UpstreamUnavailable:

@@ -88,7 +88,8 @@ async def test_a_sent_transaction_is_visible_at_once(fresh_devnet: Devnet) -> No
 async def test_a_lagging_upstream_never_serves_an_older_latest(fresh_devnet: Devnet) -> None:
     """Upstream B is a real node one block behind A (anvil forked from A). Once the node
     has seen A's head, every 'latest' read is asked at that block: B cannot answer it
-    (BlockOutOfRange, a lagging error) and the read goes to A."""
+    (BlockOutOfRange, a lagging error) and the read goes to A. (HEAD_QUORUM 1: A's word
+    moves the head; with the default quorum of two, the head would wait for B.)"""
     head = int(rpc(fresh_devnet.url, "eth_blockNumber"), 16)
     lagging = Anvil(extra_args=("--fork-url", fresh_devnet.url, "--fork-block-number", str(head)))
     lagging.start()
@@ -101,7 +102,8 @@ async def test_a_lagging_upstream_never_serves_an_older_latest(fresh_devnet: Dev
         async with counting_proxy(lagging.url) as b, counting_proxy(fresh_devnet.url) as a:
             a.delay = 0.02  # B answers first, so it is the one asked first
             settings = make_settings(f"{b.url},{a.url}", l1_cache_size=0, hedge_enabled=False,
-                                     head_follow_interval=0.25, head_poll_interval=0.05)
+                                     head_follow_interval=0.25, head_poll_interval=0.05,
+                                     head_quorum=1)
             async with running_node(settings) as (node, client):
                 for _ in range(200):
                     if node.chain.best_head > head:

@@ -182,7 +182,8 @@ async def test_alone_the_liar_is_served_labelled_unverified_and_never_cached(
         # a batch of proven calls only is labelled with their level
         answers, resp = await batch(client, ("eth_getBlockByNumber", (hex(m.mixed_block), True)),
                                     ("eth_getBlockByNumber", (at, False)))
-        assert resp.headers["x-verification"] == "anchored"
+        # proven, and consistent: one upstream alone cannot vouch for a head (the head rule)
+        assert resp.headers["x-verification"] == "consistent"
         assert refusals(node, name) == 5
 
 
@@ -197,7 +198,8 @@ async def test_a_refused_header_is_a_refused_proof(trust_devnet: TrustDevnet,
     async with liar_and_honest(trust_devnet, liar, trust_require="proven") as (node, client, _):
         resp = await rpc(client, "eth_getBalance", m.delegated, at)
         assert resp.json()["result"] == trust_devnet.call("eth_getBalance", m.delegated, at)
-        assert resp.headers["x-verification"].startswith("anchored;")
+        # proven; consistent, since only the honest upstream served that head's header
+        assert resp.headers["x-verification"].startswith("consistent;")
         assert refusals(node, redact_url(liar.url)) == 1
 
 
@@ -235,7 +237,7 @@ async def test_trust_require_proven_refuses_what_no_upstream_proves(
         liar.tell_the_truth()
         resp = await rpc(client, "eth_getBalance", m.delegated, at)
         assert resp.json()["result"] == trust_devnet.call("eth_getBalance", m.delegated, at)
-        assert resp.headers["x-verification"].startswith("anchored;")
+        assert resp.headers["x-verification"].startswith("consistent;")  # one upstream
 
 
 async def test_a_refused_receipt_is_asked_of_another_upstream(trust_devnet: TrustDevnet,

@@ -29,14 +29,25 @@ async def rpc(client: httpx.AsyncClient, method: str, *params: Any) -> httpx.Res
     return resp
 
 
-def proven(resp: httpx.Response, *checks: str) -> Any:
-    """The result of an answer whose X-Verification says anchored with ``checks``."""
+def proven(resp: httpx.Response, *checks: str, anchor: str | None = None) -> Any:
+    """The result of an answer whose X-Verification names ``checks``: anchored to an
+    ``anchor`` of that kind; or (None: one upstream) anchored to its first-use anchor
+    when the block is at or below it, else consistent -- one upstream vouches for no
+    block above its anchor."""
     body = resp.json()
     assert "result" in body, body
     said = resp.headers["x-verification"]
-    assert said.startswith("anchored; anchor=first-use; anchor-number="), said
     ran = said.split("checks=")[1].split(",")
-    for check in (*checks, "parent_link"):
+    if anchor is None:
+        if said.startswith("anchored; anchor=first-use; anchor-number="):
+            assert "parent_link" in ran, said
+        else:
+            assert said.startswith("consistent; checks="), said
+            assert "parent_link" not in ran, said
+    else:
+        assert said.startswith(f"anchored; anchor={anchor}; anchor-number="), said
+        assert "parent_link" in ran, said
+    for check in checks:
         assert check in ran, (check, said)
     return body["result"]
 
@@ -92,6 +103,16 @@ async def test_honest_answers_are_proven_for_every_method_and_say_so_on_hits(
             assert liar.requests == asked, method
             assert again.json()["result"] == result
             assert again.headers["x-verification"] == first.headers["x-verification"]
+
+
+async def test_with_two_upstreams_that_agree_every_proven_answer_is_anchored(
+        trust_devnet: TrustDevnet, liar: LyingProxy) -> None:
+    """Two upstreams serve the same head: a quorum vouches for it, so every block up to
+    it is anchored (to the quorum's anchor); with one upstream the same answers are
+    consistent (above)."""
+    async with node_behind(liar.url, trust_devnet.url) as (_, client):
+        for method, params, checks in _cases(trust_devnet):
+            proven(await rpc(client, method, *params), *checks, anchor="quorum")
 
 
 async def test_a_state_miss_is_one_upstream_round_trip(trust_devnet: TrustDevnet,
@@ -304,7 +325,7 @@ async def test_a_pending_transaction_is_consistent_then_anchored_once_mined(
     try:
         tx_hash = anvil(url, "eth_sendTransaction", [{"from": accounts[0], "to": accounts[1],
                                                       "value": "0x1"}])
-        async with node_behind(url) as (_, client):
+        async with node_behind(url, url) as (_, client):  # two: a quorum vouches the head
             pending = await rpc(client, "eth_getTransactionByHash", tx_hash)
             assert pending.json()["result"]["blockHash"] is None
             assert pending.headers["x-verification"] == \
@@ -313,7 +334,8 @@ async def test_a_pending_transaction_is_consistent_then_anchored_once_mined(
                 is None
             anvil(url, "evm_mine")
             mined = await rpc(client, "eth_getTransactionByHash", tx_hash)
-            assert proven(mined, "tx_hash", "transactions_root")["blockHash"] is not None
+            assert proven(mined, "tx_hash", "transactions_root",
+                          anchor="quorum")["blockHash"] is not None
     finally:
         anvil(url, "evm_setAutomine", [True])
 

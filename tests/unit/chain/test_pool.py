@@ -180,12 +180,64 @@ async def test_a_lagging_upstreams_null_block_is_asked_elsewhere(block: str, fou
     async def ahead(doc: Any, n: int) -> web.StreamResponse:
         return result(doc, lambda i: {"number": i["params"][0]})
 
-    async with upstreams(behind, ahead) as (a, b), pool_for([a.url, b.url]) as pool:
+    async with upstreams(behind, ahead) as (a, b), \
+            pool_for([a.url, b.url], head_quorum=1) as pool:
         pool.heads.observe(pool.health[0].name, 0x5)
         pool.heads.observe(pool.health[1].name, 0x10)
         (answer,) = await pool.batch([Call("eth_getBlockByNumber", (block, False))])
     assert (answer is not None) is found
     assert len(b.docs) == (1 if found else 0)
+
+
+async def test_a_head_far_ahead_of_the_quorum_is_not_believed() -> None:
+    """With HEAD_QUORUM 2, an upstream 11 blocks ahead of the other is not believed
+    until the other reaches it: the other's null for a block between is its answer."""
+    async def behind(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: None)
+
+    async def ahead(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: {"number": i["params"][0]})
+
+    async with upstreams(behind, ahead) as (a, b), pool_for([a.url, b.url]) as pool:
+        pool.heads.observe(pool.health[0].name, 0x5)
+        pool.heads.observe(pool.health[1].name, 0x10)
+        assert pool.vouched_head() == 0x5 and pool.head_quorum == 2
+        (answer,) = await pool.batch([Call("eth_getBlockByNumber", ("0x8", False))])
+        assert answer is None and len(b.docs) == 0
+        pool.heads.observe(pool.health[0].name, 0x10)
+        assert pool.vouched_head() == 0x10
+
+
+async def test_a_null_is_asked_of_one_more_upstream() -> None:
+    """A transaction one upstream answers null (its head past the block) and another
+    serves: served, and without a verify hook nobody is blamed; null from both is
+    "not found", asked of two upstreams and no more."""
+    tx = {"hash": "0x" + "11" * 32, "blockNumber": "0x3"}
+
+    async def omits(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: None)
+
+    async def has(doc: Any, n: int) -> web.StreamResponse:
+        return result(doc, lambda i: tx)
+
+    call = Call("eth_getTransactionByHash", ("0x" + "11" * 32,))
+    async with upstreams(omits, has) as (a, b), pool_for([a.url, b.url]) as pool:
+        for h in pool.health:
+            pool.heads.observe(h.name, 0x5)
+        pool.health[1].observe(1.0)  # slower: the one that omits is asked first
+        (answer,) = await pool.batch([call])
+        assert answer == tx and len(a.docs) == 1 and len(b.docs) == 1
+
+        async def verified(answers: list[Any], upstream: str) -> None:
+            return None
+
+        (answer,) = await pool.batch([call], verify=verified)
+        assert answer == tx
+        assert pool.metrics.upstream_integrity_failures.get(
+            (pool.health[0].name, "omission")) == 1
+    async with upstreams(omits, omits) as (a, b), pool_for([a.url, b.url]) as pool:
+        (answer,) = await pool.batch([call])
+        assert answer is None and len(a.docs) + len(b.docs) == 2
 
 
 async def test_send_raw_transaction_is_not_resent_after_a_5xx() -> None:
@@ -303,7 +355,8 @@ async def test_lagging_upstream_is_skipped_for_latest_reads() -> None:
         return answer
 
     async with upstreams(chain("0x20"), chain("0x64")) as (behind, ahead), \
-            pool_for([behind.url, ahead.url], head_poll_interval=0.02, head_lag_blocks=3) as pool:
+            pool_for([behind.url, ahead.url], head_poll_interval=0.02, head_lag_blocks=3,
+                     head_quorum=1) as pool:
         while len(pool.heads.heads) < 2:
             await asyncio.sleep(0.01)
         for _ in range(10):

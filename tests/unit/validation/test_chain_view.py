@@ -3,6 +3,7 @@ for head_ttl, finality from the tag or the depth)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,3 +82,51 @@ def test_finality_from_the_tag_or_the_depth_and_never_backwards() -> None:
 class _NoUpstream:
     async def batch(self, calls: list[Any]) -> list[Any]:
         pytest.fail("no upstream call expected")
+
+
+class _Votes:
+    """The pool's head quorum, as the head rule reads it."""
+
+    def __init__(self, vouched: int | None, quorum: int = 2) -> None:
+        self.vouched = vouched
+        self.quorum = quorum
+        self.polls = 0
+
+    def vouched_head(self) -> int | None:
+        return self.vouched
+
+    @property
+    def head_quorum(self) -> int:
+        return self.quorum
+
+    async def poll_heads(self) -> None:
+        self.polls += 1
+
+
+class _Claim:
+    slot = 7
+    number = 130
+    block_hash = b"\x01" * 32
+
+
+class _Consensus:
+    finalized = None
+    optimistic = _Claim()
+
+
+async def test_the_head_moves_only_to_what_a_quorum_or_the_sync_committee_vouches_for() -> None:
+    votes = _Votes(100)
+    view = ChainView(_NoUpstream(), ChainViewConfig(), votes=votes)
+    assert view.observe_head(100) == 100
+    assert view.observe_head(1100) == 100  # one upstream far ahead: capped
+    assert view.observe_head(99) == 100  # never backwards
+    votes.vouched = 102  # the others reached 102
+    view.observe_block(1100)  # a block number in an answer: at most the vouched head
+    assert view.best_head == 102
+    await asyncio.sleep(0.01)  # the background recheck of the heads ran once
+    assert votes.polls == 1 and view.best_head == 102
+    claimed = ChainView(_NoUpstream(), ChainViewConfig(), consensus=_Consensus(),
+                        votes=_Votes(100))
+    assert claimed.observe_head(1100) == 130  # up to the sync committee's optimistic block
+    alone = ChainView(_NoUpstream(), ChainViewConfig(), votes=_Votes(100, quorum=1))
+    assert alone.observe_head(1100) == 1100  # one upstream in service is its own quorum

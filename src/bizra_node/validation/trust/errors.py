@@ -45,6 +45,9 @@ class Check(StrEnum):
     """A storage proof leads from the account's storageRoot to the claimed value."""
     CODE_HASH = "code_hash"
     """keccak(code) is the proven codeHash."""
+    OMISSION = "omission"
+    """An upstream answered null for a transaction, receipt or block another upstream
+    served and the node proved (its own head was at or above that block)."""
     ANCHOR_HASH = "anchor_hash"
     """The block an upstream serves at the anchor's number is the one the anchor names
     (ANCHOR_SOURCE=beacon: the execution block hash the sync committee signed)."""
