@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
@@ -28,6 +28,9 @@ from ..cache import LocalRecords
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from .logs import ProvenLogs
 
 __all__ = ["FilterService", "Records", "RpcFailed", "resolve_block"]
 
@@ -115,8 +118,11 @@ class FilterService:
                          "eth_getFilterLogs", "eth_uninstallFilter"})
 
     def __init__(self, upstreams: Upstreams, chain: ChainView, records: Records | None = None,
-                 *, ttl: float = 300.0, limits: RpcLimits | None = None) -> None:
+                 *, ttl: float = 300.0, limits: RpcLimits | None = None,
+                 logs: ProvenLogs | None = None) -> None:
         self._up = upstreams
+        self.logs = logs
+        """Logs from proven receipts (logs.py), when set; else the upstream's eth_getLogs."""
         self._chain = chain
         self.records: Records = records if records is not None else LocalRecords()
         self.ttl = ttl
@@ -224,6 +230,9 @@ class FilterService:
         return low, high
 
     async def _get_logs(self, criteria: dict[str, Any]) -> list[Any]:
+        if self.logs is not None:
+            found, _ = await self.logs.get_logs(criteria)
+            return found
         (result,) = await self._up.batch([Call("eth_getLogs", (criteria,))])
         if isinstance(result, RpcError):
             raise RpcFailed(result)

@@ -59,6 +59,11 @@ def missing(what: str, upstream: str) -> UpstreamError:
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
 
 
+BLOCKS_PER_BATCH = 50
+"""Blocks asked for in one JSON-RPC batch by :meth:`Prover.blocks` (two calls each:
+providers often cap batches at 100 calls)."""
+
+
 def _bytes32(hex_hash: str) -> bytes:
     return bytes.fromhex(hex_hash[2:])
 
@@ -174,6 +179,57 @@ class Prover:
         await self._up.batch(calls, verify=verify)
         self.remember(proven[0])
         return proven[0]
+
+    async def blocks(self, hashes: list[bytes]) -> list[ProvenBlock]:
+        """The blocks with these hashes, proven with their receipts as :meth:`block`
+        does, in order; those not memoised are asked in JSON-RPC batches of
+        BLOCKS_PER_BATCH blocks (the full block and eth_getBlockReceipts each), the
+        batches concurrently: one round trip for a range's blocks. A batch the pool's
+        upstreams answer without eth_getBlockReceipts falls back to :meth:`block`."""
+        found: dict[bytes, ProvenBlock] = {}
+        todo: list[bytes] = []
+        for h in dict.fromkeys(hashes):
+            memo = self._memo.get(h)
+            if memo is not None:
+                found[h] = memo
+            else:
+                todo.append(h)
+        if todo and self._block_receipts:
+            chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
+            for got in await asyncio.gather(*(self._fetch_blocks(c) for c in chunks)):
+                found.update(got)
+        for h in todo:
+            if h not in found:
+                found[h] = await self.block(h)
+        return [found[h] for h in hashes]
+
+    async def _fetch_blocks(self, chunk: list[bytes]) -> dict[bytes, ProvenBlock]:
+        calls: list[Call] = []
+        for h in chunk:
+            x = "0x" + h.hex()
+            calls += [Call("eth_getBlockByHash", (x, True)), Call("eth_getBlockReceipts", (x,))]
+        out: dict[bytes, ProvenBlock] = {}
+
+        async def verify(answers: list[Any], upstream: str) -> None:
+            out.clear()
+            for k, h in enumerate(chunk):
+                block, receipts = answers[2 * k], answers[2 * k + 1]
+                if block is None or isinstance(block, RpcError):
+                    raise missing(f"block 0x{h.hex()}", upstream)
+                if isinstance(receipts, RpcError):
+                    continue  # no eth_getBlockReceipts here: blocks() asks one by one
+                if not isinstance(receipts, list) or any(r is None for r in receipts):
+                    raise missing(f"receipts of block 0x{h.hex()}", upstream)
+                try:
+                    out[h] = prove_block(block, receipts, expected_hash=h,
+                                         pooled_blob_leaves=self.pooled_blob_leaves)
+                except TrustError as exc:
+                    raise integrity(exc) from None
+
+        await self._up.batch(calls, verify=verify)
+        for proven in out.values():
+            self.remember(proven)
+        return dict(out)
 
     def remember(self, block: ProvenBlock) -> None:
         """Keep a block proven with its receipts (by any path) for its transactions."""
