@@ -121,7 +121,7 @@ class FilterService:
                  *, ttl: float = 300.0, limits: RpcLimits | None = None,
                  logs: ProvenLogs | None = None) -> None:
         self._up = upstreams
-        self.logs = logs
+        self.proven_logs = logs
         """Logs from proven receipts (logs.py), when set; else the upstream's eth_getLogs."""
         self._chain = chain
         self.records: Records = records if records is not None else LocalRecords()
@@ -230,8 +230,8 @@ class FilterService:
         return low, high
 
     async def _get_logs(self, criteria: dict[str, Any]) -> list[Any]:
-        if self.logs is not None:
-            found, _ = await self.logs.get_logs(criteria)
+        if self.proven_logs is not None:
+            found, _ = await self.proven_logs.get_logs(criteria)
             return found
         (result,) = await self._up.batch([Call("eth_getLogs", (criteria,))])
         if isinstance(result, RpcError):
