@@ -23,7 +23,7 @@ from bizra_node.devnet.seed import rpc, wait_receipt
 from bizra_node.jsonrpc import INTEGRITY_FAILED
 from tests.integration.validation.conftest import node_behind
 from tests.support.contracts import deploy_emitter, emit_topics
-from tests.support.lying_proxy import LyingProxy, lying_proxy
+from tests.support.lying_proxy import lying_proxy
 from tests.support.servers import http_to_asgi
 
 
@@ -201,7 +201,7 @@ async def test_a_liar_beside_an_honest_upstream_is_passed_over_web3(
         good = await stack.enter_async_context(lying_proxy(c.url))
         good.delay = 0.05
         bad.lie("eth_getBlockReceipts", _drop_first_log)
-        node, client = await stack.enter_async_context(node_behind(bad.url, good.url))
+        _, client = await stack.enter_async_context(node_behind(bad.url, good.url))
         url = await stack.enter_async_context(http_to_asgi(client))
         w3 = AsyncWeb3(AsyncHTTPProvider(url))
         criteria: dict[str, Any] = {"fromBlock": 0, "toBlock": c.head,
@@ -214,6 +214,7 @@ async def test_a_liar_beside_an_honest_upstream_is_passed_over_web3(
         assert [(x["transactionHash"].to_0x_hex(), x["logIndex"]) for x in got] == \
             [(x["transactionHash"], int(x["logIndex"], 16)) for x in honest]
         assert bad.calls["eth_getLogs"] == good.calls["eth_getLogs"] == 0
+        assert bad.calls["eth_getBlockReceipts"] > 0  # asked first, lied, passed over
 
 
 async def test_bad_criteria_are_json_rpc_errors(log_chain: LogChain) -> None:
