@@ -269,3 +269,37 @@ async def test_log_filters_are_made_from_proven_receipts() -> None:
             assert liar.calls["eth_getLogs"] == 0
     finally:
         anvil.stop()
+
+
+async def test_the_logs_subscription_is_made_from_proven_receipts() -> None:
+    """eth_subscribe("logs") through the node, whose upstream's eth_getLogs answers
+    nothing: every log arrives, as anvil has it, from the block's proven receipts."""
+    from bizra_node.api import ASGIApp
+    from tests.support.asgi_ws import asgi_websocket
+
+    anvil = Anvil().start()
+    try:
+        url = anvil.url
+        a, other = deploy_emitter(url), deploy_emitter(url)
+        async with lying_proxy(url) as liar, \
+                node_behind(liar.url, head_follow_ws="off", head_follow_interval=0.05) as (
+                    node, _), asgi_websocket(ASGIApp(node)) as ws:
+            liar.lie("eth_getLogs", lambda p, logs: [])
+            await node.follower.settled()
+            sub = (await ws.call("eth_subscribe", ["logs", {"address": a}]))["result"]
+            sent = [emit_topics(url, a, (1, 2, 3)), emit_topics(url, other, (1, 2, 3)),
+                    emit_topics(url, a, (4, 5, 6), data=9)]
+            for tx in sent:
+                wait_receipt(url, tx)
+            got: list[Any] = []
+            async with asyncio.timeout(10):
+                while len(got) < 2:
+                    doc = await ws.recv()
+                    if doc.get("method") == "eth_subscription":
+                        assert doc["params"]["subscription"] == sub
+                        got.append(doc["params"]["result"])
+            assert [g["transactionHash"] for g in got] == [sent[0], sent[2]]
+            assert got == rpc(url, "eth_getLogs", [{"fromBlock": "0x0", "address": a}])
+            assert liar.calls["eth_getLogs"] == 0
+    finally:
+        anvil.stop()
