@@ -213,6 +213,11 @@ class ProvenLogs:
             return await self.by_hash(f, f.block_hash)
         low = await resolve_block(self._chain, f.from_block)
         high = await resolve_block(self._chain, f.to_block)
+        if low <= high:  # no logs above the head: the range stops there
+            head = await self._chain.head()
+            if low > head:
+                return [], verification([])
+            high = min(high, head)
         return await self.in_range(f, low, high)
 
     async def by_hash(self, f: LogFilter, block_hash: bytes
