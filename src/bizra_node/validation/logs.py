@@ -213,12 +213,11 @@ class ProvenLogs:
             return await self.by_hash(f, f.block_hash)
         low = await resolve_block(self._chain, f.from_block)
         high = await resolve_block(self._chain, f.to_block)
-        if low <= high:  # no logs above the head: the range stops there
-            head = await self._chain.head()
-            if low > head:
-                return [], verification([])
-            high = min(high, head)
-        return await self.in_range(f, low, high)
+        self._check_range(low, high)
+        head = await self._chain.head()
+        if low > head:  # no logs above the head: the range stops there
+            return [], verification([])
+        return await self.in_range(f, low, min(high, head))
 
     async def by_hash(self, f: LogFilter, block_hash: bytes
                       ) -> tuple[list[dict[str, Any]], Verification]:
@@ -235,12 +234,7 @@ class ProvenLogs:
 
     async def in_range(self, f: LogFilter, low: int, high: int
                        ) -> tuple[list[dict[str, Any]], Verification]:
-        if low > high:
-            raise _invalid(f"fromBlock {low} is after toBlock {high}")
-        if high - low + 1 > self.max_range:
-            raise RpcFailed(RpcError(LIMIT_EXCEEDED, f"block range too large: at most "
-                                     f"{self.max_range} blocks per eth_getLogs",
-                                     {"limit": self.max_range, "from": low, "to": high}))
+        self._check_range(low, high)
         hashes, blooms, anchor = await self._range_headers(low, high)
         checks = [Check.HEADER_HASH]
         if anchor is not None:
@@ -261,6 +255,14 @@ class ProvenLogs:
         return self._matching(f or LogFilter(frozenset(), ()), [block])
 
     # --- internals -------------------------------------------------------------------
+    def _check_range(self, low: int, high: int) -> None:
+        if low > high:
+            raise _invalid(f"fromBlock {low} is after toBlock {high}")
+        if high - low + 1 > self.max_range:
+            raise RpcFailed(RpcError(LIMIT_EXCEEDED, f"block range too large: at most "
+                                     f"{self.max_range} blocks per eth_getLogs",
+                                     {"limit": self.max_range, "from": low, "to": high}))
+
     def _matching(self, f: LogFilter, blocks: list[ProvenBlock]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for block in blocks:

@@ -90,6 +90,7 @@ def filters(c: LogChain) -> list[dict[str, Any]]:
         {"fromBlock": hex(5), "toBlock": hex(8)},
         {"fromBlock": hex(6), "toBlock": hex(6), "topics": [None, topic(106)]},
         {"fromBlock": hex(c.head - 2)},
+        {"fromBlock": hex(c.head - 1), "toBlock": hex(c.head + 50)},
         {},
     ]
 
@@ -117,10 +118,14 @@ async def test_the_bloom_skips_blocks_and_a_repeat_costs_no_round_trip(
     c = log_chain
     async with lying_proxy(c.url) as honest, node_behind(honest.url) as (node, client):
         everything = {"fromBlock": "0x0", "toBlock": hex(c.head)}
+        await call(client, "eth_getLogs", {"fromBlock": hex(c.head), "topics": [topic(999)]})
+        assert node.logs is not None and node.logs.scanned == 0  # linked the head, no receipts
+        before, skipped = honest.requests, node.logs.skipped
         await call(client, "eth_getLogs", {**everything, "topics": [None, topic(200)]})
-        assert node.logs is not None
         # B emits topic 200 in the 6 even blocks only: every other block is skipped
-        assert node.logs.scanned == 6 and node.logs.skipped == c.head + 1 - 6
+        assert node.logs.scanned == 6 and node.logs.skipped - skipped == c.head + 1 - 6
+        # a miss: one batch of headers, one batch of the 6 blocks with their receipts
+        assert honest.requests - before == 2
         asked = honest.requests
         again = await call(client, "eth_getLogs", {**everything, "topics": [None, topic(200)]})
         assert honest.requests == asked and len(again.json()["result"]) == 6
