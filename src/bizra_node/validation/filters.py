@@ -3,7 +3,8 @@
 ``eth_newFilter`` / ``eth_newBlockFilter`` create a record (the criteria and the
 last block the client has been given, the *cursor*) in shared state (Redis when
 configured: see cache/shared.py); ``eth_getFilterChanges`` answers with what
-happened in blocks cursor+1 .. head (logs by one eth_getLogs over that range, block
+happened in blocks cursor+1 .. head (logs over that range made from proven receipts
+when the node proves answers, see logs.py, else the upstream's eth_getLogs; block
 hashes from the heads this worker followed or, for older ones, asked upstream) and
 moves the cursor with a compare-and-set, so two workers answering the same client
 never give out the same logs twice. Nothing is pinned to an upstream: a filter

@@ -15,7 +15,8 @@ answers, by finality:
 - anything else (gas prices, logs, estimates, ``pending`` state): never cached.
 
 The node answers itself: ``eth_blockNumber`` (the chain view's head),
-``eth_accounts`` (``[]``: it holds no keys) and the filter methods (filters.py).
+``eth_accounts`` (``[]``: it holds no keys), the filter methods (filters.py) and, with
+proofs on, ``eth_getLogs`` (made from proven headers and receipts: logs.py).
 
 **Consistency.** Reads at ``latest`` are asked at the chain view's head as an
 explicit block number ("pinned"), so what an answer says and the head it is stamped

@@ -20,8 +20,9 @@ are the prover's (validation/prover.py), the same code the REST answers use:
   asks for hashes only, the full block goes along and the hashes must be its
   transactions' (proven) hashes.
 
-Anything else (eth_call, gas prices, logs, tags such as ``pending`` or ``safe``,
-EIP-1898 block objects) is forwarded unproven, and says so. What was proven is
+``eth_getLogs`` is not forwarded at all: the node makes it from proven headers and
+receipts (logs.py). Anything else (eth_call, gas prices, tags such as ``pending`` or
+``safe``, EIP-1898 block objects) is forwarded unproven, and says so. What was proven is
 :func:`verification_header`'s value of the ``X-Verification`` response header.
 """
 
