@@ -198,9 +198,11 @@ class Prover:
             chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
             for got in await asyncio.gather(*(self._fetch_blocks(c) for c in chunks)):
                 found.update(got)
-        for h in todo:
-            if h not in found:
-                found[h] = await self.block(h)
+        rest = [h for h in todo if h not in found]
+        if rest:
+            for h, proven in zip(rest, await asyncio.gather(*(self.block(h) for h in rest)),
+                                 strict=True):
+                found[h] = proven
         return [found[h] for h in hashes]
 
     async def _fetch_blocks(self, chunk: list[bytes]) -> dict[bytes, ProvenBlock]:

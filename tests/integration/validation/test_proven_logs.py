@@ -308,3 +308,15 @@ async def test_the_logs_subscription_is_made_from_proven_receipts() -> None:
             assert liar.calls["eth_getLogs"] == 0
     finally:
         anvil.stop()
+
+
+async def test_an_upstream_without_block_receipts_gets_them_one_by_one(
+        log_chain: LogChain) -> None:
+    c = log_chain
+    async with lying_proxy(c.url) as plain, node_behind(plain.url) as (_, client):
+        plain.refuse("eth_getBlockReceipts")
+        for criteria in filters(c)[:4]:
+            resp = await call(client, "eth_getLogs", criteria)
+            assert resp.json()["result"] == rpc(c.url, "eth_getLogs", [criteria]), criteria
+            assert "receipts_root" in resp.headers["x-verification"]
+        assert plain.calls["eth_getTransactionReceipt"] > 0 and plain.calls["eth_getLogs"] == 0
