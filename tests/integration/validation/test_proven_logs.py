@@ -320,3 +320,18 @@ async def test_an_upstream_without_block_receipts_gets_them_one_by_one(
             assert resp.json()["result"] == rpc(c.url, "eth_getLogs", [criteria]), criteria
             assert "receipts_root" in resp.headers["x-verification"]
         assert plain.calls["eth_getTransactionReceipt"] > 0 and plain.calls["eth_getLogs"] == 0
+
+
+async def test_lying_headers_and_an_unknown_block_hash(log_chain: LogChain) -> None:
+    """Headers of the range that are not the blocks asked for are refused (header_hash);
+    a blockHash no upstream knows is a JSON-RPC error, not a 500."""
+    c = log_chain
+    async with lying_proxy(c.url) as liar, node_behind(liar.url) as (_, client):
+        other = rpc(c.url, "eth_getBlockByNumber", ["0x1", False])
+        liar.lie("eth_getBlockByNumber", lambda p, b: other if p[0] == hex(6) else b)
+        resp = await call(client, "eth_getLogs", {"fromBlock": hex(4), "toBlock": hex(8)})
+        error = resp.json()["error"]
+        assert error["code"] == INTEGRITY_FAILED and error["data"]["check"] == "header_hash"
+        liar.tell_the_truth()
+        unknown = await call(client, "eth_getLogs", {"blockHash": "0x" + "12" * 32})
+        assert unknown.json()["error"]["code"] < 0, unknown.json()
