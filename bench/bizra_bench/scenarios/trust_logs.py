@@ -137,7 +137,7 @@ def range_miss(latency: float = 0.05, blocks: int = 200) -> dict[str, Any]:
             rpc_url = node.base + "/rpc"
             _post(rpc_url, {"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance",
                             "params": [accounts[0], "latest"]})  # the anchor, linked
-            criteria = {"fromBlock": hex(head - blocks + 1), "toBlock": hex(head),
+            criteria = {"fromBlock": hex(max(head - blocks + 1, 0)), "toBlock": hex(head),
                         "address": emitter}
             body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [criteria]}
             proxy.reset()
@@ -148,7 +148,7 @@ def range_miss(latency: float = 0.05, blocks: int = 200) -> dict[str, Any]:
             direct, honest, _ = _post(proxy.url, body)
             if "result" not in doc or doc.get("result") != honest.get("result"):
                 raise RuntimeError(f"the node answered {str(doc)[:400]}, the upstream {str(honest)[:300]}")
-            return {"blocks": blocks, "logs": len(doc["result"]), "miss_ms": miss * 1000,
+            return {"blocks": min(blocks, head + 1), "logs": len(doc["result"]), "miss_ms": miss * 1000,
                     "round_trips": stats["received"], "calls": stats["calls"],
                     "repeat_ms": hit * 1000, "repeat_round_trips":
                         after["received"] - stats["received"],

@@ -4,21 +4,23 @@ answered from proven receipts, never from an upstream's eth_getLogs.
 Proving each log an upstream returns (as light clients do) still lets it leave logs
 out. Here the node makes the answer itself:
 
-1. the headers of the range are fetched (JSON-RPC batches, each hash recomputed, each
-   linked to the one below by parentHash) and the highest is linked to the anchor, so
-   every header in the range is canonical (or, beyond TRUST_WALK_LIMIT, consistent);
+1. the headers of the range are fetched (JSON-RPC batches of 100, BATCHES_AT_ONCE at a
+   time, each hash recomputed, each linked to the one below by parentHash) and the
+   highest is linked to the anchor, so every header in the range is canonical (or,
+   beyond TRUST_WALK_LIMIT, consistent);
 2. a block whose proven ``logsBloom`` lacks a bit of the filter's addresses or of a
    topic position is skipped: a bloom has no false negatives (trust/bloom.py);
 3. the other blocks are fetched with their receipts (``eth_getBlockReceipts``, the
-   prover's batches: one round trip for the range) and proven against their headers'
-   ``transactionsRoot`` and ``receiptsRoot``;
+   prover's batches of BLOCKS_PER_BATCH blocks, BATCHES_AT_ONCE at a time) and proven
+   against their headers' ``transactionsRoot`` and ``receiptsRoot``;
 4. the logs are filtered here (address, topics with null positions and OR-lists, as
    the JSON-RPC spec says) and their positions (``logIndex``, ``transactionIndex``,
    ``transactionHash``, ``blockHash``) are computed from the proven lists.
 
 So the answer is the complete set, in canonical order. A block's logs are kept by block
-hash (bounded LRU), and the blooms of headers already proven canonical too, so a range
-asked again costs no upstream round trip. A ``blockHash`` filter proves that block.
+hash (an LRU of at most 50 000 logs), and the blooms of headers already proven
+canonical too, so a range asked again costs no upstream round trip. A ``blockHash``
+filter proves that block.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError
 from .chain_view import ChainView
 from .filters import RpcFailed, resolve_block
-from .prover import Prover, integrity, missing
+from .prover import BATCHES_AT_ONCE, Prover, integrity, missing
 from .trust import Anchor, Check, Header, ProvenBlock, TrustError, Verification, verification, verify_header
 from .trust.bloom import Bits, bloom_bits, bloom_has_any
 from .upstreams import Upstreams
@@ -43,8 +45,8 @@ __all__ = ["LogFilter", "ProvenLogs", "block_logs", "log_matches", "may_match"]
 _MAX_TOPICS = 4
 _HEADER_BATCH = 100
 """Headers asked for in one JSON-RPC batch."""
-_LOGS_MEMO = 4096
-"""Blocks whose logs are kept (by hash)."""
+_LOGS_MEMO = 50_000
+"""Logs kept, with their blocks (by hash): about 50 MB at most."""
 _BLOOM_MEMO = 65536
 """Proven header blooms kept (by hash): 256 bytes each."""
 
@@ -197,6 +199,8 @@ class ProvenLogs:
         self._prover = prover
         self.max_range = max_range
         self._logs: OrderedDict[bytes, list[Log]] = OrderedDict()
+        self._kept = 0
+        """Logs in ``_logs``."""
         self._blooms: OrderedDict[bytes, bytes] = OrderedDict()
         self.skipped = 0
         """Blocks the bloom let the node skip (since start)."""
@@ -269,8 +273,9 @@ class ProvenLogs:
             logs = self._logs.get(block.header.hash)
             if logs is None:
                 logs = self._logs[block.header.hash] = block_logs(block)
-                if len(self._logs) > _LOGS_MEMO:
-                    self._logs.popitem(last=False)
+                self._kept += len(logs)
+                while self._kept > _LOGS_MEMO and len(self._logs) > 1:
+                    self._kept -= len(self._logs.popitem(last=False)[1])
             else:
                 self._logs.move_to_end(block.header.hash)
             out += [dict(entry) for address, topics, entry in logs
@@ -306,7 +311,13 @@ class ProvenLogs:
     async def _fetch_headers(self, low: int, high: int) -> list[Header]:
         chunks = [range(s, min(s + _HEADER_BATCH, high + 1))
                   for s in range(low, high + 1, _HEADER_BATCH)]
-        parts = await asyncio.gather(*(self._header_chunk(c) for c in chunks))
+        gate = asyncio.Semaphore(BATCHES_AT_ONCE)
+
+        async def one(numbers: range) -> list[Header]:
+            async with gate:
+                return await self._header_chunk(numbers)
+
+        parts = await asyncio.gather(*(one(c) for c in chunks))
         return [h for part in parts for h in part]
 
     async def _header_chunk(self, numbers: range) -> list[Header]:

@@ -59,9 +59,13 @@ def missing(what: str, upstream: str) -> UpstreamError:
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
 
 
-BLOCKS_PER_BATCH = 50
-"""Blocks asked for in one JSON-RPC batch by :meth:`Prover.blocks` (two calls each:
-providers often cap batches at 100 calls)."""
+BLOCKS_PER_BATCH = 10
+"""Blocks asked for in one JSON-RPC batch by :meth:`Prover.blocks` (two calls each): a
+busy mainnet block with its receipts is about 1 MB, so a batch stays well under
+UPSTREAM_MAX_RESPONSE_BYTES."""
+BATCHES_AT_ONCE = 8
+"""Batches of blocks (or of headers) :meth:`Prover.blocks` and logs.py have in flight
+at once: a long range is asked in waves, not all at the same moment."""
 
 
 def _bytes32(hex_hash: str) -> bytes:
@@ -183,8 +187,8 @@ class Prover:
     async def blocks(self, hashes: list[bytes]) -> list[ProvenBlock]:
         """The blocks with these hashes, proven with their receipts as :meth:`block`
         does, in order; those not memoised are asked in JSON-RPC batches of
-        BLOCKS_PER_BATCH blocks (the full block and eth_getBlockReceipts each), the
-        batches concurrently: one round trip for a range's blocks. A batch the pool's
+        BLOCKS_PER_BATCH blocks (the full block and eth_getBlockReceipts each),
+        BATCHES_AT_ONCE batches concurrently. A batch the pool's
         upstreams answer without eth_getBlockReceipts falls back to :meth:`block`."""
         found: dict[bytes, ProvenBlock] = {}
         todo: list[bytes] = []
@@ -196,7 +200,13 @@ class Prover:
                 todo.append(h)
         if todo and self._block_receipts:
             chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
-            for got in await asyncio.gather(*(self._fetch_blocks(c) for c in chunks)):
+            gate = asyncio.Semaphore(BATCHES_AT_ONCE)
+
+            async def one(chunk: list[bytes]) -> dict[bytes, ProvenBlock]:
+                async with gate:
+                    return await self._fetch_blocks(chunk)
+
+            for got in await asyncio.gather(*(one(c) for c in chunks)):
                 found.update(got)
         rest = [h for h in todo if h not in found]
         if rest:
