@@ -165,6 +165,10 @@ class FilterService:
     # --- the methods ---------------------------------------------------------------------
     async def new_filter(self, raw: Any) -> str:
         criteria = _criteria(raw)
+        if self.proven_logs is not None:  # malformed addresses and topics: refused now
+            from .logs import LogFilter
+
+            LogFilter.parse(criteria, block_hash_allowed=False)
         for key in ("fromBlock", "toBlock"):  # a bad tag is the caller's mistake now, not later
             if key in criteria:
                 await resolve_block(self._chain, criteria[key])

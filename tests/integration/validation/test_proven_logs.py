@@ -258,6 +258,9 @@ async def test_log_filters_are_made_from_proven_receipts() -> None:
                 node_behind(liar.url, head_follow_interval=0.05) as (node, client):
             liar.lie("eth_getLogs", lambda p, logs: [])
             criteria = {"fromBlock": "0x0", "address": a, "topics": [topic(1)]}
+            for bad in ({"address": "0x12"}, {"topics": [["0x1234"]]}, {"topics": [None] * 5}):
+                refused = (await call(client, "eth_newFilter", bad)).json()
+                assert refused["error"]["code"] == -32602, (bad, refused)
             fid = (await call(client, "eth_newFilter", criteria)).json()["result"]
             everything = (await call(client, "eth_getFilterLogs", fid)).json()["result"]
             assert everything == rpc(url, "eth_getLogs", [criteria]) and len(everything) == 1
