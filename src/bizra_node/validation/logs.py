@@ -247,10 +247,9 @@ class ProvenLogs:
         wanted = [h for h, bloom in zip(hashes, blooms, strict=True) if may_match(bloom, terms)]
         self.skipped += len(hashes) - len(wanted)
         self.scanned += len(wanted)
-        blocks = await self._prover.blocks(wanted) if wanted else []
-        if blocks:
+        if wanted:
             checks += [Check.TRANSACTIONS_ROOT, Check.RECEIPTS_ROOT]
-        return self._matching(f, blocks), verification(checks, anchor)
+        return self._filtered(f, await self._logs_of(wanted)), verification(checks, anchor)
 
     async def block_logs(self, block_hash: bytes, f: LogFilter | None = None
                          ) -> list[dict[str, Any]]:
@@ -268,19 +267,38 @@ class ProvenLogs:
                                      {"limit": self.max_range, "from": low, "to": high}))
 
     def _matching(self, f: LogFilter, blocks: list[ProvenBlock]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for block in blocks:
-            logs = self._logs.get(block.header.hash)
-            if logs is None:
-                logs = self._logs[block.header.hash] = block_logs(block)
-                self._kept += len(logs)
-                while self._kept > _LOGS_MEMO and len(self._logs) > 1:
-                    self._kept -= len(self._logs.popitem(last=False)[1])
-            else:
-                self._logs.move_to_end(block.header.hash)
-            out += [dict(entry) for address, topics, entry in logs
-                    if log_matches(f, address, topics)]
-        return out
+        return self._filtered(f, [self._kept_logs(block) for block in blocks])
+
+    async def _logs_of(self, hashes: list[bytes]) -> list[list[Log]]:
+        """The logs of these blocks: kept ones from memory, the others' blocks proven
+        now (not kept in the prover's memo, which stays for transactions' blocks)."""
+        have: dict[bytes, list[Log]] = {}
+        for h in hashes:
+            kept = self._logs.get(h)
+            if kept is not None:
+                self._logs.move_to_end(h)
+                have[h] = kept
+        todo = [h for h in hashes if h not in have]
+        if todo:  # (a range may hold more logs than are kept: have holds them all)
+            for block in await self._prover.blocks(todo, keep=False):
+                have[block.header.hash] = self._kept_logs(block)
+        return [have[h] for h in hashes]
+
+    def _kept_logs(self, block: ProvenBlock) -> list[Log]:
+        logs = self._logs.get(block.header.hash)
+        if logs is not None:
+            self._logs.move_to_end(block.header.hash)
+            return logs
+        logs = self._logs[block.header.hash] = block_logs(block)
+        self._kept += len(logs)
+        while self._kept > _LOGS_MEMO and len(self._logs) > 1:
+            self._kept -= len(self._logs.popitem(last=False)[1])
+        return logs
+
+    @staticmethod
+    def _filtered(f: LogFilter, per_block: list[list[Log]]) -> list[dict[str, Any]]:
+        return [dict(entry) for logs in per_block for address, topics, entry in logs
+                if log_matches(f, address, topics)]
 
     async def _range_headers(self, low: int, high: int
                              ) -> tuple[list[bytes], list[bytes], Anchor | None]:

@@ -184,12 +184,14 @@ class Prover:
         self.remember(proven[0])
         return proven[0]
 
-    async def blocks(self, hashes: list[bytes]) -> list[ProvenBlock]:
+    async def blocks(self, hashes: list[bytes], *, keep: bool = True) -> list[ProvenBlock]:
         """The blocks with these hashes, proven with their receipts as :meth:`block`
         does, in order; those not memoised are asked in JSON-RPC batches of
         BLOCKS_PER_BATCH blocks (the full block and eth_getBlockReceipts each),
         BATCHES_AT_ONCE batches concurrently. A batch the pool's
-        upstreams answer without eth_getBlockReceipts falls back to :meth:`block`."""
+        upstreams answer without eth_getBlockReceipts falls back to :meth:`block`.
+        ``keep=False``: blocks fetched here are not memoised (a scan over a range must
+        not push out the blocks whose transactions are being asked for)."""
         found: dict[bytes, ProvenBlock] = {}
         todo: list[bytes] = []
         for h in dict.fromkeys(hashes):
@@ -204,7 +206,7 @@ class Prover:
 
             async def one(chunk: list[bytes]) -> dict[bytes, ProvenBlock]:
                 async with gate:
-                    return await self._fetch_blocks(chunk)
+                    return await self._fetch_blocks(chunk, keep=keep)
 
             for got in await asyncio.gather(*(one(c) for c in chunks)):
                 found.update(got)
@@ -215,7 +217,8 @@ class Prover:
                 found[h] = proven
         return [found[h] for h in hashes]
 
-    async def _fetch_blocks(self, chunk: list[bytes]) -> dict[bytes, ProvenBlock]:
+    async def _fetch_blocks(self, chunk: list[bytes], *, keep: bool
+                            ) -> dict[bytes, ProvenBlock]:
         calls: list[Call] = []
         for h in chunk:
             x = "0x" + h.hex()
@@ -239,8 +242,9 @@ class Prover:
                     raise integrity(exc) from None
 
         await self._up.batch(calls, verify=verify)
-        for proven in out.values():
-            self.remember(proven)
+        if keep:
+            for proven in out.values():
+                self.remember(proven)
         return dict(out)
 
     def remember(self, block: ProvenBlock) -> None:

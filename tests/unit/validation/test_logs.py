@@ -160,3 +160,37 @@ def test_block_logs_count_log_index_across_the_block() -> None:
                      "transactionIndex": "0x0", "logIndex": "0x0", "removed": False}
     with pytest.raises(ValueError):
         block_logs(ProvenBlock(header, (), None, ()))
+
+
+async def test_a_range_with_more_logs_than_are_kept_is_answered_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The logs memo is bounded by logs: a range holding more is answered whole, and
+    only the newest blocks' logs stay."""
+    from bizra_node.validation import logs as logs_module
+    from bizra_node.validation.logs import ProvenLogs
+
+    monkeypatch.setattr(logs_module, "_LOGS_MEMO", 3)
+
+    def block(n: int) -> ProvenBlock:
+        header = Header(hash=bytes([n]) * 32, number=n, parent_hash=b"\x00" * 32,
+                        state_root=b"", transactions_root=b"", receipts_root=b"",
+                        withdrawals_root=None, base_fee=None, timestamp=0)
+        return ProvenBlock(header, (b"\x01" * 32,),
+                           (_receipt([[A, [T[0]], b""], [B, [T[1]], b""]]),), ())
+
+    class Blocks:
+        asked: list[list[bytes]] = []
+
+        async def blocks(self, hashes: list[bytes], *, keep: bool = True) -> list[ProvenBlock]:
+            self.asked.append(hashes)
+            return [block(h[0]) for h in hashes]
+
+    prover = Blocks()
+    proven = ProvenLogs(None, None, prover, max_range=100)  # type: ignore[arg-type]
+    hashes = [bytes([n]) * 32 for n in range(1, 6)]
+    got = ProvenLogs._filtered(LogFilter.parse({}), await proven._logs_of(hashes))
+    assert [(e["blockNumber"], e["logIndex"]) for e in got] == \
+        [(hex(n), hex(i)) for n in range(1, 6) for i in range(2)]
+    assert len(proven._logs) == 1 and proven._kept == 2  # the newest block only
+    await proven._logs_of(hashes[-1:])
+    assert prover.asked == [hashes]  # the kept block was not asked again
