@@ -90,6 +90,7 @@ from .validation import (
     Check,
     FilterService,
     HeadsFileError,
+    ProvenLogs,
     Prover,
     ReorgHandler,
     RpcProofs,
@@ -529,11 +530,15 @@ class Node:
         self.records: SharedRecords = (
             RedisRecords(redis, f"{settings.cache_key_prefix}:state:{settings.bizra_network_id}:")
             if redis is not None else LocalRecords())
+        # logs made by the node from proven headers and receipts (with TRUST_RPC)
+        self.logs = (ProvenLogs(self.upstreams, self.chain, self.prover,
+                                max_range=self.limits.max_logs_range)
+                     if settings.trust_rpc else None)
         self.filters = FilterService(self.upstreams, self.chain, self.records,
-                                     ttl=t.filter_ttl, limits=self.limits)
+                                     ttl=t.filter_ttl, limits=self.limits, logs=self.logs)
         self.follower = HeadFollower(self.upstreams, follow_config(settings))
         self.hub = SubscriptionHub(
-            self.upstreams, limits=self.limits,
+            self.upstreams, limits=self.limits, logs=self.logs,
             pending=SubscriptionFeed(ws_targets(settings), ["newPendingTransactions"],
                                      connect_timeout=settings.rpc_connect_timeout,
                                      max_message=settings.upstream_max_response_bytes,
@@ -542,6 +547,7 @@ class Node:
             self.follower.add_listener(listener)
         self.rpc = RpcService(self.upstreams, self.chain, cache=self.cache, filters=self.filters,
                               limits=self.limits, network_id=settings.bizra_network_id,
+                              logs=self.logs,
                               proofs=RpcProofs(self.prover, settings.bizra_network_id)
                               if settings.trust_rpc else None,
                               require_proven=settings.trust_require == "proven")

@@ -211,8 +211,10 @@ class Settings(BaseSettings):
         "'anchored'.")
     trust_rpc: bool = Field(
         True, description="Prove /rpc answers where the method allows (balance, nonce, code, "
-        "storage, transactions, receipts, blocks) before they are served or cached; off: "
-        "forwarded unproven (X-Verification: unverified).")
+        "storage, transactions, receipts, blocks) before they are served or cached, and make "
+        "eth_getLogs, log filters and the logs subscription from proven headers and receipts "
+        "(complete: the upstream's eth_getLogs is never asked); off: forwarded unproven "
+        "(X-Verification: unverified).")
     trust_require: Literal["any", "proven"] = Field(
         "any", description="An answer the node can prove (an account, /rpc balance, "
         "nonce, code, storage, transactions, blocks) that no upstream would give the proof "

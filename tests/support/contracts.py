@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bizra_node.devnet import rpc, wait_receipt
 
-__all__ = ["LOG_TOPIC", "cast_binary", "deploy_logger", "emit"]
+__all__ = ["LOG_TOPIC", "cast_binary", "deploy_emitter", "deploy_logger", "emit", "emit_topics"]
 
 LOG_TOPIC = "0x" + "ab" * 32
 # runtime: PUSH32 topic, PUSH1 0 (size), PUSH1 0 (offset), LOG1, STOP
@@ -45,3 +45,27 @@ def cast_binary() -> str | None:
     if (root / _CAST).is_file():
         return str(root / _CAST)
     return shutil.which("cast")
+
+
+# runtime: MSTORE(0, calldata[96:128]); LOG3(0, 32, calldata[0:32], calldata[32:64],
+# calldata[64:96]); STOP: the caller chooses the three topics and the data word
+_EMITTER_RUNTIME = ("6060356000526040356020356000356020" + "6000" + "a3" + "00")
+_EMITTER_INIT = "0x60" + f"{len(_EMITTER_RUNTIME) // 2:02x}" + "80600b6000396000f3" + \
+    _EMITTER_RUNTIME
+
+
+def deploy_emitter(url: str) -> str:
+    """Deploy a contract that emits LOG3 with the topics and data word it is called with."""
+    sender = rpc(url, "eth_accounts")[0]
+    tx = rpc(url, "eth_sendTransaction", [{"from": sender, "data": _EMITTER_INIT,
+                                           "gas": hex(200_000)}])
+    return str(wait_receipt(url, tx)["contractAddress"])
+
+
+def emit_topics(url: str, emitter: str, topics: tuple[int, int, int], data: int = 0,
+                sender_index: int = 1) -> str:
+    """Send one call of the emitter (not waiting for it to be mined); the tx hash."""
+    sender = rpc(url, "eth_accounts")[sender_index]
+    calldata = "0x" + "".join(f"{v:064x}" for v in (*topics, data))
+    return str(rpc(url, "eth_sendTransaction", [{"from": sender, "to": emitter,
+                                                 "data": calldata, "gas": hex(60_000)}]))

@@ -21,6 +21,7 @@ from .inputs import (
     shown_value,
     to_checksum_address,
 )
+from .logs import ProvenLogs
 from .prover import Prover
 from .reorgs import Notice, ReorgHandler
 from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
@@ -67,6 +68,7 @@ __all__ = [
     "LogMatcher",
     "Notice",
     "PendingSource",
+    "ProvenLogs",
     "Prover",
     "Recorder",
     "Records",

@@ -3,7 +3,8 @@
 ``eth_newFilter`` / ``eth_newBlockFilter`` create a record (the criteria and the
 last block the client has been given, the *cursor*) in shared state (Redis when
 configured: see cache/shared.py); ``eth_getFilterChanges`` answers with what
-happened in blocks cursor+1 .. head (logs by one eth_getLogs over that range, block
+happened in blocks cursor+1 .. head (logs over that range made from proven receipts
+when the node proves answers, see logs.py, else the upstream's eth_getLogs; block
 hashes from the heads this worker followed or, for older ones, asked upstream) and
 moves the cursor with a compare-and-set, so two workers answering the same client
 never give out the same logs twice. Nothing is pinned to an upstream: a filter
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections import OrderedDict
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
@@ -31,6 +32,9 @@ from ..cache import LocalRecords
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from .logs import ProvenLogs
 
 __all__ = ["FilterService", "Records", "RpcFailed", "log_filter_problem", "resolve_block"]
 
@@ -159,8 +163,11 @@ class FilterService:
                          "eth_getFilterLogs", "eth_uninstallFilter"})
 
     def __init__(self, upstreams: Upstreams, chain: ChainView, records: Records | None = None,
-                 *, ttl: float = 300.0, limits: RpcLimits | None = None) -> None:
+                 *, ttl: float = 300.0, limits: RpcLimits | None = None,
+                 logs: ProvenLogs | None = None) -> None:
         self._up = upstreams
+        self.proven_logs = logs
+        """Logs from proven receipts (logs.py), when set; else the upstream's eth_getLogs."""
         self._chain = chain
         self.records: Records = records if records is not None else LocalRecords()
         self.ttl = ttl
@@ -202,6 +209,10 @@ class FilterService:
     # --- the methods ---------------------------------------------------------------------
     async def new_filter(self, raw: Any) -> str:
         criteria = _criteria(raw)
+        if self.proven_logs is not None:  # what the proven-logs engine cannot read: now
+            from .logs import LogFilter
+
+            LogFilter.parse(criteria, block_hash_allowed=False)
         head = await self._chain.head()
         start = criteria.get("fromBlock")
         if isinstance(start, str) and start in _TAGS:
@@ -272,6 +283,9 @@ class FilterService:
         return low, high
 
     async def _get_logs(self, criteria: dict[str, Any]) -> list[Any]:
+        if self.proven_logs is not None:
+            found, _ = await self.proven_logs.get_logs(criteria)
+            return found
         (result,) = await self._up.batch([Call("eth_getLogs", (criteria,))])
         if isinstance(result, RpcError):
             raise RpcFailed(result)

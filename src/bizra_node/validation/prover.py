@@ -86,6 +86,15 @@ def unproven(exc: ProofUnavailable) -> Unproven:
                      "message": exc.message[:300]})
 
 
+BLOCKS_PER_BATCH = 10
+"""Blocks asked for in one JSON-RPC batch by :meth:`Prover.blocks` (two calls each): a
+busy mainnet block with its receipts is about 1 MB, so a batch stays well under
+UPSTREAM_MAX_RESPONSE_BYTES."""
+BATCHES_AT_ONCE = 8
+"""Batches of blocks (or of headers) :meth:`Prover.blocks` and logs.py have in flight
+at once: a long range is asked in waves, not all at the same moment."""
+
+
 def _bytes32(hex_hash: str) -> bytes:
     return bytes.fromhex(hex_hash[2:])
 
@@ -201,6 +210,69 @@ class Prover:
         await self._up.batch(calls, verify=verify)
         self.remember(proven[0])
         return proven[0]
+
+    async def blocks(self, hashes: list[bytes], *, keep: bool = True) -> list[ProvenBlock]:
+        """The blocks with these hashes, proven with their receipts as :meth:`block`
+        does, in order; those not memoised are asked in JSON-RPC batches of
+        BLOCKS_PER_BATCH blocks (the full block and eth_getBlockReceipts each),
+        BATCHES_AT_ONCE batches concurrently. A batch the pool's
+        upstreams answer without eth_getBlockReceipts falls back to :meth:`block`.
+        ``keep=False``: blocks fetched here are not memoised (a scan over a range must
+        not push out the blocks whose transactions are being asked for)."""
+        found: dict[bytes, ProvenBlock] = {}
+        todo: list[bytes] = []
+        for h in dict.fromkeys(hashes):
+            memo = self._memo.get(h)
+            if memo is not None:
+                found[h] = memo
+            else:
+                todo.append(h)
+        if todo and self._block_receipts:
+            chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
+            gate = asyncio.Semaphore(BATCHES_AT_ONCE)
+
+            async def one(chunk: list[bytes]) -> dict[bytes, ProvenBlock]:
+                async with gate:
+                    return await self._fetch_blocks(chunk, keep=keep)
+
+            for got in await asyncio.gather(*(one(c) for c in chunks)):
+                found.update(got)
+        rest = [h for h in todo if h not in found]
+        if rest:
+            for h, proven in zip(rest, await asyncio.gather(*(self.block(h) for h in rest)),
+                                 strict=True):
+                found[h] = proven
+        return [found[h] for h in hashes]
+
+    async def _fetch_blocks(self, chunk: list[bytes], *, keep: bool
+                            ) -> dict[bytes, ProvenBlock]:
+        calls: list[Call] = []
+        for h in chunk:
+            x = "0x" + h.hex()
+            calls += [Call("eth_getBlockByHash", (x, True)), Call("eth_getBlockReceipts", (x,))]
+        out: dict[bytes, ProvenBlock] = {}
+
+        async def verify(answers: list[Any], upstream: str) -> None:
+            out.clear()
+            for k, h in enumerate(chunk):
+                block, receipts = answers[2 * k], answers[2 * k + 1]
+                if block is None or isinstance(block, RpcError):
+                    raise missing(f"block 0x{h.hex()}", upstream)
+                if isinstance(receipts, RpcError):
+                    continue  # no eth_getBlockReceipts here: blocks() asks one by one
+                if not isinstance(receipts, list) or any(r is None for r in receipts):
+                    raise missing(f"receipts of block 0x{h.hex()}", upstream)
+                try:
+                    out[h] = prove_block(block, receipts, expected_hash=h,
+                                         pooled_blob_leaves=self.pooled_blob_leaves)
+                except TrustError as exc:
+                    raise integrity(exc) from None
+
+        await self._up.batch(calls, verify=verify)
+        if keep:
+            for proven in out.values():
+                self.remember(proven)
+        return dict(out)
 
     def remember(self, block: ProvenBlock) -> None:
         """Keep a block proven with its receipts (by any path) for its transactions."""

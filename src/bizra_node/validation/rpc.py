@@ -16,7 +16,8 @@ answers, by finality:
 The node answers itself: ``eth_blockNumber`` (the chain view's head),
 ``eth_accounts`` (``[]``: it holds no keys), ``eth_chainId`` and ``net_version`` (the
 configured network, BIZRA_NETWORK_ID: never an upstream's word, which a liar or a
-misconfigured upstream could get wrong) and the filter methods (filters.py).
+misconfigured upstream could get wrong), the filter methods (filters.py) and, with
+proofs on, ``eth_getLogs`` (made from proven headers and receipts: logs.py).
 
 **Consistency.** Reads at ``latest`` are asked at the chain view's head as an
 explicit block number ("pinned"), so what an answer says and the head it is stamped
@@ -53,8 +54,9 @@ from ..errors import IntegrityFailure, NodeError, ProofUnavailable
 from ..jsonrpc import BLOCK_PARAM, INTEGRITY_FAILED, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .filters import FilterService, RpcFailed, resolve_block
+from .logs import ProvenLogs
 from .prover import unproven
-from .rpc_proofs import UNVERIFIED, RpcProofs
+from .rpc_proofs import UNVERIFIED, RpcProofs, verification_header
 from .upstreams import Upstreams
 
 __all__ = ["FAST_METHODS", "RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
@@ -198,11 +200,14 @@ class RpcService:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *,
                  cache: TieredCache | None = None, filters: FilterService | None = None,
                  limits: RpcLimits | None = None, proofs: RpcProofs | None = None,
-                 network_id: int, require_proven: bool = False) -> None:
+                 network_id: int, require_proven: bool = False,
+                 logs: ProvenLogs | None = None) -> None:
         self._up = upstreams
         self._network = {"eth_chainId": b'"%s"' % hex(network_id).encode(),
                          "net_version": b'"%d"' % network_id}
         """The configured network's answers (encoded), never an upstream's."""
+        self.logs = logs
+        """eth_getLogs answered from proven headers and receipts (logs.py), when set."""
         self._proofs = proofs
         self.require_proven = require_proven
         """TRUST_REQUIRE=proven: a provable answer no upstream proves is refused."""
@@ -252,6 +257,9 @@ class RpcService:
         said = [UNVERIFIED] * len(calls)
         forward: list[int] = []
         for i, call in enumerate(calls):
+            if call.method == "eth_getLogs" and self.logs is not None:
+                answers[i], said[i] = await self._proven_logs(call)
+                continue
             own = await self._own(call)
             if own is not None:
                 answers[i] = own
@@ -299,6 +307,25 @@ class RpcService:
             except NodeError as exc:
                 return RpcError(exc.jsonrpc_code, exc.message, exc.details)
         return None
+
+    async def _proven_logs(self, call: Call) -> tuple[bytes | RpcError, str]:
+        """eth_getLogs made by the node from proven receipts (never the upstream's)."""
+        assert self.logs is not None
+        if not call.params:
+            return RpcError(-32602, "invalid params: eth_getLogs takes a filter object"), \
+                UNVERIFIED
+        try:
+            found, proven = await self.logs.get_logs(call.params[0])
+        except RpcFailed as exc:
+            return exc.error, UNVERIFIED
+        except IntegrityFailure as exc:
+            return _integrity_error(exc), UNVERIFIED
+        except NodeError as exc:
+            return RpcError(exc.jsonrpc_code, exc.message, exc.details), UNVERIFIED
+        seen = _seen_block(found)
+        if seen > self._chain.best_head:
+            self._chain.observe_block(seen)
+        return orjson.dumps(found), verification_header(proven)
 
     async def _logs_range(self, call: Call) -> RpcError | None:
         """eth_getLogs over more than RPC_MAX_LOGS_RANGE blocks is refused (-32005)."""

@@ -26,8 +26,9 @@ null proof for a block it has) gets ``ProofUnavailable`` (prover.refused): the p
 the next upstream. When none proves, :meth:`RpcPlan.unproven` keeps what could still be
 proven about the batch's other calls; the refused calls say ``unverified``.
 
-Anything else (eth_call, gas prices, logs, tags such as ``pending`` or ``safe``,
-EIP-1898 block objects) is forwarded unproven, and says so. What was proven is
+``eth_getLogs`` is not forwarded at all: the node makes it from proven headers and
+receipts (logs.py). Anything else (eth_call, gas prices, tags such as ``pending`` or
+``safe``, EIP-1898 block objects) is forwarded unproven, and says so. What was proven is
 :func:`verification_header`'s value of the ``X-Verification`` response header;
 :func:`weakest` is a batch's.
 """

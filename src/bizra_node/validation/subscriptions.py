@@ -1,12 +1,14 @@
 """eth_subscribe for WebSocket clients: one upstream feed per worker, fanned out.
 
 The hub takes each new head from the worker's head follower (``on_head``) and
-hands it to every ``newHeads`` subscriber; for ``logs`` subscribers it asks the
-block's logs once (``eth_getLogs`` by block hash, in head order, only while someone
-listens) and gives each subscriber the ones its filter matches, one notification
-per log as geth does. ``newPendingTransactions`` (transaction hashes) comes from an
-upstream subscription started when the first client asks and stopped after the
-last one leaves (``PendingSource``; refused when no upstream offers it).
+hands it to every ``newHeads`` subscriber; for ``logs`` subscribers it gets the
+block's logs once (in head order, only while someone listens: from the block's
+receipts proven against its header when a :class:`BlockLogs` source is given, see
+logs.py, else ``eth_getLogs`` by block hash) and gives each subscriber the ones its
+filter matches, one notification per log as geth does. ``newPendingTransactions``
+(transaction hashes) comes from an upstream subscription started when the first
+client asks and stopped after the last one leaves (``PendingSource``; refused when no
+upstream offers it).
 
 A notification is built once per subscription as a string and pushed to the
 client without waiting (``Subscriber.push``); a client whose buffer is full is the
@@ -29,7 +31,7 @@ from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .filters import log_filter_problem
 from .upstreams import Upstreams
 
-__all__ = ["LogMatcher", "PendingSource", "Subscriber", "SubscriptionHub"]
+__all__ = ["BlockLogs", "LogMatcher", "PendingSource", "Subscriber", "SubscriptionHub"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -107,10 +109,17 @@ class _Client:
     subs: set[str] = field(default_factory=set)
 
 
+class BlockLogs(Protocol):
+    """Every log of one block, from its proven receipts (logs.ProvenLogs)."""
+
+    async def block_logs(self, block_hash: bytes) -> list[dict[str, Any]]: ...
+
+
 class SubscriptionHub:
     def __init__(self, upstreams: Upstreams, *, limits: RpcLimits | None = None,
-                 pending: PendingSource | None = None) -> None:
+                 pending: PendingSource | None = None, logs: BlockLogs | None = None) -> None:
         self._up = upstreams
+        self._proven_logs = logs
         self.limits = limits or RpcLimits()
         self._pending_source = pending
         self._subs: dict[str, _Sub] = {}
@@ -251,6 +260,8 @@ class SubscriptionHub:
     async def _block_logs(self, block_hash: Any) -> list[Any]:
         """The logs of one block (by hash, so a reorged block's are never mixed in). An
         upstream that has not seen the block yet is asked again, a few times."""
+        if self._proven_logs is not None:
+            return await self._proven_block_logs(block_hash)
         call = Call("eth_getLogs", ({"blockHash": block_hash},))
         for attempt in range(_LOG_TRIES):
             try:
@@ -265,6 +276,20 @@ class SubscriptionHub:
                 break
             await asyncio.sleep(0.05 * 2 ** attempt)
         log.warning("logs subscriptions: no logs for block %s: %s", str(block_hash)[:66], logs)
+        return []
+
+    async def _proven_block_logs(self, block_hash: Any) -> list[Any]:
+        assert self._proven_logs is not None
+        if not (isinstance(block_hash, str) and len(block_hash) == 66):
+            return []
+        for attempt in range(_LOG_TRIES):
+            try:
+                return await self._proven_logs.block_logs(bytes.fromhex(block_hash[2:]))
+            except Exception as exc:  # the next head still gets its logs
+                failure = exc
+                await asyncio.sleep(0.05 * 2 ** attempt)
+        log.warning("logs subscriptions: no proven logs for block %s: %s", block_hash[:66],
+                    getattr(failure, "message", type(failure).__name__))
         return []
 
     async def _start_pending(self) -> bool:

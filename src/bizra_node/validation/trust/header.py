@@ -49,6 +49,8 @@ class Header:
     withdrawals_root: bytes | None
     base_fee: int | None
     timestamp: int
+    logs_bloom: bytes = b""
+    """The 2048-bit bloom of every log's address and topics in the block."""
 
 
 def _item(header: Mapping[str, Any], key: str, length: int | None) -> int | bytes:
@@ -90,7 +92,8 @@ def verify_header(header_json: object, *, expected_hash: bytes | None = None) ->
         withdrawals_root=None if withdrawals is None else as_bytes(withdrawals, _H,
                                                                     "withdrawalsRoot", 32),
         base_fee=None if base_fee is None else as_int(base_fee, _H, "baseFeePerGas"),
-        timestamp=field_int(header, "timestamp", _H))
+        timestamp=field_int(header, "timestamp", _H),
+        logs_bloom=field_bytes(header, "logsBloom", _H, 256))
 
 
 def verify_chain(headers: Sequence[object], anchor: Anchor) -> list[Header]:
