@@ -253,7 +253,8 @@ def limiter_config(s: Settings, t: Tuning = TUNING) -> LimiterConfig:
 
 class Security:
     """The guard and what it uses: the key ring (with its pub/sub events) and the rate
-    limiter; None of them when API keys are off and there are no limits."""
+    limiter (with keys on, or a default limit); None of them when API keys are off and
+    there are no limits."""
 
     def __init__(self, s: Settings, t: Tuning, metrics: NodeMetrics,
                  store: Store | None) -> None:
@@ -279,7 +280,10 @@ class Security:
                                            key_channel(s.cache_key_prefix), on_event,
                                            what="API key events",
                                            on_back=lambda: on_event(CHANGED))
-        if config.anonymous is not None or config.key_default is not None:
+        # a key's own rate (keys create --rate) needs the limiter even when no default
+        # limit is set
+        if config.anonymous is not None or config.key_default is not None \
+                or self.ring is not None:
             client = None
             if redis is not None:
                 timeout = t.rate_limit_redis_timeout

@@ -163,7 +163,9 @@ class Guard:
         self._ring = ring
         self._recent: dict[str, KeyRecord] = ring.recent if ring is not None else {}
         self._note_use = ring.used_ids.add if ring is not None else (lambda _id: None)
-        self._limiter = limiter if (config.anonymous or config.key_default) else None
+        # keys on: a key's own rate may need the limiter even with no default policy
+        self._limiter = limiter if (config.anonymous or config.key_default
+                                    or config.keys_mode != "off") else None
         self._check_now = self._limiter.check_now if self._limiter is not None else None
         self._anon = config.anonymous if self._limiter is not None else None
         self._anonymous_scopes = (config.anonymous_scopes if self._keys

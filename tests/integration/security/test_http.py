@@ -147,3 +147,23 @@ async def test_anonymous_limits_by_address_and_route_costs(devnet: Devnet) -> No
                                     client=("192.0.2.9", 1234))
         async with httpx.AsyncClient(transport=other, base_url="http://node") as second:
             assert (await second.get(path)).status_code == 200  # another address
+
+
+async def test_a_keys_own_rate_holds_without_any_default_limit(
+        devnet: Devnet, pg_dsn: str, tmp_path: Path) -> None:
+    """keys create --rate/--burst with RATE_LIMIT_RPS and RATE_LIMIT_KEY_RPS at their
+    defaults (0): the key's own limit is enforced (it was ignored: no limiter was built)."""
+    settings = make_settings(devnet.url, db_enabled=True, database_url=pg_dsn,
+                             data_dir=str(tmp_path), api_keys_mode="required",
+                             api_key_secret=SECRET, bizra_workers=1)
+    assert settings.rate_limit_rps == 0 and settings.rate_limit_key_rps == 0
+    async with running_node(settings) as (node, client):
+        key = await new_key(node, "slow", ("validate",), rate=0.001, burst=3)
+        headers = {"authorization": f"Bearer {key}"}
+        path = f"/api/v1/transactions/{devnet.manifest.legacy_tx}"
+        statuses = [(await client.get(path, headers=headers)).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        unlimited = await new_key(node, "free", ("validate",))  # no rate: no limit
+        headers = {"authorization": f"Bearer {unlimited}"}
+        assert {(await client.get(path, headers=headers)).status_code
+                for _ in range(10)} == {200}
