@@ -146,7 +146,8 @@ def upstream_config(s: Settings, t: Tuning = TUNING, h: Harness = HARNESS) -> Up
                               half_open_probes=t.cb_half_open_probes),
         hedge=s.hedge_enabled, hedge_delay=t.hedge_delay, hedge_min_delay=t.hedge_min_delay,
         hedge_budget_ratio=t.hedge_budget_ratio, head_poll_interval=s.head_poll_interval,
-        head_lag_blocks=s.head_lag_blocks, head_quorum=s.head_quorum or s.anchor_quorum)
+        head_lag_blocks=s.head_lag_blocks, head_quorum=s.head_quorum or s.anchor_quorum,
+        chain_id=s.bizra_network_id)
 
 
 def cache_config(s: Settings, t: Tuning = TUNING) -> CacheConfig:
@@ -591,6 +592,7 @@ class Node:
 
     async def start(self) -> None:
         await self.upstreams.start()
+        await self.upstreams.check_chains()  # before anything is asked of another chain
         await self.cache.start()
         if self.consensus is not None:
             await self.consensus.start()  # the light client's first round, bounded

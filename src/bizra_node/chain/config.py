@@ -43,6 +43,9 @@ class UpstreamConfig:
     """With several upstreams, poll each one's head this often, s; 0 = off."""
     head_lag_blocks: int = 3
     head_quorum: int = 1
+    chain_id: int | None = None
+    """The node's network (BIZRA_NETWORK_ID): an upstream that answers another
+    eth_chainId is out of service; None: not checked."""
     """Upstreams that must have reached a block before the node's head moves to it
     (HEAD_QUORUM; capped at the number of upstreams in service)."""
 

@@ -26,8 +26,8 @@ _MIN_LATENCY = 1e-4
 
 
 class UpstreamHealth:
-    __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "ewma", "inflight", "name",
-                 "not_before", "proof_refusals", "upstream")
+    __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "chain_id", "ewma", "inflight",
+                 "name", "not_before", "proof_refusals", "upstream", "wrong_chain")
 
     def __init__(self, upstream: Upstream, breaker: CircuitBreaker) -> None:
         self.upstream = upstream
@@ -42,6 +42,11 @@ class UpstreamHealth:
         """Provable answers it would not give the proof of (eth_getProof refused, ...)
         since it last gave one that checked: while above 0 it ranks after every upstream
         at 0 for provable calls (see the pool)."""
+        self.chain_id: int | None = None
+        """The chain id it answered (eth_chainId), once it has."""
+        self.wrong_chain = False
+        """It serves another chain than the node's (BIZRA_NETWORK_ID): out of service
+        until it answers the node's chain id (see probe.py)."""
         self._ring = array("d", bytes(8 * _SAMPLES))
         self._n = 0
         self._p95: float | None = None
@@ -75,8 +80,9 @@ class UpstreamHealth:
                 * (1 + self.inflight))
 
     def available(self, now: float) -> bool:
-        """Not open (or due for a probe) and not inside a Retry-After pause."""
-        if now < self.not_before:
+        """Not serving another chain, not open (or due for a probe) and not inside a
+        Retry-After pause."""
+        if self.wrong_chain or now < self.not_before:
             return False
         return self.breaker.state is not State.OPEN or self.breaker.retry_in() <= 0
 
@@ -87,6 +93,7 @@ class UpstreamHealth:
         out["p95Ms"] = round(p95 * 1000, 3) if p95 is not None else None
         out["inflight"] = self.inflight
         out["proofRefusals"] = self.proof_refusals
+        out["chainId"] = self.chain_id
         wait = self.not_before - time.monotonic()
         if wait > 0:
             out["retryAfterSeconds"] = round(wait, 3)

@@ -139,7 +139,8 @@ class UpstreamPool:
         self.upstreams: list[Upstream] = []
         self.health: list[UpstreamHealth] = []
         self.prober = Prober(self.health, self.heads, self._send, self._observe_head,
-                             timeout=c.timeout, interval=c.head_poll_interval)
+                             timeout=c.timeout, interval=c.head_poll_interval,
+                             chain_id=c.chain_id, on_wrong_chain=self._wrong_chain)
         self.names = _unique_names(c.urls)
         """Each upstream's name in metrics and logs (its URL without secrets)."""
         for name in self.names:  # exported at 0 from the start
@@ -172,6 +173,19 @@ class UpstreamPool:
         for h in self.health:
             self.metrics.breaker_state.set(int(State.CLOSED), (h.name,))
         self.prober.start()
+
+    async def check_chains(self) -> None:
+        """Each upstream's eth_chainId against the node's network (at start, then with
+        every readiness check for those not known yet): see Prober.check_chains."""
+        await self.prober.check_chains(min(self.config.timeout, 3.0))
+
+    def _wrong_chain(self, h: UpstreamHealth, chain_id: int) -> None:
+        """``h`` answered another eth_chainId than the node's network: wallets sign for
+        the chain id the node announces, so nothing of another chain may be served."""
+        self.metrics.upstream_integrity_failures.inc((h.name, "chain_id"))
+        log.critical("upstream %s serves chain %d, not this node's %s (BIZRA_NETWORK_ID): "
+                     "out of service until it serves this chain", h.name, chain_id,
+                     self.config.chain_id, extra={"upstream": h.name})
 
     async def close(self) -> None:
         await self.prober.stop()
@@ -400,7 +414,7 @@ class UpstreamPool:
         keyed: list[tuple[bool, bool, bool, int, float, int, UpstreamHealth]] = []
         paused_until = 0.0
         for i, h in enumerate(health):
-            if h in exclude:
+            if h in exclude or h.wrong_chain:
                 continue
             if now < h.not_before:
                 paused_until = h.not_before if not paused_until else min(paused_until, h.not_before)

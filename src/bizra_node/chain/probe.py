@@ -25,15 +25,21 @@ __all__ = ["Prober"]
 log = logging.getLogger("bizra_node.chain")
 
 _HEAD_CALL = Call("eth_blockNumber")
+_CHAIN_CALL = Call("eth_chainId")
 
 Send = Callable[[UpstreamHealth, list[Call], float], Coroutine[Any, Any, list[Any]]]
 ObserveHead = Callable[[UpstreamHealth, str], None]
+WrongChain = Callable[[UpstreamHealth, int], None]
 
 
 class Prober:
     def __init__(self, health: Sequence[UpstreamHealth], heads: HeadTracker, send: Send,
-                 observe_head: ObserveHead, *, timeout: float, interval: float) -> None:
+                 observe_head: ObserveHead, *, timeout: float, interval: float,
+                 chain_id: int | None = None,
+                 on_wrong_chain: WrongChain | None = None) -> None:
         self._health = health
+        self._chain_id = chain_id
+        self._on_wrong_chain = on_wrong_chain
         self._heads = heads
         self._send = send
         self._observe_head = observe_head
@@ -67,9 +73,41 @@ class Prober:
         if type(raw) is str:
             self._observe_head(h, raw)
 
+    async def check_chains(self, timeout: float) -> None:
+        """Ask each upstream whose chain id is not known yet, or was another chain's, for
+        eth_chainId (concurrently): one that serves another chain than the node's is
+        out of service (UpstreamHealth.wrong_chain) until it answers the node's."""
+        await self._check_chains([h for h in self._health if h.chain_id is None or h.wrong_chain],
+                                 timeout)
+
+    async def _check_chains(self, health: list[UpstreamHealth], timeout: float) -> None:
+        if self._chain_id is not None:
+            await asyncio.gather(*(self._check_chain(h, timeout) for h in health
+                                   if h.breaker.state is not State.OPEN))
+
+    async def _check_chain(self, h: UpstreamHealth, timeout: float) -> None:
+        try:
+            (raw,) = await self._send(h, [_CHAIN_CALL], min(timeout, self._timeout))
+            got = int(raw, 16) if type(raw) is str else None
+        except (UpstreamError, ValueError):
+            return  # not known yet: asked again at the next readiness check
+        if got is None:
+            return
+        wrong = got != self._chain_id
+        if wrong and not h.wrong_chain and self._on_wrong_chain is not None:
+            self._on_wrong_chain(h, got)
+        elif h.wrong_chain and not wrong:
+            log.warning("upstream %s now serves chain %d: back in service", h.name, got,
+                        extra={"upstream": h.name})
+        h.chain_id, h.wrong_chain = got, wrong
+
     async def ping(self, timeout: float = 2.0) -> dict[str, Any]:
         """Readiness: each upstream's breaker state and counters; those whose breaker
-        lets a call through are asked for eth_blockNumber (concurrently)."""
+        lets a call through are asked for eth_blockNumber (concurrently). Chain ids: those
+        serving another chain are asked again first (back in service once they serve
+        this one), those not known yet after."""
+        await self._check_chains([h for h in self._health if h.wrong_chain], timeout)
+
         async def one(h: UpstreamHealth) -> tuple[str, dict[str, Any]]:
             info: dict[str, Any] = {"ok": False}
             if h.available(time.monotonic()) and h.breaker.allow():
@@ -85,8 +123,13 @@ class Prober:
                 info["error"] = "circuit open" if h.breaker.state is State.OPEN else "paused"
             info.update(h.snapshot())
             return h.name, info
-        results = await asyncio.gather(*(one(h) for h in self._health))
-        return dict(results)
+        results = dict(await asyncio.gather(*(one(h) for h in self._health)))
+        await self._check_chains([h for h in self._health if h.chain_id is None], timeout)
+        for h in self._health:
+            if h.wrong_chain:
+                results[h.name].update(ok=False, error=f"serves chain {h.chain_id}, not "
+                                                       f"{self._chain_id}")
+        return results
 
     async def ask_each(self, calls: list[Call], timeout: float) -> dict[str, list[Any] | None]:
         """``calls`` to every upstream that takes a call now, concurrently, with no
