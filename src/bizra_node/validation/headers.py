@@ -214,6 +214,14 @@ class HeaderChain:
         for h in run[1:-1]:
             self.canonical.add(h.number, h.hash, h.parent_hash)
 
+    def keep_run(self, run: list[Header]) -> None:
+        """A run of headers linked by parent hashes, lowest first (the anchor moving
+        forward, anchor.py): the last becomes the anchor, the others are kept."""
+        newer = run[-1]
+        self.canonical.set_anchor(newer.number, newer.hash, newer.parent_hash)
+        for h in run[:-1]:
+            self.canonical.add(h.number, h.hash, h.parent_hash)
+
     def _keep(self, headers: dict[int, Header], *, ascending: bool) -> None:
         chain = self.canonical
         for n in sorted(headers, reverse=not ascending):
