@@ -88,9 +88,6 @@ def _header_or_fail(raw: Any, number: int, upstream: str) -> Header:
     except (TypeError, KeyError, ValueError):
         raise IntegrityFailure(Check.HEADER_HASH.value,
                                f"no well-formed header for block {number}") from None
-    if header.number != number:
-        raise IntegrityFailure(Check.HEADER_HASH.value,
-                               f"asked for block {number}, got {header.number}")
     return header
 
 
@@ -308,7 +305,7 @@ class AnchorKeeper:
 
         async def is_checkpoint(answers: list[Any], upstream: str) -> None:
             header = _header_or_fail(answers[0], number, upstream)
-            if header.hash != pinned:
+            if header.number != number or header.hash != pinned:
                 self._incident(CHECKPOINT, f"upstream {upstream} serves 0x{header.hash.hex()} "
                                            f"as block {number}, not the pinned checkpoint "
                                            f"0x{pinned.hex()} (another chain)")
