@@ -273,6 +273,10 @@ class AnchorKeeper:
         but the sync committee's); ``voters``: the upstreams that named it their
         finalized block. False when it was an incident (the anchor is kept)."""
         now = self.header
+        if now is None and self.source is AnchorSource.CHECKPOINT:
+            now = await self._pinned()
+            self._keep([now])
+            self._set(now)
         if now is not None and header.number <= now.number:
             if header.number == now.number and header.hash != now.hash \
                     and self.source is AnchorSource.SYNC_COMMITTEE:
@@ -284,10 +288,6 @@ class AnchorKeeper:
                                          f"0x{now.hash.hex()}")
                 return False
             return True  # never backwards
-        if now is None and self.source is AnchorSource.CHECKPOINT:
-            now = await self._pinned()
-            self._keep([now])
-            self._set(now)
         if now is not None and self.source is not AnchorSource.SYNC_COMMITTEE:
             run = await self._descends(now, header, voters)
             if run is None:

@@ -204,3 +204,44 @@ async def test_another_chain_is_never_served_with_a_pinned_checkpoint(
         assert all(blamed(node, name) for name in liar_names)
         assert node.metrics.anchor_incidents.get(("checkpoint",)) + \
             node.metrics.anchor_incidents.get(("unlinked",)) >= 1
+
+
+async def test_a_checkpoint_above_the_finalized_block_is_the_anchor_and_no_incident(
+        fresh_devnet: Devnet) -> None:
+    """A checkpoint pinned above what the upstreams have finalized stays the anchor
+    until finality passes it: nothing to link yet, nobody blamed, no incident."""
+    head = int(anvil_rpc(fresh_devnet.url, "eth_blockNumber"), 16)
+    pinned = anvil_rpc(fresh_devnet.url, "eth_getBlockByNumber", [hex(head), False])["hash"]
+    async with AsyncExitStack() as stack:
+        proxies = [await stack.enter_async_context(lying_proxy(fresh_devnet.url))
+                   for _ in range(2)]
+        node, client = await stack.enter_async_context(node_behind(
+            fresh_devnet.url, *(p.url for p in proxies), anchor_checkpoint=f"{head}:{pinned}"))
+        anchor = await node.chain.anchor()
+        assert anchor is not None and (anchor.number, "0x" + anchor.hash.hex()) == (head, pinned)
+        assert node.chain.anchors.incident is None
+        assert all(blamed(node, name) == {} for name in node.upstreams.names)
+        anvil_rpc(fresh_devnet.url, "anvil_mine", [hex(8)])  # finality passes it
+        node.chain.anchors.expire()
+        moved = await node.chain.anchor()
+        assert moved is not None and moved.number > head
+        assert (await ready(client))["status"] == "ok"
+        assert all(blamed(node, name) == {} for name in node.upstreams.names)
+
+
+async def test_two_upstreams_on_two_chains_are_a_quorum_that_cannot_agree(
+        fresh_devnet: Devnet, other_chain: Devnet) -> None:
+    """Two upstreams (ANCHOR_QUORUM 2) on two chains: no anchor can be agreed on. An
+    incident (no_quorum), not a lie either can be blamed for."""
+    async with AsyncExitStack() as stack:
+        other = await stack.enter_async_context(lying_proxy(other_chain.url))
+        node, client = await stack.enter_async_context(node_behind(fresh_devnet.url,
+                                                                   other.url))
+        assert await node.chain.anchor() is None
+        incident = node.chain.anchors.incident
+        assert incident is not None and incident["reason"] == "no_quorum"
+        assert node.metrics.anchor_incidents.get(("no_quorum",)) >= 1
+        assert node.metrics.anchor_incident.get(()) == 1.0
+        check = await ready(client)
+        assert check["status"] == "degraded" and check["anchor"] is None
+        assert all(blamed(node, name) == {} for name in node.upstreams.names)
