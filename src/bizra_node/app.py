@@ -84,6 +84,7 @@ from .settings import Settings, load_settings, shown_url
 from .store import MonitorThresholds, PoolOptions, Store, StoreConfig
 from .tuning import HARNESS, TUNING, Harness, Tuning
 from .validation import (
+    INCIDENT_REASONS,
     AnchorConfig,
     ChainView,
     ChainViewConfig,
@@ -174,7 +175,8 @@ def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
     anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
                           checkpoint=parse_checkpoint(s.anchor_checkpoint),
                           refresh=t.anchor_refresh, finality_depth=s.finality_depth,
-                          sync_committee=s.anchor_source == "beacon")
+                          sync_committee=s.anchor_source == "beacon",
+                          walk_limit=s.trust_walk_limit)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
                            refresh_ahead=t.head_refresh_ahead, anchor=anchor,
                            walk_limit=s.trust_walk_limit,
@@ -516,6 +518,10 @@ class Node:
             ready_checks["database"] = self.store.ready
         if self.consensus is not None:
             ready_checks["beacon"] = self.consensus.ready
+        self.metrics.anchor_incidents.preset(*((reason,) for reason in INCIDENT_REASONS))
+        self.metrics.anchor_incident.preset(())
+        self.chain.anchors.add_incident_listener(self._anchor_incident)
+        ready_checks["anchor"] = self._anchor_ready
         self.reorgs = Reorgs(settings, self.chain, self.cache, self.metrics, self.store)
         ready_checks["reorgs"] = self.reorgs.ready
         self.security = Security(settings, t, self.metrics, self.store)
@@ -583,6 +589,27 @@ class Node:
         self.keepalive = (Keepalive(settings.tcp_keepalive) if settings.tcp_keepalive > 0
                           else None)
         self._started = False
+
+    def _anchor_incident(self, reason: str | None) -> None:
+        """An anchor incident (anchor.py): counted by reason; the gauge is 1 until a
+        refresh ends without one."""
+        if reason is not None:
+            self.metrics.anchor_incidents.inc((reason,))
+        self.metrics.anchor_incident.set(0.0 if reason is None else 1.0)
+
+    async def _anchor_ready(self) -> dict[str, Any]:
+        """The anchor and its source; ``degraded`` (still ok: the node keeps serving what
+        it proves against the anchor it holds) while the last refresh was an incident."""
+        keeper = self.chain.anchors
+        anchor = keeper.current
+        out: dict[str, Any] = {
+            "ok": True, "status": "degraded" if keeper.incident is not None else "ok",
+            "source": keeper.source.value,
+            "anchor": {"number": anchor.number, "hash": "0x" + anchor.hash.hex()}
+            if anchor is not None else None}
+        if keeper.incident is not None:
+            out["incident"] = dict(keeper.incident)
+        return out
 
     async def _upstream_ready(self) -> dict[str, Any]:
         """Ready when at least one upstream answers; each is listed with its breaker

@@ -374,6 +374,16 @@ class UpstreamPool:
             h.breaker.force(State.OPEN)
         self._errors.record(exc, ("verify:" + exc.check,))
 
+    def blame(self, name: str, exc: IntegrityFailure) -> None:
+        """Count a failed check against the upstream called ``name`` (one the caller
+        asked by itself, e.g. through :meth:`ask_each`), as for an answer that failed a
+        verify hook: counted, logged and taken out of rotation."""
+        for h in self.health:
+            if h.name == name:
+                exc.upstream = name
+                self._lied(h, exc)
+                return
+
     def _refused_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
         """``h`` would not give what a provable answer's proof needs: counted under
         check=proof_unavailable and ranked after the upstreams that prove (for calls

@@ -55,6 +55,15 @@ class NodeMetrics:
             "upstream_integrity_failures_total",
             "Upstream answers that failed a verification check, by upstream and check",
             ("upstream", "check"))
+        self.anchor_incidents = CounterVec(
+            "anchor_incidents_total", "Anchor refreshes that were an incident, by reason: "
+            "no_quorum (upstreams disagree on a finalized block), unlinked (the finalized "
+            "block named does not descend from the anchor), checkpoint (an upstream's block "
+            "at the pinned checkpoint's number is another)", ("reason",))
+        self.anchor_incident = GaugeVec(
+            "anchor_incident", "1 while the last anchor refresh was an incident (the anchor "
+            "is kept, answers are proven against it), else 0 (the highest over workers)", (),
+            aggregate="max")
         # the consensus anchor (ANCHOR_SOURCE=beacon)
         self.beacon_refusals = CounterVec(
             "beacon_refusals_total", "Beacon API answers the light client refused, by the "

@@ -3,7 +3,13 @@ JSON-RPC endpoint (its caching and consistency rules, filters, subscriptions).""
 
 from __future__ import annotations
 
-from .anchor import AnchorConfig, ConsensusHeads, ExecutionClaim, parse_checkpoint
+from .anchor import (
+    INCIDENT_REASONS,
+    AnchorConfig,
+    ConsensusHeads,
+    ExecutionClaim,
+    parse_checkpoint,
+)
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
 from .filters import FilterService, Records, RpcFailed
@@ -47,6 +53,7 @@ __all__ = [
     "FAST_METHODS",
     "HASH_PATTERN",
     "HEAD",
+    "INCIDENT_REASONS",
     "MAX_BLOCK_NUMBER",
     "PROVEN_METHODS",
     "TX_NOT_FOUND",

@@ -129,7 +129,7 @@ class ChainView:
         self._refresh: asyncio.Task[None] | None = None
         self.canonical = CanonicalChain(config.canonical_blocks)
         self.headers = HeaderChain(upstreams, self.canonical, walk_limit=config.walk_limit)
-        self.anchors = AnchorKeeper(upstreams, config.anchor, self._carry_anchor, consensus)
+        self.anchors = AnchorKeeper(upstreams, config.anchor, self.headers.keep_run, consensus)
         self._consensus = consensus
         self._anchor_refresh: Periodic | None = None
 
@@ -290,10 +290,6 @@ class ChainView:
             for n in sorted(fetched, reverse=True):
                 h = fetched[n]
                 self.canonical.add(n, h.hash, h.parent_hash)
-
-    async def _carry_anchor(self, older: Header, newer: Header) -> None:
-        """Trust carried forward (checkpoint, first use): newer links to older."""
-        await self.headers.link(older, newer)
 
     # --- what answers bring ---------------------------------------------------------
     def observe_head(self, head: int) -> int:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import IntegrityFailure, UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call
 from ..resilience import cancel_and_wait
 from .canonical import CanonicalChain, Link
@@ -154,6 +153,39 @@ class HeaderChain:
                 out[n] = header
         return out
 
+    async def fetch_linked(self, low: int, high: int, anchor: Anchor) -> dict[int, Header]:
+        """The headers ``low``..``high`` on the anchor's chain: above the anchor
+        (``low`` is anchor + 1) or below it (``high`` is anchor - 1), asked from the
+        anchor outwards, each batch checked as one upstream's answers: hashes
+        recomputed, linked by parent hashes to each other and to the anchor side. An
+        upstream whose headers do not link (another chain) fails ``parent_link`` and is
+        blamed; the pool asks the next. Raises UpstreamUnavailable when none can."""
+        if low > high:
+            return {}
+        up = low > anchor.number
+        edge = anchor.hash if up else self._anchor_parent(anchor)
+        """Above: the hash the next header's parent must be; below: the hash the next
+        header must have (empty: the anchor's parent is not known)."""
+        out: dict[int, Header] = {}
+        todo = list(range(low, high + 1)) if up else list(range(high, low - 1, -1))
+        for start in range(0, len(todo), _BATCH):
+            chunk = todo[start:start + _BATCH]
+            got: list[dict[int, Header]] = []
+            verify = _linked_run(chunk, edge, up, got)
+            try:
+                await self._up.batch(
+                    [Call("eth_getBlockByNumber", (hex(n), False)) for n in chunk],
+                    verify=verify)
+            except UpstreamError as exc:
+                raise UpstreamUnavailable(f"no upstream serves headers {min(chunk)}.."
+                                          f"{max(chunk)} linked to the anchor: {exc}",
+                                          {"reason": "link_unavailable"}) from None
+            run = got[-1]
+            out.update(run)
+            last = run[chunk[-1]]
+            edge = last.hash if up else last.parent_hash
+        return out
+
     # --- proving --------------------------------------------------------------------
     async def prove(self, header: Header, anchor: Anchor) -> bool:
         """True when ``header`` is linked by parent hashes to ``anchor``; False when it is
@@ -179,7 +211,7 @@ class HeaderChain:
             return True
         # What was kept went stale (a reorg nobody told us about) or the header is not
         # canonical: ask for the whole run again and decide on fresh headers only.
-        fresh = await self.fetch(range(low, high + 1))
+        fresh = await self.fetch_linked(low, high, anchor)
         if up:
             chain.drop_from(anchor.number + 1)
             chain.set_anchor(anchor.number, anchor.hash, self._anchor_parent(anchor))
@@ -198,20 +230,12 @@ class HeaderChain:
         kept = self.canonical.anchor
         return kept.parent if kept is not None and kept.hash == anchor.hash else b""
 
-    async def link(self, older: Header, newer: Header) -> None:
-        """Prove ``newer`` descends from ``older`` (for moving an anchor forward)."""
-        if newer.number - older.number > self.walk_limit:
-            raise TrustError(Check.PARENT_LINK,
-                             f"{newer.number - older.number} blocks from the anchor at "
-                             f"{older.number} exceed TRUST_WALK_LIMIT")
-        between = await self.fetch(range(older.number + 1, newer.number))
-        run = [older, *(between[m] for m in sorted(between)), newer]
-        for below, above in itertools.pairwise(run):
-            if above.parent_hash != below.hash:
-                raise TrustError(Check.PARENT_LINK, f"block {above.number} does not descend "
-                                                    f"from block {below.number}")
+    def keep_run(self, run: list[Header]) -> None:
+        """A run of headers linked by parent hashes, lowest first (the anchor moving
+        forward, anchor.py): the last becomes the anchor, the others are kept."""
+        newer = run[-1]
         self.canonical.set_anchor(newer.number, newer.hash, newer.parent_hash)
-        for h in run[1:-1]:
+        for h in run[:-1]:
             self.canonical.add(h.number, h.hash, h.parent_hash)
 
     def _keep(self, headers: dict[int, Header], *, ascending: bool) -> None:
@@ -269,6 +293,37 @@ class HeaderChain:
             except Exception:  # a listener's failure must not stop the others
                 log.exception("reorg listener failed")
         return reorg
+
+
+def _linked_run(chunk: list[int], edge: bytes, up: bool,
+                got: list[dict[int, Header]]) -> Callable[[list[Any], str], Awaitable[None]]:
+    """The verify hook of one batch of :meth:`HeaderChain.fetch_linked`."""
+
+    async def verify(answers: list[Any], upstream: str) -> None:
+        run: dict[int, Header] = {}
+        at = edge
+        for n, raw in zip(chunk, answers, strict=True):
+            if not isinstance(raw, dict):
+                raise UpstreamError(f"upstream has no header for block {n}", kind="missing",
+                                    upstream=upstream)
+            try:
+                header = verify_header(raw)
+            except TrustError as exc:
+                raise IntegrityFailure(exc.check.value, exc.message) from None
+            except (TypeError, KeyError, ValueError):
+                raise IntegrityFailure(Check.HEADER_HASH.value,
+                                       f"header {n} is malformed") from None
+            if header.number != n:
+                raise IntegrityFailure(Check.HEADER_HASH.value,
+                                       f"asked for header {n}, got {header.number}")
+            if (up and header.parent_hash != at) or (not up and at and header.hash != at):
+                raise IntegrityFailure(Check.PARENT_LINK.value,
+                                       f"header {n} is not on the anchor's chain")
+            at = header.hash if up else header.parent_hash
+            run[n] = header
+        got.append(run)
+
+    return verify
 
 
 def header_of(raw: Any) -> Header:

@@ -39,6 +39,7 @@ from ..jsonrpc import Call, RpcError
 from .chain_view import ChainView
 from .trust import (
     Anchor,
+    AnchorSource,
     Check,
     Header,
     ProvenAccount,
@@ -380,10 +381,19 @@ class Prover:
         is not on the anchored chain. Headers fetched to link it are checked on their
         own; if none can be had the answer is unavailable, not blamed."""
         anchor = await self._chain.anchor()
+        pinned = self._chain.anchors.source is AnchorSource.CHECKPOINT
         if anchor is None:
+            if pinned:  # nothing is served unlinked to the pinned checkpoint
+                raise UpstreamUnavailable("no anchor yet: no upstream serves the pinned "
+                                          "checkpoint's block", {"reason": "no_anchor"})
             return None
         try:
             if not await self._chain.headers.prove(header, anchor):
+                if pinned and header.number > anchor.number:
+                    raise UpstreamUnavailable(
+                        f"block {header.number} is past TRUST_WALK_LIMIT above the anchor "
+                        f"{anchor.number}: not linked to the pinned checkpoint",
+                        {"reason": "link_unavailable"})
                 return None
             return anchor if await self._chain.vouches(header, anchor) else None
         except UpstreamUnavailable:

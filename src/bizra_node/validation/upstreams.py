@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ..errors import CallRejected, UpstreamUnavailable
+from ..errors import CallRejected, IntegrityFailure, UpstreamUnavailable
 from ..faults import Fault
 from ..jsonrpc import Call, RpcError
 
@@ -23,6 +23,11 @@ class Upstreams(Protocol):
 
     async def ask_each(self, calls: list[Call], timeout: float = 2.0
                        ) -> dict[str, list[Any] | None]: ...
+
+    def blame(self, name: str, exc: IntegrityFailure) -> None:
+        """Count a failed check against the upstream ``name`` (answers it gave to
+        :meth:`ask_each`)."""
+        ...
 
 
 class HeadVotes(Protocol):
