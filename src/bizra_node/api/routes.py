@@ -93,6 +93,8 @@ class Routes:
         """Up to 100 transactions, one envelope: cached answers at once, the others
         concurrently; a hash's failure is its own item, never the request's."""
         body: TransactionsRequest = req.input
+        for i, tx_hash in enumerate(body.txHashes):  # one bad hash: the request's 400
+            parse_tx_hash(tx_hash, f"txHashes[{i}]")
         svc = self._svc
         items: list[bytes] = []
         misses: dict[int, str] = {}

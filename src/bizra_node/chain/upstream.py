@@ -94,7 +94,7 @@ class Upstream:
         length = resp.content_length
         if length is not None:
             if length > limit:
-                raise self._too_large(f"announced {length} bytes")
+                raise self._too_large(f"announced {length} bytes; not read")
             if "Content-Encoding" not in resp.headers:
                 return await resp.read()  # the parser stops at Content-Length
         chunks: list[bytes] = []
@@ -102,14 +102,14 @@ class Upstream:
         async for chunk in resp.content.iter_chunked(1 << 16):
             size += len(chunk)
             if size > limit:
-                raise self._too_large(f"more than {limit} bytes read")
+                raise self._too_large(f"cut off after {size} bytes read; the rest not read")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _too_large(self, how: str) -> UpstreamError:
         return UpstreamError(
             f"upstream answer larger than UPSTREAM_MAX_RESPONSE_BYTES ({self.max_response} "
-            f"bytes): {how}; not read", kind="too_large", upstream=self.name,
+            f"bytes): {how}", kind="too_large", upstream=self.name,
             details={"limit": self.max_response})
 
     async def call(self, call: Call, timeout: float | None = None) -> Any:

@@ -66,6 +66,7 @@ async def test_a_hash_that_fails_is_its_own_item(devnet: Devnet) -> None:
     ({"txHashes": []}, "txHashes"),
     ({"txHashes": [UNKNOWN] * 101}, "txHashes"),
     ({"txHashes": [UNKNOWN, "0x1234"]}, "txHashes"),
+    ({"txHashes": [UNKNOWN, "0x" + "zz" * 32]}, "txHashes[1]"),  # right length, not hex
     ({"txHashes": UNKNOWN}, "txHashes"),
     ({"txHash": UNKNOWN}, None),
     ({"txHashes": [UNKNOWN], "networkId": 1}, None),
