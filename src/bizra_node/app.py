@@ -175,7 +175,7 @@ def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
     anchor = AnchorConfig(upstreams=max(len(s.upstream_urls), 1), quorum=s.anchor_quorum,
                           checkpoint=parse_checkpoint(s.anchor_checkpoint),
                           refresh=t.anchor_refresh, finality_depth=s.finality_depth,
-                          sync_committee=s.anchor_source == "beacon",
+                          sync_committee=s.beacon_anchor,
                           walk_limit=s.trust_walk_limit)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
                            refresh_ahead=t.head_refresh_ahead, anchor=anchor,
@@ -185,7 +185,7 @@ def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
 
 def beacon_source_config(s: Settings, t: Tuning = TUNING) -> BeaconSourceConfig | None:
     """The light client the anchor takes (ANCHOR_SOURCE=beacon), None otherwise."""
-    if s.anchor_source != "beacon":
+    if not s.beacon_anchor:
         return None
     return BeaconSourceConfig(urls=tuple(s.beacon_urls),
                               checkpoint=bytes.fromhex(s.beacon_checkpoint[2:]),

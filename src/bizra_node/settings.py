@@ -189,11 +189,12 @@ class Settings(BaseSettings):
         "", description="A pinned anchor NUMBER:0xHASH (checked by you); newer finalized "
         "blocks are trusted only once linked to it by parent hashes. Empty: quorum with "
         "several upstreams, trust on first use with one.")
-    anchor_source: Literal["upstreams", "beacon"] = Field(
-        "upstreams", description="Where the anchor comes from: upstreams (ANCHOR_CHECKPOINT, "
+    anchor_source: Literal["auto", "upstreams", "beacon"] = Field(
+        "auto", description="Where the anchor comes from: upstreams (ANCHOR_CHECKPOINT, "
         "else a quorum of upstreams, else trust on first use) or beacon (the finalized "
         "execution block the beacon chain's sync committee signed, followed by a light "
-        "client from BEACON_CHECKPOINT through BEACON_API_URLS; docs/trust.md).")
+        "client from BEACON_CHECKPOINT through BEACON_API_URLS; docs/trust.md); auto: "
+        "beacon when BEACON_API_URLS is set, else upstreams.")
     beacon_api_urls: str = Field(
         "", description="ANCHOR_SOURCE=beacon: beacon node REST API URLs, comma-separated, "
         "asked in turn (every answer is verified: one honest one is enough).")
@@ -446,11 +447,14 @@ class Settings(BaseSettings):
         if self.beacon_checkpoint and not _BEACON_ROOT.fullmatch(self.beacon_checkpoint):
             raise ValueError("BEACON_CHECKPOINT must be 0x + 64 hex digits (a beacon block "
                              "root)")
-        if self.anchor_source != "beacon":
-            if self.beacon_urls or self.beacon_checkpoint:
-                raise ValueError("BEACON_API_URLS or BEACON_CHECKPOINT is set but ANCHOR_SOURCE "
-                                 "is upstreams: set ANCHOR_SOURCE=beacon to anchor on the sync "
-                                 "committee, or unset them")
+        if self.anchor_source == "upstreams" and (self.beacon_urls or self.beacon_checkpoint):
+            raise ValueError("BEACON_API_URLS or BEACON_CHECKPOINT is set but ANCHOR_SOURCE "
+                             "is upstreams: set ANCHOR_SOURCE=beacon (or auto) to anchor on "
+                             "the sync committee, or unset them")
+        if not self.beacon_anchor:
+            if self.beacon_checkpoint:
+                raise ValueError("BEACON_CHECKPOINT is set but BEACON_API_URLS is not: the "
+                                 "sync committee is followed through beacon APIs")
             return
         if not self.beacon_urls or not self.beacon_checkpoint:
             raise ValueError("ANCHOR_SOURCE=beacon needs BEACON_API_URLS (beacon APIs) and "
@@ -465,6 +469,13 @@ class Settings(BaseSettings):
             load_network(self.beacon_network)
         except ValueError as exc:
             raise ValueError(f"BEACON_NETWORK: {exc}") from None
+
+    @property
+    def beacon_anchor(self) -> bool:
+        """Whether the anchor is the sync committee's (ANCHOR_SOURCE=beacon, or auto with
+        BEACON_API_URLS set)."""
+        return self.anchor_source == "beacon" or (
+            self.anchor_source == "auto" and bool(self.beacon_urls))
 
     @property
     def beacon_urls(self) -> list[str]:

@@ -141,16 +141,29 @@ def test_the_beacon_anchor_settings() -> None:
                       beacon_checkpoint=_ROOT, beacon_network="sepolia")
     assert s.beacon_urls == ["http://a:5052/s3cr3t", "https://b"]
     assert "s3cr3t" not in repr(s)  # a provider's key in the path is not shown
-    assert load_settings().anchor_source == "upstreams"
+    assert load_settings().anchor_source == "auto" and not load_settings().beacon_anchor
+    assert s.beacon_anchor
+
+
+def test_the_beacon_anchor_is_the_default_where_a_beacon_api_is_given() -> None:
+    auto = load_settings(beacon_api_urls="http://a:5052", beacon_checkpoint=_ROOT)
+    assert auto.anchor_source == "auto" and auto.beacon_anchor
+    pinned = load_settings(anchor_source="upstreams")
+    assert not pinned.beacon_anchor
 
 
 @pytest.mark.parametrize(("values", "says"), [
-    ({"anchor_source": "helios"}, "ANCHOR_SOURCE: Input should be 'upstreams' or 'beacon'"),
+    ({"anchor_source": "helios"},
+     "ANCHOR_SOURCE: Input should be 'auto', 'upstreams' or 'beacon'"),
     ({"anchor_source": "beacon"}, "ANCHOR_SOURCE=beacon needs BEACON_API_URLS"),
     ({"anchor_source": "beacon", "beacon_api_urls": "http://a"},
      "ANCHOR_SOURCE=beacon needs BEACON_API_URLS (beacon APIs) and BEACON_CHECKPOINT"),
-    ({"beacon_api_urls": "http://a"}, "is set but ANCHOR_SOURCE is upstreams"),
-    ({"beacon_checkpoint": _ROOT}, "is set but ANCHOR_SOURCE is upstreams"),
+    ({"beacon_api_urls": "http://a"}, "ANCHOR_SOURCE=beacon needs BEACON_API_URLS"),
+    ({"beacon_checkpoint": _ROOT}, "BEACON_CHECKPOINT is set but BEACON_API_URLS is not"),
+    ({"anchor_source": "upstreams", "beacon_api_urls": "http://a"},
+     "is set but ANCHOR_SOURCE is upstreams"),
+    ({"anchor_source": "upstreams", "beacon_checkpoint": _ROOT},
+     "is set but ANCHOR_SOURCE is upstreams"),
     ({"anchor_source": "beacon", "beacon_api_urls": "http://a", "beacon_checkpoint": "0x12"},
      "BEACON_CHECKPOINT must be 0x + 64 hex digits"),
     ({"anchor_source": "beacon", "beacon_api_urls": "http://a",
