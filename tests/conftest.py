@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from bizra_bench.trust_seed import TrustDevnet
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-trust", dest="record_trust", default="", metavar="PATH",
+                     help="run the trust unit tests against a fresh anvil and record its answers "
+                          "to PATH (tests/fixtures/trust/record.py)")
+
+
 @dataclass
 class Devnet:
     anvil: Anvil
