@@ -7,7 +7,7 @@ ANVIL  := .devnet/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 CLIENTS := .clients/node_modules/viem/package.json
 CRDS   := .tools/node_modules/@kubernetes-models/prometheus-operator/package.json
 
-.PHONY: setup lock clients run test lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
+.PHONY: setup lock clients run test test-fast lint typecheck unit bench bench-quick bench-tools wrk promtool pgbouncer haproxy redis \
         deploy-tools compose cluster-up cluster-down cluster-capacity clean readme
 
 setup: $(VENV)/.installed $(ANVIL) pgbouncer haproxy redis
@@ -131,6 +131,12 @@ promtool:
 
 unit: setup
 	$(BIN)/pytest tests/unit
+
+# The unit tier alone, for a quick check while working (~45 s on the shared 2-core
+# machine): it starts no anvil (ANVIL_BIN points nowhere, so a test that tried would fail;
+# the trust tests read blocks recorded from one, tests/fixtures/trust) and needs no network.
+test-fast: $(VENV)/.installed
+	ANVIL_BIN=/nonexistent/anvil $(BIN)/pytest -q tests/unit
 
 # The performance suite (docs/performance.md): ~16 minutes; bench-quick: ~6 minutes
 # (944 s and 352 s measured on the shared 2-core machine under load, 2026-12-07).

@@ -8,6 +8,7 @@ services with a unique key prefix / database.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +31,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record-trust", dest="record_trust", default="", metavar="PATH",
                      help="run the trust unit tests against a fresh anvil and record its answers "
                           "to PATH (tests/fixtures/trust/record.py)")
+
+
+@pytest.fixture(autouse=True)
+def _environment_as_it_was() -> Iterator[None]:
+    """Undo what a test, or code it runs in this process, left in ``os.environ``:
+    ``cli.main(["serve", ...])`` exports PROMETHEUS_MULTIPROC_DIR (a directory it removes
+    when it returns) and BIZRA_WORKERS for its workers, and a later test's node would
+    read them and take itself for a worker of ``serve`` (prometheus_client picks its
+    multiprocess values at import when the variable is set)."""
+    before = dict(os.environ)
+    yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @dataclass
