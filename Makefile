@@ -98,8 +98,17 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# TEST_WORKERS=N (or auto) runs the suite on N processes (pytest-xdist): every test but
+# the `serial` ones (tests/conftest.py: end-to-end, the performance gate, the cluster) in
+# parallel, then those alone, coverage added up; 0 runs it in one process.
+TEST_WORKERS ?= 0
 test: setup lint promtool wrk deploy-tools clients compose
+ifeq ($(TEST_WORKERS),0)
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
+else
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not serial" --cov --cov-report=
+	$(BIN)/pytest -m serial --cov --cov-append --cov-report=term:skip-covered
+endif
 
 # The Prometheus Operator's CRD schemas (npm @kubernetes-models/prometheus-operator) for
 # deploy/kubernetes/servicemonitor.yaml, which kubernetes-validate has no schema for.

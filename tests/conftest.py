@@ -27,6 +27,22 @@ if TYPE_CHECKING:
     from bizra_bench.trust_seed import TrustDevnet
 
 
+SERIAL_PATHS = ("tests/e2e/", "tests/bench/", "tests/integration/cluster/")
+"""Tests that must not share the machine with other tests (``serial``): the performance
+gate and the end-to-end tests measure time and memory of served processes, kill -9
+them or hold slow connections; the cluster tests run three nodes behind HAProxy and
+kill nodes. Under pytest-xdist (``make test TEST_WORKERS=N``) they run after the
+parallel part, alone: ``pytest -m serial``."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        path = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if path.startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record-trust", dest="record_trust", default="", metavar="PATH",
                      help="run the trust unit tests against a fresh anvil and record its answers "
