@@ -8,6 +8,7 @@ services with a unique key prefix / database.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,42 @@ from bizra_node.tuning import HARNESS, TUNING, Harness, Tuning
 
 if TYPE_CHECKING:
     from bizra_bench.trust_seed import TrustDevnet
+
+
+SERIAL_PATHS = ("tests/e2e/", "tests/bench/", "tests/integration/cluster/")
+"""Tests that must not share the machine with other tests (``serial``): the performance
+gate and the end-to-end tests measure time and memory of served processes, kill -9
+them or hold slow connections; the cluster tests run three nodes behind HAProxy and
+kill nodes. Under pytest-xdist (``make test TEST_WORKERS=N``) they run after the
+parallel part, alone: ``pytest -m serial``."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        path = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        if path.startswith(SERIAL_PATHS):
+            item.add_marker(pytest.mark.serial)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-trust", dest="record_trust", default="", metavar="PATH",
+                     help="run the trust unit tests against a fresh anvil and record its answers "
+                          "to PATH (tests/fixtures/trust/record.py)")
+
+
+@pytest.fixture(autouse=True)
+def _environment_as_it_was() -> Iterator[None]:
+    """Undo what a test, or code it runs in this process, left in ``os.environ``:
+    ``cli.main(["serve", ...])`` exports PROMETHEUS_MULTIPROC_DIR (a directory it removes
+    when it returns) and BIZRA_WORKERS for its workers, and a later test's node would
+    read them and take itself for a worker of ``serve`` (prometheus_client picks its
+    multiprocess values at import when the variable is set)."""
+    before = dict(os.environ)
+    yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @dataclass

@@ -42,6 +42,14 @@ __all__ = ["HARDFORK", "LOG_TOPIC", "STORAGE", "TrustDevnet", "TrustManifest", "
 
 HARDFORK: str | None = None
 """anvil's default (its latest); ``prague`` works as well."""
+SEED_TIMEOUT = 60.0
+"""Seconds to wait for one of anvil's answers or receipts while seeding: a blob
+transaction's sidecar (cell proofs) is checked when it is sent, which takes seconds
+on a loaded machine (the devnet module's 10 s timed out)."""
+
+
+def _rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
+    return rpc(url, method, params, timeout=SEED_TIMEOUT)
 GWEI = 10**9
 LOG_TOPIC = keccak(b"Seeded(address,bytes)")
 STORAGE = {0: 42, 1: 0xBEEF}
@@ -110,11 +118,11 @@ class _Sender:
         self.url, self.chain_id, self.accounts = url, chain_id, accounts
         self.log_contract, self.reverting = log_contract, reverting
         self.signer = _key(0)
-        self.nonce = int(rpc(url, "eth_getTransactionCount", [self.signer.address, "pending"]), 16)
+        self.nonce = int(_rpc(url, "eth_getTransactionCount", [self.signer.address, "pending"]), 16)
 
     def _send(self, tx: dict[str, Any]) -> str:
-        tx.setdefault("nonce", rpc(self.url, "eth_getTransactionCount", [tx["from"], "pending"]))
-        return str(rpc(self.url, "eth_sendTransaction", [tx]))
+        tx.setdefault("nonce", _rpc(self.url, "eth_getTransactionCount", [tx["from"], "pending"]))
+        return str(_rpc(self.url, "eth_sendTransaction", [tx]))
 
     def _raw(self, tx: dict[str, Any], blobs: tuple[bytes, ...] = ()) -> str:
         tx["to"] = to_checksum_address(tx["to"][2:].lower())
@@ -124,7 +132,7 @@ class _Sender:
         raw = bytes(signed.raw_transaction)
         if blobs:
             raw = _with_sidecar(raw, blobs)
-        return str(rpc(self.url, "eth_sendRawTransaction", ["0x" + raw.hex()]))
+        return str(_rpc(self.url, "eth_sendRawTransaction", ["0x" + raw.hex()]))
 
     def all_kinds(self, delegator: Any) -> dict[str, str]:
         a, b, c = self.accounts[:3]
@@ -156,7 +164,7 @@ class _Sender:
         }
         auth = Account.sign_authorization(
             {"chainId": self.chain_id, "address": self.log_contract,
-             "nonce": int(rpc(self.url, "eth_getTransactionCount", [delegator.address, "pending"]),
+             "nonce": int(_rpc(self.url, "eth_getTransactionCount", [delegator.address, "pending"]),
                           16)}, delegator.key)
         out["set_code"] = self._raw({
             "type": 4, "chainId": self.chain_id, "to": delegator.address, "value": 0,
@@ -206,21 +214,21 @@ def _with_sidecar(raw: bytes, blobs: tuple[bytes, ...], version: int = 1) -> byt
 def send_blob_tx(url: str, key_index: int, *, version: int = 1) -> str:
     """Sign and send a blob transaction (two blobs) from a fixed test key; returns its hash."""
     signer = _key(key_index)
-    rpc(url, "anvil_setBalance", [signer.address, hex(10**22)])
-    nonce = int(rpc(url, "eth_getTransactionCount", [signer.address, "pending"]), 16)
-    tx = {"type": 3, "chainId": int(rpc(url, "eth_chainId"), 16), "nonce": nonce,
+    _rpc(url, "anvil_setBalance", [signer.address, hex(10**22)])
+    nonce = int(_rpc(url, "eth_getTransactionCount", [signer.address, "pending"]), 16)
+    tx = {"type": 3, "chainId": int(_rpc(url, "eth_chainId"), 16), "nonce": nonce,
           "to": signer.address, "value": 1, "gas": 50_000, "maxFeePerGas": 30 * GWEI,
           "maxPriorityFeePerGas": GWEI, "maxFeePerBlobGas": 30 * GWEI, "data": b"",
           "accessList": [], "blobVersionedHashes": [_sidecar(b)[0] for b in _BLOBS]}
     raw = _with_sidecar(bytes(Account.sign_transaction(tx, signer.key).raw_transaction), _BLOBS,
                         version)
-    return str(rpc(url, "eth_sendRawTransaction", ["0x" + raw.hex()]))
+    return str(_rpc(url, "eth_sendRawTransaction", ["0x" + raw.hex()]))
 
 
 def _deploy(url: str, sender: str, init_code: str) -> str:
-    tx_hash = str(rpc(url, "eth_sendTransaction", [{"from": sender, "data": init_code,
+    tx_hash = str(_rpc(url, "eth_sendTransaction", [{"from": sender, "data": init_code,
                                                      "gas": hex(300_000)}]))
-    return str(wait_receipt(url, tx_hash)["contractAddress"])
+    return str(wait_receipt(url, tx_hash, SEED_TIMEOUT)["contractAddress"])
 
 
 def fill_block(url: str, count: int, accounts: list[str], log_contract: str) -> int:
@@ -238,13 +246,13 @@ def fill_block(url: str, count: int, accounts: list[str], log_contract: str) -> 
         else:
             tx.update(to=accounts[(k + 1) % len(accounts)], value=hex(i + 1), gas=hex(21_000))
         calls.append({"method": "eth_sendTransaction", "params": [tx]})
-    rpc(url, "evm_setAutomine", [False])
+    _rpc(url, "evm_setAutomine", [False])
     try:
         _batch(url, calls)
-        rpc(url, "evm_mine")
+        _rpc(url, "evm_mine")
     finally:
-        rpc(url, "evm_setAutomine", [True])
-    block = rpc(url, "eth_getBlockByNumber", ["latest", False])
+        _rpc(url, "evm_setAutomine", [True])
+    block = _rpc(url, "eth_getBlockByNumber", ["latest", False])
     if len(block["transactions"]) != count:
         raise RuntimeError(f"block holds {len(block['transactions'])} transactions, not {count}")
     return int(block["number"], 16)
@@ -252,10 +260,10 @@ def fill_block(url: str, count: int, accounts: list[str], log_contract: str) -> 
 
 def seed_trust(url: str, *, big: tuple[int, ...] = (1, 100)) -> TrustManifest:
     """Seed a fresh anvil (automine on, hardfork :data:`HARDFORK`)."""
-    chain_id = int(rpc(url, "eth_chainId"), 16)
-    accounts = [str(a) for a in rpc(url, "eth_accounts")]
+    chain_id = int(_rpc(url, "eth_chainId"), 16)
+    accounts = [str(a) for a in _rpc(url, "eth_accounts")]
     for i in range(3):
-        rpc(url, "anvil_setBalance", [_key(i).address, hex(10**22)])
+        _rpc(url, "anvil_setBalance", [_key(i).address, hex(10**22)])
     log_contract = _deploy(url, accounts[0], LOG_INIT_CODE)
     reverting = _deploy(url, accounts[0], REVERTING_INIT_CODE)
     sender = _Sender(url, chain_id, accounts, log_contract, reverting)
@@ -264,22 +272,22 @@ def seed_trust(url: str, *, big: tuple[int, ...] = (1, 100)) -> TrustManifest:
     delegator = _key(1)
     for kind, tx_hash in sender.all_kinds(delegator).items():
         txs[kind] = tx_hash
-        wait_receipt(url, tx_hash)
+        wait_receipt(url, tx_hash, SEED_TIMEOUT)
 
-    rpc(url, "evm_setAutomine", [False])
+    _rpc(url, "evm_setAutomine", [False])
     try:
         mixed = sender.all_kinds(_key(2))
-        rpc(url, "evm_mine")
+        _rpc(url, "evm_mine")
     finally:
-        rpc(url, "evm_setAutomine", [True])
-    mixed_block = int(wait_receipt(url, mixed["legacy"])["blockNumber"], 16)
+        _rpc(url, "evm_setAutomine", [True])
+    mixed_block = int(wait_receipt(url, mixed["legacy"], SEED_TIMEOUT)["blockNumber"], 16)
 
     big_blocks = {n: fill_block(url, n, accounts, log_contract) for n in big}
     return TrustManifest(
         chain_id=chain_id, txs=txs, mixed_block=mixed_block, mixed_txs=mixed,
         log_contract=log_contract, reverting_contract=reverting, delegated=delegator.address,
         untouched="0x" + keccak(b"bizra-untouched")[:20].hex(), big_blocks=big_blocks,
-        head=int(rpc(url, "eth_blockNumber"), 16))
+        head=int(_rpc(url, "eth_blockNumber"), 16))
 
 
 def start_trust_anvil(hardfork: str | None = HARDFORK) -> Anvil:
@@ -313,7 +321,7 @@ class TrustDevnet:
         return self.anvil.url
 
     def call(self, method: str, *params: Any) -> Any:
-        return rpc(self.url, method, list(params))
+        return _rpc(self.url, method, list(params))
 
     def block(self, number: int, full: bool = True) -> dict[str, Any]:
         return dict(self.call("eth_getBlockByNumber", hex(number), full))

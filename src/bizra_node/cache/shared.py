@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..errors import StoreUnavailable
@@ -94,39 +94,41 @@ class LocalRecords:
 
     shared = False
 
-    def __init__(self, max_records: int = 100_000) -> None:
+    def __init__(self, max_records: int = 100_000, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._data: dict[str, tuple[bytes, float]] = {}
         self._max = max_records
+        self._clock = clock
 
     def _live(self, key: str) -> bytes | None:
         slot = self._data.get(key)
         if slot is None:
             return None
-        if slot[1] <= time.monotonic():
+        if slot[1] <= self._clock():
             del self._data[key]
             return None
         return slot[0]
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
         if len(self._data) >= self._max:
-            now = time.monotonic()
+            now = self._clock()
             for k in [k for k, (_, until) in self._data.items() if until <= now]:
                 del self._data[k]
             if len(self._data) >= self._max:
                 raise StoreUnavailable("too many records held in this process",
                                        {"reason": "records_full", "limit": self._max})
-        self._data[key] = (value, time.monotonic() + ttl)
+        self._data[key] = (value, self._clock() + ttl)
 
     async def get(self, key: str, touch: float | None = None) -> bytes | None:
         value = self._live(key)
         if value is not None and touch is not None:
-            self._data[key] = (value, time.monotonic() + touch)
+            self._data[key] = (value, self._clock() + touch)
         return value
 
     async def swap(self, key: str, old: bytes, new: bytes, ttl: float) -> bool:
         if self._live(key) != old:
             return False
-        self._data[key] = (new, time.monotonic() + ttl)
+        self._data[key] = (new, self._clock() + ttl)
         return True
 
     async def delete(self, key: str) -> bool:

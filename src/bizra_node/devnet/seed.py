@@ -21,12 +21,13 @@ INIT_CODE = "0x600c80600b6000396000f3" + RUNTIME
 GWEI = 10**9
 
 
-def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
-    """A blocking JSON-RPC call (seeding is a one-off, not a hot path)."""
+def rpc(url: str, method: str, params: list[Any] | None = None, *, timeout: float = 10.0) -> Any:
+    """A blocking JSON-RPC call (seeding is a one-off, not a hot path); ``timeout``: seconds
+    to wait for the answer."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
     req = urllib.request.Request(url, data=body.encode(),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         doc = json.loads(resp.read())
     if "error" in doc:
         raise RuntimeError(f"{method}: {doc['error']}")

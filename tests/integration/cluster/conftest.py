@@ -2,7 +2,9 @@
 one Redis and PostgreSQL (primary + streaming replica behind PgBouncer), started once
 per module with ``bizra_node.cluster.up``. Each test gets it with every node running and
 UP in HAProxy: a node a test left dead is restarted first (``restart_node``, what
-``bizra-node cluster restart`` does), so one test's kill cannot fail the next.
+``bizra-node cluster restart`` does), and a cluster whose Redis, PgBouncer, PostgreSQL or
+HAProxy a test left down is replaced by a fresh one, so one test's failure cannot fail
+the next.
 
 Each node has an upstream of its own: a counting proxy (in a thread, so it answers
 while the test's loop is idle) in front of the session's anvil, so a test can say
@@ -67,44 +69,95 @@ class LocalCluster:
     devnet: Devnet
 
 
+def _shared_parts_down(state: ClusterState) -> list[str]:
+    """What the nodes share and ``restart_node`` cannot bring back, if it is down."""
+    down_parts = [name for name, pid in (("haproxy", state.haproxy_pid), ("redis", state.redis_pid),
+                                         ("pgbouncer", state.pgbouncer_pid)) if not alive(pid)]
+    for name, port in (("primary", state.pg_primary_port), ("replica", state.pg_replica_port)):
+        if not PgCluster(state.folder / f"pg-{name}", port).running:
+            down_parts.append(f"postgresql {name}")
+    return down_parts
+
+
 @pytest.fixture
-def local_cluster(_module_cluster: LocalCluster) -> LocalCluster:
-    """The module's cluster, every node running and UP, the keeper running."""
-    state = _module_cluster.state
+def local_cluster(_module_cluster: _ClusterHolder) -> LocalCluster:
+    """The module's cluster in a known state before each test, whatever the last one
+    left: every node running and UP in HAProxy, the keeper running, Redis, PgBouncer and
+    both PostgreSQL servers up (else a fresh cluster is started in its place), and the
+    upstream proxies' counts at zero."""
+    cluster = _module_cluster.cluster
+    broken = _shared_parts_down(cluster.state)
+    if broken:
+        print(f"cluster: {', '.join(broken)} down after the last test: starting a fresh one")
+        _module_cluster.stop()
+        cluster = _module_cluster.start()
+    state = cluster.state
     for i, pid in enumerate(state.node_pids):
         if not alive(pid):
             restart_node(state, i, by="test fixture")
     if not alive(state.keeper_pid):
         start_keeper(state)
     wait_balanced(state, timeout=60)
-    return _module_cluster
+    dead = [i for i, pid in enumerate(state.node_pids) if not alive(pid)]
+    assert not dead, f"nodes {dead} are not running before the test"
+    assert not _shared_parts_down(state)
+    for proxy in cluster.proxies:
+        proxy.reset()
+    return cluster
 
 
-@pytest.fixture(scope="module")
-def _module_cluster(devnet: Devnet) -> Iterator[LocalCluster]:
-    reason = missing_cluster_tools()
-    if reason:
-        pytest.skip(reason)
-    # not under pytest's tmp folder: that is root-only, and PostgreSQL runs as postgres
-    root = Path(tempfile.mkdtemp(prefix="bizra-cluster-"))
-    with contextlib.ExitStack() as stack:
-        proxies = [stack.enter_context(threaded_counting_proxy(devnet.url))
-                   for _ in range(NODES)]
+class _ClusterHolder:
+    """The module's cluster, which ``local_cluster`` may replace by a fresh one."""
+
+    def __init__(self, devnet: Devnet, stack: contextlib.ExitStack) -> None:
+        self.devnet = devnet
+        self.proxies = [stack.enter_context(threaded_counting_proxy(devnet.url))
+                        for _ in range(NODES)]
+        self.root: Path | None = None
+        self._cluster: LocalCluster | None = None
+
+    @property
+    def cluster(self) -> LocalCluster:
+        assert self._cluster is not None
+        return self._cluster
+
+    def start(self) -> LocalCluster:
+        # not under pytest's tmp folder: that is root-only, and PostgreSQL runs as postgres
+        self.root = Path(tempfile.mkdtemp(prefix="bizra-cluster-"))
         spec = ClusterSpec(
-            root=root, nodes=NODES, workers=1, port=0, upstream=devnet.url,
+            root=self.root, nodes=NODES, workers=1, port=0, upstream=self.devnet.url,
             # a head cached in the shared L2 stays fresh for the test's span; no
             # background head polling (one upstream each anyway)
             env={"TTL_HEAD": "30", "HEAD_POLL_INTERVAL": "0", "LOG_LEVEL": "warning",
                  "METRICS_FLUSH_INTERVAL": "0.2", "DB_REPLICA_CHECK_INTERVAL": "1"},
-            env_each=[{"BIZRA_NODE_URL": p.url} for p in proxies])
-        state = up(spec)
-        try:
-            yield LocalCluster(state, proxies, devnet)
-        finally:
-            pids = load(root).pids() if load(root) else []  # type: ignore[union-attr]
-            assert down(root)
-            # down stops every process it started and leaves no state behind
-            assert not [p for p in pids if alive(p)] and load(root) is None
+            env_each=[{"BIZRA_NODE_URL": p.url} for p in self.proxies])
+        self._cluster = LocalCluster(up(spec), self.proxies, self.devnet)
+        return self._cluster
+
+    def stop(self) -> None:
+        root, self.root, self._cluster = self.root, None, None
+        if root is None:
+            return
+        state = load(root)
+        pids = state.pids() if state else []
+        assert down(root)
+        # down stops every process it started and leaves no state behind
+        assert not [p for p in pids if alive(p)] and load(root) is None
+        if state is not None:
             assert not [p.pid for i in range(NODES) for p in leftovers(state, i)]
-            assert not PgCluster(root / "pg-primary", 0).running
-            shutil.rmtree(root, ignore_errors=True)
+        assert not PgCluster(root / "pg-primary", 0).running
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def _module_cluster(devnet: Devnet) -> Iterator[_ClusterHolder]:
+    reason = missing_cluster_tools()
+    if reason:
+        pytest.skip(reason)
+    with contextlib.ExitStack() as stack:
+        holder = _ClusterHolder(devnet, stack)
+        holder.start()
+        try:
+            yield holder
+        finally:
+            holder.stop()

@@ -3,6 +3,7 @@ VALIDATION_ERROR naming the field and reason (checked before the store is asked)
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -12,9 +13,11 @@ from bizra_node.api.history import parse_history_query
 from bizra_node.app import Node
 from bizra_node.errors import ValidationError
 from bizra_node.history import encode_cursor
+from tests.conftest import make_settings, running_node
 
 TX = "0x" + "ab" * 32
 ADDR_LOWER = "0x" + "c0ffee" * 6 + "c0ff"
+NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing answers
 
 
 def test_defaults() -> None:
@@ -76,6 +79,14 @@ def test_bad_filters(query: str, field: str, reason: str) -> None:
     assert info.value.details is not None
     assert info.value.details["field"] == field
     assert info.value.details["reason"] == reason
+
+
+@pytest.fixture
+async def node_client() -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
+    """A node whose upstream is never asked (nothing listens there): these answers come
+    before any upstream call."""
+    async with running_node(make_settings(NOWHERE)) as pair:
+        yield pair
 
 
 async def test_bad_filter_is_a_400_envelope(node_client: tuple[Node, httpx.AsyncClient]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from bizra_node.cache import LocalRecords
@@ -21,14 +19,27 @@ async def test_put_get_swap_delete() -> None:
     assert await records.get("k") is None
 
 
+class Clock:
+    """A clock the test moves (no sleeps raced against the time to live)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_records_expire_unless_touched() -> None:
-    records = LocalRecords()
+    clock = Clock()
+    records = LocalRecords(clock=clock)
     await records.put("a", b"x", 0.05)
     await records.put("b", b"y", 0.05)
-    await asyncio.sleep(0.03)
+    clock.now += 0.03
     assert await records.get("a", touch=0.1) == b"x"
-    await asyncio.sleep(0.04)
+    clock.now += 0.04  # b's 0.05 s are over; a was renewed for 0.1 s at +0.03
     assert await records.get("a") == b"x" and await records.get("b") is None
+    clock.now += 0.07  # past +0.13
+    assert await records.get("a") is None
 
 
 async def test_a_full_store_says_so() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     EMPTY_TRIE_ROOT,
     Check,
@@ -19,16 +18,16 @@ from bizra_node.validation.trust import (
     withdrawals_root,
 )
 
-from .conftest import clone, fails
+from .conftest import Chain, clone, fails
 
 
-def _block(devnet: TrustDevnet, number: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _block(devnet: Chain, number: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return devnet.block(number), devnet.call("eth_getBlockReceipts", hex(number))
 
 
 @pytest.mark.parametrize("size", [1, 100, 1000])
-def test_big_blocks_prove(trust_devnet: TrustDevnet, size: int) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[size])
+def test_big_blocks_prove(trust_chain: Chain, size: int) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[size])
     proven = prove_block(block, receipts)
     assert len(proven.tx_hashes) == len(proven.receipts or ()) == size
     assert ["0x" + h.hex() for h in proven.tx_hashes] == [tx["hash"] for tx in block["transactions"]]
@@ -36,23 +35,23 @@ def test_big_blocks_prove(trust_devnet: TrustDevnet, size: int) -> None:
                              Check.RECEIPTS_ROOT)
 
 
-def test_root_functions(trust_devnet: TrustDevnet) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+def test_root_functions(trust_chain: Chain) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[100])
     assert "0x" + transactions_root(block["transactions"]).hex() == block["transactionsRoot"]
     assert "0x" + receipts_root(receipts).hex() == block["receiptsRoot"]
     assert "0x" + withdrawals_root(block["withdrawals"]).hex() == block["withdrawalsRoot"]
 
 
-def test_without_receipts(trust_devnet: TrustDevnet) -> None:
-    block, _ = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+def test_without_receipts(trust_chain: Chain) -> None:
+    block, _ = _block(trust_chain, trust_chain.manifest.big_blocks[100])
     proven = prove_block(block)
     assert proven.receipts is None and Check.RECEIPTS_ROOT not in proven.checks
 
 
-def test_blob_blocks_need_the_anvil_allowance(trust_devnet: TrustDevnet) -> None:
+def test_blob_blocks_need_the_anvil_allowance(trust_chain: Chain) -> None:
     """anvil 1.7.1 roots blob transactions in their pooled form (foundry#15132): the
     canonical check refuses its blocks; the explicit allowance accepts them."""
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.mixed_block)
+    block, receipts = _block(trust_chain, trust_chain.manifest.mixed_block)
     fails(Check.TRANSACTIONS_ROOT, prove_block, block, receipts)
     proven = prove_block(block, receipts, pooled_blob_leaves=True)
     assert len(proven.tx_hashes) == 9
@@ -63,15 +62,15 @@ def test_blob_blocks_need_the_anvil_allowance(trust_devnet: TrustDevnet) -> None
 
 
 @pytest.mark.parametrize("alter", ["drop", "swap", "foreign", "edit", "duplicate"])
-def test_altered_transaction_list(trust_devnet: TrustDevnet, alter: str) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+def test_altered_transaction_list(trust_chain: Chain, alter: str) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[100])
     txs = block["transactions"]
     if alter == "drop":
         del txs[17]
     elif alter == "swap":
         txs[3], txs[4] = txs[4], txs[3]
     elif alter == "foreign":  # a genuine transaction of another block
-        txs[50] = trust_devnet.call("eth_getTransactionByHash", trust_devnet.manifest.txs["legacy"])
+        txs[50] = trust_chain.call("eth_getTransactionByHash", trust_chain.manifest.txs["legacy"])
     elif alter == "edit":  # a changed value, re-hashed so the list looks consistent
         txs[9]["value"] = hex(int(txs[9]["value"], 16) + 10**18)
         txs[9]["hash"] = "0x" + transaction_hash(txs[9]).hex()
@@ -80,15 +79,15 @@ def test_altered_transaction_list(trust_devnet: TrustDevnet, alter: str) -> None
     fails(Check.TRANSACTIONS_ROOT, prove_block, block, receipts)
 
 
-def test_hashes_only_cannot_be_proven(trust_devnet: TrustDevnet) -> None:
-    block = trust_devnet.block(trust_devnet.manifest.big_blocks[1], full=False)
+def test_hashes_only_cannot_be_proven(trust_chain: Chain) -> None:
+    block = trust_chain.block(trust_chain.manifest.big_blocks[1], full=False)
     err = fails(Check.TRANSACTIONS_ROOT, prove_block, block)
     assert "full transactions" in err.message
 
 
 @pytest.mark.parametrize("alter", ["status", "log", "gas", "drop", "bloom"])
-def test_altered_receipts(trust_devnet: TrustDevnet, alter: str) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+def test_altered_receipts(trust_chain: Chain, alter: str) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[100])
     logged = next(r for r in receipts if r["logs"])
     if alter == "status":
         receipts[0]["status"] = "0x0"
@@ -103,8 +102,8 @@ def test_altered_receipts(trust_devnet: TrustDevnet, alter: str) -> None:
     fails(Check.RECEIPTS_ROOT, prove_block, block, receipts)
 
 
-def test_altered_withdrawals(trust_devnet: TrustDevnet) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[1])
+def test_altered_withdrawals(trust_chain: Chain) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[1])
     assert block["withdrawals"] == []
     block["withdrawals"].append({"index": "0x1", "validatorIndex": "0x2",
                                  "address": "0x" + "aa" * 20, "amount": "0x3b9aca00"})
@@ -115,10 +114,10 @@ def test_altered_withdrawals(trust_devnet: TrustDevnet) -> None:
     fails(Check.WITHDRAWALS_ROOT, prove_block, block, receipts)
 
 
-def test_withdrawals_without_a_withdrawals_root(trust_devnet: TrustDevnet) -> None:
+def test_withdrawals_without_a_withdrawals_root(trust_chain: Chain) -> None:
     """A pre-Shanghai header (fork fields from withdrawalsRoot on dropped, re-hashed)
     cannot carry withdrawals."""
-    block, _ = _block(trust_devnet, trust_devnet.manifest.big_blocks[1])
+    block, _ = _block(trust_chain, trust_chain.manifest.big_blocks[1])
     for field in ("withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot",
                   "requestsHash"):
         del block[field]
@@ -133,8 +132,8 @@ def test_withdrawals_root_of_nothing_is_the_empty_trie() -> None:
     assert withdrawals_root([]) == EMPTY_TRIE_ROOT
 
 
-def test_another_block_than_asked(trust_devnet: TrustDevnet) -> None:
-    block, _ = _block(trust_devnet, 3)
+def test_another_block_than_asked(trust_chain: Chain) -> None:
+    block, _ = _block(trust_chain, 3)
     fails(Check.HEADER_HASH, prove_block, block, expected_hash=b"\x02" * 32)
     fails(Check.HEADER_HASH, prove_block, "block")
     fails(Check.TRANSACTIONS_ROOT, prove_block, {**block, "transactions": None})

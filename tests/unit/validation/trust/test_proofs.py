@@ -10,7 +10,7 @@ import rlp
 from eth_hash.auto import keccak
 from trie.hexary import HexaryTrie
 
-from bizra_bench.trust_seed import STORAGE, TrustDevnet
+from bizra_bench.trust_seed import STORAGE
 from bizra_node.validation.trust import (
     EMPTY_CODE_HASH,
     EMPTY_TRIE_ROOT,
@@ -22,12 +22,12 @@ from bizra_node.validation.trust import (
     verify_storage_proof,
 )
 
-from .conftest import clone, fails
+from .conftest import Chain, clone, fails
 
 SLOTS = ["0x" + i.to_bytes(32, "big").hex() for i in (0, 1, 2)]
 
 
-def _at_head(devnet: TrustDevnet, address: str) -> tuple[bytes, dict[str, Any], bytes]:
+def _at_head(devnet: Chain, address: str) -> tuple[bytes, dict[str, Any], bytes]:
     head = hex(devnet.manifest.head)
     header = verify_header(devnet.block(devnet.manifest.head, full=False))
     proof = devnet.call("eth_getProof", address, SLOTS, head)
@@ -39,9 +39,9 @@ def _addr(hex_address: str) -> bytes:
     return bytes.fromhex(hex_address[2:])
 
 
-def test_contract_with_storage(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.manifest.log_contract
-    root, proof, code = _at_head(trust_devnet, address)
+def test_contract_with_storage(trust_chain: Chain) -> None:
+    address = trust_chain.manifest.log_contract
+    root, proof, code = _at_head(trust_chain, address)
     account = verify_account_proof(root, proof, _addr(address))
     assert account.exists and account.nonce == 1 and account.code_hash != EMPTY_CODE_HASH
     assert [verify_storage_proof(account, item) for item in proof["storageProof"]] == [
@@ -49,21 +49,21 @@ def test_contract_with_storage(trust_devnet: TrustDevnet) -> None:
     verify_code(account, code)
 
 
-def test_externally_owned_and_delegated(trust_devnet: TrustDevnet) -> None:
-    for address in (trust_devnet.call("eth_accounts")[0], trust_devnet.manifest.delegated):
-        root, proof, code = _at_head(trust_devnet, address)
-        balance = int(trust_devnet.call("eth_getBalance", address, hex(trust_devnet.manifest.head)), 16)
-        nonce = int(trust_devnet.call("eth_getTransactionCount", address,
-                                      hex(trust_devnet.manifest.head)), 16)
+def test_externally_owned_and_delegated(trust_chain: Chain) -> None:
+    for address in (trust_chain.call("eth_accounts")[0], trust_chain.manifest.delegated):
+        root, proof, code = _at_head(trust_chain, address)
+        balance = int(trust_chain.call("eth_getBalance", address, hex(trust_chain.manifest.head)), 16)
+        nonce = int(trust_chain.call("eth_getTransactionCount", address,
+                                      hex(trust_chain.manifest.head)), 16)
         account = verify_account_proof(root, proof, _addr(address), balance=balance, nonce=nonce)
         assert account.balance == balance > 0
         verify_code(account, code)
     assert code[:3] == b"\xef\x01\x00"  # the EIP-7702 delegation designator, proven by codeHash
 
 
-def test_absent_account_is_proven_empty(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.manifest.untouched
-    root, proof, code = _at_head(trust_devnet, address)
+def test_absent_account_is_proven_empty(trust_chain: Chain) -> None:
+    address = trust_chain.manifest.untouched
+    root, proof, code = _at_head(trust_chain, address)
     account = verify_account_proof(root, proof, _addr(address), balance=0, nonce=0)
     assert account == ProvenAccount(_addr(address), False, 0, 0, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH)
     assert [verify_storage_proof(account, item)[1] for item in proof["storageProof"]] == [0, 0, 0]
@@ -74,17 +74,17 @@ def test_absent_account_is_proven_empty(trust_devnet: TrustDevnet) -> None:
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, lie, _addr(address))
 
 
-def test_zero_hashes_for_an_absent_account(trust_devnet: TrustDevnet) -> None:
+def test_zero_hashes_for_an_absent_account(trust_chain: Chain) -> None:
     """Some clients answer zero storage and code hashes for an account that is not there."""
-    address = trust_devnet.manifest.untouched
-    root, proof, _ = _at_head(trust_devnet, address)
+    address = trust_chain.manifest.untouched
+    root, proof, _ = _at_head(trust_chain, address)
     proof.update(codeHash="0x" + "00" * 32, storageHash="0x" + "00" * 32)
     assert not verify_account_proof(root, proof, _addr(address)).exists
 
 
-def test_inflated_balance(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.call("eth_accounts")[0]
-    root, proof, _ = _at_head(trust_devnet, address)
+def test_inflated_balance(trust_chain: Chain) -> None:
+    address = trust_chain.call("eth_accounts")[0]
+    root, proof, _ = _at_head(trust_chain, address)
     real = int(proof["balance"], 16)
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, {**proof, "balance": hex(real * 2)},
           _addr(address))
@@ -98,11 +98,11 @@ def test_inflated_balance(trust_devnet: TrustDevnet) -> None:
 
 
 @pytest.mark.parametrize("node", [0, 1, -1])
-def test_tampered_proof_node(trust_devnet: TrustDevnet, node: int) -> None:
+def test_tampered_proof_node(trust_chain: Chain, node: int) -> None:
     """One byte changed in a node (here a nibble of the balance in the leaf, or a child
     hash in a branch): the node's hash no longer matches what its parent names."""
-    address = trust_devnet.call("eth_accounts")[0]
-    root, proof, _ = _at_head(trust_devnet, address)
+    address = trust_chain.call("eth_accounts")[0]
+    root, proof, _ = _at_head(trust_chain, address)
     nodes = proof["accountProof"]
     raw = bytearray.fromhex(nodes[node][2:])
     raw[-40] ^= 0x01
@@ -111,23 +111,23 @@ def test_tampered_proof_node(trust_devnet: TrustDevnet, node: int) -> None:
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, forged, _addr(address))
 
 
-def test_incomplete_or_foreign_proof(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.call("eth_accounts")[0]
-    root, proof, _ = _at_head(trust_devnet, address)
+def test_incomplete_or_foreign_proof(trust_chain: Chain) -> None:
+    address = trust_chain.call("eth_accounts")[0]
+    root, proof, _ = _at_head(trust_chain, address)
     short = {**proof, "accountProof": proof["accountProof"][:-1]}
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, short, _addr(address))
-    other = trust_devnet.call("eth_accounts")[1]
+    other = trust_chain.call("eth_accounts")[1]
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, proof, _addr(other))
-    old = verify_header(trust_devnet.block(1, full=False)).state_root  # an older state
+    old = verify_header(trust_chain.block(1, full=False)).state_root  # an older state
     fails(Check.ACCOUNT_PROOF, verify_account_proof, old, proof, _addr(address))
 
 
 @pytest.mark.parametrize("edit", [{"accountProof": None}, {"accountProof": ["0xzz"]},
                                   {"accountProof": ["0x" + "c2" + "8080"]}, {"balance": None},
                                   {"codeHash": "0x12"}, {"address": None}])
-def test_malformed_account_proof(trust_devnet: TrustDevnet, edit: dict[str, Any]) -> None:
-    address = trust_devnet.call("eth_accounts")[0]
-    root, proof, _ = _at_head(trust_devnet, address)
+def test_malformed_account_proof(trust_chain: Chain, edit: dict[str, Any]) -> None:
+    address = trust_chain.call("eth_accounts")[0]
+    root, proof, _ = _at_head(trust_chain, address)
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, {**proof, **edit}, _addr(address))
     fails(Check.ACCOUNT_PROOF, verify_account_proof, root, None, _addr(address))
 
@@ -141,9 +141,9 @@ def test_garbage_nodes_keyed_by_their_own_hash() -> None:
     fails(Check.ACCOUNT_PROOF, verify_account_proof, keccak(junk), proof, b"\x11" * 20)
 
 
-def test_storage_tampering(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.manifest.log_contract
-    root, proof, _ = _at_head(trust_devnet, address)
+def test_storage_tampering(trust_chain: Chain) -> None:
+    address = trust_chain.manifest.log_contract
+    root, proof, _ = _at_head(trust_chain, address)
     account = verify_account_proof(root, proof, _addr(address))
     item = proof["storageProof"][0]
     fails(Check.STORAGE_PROOF, verify_storage_proof, account, {**item, "value": "0x2b"})
@@ -158,11 +158,11 @@ def test_storage_tampering(trust_devnet: TrustDevnet) -> None:
     fails(Check.STORAGE_PROOF, verify_storage_proof, account, [item])
 
 
-def test_swapped_code(trust_devnet: TrustDevnet) -> None:
-    address = trust_devnet.manifest.log_contract
-    root, proof, code = _at_head(trust_devnet, address)
+def test_swapped_code(trust_chain: Chain) -> None:
+    address = trust_chain.manifest.log_contract
+    root, proof, code = _at_head(trust_chain, address)
     account = verify_account_proof(root, proof, _addr(address))
-    _, _, other = _at_head(trust_devnet, trust_devnet.manifest.reverting_contract)
+    _, _, other = _at_head(trust_chain, trust_chain.manifest.reverting_contract)
     fails(Check.CODE_HASH, verify_code, account, other)
     fails(Check.CODE_HASH, verify_code, account, b"")
     fails(Check.CODE_HASH, verify_code, account, code + b"\x00")

@@ -7,21 +7,21 @@ from typing import Any
 import pytest
 import rlp
 
-from bizra_bench.trust_seed import LOG_TOPIC, TrustDevnet
+from bizra_bench.trust_seed import LOG_TOPIC
 from bizra_node.validation.trust import Check, decode_receipt, encode_receipt, receipts_root
 
-from .conftest import clone, fails
+from .conftest import Chain, clone, fails
 
 
-def test_every_block_has_its_receipts_root(trust_devnet: TrustDevnet) -> None:
-    for n in range(1, trust_devnet.manifest.head + 1):
-        block = trust_devnet.block(n, full=False)
-        receipts = trust_devnet.call("eth_getBlockReceipts", hex(n))
+def test_every_block_has_its_receipts_root(trust_chain: Chain) -> None:
+    for n in range(1, trust_chain.manifest.head + 1):
+        block = trust_chain.block(n, full=False)
+        receipts = trust_chain.call("eth_getBlockReceipts", hex(n))
         assert "0x" + receipts_root(receipts).hex() == block["receiptsRoot"], n
 
 
-def test_what_the_encoding_holds(trust_devnet: TrustDevnet) -> None:
-    receipt = trust_devnet.call("eth_getTransactionReceipt", trust_devnet.manifest.txs["logs"])
+def test_what_the_encoding_holds(trust_chain: Chain) -> None:
+    receipt = trust_chain.call("eth_getTransactionReceipt", trust_chain.manifest.txs["logs"])
     decoded = decode_receipt(receipt)
     assert decoded.type == 2 and decoded.status == 1 and decoded.root is None
     assert decoded.encoding[0] == 2
@@ -31,17 +31,17 @@ def test_what_the_encoding_holds(trust_devnet: TrustDevnet) -> None:
     assert (status, int.from_bytes(cumulative, "big"), bloom) == (
         b"\x01", decoded.cumulative_gas_used, decoded.logs_bloom)
     assert logs == decoded.logs
-    failed = decode_receipt(trust_devnet.call("eth_getTransactionReceipt",
-                                              trust_devnet.manifest.txs["reverted"]))
+    failed = decode_receipt(trust_chain.call("eth_getTransactionReceipt",
+                                              trust_chain.manifest.txs["reverted"]))
     assert failed.status == 0 and rlp.decode(failed.encoding[1:])[0] == b""
-    legacy = trust_devnet.call("eth_getTransactionReceipt", trust_devnet.manifest.txs["legacy"])
+    legacy = trust_chain.call("eth_getTransactionReceipt", trust_chain.manifest.txs["legacy"])
     assert encode_receipt(legacy)[0] >= 0xC0  # no type prefix: an RLP list
 
 
-def test_pre_byzantium_root(trust_devnet: TrustDevnet) -> None:
+def test_pre_byzantium_root(trust_chain: Chain) -> None:
     """Before Byzantium the first item is the 32-byte state root (anvil always reports
     status, so this is checked on the structure)."""
-    receipt = trust_devnet.call("eth_getTransactionReceipt", trust_devnet.manifest.txs["legacy"])
+    receipt = trust_chain.call("eth_getTransactionReceipt", trust_chain.manifest.txs["legacy"])
     receipt = {k: v for k, v in receipt.items() if k not in ("status", "type")}
     receipt["root"] = "0x" + "ab" * 32
     decoded = decode_receipt(receipt)
@@ -56,9 +56,9 @@ def test_pre_byzantium_root(trust_devnet: TrustDevnet) -> None:
     {"logs": [{"address": "0x11", "topics": [], "data": "0x"}]}, {"type": "0x80"}, {"type": 2},
     {"root": "0x12", "status": None},
 ])
-def test_malformed(trust_devnet: TrustDevnet, edit: dict[str, Any]) -> None:
-    receipt = clone(trust_devnet.call("eth_getTransactionReceipt",
-                                      trust_devnet.manifest.txs["logs"]))
+def test_malformed(trust_chain: Chain, edit: dict[str, Any]) -> None:
+    receipt = clone(trust_chain.call("eth_getTransactionReceipt",
+                                      trust_chain.manifest.txs["logs"]))
     receipt.update(edit)
     fails(Check.RECEIPTS_ROOT, decode_receipt, receipt)
 

@@ -16,7 +16,6 @@ from eth_keys.backends import CoinCurveECCBackend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     Check,
     TrustError,
@@ -29,14 +28,14 @@ from bizra_node.validation.trust import (
 )
 from bizra_node.validation.trust.transactions import SECP256K1_N
 
-from .conftest import KINDS, clone, fails
+from .conftest import KINDS, Chain, clone, fails
 
 CHAIN = 31337
 TYPES = {"legacy": 0, "legacy_pre155": 0, "access_list": 1, "dynamic_fee": 2, "logs": 2,
          "create": 2, "reverted": 2, "blob": 3, "set_code": 4}
 
 
-def _tx(devnet: TrustDevnet, kind: str) -> dict[str, Any]:
+def _tx(devnet: Chain, kind: str) -> dict[str, Any]:
     return dict(devnet.call("eth_getTransactionByHash", devnet.all_txs()[kind]))
 
 
@@ -47,8 +46,8 @@ def _rehash(tx: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", KINDS + [f"mixed_{k}" for k in KINDS])
-def test_every_type_verifies(trust_devnet: TrustDevnet, kind: str) -> None:
-    tx = _tx(trust_devnet, kind)
+def test_every_type_verifies(trust_chain: Chain, kind: str) -> None:
+    tx = _tx(trust_chain, kind)
     tx_hash = bytes.fromhex(tx["hash"][2:])
     verified = verify_transaction(tx, CHAIN, expected_hash=tx_hash)
     assert verified.hash == tx_hash
@@ -64,9 +63,9 @@ def test_every_type_verifies(trust_devnet: TrustDevnet, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_encoding_is_anvils_raw_transaction(trust_devnet: TrustDevnet, kind: str) -> None:
-    tx = _tx(trust_devnet, kind)
-    raw = bytes.fromhex(trust_devnet.call("eth_getRawTransactionByHash", tx["hash"])[2:])
+def test_encoding_is_anvils_raw_transaction(trust_chain: Chain, kind: str) -> None:
+    tx = _tx(trust_chain, kind)
+    raw = bytes.fromhex(trust_chain.call("eth_getRawTransactionByHash", tx["hash"])[2:])
     ours = decode_transaction(tx).encoding
     if kind == "blob":  # anvil answers the pooled form: 0x03 || rlp([payload, 1, sidecar...])
         assert raw[0] == 3
@@ -76,9 +75,9 @@ def test_encoding_is_anvils_raw_transaction(trust_devnet: TrustDevnet, kind: str
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sender_is_what_eth_keys_and_eth_account_recover(trust_devnet: TrustDevnet,
+def test_sender_is_what_eth_keys_and_eth_account_recover(trust_chain: Chain,
                                                          kind: str) -> None:
-    tx = _tx(trust_devnet, kind)
+    tx = _tx(trust_chain, kind)
     signed = decode_transaction(tx)
     keys = KeyAPI(CoinCurveECCBackend)
     reference = keys.Signature(vrs=(signed.y_parity, signed.r, signed.s)) \
@@ -103,75 +102,75 @@ def test_recovery_agrees_with_eth_keys_on_random_keys(msg: bytes, secret: int) -
                                           ("input", "0xdeadbeef"), ("nonce", "0x99"),
                                           ("gas", "0x5209"), ("r", "0x1234")])
 @pytest.mark.parametrize("kind", ["legacy", "dynamic_fee", "blob", "set_code"])
-def test_changed_fields_break_the_hash(trust_devnet: TrustDevnet, kind: str, field: str,
+def test_changed_fields_break_the_hash(trust_chain: Chain, kind: str, field: str,
                                        value: str) -> None:
-    tx = _tx(trust_devnet, kind)
+    tx = _tx(trust_chain, kind)
     tx[field] = value
     fails(Check.TX_HASH, verify_transaction, tx, CHAIN)
 
 
 @pytest.mark.parametrize("kind", ["legacy", "access_list", "set_code"])
-def test_changed_signature_with_the_hash_fixed_recovers_someone_else(trust_devnet: TrustDevnet,
+def test_changed_signature_with_the_hash_fixed_recovers_someone_else(trust_chain: Chain,
                                                                      kind: str) -> None:
-    tx = _tx(trust_devnet, kind)
+    tx = _tx(trust_chain, kind)
     tx["r"] = hex(int(tx["r"], 16) ^ 1)
     err = fails(Check.TX_SIGNATURE, verify_transaction, _rehash(tx), CHAIN)
     assert "recover" in err.message
 
 
-def test_changed_from_is_the_signature_check(trust_devnet: TrustDevnet) -> None:
-    tx = _tx(trust_devnet, "dynamic_fee")
+def test_changed_from_is_the_signature_check(trust_chain: Chain) -> None:
+    tx = _tx(trust_chain, "dynamic_fee")
     tx["from"] = "0x" + "77" * 20
     err = fails(Check.TX_SIGNATURE, verify_transaction, tx, CHAIN)
     assert "not the claimed from" in err.message
 
 
-def test_fields_changed_and_rehashed_recover_someone_else(trust_devnet: TrustDevnet) -> None:
+def test_fields_changed_and_rehashed_recover_someone_else(trust_chain: Chain) -> None:
     """A liar who changes the value and fixes the hash cannot fix the signature."""
-    tx = _tx(trust_devnet, "dynamic_fee")
+    tx = _tx(trust_chain, "dynamic_fee")
     tx["value"] = hex(int(tx["value"], 16) * 1000)
     fails(Check.TX_SIGNATURE, verify_transaction, _rehash(tx), CHAIN)
 
 
-def test_fabricated_hash(trust_devnet: TrustDevnet) -> None:
+def test_fabricated_hash(trust_chain: Chain) -> None:
     """A transaction served for a hash that does not exist: its fields hash elsewhere."""
-    tx = _tx(trust_devnet, "legacy")
+    tx = _tx(trust_chain, "legacy")
     made_up = keccak(b"no such transaction")
     tx["hash"] = "0x" + made_up.hex()
     fails(Check.TX_HASH, verify_transaction, tx, CHAIN, expected_hash=made_up)
 
 
-def test_another_transaction_than_asked(trust_devnet: TrustDevnet) -> None:
-    tx = _tx(trust_devnet, "legacy")
+def test_another_transaction_than_asked(trust_chain: Chain) -> None:
+    tx = _tx(trust_chain, "legacy")
     err = fails(Check.TX_HASH, verify_transaction, tx, CHAIN, expected_hash=b"\x01" * 32)
     assert "asked for" in err.message
 
 
-def test_high_s_is_refused(trust_devnet: TrustDevnet) -> None:
+def test_high_s_is_refused(trust_chain: Chain) -> None:
     """(r, n - s) with the parity flipped is the same signer's signature, but EIP-2
     forbids the high-s form: a malleated copy must not verify."""
-    tx = _tx(trust_devnet, "dynamic_fee")
+    tx = _tx(trust_chain, "dynamic_fee")
     tx["s"] = hex(SECP256K1_N - int(tx["s"], 16))
     tx["yParity"] = tx["v"] = hex(1 - int(tx["yParity"], 16))
     err = fails(Check.TX_SIGNATURE, verify_transaction, _rehash(tx), CHAIN)
     assert "high s" in err.message
 
 
-def test_high_s_legacy(trust_devnet: TrustDevnet) -> None:
-    tx = _tx(trust_devnet, "legacy_pre155")
+def test_high_s_legacy(trust_chain: Chain) -> None:
+    tx = _tx(trust_chain, "legacy_pre155")
     tx["s"] = hex(SECP256K1_N - int(tx["s"], 16))
     tx["v"] = hex(55 - int(tx["v"], 16))  # 27 <-> 28
     fails(Check.TX_SIGNATURE, verify_transaction, _rehash(tx), CHAIN)
 
 
 @pytest.mark.parametrize("kind", ["legacy", "access_list", "dynamic_fee", "blob", "set_code"])
-def test_other_network(trust_devnet: TrustDevnet, kind: str) -> None:
-    err = fails(Check.TX_CHAIN_ID, verify_transaction, _tx(trust_devnet, kind), 1)
+def test_other_network(trust_chain: Chain, kind: str) -> None:
+    err = fails(Check.TX_CHAIN_ID, verify_transaction, _tx(trust_chain, kind), 1)
     assert "31337" in err.message
 
 
-def test_legacy_chain_id_field_must_match_v(trust_devnet: TrustDevnet) -> None:
-    tx = _tx(trust_devnet, "legacy")
+def test_legacy_chain_id_field_must_match_v(trust_chain: Chain) -> None:
+    tx = _tx(trust_chain, "legacy")
     tx["chainId"] = "0x1"
     fails(Check.TX_CHAIN_ID, verify_transaction, tx, CHAIN)
 
@@ -193,9 +192,9 @@ def test_legacy_chain_id_field_must_match_v(trust_devnet: TrustDevnet) -> None:
     ({"hash": "0x12"}, Check.TX_HASH),
     ({"from": None}, Check.TX_FIELDS),
 ])
-def test_malformed_dynamic_fee(trust_devnet: TrustDevnet, edit: dict[str, Any],
+def test_malformed_dynamic_fee(trust_chain: Chain, edit: dict[str, Any],
                                check: Check) -> None:
-    tx = _tx(trust_devnet, "dynamic_fee")
+    tx = _tx(trust_chain, "dynamic_fee")
     tx.update(edit)
     if check is Check.TX_SIGNATURE:  # a liar fixes the hash where the fields allow it
         with contextlib.suppress(TrustError):
@@ -203,14 +202,14 @@ def test_malformed_dynamic_fee(trust_devnet: TrustDevnet, edit: dict[str, Any],
     fails(check, verify_transaction, tx, CHAIN)
 
 
-def test_malformed_per_type(trust_devnet: TrustDevnet) -> None:
-    legacy = _tx(trust_devnet, "legacy")
+def test_malformed_per_type(trust_chain: Chain) -> None:
+    legacy = _tx(trust_chain, "legacy")
     fails(Check.TX_SIGNATURE, verify_transaction, {**legacy, "v": "0x1d"}, CHAIN)
     fails(Check.TX_FIELDS, verify_transaction, {**legacy, "gasPrice": None}, CHAIN)
-    blob = _tx(trust_devnet, "blob")
+    blob = _tx(trust_chain, "blob")
     fails(Check.TX_FIELDS, verify_transaction, {**blob, "to": None}, CHAIN)
     fails(Check.TX_FIELDS, verify_transaction, {**blob, "blobVersionedHashes": ["0x01"]}, CHAIN)
-    auth = _tx(trust_devnet, "set_code")
+    auth = _tx(trust_chain, "set_code")
     broken = clone(auth)
     del broken["authorizationList"][0]["nonce"]
     fails(Check.TX_FIELDS, verify_transaction, broken, CHAIN)
@@ -220,8 +219,8 @@ def test_malformed_per_type(trust_devnet: TrustDevnet) -> None:
     fails(Check.TX_FIELDS, verify_transaction, [legacy], CHAIN)
 
 
-def test_input_may_be_called_data(trust_devnet: TrustDevnet) -> None:
-    tx = _tx(trust_devnet, "logs")
+def test_input_may_be_called_data(trust_chain: Chain) -> None:
+    tx = _tx(trust_chain, "logs")
     tx["data"] = tx.pop("input")
     verify_transaction(tx, CHAIN)
 
@@ -234,10 +233,10 @@ junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(KINDS), data=st.data())
-def test_any_damage_is_a_trust_error(trust_devnet: TrustDevnet, kind: str, data: st.DataObject) -> None:
+def test_any_damage_is_a_trust_error(trust_chain: Chain, kind: str, data: st.DataObject) -> None:
     """Whatever an upstream sends, the outcome is a verdict or a TrustError: never a
     KeyError, ValueError, IndexError or TypeError escaping."""
-    tx = clone(_cached(trust_devnet, kind))
+    tx = clone(_cached(trust_chain, kind))
     for _ in range(data.draw(st.integers(1, 3))):
         key = data.draw(st.sampled_from(sorted(tx)))
         if data.draw(st.booleans()):
@@ -251,7 +250,7 @@ def test_any_damage_is_a_trust_error(trust_devnet: TrustDevnet, kind: str, data:
 _CACHE: dict[str, dict[str, Any]] = {}
 
 
-def _cached(devnet: TrustDevnet, kind: str) -> dict[str, Any]:
+def _cached(devnet: Chain, kind: str) -> dict[str, Any]:
     if kind not in _CACHE:
         _CACHE[kind] = _tx(devnet, kind)
     return _CACHE[kind]

@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie.hexary import HexaryTrie
 
-from bizra_bench.trust_seed import TrustDevnet
 from bizra_node.validation.trust import (
     EMPTY_TRIE_ROOT,
     decode_receipt,
@@ -20,6 +19,8 @@ from bizra_node.validation.trust import (
     trie_root,
     withdrawals_root,
 )
+
+from .conftest import Chain
 
 values = st.binary(min_size=1, max_size=120)
 
@@ -51,10 +52,10 @@ def test_empty_root() -> None:
 
 
 @pytest.mark.parametrize("count", [1, 100, 1000])
-def test_real_blocks_with_the_library(trust_devnet: TrustDevnet, count: int) -> None:
-    number = trust_devnet.manifest.big_blocks[count]
-    block = trust_devnet.block(number)
-    receipts = trust_devnet.call("eth_getBlockReceipts", hex(number))
+def test_real_blocks_with_the_library(trust_chain: Chain, count: int) -> None:
+    number = trust_chain.manifest.big_blocks[count]
+    block = trust_chain.block(number)
+    receipts = trust_chain.call("eth_getBlockReceipts", hex(number))
     txs = [decode_transaction(tx).encoding for tx in block["transactions"]]
     rcs = [decode_receipt(r).encoding for r in receipts]
     assert len(txs) == len(rcs) == count
