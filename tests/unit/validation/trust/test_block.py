@@ -144,12 +144,12 @@ FORGED = "0x" + "cd" * 32
 
 
 @pytest.mark.parametrize("number", ["mixed", 100])
-def test_a_served_transaction_hash_must_be_the_computed_one(trust_devnet: TrustDevnet,
+def test_a_served_transaction_hash_must_be_the_computed_one(trust_chain: Chain,
                                                              number: Any) -> None:
     """The root proves the fields, not the hash written beside them: every type (the
     mixed block holds legacy, 2930, 1559, 4844 and 7702) is checked, the last one too."""
-    m = trust_devnet.manifest
-    block, receipts = _block(trust_devnet, m.mixed_block if number == "mixed"
+    m = trust_chain.manifest
+    block, receipts = _block(trust_chain, m.mixed_block if number == "mixed"
                              else m.big_blocks[number])
     for i in (0, len(block["transactions"]) - 1):
         forged = clone(block)
@@ -165,8 +165,8 @@ def test_a_served_transaction_hash_must_be_the_computed_one(trust_devnet: TrustD
 
 @pytest.mark.parametrize("where", ["receipt", "log"])
 def test_a_receipt_or_log_transaction_hash_must_be_the_computed_one(
-        trust_devnet: TrustDevnet, where: str) -> None:
-    block, receipts = _block(trust_devnet, trust_devnet.manifest.big_blocks[100])
+        trust_chain: Chain, where: str) -> None:
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[100])
     i, logged = next((i, r) for i, r in enumerate(receipts) if r["logs"])
     if where == "receipt":
         logged["transactionHash"] = FORGED
