@@ -13,7 +13,9 @@ import pytest
 from tests.conftest import Devnet
 from tests.e2e.test_serve import start_server, stop_server
 
-RATE, BURST = 20, 20
+RATE, BURST = 5, 20
+"""A slow refill: what one address gets back while a loaded machine sends a request
+(tens of ms each) stays far below a fresh address's burst."""
 CALL = b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}'
 
 
@@ -47,5 +49,10 @@ def test_a_forged_first_line_does_not_escape_the_limit(proxied: str) -> None:
         assert answered >= BURST // 2
         # the proxy's line names the client: another client behind it has its own allowance
         assert _post(http, proxied, ["198.51.100.1", "203.0.113.10"]) == 200
-        # a forged line of garbage changes nothing either
-        assert _post(http, proxied, ["garbage", "203.0.113.9, 127.0.0.1"]) == 429
+        # a forged line of garbage changes nothing either: its requests spend what is left
+        # of 203.0.113.9's allowance (its refill), not a fresh burst of their own
+        start = time.monotonic()
+        garbage = sum(_post(http, proxied, ["garbage", "203.0.113.9, 127.0.0.1"]) == 200
+                      for _ in range(BURST))
+        elapsed = time.monotonic() - start
+        assert garbage <= RATE * elapsed + 2 < BURST, f"{garbage} in {elapsed:.2f} s"
