@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from aiohttp import web
 
-__all__ = ["http_to_asgi", "scripted_upstream"]
+__all__ = ["http_to_asgi", "scripted_upstream", "serving"]
 
 Script = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -19,13 +19,19 @@ async def scripted_upstream(script: Script) -> AsyncIterator[str]:
     ``script``; yields its URL."""
     app = web.Application()
     app.router.add_post("/", script)
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """``app`` served on a free loopback port (yielded) until the block ends."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr,no-any-return]
     finally:
         await runner.cleanup()
 

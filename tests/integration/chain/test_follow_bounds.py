@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bizra_node.chain.bounds import BOUNDS
 from tests.integration.chain.test_follow import following, until
-from tests.support.servers import scripted_upstream
+from tests.support.servers import scripted_upstream, serving
 
 HEADER = {"number": "0x10", "hash": "0x" + "ab" * 32, "parentHash": "0x" + "cd" * 32,
           "gasLimit": "0x1c9c380", "gasUsed": "0x0", "timestamp": "0x6560a1b0"}
@@ -44,16 +44,11 @@ async def pushing(items: list[bytes]) -> AsyncIterator[tuple[str, list[int]]]:
 
     app = web.Application()
     app.router.add_get("/", ws)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"ws://127.0.0.1:{port}", connections
-    finally:
-        done.set()
-        await runner.cleanup()
+    async with serving(app) as port:
+        try:
+            yield f"ws://127.0.0.1:{port}", connections
+        finally:
+            done.set()
 
 
 def note(result: Any) -> bytes:
