@@ -1,6 +1,6 @@
 """Every metric the node exports, declared in one place with bounded labels.
 
-``NodeMetrics`` is built once per worker by ``app.py`` and passed to each
+``NodeMetrics`` is built once per worker by ``app/`` and passed to each
 component; components count into it on their hot paths (cheap primitives from
 ``stats.py``). The exporter publishes it to Prometheus off the request path.
 Gauges say how they combine over workers (``aggregate``, default ``sum``); every
