@@ -53,6 +53,7 @@ from ..settings import Settings, shown_url
 from ..store import Store
 from ..tuning import HARNESS, TUNING, Harness, Tuning
 from ..validation import (
+    INCIDENT_REASONS,
     ChainView,
     Check,
     FilterService,
@@ -276,6 +277,8 @@ class Network:
                                                     "redis": self.cache.ready}
         if self.consensus is not None:
             self.ready_checks["beacon"] = self.consensus.ready
+        metrics.anchor_incidents.preset(*((reason,) for reason in INCIDENT_REASONS))
+        metrics.anchor_incident.preset(())
         self.chain.anchors.add_incident_listener(self._anchor_incident)
         self.ready_checks["anchor"] = self._anchor_ready
         self.reorgs = Reorgs(settings, self.chain, self.cache, metrics, store)

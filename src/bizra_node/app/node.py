@@ -43,7 +43,6 @@ from ..security import CHANGED, KeyHasher, KeyRing, RateLimiter, key_channel
 from ..settings import Settings
 from ..store import Store
 from ..tuning import HARNESS, TUNING, Harness, Tuning
-from ..validation import INCIDENT_REASONS
 from .config_file import load_networks
 from .configs import guard_config, limiter_config, redis_config, store_config
 from .network import Edge, Network
@@ -146,15 +145,16 @@ class Node:
         self.settings = settings
         self.tuning = tuning
         t, h = tuning, harness
-        self.metrics = NodeMetrics()
+        several = networks is not None and len(networks) > 1
+        self.metrics = NodeMetrics(networks=several)  # several: a `network` label
         self.store = (Store(store_config(settings, t), self.metrics) if settings.db_enabled
                       else None)
         self.security = Security(settings, t, self.metrics, self.store)
         cors = CorsPolicy(settings.cors_origins)
         edge = Edge(cors=cors, guard=self.security.guard, ring=self.security.ring)
-        several = networks is not None and len(networks) > 1
         self.networks = [
-            Network(s, self.metrics, self.store, edge=edge, tuning=t, harness=h,
+            Network(s, self.metrics.for_network(s.bizra_network_id) if several
+                    else self.metrics, self.store, edge=edge, tuning=t, harness=h,
                     default=i == 0, name_prefix=f"{s.bizra_network_id}/" if several else "")
             for i, s in enumerate(networks or (settings,))]
         default = self.networks[0]
@@ -174,8 +174,6 @@ class Node:
         self.follower = default.follower
         self.hub = default.hub
         self.rpc = default.rpc
-        self.metrics.anchor_incidents.preset(*((reason,) for reason in INCIDENT_REASONS))
-        self.metrics.anchor_incident.preset(())
         ready_checks: dict[str, ReadyCheck] = {}
         if not several:  # one network: its checks are the node's, as they always were
             ready_checks.update(default.ready_checks)

@@ -255,3 +255,27 @@ async def test_a_network_whose_upstreams_are_down_does_not_touch_the_others(
             "valid"] is True
         resp = await client.post("/api/v1/5/validate/transaction", json={"txHash": tx_a})
         assert resp.status_code == 503
+
+
+async def test_metrics_carry_the_network(net_a: Devnet, net_b: Devnet) -> None:
+    tx_a, tx_b = net_a.manifest.eip1559_tx, net_b.manifest.eip1559_tx
+    async with two_networks(*networks(net_a.url, net_b.url)) as (node, client):
+        for _ in range(2):
+            await validate(client, "/api/v1/validate/transaction", {"txHash": tx_a})
+            await validate(client, f"/api/v1/{B}/validate/transaction", {"txHash": tx_b})
+        assert node.network(A).upstreams.names == [f"{A}/{net_a.url}"]
+        assert node.network(B).upstreams.names == [f"{B}/{net_b.url}"]
+        hits = dict(node.metrics.cache_hits.items())
+        assert hits[("l1", "transaction", str(A))] >= 1
+        assert hits[("l1", "transaction", str(B))] >= 1
+        assert node.network(B).metrics.cache_hits.get(("l1", "transaction")) == \
+            hits[("l1", "transaction", str(B))]
+        lines = (await client.get("/metrics")).text.splitlines()
+        assert any(line.startswith("cache_hits_total{") and f'network="{B}"' in line
+                   and 'tier="l1"' in line for line in lines)
+        assert any(line.startswith("upstream_calls_total{") and f'network="{B}"' in line
+                   and f'upstream="{B}/{net_b.url}"' in line for line in lines)
+        assert not any(line.startswith("api_requests_total{") and "network=" in line
+                       for line in lines)  # the node's own metrics have no network
+        summary = (await client.get("/api/metrics")).json()
+        assert summary["cache"]["hit_rate"] > 0  # summed over the networks
