@@ -6,8 +6,7 @@ network whose upstreams are down leaves the others' answers and readiness alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,10 @@ import httpx
 import pytest
 
 from bizra_node.api import ASGIApp
-from bizra_node.app import Node
 from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
 from bizra_node.settings import Settings
 from bizra_node.validation.headers import Reorg
-from tests.conftest import FOLLOW_HEADS, Devnet, make_settings
+from tests.conftest import FOLLOW_HEADS, Devnet, make_settings, running_node
 from tests.support.asgi_ws import asgi_websocket
 from tests.support.postgres import SHARED_DSN, scratch_database
 from tests.support.redis_server import RedisServer
@@ -56,16 +54,10 @@ def redis_url() -> Iterator[str]:
         server.cleanup()
 
 
-@asynccontextmanager
-async def two_networks(*settings: Settings) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
-    node = Node(settings[0], networks=settings)
-    await node.start()
-    try:
-        transport = httpx.ASGITransport(app=ASGIApp(node))
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
-            yield node, client
-    finally:
-        await node.stop()
+def two_networks(*settings: Settings) -> Any:
+    """A started node serving ``settings``' networks (the first the default), and its
+    client."""
+    return running_node(settings[0], networks=settings)
 
 
 def networks(url_a: str, url_b: str, **common: Any) -> tuple[Settings, Settings]:
