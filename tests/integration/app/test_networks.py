@@ -271,3 +271,24 @@ async def test_metrics_carry_the_network(net_a: Devnet, net_b: Devnet) -> None:
                        for line in lines)  # the node's own metrics have no network
         summary = (await client.get("/api/metrics")).json()
         assert summary["cache"]["hit_rate"] > 0  # summed over the networks
+
+
+async def test_batches_and_resources_choose_their_network(net_a: Devnet, net_b: Devnet) -> None:
+    tx_a, tx_b = net_a.manifest.eip1559_tx, net_b.manifest.eip1559_tx
+    async with two_networks(*networks(net_a.url, net_b.url)) as (_node, client):
+        for path, body in [("/api/v1/validate/transactions",
+                            {"txHashes": [tx_b, tx_a], "networkId": B}),
+                           (f"/api/v1/{B}/validate/transactions", {"txHashes": [tx_b, tx_a]})]:
+            for _ in range(2):  # then from the cache
+                results = (await validate(client, path, body))["results"]
+                assert [(r["data"]["networkId"], r["data"]["valid"]) for r in results] == [
+                    (B, True), (B, False)], path
+        account = net_b.manifest.accounts[0]
+        for path, network in [(f"/api/v1/addresses/{account}", A),
+                              (f"/api/v1/{B}/addresses/{account}", B)]:
+            resp = await client.get(path)
+            assert resp.status_code == 200 and resp.json()["data"]["networkId"] == network
+        answer = await validate(client, "/api/v1/validate/block",
+                                {"blockNumber": 1, "networkId": B})
+        assert answer["data"]["hash"] == rpc(net_b.url, "eth_getBlockByNumber",
+                                             ["0x1", False])["hash"]
