@@ -53,6 +53,11 @@ NETWORK_KEYS = frozenset({
 """Settings a ``[[networks]]`` table may set for its network alone."""
 
 _OWN = frozenset({"chain_id", "upstreams", "default"})
+CHAIN_SPECIFIC = frozenset({"anchor_checkpoint", "beacon_api_urls", "beacon_checkpoint",
+                            "beacon_network"})
+"""Settings whose values name one chain's blocks or beacon chain: with a file, only a
+network's table may set them (the environment or the top level would give every network
+the same anchor, one chain's)."""
 _NODE_ONLY = frozenset({"bizra_network_id", "bizra_node_url"})
 """Top-level keys that belong to a network: refused at the top with networks given."""
 _LISTS = frozenset({"upstreams", "beacon_api_urls", "head_follow_ws"})
@@ -123,8 +128,16 @@ def networks_from(doc: Mapping[str, Any], path: str, *, serving: bool = False,
         if key in _NODE_ONLY:
             raise SettingsError(f"{path}: {key} belongs in a [[networks]] table "
                                 "(chain_id, upstreams)")
+        if key in CHAIN_SPECIFIC:
+            raise SettingsError(f"{path}: {key} names one chain's anchor: set it in that "
+                                "network's [[networks]] table")
         if key.upper() not in env:  # the environment overrides the file
             top[key] = _setting_value(path, key, value)
+    for key in sorted(CHAIN_SPECIFIC):
+        if env.get(key.upper(), "").strip():
+            raise SettingsError(f"{key.upper()} is set in the environment, but with a "
+                                f"configuration file ({path}) each network has its own "
+                                f"anchor: set {key} in that network's [[networks]] table")
     tables = doc.get("networks")
     if not isinstance(tables, list) or not tables:
         raise SettingsError(f"{path}: no network: add at least one [[networks]] table with "

@@ -124,6 +124,10 @@ def test_each_network_but_the_default_has_a_heads_file_of_its_own(tmp_path: Path
     ("[[networks]]\nchain_id = 10\nupstreams = ['http://x:1']\nttl_final = [1]\n",
      "networks[0].ttl_final: a single value"),
     ("[[networks\nchain_id = 10\n", "not valid TOML"),
+    ('anchor_checkpoint = "1:0x' + "ab" * 32 + '"\n' + TWO,
+     "anchor_checkpoint names one chain's anchor"),
+    ('beacon_api_urls = ["http://beacon:5052"]\n' + TWO,
+     "beacon_api_urls names one chain's anchor"),
 ])
 def test_a_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, said: str) -> None:
     assert said in refusal(tmp_path, text)
@@ -144,3 +148,16 @@ def test_serve_with_a_bad_file_exits_with_its_message(tmp_path: Path,
 def test_the_example_file_loads() -> None:
     networks = load_networks(path=str(ROOT / "bizra-node.example.toml"))
     assert len(networks.chain_ids) >= 2
+
+
+def test_an_anchor_in_the_environment_is_refused_with_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEACON_API_URLS", "http://beacon:5052")
+    assert "BEACON_API_URLS is set in the environment" in refusal(tmp_path, TWO)
+
+
+def test_each_network_has_its_own_anchor(tmp_path: Path) -> None:
+    pinned = "5:0x" + "ab" * 32
+    text = TWO + f'anchor_checkpoint = "{pinned}"\n'
+    default, other = load_networks(path=write(tmp_path, text)).settings
+    assert (default.anchor_checkpoint, other.anchor_checkpoint) == ("", pinned)
