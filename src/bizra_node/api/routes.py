@@ -95,6 +95,8 @@ class Routes:
         if operations:
             self.routes += [Route("/health", ("GET",), self.health, hit=self.health_now),
                             Route("/ready", ("GET",), self.ready)]
+            if self._networks:  # one network's readiness, for a balancer per network
+                self.routes.append(Route("/ready/{chainId}", ("GET",), self.ready_network))
         if bench_endpoints:  # the ceiling the hit path is measured against takes this lane too
             self.routes.append(Route("/_bench/constant", ("GET", "POST"), self.constant,
                                      hit=self.constant_now))
@@ -256,6 +258,21 @@ class Routes:
             data["networks"] = networks
         body = _encode({"success": ready, "data": data,
                         "meta": {"requestId": req.request_id}})
+        return Response(200 if ready else 503, body)
+
+    async def ready_network(self, req: Request) -> Response:
+        """GET /ready/{chainId}: the node's own checks and that network's; 503 unless
+        all pass (another network's upstreams being down does not count)."""
+        param = req.param
+        network = int(param) if is_uint(param) and len(param) < 20 else None
+        if network is None or network not in self._networks:
+            raise unknown_network(param[:20], self._networks)
+        checks = await run_checks(self._ready_checks)
+        report = (await run_checks({param: self._networks[network]}))[param]
+        ready = all(c.get("ok") for c in checks.values()) and bool(report.get("ok"))
+        data = {"status": "ready" if ready else "not_ready", "checks": checks,
+                "network": report}
+        body = _encode({"success": ready, "data": data, "meta": {"requestId": req.request_id}})
         return Response(200 if ready else 503, body)
 
 

@@ -247,6 +247,15 @@ async def test_a_network_whose_upstreams_are_down_does_not_touch_the_others(
             "valid"] is True
         resp = await client.post("/api/v1/5/validate/transaction", json={"txHash": tx_a})
         assert resp.status_code == 503
+        # one network's readiness, for a balancer per network
+        for network, status in ((A, 200), (B, 200), (5, 503)):
+            resp = await client.get(f"/ready/{network}")
+            assert resp.status_code == status, resp.text
+            assert resp.json()["data"]["network"]["ok"] is (status == 200)
+        for bad in ("7", "x"):
+            resp = await client.get(f"/ready/{bad}")
+            assert resp.status_code == 400
+            assert resp.json()["error"]["details"]["reason"] == "unsupported_network"
 
 
 async def test_metrics_carry_the_network(net_a: Devnet, net_b: Devnet) -> None:
