@@ -301,3 +301,30 @@ async def test_batches_and_resources_choose_their_network(net_a: Devnet, net_b: 
                                 {"blockNumber": 1, "networkId": B})
         assert answer["data"]["hash"] == rpc(net_b.url, "eth_getBlockByNumber",
                                              ["0x1", False])["hash"]
+
+
+async def test_subscriptions_follow_their_own_network() -> None:
+    fresh_a = next(gen_a := _devnet(A))
+    fresh_b = next(gen_b := _devnet(B))
+    try:
+        settings = networks(fresh_a.url, fresh_b.url, **FOLLOW_HEADS)
+        async with two_networks(*settings) as (node, _client):
+            for network in node.networks:
+                await network.follower.settled()
+            async with asgi_websocket(ASGIApp(node), path=f"/rpc/{B}") as ws:
+                await ws.send({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                               "params": ["newHeads"]})
+                sub = (await ws.recv())["result"]
+                rpc(fresh_a.url, "anvil_mine", ["0x3"])  # network A's blocks: not B's heads
+                rpc(fresh_b.url, "anvil_mine", ["0x1"])
+                note = await ws.recv()
+                assert note["params"]["subscription"] == sub
+                head = note["params"]["result"]
+                assert head["hash"] == rpc(fresh_b.url, "eth_getBlockByNumber",
+                                           [head["number"], False])["hash"]
+                with pytest.raises(TimeoutError):  # nothing of A's three blocks follows
+                    async with asyncio.timeout(0.5):
+                        await ws.recv()
+    finally:
+        for gen in (gen_a, gen_b):
+            gen.close()
