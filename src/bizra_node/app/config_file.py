@@ -3,18 +3,8 @@
 Read from ``--config PATH`` (``serve`` puts it in BIZRA_CONFIG for its workers) or
 BIZRA_CONFIG. Its top-level keys are settings by their lower-case names
 (``redis_url = "redis://..."``), each overridden by its environment variable when that
-is set; each ``[[networks]]`` table is one network::
-
-    [[networks]]
-    chain_id = 31337
-    upstreams = ["http://127.0.0.1:8545"]
-    default = true
-
-    [[networks]]
-    chain_id = 10
-    upstreams = ["http://127.0.0.1:9545"]
-    finality_depth = 10
-    rate_limit_rpc_costs = { eth_getLogs = 20 }
+is set; each ``[[networks]]`` table is one network (``bizra-node.example.toml`` at the
+repository's root is a commented file).
 
 A network's table names its chain id and upstreams and may set the per-network
 settings of :data:`NETWORK_KEYS` (anchor, finality, TTLs, /rpc costs, heads): those
