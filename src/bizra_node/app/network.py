@@ -10,7 +10,6 @@ are down leaves the others' answers alone. What is shared (metrics, the store, t
 guard, the dispatcher) is the node's (node.py).
 """
 
-
 from __future__ import annotations
 
 import contextlib
