@@ -177,7 +177,9 @@ class Routes:
     # validation, so a hit proves the input valid. Anything else declines (None).
     def hit_transaction(self, req: Request) -> Response | None:
         body: TransactionRequest = req.input
-        answer = self._service(body.networkId).transaction_hit(body.txHash)
+        network = body.networkId  # (inline, not _service: this is the hit path)
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.transaction_hit(body.txHash)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
@@ -185,12 +187,16 @@ class Routes:
         number = body.blockNumber
         if type(number) is not int or number < 0:
             return None
-        answer = self._service(body.networkId).block_hit(str(number))
+        network = body.networkId
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.block_hit(str(number))
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
         body: AddressRequest = req.input
-        answer = self._service(body.networkId).address_hit(body.address)
+        network = body.networkId
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.address_hit(body.address)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def health_now(self, req: Request) -> Response:
