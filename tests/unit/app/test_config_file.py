@@ -161,3 +161,19 @@ def test_each_network_has_its_own_anchor(tmp_path: Path) -> None:
     text = TWO + f'anchor_checkpoint = "{pinned}"\n'
     default, other = load_networks(path=write(tmp_path, text)).settings
     assert (default.anchor_checkpoint, other.anchor_checkpoint) == ("", pinned)
+
+
+def test_a_file_of_one_network_is_a_one_network_node(tmp_path: Path) -> None:
+    from bizra_node.app import Node
+
+    text = "[[networks]]\nchain_id = 10\nupstreams = ['http://127.0.0.1:9']\n"
+    networks = load_networks(path=write(tmp_path, text))
+    settings = networks.default.model_copy(update={"db_enabled": False})
+    node = Node(settings, networks=(settings,))
+    assert [n.chain_id for n in node.networks] == [10]
+    assert node.upstreams.names == ["http://127.0.0.1:9"]  # no chain id before it
+    assert "network" not in node.metrics.cache_hits.labelnames
+    paths = {r.path for r in node.dispatcher.router.routes}
+    assert {"/rpc", "/rpc/10", "/api/v1/validate/transaction",
+            "/api/v1/10/validate/transaction", "/api/v1/10/validations"} <= paths
+    assert "/ready/{chainId}" not in paths
