@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -155,10 +155,12 @@ def split_tuning(values: dict[str, Any]) -> tuple[dict[str, Any], Tuning]:
 
 @asynccontextmanager
 async def running_node(settings: Settings, *, tuning: Tuning = TUNING,
-                       harness: Harness = HARNESS) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
+                       harness: Harness = HARNESS, networks: Sequence[Settings] | None = None,
+                       ) -> AsyncIterator[tuple[Node, httpx.AsyncClient]]:
     """A started Node and an HTTP client bound to its ASGI app (in-process); ``tuning``
-    and ``harness``: other internal constants or benchmark switches (``tuned``)."""
-    node = Node(settings, tuning=tuning, harness=harness)
+    and ``harness``: other internal constants or benchmark switches (``tuned``);
+    ``networks``: the settings of each network it serves (the default first)."""
+    node = Node(settings, tuning=tuning, harness=harness, networks=networks)
     await node.start()
     try:
         transport = httpx.ASGITransport(app=ASGIApp(node))

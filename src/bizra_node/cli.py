@@ -12,9 +12,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from .settings import Settings, SettingsError, describe_settings, load_settings
+from .settings import Settings, SettingsError, describe_settings
+
+if TYPE_CHECKING:
+    from .app.config_file import Networks
+
+CONFIG_ENV = "BIZRA_CONFIG"
+"""The configuration file's variable (bizra_node.app.config_file.CONFIG_ENV)."""
 
 __all__ = ["main"]
 
@@ -91,9 +97,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("_RJEM_MALLOC_CONF", GRANIAN_MALLOC_CONF)
     from .server import PortUnavailable
 
-    settings = _load_settings(serving=True)
-    if settings is None:
+    if args.config:  # the workers read it too
+        os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    networks = _load_networks(serving=True)
+    if networks is None:
         return 2
+    settings = networks.default
     if settings.db_enabled and (problem := _data_dir_problem(settings)):
         print(problem, file=sys.stderr)
         return 2
@@ -107,16 +116,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         _check_ports(settings, host, port,
                      None if settings.upstream_urls else args.devnet_port)
-        return _serve(args, settings, host, port)
+        return _serve(args, settings, host, port, networks.chain_ids)
     except (PortUnavailable, DevnetFailed) as exc:
         print(str(exc), file=sys.stderr)
         return 1
 
 
-def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -> int:
+def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int,
+           chain_ids: tuple[int, ...] = ()) -> int:
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
 
+    from .app.config_file import heads_path
     from .observability import (
         MultiprocWriter,
         SupervisorMetrics,
@@ -156,9 +167,12 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
         backpressure = connection_budget(settings.http_max_connections, workers)
         # The workers share the highest head and finalized block any of them has shown
         # through one small file made here, before they start (validation/shared_heads.py).
+        # (one per network: the default network's here, another's beside it)
         try:
             heads_file, heads_made = create_heads_file(settings.heads_file,
                                                        settings.bizra_network_id)
+            for chain_id in chain_ids[1:]:
+                create_heads_file(heads_path(heads_file, chain_id), chain_id)
         except (HeadsFileError, OSError) as exc:
             print(f"heads file: {exc}", file=sys.stderr)
             return 2
@@ -206,6 +220,8 @@ def _serve(args: argparse.Namespace, settings: Settings, host: str, port: int) -
         if metrics_dir:
             remove_directory(metrics_dir, made)
         if heads_file:
+            for chain_id in chain_ids[1:]:
+                remove_heads_file(heads_path(heads_file, chain_id), False)
             remove_heads_file(heads_file, heads_made)
         if given_heads is None:  # as it was: the file is gone
             os.environ.pop("HEADS_FILE", None)
@@ -316,10 +332,21 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 
 def _load_settings(*, serving: bool = False) -> Settings | None:
-    """The settings, or None once each bad one is said (named, never with its value);
-    ``serving``: with what only the node needs (a command needs only what it uses)."""
+    """The settings (the default network's, with a configuration file: its top-level
+    keys hold what the commands use), or None once each bad one is said (named, never
+    with its value); ``serving``: with what only the node needs (a command needs only
+    what it uses)."""
+    networks = _load_networks(serving=serving)
+    return None if networks is None else networks.default
+
+
+def _load_networks(*, serving: bool = False) -> Networks | None:
+    """The networks to serve (the configuration file's, else the environment's one), or
+    None once each bad setting is said."""
+    from .app.config_file import load_networks
+
     try:
-        return load_settings(serving=serving)
+        return load_networks(serving=serving)
     except SettingsError as exc:
         for line in str(exc).splitlines():
             print(f"bad setting: {line}", file=sys.stderr)
@@ -467,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the node (granian)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="settings (environment variables):\n" + describe_settings())
+    serve.add_argument("--config", default="", metavar="PATH",
+                       help="the configuration file (bizra-node.toml: the networks to serve, "
+                       f"and settings; also {CONFIG_ENV}); the environment overrides its "
+                       "settings")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--workers", type=int, default=0)

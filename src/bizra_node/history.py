@@ -52,6 +52,8 @@ class HistoryQuery:
     """Keyset position (validated_at µs, id) from a cursor: rows strictly older."""
     reorged: bool | None = None
     """True: only validations a reorg made obsolete; False: only those standing."""
+    network_id: int | None = None
+    """Only validations on this network (chain id); None: every network's."""
 
 
 class Reorged(msgspec.Struct, rename="camel"):

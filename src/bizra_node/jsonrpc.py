@@ -83,7 +83,7 @@ class RpcError:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RpcLimits:
     """The limits of the node's JSON-RPC endpoint (/rpc over HTTP and WebSocket), in
-    one place; app.py builds them from the RPC_* and WS_* settings. Each is answered
+    one place; app/ builds them from the RPC_* and WS_* settings. Each is answered
     with its own JSON-RPC error (README, "JSON-RPC endpoint")."""
 
     max_batch: int = 1000

@@ -12,11 +12,11 @@ from .http import Request, Response
 from .keepalive import Keepalive
 from .observe import MetricsEndpoints
 from .openapi import openapi_document, openapi_routes
-from .routes import ReadyCheck, Routes
+from .routes import ReadyCheck, Routes, network_not_found, run_checks
 from .routing import FastHandler, Handler, Route, Router
 from .rpc import DEFAULT_COSTS, RpcAnswerer, RpcRoute
 from .rsgi import RSGIApp
-from .ws import RpcSocket, WebSocketEndpoint
+from .ws import RpcSocket, WebSocketEndpoint, WebSocketRoutes
 from .ws_guard import QUERY_KEY, SocketGuard
 
 __all__ = [
@@ -44,10 +44,13 @@ __all__ = [
     "RpcSocket",
     "SocketGuard",
     "WebSocketEndpoint",
+    "WebSocketRoutes",
     "error_body",
+    "network_not_found",
     "ok_body",
     "ok_parts",
     "ok_value",
     "openapi_document",
     "openapi_routes",
+    "run_checks",
 ]

@@ -38,11 +38,12 @@ class ASGIApp:
             await self._lifespan(receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.node.websocket
+        endpoints = self.node.websocket
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        if endpoint is None or not endpoint.accepts(scope["path"]):
+        endpoint = endpoints.route(scope["path"]) if endpoints is not None else None
+        if endpoint is None:
             await send({"type": "websocket.close", "code": 1008})  # before accept: 403
             return
         raw = scope.get("headers") or []

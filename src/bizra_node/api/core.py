@@ -42,7 +42,7 @@ from .cors import CorsPolicy
 from .envelope import bare_error_body, error_body
 from .guard import DEFER, Guard
 from .http import UNPARSED, Request, Response
-from .routing import Route, Router
+from .routing import Handler, Route, Router
 
 __all__ = ["Dispatcher"]
 
@@ -69,8 +69,8 @@ class Dispatcher:
     def __init__(self, routes: Iterable[Route], max_body: int,
                  metrics: NodeMetrics | None = None, *, deadline: float | None = None,
                  guard: Guard | None = None, body_timeout: float | None = None,
-                 cors: CorsPolicy | None = None) -> None:
-        self.router = Router(routes)
+                 cors: CorsPolicy | None = None, not_found: Handler | None = None) -> None:
+        self.router = Router(routes, not_found)
         self.cors = cors if cors is not None and cors.enabled else None
         """CORS fields for answers under /rpc (RPC_CORS_ORIGINS): the adapters add them
         to every answer as it goes out (cors.py); None: no CORS."""

@@ -2,7 +2,8 @@
 
 Query parameters: kind (transaction | block | address), subject (a tx hash, block
 number or address; its kind is inferred when kind is absent), valid (true | false),
-reorged (true | false: validations whose block a reorg replaced), from / to (ISO 8601
+reorged (true | false: validations whose block a reorg replaced), networkId (a chain id
+the node serves; ``/api/v1/{networkId}/validations`` says it in the path), from / to (ISO 8601
 times; from inclusive, to exclusive; no offset means UTC), limit
 (1..500, default 50), cursor (the nextCursor of the previous page).
 Every malformed parameter is a 400 VALIDATION_ERROR naming the field and the reason.
@@ -10,6 +11,8 @@ Every malformed parameter is a 400 VALIDATION_ERROR naming the field and the rea
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -20,12 +23,14 @@ from ..history import KINDS, MAX_LIMIT, HistoryQuery, HistorySource, decode_curs
 from ..validation import is_uint, parse_address, parse_tx_hash, parse_uint, shown_value
 from .envelope import ok_body
 from .http import Request, Response
-from .routing import Route
+from .inputs import unknown_network
+from .routing import Handler, Route
 
 __all__ = ["HistoryRoutes", "parse_history_query"]
 
 _encode = msgspec.json.Encoder().encode
-_PARAMS = frozenset({"kind", "subject", "valid", "reorged", "from", "to", "limit", "cursor"})
+_PARAMS = frozenset({"kind", "subject", "valid", "reorged", "from", "to", "limit", "cursor",
+                     "networkId"})
 
 
 def _bad(field: str, reason: str, value: object, message: str | None = None) -> ValidationError:
@@ -76,7 +81,9 @@ def _time(field: str, value: str) -> datetime:
         raise _bad(field, "out of range once in UTC (years 1-9999)", value) from None
 
 
-def parse_history_query(query: str) -> HistoryQuery:
+def parse_history_query(query: str, served: Collection[int] | None = None) -> HistoryQuery:
+    """The query of ``query``; ``served``: the networks a ``networkId`` may name (None:
+    any)."""
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False,
                           max_num_fields=len(_PARAMS) + 1)
@@ -108,21 +115,47 @@ def parse_history_query(query: str) -> HistoryQuery:
             raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}", text)
         limit = int(text)
     after = decode_cursor(params["cursor"]) if "cursor" in params else None
+    network = None
+    if "networkId" in params:
+        text = params["networkId"]
+        if not is_uint(text) or len(text) > 19:
+            raise _bad("networkId", "must be a chain id (a decimal integer)", text)
+        network = int(text)
+        if served is not None and network not in served:
+            raise unknown_network(network, served)
     return HistoryQuery(kind=kind, subject=subject, valid=valid, since=since, until=until,
-                        limit=limit, after=after, reorged=reorged)
+                        limit=limit, after=after, reorged=reorged, network_id=network)
 
 
 class HistoryRoutes:
     """The history route over a source (the store's HistoryReader), or none when the
-    store is off: the input is still checked, then the answer is a 503."""
+    store is off: the input is still checked, then the answer is a 503. ``networks``:
+    the chain ids served; with several, each has its own path too
+    (``/api/v1/{networkId}/validations``: that network's alone)."""
 
-    def __init__(self, source: HistorySource | None) -> None:
+    def __init__(self, source: HistorySource | None,
+                 networks: Collection[int] | None = None) -> None:
         self._source = source
+        self._served = frozenset(networks) if networks else None
         self.routes = [Route("/api/v1/validations", ("GET",), self.list_validations,
                              scope="history")]
+        for network in sorted(self._served or ()):
+            self.routes.append(Route(f"/api/v1/{network}/validations", ("GET",),
+                                     self._network_lister(network), scope="history"))
 
     async def list_validations(self, req: Request) -> Response:
-        query = parse_history_query(req.query)
+        return await self._list(parse_history_query(req.query, self._served), req)
+
+    def _network_lister(self, network: int) -> Handler:
+        async def list_network(req: Request) -> Response:
+            query = parse_history_query(req.query, self._served)
+            if query.network_id is not None and query.network_id != network:
+                raise unknown_network(query.network_id, (network,))
+            return await self._list(replace(query, network_id=network), req)
+
+        return list_network
+
+    async def _list(self, query: HistoryQuery, req: Request) -> Response:
         if self._source is None:
             raise StoreUnavailable("the validation history is off on this node (DB_ENABLED)",
                                    {"reason": "store_disabled"})

@@ -13,7 +13,7 @@ say precisely what is wrong with it (on the error path only).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -32,7 +32,7 @@ from .depth import MAX_JSON_DEPTH, too_deep
 from .http import Request
 
 __all__ = ["MAX_BATCH_HASHES", "AddressRequest", "BlockRequest", "TransactionRequest",
-           "TransactionsRequest", "json_input"]
+           "TransactionsRequest", "json_input", "unknown_network"]
 
 T = TypeVar("T")
 
@@ -121,11 +121,22 @@ def _undecodable(body: bytes, exc: Exception) -> ValidationError:
                            {"reason": "malformed_json", "error": str(exc)[:500]})
 
 
-def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
+def unknown_network(requested: int | str, served: Collection[int]) -> ValidationError:
+    """The 400 for a network the node (or this path) does not serve: reason
+    ``unsupported_network``, with the networks it does."""
+    return ValidationError("this node does not serve that network",
+                           {"reason": "unsupported_network", "networkId": requested,
+                            "served": sorted(served)})
+
+
+def json_input(kind: type[T], network_id: int,
+               served: Collection[int] | None = None) -> Callable[[Request], T]:
     """A route's ``parse``: a JSON body of ``kind`` (Content-Type checked, decoded and
-    type-checked by msgspec), whose ``networkId``, when given, is the one served."""
+    type-checked by msgspec), whose ``networkId``, when given, is one of ``served``
+    (the route's handler answers on that network; default: ``network_id`` alone)."""
     decode = msgspec.json.Decoder(kind).decode
     networked = "networkId" in getattr(kind, "__struct_fields__", ())
+    known = frozenset(served) if served is not None else frozenset((network_id,))
 
     def parse(req: Request) -> T:
         if req.header("content-type") != _JSON:  # the common case costs one comparison
@@ -140,10 +151,8 @@ def json_input(kind: type[T], network_id: int) -> Callable[[Request], T]:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise _undecodable(req.body, exc) from None
         requested = body.networkId if networked else None  # type: ignore[attr-defined]
-        if requested is not None and requested != network_id:
-            raise ValidationError("this node does not serve that network",
-                                  {"reason": "unsupported_network", "networkId": requested,
-                                   "served": network_id})
+        if requested is not None and requested != network_id and requested not in known:
+            raise unknown_network(requested, known)
         return body  # type: ignore[no-any-return]
 
     return parse

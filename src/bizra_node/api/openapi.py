@@ -152,6 +152,8 @@ def openapi_document() -> dict[str, Any]:
                 _query("limit", "page size", {"type": "integer", "minimum": 1,
                                               "maximum": 500, "default": 50}),
                 _query("cursor", "nextCursor of the previous page", {"type": "string"}),
+                _query("networkId", "only this network's validations (a chain id the node "
+                       "serves)", {"type": "integer", "minimum": 1}),
             ],
             "responses": {"200": {"description": "{items, nextCursor} in the envelope"},
                           "400": {"description": "VALIDATION_ERROR: a bad filter"},
@@ -179,7 +181,13 @@ def openapi_document() -> dict[str, Any]:
             _guarded(operation, scope)
     return {"openapi": "3.1.0",
             "info": {"title": "BIZRA-NODE0", "version": __version__,
-                     "description": "Validation node for EVM-compatible chains."},
+                     "description": "Validation node for EVM-compatible chains. These "
+                     "paths serve the default network; each network the node serves has "
+                     "them under its chain id too: /api/v1/{networkId}/validate/..., "
+                     "/api/v1/{networkId}/transactions/{hash} (and blocks, addresses, "
+                     "validations), /rpc/{chainId}. A body's networkId picks a served "
+                     "network on the paths without one; another is a 400 "
+                     "(details.reason unsupported_network)."},
             "paths": paths,
             "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES}}
 

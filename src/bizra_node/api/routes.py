@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import msgspec
 
-from ..errors import NodeError
+from ..errors import NodeError, NotFoundError
 from ..observability import NodeMetrics
 from ..validation import (
     Answer,
@@ -26,10 +27,11 @@ from .inputs import (
     TransactionRequest,
     TransactionsRequest,
     json_input,
+    unknown_network,
 )
-from .routing import Route
+from .routing import Handler, Route
 
-__all__ = ["ReadyCheck", "Routes"]
+__all__ = ["ReadyCheck", "Routes", "network_not_found", "run_checks"]
 
 ReadyCheck = Callable[[], Awaitable[dict[str, Any]]]
 """Returns {"ok": bool, ...details}; a check that raises counts as not ok."""
@@ -43,42 +45,65 @@ _ITEM_OK = b'{"success":true,"data":'
 
 
 class Routes:
-    """Handlers bound to one ValidationService; ``routes`` lists them for the router."""
+    """Handlers bound to one ValidationService; ``routes`` lists them for the router.
+
+    ``prefix``: where the validation routes live (``/api/v1`` for the default network,
+    ``/api/v1/{networkId}`` for each network). ``services``: the networks a body's
+    ``networkId`` may choose on these paths (by chain id; default: this service's
+    alone). ``operations``: with /health and /ready (once per node). ``networks``: a
+    node serving several networks: each one's readiness, reported under its chain id
+    (see :meth:`readiness`)."""
 
     def __init__(self, service: ValidationService, *, ready_checks: dict[str, ReadyCheck],
-                 bench_endpoints: bool = False, metrics: NodeMetrics | None = None) -> None:
+                 bench_endpoints: bool = False, metrics: NodeMetrics | None = None,
+                 prefix: str = "/api/v1",
+                 services: Mapping[int, ValidationService] | None = None,
+                 operations: bool = True,
+                 networks: Mapping[int, ReadyCheck] | None = None) -> None:
         self._svc = service
         self._ready_checks = ready_checks
-        self._ready_gauge = metrics.node_ready if metrics is not None else None
+        self._networks = dict(networks or {})
+        self._ready_gauge = metrics.node_ready if metrics is not None and operations else None
         if self._ready_gauge is not None:
             self._ready_gauge.preset(())  # not ready until the first check says so
         network = service.network_id
-        self._parse_batch = json_input(TransactionsRequest, network)
+        self._services = dict(services) if services else {network: service}
+        served = tuple(self._services)
+        self._parse_batch = json_input(TransactionsRequest, network, served)
+        v = prefix
         self.routes: list[Route] = [
-            Route("/api/v1/validate/transactions", ("POST",), self.validate_transactions,
+            Route(f"{v}/validate/transactions", ("POST",), self.validate_transactions,
                   parse=self._parse_batch, cost=self.batch_cost, scope="validate"),
-            Route("/api/v1/validate/transaction", ("POST",), self.validate_transaction,
-                  hit=self.hit_transaction, parse=json_input(TransactionRequest, network),
+            Route(f"{v}/validate/transaction", ("POST",), self.validate_transaction,
+                  hit=self.hit_transaction, parse=json_input(TransactionRequest, network, served),
                   scope="validate"),
-            Route("/api/v1/validate/block", ("POST",), self.validate_block,
-                  hit=self.hit_block, parse=json_input(BlockRequest, network), scope="validate"),
-            Route("/api/v1/validate/address", ("POST",), self.validate_address,
-                  hit=self.hit_address, parse=json_input(AddressRequest, network),
+            Route(f"{v}/validate/block", ("POST",), self.validate_block,
+                  hit=self.hit_block, parse=json_input(BlockRequest, network, served),
                   scope="validate"),
-            Route("/api/v1/validate/block-number", ("GET",), self.block_number,
+            Route(f"{v}/validate/address", ("POST",), self.validate_address,
+                  hit=self.hit_address, parse=json_input(AddressRequest, network, served),
                   scope="validate"),
-            Route("/api/v1/transactions/{hash}", ("GET",), self.get_transaction,
+            Route(f"{v}/validate/block-number", ("GET",), self.block_number,
+                  scope="validate"),
+            Route(f"{v}/transactions/{{hash}}", ("GET",), self.get_transaction,
                   hit=self.hit_get_transaction, scope="validate"),
-            Route("/api/v1/blocks/{number}", ("GET",), self.get_block, hit=self.hit_get_block,
+            Route(f"{v}/blocks/{{number}}", ("GET",), self.get_block, hit=self.hit_get_block,
                   scope="validate"),
-            Route("/api/v1/addresses/{address}", ("GET",), self.get_address,
+            Route(f"{v}/addresses/{{address}}", ("GET",), self.get_address,
                   hit=self.hit_get_address, scope="validate"),
-            Route("/health", ("GET",), self.health, hit=self.health_now),
-            Route("/ready", ("GET",), self.ready),
         ]
+        if operations:
+            self.routes += [Route("/health", ("GET",), self.health, hit=self.health_now),
+                            Route("/ready", ("GET",), self.ready)]
+            if self._networks:  # one network's readiness, for a balancer per network
+                self.routes.append(Route("/ready/{chainId}", ("GET",), self.ready_network))
         if bench_endpoints:  # the ceiling the hit path is measured against takes this lane too
             self.routes.append(Route("/_bench/constant", ("GET", "POST"), self.constant,
                                      hit=self.constant_now))
+
+    def _service(self, requested: int | None) -> ValidationService:
+        """The network a body's ``networkId`` chose (the parse let only served ones by)."""
+        return self._svc if requested is None else self._services[requested]
 
     # --- POST validation ----------------------------------------------------------
     # The input was decoded and checked once by the route's parse (req.input); the
@@ -86,7 +111,8 @@ class Routes:
     # id is spliced in here.
     async def validate_transaction(self, req: Request) -> Response:
         body: TransactionRequest = req.input
-        answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
+        answer = await self._service(body.networkId).transaction_answer(
+            parse_tx_hash(body.txHash))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_transactions(self, req: Request) -> Response:
@@ -95,7 +121,7 @@ class Routes:
         body: TransactionsRequest = req.input
         for i, tx_hash in enumerate(body.txHashes):  # one bad hash: the request's 400
             parse_tx_hash(tx_hash, f"txHashes[{i}]")
-        svc = self._svc
+        svc = self._service(body.networkId)
         items: list[bytes] = []
         misses: dict[int, str] = {}
         for i, tx_hash in enumerate(body.txHashes):
@@ -106,15 +132,16 @@ class Routes:
             else:
                 items.append(b"".join((_ITEM_OK, *answer.parts, b"}")))
         if misses:
-            answered = await asyncio.gather(*(self._batch_item(h) for h in misses.values()))
+            answered = await asyncio.gather(*(self._batch_item(svc, h)
+                                              for h in misses.values()))
             for i, item in zip(misses, answered, strict=True):
                 items[i] = item
         return Response(200, ok_body(b"".join((b'{"results":[', b",".join(items), b"]}")),
                                      req.request_id))
 
-    async def _batch_item(self, tx_hash: str) -> bytes:
+    async def _batch_item(self, svc: ValidationService, tx_hash: str) -> bytes:
         try:
-            answer = await self._svc.transaction_answer(parse_tx_hash(tx_hash))
+            answer = await svc.transaction_answer(parse_tx_hash(tx_hash))
         except NodeError as exc:
             return b"".join((b'{"success":false,"status":', str(exc.http_status).encode(),
                              b',"error":', _encode(exc.to_dict()), b"}"))
@@ -131,12 +158,14 @@ class Routes:
 
     async def validate_block(self, req: Request) -> Response:
         body: BlockRequest = req.input
-        answer = await self._svc.block_answer(parse_block_ref(body.blockNumber))
+        answer = await self._service(body.networkId).block_answer(
+            parse_block_ref(body.blockNumber))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
         body: AddressRequest = req.input
-        answer = await self._svc.address_answer(parse_address(body.address))
+        answer = await self._service(body.networkId).address_answer(
+            parse_address(body.address))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def block_number(self, req: Request) -> Response:
@@ -147,18 +176,27 @@ class Routes:
     # The raw value is looked up as it came: L1 holds only canonical keys that passed
     # validation, so a hit proves the input valid. Anything else declines (None).
     def hit_transaction(self, req: Request) -> Response | None:
-        answer = self._svc.transaction_hit(req.input.txHash)
+        body: TransactionRequest = req.input
+        network = body.networkId  # (inline, not _service: this is the hit path)
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.transaction_hit(body.txHash)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
-        number = req.input.blockNumber
+        body: BlockRequest = req.input
+        number = body.blockNumber
         if type(number) is not int or number < 0:
             return None
-        answer = self._svc.block_hit(str(number))
+        network = body.networkId
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.block_hit(str(number))
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
-        answer = self._svc.address_hit(req.input.address)
+        body: AddressRequest = req.input
+        network = body.networkId
+        svc = self._svc if network is None else self._services[network]
+        answer = svc.address_hit(body.address)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def health_now(self, req: Request) -> Response:
@@ -201,26 +239,60 @@ class Routes:
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the node is ready, and each check's report; kept in ``node_ready``
-        (the node runs this every 15 s too, so an alert sees readiness without a probe)."""
-        checks: dict[str, Any] = {}
-        for name, check in self._ready_checks.items():
-            try:
-                checks[name] = await check()
-            except NodeError as exc:
-                checks[name] = {"ok": False, "error": exc.message}
-            except Exception as exc:  # a readiness probe reports, it never fails
-                checks[name] = {"ok": False, "error": type(exc).__name__}
+        (the node runs this every 15 s too, so an alert sees readiness without a probe).
+        Serving several networks: the node's own checks (database, keys) must pass and
+        at least one network be ready; each network reports under ``networks``, by chain
+        id (one whose upstreams are down is not ready, the others still are)."""
+        checks = await run_checks(self._ready_checks)
         ready = all(c.get("ok") for c in checks.values())
+        if self._networks:
+            networks = await run_checks({str(k): v for k, v in self._networks.items()})
+            checks["networks"] = networks
+            ready = ready and any(n.get("ok") for n in networks.values())
         if self._ready_gauge is not None:
             self._ready_gauge.set(1.0 if ready else 0.0)
         return ready, checks
 
     async def ready(self, req: Request) -> Response:
         ready, checks = await self.readiness()
-        data = {"status": "ready" if ready else "not_ready", "checks": checks}
+        status = "ready" if ready else "not_ready"
+        networks = checks.pop("networks", None)
+        data: dict[str, Any] = {"status": status, "checks": checks}
+        if networks is not None:
+            if ready and not all(n.get("ok") for n in networks.values()):
+                data["status"] = "degraded"  # some network is not: the others serve
+            data["networks"] = networks
         body = _encode({"success": ready, "data": data,
                         "meta": {"requestId": req.request_id}})
         return Response(200 if ready else 503, body)
+
+    async def ready_network(self, req: Request) -> Response:
+        """GET /ready/{chainId}: the node's own checks and that network's; 503 unless
+        all pass (another network's upstreams being down does not count)."""
+        param = req.param
+        network = int(param) if is_uint(param) and len(param) < 20 else None
+        if network is None or network not in self._networks:
+            raise unknown_network(param[:20], self._networks)
+        checks = await run_checks(self._ready_checks)
+        report = (await run_checks({param: self._networks[network]}))[param]
+        ready = all(c.get("ok") for c in checks.values()) and bool(report.get("ok"))
+        data = {"status": "ready" if ready else "not_ready", "checks": checks,
+                "network": report}
+        body = _encode({"success": ready, "data": data, "meta": {"requestId": req.request_id}})
+        return Response(200 if ready else 503, body)
+
+
+async def run_checks(named: Mapping[str, ReadyCheck]) -> dict[str, Any]:
+    """Each readiness check's report; one that raises is reported not ok."""
+    checks: dict[str, Any] = {}
+    for name, check in named.items():
+        try:
+            checks[name] = await check()
+        except NodeError as exc:
+            checks[name] = {"ok": False, "error": exc.message}
+        except Exception as exc:  # a readiness probe reports, it never fails
+            checks[name] = {"ok": False, "error": type(exc).__name__}
+    return checks
 
 
 _IMMUTABLE = ("cache-control", IMMUTABLE)
@@ -242,3 +314,21 @@ def _resource(req: Request, answer: Answer) -> Response:
     if inm and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(","))):
         return Response(304, b"", headers=headers)
     return Response(200, ok_parts(answer.parts, req.request_id), headers=headers)
+
+
+_NETWORK_PATH = re.compile(r"/(?:api/v1|rpc)/([0-9]{1,19})(?:/|$)")
+
+
+def network_not_found(served: Collection[int]) -> Handler:
+    """The answer to a path no route has: a 400 (reason ``unsupported_network``) when
+    it names a network the node does not serve (``/rpc/5``, ``/api/v1/5/...``), else
+    the usual 404."""
+    known = frozenset(served)
+
+    async def not_found(req: Request) -> Response:
+        found = _NETWORK_PATH.match(req.path)
+        if found is not None and int(found.group(1)) not in known:
+            raise unknown_network(int(found.group(1)), known)
+        raise NotFoundError(f"no route for {req.method} {req.path[:200]}")
+
+    return not_found

@@ -119,10 +119,14 @@ class Router:
     """Matches a request to its route: exact paths by one dict lookup, then the
     parameter routes by prefix (the parameter is one non-empty segment)."""
 
-    __slots__ = ("_bad_parameter", "_exact", "_methods", "_not_allowed", "_prefixes", "routes")
+    __slots__ = ("_bad_parameter", "_exact", "_methods", "_not_allowed", "_not_found",
+                 "_prefixes", "routes")
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    def __init__(self, routes: Iterable[Route], not_found: Handler | None = None) -> None:
         self.routes: list[Route] = []
+        self._not_found = (_NOT_FOUND if not_found is None
+                           else _labelled(Route("/", ("*",), not_found), UNMATCHED))
+        """What a path no route has is answered by (a 404 unless told otherwise)."""
         self._exact: dict[tuple[str, str], Route] = {}
         self._prefixes: dict[tuple[str, str], Route] = {}
         """(method, prefix) -> parameter route."""
@@ -177,4 +181,4 @@ class Router:
         for prefix, bad in self._bad_parameter.items():  # /prefix/a/b
             if path.startswith(prefix):
                 return bad if method in self._methods[prefix] else self._not_allowed[prefix]
-        return _NOT_FOUND
+        return self._not_found

@@ -267,23 +267,24 @@ def _encode_answer(req_id: Any, result: Any) -> bytes:
 
 
 class RpcRoute:
-    """POST /rpc (and its CORS preflight). Bodies up to RPC_MAX_BODY_BYTES; a larger
+    """POST /rpc or /rpc/{chainId} (and its CORS preflight). Bodies up to RPC_MAX_BODY_BYTES; a larger
     one is answered with a JSON-RPC error, not the REST envelope."""
 
     def __init__(self, service: RpcService, *, limits: RpcLimits | None = None,
-                 cors: CorsPolicy | None = None, costs: Mapping[str, int] | None = None) -> None:
+                 cors: CorsPolicy | None = None, costs: Mapping[str, int] | None = None,
+                 paths: tuple[str, ...] = ("/rpc",)) -> None:
         self._svc = service
         self.limits = limits or service.limits
         self.answerer = RpcAnswerer(service, self.limits)
         self._cors = cors if cors is not None and cors.enabled else None
         self._max_response = self.limits.max_response
         self.costs = dict(DEFAULT_COSTS if costs is None else costs)
-        self.routes = [
-            Route("/rpc", ("POST",), self.handle, hit=self.hit, parse=self.parse,
+        self.routes = [route for path in paths for route in (
+            Route(path, ("POST",), self.handle, hit=self.hit, parse=self.parse,
                   max_body=self.limits.max_body, scope="rpc", cost=self.cost,
                   render_error=self.render_error),
-            Route("/rpc", ("OPTIONS",), self.preflight, hit=self.preflight_now),
-        ]
+            Route(path, ("OPTIONS",), self.preflight, hit=self.preflight_now))]
+        """At each of ``paths``: /rpc for the default network, /rpc/{chainId} for each."""
 
     def cost(self, req: Request) -> int:
         """Units the request spends: the sum of its calls' costs (a body that is not

@@ -23,7 +23,7 @@ from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
 from .keepalive import Keepalive, keep_listeners_alive
-from .ws import WebSocketEndpoint
+from .ws import WebSocketEndpoint, WebSocketRoutes
 from .ws_guard import WsRefusal
 
 __all__ = ["Lifecycle", "RSGIApp"]
@@ -35,7 +35,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 class Lifecycle(Protocol):
     dispatcher: Dispatcher
-    websocket: WebSocketEndpoint | None
+    websocket: WebSocketEndpoint | WebSocketRoutes | None
     keepalive: Keepalive | None
     """TCP keepalive for the server's connections (set once serving, keepalive.py)."""
 
@@ -109,8 +109,10 @@ def _cors(dispatcher: Dispatcher, req: Request, resp: Response) -> Response:
     return resp
 
 
-async def _websocket(endpoint: WebSocketEndpoint | None, scope: Any, proto: Any) -> None:
-    if endpoint is None or not endpoint.accepts(scope.path):
+async def _websocket(endpoints: WebSocketEndpoint | WebSocketRoutes | None, scope: Any,
+                     proto: Any) -> None:
+    endpoint = endpoints.route(scope.path) if endpoints is not None else None
+    if endpoint is None:
         proto.close(404)  # before accept: the handshake is answered with this HTTP status
         return
     headers = scope.headers

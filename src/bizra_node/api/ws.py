@@ -47,7 +47,7 @@ from .rpc import RpcAnswerer, Single, error_bytes, parse_rpc
 from .ws_guard import CLOSE_POLICY, Caller, SocketGuard, WsRefusal, closes
 
 __all__ = ["CLOSE_NORMAL", "CLOSE_POLICY", "CLOSE_TOO_SLOW", "Closing", "RpcSocket",
-           "WebSocketEndpoint"]
+           "WebSocketEndpoint", "WebSocketRoutes"]
 
 log = logging.getLogger("bizra_node.api")
 
@@ -279,7 +279,10 @@ class WebSocketEndpoint:
     PATHS = frozenset({"/rpc", "/rpc/"})
 
     def __init__(self, answerer: RpcAnswerer, hub: SubscriptionHub, *,
-                 deadline: float | None = None, guard: SocketGuard | None = None) -> None:
+                 deadline: float | None = None, guard: SocketGuard | None = None,
+                 paths: tuple[str, ...] = ("/rpc",)) -> None:
+        self.paths = frozenset(p for path in paths for p in (path, path + "/"))
+        """Where it answers: /rpc (the default network) and /rpc/{chainId}."""
         self.answerer = answerer
         self.hub = hub
         self.limits = answerer.limits
@@ -288,7 +291,11 @@ class WebSocketEndpoint:
         self.connections = 0
 
     def accepts(self, path: str) -> bool:
-        return path in self.PATHS
+        return path in self.paths
+
+    def route(self, path: str) -> WebSocketEndpoint | None:
+        """The endpoint answering ``path``: this one, or None."""
+        return self if path in self.paths else None
 
     async def upgrade(self, header: Callable[[str], str | None], query: str, client: str, *,
                       has_header: Callable[[str], bool] | None = None,
@@ -320,3 +327,22 @@ class WebSocketEndpoint:
             self.connections -= 1
             if guard is not None:
                 guard.closed(socket)
+
+
+class WebSocketRoutes:
+    """The WebSocket endpoints of a node serving several networks, found by path
+    (``/rpc`` the default network's, ``/rpc/{chainId}`` each network's)."""
+
+    def __init__(self, endpoints: list[WebSocketEndpoint]) -> None:
+        self.endpoints = endpoints
+        self._by_path = {path: e for e in endpoints for path in e.paths}
+
+    def route(self, path: str) -> WebSocketEndpoint | None:
+        return self._by_path.get(path)
+
+    def accepts(self, path: str) -> bool:
+        return path in self._by_path
+
+    @property
+    def connections(self) -> int:
+        return sum(e.connections for e in self.endpoints)

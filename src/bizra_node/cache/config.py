@@ -1,4 +1,4 @@
-"""What the tiered cache is told at start: one object, built by app.py from the settings."""
+"""What the tiered cache is told at start: one object, built by app/ from the settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the upstream pool is told at start: one object, built by app.py from the settings."""
+"""What the upstream pool is told at start: one object, built by app/ from the settings."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ __all__ = ["UpstreamConfig"]
 class UpstreamConfig:
     urls: tuple[str, ...]
     """Upstream JSON-RPC URLs, in the order they were configured."""
+    name_prefix: str = ""
+    """Put before each upstream's name in metrics and logs (a node serving several
+    networks: ``10/host:port``, so two networks' upstreams never share a series)."""
     timeout: float = 5.0
     """Per-call timeout, s (a request's deadline may cut it shorter)."""
     connect_timeout: float = 2.0

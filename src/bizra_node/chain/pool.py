@@ -141,7 +141,7 @@ class UpstreamPool:
         self.prober = Prober(self.health, self.heads, self._send, self._observe_head,
                              timeout=c.timeout, interval=c.head_poll_interval,
                              chain_id=c.chain_id, on_wrong_chain=self._wrong_chain)
-        self.names = _unique_names(c.urls)
+        self.names = [c.name_prefix + n for n in _unique_names(c.urls)]
         """Each upstream's name in metrics and logs (its URL without secrets)."""
         for name in self.names:  # exported at 0 from the start
             self.metrics.upstream_retries.preset(*((name, r) for r in RETRY_REASONS))
@@ -164,7 +164,7 @@ class UpstreamPool:
             Upstream(url, self._session, timeout=c.timeout, connect_timeout=c.connect_timeout,
                      use_batch=c.batch, sequential=c.sequential, name=name,
                      max_response=c.max_response)
-            for url, name in zip(c.urls, _unique_names(c.urls), strict=True)
+            for url, name in zip(c.urls, self.names, strict=True)
         ]
         self.health[:] = [
             UpstreamHealth(u, CircuitBreaker(u.name, c.breaker, listeners=(self._on_transition,)))

@@ -1,6 +1,6 @@
 """Every metric the node exports, declared in one place with bounded labels.
 
-``NodeMetrics`` is built once per worker by ``app.py`` and passed to each
+``NodeMetrics`` is built once per worker by ``app/`` and passed to each
 component; components count into it on their hot paths (cheap primitives from
 ``stats.py``). The exporter publishes it to Prometheus off the request path.
 Gauges say how they combine over workers (``aggregate``, default ``sum``); every
@@ -9,13 +9,28 @@ attribute that is a metric vector is exported, so a new metric needs only a line
 
 from __future__ import annotations
 
-from .stats import CounterVec, GaugeVec, HistogramVec
+from .stats import CounterVec, GaugeVec, HistogramVec, Labelled
 
-__all__ = ["NodeMetrics", "SupervisorMetrics"]
+__all__ = ["NETWORK_SCOPED", "NodeMetrics", "SupervisorMetrics"]
+
+NETWORK_SCOPED = (
+    "upstream_calls", "upstream_latency", "upstream_retries", "upstream_hedges", "breaker_state",
+    "breaker_transitions", "upstream_head", "chain_reorgs", "chain_reorgs_below_finality",
+    "reorg_propagation", "upstream_integrity_failures", "anchor_incidents", "anchor_incident",
+    "beacon_refusals", "beacon_unavailable", "beacon_slot", "beacon_head_time", "cache_hits",
+    "cache_misses", "cache_evictions", "cache_entries", "cache_bytes", "cache_l2_errors",
+    "cache_oversize", "cache_compressed_bytes", "cache_reorg_invalidated", "dedup_requests")
+"""What one network's components count (upstreams, chain, anchor, cache): with several
+networks, these carry a ``network`` label (the chain id); the API, database, security
+and process metrics are the node's."""
 
 
 class NodeMetrics:
-    def __init__(self) -> None:
+    """``networks``: the node serves several networks, and :data:`NETWORK_SCOPED`
+    vectors have a last label, ``network`` (each network counts through
+    :meth:`for_network`)."""
+
+    def __init__(self, *, networks: bool = False) -> None:
         # API
         self.node_ready = GaugeVec(
             "node_ready", "1 when /ready answers ready, else 0 (each worker checks every 15 s "
@@ -163,6 +178,19 @@ class NodeMetrics:
         self.memory_limit = GaugeVec(
             "memory_limit_bytes", "Memory the node may use (MEMORY_LIMIT or the cgroup's); "
             "0 when no limit is known", (), aggregate="max")
+        if networks:
+            for name in NETWORK_SCOPED:
+                vec = getattr(self, name)
+                vec.labelnames = (*vec.labelnames, "network")
+
+    def for_network(self, chain_id: int) -> NodeMetrics:
+        """These metrics as one network's components see them: the network-scoped
+        vectors count with ``network="<chain id>"``, the others are these."""
+        view = object.__new__(NodeMetrics)
+        view.__dict__.update(vars(self))
+        for name in NETWORK_SCOPED:
+            setattr(view, name, Labelled(getattr(self, name), str(chain_id)))
+        return view
 
 
 class SupervisorMetrics:

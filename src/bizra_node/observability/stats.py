@@ -13,7 +13,8 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Literal
 
-__all__ = ["DEFAULT_BUCKETS", "Aggregate", "CounterVec", "GaugeVec", "HistogramVec", "LabelKey"]
+__all__ = ["DEFAULT_BUCKETS", "Aggregate", "CounterVec", "GaugeVec", "HistogramVec", "LabelKey",
+           "Labelled"]
 
 _FLOAT_MAX = 2**1023
 """Ints from here on may not convert to a float (the largest float is just below 2**1024)."""
@@ -138,3 +139,47 @@ class HistogramVec:
 
     def items(self) -> Iterator[tuple[LabelKey, list[float]]]:
         return iter([(k, list(v)) for k, v in self.series.items()])
+
+
+class Labelled:
+    """A vector seen by one network: the same calls, each series with the network's
+    label value appended (the vector itself declares the extra label name). A node
+    serving several networks hands each network's components one of these per
+    network-scoped vector, so their code does not change."""
+
+    __slots__ = ("_tail", "_vec", "description", "labelnames", "name")
+
+    def __init__(self, vec: CounterVec | GaugeVec | HistogramVec, *tail: str) -> None:
+        self._vec = vec
+        self._tail: LabelKey = tail
+        self.name = vec.name
+        self.description = vec.description
+        self.labelnames = vec.labelnames
+
+    def inc(self, labels: LabelKey = (), amount: float = 1) -> None:
+        self._vec.inc(labels + self._tail, amount)  # type: ignore[union-attr]
+
+    def set(self, value: float, labels: LabelKey = ()) -> None:
+        self._vec.set(value, labels + self._tail)  # type: ignore[union-attr]
+
+    def observe(self, value: float, labels: LabelKey = ()) -> None:
+        self._vec.observe(value, labels + self._tail)  # type: ignore[union-attr]
+
+    def preset(self, *label_sets: LabelKey) -> None:
+        self._vec.preset(*(labels + self._tail for labels in label_sets))  # type: ignore[union-attr]
+
+    def get(self, labels: LabelKey = ()) -> float:
+        return self._vec.get(labels + self._tail)  # type: ignore[union-attr]
+
+    def count(self, labels: LabelKey = ()) -> float:
+        return self._vec.count(labels + self._tail)  # type: ignore[union-attr]
+
+    def quantile(self, q: float, labels: LabelKey = ()) -> float | None:
+        return self._vec.quantile(q, labels + self._tail)  # type: ignore[union-attr]
+
+    def total(self) -> float:
+        return sum(v for _, v in self.items())  # type: ignore[misc]
+
+    def items(self) -> Iterator[tuple[LabelKey, object]]:
+        n = len(self._tail)
+        return iter([(k[:-n], v) for k, v in self._vec.items() if k[-n:] == self._tail])

@@ -1,7 +1,7 @@
 """PostgreSQL: pools and replica routing, migrations, write-behind with a spool,
 validation history, PgBouncer config, the embedded default and the database monitor.
 
-Exported here is what the rest of the node uses (app.py builds a Store from a
+Exported here is what the rest of the node uses (app/ builds a Store from a
 StoreConfig; the CLI migrates and writes PgBouncer configs); the modules' other
 names are this package's own business (tests import them from their modules).
 """

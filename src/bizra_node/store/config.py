@@ -1,4 +1,4 @@
-"""What the store is told at start: one object, built by app.py from the settings."""
+"""What the store is told at start: one object, built by app/ from the settings."""
 
 from __future__ import annotations
 

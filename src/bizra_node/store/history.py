@@ -37,6 +37,8 @@ def build_sql(q: HistoryQuery) -> tuple[str, list[Any]]:
         args.append(value)
         return f"${len(args)}"
 
+    if q.network_id is not None:
+        where.append(f"network_id = {arg(q.network_id)}")
     if q.kind is not None:
         where.append(f"kind = {arg(q.kind)}")
     if q.subject is not None:

@@ -107,3 +107,17 @@ async def test_a_method_a_path_lacks_is_a_405_naming_the_others() -> None:
     resp = await d.dispatch(req("PUT", "/api/v1/blocks/7/8"))
     assert resp.status == 405
     assert (await d.dispatch(req("GET", "/api/v1/blocks/7/8"))).status == 400
+
+
+async def test_a_path_naming_a_network_not_served_is_a_400_saying_so() -> None:
+    from bizra_node.api import network_not_found
+
+    dispatcher = Dispatcher([Route("/rpc/10", ("POST",), ok)], 1024,
+                            not_found=network_not_found({10, 31337}))
+    for path in ("/rpc/5", "/api/v1/5/validate/transaction", "/api/v1/5"):
+        resp = await dispatcher.dispatch(req("POST", path))
+        assert resp.status == 400, path
+        assert b'"unsupported_network"' in resp.body
+    for path in ("/rpc/10/x", "/api/v1/10/nothing", "/rpc/abc", "/elsewhere/5"):
+        assert (await dispatcher.dispatch(req("POST", path))).status == 404, path
+    assert (await dispatcher.dispatch(req("POST", "/rpc/10"))).status == 200

@@ -105,3 +105,16 @@ async def test_store_off_is_a_503(node_client: tuple[Node, httpx.AsyncClient]) -
     resp = await client.get("/api/v1/validations")
     assert resp.status_code == 503
     assert resp.json()["error"]["details"]["reason"] == "store_disabled"
+
+
+def test_network_filter() -> None:
+    assert parse_history_query("networkId=10").network_id == 10
+    assert parse_history_query("").network_id is None
+    assert parse_history_query("networkId=10", served={10, 31337}).network_id == 10
+    with pytest.raises(ValidationError) as caught:
+        parse_history_query("networkId=5", served={10, 31337})
+    assert caught.value.details["reason"] == "unsupported_network"
+    for bad in ("ten", "-1", "1" * 20, ""):
+        with pytest.raises(ValidationError) as caught:
+            parse_history_query(f"networkId={bad}")
+        assert caught.value.details["field"] == "networkId"

@@ -42,3 +42,21 @@ def test_a_good_body_parses() -> None:
     req = Request("POST", "/x", "", {"content-type": "application/json"}.get,
                   b'{"txHash": "' + HASH.encode() + b'"}', "rid")
     assert parse(req).txHash == HASH
+
+
+def _network_of(parse_it: object, body: bytes) -> object:
+    req = Request("POST", "/x", "", {"content-type": "application/json"}.get, body, "rid")
+    return parse_it(req)  # type: ignore[operator]
+
+
+def test_a_served_network_may_be_named_and_another_is_refused() -> None:
+    several = json_input(TransactionRequest, 31337, served=(31337, 10))
+    tx = b'"txHash": "' + HASH.encode() + b'"'
+    assert _network_of(several, b"{" + tx + b', "networkId": 10}').networkId == 10  # type: ignore[attr-defined]
+    assert _network_of(several, b"{" + tx + b"}").networkId is None  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError) as caught:
+        _network_of(several, b"{" + tx + b', "networkId": 5}')
+    assert caught.value.details == {"reason": "unsupported_network", "networkId": 5,
+                                    "served": [10, 31337]}
+    with pytest.raises(ValidationError):  # one network alone: as before
+        _network_of(parse, b"{" + tx + b', "networkId": 10}')
