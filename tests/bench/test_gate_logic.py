@@ -139,6 +139,6 @@ def test_a_side_by_side_target_with_errors_is_left_out_of_the_comparison() -> No
     assert r.ok and "errors [0, 3, 0]" in r.report()
 
 
-def test_the_outside_option() -> None:
-    assert parser().parse_args(["--outside"]).outside
-    assert not parser().parse_args([]).outside
+def test_the_side_by_side_check_runs_unless_told() -> None:
+    assert parser().parse_args([]).outside
+    assert not parser().parse_args(["--no-outside"]).outside
