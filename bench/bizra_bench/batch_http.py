@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,7 @@ def measure(base: str, hashes: Sequence[str], *, sizes: Sequence[int] = (10, 100
                     threads=setup.threads, body=t.body, watch=pids)
         return r.rps, r.server_cpu_us_per_req, r.errors + r.non_2xx
 
+    sizes_b = {t.name: _answer_bytes(base, t) for t in plan}
     if setup.warmup > 0:
         for t in plan:
             run(t, setup.warmup, None)
@@ -101,5 +103,17 @@ def measure(base: str, hashes: Sequence[str], *, sizes: Sequence[int] = (10, 100
     for _ in range(setup.rounds):
         for t in plan:
             rounds[t.name].append(run(t, setup.duration, watch()))
-    return {"setup": setup.describe(),
-            "targets": summarize(rounds, {t.name: t.answers for t in plan})}
+    figures = summarize(rounds, {t.name: t.answers for t in plan})
+    for name, size in sizes_b.items():
+        figures[name]["response_bytes"] = size
+    return {"setup": setup.describe(), "targets": figures}
+
+
+def _answer_bytes(base: str, t: Target) -> int:
+    """The size of one response of ``t`` (raises unless it is a 200)."""
+    path, body = ((t.singles[0].path, t.singles[0].body) if t.body is None
+                  else ("/api/v1/validate/transactions", t.body))
+    req = urllib.request.Request(base + path, data=body,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return len(resp.read())

@@ -110,14 +110,14 @@ def http_markdown(http: dict[str, Any]) -> list[str]:
     """The HTTP part's table: median (range) of the rounds."""
     lines = [f"# Over HTTP ({http['setup']}; the node: 2 workers; load {http['load']})", "",
              "| how | req/s | answers/s | node CPU µs per request | per answer | answers/s, "
-             "CPU per answer over single | errors |", "| --- | ---: | ---: | ---: | ---: | "
-             "--- | --- |"]
+             "CPU per answer over single | response bytes | errors |",
+             "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
     for name, t in http["targets"].items():
         over = (f"{t['answers/s over single']:.2f}x, {t['cpu per answer over single']:.3f}x"
                 if "answers/s over single" in t else "")
         lines.append(f"| {name} | {_fmt(t['req/s'])} | {_fmt(t['answers/s'])} | "
                      f"{_fmt(t['cpu_us_per_request'], 1)} | {_fmt(t['cpu_us_per_answer'], 2)} "
-                     f"| {over} | {t['errors']} |")
+                     f"| {over} | {t.get('response_bytes', '')} | {t['errors']} |")
     return lines
 
 
