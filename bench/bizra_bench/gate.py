@@ -31,6 +31,14 @@ with ``also`` other wrk setups measured in the same run (``bench gate
 warm-up). docs/performance.md ("The regression gate") lists how this setup differs
 from others and what each difference is expected to do.
 
+With ``outside`` (``bench gate --outside``) the side-by-side check itself runs in the
+same rounds, each of its targets taking its turn beside the gate's: nginx as a user
+writes it (``NginxCache(plain=True)``: keyed on the body, an access log, no upstream
+keep-alive), the node with its defaults (``bizra-node serve`` given only its upstream:
+workers = CPUs, no bench endpoints, LOG_LEVEL=info, embedded PostgreSQL), and its way of
+comparing (each target's median, then their ratio). ``compare_outside`` puts each of its
+ratios beside the gate's and says how far apart they are (reported, not checked).
+
 The thresholds (LIMITS) are far from the figures measured (docs/performance.md, "The
 regression gate": pass counts over ten runs on an idle and on a loaded machine): the
 gate runs in `make test` on a shared 2-core machine, with 2 s rounds to keep it short.
@@ -43,15 +51,18 @@ gross regression shows).
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bizra_bench.loadgen import OUTSIDE, WrkSetup, have_wrk, wrk
+from bizra_bench.loadgen import OUTSIDE, Server, WrkSetup, have_wrk, start_server, wrk
 from bizra_bench.nginx import NginxCache, have_nginx
 from bizra_bench.stack import ProxyProcess, start_node
 from bizra_bench.watch import Watch
@@ -64,7 +75,8 @@ from bizra_bench.workload import (
 )
 from bizra_node.devnet import Anvil, free_port, seed
 
-__all__ = ["LIMITS", "GateResult", "judge", "run_gate"]
+__all__ = ["AGREE", "LIMITS", "OUTSIDE_TARGETS", "GateResult", "compare_outside", "judge",
+           "run_gate"]
 
 LIMITS: dict[str, tuple[str, float]] = {
     # ratio: (">=" or "<=", limit)
@@ -82,6 +94,11 @@ RATIOS = [(f"{hit} / {ref} ({what})", hit, ref, i) for hit in ("POST hit", "GET 
           for ref, what, i in (("bare GET", "req/s", 0), ("nginx", "req/s", 0),
                                ("nginx", "CPU per request", 1)) if not (ref == "bare GET" and i)]
 """(name, target, reference, 0: req/s or 1: CPU µs per request) of every ratio in LIMITS."""
+OUTSIDE_TARGETS = {"nginx": "nginx (plain)", "POST hit": "POST hit (node defaults)",
+                   "GET hit": "GET hit (node defaults)"}
+"""The side-by-side check's target standing for each of the gate's (``--outside``)."""
+AGREE = 0.10
+"""How far apart a ratio of the gate and the side-by-side check's may be and still agree."""
 
 
 @dataclass
@@ -107,6 +124,14 @@ class GateResult:
     """Other wrk setups measured in the same run (reported, not checked), by their
     description: ``ratios`` (median of the rounds' ratios), each target's median
     ``rps`` and ``cpu_us``."""
+    outside_rounds: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """Every round's (req/s, CPU µs per request) of the side-by-side check's targets
+    (OUTSIDE_TARGETS), measured in the gate's rounds (``--outside``)."""
+    outside_errors: dict[str, list[int]] = field(default_factory=dict)
+    outside: dict[str, dict[str, float]] = field(default_factory=dict)
+    """By ratio name (those to nginx in RATIOS): ``gate`` (the checked figure),
+    ``outside`` (the side-by-side check's: its targets' medians, then their ratio),
+    ``apart`` (gate / outside - 1)."""
     answer_bytes: dict[str, int] = field(default_factory=dict)
     """Size of each target's answer body: nginx serves the upstream's JSON-RPC answer,
     the node its validation envelope."""
@@ -135,6 +160,19 @@ class GateResult:
         lines += [f"  {k}: {v:.3f}" + (f" (ratio of medians {self.ratio_of_medians[k]:.3f})"
                                        if k in self.ratio_of_medians else "")
                   for k, v in self.ratios.items()]
+        if self.outside_rounds:
+            lines.append("  beside the side-by-side check (nginx plain, node defaults; its "
+                         "ratio of medians; apart = gate / it - 1):")
+            lines += [f"    {k}: {statistics.median(r[0] for r in v):.0f} req/s, "
+                      f"{statistics.median(r[1] for r in v):.1f} µs CPU/request"
+                      + (f", {self.answer_bytes[k]} B answers" if k in self.answer_bytes
+                         else "")
+                      + (f", errors {self.outside_errors[k]}"
+                         if any(self.outside_errors.get(k, [])) else "")
+                      for k, v in self.outside_rounds.items()]
+            lines += [f"    {k}: gate {v['gate']:.3f}, side-by-side {v['outside']:.3f}, apart "
+                      f"{v['apart']:+.1%}" + ("" if abs(v["apart"]) <= AGREE else " (> 10 %)")
+                      for k, v in self.outside.items()]
         for setup, other in self.others.items():
             lines.append(f"  also measured, not checked: {setup}")
             lines += [f"    {k}: {v:.0f} req/s, {other['cpu_us'][k]:.1f} µs CPU/request"
@@ -278,14 +316,42 @@ def judge(result: GateResult) -> None:
             result.failures.append(f"{name} = {value:.3f}, not {op} {limit}")
 
 
+def compare_outside(result: GateResult) -> None:
+    """``result.outside`` from the side-by-side check's rounds: each ratio to nginx as
+    that check computes it (its targets' medians, then their ratio), beside the gate's
+    checked figure (a pure function of the rounds: tested with made-up ones)."""
+    out = {k: v for k, v in result.outside_rounds.items()
+           if not any(result.outside_errors.get(k, []))}
+    for name, a, b, i in RATIOS:
+        if b != "nginx" or name not in result.ratios:
+            continue
+        oa, ob = OUTSIDE_TARGETS[a], OUTSIDE_TARGETS[b]
+        if oa not in out or ob not in out:
+            continue
+        theirs = (statistics.median(r[i] for r in out[oa])
+                  / statistics.median(r[i] for r in out[ob]))
+        ours = result.ratios[name]
+        result.outside[name] = {"gate": ours, "outside": theirs, "apart": ours / theirs - 1}
+
+
+def _plain_node(upstream: str, folder: str) -> Server:
+    """The node with its defaults: `bizra-node serve` told only its upstream (and where
+    its embedded PostgreSQL may keep its files)."""
+    argv = [str(Path(sys.executable).with_name("bizra-node")), "serve", "--port", "{port}"]
+    return start_server(argv, {"BIZRA_NODE_URL": upstream, "DATA_DIR": folder}, "/health",
+                        timeout=120)
+
+
 def run_gate(*, setup: WrkSetup = OUTSIDE, also: tuple[WrkSetup, ...] = (),
-             latency: float = 0.05, workers: int = 2) -> GateResult:
+             latency: float = 0.05, workers: int = 2, outside: bool = False) -> GateResult:
     """The gate with its throughput rounds as ``setup`` says (checked against LIMITS),
-    then as each of ``also`` says (reported beside, not checked)."""
+    then as each of ``also`` says (reported beside, not checked); with ``outside``, the
+    side-by-side check's targets in the same rounds (compared, not checked)."""
     started = time.monotonic()
     result = GateResult("wrk" if have_wrk() else "aiohttp closed loop", setup.describe())
     anvil = Anvil().start()
-    proxy = node = nginx = None
+    proxy = node = nginx = plain_nginx = plain_node = None
+    folder = tempfile.mkdtemp(prefix="bizra-gate-")
     try:
         m = seed(anvil.url)
         proxy = ProxyProcess(anvil.url, latency).start()
@@ -308,6 +374,23 @@ def run_gate(*, setup: WrkSetup = OUTSIDE, also: tuple[WrkSetup, ...] = (),
         targets |= {"bare GET": (node.base + "/_bench/constant", None, pids),
                     "POST hit": (node.base + post.path, post.body, pids),
                     "GET hit": (node.base + get.path, None, pids)}
+        if outside and nginx is not None:
+            plain_nginx = NginxCache(f"127.0.0.1:{anvil.port}", free_port(), workers=workers,
+                                     plain=True).start()
+            plain_node = _plain_node(anvil.url, folder)
+            for _ in range(3):
+                _send(plain_nginx.base + "/", rpc.body)
+                _send(plain_node.base + post.path, post.body)
+                _send(plain_node.base + get.path, None)
+            plain_pids = plain_node.pids()
+            targets |= {OUTSIDE_TARGETS["nginx"]: (plain_nginx.base + "/", rpc.body,
+                                                   plain_nginx.pids()),
+                        OUTSIDE_TARGETS["POST hit"]: (plain_node.base + post.path, post.body,
+                                                      plain_pids),
+                        OUTSIDE_TARGETS["GET hit"]: (plain_node.base + get.path, None,
+                                                     plain_pids)}
+        elif outside:
+            result.notes.append("--outside needs nginx (make bench-tools): not measured")
         result.answer_bytes = {name: _request(url, body)[1]
                                for name, (url, body, _) in targets.items()}
         for name, watch in (("nginx", targets.get("nginx", ("", None, []))[2]), ("node", pids)):
@@ -316,6 +399,15 @@ def run_gate(*, setup: WrkSetup = OUTSIDE, also: tuple[WrkSetup, ...] = (),
                     time.sleep(1.0)
                 result.idle_cpu_pct[name] = idle.cpu_pct
         result.rounds, result.errors = _measure(targets, setup)
+        for name in OUTSIDE_TARGETS.values():
+            if name in result.rounds:
+                result.outside_rounds[name] = result.rounds.pop(name)
+                result.outside_errors[name] = result.errors.pop(name)
+                targets.pop(name)
+        for stopped in (plain_nginx, plain_node):
+            if stopped is not None:
+                stopped.stop()
+        plain_nginx = plain_node = None
         for other in also:
             rounds, errors = _measure(targets, other)
             ratios, _, failed = ratios_of(rounds, errors)
@@ -337,14 +429,17 @@ def run_gate(*, setup: WrkSetup = OUTSIDE, also: tuple[WrkSetup, ...] = (),
         node, _ = start_node(proxy.url, workers=1)
         _misses(result, node.base, proxy, m)
     finally:
-        if nginx is not None:
-            nginx.stop()
+        for server in (nginx, plain_nginx, plain_node):
+            if server is not None:
+                server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
         if node is not None:
             node.stop()
         if proxy is not None:
             proxy.stop()
         anvil.stop()
     judge(result)
+    compare_outside(result)
     # each worker has an L1 of its own: the warm-up may have reached only one of them
     if result.counts["upstream validations during the hit runs"] > workers:
         result.failures.append("L1 hits went upstream")

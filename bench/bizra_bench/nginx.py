@@ -1,5 +1,11 @@
 """nginx with proxy_cache on POST in front of a JSON-RPC upstream: the cache a user
-might set up instead of the node (baseline (d) of the performance suite)."""
+might set up instead of the node (baseline (d) of the performance suite).
+
+Two configurations: the harness's (``plain=False``: no access log, keyed on
+``$request_uri|$request_body``, keep-alive to the upstream) and, with ``plain=True``, the
+side-by-side check's as a user writes it: only what a body-keyed POST cache needs, the
+rest nginx's defaults (an access log written per request, HTTP/1.0 to the upstream
+without keep-alive: the latter matters only on a miss)."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["NginxCache", "have_nginx"]
+__all__ = ["NginxCache", "config", "have_nginx"]
 
 CONF = """
 worker_processes {workers};
@@ -20,19 +26,17 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    {access_log}
     proxy_cache_path {prefix}/cache levels=1:2 keys_zone=rpc:32m max_size=256m inactive=10m;
-    upstream node {{ server {upstream}; keepalive 64; }}
+    upstream node {{ server {upstream};{keepalive} }}
     server {{
         listen 127.0.0.1:{port};
         client_body_buffer_size 64k;
         location / {{
-            proxy_pass http://node;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_pass http://node;{upstream_http}
             proxy_cache rpc;
             proxy_cache_methods POST;
-            proxy_cache_key "$request_uri|$request_body";
+            proxy_cache_key "{key}";
             proxy_cache_valid 200 10m;
             proxy_ignore_headers Cache-Control Expires Set-Cookie;
             add_header X-Cache $upstream_cache_status;
@@ -43,12 +47,30 @@ http {{
 """
 
 
+_HARNESS = {"access_log": "access_log off;", "keepalive": " keepalive 64;",
+            "upstream_http": '\n            proxy_http_version 1.1;'
+                             '\n            proxy_set_header Connection "";',
+            "key": "$request_uri|$request_body"}
+_PLAIN = {"access_log": "access_log {prefix}/access.log;", "keepalive": "", "upstream_http": "",
+          "key": "$request_body"}
+
+
+def config(upstream_hostport: str, port: int, workers: int, prefix: Path, *,
+           plain: bool = False) -> str:
+    """nginx.conf of one configuration (see the module doc)."""
+    options = dict(_PLAIN if plain else _HARNESS)
+    options["access_log"] = options["access_log"].format(prefix=prefix)
+    return CONF.format(workers=workers, prefix=prefix, upstream=upstream_hostport, port=port,
+                       **options)
+
+
 def have_nginx() -> bool:
     return shutil.which("nginx") is not None
 
 
 class NginxCache:
-    def __init__(self, upstream_hostport: str, port: int, workers: int = 2) -> None:
+    def __init__(self, upstream_hostport: str, port: int, workers: int = 2, *,
+                 plain: bool = False) -> None:
         self.port = port
         self.prefix = Path(tempfile.mkdtemp(prefix="bizra-nginx-"))
         (self.prefix / "cache").mkdir()
@@ -56,8 +78,9 @@ class NginxCache:
         # able to reach the (private, 0700) temporary prefix and write the cache.
         self.prefix.chmod(0o755)
         (self.prefix / "cache").chmod(0o777)
-        (self.prefix / "nginx.conf").write_text(CONF.format(
-            workers=workers, prefix=self.prefix, upstream=upstream_hostport, port=port))
+        self.plain = plain
+        (self.prefix / "nginx.conf").write_text(config(upstream_hostport, port, workers,
+                                                       self.prefix, plain=plain))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bizra_bench.gate import LIMITS, GateResult, judge
+from bizra_bench.gate import LIMITS, GateResult, compare_outside, judge
 from bizra_bench.loadgen import OUTSIDE, PREVIOUS_GATE, WrkSetup
 from bizra_bench.scenarios.gate import parser, setup_of
 
@@ -102,3 +102,43 @@ def test_the_report_says_the_setup_and_the_other_setups_ratios() -> None:
 
 def test_a_setup_is_a_value() -> None:
     assert WrkSetup() == OUTSIDE and WrkSetup(threads=2) != OUTSIDE
+
+
+def test_the_side_by_side_check_is_its_medians_ratio_beside_the_gates() -> None:
+    r = _result()
+    r.outside_rounds = {"nginx (plain)": [(60_000, 18.0), (70_000, 16.0), (65_000, 17.0)],
+                        "POST hit (node defaults)": [(20_000, 60.0), (19_000, 64.0),
+                                                     (22_000, 58.0)],
+                        "GET hit (node defaults)": [(33_000, 40.0), (30_000, 38.0),
+                                                    (31_000, 39.0)]}
+    r.outside_errors = {name: [0, 0, 0] for name in r.outside_rounds}
+    judge(r)
+    compare_outside(r)
+    post = r.outside["POST hit / nginx (req/s)"]
+    assert post["outside"] == pytest.approx(20_000 / 65_000)
+    assert post["gate"] == r.ratios["POST hit / nginx (req/s)"]
+    assert post["apart"] == pytest.approx(post["gate"] / post["outside"] - 1)
+    assert r.outside["GET hit / nginx (CPU per request)"]["outside"] == pytest.approx(39 / 17)
+    assert set(r.outside) == {n for n in LIMITS if "nginx" in n}
+    assert r.ok  # compared, never checked
+    text = r.report()
+    assert "side-by-side" in text and "POST hit (node defaults): 20000 req/s" in text
+    assert "apart" in text
+
+
+def test_a_side_by_side_target_with_errors_is_left_out_of_the_comparison() -> None:
+    r = _result()
+    r.outside_rounds = {"nginx (plain)": [(60_000, 18.0)] * 3,
+                        "POST hit (node defaults)": [(20_000, 60.0)] * 3,
+                        "GET hit (node defaults)": [(30_000, 40.0)] * 3}
+    r.outside_errors = {"nginx (plain)": [0, 0, 0], "POST hit (node defaults)": [0, 3, 0],
+                        "GET hit (node defaults)": [0, 0, 0]}
+    judge(r)
+    compare_outside(r)
+    assert set(r.outside) == {"GET hit / nginx (req/s)", "GET hit / nginx (CPU per request)"}
+    assert r.ok and "errors [0, 3, 0]" in r.report()
+
+
+def test_the_side_by_side_check_runs_unless_told() -> None:
+    assert parser().parse_args([]).outside
+    assert not parser().parse_args(["--no-outside"]).outside

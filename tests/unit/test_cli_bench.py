@@ -29,7 +29,7 @@ def test_the_installed_command_reaches_the_harness(tmp_path: Path) -> None:
     proc = subprocess.run([BIZRA_NODE, "bench", "no-such-scenario"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "unknown scenario 'no-such-scenario'; available: api, batch, cache," in proc.stderr
+    assert "unknown scenario 'no-such-scenario'; available: api, balancer-cache, batch, cache," in proc.stderr
 
 
 def test_a_missing_harness_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,

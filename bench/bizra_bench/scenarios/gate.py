@@ -7,6 +7,11 @@ by default the side-by-side check's (wrk -t1 -c64, 3 rounds of 5 s, 1 s
 warm-up); --also-previous (measure the gate's earlier setup too, wrk -t2 -c32,
 2 s rounds, no warm-up, and report its figures beside: what the change of setup moves);
 --also T:C:D:W (any other setup, repeatable: one difference at a time);
+--no-outside (by default the side-by-side check runs in the same rounds: nginx as a
+user writes it, the node with its defaults, each target's median then their ratio;
+each of its ratios is reported beside the gate's with how far apart they are: the two
+disagree on CPU per request by a quarter to a third, nginx's access log most of it, so
+both are reported; `make test` leaves it out);
 --latency S (0.05); --times N (run the whole gate N times, each from a fresh devnet,
 and say how many passed: how the margins were checked against noise; exit 1 when any
 failed). The load average before each run is printed and kept in the results.
@@ -37,6 +42,13 @@ def _spread(results: list[GateResult]) -> list[str]:
         values = [r.ratios[name] for r in results if name in r.ratios]
         out.append(f"  {name}: median {statistics.median(values):.3f}, "
                    f"range {min(values):.3f}-{max(values):.3f}")
+    for name in results[0].outside:
+        apart = [r.outside[name]["apart"] for r in results if name in r.outside]
+        theirs = [r.outside[name]["outside"] for r in results if name in r.outside]
+        out.append(f"  side-by-side {name}: median {statistics.median(theirs):.3f}, range "
+                   f"{min(theirs):.3f}-{max(theirs):.3f}; gate apart median "
+                   f"{statistics.median(apart):+.1%}, range {min(apart):+.1%} to "
+                   f"{max(apart):+.1%}")
     return out
 
 
@@ -55,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
                    metavar="THREADS:CONNECTIONS:DURATION:WARMUP",
                    help="also measure this wrk setup in the same run, reported beside "
                    "(repeatable; e.g. 2:64:5:1 changes only the threads)")
+    p.add_argument("--outside", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run the side-by-side check (nginx plain, the node with its "
+                        "defaults) in the same rounds and compare its ratios with the gate's")
     p.add_argument("--latency", type=float, default=0.05)
     p.add_argument("--times", type=int, default=1, help="run the gate N times")
     return p
@@ -85,7 +100,7 @@ def run(argv: list[str]) -> int:
     loads: list[str] = []
     for i in range(args.times):
         loads.append(_load())
-        result = run_gate(setup=setup, also=also, latency=args.latency)
+        result = run_gate(setup=setup, also=also, latency=args.latency, outside=args.outside)
         results.append(result)
         print(f"run {i + 1}/{args.times} ({loads[-1]} before it)\n{result.report()}", flush=True)
     passed = sum(r.ok for r in results)

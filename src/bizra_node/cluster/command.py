@@ -27,6 +27,9 @@ def add_cluster_parser(sub: Any) -> argparse.ArgumentParser:
                         help="the balancer's port (up; 0 = a free one)")
     parser.add_argument("--upstream", default="",
                         help="BIZRA_NODE_URL for the nodes (up; default: a seeded anvil devnet)")
+    parser.add_argument("--balancer-cache", type=int, default=64, metavar="MB",
+                        help="up: HAProxy's cache of final GET answers (Cache-Control "
+                             "immutable), MB of RAM, 1..4095; 0 = none")
     parser.add_argument("--dir", default=".cluster", help="state, data and logs folder")
     return parser
 
@@ -38,11 +41,13 @@ def run_cluster_command(args: argparse.Namespace) -> int:
     if args.action == "restart":
         return _restart(root, args.node)
     if args.action == "up":
-        if not 1 <= args.nodes <= 32 or not 1 <= args.workers <= 64:
-            print("--nodes must be 1..32 and --workers 1..64", file=sys.stderr)
+        if (not 1 <= args.nodes <= 32 or not 1 <= args.workers <= 64
+                or not 0 <= args.balancer_cache <= 4095):
+            print("--nodes must be 1..32, --workers 1..64, --balancer-cache 0..4095",
+                  file=sys.stderr)
             return 2
         spec = ClusterSpec(root=root, nodes=args.nodes, workers=args.workers, port=args.port,
-                           upstream=args.upstream)
+                           upstream=args.upstream, balancer_cache_mb=args.balancer_cache)
         try:
             started = time.monotonic()
             state = up(spec, log=lambda m: print(

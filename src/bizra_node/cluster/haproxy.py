@@ -4,6 +4,16 @@ Health checks ask each node's ``/ready`` every 500 ms; two failures take a node 
 two successes bring it back. Connection failures are retried on another node (``retries``
 with ``option redispatch``), so a dead node costs only the requests it was serving.
 A stats page (CSV) on a second port tells which servers are UP.
+
+A cache in front of the nodes (``cache_section`` + ``cache_rules``; the same lines are in
+deploy/compose/haproxy/haproxy.cfg) answers GET resources the node marks ``immutable``
+(final transactions and blocks) without asking a node. Only the node's header decides:
+short-lived answers, errors, 304s, POSTs and /rpc are never stored. Only requests without
+credentials (Authorization, X-API-Key) or their own X-Request-Id use or fill it, so an
+answer reaches from the cache only callers the node would have answered the same way
+without a key (with API_KEYS_MODE=required nothing is stored: anonymous callers get 401).
+A stored answer keeps the ``meta.requestId`` of the request that produced it; hits carry
+``X-Cache: HIT`` and an ``Age``.
 """
 
 from __future__ import annotations
@@ -15,9 +25,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["haproxy_binary", "render_config", "server_states"]
+__all__ = ["CACHE", "CACHE_MARK", "cache_rules", "cache_section", "haproxy_binary", "render_config",
+           "server_states"]
 
 BACKEND = "nodes"
+CACHE = "answers"
+CACHE_MAX_AGE = 86_400
+"""Longest an answer stays cached, s (HAProxy caps the node's max-age with it)."""
+CACHE_MAX_OBJECT = 1 << 20
+"""Largest answer stored, bytes (a final block with its transactions fits)."""
 
 
 def haproxy_binary() -> str | None:
@@ -25,8 +41,34 @@ def haproxy_binary() -> str | None:
         "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
 
 
+def cache_section(size_mb: int) -> str:
+    """The ``cache`` section: ``size_mb`` MB of RAM, oldest answers dropped first."""
+    return (f"cache {CACHE}\n"
+            f"    total-max-size {size_mb}\n"
+            f"    max-object-size {min(CACHE_MAX_OBJECT, size_mb * (1 << 19))}\n"
+            f"    max-age {CACHE_MAX_AGE}\n")
+
+
+def cache_rules() -> str:
+    """The backend's rules: who may use the cache, what is stored, and the X-Cache mark."""
+    return f"""\
+    acl cache_ok method GET
+    acl rpc path_beg /rpc
+    acl credentials req.hdr(authorization) -m found
+    acl credentials req.hdr(x-api-key) -m found
+    acl own_id req.hdr(x-request-id) -m found
+    http-request cache-use {CACHE} if cache_ok !rpc !credentials !own_id
+    http-response cache-store {CACHE} if {{ res.hdr(cache-control) -m sub immutable }}
+"""
+
+
 def render_config(*, port: int, stats_port: int, node_ports: Sequence[int], pidfile: Path,
-                  check_interval_ms: int = 500, host: str = "127.0.0.1") -> str:
+                  check_interval_ms: int = 500, host: str = "127.0.0.1",
+                  cache_mb: int = 64) -> str:
+    """The config; ``cache_mb`` = 0 leaves the cache out."""
+    cache = f"\n{cache_section(cache_mb)}" if cache_mb else ""
+    rules = cache_rules() if cache_mb else ""
+    mark = (CACHE_MARK if cache_mb else "")
     servers = "\n".join(
         f"    server node{i + 1} 127.0.0.1:{p} check" for i, p in enumerate(node_ports))
     return f"""\
@@ -47,20 +89,25 @@ defaults
 
 frontend bizra
     bind {host}:{port}
-    default_backend {BACKEND}
+{mark}    default_backend {BACKEND}
 
 backend {BACKEND}
     balance roundrobin
     option httpchk GET /ready
     http-check expect status 200
     default-server inter {check_interval_ms}ms fastinter {check_interval_ms}ms fall 2 rise 2
-{servers}
-
+{rules}{servers}
+{cache}
 frontend stats
     bind 127.0.0.1:{stats_port}
     stats enable
     stats uri /stats
     stats refresh 5s
+"""
+
+
+CACHE_MARK = """\
+    http-response set-header X-Cache HIT if !{ srv_id -m found }
 """
 
 

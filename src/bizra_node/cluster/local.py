@@ -72,6 +72,8 @@ class ClusterSpec:
     env_each: list[dict[str, str]] = field(default_factory=list)
     """Settings for one node each (node i gets ``env_each[i]``), e.g. its own upstream."""
     ready_timeout: float = 90.0
+    balancer_cache_mb: int = 64
+    """HAProxy's cache of final GET answers, MB of RAM; 0 = no cache."""
     keep_nodes: bool = True
     """Run the keeper, which starts a node that died again (off only to test ``down``)."""
 
@@ -84,6 +86,7 @@ class ClusterState:
     balancer_port: int = 0
     stats_port: int = 0
     haproxy_pid: int | None = None
+    balancer_cache_mb: int = 0
     node_ports: list[int] = field(default_factory=list)
     node_env: dict[str, str] = field(default_factory=dict)
     node_env_each: list[dict[str, str]] = field(default_factory=list)
@@ -183,7 +186,8 @@ def up(spec: ClusterSpec, log: Callable[[str], None] = lambda _m: None) -> Clust
         down(root)  # a stale state: clean up what is left of it
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # PostgreSQL and PgBouncer run as the postgres user when we are root
-    state = ClusterState(root=str(root), workers=spec.workers, upstream=spec.upstream)
+    state = ClusterState(root=str(root), workers=spec.workers, upstream=spec.upstream,
+                         balancer_cache_mb=spec.balancer_cache_mb)
     state.balancer_port = spec.port or free_port()
     if port_open(state.balancer_port):
         raise RuntimeError(f"port {state.balancer_port} is taken: pass --port")
@@ -326,7 +330,8 @@ def _start_haproxy(state: ClusterState, binary: str) -> None:
     pidfile = folder / "haproxy.pid"
     config = folder / "haproxy.cfg"
     config.write_text(haproxy.render_config(port=state.balancer_port, stats_port=state.stats_port,
-                                            node_ports=state.node_ports, pidfile=pidfile))
+                                            node_ports=state.node_ports, pidfile=pidfile,
+                                            cache_mb=state.balancer_cache_mb))
     spawn([binary, "-D", "-f", str(config)], state.folder / "logs" / "haproxy.log")
     wait_for(lambda: read_pidfile(pidfile) is not None and port_open(state.stats_port),
              "haproxy did not start", 15)
@@ -397,6 +402,7 @@ def status(root: Path) -> dict[str, Any] | None:
     return {
         "balancer": state.balancer_url,
         "stats": f"http://127.0.0.1:{state.stats_port}/stats",
+        "balancer_cache_mb": state.balancer_cache_mb,
         "nodes": [_node_status(state, i, balancer) for i in range(len(state.node_ports))],
         "keeper": {"pid": state.keeper_pid, "alive": alive(state.keeper_pid)},
         "redis": state.redis_url,

@@ -21,7 +21,14 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from bizra_node.cli import main
-from bizra_node.cluster import ClusterAlreadyUp, ClusterSpec, kill_node, up, wait_balanced
+from bizra_node.cluster import (
+    ClusterAlreadyUp,
+    ClusterSpec,
+    ClusterState,
+    kill_node,
+    up,
+    wait_balanced,
+)
 
 from .conftest import LocalCluster
 
@@ -90,6 +97,44 @@ async def test_a_miss_on_one_node_is_an_l2_hit_on_another(local_cluster: LocalCl
                                  {"tier": "l2", "kind": "transaction"})
             return hits == 1
         await _wait(l2_hit, "node B did not count an L2 hit")
+
+
+async def _served(session: aiohttp.ClientSession, state: ClusterState, route: str) -> float:
+    """Answers the nodes gave on ``route`` (api_requests_total, every node)."""
+    return sum([await _metric(session, url, "api_requests_total", {"route": route})
+                for url in state.node_urls])
+
+
+async def test_the_balancer_caches_final_answers_only(local_cluster: LocalCluster) -> None:
+    """A final transaction asked again through HAProxy is answered by its cache (no node
+    counts it); the latest block (short max-age) and POSTs always reach a node."""
+    state, tx = local_cluster.state, local_cluster.devnet.manifest.legacy_tx
+    tx_route, block_route = "/api/v1/transactions/{param}", "/api/v1/blocks/{param}"
+    async with aiohttp.ClientSession() as session:
+        before = await _served(session, state, tx_route)
+        url = f"{state.balancer_url}/api/v1/transactions/{tx}"
+        async with session.get(url) as resp:
+            assert resp.status == 200 and "x-cache" not in resp.headers
+            assert resp.headers["cache-control"].endswith("immutable")
+            first = await resp.read()
+
+        async def counted(route: str, n: float) -> bool:
+            return await _served(session, state, route) == n
+        await _wait(lambda: counted(tx_route, before + 1), "the first GET was not counted")
+        for _ in range(5):
+            async with session.get(url) as resp:
+                assert resp.status == 200 and resp.headers.get("x-cache") == "HIT"
+                assert await resp.read() == first
+        blocks = await _served(session, state, block_route)
+        for _ in range(3):
+            async with session.get(f"{state.balancer_url}/api/v1/blocks/latest") as resp:
+                assert resp.status == 200 and "x-cache" not in resp.headers
+            status, _ = await _post(session, state.balancer_url,
+                                    "/api/v1/validate/transaction", {"txHash": tx})
+            assert status == 200
+        await _wait(lambda: counted(block_route, blocks + 3), "a latest block was cached")
+        await asyncio.sleep(0.5)  # metrics flush every 0.2 s: the hits would show by now
+        assert await _served(session, state, tx_route) == before + 1
 
 
 async def test_records_from_every_node_land_once(local_cluster: LocalCluster) -> None:
@@ -226,6 +271,7 @@ def test_cli_status_and_up_again(local_cluster: LocalCluster,
     shown = json.loads(capsys.readouterr().out)
     assert shown["balancer"] == local_cluster.state.balancer_url
     assert [n["balancer"] for n in shown["nodes"]] == ["UP"] * len(shown["nodes"])
+    assert shown["balancer_cache_mb"] == 64
     assert main(["cluster", "up", "--dir", root, "--port", "0"]) == 1
     assert "already running" in capsys.readouterr().err
     assert main(["cluster", "status", "--dir", root + "-none"]) == 1

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from bizra_node.cluster.haproxy import CACHE, CACHE_MARK, cache_rules
+
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "deploy" / "compose"
 FILE = COMPOSE / "compose.yaml"
@@ -110,6 +112,14 @@ def test_balancer_config_is_valid() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     text = (COMPOSE / "haproxy" / "haproxy.cfg").read_text()
     assert "option httpchk GET /ready" in text
+
+
+def test_balancer_caches_as_the_local_cluster_does() -> None:
+    """The same cache rules as `cluster up` (tested on a real HAProxy in
+    tests/integration/cluster/test_balancer_cache.py), with a section of its own size."""
+    text = (COMPOSE / "haproxy" / "haproxy.cfg").read_text()
+    assert cache_rules() in text and CACHE_MARK in text
+    assert re.search(rf"^cache {CACHE}\n    total-max-size \d+\n", text, re.M)
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing: make promtool")
