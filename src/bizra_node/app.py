@@ -357,6 +357,7 @@ class Reorgs:
         self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
                                     records=store.mark_reorged if store else None,
                                     publish=publish, channel=self.channel)
+        chain.headers.add_reorg_listener(self.handler.on_reorg)
         if redis is not None:
             self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
                                      self.handler.on_notice, what="reorg notices",
@@ -502,7 +503,9 @@ class Node:
         if self.consensus is not None:  # a newly signed finalized block: the anchor moves
             self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,
-                             pooled_blob_leaves=h.pooled_blob_leaves, prefetch=t.trust_prefetch)
+                             pooled_blob_leaves=h.pooled_blob_leaves)
+        if t.trust_prefetch:  # a new head's block proven before its transactions are asked
+            self.chain.headers.add_head_listener(self.prover.prefetch)
         # the node's promise: every check per upstream at 0 from the start, so the first
         # integrity failure is an increase an alert sees (not a series appearing at 1)
         self.metrics.upstream_integrity_failures.preset(

@@ -127,7 +127,7 @@ class Proof:
 
 class Prover:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
-                 pooled_blob_leaves: bool = False, prefetch: bool = False) -> None:
+                 pooled_blob_leaves: bool = False) -> None:
         self._up = upstreams
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
@@ -138,14 +138,12 @@ class Prover:
         """Whether upstreams answer eth_getBlockReceipts (else receipts one by one)."""
         self._prefetching: asyncio.Task[ProvenBlock] | None = None
         self._waiting: Header | None = None
-        if prefetch:
-            chain.headers.add_head_listener(self.prefetch)
 
     def prefetch(self, header: Header) -> None:
         """Prove a new head's block in the background (its transactions are then
-        answered in one round trip). One at a time, so a busy upstream is never asked
-        for more than one block at once; a head that comes meanwhile waits, and only
-        the newest waiting one is proven next."""
+        answered in one round trip); a head listener of the HeaderChain (app.py). One at
+        a time, so a busy upstream is never asked for more than one block at once; a
+        head that comes meanwhile waits, and only the newest waiting one is proven next."""
         if header.hash in self._memo:
             return
         if self._prefetching is not None:

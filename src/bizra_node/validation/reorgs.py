@@ -106,10 +106,10 @@ class ReorgHandler:
         metrics.chain_reorgs_below_finality.preset(())
         metrics.chain_reorgs.preset(*((label,) for _, label in _DEPTHS), (">64",))
         metrics.cache_reorg_invalidated.preset(("l1",), ("l2",))
-        chain.headers.add_reorg_listener(self.on_reorg)
 
     # --- a reorg this worker noticed --------------------------------------------------
     def on_reorg(self, reorg: Reorg) -> None:
+        """A reorg listener of the HeaderChain (wired in app.py)."""
         self._metrics.chain_reorgs.inc((depth_label(reorg.depth),))
         first = reorg.fork + 1
         if reorg.below_anchor:

@@ -78,16 +78,17 @@ def _error(exc: IntegrityFailure) -> str:
 
 
 class ValidationService:
-    def __init__(self, upstreams: Upstreams, chain: ChainView, *, network_id: int,
-                 recorder: Recorder | None = None, cache: TieredCache | None = None,
-                 prover: Prover | None = None, require_proven: bool = False) -> None:
+    def __init__(self, upstreams: Upstreams, chain: ChainView, prover: Prover, *,
+                 network_id: int, recorder: Recorder | None = None,
+                 cache: TieredCache | None = None, require_proven: bool = False) -> None:
         self._up = upstreams
         self.chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
         self.network_id = network_id
         self._recorder = recorder
-        self.prover = prover or Prover(upstreams, chain)
+        self.prover = prover
+        """Built once by the caller (app.py) and shared with /rpc's proofs and the logs."""
         self.require_proven = require_proven
         """TRUST_REQUIRE=proven: an account no upstream proves is a 503, not valid: null."""
 
