@@ -101,19 +101,24 @@ def _bytes32(hex_hash: str) -> bytes:
 
 
 class Proof:
-    """What a verify hook proved about the answers it accepted."""
+    """What a verify hook proved about the answers it accepted: the checks that ran, the
+    anchor the answer is linked to, and what the proof established, by name."""
 
-    __slots__ = ("anchor", "checks", "extra")
+    __slots__ = ("account", "anchor", "checks", "mined_at")
 
     def __init__(self) -> None:
         self.checks: list[Check] = []
         self.anchor: Anchor | None = None
-        self.extra: dict[str, Any] = {}
+        self.mined_at: int | None = None
+        """A transaction proven mined: its block's timestamp (from the proven header)."""
+        self.account: ProvenAccount | None = None
+        """An account proven by its EIP-1186 proof."""
 
     def reset(self) -> None:
         self.checks.clear()
         self.anchor = None
-        self.extra.clear()
+        self.mined_at = None
+        self.account = None
 
     def linked(self, anchor: Anchor | None) -> None:
         self.anchor = anchor
@@ -297,8 +302,8 @@ class Prover:
                           network_id: int) -> None:
         """A transaction answer (and its receipt): mined (a block hash and a receipt),
         proven against its block (memoised) and linked to the anchor, and
-        ``proof.extra["timestamp"]`` set; else the transaction alone (hash, signature,
-        chain id). Raises TrustError."""
+        ``proof.mined_at`` set; else the transaction alone (hash, signature, chain id).
+        Raises TrustError."""
         if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
             raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
         block_hash = tx.get("blockHash")
@@ -308,7 +313,7 @@ class Prover:
                                        expected_hash=want)
             proof.checks.extend(proven.checks)
             proof.linked(await self.link(block.header))
-            proof.extra["timestamp"] = block.header.timestamp
+            proof.mined_at = block.header.timestamp
         else:  # pending: the transaction itself, nothing to anchor it to yet
             proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
 
@@ -336,7 +341,8 @@ class Prover:
         """An account at block ``number`` through its EIP-1186 proof against the verified
         header's stateRoot: ``balance`` / ``nonce`` (other answers for the same block)
         must be the proven ones, ``code`` (hex) must have the proven codeHash, and the
-        storage ``slot`` must be proven to hold ``value``. Raises TrustError."""
+        storage ``slot`` must be proven to hold ``value``; ``proof.account`` set. Raises
+        TrustError."""
         header = verify_header(header_raw)
         if header.number != number:
             raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
@@ -368,6 +374,7 @@ class Prover:
                                                       f"{proven_value:#x}")
             proof.checks.append(Check.STORAGE_PROOF)
         proof.linked(await self.link(header))
+        proof.account = account
         return account
 
     # --- headers --------------------------------------------------------------------
