@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -85,14 +85,14 @@ class Routes:
     # service answers with encoded bytes (from cache when it may); only the request
     # id is spliced in here.
     async def validate_transaction(self, req: Request) -> Response:
-        body: TransactionRequest = req.input
+        body = cast(TransactionRequest, req.input)
         answer = await self._svc.transaction_answer(parse_tx_hash(body.txHash))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_transactions(self, req: Request) -> Response:
         """Up to 100 transactions, one envelope: cached answers at once, the others
         concurrently; a hash's failure is its own item, never the request's."""
-        body: TransactionsRequest = req.input
+        body = cast(TransactionsRequest, req.input)
         for i, tx_hash in enumerate(body.txHashes):  # one bad hash: the request's 400
             parse_tx_hash(tx_hash, f"txHashes[{i}]")
         svc = self._svc
@@ -130,12 +130,12 @@ class Routes:
         return len(req.input.txHashes)
 
     async def validate_block(self, req: Request) -> Response:
-        body: BlockRequest = req.input
+        body = cast(BlockRequest, req.input)
         answer = await self._svc.block_answer(parse_block_ref(body.blockNumber))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
-        body: AddressRequest = req.input
+        body = cast(AddressRequest, req.input)
         answer = await self._svc.address_answer(parse_address(body.address))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
@@ -147,18 +147,18 @@ class Routes:
     # The raw value is looked up as it came: L1 holds only canonical keys that passed
     # validation, so a hit proves the input valid. Anything else declines (None).
     def hit_transaction(self, req: Request) -> Response | None:
-        answer = self._svc.transaction_hit(req.input.txHash)
+        answer = self._svc.transaction_hit(cast(TransactionRequest, req.input).txHash)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
-        number = req.input.blockNumber
+        number = cast(BlockRequest, req.input).blockNumber
         if type(number) is not int or number < 0:
             return None
         answer = self._svc.block_hit(str(number))
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
-        answer = self._svc.address_hit(req.input.address)
+        answer = self._svc.address_hit(cast(AddressRequest, req.input).address)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def health_now(self, req: Request) -> Response:
