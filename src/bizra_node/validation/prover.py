@@ -5,7 +5,7 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   list and its receipts (``eth_getBlockReceipts``, else the receipts one by one) are
   checked against the header's roots, so one rebuild serves every transaction in it.
 * A **header** is proven canonical by the chain view (parent links to the anchor).
-* The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.block_answer`,
+* The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.answered_block`,
   :meth:`Prover.account`) are shared by the REST validations and /rpc (rpc_proofs.py):
   one way to prove each kind of answer, collecting what ran into a :class:`Proof`.
 * **Prove or ask another**: an upstream that answers a provable call but will not give
@@ -317,7 +317,7 @@ class Prover:
         else:  # pending: the transaction itself, nothing to anchor it to yet
             proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
 
-    async def block_answer(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
+    async def answered_block(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
                            number: int | None = None,
                            expected_hash: bytes | None = None) -> ProvenBlock:
         """A full block answer (and its receipts, then remembered): header hash,

@@ -297,7 +297,7 @@ class RpcProofs:
                 raise refused(f"the full block {params[0]}", block)
             if block is None:
                 raise missing(f"block {params[0]}", "")
-            proven = await self.prover.block_answer(proof, block, None, number=number,
+            proven = await self.prover.answered_block(proof, block, None, number=number,
                                                     expected_hash=expected)
             if not full:
                 _same_block(raw[i], block, [h.hex() for h in proven.tx_hashes])

@@ -171,7 +171,7 @@ class ValidationService:
                 return
             receipts = got.receipts if isinstance(got.receipts, list) else None
             try:
-                await self.prover.block_answer(proof, block, receipts,
+                await self.prover.answered_block(proof, block, receipts,
                                                number=ref if isinstance(ref, int) else pinned)
             except TrustError as exc:
                 raise integrity(exc) from None
