@@ -310,18 +310,19 @@ class TieredCache:
             return None
         payload = self._auth.open(redis_key, stored)
         if payload is None:
-            self._refused(key, "invalid", "its MAC does not hold (written without "
-                          "CACHE_SECRET, altered, or moved from another key)")
+            self._bad_l2_entry(key, "invalid", "its MAC does not hold (written without "
+                               "CACHE_SECRET, altered, or moved from another key)")
             return None
         try:
             entry = decode_entry(self.codec.decode(payload))
         except (CodecError, EntryError) as exc:  # authentic but unreadable: a node's bug
-            self._refused(key, "decode", str(exc))
+            self._bad_l2_entry(key, "decode", str(exc))
             return None
         return entry if entry.expires > time.time() else None
 
-    def _refused(self, key: Key, op: str, why: str) -> None:
-        """Count and log (at most once a second per fault) an entry refused from Redis."""
+    def _bad_l2_entry(self, key: Key, op: str, why: str) -> None:
+        """Count and log (at most once a second per fault) an entry from Redis not served
+        (its MAC does not hold, or it does not decode)."""
         self.metrics.cache_l2_errors.inc((op,))
         suppressed = self._bad_entries.allow((op, key[0]))
         if suppressed is not None:
