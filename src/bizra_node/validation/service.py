@@ -123,7 +123,7 @@ class ValidationService:
         try:
             answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(TransactionResult, "transaction", tx_hash, exc)
+            return await self._invalid(TransactionResult, "transaction", tx_hash, exc)
         except ProofUnavailable as exc:  # no upstream gives its receipt: a 503 either way
             if self.require_proven:
                 raise unproven(exc) from None
@@ -179,7 +179,7 @@ class ValidationService:
         try:
             answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(BlockResult, "block", str(ref), exc)
+            return await self._invalid(BlockResult, "block", str(ref), exc)
         block = need(answers.block, "eth_getBlockByNumber")
         try:
             head = self.chain.head_of(answers.head)
@@ -226,7 +226,7 @@ class ValidationService:
         try:
             answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(AccountResult, "address", address, exc)
+            return await self._invalid(AccountResult, "address", address, exc)
         except ProofUnavailable as exc:  # no upstream proves it
             if self.require_proven:
                 raise unproven(exc) from None
@@ -263,7 +263,7 @@ class ValidationService:
         await self._record("address", address, result)
         return result
 
-    async def _refused(self, make: type[_Result], kind: str, subject: str,
+    async def _invalid(self, make: type[_Result], kind: str, subject: str,
                        exc: IntegrityFailure) -> _Result:
         """The answer when no upstream's answer passed the checks: ``valid: false``
         naming the check and the upstream, recorded, never cached."""
