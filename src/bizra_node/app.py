@@ -355,7 +355,7 @@ class Reorgs:
             async def publish(message: bytes) -> Any:
                 return await sender.publish(channel, message)
         self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
-                                    records=store.mark_reorged if store else None,
+                                    mark_reorged=store.mark_reorged if store else None,
                                     publish=publish, channel=self.channel)
         chain.headers.add_reorg_listener(self.handler.on_reorg)
         if redis is not None:
