@@ -12,7 +12,7 @@ from .anchor import (
 )
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
-from .filters import FilterService, Records, RpcFailed
+from .filters import FilterService, FilterState, RpcFailed
 from .inputs import (
     ADDRESS_PATTERN,
     BLOCK_REF_PATTERN,
@@ -71,6 +71,7 @@ __all__ = [
     "ConsensusHeads",
     "ExecutionClaim",
     "FilterService",
+    "FilterState",
     "HeadsFileError",
     "LogMatcher",
     "Notice",
@@ -78,7 +79,6 @@ __all__ = [
     "ProvenLogs",
     "Prover",
     "Recorder",
-    "Records",
     "ReorgHandler",
     "RpcFailed",
     "RpcProofs",
