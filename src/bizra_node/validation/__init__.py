@@ -30,7 +30,8 @@ from .inputs import (
 from .logs import ProvenLogs
 from .prover import Prover
 from .reorgs import Notice, ReorgHandler
-from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
+from .rpc import RpcService
+from .rpc_policy import FAST_METHODS, cacheable, method_allowed
 from .rpc_proofs import PROVEN_METHODS, UNVERIFIED, RpcProofs, verification_header, weakest
 from .service import Recorder, ValidationService, now_iso
 from .shared_heads import HEAD, HeadsFileError, SharedHeads, create_heads_file, remove_heads_file
