@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,14 +39,22 @@ def header(raw: Mapping[str, Any]) -> Header:
     return verify_header(raw)
 
 
+@dataclass
+class Served:
+    """What the upstream serves (change it between calls) and what it was asked."""
+
+    url: str = ""
+    finalized: int | None = TIP
+    """The block the 'finalized' tag names (None: the tag is not known, an error)."""
+    forged: dict[int, dict[str, Any]] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+
 @asynccontextmanager
 async def header_upstream(chain: RecordedChain, *, finalized: int | None = TIP,
                           forged: Mapping[int, dict[str, Any]] | None = None
-                          ) -> AsyncIterator[tuple[str, list[str]]]:
-    """The upstream's URL and the methods it was asked (in order). ``finalized``: the
-    block the 'finalized' tag names (None: the tag is not known, a JSON-RPC error)."""
-    forged = forged or {}
-    asked: list[str] = []
+                          ) -> AsyncIterator[Served]:
+    served = Served(finalized=finalized, forged=dict(forged or {}))
 
     def result(method: str, params: list[Any]) -> Any:
         if method == "eth_chainId":
@@ -55,18 +64,18 @@ async def header_upstream(chain: RecordedChain, *, finalized: int | None = TIP,
         if method == "eth_getBlockByNumber":
             tag = params[0]
             if tag == "finalized":
-                if finalized is None:
+                if served.finalized is None:
                     raise LookupError("finalized")
-                number = finalized
+                number = served.finalized
             else:
                 number = TIP if tag == "latest" else int(tag, 16)
             if number > TIP:
                 return None
-            return forged.get(number) or recorded_header(chain, number)
+            return served.forged.get(number) or recorded_header(chain, number)
         raise LookupError(method)
 
     def one(item: dict[str, Any]) -> dict[str, Any]:
-        asked.append(item["method"])
+        served.asked.append(item["method"])
         try:
             return {"jsonrpc": "2.0", "id": item["id"],
                     "result": result(item["method"], item.get("params", []))}
@@ -80,4 +89,5 @@ async def header_upstream(chain: RecordedChain, *, finalized: int | None = TIP,
         return web.Response(body=orjson.dumps(out), content_type="application/json")
 
     async with scripted_upstream(answer) as url:
-        yield url, asked
+        served.url = url
+        yield served

@@ -40,8 +40,8 @@ async def headers_over(*, walk_limit: int = 64,
                        anchor: int | None = None) -> AsyncIterator[tuple[HeaderChain, list[str]]]:
     """A HeaderChain over one upstream serving the recorded headers; ``anchor``: the
     canonical chain's anchor set there (as ChainView.anchor does)."""
-    async with header_upstream(CHAIN, forged=forged) as (url, asked):
-        pool = UpstreamPool(upstream_config(make_settings(url, head_poll_interval=0)),
+    async with header_upstream(CHAIN, forged=forged) as served:
+        pool = UpstreamPool(upstream_config(make_settings(served.url, head_poll_interval=0)),
                             NodeMetrics())
         await pool.start()
         chain = HeaderChain(pool, CanonicalChain(1024), walk_limit=walk_limit)
@@ -49,7 +49,7 @@ async def headers_over(*, walk_limit: int = 64,
             h = header(raw(anchor))
             chain.canonical.set_anchor(h.number, h.hash, h.parent_hash)
         try:
-            yield chain, asked
+            yield chain, served.asked
         finally:
             await pool.close()
 
