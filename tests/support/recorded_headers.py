@@ -1,5 +1,6 @@
 """An upstream serving the recorded chain's headers (blocks 0..15 of
-tests/fixtures/trust/anvil.json.gz) over real HTTP, for the header and anchor tests.
+tests/fixtures/trust/anvil.json.gz), and any other answer recorded there, over real
+HTTP, for the header, anchor, vouching and prover tests.
 
 ``forged`` replaces blocks by number with headers of another chain (:func:`forge`: a
 changed field, the hash recomputed, so each hashes correctly and only the links tell).
@@ -71,8 +72,10 @@ async def header_upstream(chain: RecordedChain, *, finalized: int | None = TIP,
                 number = TIP if tag == "latest" else int(tag, 16)
             if number > TIP:
                 return None
+            if len(params) > 1 and params[1] is True:
+                return chain.call(method, *params)  # a full block, where recorded
             return served.forged.get(number) or recorded_header(chain, number)
-        raise LookupError(method)
+        return chain.call(method, *params)  # LookupError when not recorded
 
     def one(item: dict[str, Any]) -> dict[str, Any]:
         served.asked.append(item["method"])
