@@ -9,8 +9,8 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   :meth:`Prover.account`) are shared by the REST validations and /rpc (rpc_proofs.py):
   one way to prove each kind of answer, collecting what ran into a :class:`Proof`.
 * **Prove or ask another**: an upstream that answers a provable call but will not give
-  what its proof needs (eth_getProof refused or failing, the header or receipt that goes
-  with it refused) gets :func:`refused`, a ``ProofUnavailable`` the pool counts under
+  what its proof needs (eth_getProof withheld or failing, the header or receipt that goes
+  with it withheld) gets :func:`withheld`, a ``ProofUnavailable`` the pool counts under
   check=proof_unavailable before it asks the next upstream; the answer is served
   unproven (labelled ``unverified``, REST ``valid: null``) only when no upstream proves,
   and refused instead with TRUST_REQUIRE=proven (:func:`unproven`).
@@ -57,7 +57,7 @@ from .trust import (
 )
 from .upstreams import Upstreams
 
-__all__ = ["Proof", "Prover", "integrity", "missing", "refused", "unproven"]
+__all__ = ["Proof", "Prover", "integrity", "missing", "unproven", "withheld"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -72,7 +72,7 @@ def missing(what: str, upstream: str) -> UpstreamError:
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
 
 
-def refused(what: str, answer: Any = None) -> ProofUnavailable:
+def withheld(what: str, answer: Any = None) -> ProofUnavailable:
     """An upstream that answered a provable call but not with ``what`` its proof needs
     (``answer``: the error or null it gave instead): the pool asks the next upstream."""
     how = f" ({answer.code}: {answer.message[:100]})" if isinstance(answer, RpcError) else \

@@ -22,7 +22,7 @@ are the prover's (validation/prover.py), the same code the REST answers use:
 
 An upstream that answers one of these calls but refuses what its proof needs (the
 eth_getProof, the header, the other one of the pair, the full block: an error, or a
-null proof for a block it has) gets ``ProofUnavailable`` (prover.refused): the pool asks
+null proof for a block it has) gets ``ProofUnavailable`` (prover.withheld): the pool asks
 the next upstream. When none proves, :meth:`RpcPlan.unproven` keeps what could still be
 proven about the batch's other calls; the refused calls say ``unverified``.
 
@@ -44,7 +44,7 @@ import orjson
 
 from ..errors import ProofUnavailable
 from ..jsonrpc import Call, RpcError, hex_number
-from .prover import Proof, Prover, integrity, missing, refused
+from .prover import Proof, Prover, integrity, missing, withheld
 from .trust import Check, Level, TrustError, Verification, verify_header
 
 __all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header",
@@ -236,11 +236,11 @@ class RpcProofs:
 
         async def step(raw: list[Any], proof: Proof) -> None:
             if isinstance(raw[h], RpcError):
-                raise refused(f"the header of block {number}", raw[h])
+                raise withheld(f"the header of block {number}", raw[h])
             if raw[h] is None:  # it has not got the block (yet): not a refusal
                 raise missing(f"block {number}", "")
             if raw[p] is None or isinstance(raw[p], RpcError):
-                raise refused(f"the eth_getProof of block {number}", raw[p])
+                raise withheld(f"the eth_getProof of block {number}", raw[p])
             answer = raw[i]
             kwargs: dict[str, Any] = {}
             if method == "eth_getBalance":
@@ -267,7 +267,7 @@ class RpcProofs:
         async def step(raw: list[Any], proof: Proof) -> None:
             tx, receipt = raw[t], raw[r]
             if isinstance(tx, RpcError) or isinstance(receipt, RpcError):
-                raise refused(f"transaction 0x{want.hex()} with its receipt",
+                raise withheld(f"transaction 0x{want.hex()} with its receipt",
                               tx if isinstance(tx, RpcError) else receipt)
             if tx is None:
                 raise missing(f"transaction 0x{want.hex()} with its receipt", "")
@@ -294,7 +294,7 @@ class RpcProofs:
         async def step(raw: list[Any], proof: Proof) -> None:
             block = raw[f]
             if isinstance(block, RpcError):
-                raise refused(f"the full block {params[0]}", block)
+                raise withheld(f"the full block {params[0]}", block)
             if block is None:
                 raise missing(f"block {params[0]}", "")
             proven = await self.prover.answered_block(proof, block, None, number=number,

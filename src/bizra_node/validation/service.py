@@ -46,7 +46,7 @@ from .answer import (
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER, is_uint
-from .prover import Proof, Prover, integrity, missing, refused, unproven
+from .prover import Proof, Prover, integrity, missing, unproven, withheld
 from .questions import AccountQuestion, BlockQuestion, StateQuestion, TransactionQuestion
 from .trust import Failure, Level, TrustError, Verification
 from .types import AccountResult, BlockResult, TransactionResult
@@ -111,7 +111,7 @@ class ValidationService:
             got = question.read(raw)
             tx, receipt = got.tx, got.receipt
             if isinstance(tx, dict) and isinstance(receipt, RpcError):
-                raise refused(f"the receipt of transaction {tx_hash}", receipt)
+                raise withheld(f"the receipt of transaction {tx_hash}", receipt)
             if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
                 return  # not found (nothing to prove) or an error (a 503 below)
             try:
@@ -212,11 +212,11 @@ class ValidationService:
             if isinstance(got.code, RpcError):
                 return  # the code itself failed: a 503 below
             if isinstance(got.header, RpcError):
-                raise refused(f"the header of block {head}", got.header)
+                raise withheld(f"the header of block {head}", got.header)
             if got.header is None:  # it has not got the block (yet): not a refusal
                 raise missing(f"block {head}", upstream)
             if got.proof is None or isinstance(got.proof, RpcError):
-                raise refused(f"the eth_getProof of block {head}", got.proof)
+                raise withheld(f"the eth_getProof of block {head}", got.proof)
             try:
                 await self.prover.account(proof, got.header, got.proof, want, number=head,
                                           code=got.code)

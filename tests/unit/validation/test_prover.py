@@ -19,7 +19,7 @@ from bizra_node.errors import ProofUnavailable, Unproven
 from bizra_node.jsonrpc import RpcError
 from bizra_node.observability import NodeMetrics
 from bizra_node.validation import ChainView, ChainViewConfig, Prover
-from bizra_node.validation.prover import Proof, refused, unproven
+from bizra_node.validation.prover import Proof, unproven, withheld
 from bizra_node.validation.trust import Check, TrustError
 from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
@@ -113,10 +113,10 @@ async def test_a_block_answer_must_be_the_number_asked_for() -> None:
 
 
 def test_an_upstream_that_will_not_prove_is_passed_over_then_said() -> None:
-    exc = refused("the eth_getProof of block 7", RpcError(-32601, "method not found"))
+    exc = withheld("the eth_getProof of block 7", RpcError(-32601, "method not found"))
     assert isinstance(exc, ProofUnavailable)
     assert "would not give the eth_getProof of block 7 (-32601: method not found)" in exc.message
-    assert refused("the header of block 7").message.endswith("(null)")
+    assert withheld("the header of block 7").message.endswith("(null)")
     exc.upstream = "up"
     said = unproven(exc)
     assert isinstance(said, Unproven)
