@@ -2,7 +2,7 @@
 
 One record instead of a dozen loop variables: the answers so far, the calls still to
 ask after an answer with transient errors, the upstreams tried and those banned for
-this batch, the nulls being asked of one more upstream, the first refusal to prove,
+this batch, the nulls being asked of one more upstream, the first proof withheld,
 answers that passed the verify hook with retryable errors, and why the last attempt
 failed.
 """
@@ -38,8 +38,8 @@ class BatchAttempts:
     absent: dict[int, UpstreamHealth] = field(default_factory=dict)
     """Calls an upstream answered null, asked again of one more (pool._doubt)."""
     last: UpstreamError | None = None
-    refused: ProofUnavailable | None = None
-    """The first upstream that would not prove (its answers), served only when no
+    withheld: ProofUnavailable | None = None
+    """The first upstream that withheld a proof (its answers), served only when no
     other upstream proves."""
     checked: tuple[str, list[Any]] | None = None
     """With a verify hook: answers that passed it but had retryable JSON-RPC errors."""

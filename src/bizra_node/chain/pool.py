@@ -282,11 +282,11 @@ class UpstreamPool:
             await verify(b.results, winner.name)
         except ProofUnavailable as exc:
             exc.upstream = winner.name
-            self._refused_proof(winner, exc)
+            self._withheld_proof(winner, exc)
             b.banned.append(winner)
-            if b.refused is None:
+            if b.withheld is None:
                 exc.answers = b.results
-                b.refused = exc
+                b.withheld = exc
             b.last, b.reason = exc, "proof_unavailable"
         except IntegrityFailure as exc:
             exc.upstream = winner.name
@@ -342,8 +342,8 @@ class UpstreamPool:
                 return b.checked[1]
             except UpstreamError as exc:
                 last = exc
-        if b.refused is not None:  # no upstream proves: the caller serves or refuses
-            raise b.refused
+        if b.withheld is not None:  # no upstream proves: the caller serves or refuses
+            raise b.withheld
         if isinstance(last, IntegrityFailure):
             raise last
         raise self._unavailable(b.why, last)
@@ -401,7 +401,7 @@ class UpstreamPool:
                 self._lied(h, exc)
                 return
 
-    def _refused_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
+    def _withheld_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
         """``h`` would not give what a provable answer's proof needs: counted under
         check=proof_unavailable and ranked after the upstreams that prove (for calls
         with a verify hook) until it gives a proof that checks. Not a lie: its breaker

@@ -299,7 +299,7 @@ class RpcService:
                 out.append(result)
                 continue
             if refusal is not None and self.require_proven and plan is not None and \
-                    i in plan.refused:
+                    i in plan.withheld:
                 error = unproven(refusal)
                 out.append(RpcError(error.jsonrpc_code, error.message, error.details))
                 continue

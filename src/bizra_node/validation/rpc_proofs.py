@@ -20,11 +20,11 @@ are the prover's (validation/prover.py), the same code the REST answers use:
   asks for hashes only, the full block goes along and the hashes must be its
   transactions' (proven) hashes.
 
-An upstream that answers one of these calls but refuses what its proof needs (the
+An upstream that answers one of these calls but withholds what its proof needs (the
 eth_getProof, the header, the other one of the pair, the full block: an error, or a
 null proof for a block it has) gets ``ProofUnavailable`` (prover.withheld): the pool asks
 the next upstream. When none proves, :meth:`RpcPlan.unproven` keeps what could still be
-proven about the batch's other calls; the refused calls say ``unverified``.
+proven about the batch's other calls; the withheld calls say ``unverified``.
 
 ``eth_getLogs`` is not forwarded at all: the node makes it from proven headers and
 receipts (logs.py). Anything else (eth_call, gas prices, tags such as ``pending`` or
@@ -117,7 +117,7 @@ class RpcPlan:
         """Index by call, made when the first extra call is added."""
         self._items: list[_Item] = []
         self.proven: list[Verification | None] = [None] * len(calls)
-        self.refused: set[int] = set()
+        self.withheld: set[int] = set()
         """The client's calls whose proof the upstream would not give (ProofUnavailable)."""
 
     @property
@@ -163,24 +163,24 @@ class RpcPlan:
             if outcome is not None and not isinstance(outcome, ProofUnavailable):
                 raise outcome
         first: ProofUnavailable | None = None
-        refused_at: set[int] = set()
+        withheld_at: set[int] = set()
         for item, proof, outcome in zip(todo, proofs, outcomes, strict=True):
             if isinstance(outcome, ProofUnavailable):
-                refused_at.add(item.index)
+                withheld_at.add(item.index)
                 first = first or outcome
             elif proof.checks:
                 self.proven[item.index] = proof.verification
         if first is not None:  # what the rest of the batch proved goes along
-            first.proven = (list(self.proven), refused_at)
+            first.proven = (list(self.proven), withheld_at)
             raise first
 
     def unproven(self, exc: ProofUnavailable) -> None:
         """No upstream proved: what was proven about the answers of ``exc`` (the first
-        refusal, whose answers are served) and which calls were refused."""
-        proven, refused_at = exc.proven if exc.proven is not None else ([None] * self.asked,
+        withholding, whose answers are served) and which calls had a proof withheld."""
+        proven, withheld_at = exc.proven if exc.proven is not None else ([None] * self.asked,
                                                                          set())
         self.proven = proven
-        self.refused = refused_at
+        self.withheld = withheld_at
 
 
 async def _run(step: Step, raw: list[Any], proof: Proof) -> BaseException | None:
