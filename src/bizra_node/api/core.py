@@ -54,7 +54,7 @@ CLIENT_GONE = 499
 (nginx's convention; nothing is answered)."""
 
 
-class _Refused:
+class _ParseFailed:
     """A parse error kept by the fast lane for the full path to report."""
 
     __slots__ = ("error",)
@@ -138,7 +138,7 @@ class Dispatcher:
             try:
                 req.input = route.parse(req)
             except NodeError as exc:
-                req.input = _Refused(exc)
+                req.input = _ParseFailed(exc)
                 return None
             except Exception:  # the full path parses again and reports
                 return None
@@ -175,7 +175,7 @@ class Dispatcher:
                 await guard.admit(req, route)
                 req.admitted = True
             parsed = req.input
-            if isinstance(parsed, _Refused):
+            if isinstance(parsed, _ParseFailed):
                 raise parsed.error
             if route.parse is not None and parsed is UNPARSED:
                 req.input = route.parse(req)

@@ -205,9 +205,10 @@ class Guard:
             refusal = self._keyed(req, route, await ring.find(token))
         else:
             refusal = self._anonymous(req, route)
-        if refusal is DEFER:
-            assert self._limiter is not None
-            verdict = await self._limiter.check(req.caller, req.policy, req.cost)
+        if refusal is DEFER:  # _spend set the caller, its policy and the cost
+            policy = req.policy
+            assert self._limiter is not None and policy is not None
+            verdict = await self._limiter.check(req.caller, policy, req.cost)
             refusal = None if verdict is None else _refusal(verdict, req.cost)
         if refusal is not None:
             raise refusal

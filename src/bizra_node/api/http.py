@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from ..security import Policy
     from .routing import Route
 
 __all__ = ["UNPARSED", "Request", "Response", "new_request_id", "pick_request_id"]
@@ -54,7 +55,7 @@ class _Unparsed:
         return "UNPARSED"
 
 
-UNPARSED: Any = _Unparsed()
+UNPARSED: Final = _Unparsed()
 """``Request.input`` before the route's parse ran."""
 
 
@@ -71,8 +72,10 @@ class Request:
     """The path segment after a prefix route (a hash, number or address)."""
     route: Route | None = None
     """Set by the dispatcher when the request is matched (once)."""
-    input: Any = UNPARSED
-    """What the route's ``parse`` made of the request; UNPARSED until then."""
+    input: object = UNPARSED
+    """What the route's ``parse`` made of the request (the route's request struct, e.g.
+    api/inputs.py TransactionRequest, or /rpc's parsed document); UNPARSED until then.
+    Its handlers read it as the type their route's ``parse`` returns."""
     client: str = ""
     """The peer as ``host:port`` (``[v6]:port`` or ``v6:port``), as the server gave it;
     the guard takes the host when it needs one (not on every request)."""
@@ -88,7 +91,7 @@ class Request:
     """The guard let it through (on the synchronous lane: not checked again)."""
     caller: str = ""
     """Who the rate limit counts this request against (set by the guard)."""
-    policy: Any = None
+    policy: Policy | None = None
     """The caller's rate-limit policy (set by the guard)."""
     cost: int = 1
     """Units of the caller's allowance this request spends (set by the guard)."""

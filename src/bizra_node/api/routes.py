@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -110,7 +110,7 @@ class Routes:
     # service answers with encoded bytes (from cache when it may); only the request
     # id is spliced in here.
     async def validate_transaction(self, req: Request) -> Response:
-        body: TransactionRequest = req.input
+        body = cast(TransactionRequest, req.input)
         answer = await self._service(body.networkId).transaction_answer(
             parse_tx_hash(body.txHash))
         return Response(200, ok_parts(answer.parts, req.request_id))
@@ -118,7 +118,7 @@ class Routes:
     async def validate_transactions(self, req: Request) -> Response:
         """Up to 100 transactions, one envelope: cached answers at once, the others
         concurrently; a hash's failure is its own item, never the request's."""
-        body: TransactionsRequest = req.input
+        body = cast(TransactionsRequest, req.input)
         for i, tx_hash in enumerate(body.txHashes):  # one bad hash: the request's 400
             parse_tx_hash(tx_hash, f"txHashes[{i}]")
         svc = self._service(body.networkId)
@@ -157,13 +157,13 @@ class Routes:
         return len(req.input.txHashes)
 
     async def validate_block(self, req: Request) -> Response:
-        body: BlockRequest = req.input
+        body = cast(BlockRequest, req.input)
         answer = await self._service(body.networkId).block_answer(
             parse_block_ref(body.blockNumber))
         return Response(200, ok_parts(answer.parts, req.request_id))
 
     async def validate_address(self, req: Request) -> Response:
-        body: AddressRequest = req.input
+        body = cast(AddressRequest, req.input)
         answer = await self._service(body.networkId).address_answer(
             parse_address(body.address))
         return Response(200, ok_parts(answer.parts, req.request_id))
@@ -176,14 +176,14 @@ class Routes:
     # The raw value is looked up as it came: L1 holds only canonical keys that passed
     # validation, so a hit proves the input valid. Anything else declines (None).
     def hit_transaction(self, req: Request) -> Response | None:
-        body: TransactionRequest = req.input
+        body = cast(TransactionRequest, req.input)
         network = body.networkId  # (inline, not _service: this is the hit path)
         svc = self._svc if network is None else self._services[network]
         answer = svc.transaction_hit(body.txHash)
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_block(self, req: Request) -> Response | None:
-        body: BlockRequest = req.input
+        body = cast(BlockRequest, req.input)
         number = body.blockNumber
         if type(number) is not int or number < 0:
             return None
@@ -193,7 +193,7 @@ class Routes:
         return None if answer is None else Response(200, ok_parts(answer.parts, req.request_id))
 
     def hit_address(self, req: Request) -> Response | None:
-        body: AddressRequest = req.input
+        body = cast(AddressRequest, req.input)
         network = body.networkId
         svc = self._svc if network is None else self._services[network]
         answer = svc.address_hit(body.address)

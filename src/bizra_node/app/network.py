@@ -105,8 +105,9 @@ class Reorgs:
             async def publish(message: bytes) -> Any:
                 return await sender.publish(channel, message)
         self.handler = ReorgHandler(chain, cache, metrics, network_id=s.bizra_network_id,
-                                    records=store.mark_reorged if store else None,
+                                    mark_reorged=store.mark_reorged if store else None,
                                     publish=publish, channel=self.channel)
+        chain.headers.add_reorg_listener(self.handler.on_reorg)
         if redis is not None:
             self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
                                      self.handler.on_notice, what="reorg notices",
@@ -262,15 +263,16 @@ class Network:
         if self.consensus is not None:  # a newly signed finalized block: the anchor moves
             self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,
-                             pooled_blob_leaves=h.pooled_blob_leaves, prefetch=t.trust_prefetch)
+                             pooled_blob_leaves=h.pooled_blob_leaves)
+        if t.trust_prefetch:  # a new head's block proven before its transactions are asked
+            self.chain.headers.add_head_listener(self.prover.prefetch)
         # the node's promise: every check per upstream at 0 from the start, so the first
         # integrity failure is an increase an alert sees (not a series appearing at 1)
         metrics.upstream_integrity_failures.preset(
             *((name, check.value) for name in self.upstreams.names for check in Check))
-        self.service = ValidationService(self.upstreams, self.chain,
+        self.service = ValidationService(self.upstreams, self.chain, self.prover,
                                          network_id=self.chain_id, cache=self.cache,
                                          recorder=store.recorder if store else None,
-                                         prover=self.prover,
                                          require_proven=settings.trust_require == "proven")
         self.ready_checks: dict[str, ReadyCheck] = {"upstream": self._upstream_ready,
                                                     "redis": self.cache.ready}

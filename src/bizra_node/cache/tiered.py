@@ -12,9 +12,9 @@ raising means an error: nothing is cached.
 
 A reorg may land while a computation is in flight: its answer was read from the old
 chain and would be stored after ``invalidate_from`` had dropped its peers. Each
-invalidation is numbered; an entry whose computation saw one that covers it (its
-block at or above the first replaced block) is computed once more, and is not cached
-if that one is overtaken too; an entry stored with ``put`` (the answers of a /rpc
+invalidation is numbered (invalidations.py); an entry whose computation saw one that
+covers it (its block at or above the first replaced block) is computed once more, and
+is not cached if that one is overtaken too; an entry stored with ``put`` (the answers of a /rpc
 batch) carries the ``reorg_mark`` taken before its upstream call and is not stored when
 overtaken. ``invalidate_l2_from`` waits for the L2 writes already scheduled, so none
 lands after the delete.
@@ -42,7 +42,6 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,6 +51,7 @@ from .auth import EntryAuth, derive_key
 from .codec import Codec, CodecError
 from .config import CacheConfig
 from .entry import Entry, EntryError, decode_entry, encode_entry
+from .invalidations import Invalidations
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
 from .ttl import TtlPolicy
@@ -79,9 +79,6 @@ KEY_DIGEST_ABOVE = 256
 _KEY_OVERHEAD = 170
 """Bytes a key costs in L1 beyond its characters: the tuple, two str headers, the
 OrderedDict's slot and link (measured with sys.getsizeof and tracemalloc)."""
-_REORGS_REMEMBERED = 64
-"""Invalidations kept for computations in flight; one older than these counts as
-covering every entry (a computation that outlived 64 reorgs is not cached)."""
 L2_ERROR_OPS = ("get", "set", "delete", "ping", "skipped", "set_skipped", "decode", "invalid")
 """The ``op`` labels of cache_l2_errors_total (exported at 0 from the start)."""
 
@@ -112,9 +109,7 @@ class TieredCache:
         """While news of reorgs may be missed (the invalidation feed is down): answers
         that can still change are kept at most TTL_HEAD."""
         self._flight: SingleFlight[Key, Entry] = SingleFlight(on_join=self._joined)
-        self._reorg_count = 0
-        self._reorgs: deque[tuple[int, int, bool]] = deque(maxlen=_REORGS_REMEMBERED)
-        """(number, first replaced block, final entries too) of the latest invalidations."""
+        self._invalidations = Invalidations()
         self._writes: set[asyncio.Task[bool]] = set()
         self._hits = metrics.cache_hits
         self._misses = metrics.cache_misses
@@ -205,14 +200,14 @@ class TieredCache:
         False when L1 does not keep it (disabled, or TTL already over), or when
         ``since`` (:attr:`reorg_mark` before the computation) shows that a reorg
         covering it landed meanwhile."""
-        if since is not None and self._overtaken(entry, since):
+        if since is not None and self._invalidations.overtaken(entry, since):
             return False
         return self._to_l1(_key(kind, subject), entry, time.time()) is True
 
     @property
     def reorg_mark(self) -> int:
         """The invalidations so far: taken before computing an entry for :meth:`put`."""
-        return self._reorg_count
+        return self._invalidations.mark
 
     def peek(self, kind: str, subject: str) -> Entry | None:
         """The L1 entry without counting a hit or miss (internal lookups)."""
@@ -223,8 +218,7 @@ class TieredCache:
         """Drop from this worker's L1 every entry that depends on ``block`` or a later
         one (a reorg replaced them); final entries only when ``final_too`` (a reorg
         below finality). Returns how many went; L2 is :meth:`invalidate_l2_from`'s."""
-        self._reorg_count += 1
-        self._reorgs.append((self._reorg_count, block, final_too))
+        self._invalidations.note(block, final_too=final_too)
         gone = self.l1.drop_where(
             lambda e: e.block >= block and (final_too or not e.final), "reorg")
         self.metrics.cache_reorg_invalidated.inc(("l1",), gone)
@@ -239,15 +233,6 @@ class TieredCache:
         gone = await self.l2.drop_from(self.prefix + "blocks", block, prefix=self.prefix)
         self.metrics.cache_reorg_invalidated.inc(("l2",), gone)
         return gone
-
-    def _overtaken(self, entry: Entry, since: int) -> bool:
-        """Whether an invalidation numbered after ``since`` covers ``entry``."""
-        if self._reorg_count == since or entry.block < 0:
-            return False
-        if not self._reorgs or self._reorgs[0][0] > since + 1:
-            return True  # some of them are no longer remembered
-        return any(n > since and entry.block >= first and (final_too or not entry.final)
-                   for n, first, final_too in self._reorgs)
 
     def forget_recent(self) -> int:
         """Drop every non-final L1 entry (after reorg news may have been missed)."""
@@ -287,12 +272,13 @@ class TieredCache:
                 self._to_l1(key, entry, time.time())
                 return entry
             self._misses.inc(("l2", kind))
-        since = self._reorg_count
+        invalidations = self._invalidations
+        since = invalidations.mark
         entry = await compute(subject)
-        if self._overtaken(entry, since):  # read from a chain a reorg replaced meanwhile
-            since = self._reorg_count
+        if invalidations.overtaken(entry, since):  # read from a chain a reorg replaced
+            since = invalidations.mark
             entry = await compute(subject)
-            if self._overtaken(entry, since):
+            if invalidations.overtaken(entry, since):
                 return entry  # the chain keeps moving under it: served, not kept
         now = time.time()
         ttl = entry.expires - now
@@ -310,18 +296,19 @@ class TieredCache:
             return None
         payload = self._auth.open(redis_key, stored)
         if payload is None:
-            self._refused(key, "invalid", "its MAC does not hold (written without "
-                          "CACHE_SECRET, altered, or moved from another key)")
+            self._bad_l2_entry(key, "invalid", "its MAC does not hold (written without "
+                               "CACHE_SECRET, altered, or moved from another key)")
             return None
         try:
             entry = decode_entry(self.codec.decode(payload))
         except (CodecError, EntryError) as exc:  # authentic but unreadable: a node's bug
-            self._refused(key, "decode", str(exc))
+            self._bad_l2_entry(key, "decode", str(exc))
             return None
         return entry if entry.expires > time.time() else None
 
-    def _refused(self, key: Key, op: str, why: str) -> None:
-        """Count and log (at most once a second per fault) an entry refused from Redis."""
+    def _bad_l2_entry(self, key: Key, op: str, why: str) -> None:
+        """Count and log (at most once a second per fault) an entry from Redis not served
+        (its MAC does not hold, or it does not decode)."""
         self.metrics.cache_l2_errors.inc((op,))
         suppressed = self._bad_entries.allow((op, key[0]))
         if suppressed is not None:

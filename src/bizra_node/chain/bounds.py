@@ -78,6 +78,8 @@ _FEE_HISTORY: Fields = (("oldestBlock", U64),)
 
 
 def _fields(obj: Mapping[str, Any], fields: Fields, what: str) -> None:
+    """Every field of ``fields`` that ``obj`` has: :func:`quantity_ok`, inlined (it runs
+    for every field of every transaction of a block)."""
     get = obj.get
     for key, bits in fields:
         value = get(key)
@@ -86,6 +88,21 @@ def _fields(obj: Mapping[str, Any], fields: Fields, what: str) -> None:
         if type(value) is int and 0 <= value < 1 << bits:
             continue
         raise _Bad(f"{what}.{key}", value)
+
+
+def _each_object(items: Any, fields: Fields, what: str) -> None:
+    """:func:`_fields` of every object in a list (anything else in it is not a number)."""
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict):
+                _fields(item, fields, what)
+
+
+def _each_scalar(items: Any, bits: int, what: str) -> None:
+    """Every item of a list a quantity below 2**bits (or null)."""
+    if isinstance(items, list):
+        for item in items:
+            _scalar(item, bits, what)
 
 
 def _object(value: Any, what: str) -> Mapping[str, Any] | None:
@@ -104,11 +121,7 @@ def _tx(value: Any, what: str) -> None:
     if tx is None:
         return
     _fields(tx, _TX, what)
-    auths = tx.get("authorizationList")
-    if isinstance(auths, list):
-        for a in auths:
-            if isinstance(a, dict):
-                _fields(a, _AUTH, what + ".authorizationList")
+    _each_object(tx.get("authorizationList"), _AUTH, what + ".authorizationList")
 
 
 def _block(value: Any, what: str) -> None:
@@ -124,10 +137,7 @@ def _block(value: Any, what: str) -> None:
 
 
 def _logs(value: Any, what: str) -> None:
-    if isinstance(value, list):
-        for log in value:
-            if isinstance(log, dict):  # eth_getFilterChanges may list hashes
-                _fields(log, _LOG, what)
+    _each_object(value, _LOG, what)  # eth_getFilterChanges may list hashes: skipped
 
 
 def _receipt(value: Any, what: str) -> None:
@@ -160,16 +170,11 @@ def _fee_history(value: Any, what: str) -> None:
         return
     _fields(doc, _FEE_HISTORY, what)
     for key in ("baseFeePerGas", "baseFeePerBlobGas"):
-        items = doc.get(key)
-        if isinstance(items, list):
-            for item in items:
-                _scalar(item, U256, f"{what}.{key}")
+        _each_scalar(doc.get(key), U256, f"{what}.{key}")
     rewards = doc.get("reward")
     if isinstance(rewards, list):
         for row in rewards:
-            if isinstance(row, list):
-                for item in row:
-                    _scalar(item, U256, f"{what}.reward")
+            _each_scalar(row, U256, f"{what}.reward")
 
 
 def _syncing(value: Any, what: str) -> None:

@@ -70,6 +70,7 @@ from ..resilience import (
     current_deadline,
     full_jitter,
 )
+from .attempts import BatchAttempts
 from .bounds import U64, check_answer, quantity_ok
 from .config import UpstreamConfig
 from .head import HeadTracker
@@ -78,10 +79,8 @@ from .hedge import Hedging
 from .methods import (
     LOOKUPS,
     found_block,
-    idempotent,
     method_label,
     named_block,
-    reads_head,
     retryable,
     unhealthy_rpc_error,
 )
@@ -206,130 +205,148 @@ class UpstreamPool:
         if not calls:
             return []
         dl = self._deadline(timeout, deadline)
-        n = len(calls)
-        safe = idempotent(calls)
-        latest = reads_head(calls)
         self.budget.on_request()
         self.hedging.budget.on_request()
-        results: list[Any] = [None] * n
-        todo: list[int] | None = None
-        """Indices still to ask for after an answer with transient JSON-RPC errors."""
-        tried: list[UpstreamHealth] = []
-        banned: list[UpstreamHealth] = []
-        absent: dict[int, UpstreamHealth] = {}
-        """Calls an upstream answered null, asked again of one more (see _doubt)."""
-        last: UpstreamError | None = None
-        refused: ProofUnavailable | None = None
-        """The first upstream that would not prove (its answers), served only when no
-        other upstream proves."""
-        proving = verify is not None
-        checked: tuple[str, list[Any]] | None = None
-        """With ``verify``: answers that passed it but had retryable JSON-RPC errors."""
-        why = "no upstream available"
-        attempt = 0
+        b = BatchAttempts.of(calls, proving=verify is not None)
         while True:
-            h = await self._next(latest, tried, banned, dl, attempt, proving)
+            h = await self._next(b.latest, b.tried, b.banned, dl, b.attempt, b.proving)
             if h is None:
-                why = "all upstreams are unavailable (circuit open or paused)" if attempt == 0 \
-                    else "no upstream left to try"
+                b.why = "all upstreams are unavailable (circuit open or paused)" \
+                    if b.attempt == 0 else "no upstream left to try"
                 break
-            attempt += 1
-            tried.append(h)
-            sub = calls if todo is None else [calls[i] for i in todo]
+            b.attempt += 1
+            b.tried.append(h)
             try:
-                winner, answers = await self._attempt(h, sub, dl, safe, latest, tried, proving)
+                winner, answers = await self._attempt(h, b.asking(), dl, b.safe, b.latest,
+                                                      b.tried, b.proving)
             except UpstreamError as exc:
-                last = exc
-                reason = exc.kind
-                if not exc.retryable:
-                    banned.append(h)
-                if not _resendable(exc, safe):
-                    why = "not retried: the call has effects"
+                if not self._failed_attempt(b, h, exc):
                     break
             else:
-                again: list[int] = []
-                for i, answer in zip(range(n) if todo is None else todo, answers, strict=True):
-                    if type(answer) is str and calls[i].method == "eth_blockNumber":
-                        self._observe_head(winner, answer)
-                    elif type(answer) is dict and calls[i].params[:1] == ("latest",) \
-                            and calls[i].method == "eth_getBlockByNumber":
-                        self._observe_head(winner, answer.get("number"))
-                    elif safe and type(answer) is RpcError and retryable(
-                            calls[i], answer, self.heads.best(self.heads.heads)):
-                        again.append(i)
-                    elif answer is None and safe and self._behind(winner, calls[i]):
-                        again.append(i)  # "no such block" from an upstream known to lag
-                    elif answer is None and safe and i not in absent \
-                            and self._doubt(winner, calls[i], tried, banned):
-                        absent[i] = winner  # "not found": asked of one more upstream
-                        again.append(i)
-                    results[i] = answer
+                again = self._take_answers(b, winner, answers)
                 if verify is None:
                     if not again:
-                        return results
-                    todo, last = again, None
-                    reason = "not_found" if any(i in absent for i in again) else "rpc_error"
-                else:  # checked as one upstream's answers, never merged with another's
-                    try:
-                        await verify(results, winner.name)
-                    except ProofUnavailable as exc:
-                        exc.upstream = winner.name
-                        self._refused_proof(winner, exc)
-                        banned.append(winner)
-                        if refused is None:
-                            exc.answers = results
-                            refused = exc
-                        last, reason = exc, "proof_unavailable"
-                    except IntegrityFailure as exc:
-                        exc.upstream = winner.name
-                        self._lied(winner, exc)
-                        banned.append(winner)
-                        last, reason = exc, "integrity"
-                        for i in [i for i, said in absent.items() if said is winner]:
-                            del absent[i]  # its nulls are no claim: it lied
-                    except UpstreamError as exc:  # it lacks what the check needs (lagging)
-                        exc.upstream = exc.upstream or winner.name
-                        banned.append(winner)
-                        last, reason = exc, exc.kind
-                    else:
-                        winner.proof_refusals = 0
-                        if not again:
-                            if absent:  # found and proven here after another said null
-                                self._omitted(calls, results, {
-                                    i: said for i, said in absent.items() if said is not winner})
-                            return results
-                        # checked, with errors or nulls another upstream may not have: the
-                        # whole batch goes to the next one; these are the answer if none does
-                        checked = checked or (winner.name, results)
-                        last = None
-                        reason = "not_found" if any(absent.get(i) is winner for i in again) \
-                            else "rpc_error"
-                    results = [None] * n
-            if attempt >= self.config.attempts:
-                why = "retries exhausted"
+                        return b.results
+                    b.todo, b.last = again, None
+                    b.reason = "not_found" if any(i in b.absent for i in again) \
+                        else "rpc_error"
+                elif await self._verified(b, winner, again, verify):
+                    return b.results
+            if not self._may_retry(b, h, dl):
                 break
-            if dl.expired:
-                why = "deadline exceeded"
-                break
-            # asking past a refused proof is free: it is what keeps an unproven answer
-            # from being served, and the refuser ranks last for proofs from now on
-            if reason != "proof_unavailable" and not self.budget.try_spend():
-                why = "retry budget exhausted"
-                break
-            self.metrics.upstream_retries.inc((h.name, reason))
-        if todo is not None:  # every call has an answer; some are JSON-RPC errors
-            return results
-        if checked is not None and verify is not None:  # some calls are JSON-RPC errors
+        return await self._give_up(b, verify)
+
+    def _failed_attempt(self, b: BatchAttempts, h: UpstreamHealth,
+                        exc: UpstreamError) -> bool:
+        """``h`` failed: banned for this batch unless the failure is transient; False
+        when the calls must not be sent again."""
+        b.last = exc
+        b.reason = exc.kind
+        if not exc.retryable:
+            b.banned.append(h)
+        if not _resendable(exc, b.safe):
+            b.why = "not retried: the call has effects"
+            return False
+        return True
+
+    def _take_answers(self, b: BatchAttempts, winner: UpstreamHealth,
+                      answers: list[Any]) -> list[int]:
+        """Keep ``winner``'s answers (heads seen on the way observed); the indices to
+        ask of another upstream: transient errors, nulls from an upstream known to lag,
+        and nulls to doubt."""
+        calls, safe, absent = b.calls, b.safe, b.absent
+        again: list[int] = []
+        for i, answer in zip(b.indices(), answers, strict=True):
+            if type(answer) is str and calls[i].method == "eth_blockNumber":
+                self._observe_head(winner, answer)
+            elif type(answer) is dict and calls[i].params[:1] == ("latest",) \
+                    and calls[i].method == "eth_getBlockByNumber":
+                self._observe_head(winner, answer.get("number"))
+            elif safe and type(answer) is RpcError and retryable(
+                    calls[i], answer, self.heads.best(self.heads.heads)):
+                again.append(i)
+            elif answer is None and safe and self._behind(winner, calls[i]):
+                again.append(i)  # "no such block" from an upstream known to lag
+            elif answer is None and safe and i not in absent \
+                    and self._doubt(winner, calls[i], b.tried, b.banned):
+                absent[i] = winner  # "not found": asked of one more upstream
+                again.append(i)
+            b.results[i] = answer
+        return again
+
+    async def _verified(self, b: BatchAttempts, winner: UpstreamHealth, again: list[int],
+                        verify: Verify) -> bool:
+        """Run the verify hook on ``winner``'s answers, checked as one upstream's and
+        never merged with another's; True when they are the batch's answer."""
+        try:
+            await verify(b.results, winner.name)
+        except ProofUnavailable as exc:
+            exc.upstream = winner.name
+            self._withheld_proof(winner, exc)
+            b.banned.append(winner)
+            if b.withheld is None:
+                exc.answers = b.results
+                b.withheld = exc
+            b.last, b.reason = exc, "proof_unavailable"
+        except IntegrityFailure as exc:
+            exc.upstream = winner.name
+            self._lied(winner, exc)
+            b.banned.append(winner)
+            b.last, b.reason = exc, "integrity"
+            for i in [i for i, said in b.absent.items() if said is winner]:
+                del b.absent[i]  # its nulls are no claim: it lied
+        except UpstreamError as exc:  # it lacks what the check needs (lagging)
+            exc.upstream = exc.upstream or winner.name
+            b.banned.append(winner)
+            b.last, b.reason = exc, exc.kind
+        else:
+            winner.proof_refusals = 0
+            if not again:
+                if b.absent:  # found and proven here after another said null
+                    self._omitted(b.calls, b.results, {
+                        i: said for i, said in b.absent.items() if said is not winner})
+                return True
+            # checked, with errors or nulls another upstream may not have: the whole
+            # batch goes to the next one; these are the answer if none does
+            b.checked = b.checked or (winner.name, b.results)
+            b.last = None
+            b.reason = "not_found" if any(b.absent.get(i) is winner for i in again) \
+                else "rpc_error"
+        b.fresh_results()
+        return False
+
+    def _may_retry(self, b: BatchAttempts, h: UpstreamHealth, dl: Deadline) -> bool:
+        """Whether another attempt may follow (counted under upstream_retries_total)."""
+        if b.attempt >= self.config.attempts:
+            b.why = "retries exhausted"
+            return False
+        if dl.expired:
+            b.why = "deadline exceeded"
+            return False
+        # asking past a refused proof is free: it is what keeps an unproven answer
+        # from being served, and the refuser ranks last for proofs from now on
+        if b.reason != "proof_unavailable" and not self.budget.try_spend():
+            b.why = "retry budget exhausted"
+            return False
+        self.metrics.upstream_retries.inc((h.name, b.reason))
+        return True
+
+    async def _give_up(self, b: BatchAttempts, verify: Verify | None) -> list[Any]:
+        """No attempt answered every call cleanly: what is served, else the error."""
+        if b.todo is not None:  # every call has an answer; some are JSON-RPC errors
+            return b.results
+        last = b.last
+        if b.checked is not None and verify is not None:  # some calls are JSON-RPC errors
             try:  # once more, so what the hook holds is about these answers
-                await verify(checked[1], checked[0])
-                return checked[1]
+                await verify(b.checked[1], b.checked[0])
+                return b.checked[1]
             except UpstreamError as exc:
                 last = exc
-        if refused is not None:  # no upstream proves: the caller serves or refuses
-            raise refused
+        if b.withheld is not None:  # no upstream proves: the caller serves or refuses
+            raise b.withheld
         if isinstance(last, IntegrityFailure):
             raise last
-        raise self._unavailable(why, last)
+        raise self._unavailable(b.why, last)
 
     def _doubt(self, h: UpstreamHealth, call: Call, tried: Sequence[UpstreamHealth],
                banned: Sequence[UpstreamHealth]) -> bool:
@@ -384,7 +401,7 @@ class UpstreamPool:
                 self._lied(h, exc)
                 return
 
-    def _refused_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
+    def _withheld_proof(self, h: UpstreamHealth, exc: ProofUnavailable) -> None:
         """``h`` would not give what a provable answer's proof needs: counted under
         check=proof_unavailable and ranked after the upstreams that prove (for calls
         with a verify hook) until it gives a proof that checks. Not a lie: its breaker

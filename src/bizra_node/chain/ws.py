@@ -63,7 +63,9 @@ class WsTarget:
 OnItem = Callable[[Any, WsTarget], Awaitable[None]]
 
 
-class _Refused(Exception):
+class _SubscribeRejected(Exception):
+    """The upstream answered eth_subscribe with a JSON-RPC error."""
+
     def __init__(self, error: RpcError) -> None:
         super().__init__(error.message)
         self.error = error
@@ -135,7 +137,7 @@ class UpstreamSubscription:
                 for target in self.targets:
                     try:
                         was_live = await self._follow(session, target)
-                    except _Refused as exc:
+                    except _SubscribeRejected as exc:
                         self.refused = exc.error
                         log.info("upstream %s refused %s: %s", target.name, self._what,
                                  exc.error.message[:200])
@@ -209,7 +211,7 @@ class UpstreamSubscription:
             error = doc.get("error")
             if isinstance(error, dict):
                 code = error.get("code")
-                raise _Refused(RpcError(code if isinstance(code, int) else -32603,
+                raise _SubscribeRejected(RpcError(code if isinstance(code, int) else -32603,
                                         str(error.get("message", ""))))
             result = doc.get("result")
             if not isinstance(result, str):

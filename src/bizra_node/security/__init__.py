@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from .gcra import LocalGcra, Policy
 from .keyevents import CHANGED, key_channel, publish_key_event
+from .keygen import KeyHasher, generate_key
 from .keyring import NOT_HELD, KeyRing
-from .keys import KeyHasher, generate_key
 from .limiter import DEFER, Deferred, LimiterConfig, Mode, RateLimiter, Refusal
 
 __all__ = [

@@ -36,7 +36,7 @@ from typing import Any, Final
 from ..apikeys import KeyRecord, KeySource
 from ..observability import NodeMetrics, Throttle
 from ..resilience import Periodic
-from .keys import KeyHasher
+from .keygen import KeyHasher
 
 __all__ = ["NOT_HELD", "KeyRing"]
 

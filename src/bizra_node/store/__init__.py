@@ -8,9 +8,9 @@ names are this package's own business (tests import them from their modules).
 
 from __future__ import annotations
 
+from .api_keys import KeyRepository, NameTaken
 from .config import StoreConfig
 from .embedded import EmbeddedPostgres
-from .keys import KeyRepository, NameTaken
 from .monitor import MonitorThresholds
 from .pgbouncer import PgBouncerConfig, parse_backend, render_ini, render_userlist, write_config
 from .pools import PoolOptions

@@ -23,10 +23,10 @@ import asyncpg
 
 from ..observability import NodeMetrics
 from ..resilience import Periodic
+from .api_keys import KeyRepository
 from .config import StoreConfig
 from .embedded import EmbeddedPostgres
 from .history import HistoryReader
-from .keys import KeyRepository
 from .migrate import migrate
 from .monitor import DatabaseMonitor
 from .partitions import ensure_partitions

@@ -12,7 +12,7 @@ from .anchor import (
 )
 from .answer import BLOCK_NOT_FOUND, TX_NOT_FOUND, Answer
 from .chain_view import ChainView, ChainViewConfig
-from .filters import FilterService, Records, RpcFailed
+from .filters import FilterService, FilterState, RpcFailed
 from .inputs import (
     ADDRESS_PATTERN,
     BLOCK_REF_PATTERN,
@@ -30,7 +30,8 @@ from .inputs import (
 from .logs import ProvenLogs
 from .prover import Prover
 from .reorgs import Notice, ReorgHandler
-from .rpc import FAST_METHODS, RpcService, cacheable, method_allowed
+from .rpc import RpcService
+from .rpc_policy import FAST_METHODS, cacheable, method_allowed
 from .rpc_proofs import PROVEN_METHODS, UNVERIFIED, RpcProofs, verification_header, weakest
 from .service import Recorder, ValidationService, now_iso
 from .shared_heads import HEAD, HeadsFileError, SharedHeads, create_heads_file, remove_heads_file
@@ -71,6 +72,7 @@ __all__ = [
     "ConsensusHeads",
     "ExecutionClaim",
     "FilterService",
+    "FilterState",
     "HeadsFileError",
     "LogMatcher",
     "Notice",
@@ -78,7 +80,6 @@ __all__ = [
     "ProvenLogs",
     "Prover",
     "Recorder",
-    "Records",
     "ReorgHandler",
     "RpcFailed",
     "RpcProofs",

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 
 from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
+from .headers import hooked_header
 from .trust import Anchor, AnchorSource, Check, Header, TrustError, verify_header
 from .upstreams import Upstreams
 
@@ -73,22 +74,6 @@ INCIDENT_REASONS = (NO_QUORUM, UNLINKED, CHECKPOINT)
 number could not agree on its block (``no_quorum``); the finalized block named does not
 descend from the anchor held (``unlinked``); an upstream's block at the pinned
 checkpoint's number is not the checkpoint (``checkpoint``)."""
-
-
-def _header_or_fail(raw: Any, number: int, upstream: str) -> Header:
-    """An upstream's header of block ``number``, hash recomputed: UpstreamError when it
-    does not have it (not blamed), IntegrityFailure when it does not hash (blamed)."""
-    if raw is None or isinstance(raw, RpcError):  # not there yet
-        raise UpstreamError(f"upstream does not have block {number}", kind="missing",
-                            upstream=upstream)
-    try:
-        header = verify_header(raw)
-    except TrustError as exc:
-        raise IntegrityFailure(exc.check.value, exc.message) from None
-    except (TypeError, KeyError, ValueError):
-        raise IntegrityFailure(Check.HEADER_HASH.value,
-                               f"no well-formed header for block {number}") from None
-    return header
 
 
 def parse_checkpoint(text: str) -> tuple[int, bytes] | None:
@@ -304,7 +289,7 @@ class AnchorKeeper:
         found: list[Header] = []
 
         async def is_checkpoint(answers: list[Any], upstream: str) -> None:
-            header = _header_or_fail(answers[0], number, upstream)
+            header = hooked_header(answers[0], number, upstream)
             if header.number != number or header.hash != pinned:
                 self._incident(CHECKPOINT, f"upstream {upstream} serves 0x{header.hash.hex()} "
                                            f"as block {number}, not the pinned checkpoint "
@@ -413,7 +398,7 @@ class AnchorKeeper:
         found: list[Header] = []
 
         async def same_block(answers: list[Any], upstream: str) -> None:
-            header = _header_or_fail(answers[0], number, upstream)
+            header = hooked_header(answers[0], number, upstream)
             if header.number != number or header.hash != signed:
                 log.warning("upstream %s serves 0x%s as block %d; the sync committee signed "
                           "0x%s: refused (an integrity failure, not a new anchor)", upstream,

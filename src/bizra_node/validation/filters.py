@@ -36,7 +36,7 @@ from .upstreams import Upstreams
 if TYPE_CHECKING:
     from .logs import ProvenLogs
 
-__all__ = ["FilterService", "Records", "RpcFailed", "log_filter_problem", "resolve_block"]
+__all__ = ["FilterService", "FilterState", "RpcFailed", "log_filter_problem", "resolve_block"]
 
 _FILTER_ID = re.compile(r"0x[0-9a-f]{1,64}")
 _NOT_FOUND = RpcError(-32000, "filter not found")
@@ -54,8 +54,8 @@ class RpcFailed(Exception):
         self.error = error
 
 
-class Records(Protocol):
-    """Shared state the filters live in (cache.RedisRecords, cache.LocalRecords)."""
+class FilterState(Protocol):
+    """The shared state the filters live in (cache.RedisRecords, cache.LocalRecords)."""
 
     async def put(self, key: str, value: bytes, ttl: float) -> None: ...
     async def get(self, key: str, touch: float | None = None) -> bytes | None: ...
@@ -157,19 +157,19 @@ def _criteria(raw: Any) -> dict[str, Any]:
 
 
 class FilterService:
-    """The filter methods; ``records`` is the shared state (cache.SharedRecords)."""
+    """The filter methods; ``state`` is where the filters live (cache.SharedRecords)."""
 
     METHODS = frozenset({"eth_newFilter", "eth_newBlockFilter", "eth_getFilterChanges",
                          "eth_getFilterLogs", "eth_uninstallFilter"})
 
-    def __init__(self, upstreams: Upstreams, chain: ChainView, records: Records | None = None,
+    def __init__(self, upstreams: Upstreams, chain: ChainView, state: FilterState | None = None,
                  *, ttl: float = 300.0, limits: RpcLimits | None = None,
                  logs: ProvenLogs | None = None) -> None:
         self._up = upstreams
         self.proven_logs = logs
         """Logs from proven receipts (logs.py), when set; else the upstream's eth_getLogs."""
         self._chain = chain
-        self.records: Records = records if records is not None else LocalRecords()
+        self.state: FilterState = state if state is not None else LocalRecords()
         self.ttl = ttl
         self.limits = limits or RpcLimits()
         self._hashes: OrderedDict[int, str] = OrderedDict()
@@ -204,7 +204,7 @@ class FilterService:
             return await self.changes(fid)
         if method == "eth_getFilterLogs":
             return await self.logs(fid)
-        return await self.records.delete(_key(fid))  # eth_uninstallFilter
+        return await self.state.delete(_key(fid))  # eth_uninstallFilter
 
     # --- the methods ---------------------------------------------------------------------
     async def new_filter(self, raw: Any) -> str:
@@ -225,7 +225,7 @@ class FilterService:
     async def changes(self, fid: str) -> list[Any]:
         """What happened since the last poll: logs, or new block hashes."""
         for _ in range(_SWAP_TRIES):
-            raw = await self.records.get(_key(fid), touch=self.ttl)
+            raw = await self.state.get(_key(fid), touch=self.ttl)
             if raw is None:
                 raise RpcFailed(_NOT_FOUND)
             state = _decode(raw)
@@ -246,14 +246,14 @@ class FilterService:
                 if high < low:
                     return []
             moved = _encode(msgspec.structs.replace(state, cursor=high))
-            if await self.records.swap(_key(fid), raw, moved, self.ttl):
+            if await self.state.swap(_key(fid), raw, moved, self.ttl):
                 return found
             # another worker answered this filter meanwhile: start again from its cursor
         return []
 
     async def logs(self, fid: str) -> list[Any]:
         """eth_getFilterLogs: every log matching the filter's criteria."""
-        raw = await self.records.get(_key(fid), touch=self.ttl)
+        raw = await self.state.get(_key(fid), touch=self.ttl)
         if raw is None:
             raise RpcFailed(_NOT_FOUND)
         state = _decode(raw)
@@ -271,7 +271,7 @@ class FilterService:
     # --- internals -----------------------------------------------------------------------
     async def _create(self, state: _Filter) -> str:
         fid = "0x" + os.urandom(16).hex()
-        await self.records.put(_key(fid), _encode(state), self.ttl)
+        await self.state.put(_key(fid), _encode(state), self.ttl)
         return fid
 
     async def _bounds(self, criteria: dict[str, Any], low: int, high: int) -> tuple[int, int]:

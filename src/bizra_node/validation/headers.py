@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
-from ..jsonrpc import Call
+from ..jsonrpc import Call, RpcError
 from ..resilience import cancel_and_wait
 from .canonical import CanonicalChain, Link
 from .trust import Anchor, Check, Header, TrustError, verify_header
@@ -303,16 +303,7 @@ def _linked_run(chunk: list[int], edge: bytes, up: bool,
         run: dict[int, Header] = {}
         at = edge
         for n, raw in zip(chunk, answers, strict=True):
-            if not isinstance(raw, dict):
-                raise UpstreamError(f"upstream has no header for block {n}", kind="missing",
-                                    upstream=upstream)
-            try:
-                header = verify_header(raw)
-            except TrustError as exc:
-                raise IntegrityFailure(exc.check.value, exc.message) from None
-            except (TypeError, KeyError, ValueError):
-                raise IntegrityFailure(Check.HEADER_HASH.value,
-                                       f"header {n} is malformed") from None
+            header = hooked_header(raw, n, upstream)
             if header.number != n:
                 raise IntegrityFailure(Check.HEADER_HASH.value,
                                        f"asked for header {n}, got {header.number}")
@@ -324,6 +315,22 @@ def _linked_run(chunk: list[int], edge: bytes, up: bool,
         got.append(run)
 
     return verify
+
+
+def hooked_header(raw: Any, number: int, upstream: str) -> Header:
+    """An upstream's header of block ``number`` in a verify hook, hash recomputed: an
+    UpstreamError (missing: not blamed, the pool asks the next) when it has none, an
+    IntegrityFailure (blamed) when it does not hash or is malformed."""
+    if raw is None or isinstance(raw, RpcError):  # not there (yet)
+        raise UpstreamError(f"upstream does not have block {number}", kind="missing",
+                            upstream=upstream)
+    try:
+        return verify_header(raw)
+    except TrustError as exc:
+        raise IntegrityFailure(exc.check.value, exc.message) from None
+    except (TypeError, KeyError, ValueError):
+        raise IntegrityFailure(Check.HEADER_HASH.value,
+                               f"no well-formed header for block {number}") from None
 
 
 def header_of(raw: Any) -> Header:

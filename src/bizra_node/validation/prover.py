@@ -5,12 +5,12 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   list and its receipts (``eth_getBlockReceipts``, else the receipts one by one) are
   checked against the header's roots, so one rebuild serves every transaction in it.
 * A **header** is proven canonical by the chain view (parent links to the anchor).
-* The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.block_answer`,
+* The proof steps of an answer (:meth:`Prover.transaction`, :meth:`Prover.answered_block`,
   :meth:`Prover.account`) are shared by the REST validations and /rpc (rpc_proofs.py):
   one way to prove each kind of answer, collecting what ran into a :class:`Proof`.
 * **Prove or ask another**: an upstream that answers a provable call but will not give
-  what its proof needs (eth_getProof refused or failing, the header or receipt that goes
-  with it refused) gets :func:`refused`, a ``ProofUnavailable`` the pool counts under
+  what its proof needs (eth_getProof withheld or failing, the header or receipt that goes
+  with it withheld) gets :func:`withheld`, a ``ProofUnavailable`` the pool counts under
   check=proof_unavailable before it asks the next upstream; the answer is served
   unproven (labelled ``unverified``, REST ``valid: null``) only when no upstream proves,
   and refused instead with TRUST_REQUIRE=proven (:func:`unproven`).
@@ -57,7 +57,7 @@ from .trust import (
 )
 from .upstreams import Upstreams
 
-__all__ = ["Proof", "Prover", "integrity", "missing", "refused", "unproven"]
+__all__ = ["Proof", "Prover", "integrity", "missing", "unproven", "withheld"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -72,7 +72,7 @@ def missing(what: str, upstream: str) -> UpstreamError:
     return UpstreamError(f"upstream does not have {what}", kind="missing", upstream=upstream)
 
 
-def refused(what: str, answer: Any = None) -> ProofUnavailable:
+def withheld(what: str, answer: Any = None) -> ProofUnavailable:
     """An upstream that answered a provable call but not with ``what`` its proof needs
     (``answer``: the error or null it gave instead): the pool asks the next upstream."""
     how = f" ({answer.code}: {answer.message[:100]})" if isinstance(answer, RpcError) else \
@@ -101,19 +101,24 @@ def _bytes32(hex_hash: str) -> bytes:
 
 
 class Proof:
-    """What a verify hook proved about the answers it accepted."""
+    """What a verify hook proved about the answers it accepted: the checks that ran, the
+    anchor the answer is linked to, and what the proof established, by name."""
 
-    __slots__ = ("anchor", "checks", "extra")
+    __slots__ = ("account", "anchor", "checks", "mined_at")
 
     def __init__(self) -> None:
         self.checks: list[Check] = []
         self.anchor: Anchor | None = None
-        self.extra: dict[str, Any] = {}
+        self.mined_at: int | None = None
+        """A transaction proven mined: its block's timestamp (from the proven header)."""
+        self.account: ProvenAccount | None = None
+        """An account proven by its EIP-1186 proof."""
 
     def reset(self) -> None:
         self.checks.clear()
         self.anchor = None
-        self.extra.clear()
+        self.mined_at = None
+        self.account = None
 
     def linked(self, anchor: Anchor | None) -> None:
         self.anchor = anchor
@@ -127,7 +132,7 @@ class Proof:
 
 class Prover:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
-                 pooled_blob_leaves: bool = False, prefetch: bool = False) -> None:
+                 pooled_blob_leaves: bool = False) -> None:
         self._up = upstreams
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
@@ -138,14 +143,12 @@ class Prover:
         """Whether upstreams answer eth_getBlockReceipts (else receipts one by one)."""
         self._prefetching: asyncio.Task[ProvenBlock] | None = None
         self._waiting: Header | None = None
-        if prefetch:
-            chain.headers.add_head_listener(self.prefetch)
 
     def prefetch(self, header: Header) -> None:
         """Prove a new head's block in the background (its transactions are then
-        answered in one round trip). One at a time, so a busy upstream is never asked
-        for more than one block at once; a head that comes meanwhile waits, and only
-        the newest waiting one is proven next."""
+        answered in one round trip); a head listener of the HeaderChain (app/network.py). One at
+        a time, so a busy upstream is never asked for more than one block at once; a
+        head that comes meanwhile waits, and only the newest waiting one is proven next."""
         if header.hash in self._memo:
             return
         if self._prefetching is not None:
@@ -299,8 +302,8 @@ class Prover:
                           network_id: int) -> None:
         """A transaction answer (and its receipt): mined (a block hash and a receipt),
         proven against its block (memoised) and linked to the anchor, and
-        ``proof.extra["timestamp"]`` set; else the transaction alone (hash, signature,
-        chain id). Raises TrustError."""
+        ``proof.mined_at`` set; else the transaction alone (hash, signature, chain id).
+        Raises TrustError."""
         if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
             raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
         block_hash = tx.get("blockHash")
@@ -310,11 +313,11 @@ class Prover:
                                        expected_hash=want)
             proof.checks.extend(proven.checks)
             proof.linked(await self.link(block.header))
-            proof.extra["timestamp"] = block.header.timestamp
+            proof.mined_at = block.header.timestamp
         else:  # pending: the transaction itself, nothing to anchor it to yet
             proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
 
-    async def block_answer(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
+    async def answered_block(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
                            number: int | None = None,
                            expected_hash: bytes | None = None) -> ProvenBlock:
         """A full block answer (and its receipts, then remembered): header hash,
@@ -338,7 +341,8 @@ class Prover:
         """An account at block ``number`` through its EIP-1186 proof against the verified
         header's stateRoot: ``balance`` / ``nonce`` (other answers for the same block)
         must be the proven ones, ``code`` (hex) must have the proven codeHash, and the
-        storage ``slot`` must be proven to hold ``value``. Raises TrustError."""
+        storage ``slot`` must be proven to hold ``value``; ``proof.account`` set. Raises
+        TrustError."""
         header = verify_header(header_raw)
         if header.number != number:
             raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
@@ -370,6 +374,7 @@ class Prover:
                                                       f"{proven_value:#x}")
             proof.checks.append(Check.STORAGE_PROOF)
         proof.linked(await self.link(header))
+        proof.account = account
         return account
 
     # --- headers --------------------------------------------------------------------

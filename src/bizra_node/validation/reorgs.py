@@ -47,7 +47,7 @@ __all__ = ["Notice", "ReorgHandler", "depth_label"]
 
 log = logging.getLogger("bizra_node.validation")
 
-MarkRecords = Callable[[int, int, Sequence[tuple[int, bytes, bytes | None]]], Awaitable[int]]
+MarkReorged = Callable[[int, int, Sequence[tuple[int, bytes, bytes | None]]], Awaitable[int]]
 """(network id, fork, [(number, replaced hash, replacing hash or None)]) -> rows marked."""
 Publish = Callable[[bytes], Awaitable[Any]]
 
@@ -88,13 +88,13 @@ _decode = msgspec.json.Decoder(Notice).decode
 
 class ReorgHandler:
     def __init__(self, chain: ChainView, cache: TieredCache, metrics: NodeMetrics, *,
-                 network_id: int, records: MarkRecords | None = None,
+                 network_id: int, mark_reorged: MarkReorged | None = None,
                  publish: Publish | None = None, channel: str = "") -> None:
         self._chain = chain
         self._cache = cache
         self._metrics = metrics
         self._network_id = network_id
-        self._records = records
+        self._mark_reorged = mark_reorged
         self._publish = publish
         self._channel = channel
         """The pub/sub channel's name, under which notices are sealed."""
@@ -106,10 +106,10 @@ class ReorgHandler:
         metrics.chain_reorgs_below_finality.preset(())
         metrics.chain_reorgs.preset(*((label,) for _, label in _DEPTHS), (">64",))
         metrics.cache_reorg_invalidated.preset(("l1",), ("l2",))
-        chain.headers.add_reorg_listener(self.on_reorg)
 
     # --- a reorg this worker noticed --------------------------------------------------
     def on_reorg(self, reorg: Reorg) -> None:
+        """A reorg listener of the HeaderChain (wired in app/network.py)."""
         self._metrics.chain_reorgs.inc((depth_label(reorg.depth),))
         first = reorg.fork + 1
         if reorg.below_anchor:
@@ -135,10 +135,10 @@ class ReorgHandler:
                 await self._publish(self._cache.seal(self._channel, _encode(notice)))
             except Exception as exc:
                 log.warning("reorg: other nodes not told: %s", type(exc).__name__)
-        if self._records is not None:
+        if self._mark_reorged is not None:
             replaced = await self._replacing(first, reorg.dropped)
             try:
-                marked = await self._records(self._network_id, reorg.fork, replaced)
+                marked = await self._mark_reorged(self._network_id, reorg.fork, replaced)
                 log.info("reorg: %d validation records marked", marked)
             except Exception as exc:
                 log.warning("reorg: records not marked: %s", type(exc).__name__)

@@ -49,144 +49,26 @@ from typing import Any
 
 import orjson
 
-from ..cache import NEVER, Entry, TieredCache, Ttl, TtlPolicy
+from ..cache import Entry, TieredCache, TtlPolicy
 from ..errors import IntegrityFailure, NodeError, ProofUnavailable
-from ..jsonrpc import BLOCK_PARAM, INTEGRITY_FAILED, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
+from ..jsonrpc import INTEGRITY_FAILED, LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .filters import FilterService, RpcFailed, resolve_block
 from .logs import ProvenLogs
 from .prover import unproven
+from .rpc_policy import (
+    CACHEABLE_METHODS,
+    NETWORK_METHODS,
+    SUBSCRIBE_METHODS,
+    depends_on,
+    pinned,
+    rpc_ttl,
+    seen_block,
+)
 from .rpc_proofs import UNVERIFIED, RpcProofs, verification_header
 from .upstreams import Upstreams
 
-__all__ = ["FAST_METHODS", "RpcFailed", "RpcService", "cacheable", "method_allowed", "rpc_ttl"]
-
-_ALLOWED_PREFIXES = ("eth_", "net_", "web3_")
-_REFUSED = frozenset({
-    "eth_sendTransaction", "eth_sign", "eth_signTransaction", "eth_signTypedData",
-    "eth_signTypedData_v3", "eth_signTypedData_v4", "eth_coinbase",
-    "eth_submitWork", "eth_submitHashrate", "eth_newPendingTransactionFilter",
-})
-_NETWORK = frozenset({"eth_chainId", "net_version"})
-_BY_TX_HASH = frozenset({"eth_getTransactionByHash", "eth_getTransactionReceipt"})
-_STATE_AT_BLOCK = frozenset({
-    "eth_getBalance", "eth_getCode", "eth_getTransactionCount", "eth_getStorageAt", "eth_call",
-    "eth_getBlockByNumber", "eth_getBlockTransactionCountByNumber",
-})
-_CACHEABLE = _BY_TX_HASH | _STATE_AT_BLOCK | {"eth_getBlockByHash"}
-_SUBSCRIBE = frozenset({"eth_subscribe", "eth_unsubscribe"})
-FAST_METHODS = _CACHEABLE | _NETWORK | {"eth_blockNumber", "eth_accounts"}
-"""The methods :meth:`RpcService.hit` may answer (all allowed)."""
-_HEAD_TAGS = frozenset({"latest"})
-
-
-def method_allowed(method: str) -> bool:
-    return method.startswith(_ALLOWED_PREFIXES) and method not in _REFUSED
-
-
-def cacheable(method: str) -> bool:
-    """Whether answers of ``method`` may ever be cached (the exact TTL needs the answer)."""
-    return method in _CACHEABLE
-
-
-def _block_param(params: list[Any] | tuple[Any, ...], index: int) -> int | str | None:
-    """The block a call reads at: an int, 'latest', or None (not cacheable)."""
-    value = params[index] if len(params) > index else "latest"
-    if isinstance(value, str):
-        if value in _HEAD_TAGS:
-            return value
-        if value.startswith("0x") and len(value) <= 18:
-            try:
-                return int(value, 16)
-            except ValueError:
-                return None
-    return None  # pending / safe / finalized / EIP-1898 objects: not cached
-
-
-def rpc_ttl(method: str, params: list[Any], result: Any, *, head: int, finalized: int,
-            policy: TtlPolicy) -> Ttl:
-    """How long an answer may be served from cache (NEVER: not at all)."""
-    if result is None:
-        return NEVER
-    if method == "eth_getBlockByHash":
-        return policy.lasting()
-    if method in _BY_TX_HASH:
-        number = result.get("blockNumber") if isinstance(result, dict) else None
-        if not isinstance(number, str):
-            return NEVER  # pending
-        return policy.lasting() if int(number, 16) <= finalized else Ttl(policy.recent)
-    if method not in _STATE_AT_BLOCK:
-        return NEVER
-    block = _block_param(params, BLOCK_PARAM[method])
-    if block is None:
-        return NEVER
-    if block == "latest":
-        return Ttl(policy.head, moving=True)
-    assert isinstance(block, int)
-    if block <= finalized:
-        return policy.lasting()
-    return Ttl(policy.recent) if block <= head else NEVER
-
-
-def _pinned(call: Call, head: int) -> Call | None:
-    """``call`` asked at block ``head`` instead of 'latest' (also when the block
-    parameter is left out of a call that defaults to 'latest'); None when it names
-    no 'latest'."""
-    params = call.params
-    if call.method == "eth_getLogs":
-        if not params or not isinstance(params[0], dict) or "blockHash" in params[0]:
-            return None
-        criteria = dict(params[0])
-        changed = False
-        for key in ("fromBlock", "toBlock"):
-            if criteria.get(key, "latest") == "latest":
-                criteria[key] = hex(head)
-                changed = True
-        return Call(call.method, (criteria, *params[1:])) if changed else None
-    index = BLOCK_PARAM.get(call.method)
-    if index is None:
-        return None
-    if len(params) > index:
-        if params[index] != "latest":
-            return None
-        return Call(call.method, (*params[:index], hex(head), *params[index + 1:]))
-    if call.method in _STATE_AT_BLOCK and len(params) == index:
-        return Call(call.method, (*params, hex(head)))
-    return None
-
-
-def _seen_block(result: Any) -> int:
-    """The highest block number an answer shows (a transaction's or receipt's
-    blockNumber, a block's number, logs' blockNumbers), -1 when none."""
-    best = -1
-    items = result if isinstance(result, list) else (result,)
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        raw = item.get("blockNumber")
-        if raw is None and "parentHash" in item:  # a block
-            raw = item.get("number")
-        if isinstance(raw, str) and raw.startswith("0x") and len(raw) <= 18:
-            try:
-                number = int(raw, 16)
-            except ValueError:
-                continue
-            if number > best:
-                best = number
-    return best
-
-
-def _depends_on(call: Call, result: Any, head: int, moving: bool) -> int:
-    """The highest block an answer depends on (a reorg at or below it drops the entry):
-    the blocks the answer shows, the block it was read at, the head for 'latest'."""
-    block = _seen_block(result)
-    index = BLOCK_PARAM.get(call.method)
-    if index is not None:
-        at = _block_param(call.params, index)
-        if isinstance(at, int) and at > block:
-            block = at
-    return max(block, head) if moving else block
-
+__all__ = ["RpcFailed", "RpcService"]
 
 _ACCOUNTS = b"[]"
 _HTTP_SUBSCRIBE = RpcError(-32001, "notifications not supported: subscribe over a WebSocket "
@@ -232,10 +114,10 @@ class RpcService:
             return None if head is None else (b'"%s"' % hex(head).encode(), UNVERIFIED)
         if method == "eth_accounts":
             return _ACCOUNTS, UNVERIFIED
-        if method in _NETWORK:
+        if method in NETWORK_METHODS:
             return self._network[method], UNVERIFIED
         cache = self._cache
-        if cache is None or method not in _CACHEABLE:
+        if cache is None or method not in CACHEABLE_METHODS:
             return None
         subject = method + ":" + orjson.dumps(params).decode()
         head = chain.fresh_head()
@@ -270,7 +152,7 @@ class RpcService:
                 said[i] = entry.proof or UNVERIFIED
             else:
                 forward.append(i)
-        if len(forward) == 1 and self._cache is not None and calls[forward[0]].method in _CACHEABLE:
+        if len(forward) == 1 and self._cache is not None and calls[forward[0]].method in CACHEABLE_METHODS:
             answers[forward[0]], said[forward[0]] = await self._fetch_one(calls[forward[0]])
         elif forward:
             for i, answer in zip(forward, await self._forward([calls[i] for i in forward]),
@@ -293,9 +175,9 @@ class RpcService:
                 return RpcError(exc.jsonrpc_code, exc.message, exc.details)
         if method == "eth_accounts":
             return _ACCOUNTS
-        if method in _NETWORK:
+        if method in NETWORK_METHODS:
             return self._network[method]
-        if method in _SUBSCRIBE:
+        if method in SUBSCRIBE_METHODS:
             return _HTTP_SUBSCRIBE
         if method == "eth_getLogs":
             return await self._logs_range(call)
@@ -322,7 +204,7 @@ class RpcService:
             return _integrity_error(exc), UNVERIFIED
         except NodeError as exc:
             return RpcError(exc.jsonrpc_code, exc.message, exc.details), UNVERIFIED
-        seen = _seen_block(found)
+        seen = seen_block(found)
         if seen > self._chain.best_head:
             self._chain.observe_block(seen)
         return orjson.dumps(found), verification_header(proven)
@@ -345,7 +227,7 @@ class RpcService:
 
     def _cached(self, call: Call) -> Entry | None:
         cache = self._cache
-        if cache is None or call.method not in _CACHEABLE:
+        if cache is None or call.method not in CACHEABLE_METHODS:
             return None
         subject = self.subject(call)
         head = self._chain.fresh_head()
@@ -382,7 +264,7 @@ class RpcService:
         refusal: ProofUnavailable | None = None
         try:
             head = await self._chain.head()
-            pins = [_pinned(c, head) for c in calls]
+            pins = [pinned(c, head) for c in calls]
             asked = [p or c for p, c in zip(pins, calls, strict=True)]
             plan = self._proofs.plan(asked) if self._proofs is not None else None
             if plan is not None and plan.proves:
@@ -417,15 +299,15 @@ class RpcService:
                 out.append(result)
                 continue
             if refusal is not None and self.require_proven and plan is not None and \
-                    i in plan.refused:
+                    i in plan.withheld:
                 error = unproven(refusal)
                 out.append(RpcError(error.jsonrpc_code, error.message, error.details))
                 continue
-            seen = _seen_block(result)
+            seen = seen_block(result)
             if seen > self._chain.best_head:
                 self._chain.observe_block(seen)
             proof = plan.header(i) if plan is not None and i not in lost else UNVERIFIED
-            if self._cache is None or call.method not in _CACHEABLE or i in lost or \
+            if self._cache is None or call.method not in CACHEABLE_METHODS or i in lost or \
                     refusal is not None:  # (unproven: asked again next time, not cached)
                 out.append(Entry(body=orjson.dumps(result), expires=0.0, proof=proof))
                 continue
@@ -446,7 +328,7 @@ class RpcService:
         return Entry(body=orjson.dumps(result),
                      expires=time.time() + ttl.seconds if ttl.seconds > 0 else 0.0,
                      final=ttl.final, moving=ttl.moving, head=head,
-                     block=_depends_on(call, result, head, ttl.moving), proof=proof)
+                     block=depends_on(call, result, head, ttl.moving), proof=proof)
 
 
 def _integrity_error(exc: IntegrityFailure) -> RpcError:

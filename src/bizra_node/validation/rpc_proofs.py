@@ -20,11 +20,11 @@ are the prover's (validation/prover.py), the same code the REST answers use:
   asks for hashes only, the full block goes along and the hashes must be its
   transactions' (proven) hashes.
 
-An upstream that answers one of these calls but refuses what its proof needs (the
+An upstream that answers one of these calls but withholds what its proof needs (the
 eth_getProof, the header, the other one of the pair, the full block: an error, or a
-null proof for a block it has) gets ``ProofUnavailable`` (prover.refused): the pool asks
+null proof for a block it has) gets ``ProofUnavailable`` (prover.withheld): the pool asks
 the next upstream. When none proves, :meth:`RpcPlan.unproven` keeps what could still be
-proven about the batch's other calls; the refused calls say ``unverified``.
+proven about the batch's other calls; the withheld calls say ``unverified``.
 
 ``eth_getLogs`` is not forwarded at all: the node makes it from proven headers and
 receipts (logs.py). Anything else (eth_call, gas prices, tags such as ``pending`` or
@@ -44,7 +44,7 @@ import orjson
 
 from ..errors import ProofUnavailable
 from ..jsonrpc import Call, RpcError, hex_number
-from .prover import Proof, Prover, integrity, missing, refused
+from .prover import Proof, Prover, integrity, missing, withheld
 from .trust import Check, Level, TrustError, Verification, verify_header
 
 __all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header",
@@ -117,7 +117,7 @@ class RpcPlan:
         """Index by call, made when the first extra call is added."""
         self._items: list[_Item] = []
         self.proven: list[Verification | None] = [None] * len(calls)
-        self.refused: set[int] = set()
+        self.withheld: set[int] = set()
         """The client's calls whose proof the upstream would not give (ProofUnavailable)."""
 
     @property
@@ -163,24 +163,24 @@ class RpcPlan:
             if outcome is not None and not isinstance(outcome, ProofUnavailable):
                 raise outcome
         first: ProofUnavailable | None = None
-        refused_at: set[int] = set()
+        withheld_at: set[int] = set()
         for item, proof, outcome in zip(todo, proofs, outcomes, strict=True):
             if isinstance(outcome, ProofUnavailable):
-                refused_at.add(item.index)
+                withheld_at.add(item.index)
                 first = first or outcome
             elif proof.checks:
                 self.proven[item.index] = proof.verification
         if first is not None:  # what the rest of the batch proved goes along
-            first.proven = (list(self.proven), refused_at)
+            first.proven = (list(self.proven), withheld_at)
             raise first
 
     def unproven(self, exc: ProofUnavailable) -> None:
         """No upstream proved: what was proven about the answers of ``exc`` (the first
-        refusal, whose answers are served) and which calls were refused."""
-        proven, refused_at = exc.proven if exc.proven is not None else ([None] * self.asked,
+        withholding, whose answers are served) and which calls had a proof withheld."""
+        proven, withheld_at = exc.proven if exc.proven is not None else ([None] * self.asked,
                                                                          set())
         self.proven = proven
-        self.refused = refused_at
+        self.withheld = withheld_at
 
 
 async def _run(step: Step, raw: list[Any], proof: Proof) -> BaseException | None:
@@ -236,11 +236,11 @@ class RpcProofs:
 
         async def step(raw: list[Any], proof: Proof) -> None:
             if isinstance(raw[h], RpcError):
-                raise refused(f"the header of block {number}", raw[h])
+                raise withheld(f"the header of block {number}", raw[h])
             if raw[h] is None:  # it has not got the block (yet): not a refusal
                 raise missing(f"block {number}", "")
             if raw[p] is None or isinstance(raw[p], RpcError):
-                raise refused(f"the eth_getProof of block {number}", raw[p])
+                raise withheld(f"the eth_getProof of block {number}", raw[p])
             answer = raw[i]
             kwargs: dict[str, Any] = {}
             if method == "eth_getBalance":
@@ -267,7 +267,7 @@ class RpcProofs:
         async def step(raw: list[Any], proof: Proof) -> None:
             tx, receipt = raw[t], raw[r]
             if isinstance(tx, RpcError) or isinstance(receipt, RpcError):
-                raise refused(f"transaction 0x{want.hex()} with its receipt",
+                raise withheld(f"transaction 0x{want.hex()} with its receipt",
                               tx if isinstance(tx, RpcError) else receipt)
             if tx is None:
                 raise missing(f"transaction 0x{want.hex()} with its receipt", "")
@@ -294,10 +294,10 @@ class RpcProofs:
         async def step(raw: list[Any], proof: Proof) -> None:
             block = raw[f]
             if isinstance(block, RpcError):
-                raise refused(f"the full block {params[0]}", block)
+                raise withheld(f"the full block {params[0]}", block)
             if block is None:
                 raise missing(f"block {params[0]}", "")
-            proven = await self.prover.block_answer(proof, block, None, number=number,
+            proven = await self.prover.answered_block(proof, block, None, number=number,
                                                     expected_hash=expected)
             if not full:
                 _same_block(raw[i], block, [h.hex() for h in proven.tx_hashes])

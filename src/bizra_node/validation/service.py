@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from ..cache import Compute, Entry, TieredCache, TtlPolicy, outgrown
 from ..errors import IntegrityFailure, ProofUnavailable
-from ..jsonrpc import Call, RpcError
+from ..jsonrpc import RpcError
 from .answer import (
     BLOCK_NOT_FOUND,
     TX_NOT_FOUND,
@@ -46,7 +46,8 @@ from .answer import (
 from .chain_view import ChainView
 from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER, is_uint
-from .prover import Proof, Prover, integrity, missing, refused, unproven
+from .prover import Proof, Prover, integrity, missing, unproven, withheld
+from .questions import AccountQuestion, BlockQuestion, StateQuestion, TransactionQuestion
 from .trust import Failure, Level, TrustError, Verification
 from .types import AccountResult, BlockResult, TransactionResult
 from .upstreams import Upstreams, need, unavailable
@@ -78,32 +79,39 @@ def _error(exc: IntegrityFailure) -> str:
 
 
 class ValidationService:
-    def __init__(self, upstreams: Upstreams, chain: ChainView, *, network_id: int,
-                 recorder: Recorder | None = None, cache: TieredCache | None = None,
-                 prover: Prover | None = None, require_proven: bool = False) -> None:
+    def __init__(self, upstreams: Upstreams, chain: ChainView, prover: Prover, *,
+                 network_id: int, recorder: Recorder | None = None,
+                 cache: TieredCache | None = None, require_proven: bool = False) -> None:
         self._up = upstreams
         self.chain = chain
         self._cache = cache
         self._policy = cache.policy if cache is not None else TtlPolicy()
         self.network_id = network_id
         self._recorder = recorder
-        self.prover = prover or Prover(upstreams, chain)
+        self.prover = prover
+        """Built once by the caller (app/network.py) and shared with /rpc's proofs and the logs."""
         self.require_proven = require_proven
         """TRUST_REQUIRE=proven: an account no upstream proves is a 503, not valid: null."""
 
+    # Each validation is one sequence: fetch (one batch, ``questions.py``), verify (the
+    # pool's verify hook: the prover's checks, so a failed check blames the upstream that
+    # answered and the pool asks another), then the typed result from the answers and
+    # the Proof. The hook runs inside the pool's call; the prover may make more pool
+    # calls from it (the block of a transaction, the headers linking it to the anchor),
+    # each checked by hooks of their own.
+
     # --- transaction -------------------------------------------------------------
     async def validate_transaction(self, tx_hash: str) -> TransactionResult:
-        calls = [Call("eth_getTransactionByHash", (tx_hash,)),
-                 Call("eth_getTransactionReceipt", (tx_hash,)),
-                 Call("eth_blockNumber"), *self.chain.finality_calls()]
+        question = TransactionQuestion(tx_hash, self.chain.finality_calls())
         want = bytes.fromhex(tx_hash[2:])
         proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
-            tx, receipt = raw[0], raw[1]
+            got = question.read(raw)
+            tx, receipt = got.tx, got.receipt
             if isinstance(tx, dict) and isinstance(receipt, RpcError):
-                raise refused(f"the receipt of transaction {tx_hash}", receipt)
+                raise withheld(f"the receipt of transaction {tx_hash}", receipt)
             if tx is None or isinstance(tx, RpcError) or isinstance(receipt, RpcError):
                 return  # not found (nothing to prove) or an error (a 503 below)
             try:
@@ -113,28 +121,29 @@ class ValidationService:
                 raise integrity(exc) from None
 
         try:
-            raw = await self._up.batch(calls, verify=verify)
+            answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(TransactionResult, "transaction", tx_hash, exc)
+            return await self._invalid(TransactionResult, "transaction", tx_hash, exc)
         except ProofUnavailable as exc:  # no upstream gives its receipt: a 503 either way
             if self.require_proven:
                 raise unproven(exc) from None
             raw = exc.answers or []
             need(raw[1] if len(raw) > 1 else None, "eth_getTransactionReceipt")
             raise unavailable("eth_getTransactionReceipt failed") from None
-        tx = need(raw[0], "eth_getTransactionByHash")
-        receipt = need(raw[1], "eth_getTransactionReceipt")
+        tx = need(answers.tx, "eth_getTransactionByHash")
+        receipt = need(answers.receipt, "eth_getTransactionReceipt")
         try:
-            head = self.chain.head_of(raw[2])
+            head = self.chain.head_of(answers.head)
             if tx is None:
                 result = TransactionResult(valid=False, error=TX_NOT_FOUND,
                                            validated_at=now_iso(), network_id=self.network_id,
                                            verification=proof.verification)
             else:
-                mined = "timestamp" in proof.extra
+                mined = proof.mined_at is not None
                 data = to_transaction(tx, receipt if mined else None, head=head,
-                                      finalized_at=self.chain.finalized_at(head, raw[3:]),
-                                      timestamp=proof.extra.get("timestamp"))
+                                      finalized_at=self.chain.finalized_at(head,
+                                                                           answers.finality),
+                                      timestamp=proof.mined_at)
                 result = TransactionResult(valid=True, data=data, validated_at=now_iso(),
                                            network_id=self.network_id,
                                            verification=proof.verification)
@@ -150,42 +159,37 @@ class ValidationService:
         if ref == "latest":  # the node's head (the head rule), not the answering upstream's
             pinned = await self.chain.head()
             tag = hex(pinned)
-        # By number, the receipts come in the same batch and are proven too, so the
-        # block's transactions are answered from the proof memo afterwards. A tag may
-        # name a different block for each call of a batch: its receipts are not asked.
-        by_number = isinstance(ref, int)
-        calls = [Call("eth_getBlockByNumber", (tag, True)), Call("eth_blockNumber"),
-                 *self.chain.finality_calls()]
-        if by_number:
-            calls.insert(1, Call("eth_getBlockReceipts", (tag,)))
+        question = BlockQuestion(tag, self.chain.finality_calls(),
+                                 by_number=isinstance(ref, int))
         proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
-            block = raw[0]
+            got = question.read(raw)
+            block = got.block
             if block is None or isinstance(block, RpcError):
                 return
-            receipts = raw[1] if by_number and isinstance(raw[1], list) else None
+            receipts = got.receipts if isinstance(got.receipts, list) else None
             try:
-                await self.prover.block_answer(proof, block, receipts,
+                await self.prover.answered_block(proof, block, receipts,
                                                number=ref if isinstance(ref, int) else pinned)
             except TrustError as exc:
                 raise integrity(exc) from None
 
         try:
-            raw = await self._up.batch(calls, verify=verify)
+            answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(BlockResult, "block", str(ref), exc)
-        block = need(raw[0], "eth_getBlockByNumber")
-        rest = raw[2:] if by_number else raw[1:]
+            return await self._invalid(BlockResult, "block", str(ref), exc)
+        block = need(answers.block, "eth_getBlockByNumber")
         try:
-            head = self.chain.head_of(rest[0])
+            head = self.chain.head_of(answers.head)
             if block is None:
                 result = BlockResult(valid=False, error=BLOCK_NOT_FOUND,
                                      validated_at=now_iso(), network_id=self.network_id,
                                      verification=proof.verification)
             else:
-                data = to_block(block, finalized_at=self.chain.finalized_at(head, rest[1:]))
+                data = to_block(block, finalized_at=self.chain.finalized_at(head,
+                                                                            answers.finality))
                 result = BlockResult(valid=True, data=data, validated_at=now_iso(),
                                      network_id=self.network_id,
                                      verification=proof.verification)
@@ -198,37 +202,39 @@ class ValidationService:
     async def validate_address(self, address: str) -> AccountResult:
         head = await self.chain.head()
         at = hex(min(head, MAX_BLOCK_NUMBER))
-        calls = [Call("eth_getProof", (address, [], at)), Call("eth_getCode", (address, at)),
-                 Call("eth_getBlockByNumber", (at, False))]
+        question = AccountQuestion(address, at)
         want = bytes.fromhex(address[2:])
         proof = Proof()
 
         async def verify(raw: list[Any], upstream: str) -> None:
             proof.reset()
-            if isinstance(raw[1], RpcError):
+            got = question.read(raw)
+            if isinstance(got.code, RpcError):
                 return  # the code itself failed: a 503 below
-            if isinstance(raw[2], RpcError):
-                raise refused(f"the header of block {head}", raw[2])
-            if raw[2] is None:  # it has not got the block (yet): not a refusal
+            if isinstance(got.header, RpcError):
+                raise withheld(f"the header of block {head}", got.header)
+            if got.header is None:  # it has not got the block (yet): not a refusal
                 raise missing(f"block {head}", upstream)
-            if raw[0] is None or isinstance(raw[0], RpcError):
-                raise refused(f"the eth_getProof of block {head}", raw[0])
+            if got.proof is None or isinstance(got.proof, RpcError):
+                raise withheld(f"the eth_getProof of block {head}", got.proof)
             try:
-                proof.extra["account"] = await self.prover.account(
-                    proof, raw[2], raw[0], want, number=head, code=raw[1])
+                await self.prover.account(proof, got.header, got.proof, want, number=head,
+                                          code=got.code)
             except TrustError as exc:
                 raise integrity(exc) from None
 
         try:
-            raw = await self._up.batch(calls, verify=verify)
+            answers = question.read(await self._up.batch(question.calls, verify=verify))
         except IntegrityFailure as exc:
-            return await self._refused(AccountResult, "address", address, exc)
+            return await self._invalid(AccountResult, "address", address, exc)
         except ProofUnavailable as exc:  # no upstream proves it
             if self.require_proven:
                 raise unproven(exc) from None
             return await self._unproven_address(address, at, head)
-        code = need(raw[1], "eth_getCode")
-        account = proof.extra["account"]
+        code = need(answers.code, "eth_getCode")
+        account = proof.account
+        if account is None:  # the hook accepted the answers without proving the account
+            raise unavailable("eth_getCode failed")
         try:
             data = to_account(address, hex(account.balance), hex(account.nonce), code, head)
         except (KeyError, ValueError, TypeError) as exc:
@@ -242,10 +248,11 @@ class ValidationService:
         """When no upstream would prove the account: their word, and the answer says so
         in ``valid`` itself (null: neither proven valid nor shown invalid) and in
         ``verification.level`` (unverified)."""
-        calls = [Call("eth_getBalance", (address, at)),
-                 Call("eth_getTransactionCount", (address, at)), Call("eth_getCode", (address, at))]
-        raw = await self._up.batch(calls)
-        balance, nonce, code = (need(raw[i], calls[i].method) for i in range(3))
+        question = StateQuestion(address, at)
+        answers = question.read(await self._up.batch(question.calls))
+        balance = need(answers.balance, "eth_getBalance")
+        nonce = need(answers.nonce, "eth_getTransactionCount")
+        code = need(answers.code, "eth_getCode")
         try:
             data = to_account(address, balance, nonce, code, head)
         except (KeyError, ValueError, TypeError) as exc:
@@ -256,7 +263,7 @@ class ValidationService:
         await self._record("address", address, result)
         return result
 
-    async def _refused(self, make: type[_Result], kind: str, subject: str,
+    async def _invalid(self, make: type[_Result], kind: str, subject: str,
                        exc: IntegrityFailure) -> _Result:
         """The answer when no upstream's answer passed the checks: ``valid: false``
         naming the check and the upstream, recorded, never cached."""

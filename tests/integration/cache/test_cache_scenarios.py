@@ -222,15 +222,15 @@ async def test_recorder_sees_only_fresh_results(devnet: Devnet) -> None:
     from bizra_node.cache import TieredCache
     from bizra_node.chain import UpstreamPool
     from bizra_node.observability import NodeMetrics
-    from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
+    from bizra_node.validation import ChainView, ChainViewConfig, Prover, ValidationService
 
     settings = make_settings(devnet.url)
     recorded: list[tuple[str, str]] = []
     pool = UpstreamPool(upstream_config(settings))
     await pool.start()
     cache = TieredCache(cache_config(settings), NodeMetrics())
-    svc = ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64), cache),
-                            network_id=31337, cache=cache,
+    chain = ChainView(pool, ChainViewConfig(finality_depth=64), cache)
+    svc = ValidationService(pool, chain, Prover(pool, chain), network_id=31337, cache=cache,
                             recorder=lambda kind, subject, _: recorded.append((kind, subject)))
     try:
         for _ in range(3):
@@ -277,14 +277,14 @@ async def test_service_without_a_cache_answers_fresh_every_time(devnet: Devnet) 
     import msgspec
 
     from bizra_node.chain import UpstreamPool
-    from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
+    from bizra_node.validation import ChainView, ChainViewConfig, Prover, ValidationService
 
     settings = make_settings(devnet.url)
     pool = UpstreamPool(upstream_config(settings))
     await pool.start()
     recorded: list[str] = []
-    svc = ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64)),
-                            network_id=31337,
+    chain = ChainView(pool, ChainViewConfig(finality_depth=64))
+    svc = ValidationService(pool, chain, Prover(pool, chain), network_id=31337,
                             recorder=lambda kind, subject, _: recorded.append(kind))
     try:
         tx = msgspec.json.decode((await svc.transaction_answer(devnet.manifest.legacy_tx)).body)

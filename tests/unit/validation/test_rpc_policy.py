@@ -8,7 +8,7 @@ import pytest
 
 from bizra_node.cache import NEVER, Ttl, TtlPolicy
 from bizra_node.jsonrpc import Call
-from bizra_node.validation.rpc import _pinned, _seen_block, method_allowed, rpc_ttl
+from bizra_node.validation.rpc_policy import method_allowed, pinned, rpc_ttl, seen_block
 
 P = TtlPolicy(final=1000, recent=3, pending=2, address=60, head=2, not_found=60)
 
@@ -53,7 +53,7 @@ def test_allowed_methods(method: str, allowed: bool) -> None:
     assert method_allowed(method) is allowed
 
 
-@pytest.mark.parametrize(("call", "pinned"), [
+@pytest.mark.parametrize(("call", "asked"), [
     (Call("eth_getBalance", ("0xaa", "latest")), Call("eth_getBalance", ("0xaa", "0x2a"))),
     (Call("eth_getBalance", ("0xaa",)), Call("eth_getBalance", ("0xaa", "0x2a"))),
     (Call("eth_getBalance", ("0xaa", "pending")), None),
@@ -68,8 +68,8 @@ def test_allowed_methods(method: str, allowed: bool) -> None:
     (Call("eth_getLogs", ({"blockHash": "0xab"},)), None),
     (Call("eth_chainId"), None),
 ])
-def test_latest_is_pinned_to_the_head(call: Call, pinned: Call | None) -> None:
-    assert _pinned(call, 0x2a) == pinned
+def test_latest_is_pinned_to_the_head(call: Call, asked: Call | None) -> None:
+    assert pinned(call, 0x2a) == asked
 
 
 @pytest.mark.parametrize(("result", "seen"), [
@@ -80,4 +80,4 @@ def test_latest_is_pinned_to_the_head(call: Call, pinned: Call | None) -> None:
     ("0x2a", -1), (None, -1), ({"blockNumber": "0x" + "f" * 40}, -1),
 ])
 def test_block_numbers_seen_in_answers(result: Any, seen: int) -> None:
-    assert _seen_block(result) == seen
+    assert seen_block(result) == seen

@@ -79,7 +79,7 @@ def test_a_refused_proof_keeps_what_else_was_proven_and_which_calls_were_refused
     p = plan(Call("eth_getBalance", (ADDRESS, "0x10")), Call("eth_chainId"))
     exc = ProofUnavailable("no proof")
     p.unproven(exc)  # the hook filled nothing: every call unverified, none known refused
-    assert p.refused == set() and [p.header(0), p.header(1)] == ["unverified"] * 2
+    assert p.withheld == set() and [p.header(0), p.header(1)] == ["unverified"] * 2
     exc.proven = ([verification([Check.HEADER_HASH]), None], {0})
     p.unproven(exc)
-    assert p.refused == {0} and p.header(0) == "consistent; checks=header_hash"
+    assert p.withheld == {0} and p.header(0) == "consistent; checks=header_hash"

@@ -22,7 +22,6 @@ from .result import Anchor
 
 __all__ = ["Header", "header_hash", "verify_chain", "verify_header"]
 
-_H = Check.HEADER_HASH
 # (field, byte length; 0 = any length, None = a quantity), in RLP order.
 _BASE: tuple[tuple[str, int | None], ...] = (
     ("parentHash", 32), ("sha3Uncles", 32), ("miner", 20), ("stateRoot", 32),
@@ -55,13 +54,13 @@ class Header:
 
 def _item(header: Mapping[str, Any], key: str, length: int | None) -> int | bytes:
     if length is None:
-        return field_int(header, key, _H)
-    return field_bytes(header, key, _H, length or None)
+        return field_int(header, key, Check.HEADER_HASH)
+    return field_bytes(header, key, Check.HEADER_HASH, length or None)
 
 
 def header_hash(header_json: object) -> bytes:
     """keccak(rlp(header)) from the JSON fields; TrustError(header_hash) if malformed."""
-    header = as_object(header_json, _H, "block header")
+    header = as_object(header_json, Check.HEADER_HASH, "block header")
     items = [_item(header, key, length) for key, length in _BASE]
     for key, length in _FORKS:
         if header.get(key) is None:
@@ -72,28 +71,28 @@ def header_hash(header_json: object) -> bytes:
 
 def verify_header(header_json: object, *, expected_hash: bytes | None = None) -> Header:
     """Recompute the hash and compare it with the claimed one (and the asked-for one)."""
-    header = as_object(header_json, _H, "block header")
+    header = as_object(header_json, Check.HEADER_HASH, "block header")
     computed = header_hash(header)
-    claimed = field_bytes(header, "hash", _H, 32)
+    claimed = field_bytes(header, "hash", Check.HEADER_HASH, 32)
     if computed != claimed:
-        raise TrustError(_H, f"the header hashes to 0x{computed.hex()}, "
+        raise TrustError(Check.HEADER_HASH, f"the header hashes to 0x{computed.hex()}, "
                              f"not the claimed 0x{claimed.hex()}")
     if expected_hash is not None and computed != expected_hash:
-        raise TrustError(_H, f"asked for block 0x{expected_hash.hex()}, "
+        raise TrustError(Check.HEADER_HASH, f"asked for block 0x{expected_hash.hex()}, "
                              f"the upstream answered 0x{computed.hex()}")
     withdrawals = header.get("withdrawalsRoot")
     base_fee = header.get("baseFeePerGas")
     return Header(
-        hash=computed, number=field_int(header, "number", _H),
-        parent_hash=field_bytes(header, "parentHash", _H, 32),
-        state_root=field_bytes(header, "stateRoot", _H, 32),
-        transactions_root=field_bytes(header, "transactionsRoot", _H, 32),
-        receipts_root=field_bytes(header, "receiptsRoot", _H, 32),
-        withdrawals_root=None if withdrawals is None else as_bytes(withdrawals, _H,
+        hash=computed, number=field_int(header, "number", Check.HEADER_HASH),
+        parent_hash=field_bytes(header, "parentHash", Check.HEADER_HASH, 32),
+        state_root=field_bytes(header, "stateRoot", Check.HEADER_HASH, 32),
+        transactions_root=field_bytes(header, "transactionsRoot", Check.HEADER_HASH, 32),
+        receipts_root=field_bytes(header, "receiptsRoot", Check.HEADER_HASH, 32),
+        withdrawals_root=None if withdrawals is None else as_bytes(withdrawals, Check.HEADER_HASH,
                                                                     "withdrawalsRoot", 32),
-        base_fee=None if base_fee is None else as_int(base_fee, _H, "baseFeePerGas"),
-        timestamp=field_int(header, "timestamp", _H),
-        logs_bloom=field_bytes(header, "logsBloom", _H, 256))
+        base_fee=None if base_fee is None else as_int(base_fee, Check.HEADER_HASH, "baseFeePerGas"),
+        timestamp=field_int(header, "timestamp", Check.HEADER_HASH),
+        logs_bloom=field_bytes(header, "logsBloom", Check.HEADER_HASH, 256))
 
 
 def verify_chain(headers: Sequence[object], anchor: Anchor) -> list[Header]:

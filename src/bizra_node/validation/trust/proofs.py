@@ -36,8 +36,6 @@ __all__ = [
 ]
 
 EMPTY_CODE_HASH = keccak(b"")
-_A = Check.ACCOUNT_PROOF
-_S = Check.STORAGE_PROOF
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +67,7 @@ def _nodes(obj: Mapping[str, Any], key: str, check: Check) -> list[bytes]:
 
 def _int(item: object) -> int:
     if not isinstance(item, bytes) or item[:1] == b"\x00":
-        raise TrustError(_A, "the account leaf has a malformed integer")
+        raise TrustError(Check.ACCOUNT_PROOF, "the account leaf has a malformed integer")
     return int.from_bytes(item, "big")
 
 
@@ -77,11 +75,12 @@ def _decode_account(leaf: bytes) -> tuple[int, int, bytes, bytes]:
     try:
         fields = rlp.decode(leaf)
     except Exception:
-        raise TrustError(_A, "the account leaf is not RLP") from None
+        raise TrustError(Check.ACCOUNT_PROOF, "the account leaf is not RLP") from None
     if not isinstance(fields, list) or len(fields) != 4 or \
             not all(isinstance(f, bytes) for f in fields) or \
             len(fields[2]) != 32 or len(fields[3]) != 32:
-        raise TrustError(_A, "the account leaf is not [nonce, balance, storageRoot, codeHash]")
+        raise TrustError(Check.ACCOUNT_PROOF,
+                         "the account leaf is not [nonce, balance, storageRoot, codeHash]")
     return _int(fields[0]), _int(fields[1]), bytes(fields[2]), bytes(fields[3])
 
 
@@ -92,19 +91,20 @@ def verify_account_proof(state_root: bytes, proof_json: object, address: bytes, 
     What the proof object itself claims (balance, nonce, storageHash, codeHash) must be
     what the proof proves; ``balance`` and ``nonce``, if given, are other answers for
     the same block (eth_getBalance, eth_getTransactionCount) and must agree too."""
-    proof = as_object(proof_json, _A, "account proof")
-    if field_bytes(proof, "address", _A, 20) != address:
-        raise TrustError(_A, "the proof is for another address")
-    leaf = proof_get(state_root, keccak(address), _nodes(proof, "accountProof", _A), _A)
+    proof = as_object(proof_json, Check.ACCOUNT_PROOF, "account proof")
+    if field_bytes(proof, "address", Check.ACCOUNT_PROOF, 20) != address:
+        raise TrustError(Check.ACCOUNT_PROOF, "the proof is for another address")
+    leaf = proof_get(state_root, keccak(address),
+                     _nodes(proof, "accountProof", Check.ACCOUNT_PROOF), Check.ACCOUNT_PROOF)
     if leaf:
         account = ProvenAccount(address, True, *_decode_account(leaf))
     else:
         account = ProvenAccount(address, False, 0, 0, EMPTY_TRIE_ROOT, EMPTY_CODE_HASH)
     claims: dict[str, tuple[int | bytes, int | bytes]] = {
-        "balance": (field_int(proof, "balance", _A), account.balance),
-        "nonce": (field_int(proof, "nonce", _A), account.nonce),
-        "storageHash": (field_bytes(proof, "storageHash", _A, 32), account.storage_root),
-        "codeHash": (field_bytes(proof, "codeHash", _A, 32), account.code_hash),
+        "balance": (field_int(proof, "balance", Check.ACCOUNT_PROOF), account.balance),
+        "nonce": (field_int(proof, "nonce", Check.ACCOUNT_PROOF), account.nonce),
+        "storageHash": (field_bytes(proof, "storageHash", Check.ACCOUNT_PROOF, 32), account.storage_root),
+        "codeHash": (field_bytes(proof, "codeHash", Check.ACCOUNT_PROOF, 32), account.code_hash),
     }
     if not account.exists:  # some clients send zero hashes for an account that is not there
         for name in ("storageHash", "codeHash"):
@@ -116,29 +116,29 @@ def verify_account_proof(state_root: bytes, proof_json: object, address: bytes, 
         claims["nonce (eth_getTransactionCount)"] = (nonce, account.nonce)
     for name, (claimed, proven) in claims.items():
         if claimed != proven:
-            raise TrustError(_A, f"{name} is claimed as {_show(claimed)}, "
+            raise TrustError(Check.ACCOUNT_PROOF, f"{name} is claimed as {_show(claimed)}, "
                                  f"the proof proves {_show(proven)}")
     return account
 
 
 def verify_storage_proof(account: ProvenAccount, item_json: object) -> tuple[int, int]:
     """Prove one ``storageProof`` entry from the account's storageRoot: (slot, value)."""
-    item = as_object(item_json, _S, "storage proof")
-    slot = as_int(item.get("key"), _S, "storage key")
-    claimed = field_int(item, "value", _S)
+    item = as_object(item_json, Check.STORAGE_PROOF, "storage proof")
+    slot = as_int(item.get("key"), Check.STORAGE_PROOF, "storage key")
+    claimed = field_int(item, "value", Check.STORAGE_PROOF)
     raw = proof_get(account.storage_root, keccak(slot.to_bytes(32, "big")),
-                    _nodes(item, "proof", _S), _S)
+                    _nodes(item, "proof", Check.STORAGE_PROOF), Check.STORAGE_PROOF)
     value = 0
     if raw:
         try:
             data = rlp.decode(raw)
         except Exception:
-            raise TrustError(_S, "the storage value is not RLP") from None
+            raise TrustError(Check.STORAGE_PROOF, "the storage value is not RLP") from None
         if not isinstance(data, bytes) or len(data) > 32 or data[:1] == b"\x00":
-            raise TrustError(_S, "the storage value is not a 32-byte integer")
+            raise TrustError(Check.STORAGE_PROOF, "the storage value is not a 32-byte integer")
         value = int.from_bytes(data, "big")
     if value != claimed:
-        raise TrustError(_S, f"slot {slot:#x} is claimed as {claimed:#x}, "
+        raise TrustError(Check.STORAGE_PROOF, f"slot {slot:#x} is claimed as {claimed:#x}, "
                              f"the proof proves {value:#x}")
     return slot, value
 

@@ -53,7 +53,6 @@ __all__ = [
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
 _F = Check.TX_FIELDS
-_SIG = Check.TX_SIGNATURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +164,11 @@ def _typed_parity(tx: Mapping[str, Any]) -> int:
     v = tx.get("v")
     if parity is None and v is None:
         raise TrustError(_F, "field yParity is missing")
-    y = as_int(parity if parity is not None else v, _SIG, "yParity")
-    if parity is not None and v is not None and as_int(v, _SIG, "v") != y:
-        raise TrustError(_SIG, "v and yParity disagree")
+    y = as_int(parity if parity is not None else v, Check.TX_SIGNATURE, "yParity")
+    if parity is not None and v is not None and as_int(v, Check.TX_SIGNATURE, "v") != y:
+        raise TrustError(Check.TX_SIGNATURE, "v and yParity disagree")
     if y > 1:
-        raise TrustError(_SIG, f"yParity is {y}, not 0 or 1")
+        raise TrustError(Check.TX_SIGNATURE, f"yParity is {y}, not 0 or 1")
     return y
 
 
@@ -192,7 +191,7 @@ def decode_transaction(tx_json: object) -> SignedTx:
         elif v >= 35:
             chain_id, parity = divmod(v - 35, 2)
         else:
-            raise TrustError(_SIG, f"legacy v is {v}: neither 27/28 nor EIP-155")
+            raise TrustError(Check.TX_SIGNATURE, f"legacy v is {v}: neither 27/28 nor EIP-155")
         unsigned: list[Any] = [nonce, field_int(tx, "gasPrice", _F), gas, _to(tx, required=False),
                                value, data]
         encoding = encode([*unsigned, v, r, s])
@@ -244,14 +243,14 @@ def recover_address(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes:
     `bizra-node bench trust`); tests check it recovers what eth-keys recovers.
     """
     if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N) or y_parity not in (0, 1):
-        raise TrustError(_SIG, "signature values are out of range")
+        raise TrustError(Check.TX_SIGNATURE, "signature values are out of range")
     if s > _HALF_N:
-        raise TrustError(_SIG, "signature has a high s value (EIP-2)")
+        raise TrustError(Check.TX_SIGNATURE, "signature has a high s value (EIP-2)")
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))
     try:
         public = PublicKey.from_signature_and_message(signature, msg_hash, hasher=None)
     except ValueError:
-        raise TrustError(_SIG, "no key recovers from the signature") from None
+        raise TrustError(Check.TX_SIGNATURE, "no key recovers from the signature") from None
     return keccak(public.format(compressed=False)[1:])[12:]
 
 
@@ -272,7 +271,7 @@ def verify_transaction(tx_json: object, network_id: int, *,
     sender = signed.recover_sender()
     claimed_from = field_bytes(tx, "from", _F, 20)
     if sender != claimed_from:
-        raise TrustError(_SIG, f"the signature recovers to 0x{sender.hex()}, "
+        raise TrustError(Check.TX_SIGNATURE, f"the signature recovers to 0x{sender.hex()}, "
                                f"not the claimed from 0x{claimed_from.hex()}")
     checks: tuple[Check, ...] = (Check.TX_FIELDS, Check.TX_HASH, Check.TX_SIGNATURE)
     if signed.chain_id is not None:

@@ -18,6 +18,7 @@ from bizra_node.validation.trust import (
     prove_block,
     prove_transaction,
 )
+from tests.support.strategies import junk
 
 from .conftest import KINDS, Chain, clone, fails
 
@@ -163,10 +164,6 @@ def test_receipts_shorter_than_the_index(trust_chain: Chain) -> None:
           receipt_json=bundle.receipt)
 
 
-junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
-                 st.sampled_from(["0x", "0x0", "0xzz", "0x" + "ff" * 33, "0x1_0", "0x" + "00" * 32]),
-                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
-                                                                      st.text(max_size=3)))
 _BUNDLES: dict[str, TxBundle] = {}
 
 UNCHECKED: dict[str, frozenset[str]] = {

@@ -27,6 +27,7 @@ from bizra_node.validation.trust import (
     verify_transaction,
 )
 from bizra_node.validation.trust.transactions import SECP256K1_N
+from tests.support.strategies import junk
 
 from .conftest import KINDS, Chain, clone, fails
 
@@ -225,10 +226,6 @@ def test_input_may_be_called_data(trust_chain: Chain) -> None:
     verify_transaction(tx, CHAIN)
 
 
-junk = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
-                 st.sampled_from(["0x", "0x0", "0xzz", "0x" + "ff" * 33, "0x1_0"]),
-                 st.lists(st.text(max_size=4), max_size=2), st.dictionaries(st.text(max_size=3),
-                                                                            st.text(max_size=3)))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
