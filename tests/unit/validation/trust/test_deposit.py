@@ -1,0 +1,233 @@
+"""OP-stack deposits (type 0x7E): real deposits hash to their known hashes, every hashed
+field is proven and nothing else is, no signature is ever claimed, deposit receipts
+encode as op-geth roots them, and a block of a deposit and signed transactions proves
+(tests/fixtures/opstack/README.md says where each answer comes from)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rlp
+from eth_hash.auto import keccak
+
+from bizra_node.validation.trust import (
+    Check,
+    decode_receipt,
+    decode_transaction,
+    encode_receipt,
+    header_hash,
+    prove_block,
+    prove_transaction,
+    recover_sender,
+    reference_trie_root,
+    verify_transaction,
+)
+
+from .conftest import Chain, clone, fails
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "opstack" / "deposits.json"
+DOC: dict[str, Any] = json.loads(FIXTURES.read_text())
+DEPOSITS = [d["transaction"] for d in DOC["deposits"]]
+OP_MAINNET = 10
+CHAIN = 31337
+"""The recorded anvil chain's id (its signed transaction in the mixed block)."""
+
+
+def _deposit(i: int = 0) -> dict[str, Any]:
+    return clone(DEPOSITS[i])
+
+
+@pytest.mark.parametrize("i", range(len(DEPOSITS)))
+def test_real_deposits_hash_to_their_known_hashes(i: int) -> None:
+    tx = _deposit(i)
+    verified = verify_transaction(tx, OP_MAINNET, expected_hash=bytes.fromhex(tx["hash"][2:]))
+    assert "0x" + verified.hash.hex() == tx["hash"]
+    assert verified.checks == (Check.TX_FIELDS, Check.TX_HASH, Check.DEPOSIT_NO_SIGNATURE)
+    assert Check.TX_SIGNATURE not in verified.checks
+    assert "0x" + verified.sender.hex() == tx["from"]
+    assert verified.chain_id is None
+    assert decode_transaction(tx).encoding[0] == 0x7E
+
+
+@pytest.mark.parametrize("field, value", [
+    ("sourceHash", "0x" + "11" * 32),
+    ("from", "0x" + "22" * 20),
+    ("to", "0x" + "33" * 20),
+    ("to", None),
+    ("mint", "0x1"),
+    ("value", "0x1"),
+    ("gas", "0xf4241"),
+    ("isSystemTx", True),
+    ("input", "0x00"),
+])
+def test_every_hashed_field_is_proven(field: str, value: Any) -> None:
+    tx = _deposit()
+    tx[field] = value
+    fails(Check.TX_HASH, verify_transaction, tx, OP_MAINNET)
+
+
+def test_the_json_nonce_is_not_in_the_hash() -> None:
+    """op-geth's ``nonce`` of a deposit is informational: no check can catch it."""
+    tx = _deposit()
+    tx["nonce"] = "0x1"
+    verify_transaction(tx, OP_MAINNET)
+    del tx["nonce"]
+    verify_transaction(tx, OP_MAINNET)
+
+
+def test_absent_mint_and_system_flag_encode_as_zero() -> None:
+    tx = _deposit()
+    assert tx["mint"] == "0x0" and "isSystemTx" not in tx
+    without = {k: v for k, v in tx.items() if k != "mint"}
+    with_flag = {**tx, "isSystemTx": False}
+    assert decode_transaction(without).encoding == decode_transaction(with_flag).encoding \
+        == decode_transaction(tx).encoding
+
+
+@pytest.mark.parametrize("field", ["v", "r", "s", "yParity"])
+def test_a_deposit_claiming_a_signature_is_malformed(field: str) -> None:
+    tx = _deposit()
+    tx[field] = "0x1"
+    fails(Check.TX_FIELDS, verify_transaction, tx, OP_MAINNET)
+
+
+@pytest.mark.parametrize("field, value", [("sourceHash", None), ("from", None),
+                                          ("sourceHash", "0x12"), ("isSystemTx", "0x1"),
+                                          ("gas", None)])
+def test_malformed_deposits(field: str, value: Any) -> None:
+    tx = _deposit()
+    tx[field] = value
+    fails(Check.TX_FIELDS, verify_transaction, tx, OP_MAINNET)
+
+
+def test_no_sender_is_recovered_from_a_deposit() -> None:
+    fails(Check.TX_SIGNATURE, recover_sender, _deposit())
+    with pytest.raises(ValueError):
+        _ = decode_transaction(_deposit()).nonce
+
+
+def test_a_real_bedrock_block_with_its_deposit() -> None:
+    block = clone(DOC["block"]["block"])
+    proven = prove_block(block, expected_hash=bytes.fromhex(block["hash"][2:]))
+    assert proven.checks == (Check.HEADER_HASH, Check.TRANSACTIONS_ROOT)
+    assert ["0x" + h.hex() for h in proven.tx_hashes] == [block["transactions"][0]["hash"]]
+    block["transactions"][0]["mint"] = "0x1"
+    block["transactions"][0].pop("hash")
+    fails(Check.TRANSACTIONS_ROOT, prove_block, block)
+
+
+def test_canyon_deposit_receipt_encoding() -> None:
+    """depositNonce and depositReceiptVersion are in the trie encoding from Canyon on."""
+    case = DOC["depositReceipts"][0]
+    receipt = decode_receipt(case["receipt"])
+    assert receipt.encoding == b"\x7e" + bytes.fromhex(case["rlp"][2:])
+    assert (receipt.deposit_nonce, receipt.deposit_receipt_version) == (4012991, 1)
+
+
+def test_regolith_deposit_receipt_leaves_the_nonce_out_of_the_trie() -> None:
+    """op-geth's Receipts.EncodeIndex: a deposit receipt without a version is rooted
+    as any typed receipt, its depositNonce (in the stored RLP) left out."""
+    case = DOC["depositReceipts"][1]
+    stored = rlp.decode(bytes.fromhex(case["rlp"][2:]))
+    assert len(stored) == 5
+    receipt = decode_receipt(case["receipt"])
+    assert receipt.deposit_nonce == 4012991 and receipt.deposit_receipt_version is None
+    assert receipt.encoding == b"\x7e" + rlp.encode(stored[:4])
+
+
+def test_a_version_without_a_nonce_is_malformed() -> None:
+    receipt = clone(DOC["depositReceipts"][0]["receipt"])
+    del receipt["depositNonce"]
+    fails(Check.RECEIPTS_ROOT, encode_receipt, receipt)
+
+
+def _mixed_block(trust_chain: Chain, *, creation: bool = False
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A block built for the test (no real one was found with its receipts): the real
+    Bedrock header above, its real deposit (with the Canyon receipt of the fixtures)
+    and a real signed transaction of the recorded anvil chain with its receipt; the
+    roots computed by the reference trie library, the header hash recomputed.
+    ``creation``: the deposit made into a contract creation (its hash recomputed)."""
+    block = clone(DOC["block"]["block"])
+    bundle = trust_chain.bundle(trust_chain.manifest.txs["dynamic_fee"])
+    deposit, signed = block["transactions"][0], clone(bundle.tx)
+    created = None
+    if creation:
+        deposit["to"] = None
+        deposit["hash"] = "0x" + decode_transaction(deposit).hash.hex()
+        sender = bytes.fromhex(deposit["from"][2:])
+        created = "0x" + keccak(rlp.encode([sender, 4012991]))[12:].hex()
+    deposit_receipt = {**DOC["depositReceipts"][0]["receipt"],
+                       "transactionHash": deposit["hash"], "transactionIndex": "0x0",
+                       "from": deposit["from"], "to": deposit["to"], "contractAddress": created,
+                       "gasUsed": hex(46913), "effectiveGasPrice": "0x0"}
+    signed_receipt = clone(bundle.receipt)
+    signed_receipt["cumulativeGasUsed"] = hex(46913 + int(signed_receipt["gasUsed"], 16))
+    signed_receipt["transactionIndex"] = signed["transactionIndex"] = "0x1"
+    paid = decode_transaction(signed).effective_gas_price(int(block["baseFeePerGas"], 16))
+    signed["gasPrice"] = signed_receipt["effectiveGasPrice"] = hex(paid)  # this block's fee
+    txs, receipts = [deposit, signed], [deposit_receipt, signed_receipt]
+    block["transactions"] = txs
+    block["transactionsRoot"] = "0x" + reference_trie_root(
+        [bytes.fromhex(rlp_hex) for rlp_hex in (_leaf(deposit), _leaf(signed))]).hex()
+    block["receiptsRoot"] = "0x" + reference_trie_root(
+        [encode_receipt(r) for r in receipts]).hex()
+    block["hash"] = "0x" + header_hash(block).hex()
+    for item in (*txs, *receipts):
+        item["blockHash"], item["blockNumber"] = block["hash"], block["number"]
+        item.pop("blockTimestamp", None)
+    return block, receipts
+
+
+def _leaf(tx: dict[str, Any]) -> str:
+    """The trie leaf: the typed envelope, whose keccak is the known hash."""
+    encoding = decode_transaction(tx).encoding
+    assert verify_transaction(tx, OP_MAINNET if encoding[0] == 0x7E else CHAIN).hash.hex() \
+        == tx["hash"][2:]
+    return encoding.hex()
+
+
+def test_a_block_of_a_deposit_and_a_signed_transaction(trust_chain: Chain) -> None:
+    block, receipts = _mixed_block(trust_chain)
+    proven = prove_block(block, receipts)
+    assert proven.checks == (Check.HEADER_HASH, Check.TRANSACTIONS_ROOT, Check.RECEIPTS_ROOT)
+    deposit = prove_transaction(block["transactions"][0], proven, OP_MAINNET,
+                                receipt_json=receipts[0])
+    assert Check.DEPOSIT_NO_SIGNATURE in deposit.checks
+    assert Check.TX_SIGNATURE not in deposit.checks
+    assert {Check.NOT_IN_BLOCK, Check.RECEIPT_MISMATCH} <= set(deposit.checks)
+    assert deposit.gas_used == 46913
+    signed = prove_transaction(block["transactions"][1], proven, CHAIN, receipt_json=receipts[1])
+    assert Check.TX_SIGNATURE in signed.checks and signed.index == 1
+
+
+@pytest.mark.parametrize("edit", [{"depositNonce": "0x1"}, {"depositReceiptVersion": "0x2"},
+                                  {"status": "0x0"}])
+def test_a_deposit_receipt_edited_is_caught(trust_chain: Chain, edit: dict[str, str]) -> None:
+    block, receipts = _mixed_block(trust_chain)
+    proven = prove_block(block, receipts)
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, block["transactions"][0], proven,
+          OP_MAINNET, receipt_json={**receipts[0], **edit})
+    receipts[0].update(edit)
+    fails(Check.RECEIPTS_ROOT, prove_block, block, receipts)
+
+
+def test_a_deposit_call_creates_nothing(trust_chain: Chain) -> None:
+    block, receipts = _mixed_block(trust_chain)
+    proven = prove_block(block, receipts)
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, block["transactions"][0], proven,
+          OP_MAINNET, receipt_json={**receipts[0], "contractAddress": "0x" + "44" * 20})
+
+
+def test_a_deposit_creation_address_comes_from_the_deposit_nonce(trust_chain: Chain) -> None:
+    """op-geth's DeriveFields: create(from, depositNonce), not the JSON nonce."""
+    block, receipts = _mixed_block(trust_chain, creation=True)
+    proven = prove_block(block, receipts)
+    tx = block["transactions"][0]
+    assert prove_transaction(tx, proven, OP_MAINNET, receipt_json=receipts[0]).tx.signed.to is None
+    other = "0x" + keccak(rlp.encode([bytes.fromhex(tx["from"][2:]), 4012992]))[12:].hex()
+    fails(Check.RECEIPT_MISMATCH, prove_transaction, tx, proven, OP_MAINNET,
+          receipt_json={**receipts[0], "contractAddress": other})
