@@ -14,6 +14,13 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   check=proof_unavailable before it asks the next upstream; the answer is served
   unproven (labelled ``unverified``, REST ``valid: null``) only when no upstream proves,
   and refused instead with TRUST_REQUIRE=proven (:func:`unproven`).
+* **Unprovable**: a transaction type the node has no encoding for (Arbitrum's
+  0x64-0x6A, any other it does not know) is neither proven nor refused. The transaction
+  itself is served ``unverified`` with ``verification.unproven`` naming the type; a
+  block holding one has its header proven and linked but not its transactions or
+  receipts, and a known-type transaction in such a block its hash and signature but
+  not its inclusion, each said in ``unproven``. No other upstream is asked: every honest
+  one serves the same type.
 * A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
   hook, so the upstream that gave the answer is blamed and the calls go to another
   one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
@@ -45,6 +52,7 @@ from .trust import (
     ProvenAccount,
     ProvenBlock,
     TrustError,
+    Unprovable,
     Verification,
     prove_block,
     prove_transaction,
@@ -103,17 +111,26 @@ def _bytes32(hex_hash: str) -> bytes:
 class Proof:
     """What a verify hook proved about the answers it accepted."""
 
-    __slots__ = ("anchor", "checks", "extra")
+    __slots__ = ("anchor", "checks", "extra", "unproven")
 
     def __init__(self) -> None:
         self.checks: list[Check] = []
         self.anchor: Anchor | None = None
         self.extra: dict[str, Any] = {}
+        self.unproven: str | None = None
+        """What could not be proven, and why (Unprovable's reason)."""
 
     def reset(self) -> None:
         self.checks.clear()
         self.anchor = None
         self.extra.clear()
+        self.unproven = None
+
+    def cannot(self, exc: Unprovable) -> None:
+        """Nothing about the answer can be proven: it is served unverified, saying why."""
+        self.checks.clear()
+        self.anchor = None
+        self.unproven = exc.reason
 
     def linked(self, anchor: Anchor | None) -> None:
         self.anchor = anchor
@@ -122,7 +139,7 @@ class Proof:
 
     @property
     def verification(self) -> Verification:
-        return verification(self.checks, self.anchor)
+        return verification(self.checks, self.anchor, unproven=self.unproven)
 
 
 class Prover:
@@ -300,12 +317,21 @@ class Prover:
         """A transaction answer (and its receipt): mined (a block hash and a receipt),
         proven against its block (memoised) and linked to the anchor, and
         ``proof.extra["timestamp"]`` set; else the transaction alone (hash, signature,
-        chain id). Raises TrustError."""
+        chain id). A mined transaction whose block cannot be proven (a type the node
+        cannot encode in it): the transaction alone, ``proof.unproven`` saying so and
+        ``proof.extra["timestamp"]`` None. Raises TrustError, or Unprovable when the
+        transaction's own type is one the node cannot encode."""
         if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
             raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
         block_hash = tx.get("blockHash")
         if block_hash and receipt is not None:
-            block = await self.block(_bytes32(str(block_hash)))
+            try:
+                block = await self.block(_bytes32(str(block_hash)))
+            except Unprovable as exc:
+                proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
+                proof.unproven = f"inclusion and receipt not proven: its block holds a {exc.reason}"
+                proof.extra["timestamp"] = None
+                return
             proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
                                        expected_hash=want)
             proof.checks.extend(proven.checks)
@@ -316,20 +342,35 @@ class Prover:
 
     async def block_answer(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
                            number: int | None = None,
-                           expected_hash: bytes | None = None) -> ProvenBlock:
+                           expected_hash: bytes | None = None) -> ProvenBlock | None:
         """A full block answer (and its receipts, then remembered): header hash,
         transactions, withdrawals (and receipts) roots, the number asked for, the link
-        to the anchor. Raises TrustError."""
-        proven = prove_block(block, receipts, expected_hash=expected_hash,
-                             pooled_blob_leaves=self.pooled_blob_leaves)
-        if number is not None and proven.header.number != number:
-            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
-                                                f"answered block {proven.header.number}")
+        to the anchor. A block holding a transaction type the node cannot encode: its
+        header and link only, ``proof.unproven`` saying so, and None returned. Raises
+        TrustError."""
+        try:
+            proven = prove_block(block, receipts, expected_hash=expected_hash,
+                                 pooled_blob_leaves=self.pooled_blob_leaves)
+        except Unprovable as exc:
+            header = verify_header(block, expected_hash=expected_hash)
+            self._asked(header, number)
+            proof.checks.append(Check.HEADER_HASH)
+            proof.unproven = ("transactions, withdrawals and receipts not proven: the block "
+                              f"holds a {exc.reason}")
+            proof.linked(await self.link(header))
+            return None
+        self._asked(proven.header, number)
         proof.checks.extend(proven.checks)
         proof.linked(await self.link(proven.header))
         if receipts is not None:
             self.remember(proven)
         return proven
+
+    @staticmethod
+    def _asked(header: Header, number: int | None) -> None:
+        if number is not None and header.number != number:
+            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
+                                                f"answered block {header.number}")
 
     async def account(self, proof: Proof, header_raw: Any, proof_raw: Any, address: bytes, *,
                       number: int, code: Any = None, balance: int | None = None,

@@ -249,9 +249,8 @@ def decode_transaction(tx_json: object) -> SignedTx:
 
 
 def _unknown_type(type_: int) -> str:
-    whose = "an Arbitrum type, " if 0x64 <= type_ <= 0x6A else ""
-    return (f"transaction type {type_:#04x} ({whose}no encoding the node knows): its hash, "
-            "sender and inclusion are not proven")
+    whose = " (an Arbitrum type)" if 0x64 <= type_ <= 0x6A else ""
+    return f"transaction type {type_:#04x}{whose}: the node has no encoding for it"
 
 
 def encode_transaction(tx_json: object) -> bytes:
