@@ -19,8 +19,11 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   itself is served ``unverified`` with ``verification.unproven`` naming the type; a
   block holding one has its header proven and linked but not its transactions or
   receipts, and a known-type transaction in such a block its hash and signature but
-  not its inclusion, each said in ``unproven``. No other upstream is asked: every honest
-  one serves the same type.
+  not its inclusion, each said in ``unproven``. A liar could make any block such a one
+  by retyping one of its transactions, so a block is taken as unprovable only when no
+  upstream gives it in a form that proves (the others are asked first, as after a
+  refused proof, without spending the retry budget); the verdict is then memoised by
+  block hash. A transaction answer whose own type is unknown is taken as it comes.
 * A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
   hook, so the upstream that gave the answer is blamed and the calls go to another
   one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
@@ -33,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import (
@@ -142,6 +147,48 @@ class Proof:
         return verification(self.checks, self.anchor, unproven=self.unproven)
 
 
+UNPROVABLE = "unprovable"
+"""The UpstreamError kind of a block given with a transaction type the node cannot
+encode (the pool asks the next upstream without spending its retry budget)."""
+
+
+class _Unprovable:
+    """Blocks an upstream gave holding a transaction type the node cannot encode: that
+    upstream's answer is passed over (not a lie: nobody is blamed) so another may give
+    a form that proves; when none does, the block's Unprovable is raised and memoised."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: dict[bytes, Unprovable] = {}
+
+    @contextmanager
+    def asking_another(self, upstream: str, block_hash: bytes) -> Iterator[None]:
+        """Around a block's proof: a failed check is the upstream's integrity failure,
+        an unprovable block makes the pool ask the next upstream."""
+        try:
+            yield
+        except TrustError as exc:
+            raise integrity(exc) from None
+        except Unprovable as exc:
+            self.seen[block_hash] = exc
+            raise UpstreamError(f"upstream gave a block the node cannot prove: {exc.reason}",
+                                kind=UNPROVABLE, upstream=upstream) from None
+
+    async def batch(self, upstreams: Upstreams, prover: Prover, calls: list[Call],
+                    verify: Callable[[list[Any], str], Awaitable[None]]) -> None:
+        """The pool's batch; Unprovable (remembered by ``prover``) when no upstream
+        proved and one gave a block holding a type the node cannot encode."""
+        try:
+            await upstreams.batch(calls, verify=verify)
+        except UpstreamUnavailable:
+            if not self.seen:
+                raise
+            for block_hash, exc in self.seen.items():
+                prover.unprovable(block_hash, exc.reason)
+            raise next(iter(self.seen.values())) from None
+
+
 class Prover:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
                  pooled_blob_leaves: bool = False, prefetch: bool = False) -> None:
@@ -149,6 +196,9 @@ class Prover:
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
         self._memo_max = memo_blocks
+        self._unprovable: OrderedDict[bytes, str] = OrderedDict()
+        """Blocks no upstream could give in a provable form, with the reason (bounded
+        like the memo)."""
         self._inflight: dict[bytes, asyncio.Task[ProvenBlock]] = {}
         self.pooled_blob_leaves = pooled_blob_leaves
         self._block_receipts = True
@@ -196,6 +246,7 @@ class Prover:
         if proven is not None:
             self._memo.move_to_end(block_hash)
             return proven
+        self._known_unprovable(block_hash)
         task = self._inflight.get(block_hash)
         if task is None:
             task = asyncio.ensure_future(self._fetch_block(block_hash))
@@ -219,13 +270,12 @@ class Prover:
                 receipts = await self._receipts_one_by_one(block)
             if isinstance(receipts, list) and any(r is None for r in receipts):
                 raise missing(f"receipts of block 0x{block_hash.hex()}", upstream)
-            try:
+            with unprovable.asking_another(upstream, block_hash):
                 proven.append(prove_block(block, receipts, expected_hash=block_hash,
                                           pooled_blob_leaves=self.pooled_blob_leaves))
-            except TrustError as exc:
-                raise integrity(exc) from None
 
-        await self._up.batch(calls, verify=verify)
+        unprovable = _Unprovable()
+        await unprovable.batch(self._up, self, calls, verify)
         self.remember(proven[0])
         return proven[0]
 
@@ -244,6 +294,7 @@ class Prover:
             if memo is not None:
                 found[h] = memo
             else:
+                self._known_unprovable(h)
                 todo.append(h)
         if todo and self._block_receipts:
             chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
@@ -280,17 +331,29 @@ class Prover:
                     continue  # no eth_getBlockReceipts here: blocks() asks one by one
                 if not isinstance(receipts, list) or any(r is None for r in receipts):
                     raise missing(f"receipts of block 0x{h.hex()}", upstream)
-                try:
+                with unprovable.asking_another(upstream, h):
                     out[h] = prove_block(block, receipts, expected_hash=h,
                                          pooled_blob_leaves=self.pooled_blob_leaves)
-                except TrustError as exc:
-                    raise integrity(exc) from None
 
-        await self._up.batch(calls, verify=verify)
+        unprovable = _Unprovable()
+        await unprovable.batch(self._up, self, calls, verify)
         if keep:
             for proven in out.values():
                 self.remember(proven)
         return dict(out)
+
+    def _known_unprovable(self, block_hash: bytes) -> None:
+        reason = self._unprovable.get(block_hash)
+        if reason is not None:
+            self._unprovable.move_to_end(block_hash)
+            raise Unprovable(reason)
+
+    def unprovable(self, block_hash: bytes, reason: str) -> None:
+        """Remember that no upstream could give this block in a provable form."""
+        self._unprovable[block_hash] = reason
+        self._unprovable.move_to_end(block_hash)
+        if len(self._unprovable) > self._memo_max:
+            self._unprovable.popitem(last=False)
 
     def remember(self, block: ProvenBlock) -> None:
         """Keep a block proven with its receipts (by any path) for its transactions."""
@@ -332,8 +395,12 @@ class Prover:
                 proof.unproven = f"inclusion and receipt not proven: its block holds a {exc.reason}"
                 proof.extra["timestamp"] = None
                 return
-            proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
-                                       expected_hash=want)
+            try:
+                proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
+                                           expected_hash=want)
+            except Unprovable as exc:  # every transaction of a proven block has a known type
+                raise TrustError(Check.NOT_IN_BLOCK, "the transaction claims a type its proven "
+                                                     f"block does not hold ({exc.reason})") from None
             proof.checks.extend(proven.checks)
             proof.linked(await self.link(block.header))
             proof.extra["timestamp"] = block.header.timestamp
@@ -345,19 +412,15 @@ class Prover:
                            expected_hash: bytes | None = None) -> ProvenBlock | None:
         """A full block answer (and its receipts, then remembered): header hash,
         transactions, withdrawals (and receipts) roots, the number asked for, the link
-        to the anchor. A block holding a transaction type the node cannot encode: its
-        header and link only, ``proof.unproven`` saying so, and None returned. Raises
-        TrustError."""
+        to the anchor. A block holding a transaction type the node cannot encode, as
+        every upstream gives it (:meth:`block`): its header and link only,
+        ``proof.unproven`` saying so, and None returned. Raises TrustError (also when
+        another upstream gives the block in a form that proves)."""
         try:
             proven = prove_block(block, receipts, expected_hash=expected_hash,
                                  pooled_blob_leaves=self.pooled_blob_leaves)
         except Unprovable as exc:
-            header = verify_header(block, expected_hash=expected_hash)
-            self._asked(header, number)
-            proof.checks.append(Check.HEADER_HASH)
-            proof.unproven = ("transactions, withdrawals and receipts not proven: the block "
-                              f"holds a {exc.reason}")
-            proof.linked(await self.link(header))
+            await self._header_only(proof, block, exc, number, expected_hash)
             return None
         self._asked(proven.header, number)
         proof.checks.extend(proven.checks)
@@ -365,6 +428,23 @@ class Prover:
         if receipts is not None:
             self.remember(proven)
         return proven
+
+    async def _header_only(self, proof: Proof, block: Any, served: Unprovable,
+                           number: int | None, expected_hash: bytes | None) -> None:
+        """A block answer holding a type the node cannot encode: its header and link,
+        if no upstream gives the block in a form that proves (else the answer lied)."""
+        header = verify_header(block, expected_hash=expected_hash)
+        self._asked(header, number)
+        try:
+            await self.block(header.hash)
+        except Unprovable as exc:  # as every upstream gives it
+            proof.checks.append(Check.HEADER_HASH)
+            proof.unproven = ("transactions, withdrawals and receipts not proven: the block "
+                              f"holds a {exc.reason}")
+        else:
+            raise TrustError(Check.TRANSACTIONS_ROOT, "the block's transactions are not those "
+                             f"of the proven block with its hash: {served.reason}")
+        proof.linked(await self.link(header))
 
     @staticmethod
     def _asked(header: Header, number: int | None) -> None:

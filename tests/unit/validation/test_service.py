@@ -7,9 +7,10 @@ cannot prove is said in ``verification.unproven``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from bizra_node.app import upstream_config
 from bizra_node.chain import UpstreamPool
+from bizra_node.resilience import State
 from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
 from bizra_node.validation.trust import header_hash, reference_trie_root
 from tests.conftest import make_settings
@@ -44,12 +46,19 @@ def trust_chain() -> Chain:
 
 
 class _Rollup:
-    """One block's chain as an L2 node serves it: the block is latest and finalized."""
+    """One block's chain as an L2 node serves it: the block is latest and finalized.
+    ``retype``: a liar's, giving its first transaction type 0x6a (the header intact);
+    ``delay``: seconds before each answer."""
 
-    def __init__(self, block: dict[str, Any], receipts: list[dict[str, Any]]) -> None:
-        self.block, self.receipts = block, receipts
+    def __init__(self, block: dict[str, Any], receipts: list[dict[str, Any]], *,
+                 retype: bool = False, delay: float = 0.0) -> None:
+        if retype:
+            block = clone(block)
+            block["transactions"][0]["type"] = "0x6a"
+        self.block, self.receipts, self.delay = block, receipts, delay
         self.txs = {tx["hash"]: tx for tx in block["transactions"]}
         self.by_tx = {r["transactionHash"]: r for r in receipts}
+        self.requests = 0
 
     def answer(self, method: str, params: list[Any]) -> Any:
         block = self.block
@@ -71,6 +80,8 @@ class _Rollup:
 
     async def serve(self, request: web.Request) -> web.Response:
         body = await request.json()
+        self.requests += 1
+        await asyncio.sleep(self.delay)
 
         def one(call: dict[str, Any]) -> dict[str, Any]:
             try:
@@ -85,9 +96,13 @@ class _Rollup:
 
 
 @asynccontextmanager
-async def _service(chain: _Rollup) -> AsyncIterator[ValidationService]:
-    async with scripted_upstream(chain.serve) as url:
-        pool = UpstreamPool(upstream_config(make_settings(url)))
+async def _service(*chains: _Rollup, pools: list[UpstreamPool] | None = None
+                   ) -> AsyncIterator[ValidationService]:
+    async with AsyncExitStack() as stack:
+        urls = [await stack.enter_async_context(scripted_upstream(c.serve)) for c in chains]
+        pool = UpstreamPool(upstream_config(make_settings(",".join(urls))))
+        if pools is not None:
+            pools.append(pool)
         await pool.start()
         try:
             yield ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64)),
@@ -180,3 +195,35 @@ async def test_unverified_answers_are_not_cached(trust_chain: Chain) -> None:
     assert isinstance(result, TransactionResult) and result.valid is None
     entry = transaction_entry(result, 0x7FE52F + 100, TtlPolicy())
     assert entry.expires == 0.0 and not entry.final
+
+
+async def test_a_liar_retyping_a_deposit_cannot_downgrade_it(trust_chain: Chain) -> None:
+    """Retyping one transaction would make any block unprovable: the node takes a block
+    as such only when no upstream gives it in a form that proves. The liar is asked
+    first (the honest upstream answers later); the honest block proves the deposit,
+    and the liar's retyped transaction is a lie about a proven block."""
+    block, receipts = _mixed_block(trust_chain)
+    liar = _Rollup(block, receipts, retype=True)
+    honest = _Rollup(block, receipts, delay=0.05)
+    deposit = block["transactions"][0]["hash"]
+    pools: list[UpstreamPool] = []
+    async with _service(liar, honest, pools=pools) as svc:
+        tx = _json(await svc.validate_transaction(deposit))
+        lied = [h.breaker.state is State.OPEN for h in pools[0].health]
+    assert lied == [True, False]  # the liar was asked, caught and taken out of rotation
+    assert tx["valid"] is True and "unproven" not in tx["verification"]
+    assert {"deposit_no_signature", "transactions_root", "not_in_block"} <= \
+        set(tx["verification"]["checks"])
+
+
+async def test_a_liar_retyping_a_block_cannot_downgrade_it(trust_chain: Chain) -> None:
+    block, receipts = _mixed_block(trust_chain)
+    liar = _Rollup(block, receipts, retype=True)
+    honest = _Rollup(block, receipts, delay=0.05)
+    pools: list[UpstreamPool] = []
+    async with _service(liar, honest, pools=pools) as svc:
+        by_number = _json(await svc.validate_block(int(block["number"], 16)))
+        lied = [h.breaker.state is State.OPEN for h in pools[0].health]
+    assert lied == [True, False]
+    assert by_number["valid"] is True and "unproven" not in by_number["verification"]
+    assert "transactions_root" in by_number["verification"]["checks"]
