@@ -45,7 +45,15 @@ import orjson
 from ..errors import ProofUnavailable
 from ..jsonrpc import Call, RpcError, hex_number
 from .prover import Proof, Prover, integrity, missing, refused
-from .trust import Check, Level, TrustError, Unprovable, Verification, verify_header
+from .trust import (
+    Check,
+    Level,
+    TrustError,
+    Unprovable,
+    Verification,
+    verification,
+    verify_header,
+)
 
 __all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header",
            "weakest"]
@@ -171,8 +179,8 @@ class RpcPlan:
             if isinstance(outcome, ProofUnavailable):
                 refused_at.add(item.index)
                 first = first or outcome
-            elif isinstance(outcome, Unprovable):
-                continue  # a type no upstream could prove: served unverified
+            elif isinstance(outcome, Unprovable):  # no upstream could prove it: said why
+                self.proven[item.index] = verification([], unproven=outcome.reason)
             elif proof.checks:
                 self.proven[item.index] = proof.verification
         if first is not None:  # what the rest of the batch proved goes along

@@ -109,7 +109,9 @@ async def test_a_type_no_upstream_can_prove_is_served_unverified_not_refused() -
     p.add(0, unprovable)
     p.add(1, proven)
     await p.verify([{"type": "0x6a"}, "0x1"], "up")
-    assert [p.header(0), p.header(1)] == ["unverified", "consistent; checks=tx_hash"]
+    assert [p.header(0), p.header(1)] == [
+        "unverified; unproven=transaction type 0x6a (an Arbitrum type): the node has no "
+        "encoding", "consistent; checks=tx_hash"]
 
 
 def test_the_header_says_what_was_not_proven() -> None:

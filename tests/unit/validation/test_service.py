@@ -76,6 +76,8 @@ class _Rollup:
             return self.txs.get(params[0])
         if method == "eth_getTransactionReceipt":
             return self.by_tx.get(params[0])
+        if method == "eth_getLogs":
+            return [log for r in self.receipts for log in r["logs"]]
         raise KeyError(method)
 
     async def serve(self, request: web.Request) -> web.Response:
