@@ -15,14 +15,11 @@ from bizra_node.validation import ChainView, ChainViewConfig, RpcProofs, RpcServ
 from bizra_node.validation.logs import ProvenLogs
 from bizra_node.validation.prover import Prover
 from tests.conftest import make_settings
+from tests.support.rollup import CHAIN, Chain, Rollup, arbitrum_block
 from tests.support.servers import scripted_upstream
 
-from .test_service import _arbitrum_block, _Rollup, trust_chain  # noqa: F401
-from .trust.conftest import Chain
-from .trust.test_deposit import CHAIN
 
-
-async def _answer(chain: _Rollup, calls: list[Call]) -> tuple[list[Any], list[str]]:
+async def _answer(chain: Rollup, calls: list[Call]) -> tuple[list[Any], list[str]]:
     async with scripted_upstream(chain.serve) as url:
         pool = UpstreamPool(upstream_config(make_settings(url)))
         await pool.start()
@@ -38,10 +35,10 @@ async def _answer(chain: _Rollup, calls: list[Call]) -> tuple[list[Any], list[st
     return [a if isinstance(a, RpcError) else orjson.loads(a) for a in answers], said
 
 
-async def test_rpc_says_what_it_could_not_prove(trust_chain: Chain) -> None:  # noqa: F811
-    block, receipts = _arbitrum_block(trust_chain)
+async def test_rpc_says_what_it_could_not_prove(anvil_chain: Chain) -> None:
+    block, receipts = arbitrum_block(anvil_chain)
     internal, signed = (tx["hash"] for tx in block["transactions"])
-    answers, said = await _answer(_Rollup(block, receipts), [
+    answers, said = await _answer(Rollup(block, receipts), [
         Call("eth_getTransactionByHash", (internal,)),
         Call("eth_getTransactionByHash", (signed,)),
         Call("eth_getBlockByNumber", (block["number"], False)),

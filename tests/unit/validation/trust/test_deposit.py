@@ -5,8 +5,6 @@ encode as op-geth roots them, and a block of a deposit and signed transactions p
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,22 +16,14 @@ from bizra_node.validation.trust import (
     decode_receipt,
     decode_transaction,
     encode_receipt,
-    header_hash,
     prove_block,
     prove_transaction,
     recover_sender,
-    reference_trie_root,
     verify_transaction,
 )
+from tests.support.rollup import CHAIN, DEPOSITS, DOC, OP_MAINNET, mixed_block
 
 from .conftest import Chain, clone, fails
-
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "opstack" / "deposits.json"
-DOC: dict[str, Any] = json.loads(FIXTURES.read_text())
-DEPOSITS = [d["transaction"] for d in DOC["deposits"]]
-OP_MAINNET = 10
-CHAIN = 31337
-"""The recorded anvil chain's id (its signed transaction in the mixed block)."""
 
 
 def _deposit(i: int = 0) -> dict[str, Any]:
@@ -144,54 +134,8 @@ def test_a_version_without_a_nonce_is_malformed() -> None:
     fails(Check.RECEIPTS_ROOT, encode_receipt, receipt)
 
 
-def _mixed_block(trust_chain: Chain, *, creation: bool = False
-                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A block built for the test (no real one was found with its receipts): the real
-    Bedrock header above, its real deposit (with the Canyon receipt of the fixtures)
-    and a real signed transaction of the recorded anvil chain with its receipt; the
-    roots computed by the reference trie library, the header hash recomputed.
-    ``creation``: the deposit made into a contract creation (its hash recomputed)."""
-    block = clone(DOC["block"]["block"])
-    bundle = trust_chain.bundle(trust_chain.manifest.txs["dynamic_fee"])
-    deposit, signed = block["transactions"][0], clone(bundle.tx)
-    created = None
-    if creation:
-        deposit["to"] = None
-        deposit["hash"] = "0x" + decode_transaction(deposit).hash.hex()
-        sender = bytes.fromhex(deposit["from"][2:])
-        created = "0x" + keccak(rlp.encode([sender, 4012991]))[12:].hex()
-    deposit_receipt = {**DOC["depositReceipts"][0]["receipt"],
-                       "transactionHash": deposit["hash"], "transactionIndex": "0x0",
-                       "from": deposit["from"], "to": deposit["to"], "contractAddress": created,
-                       "gasUsed": hex(46913), "effectiveGasPrice": "0x0"}
-    signed_receipt = clone(bundle.receipt)
-    signed_receipt["cumulativeGasUsed"] = hex(46913 + int(signed_receipt["gasUsed"], 16))
-    signed_receipt["transactionIndex"] = signed["transactionIndex"] = "0x1"
-    paid = decode_transaction(signed).effective_gas_price(int(block["baseFeePerGas"], 16))
-    signed["gasPrice"] = signed_receipt["effectiveGasPrice"] = hex(paid)  # this block's fee
-    txs, receipts = [deposit, signed], [deposit_receipt, signed_receipt]
-    block["transactions"] = txs
-    block["transactionsRoot"] = "0x" + reference_trie_root(
-        [bytes.fromhex(rlp_hex) for rlp_hex in (_leaf(deposit), _leaf(signed))]).hex()
-    block["receiptsRoot"] = "0x" + reference_trie_root(
-        [encode_receipt(r) for r in receipts]).hex()
-    block["hash"] = "0x" + header_hash(block).hex()
-    for item in (*txs, *receipts):
-        item["blockHash"], item["blockNumber"] = block["hash"], block["number"]
-        item.pop("blockTimestamp", None)
-    return block, receipts
-
-
-def _leaf(tx: dict[str, Any]) -> str:
-    """The trie leaf: the typed envelope, whose keccak is the known hash."""
-    encoding = decode_transaction(tx).encoding
-    assert verify_transaction(tx, OP_MAINNET if encoding[0] == 0x7E else CHAIN).hash.hex() \
-        == tx["hash"][2:]
-    return encoding.hex()
-
-
 def test_a_block_of_a_deposit_and_a_signed_transaction(trust_chain: Chain) -> None:
-    block, receipts = _mixed_block(trust_chain)
+    block, receipts = mixed_block(trust_chain)
     proven = prove_block(block, receipts)
     assert proven.checks == (Check.HEADER_HASH, Check.TRANSACTIONS_ROOT, Check.RECEIPTS_ROOT)
     deposit = prove_transaction(block["transactions"][0], proven, OP_MAINNET,
@@ -207,7 +151,7 @@ def test_a_block_of_a_deposit_and_a_signed_transaction(trust_chain: Chain) -> No
 @pytest.mark.parametrize("edit", [{"depositNonce": "0x1"}, {"depositReceiptVersion": "0x2"},
                                   {"status": "0x0"}])
 def test_a_deposit_receipt_edited_is_caught(trust_chain: Chain, edit: dict[str, str]) -> None:
-    block, receipts = _mixed_block(trust_chain)
+    block, receipts = mixed_block(trust_chain)
     proven = prove_block(block, receipts)
     fails(Check.RECEIPT_MISMATCH, prove_transaction, block["transactions"][0], proven,
           OP_MAINNET, receipt_json={**receipts[0], **edit})
@@ -216,7 +160,7 @@ def test_a_deposit_receipt_edited_is_caught(trust_chain: Chain, edit: dict[str, 
 
 
 def test_a_deposit_call_creates_nothing(trust_chain: Chain) -> None:
-    block, receipts = _mixed_block(trust_chain)
+    block, receipts = mixed_block(trust_chain)
     proven = prove_block(block, receipts)
     fails(Check.RECEIPT_MISMATCH, prove_transaction, block["transactions"][0], proven,
           OP_MAINNET, receipt_json={**receipts[0], "contractAddress": "0x" + "44" * 20})
@@ -224,7 +168,7 @@ def test_a_deposit_call_creates_nothing(trust_chain: Chain) -> None:
 
 def test_a_deposit_creation_address_comes_from_the_deposit_nonce(trust_chain: Chain) -> None:
     """op-geth's DeriveFields: create(from, depositNonce), not the JSON nonce."""
-    block, receipts = _mixed_block(trust_chain, creation=True)
+    block, receipts = mixed_block(trust_chain, creation=True)
     proven = prove_block(block, receipts)
     tx = block["transactions"][0]
     assert prove_transaction(tx, proven, OP_MAINNET, receipt_json=receipts[0]).tx.signed.to is None
