@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,9 @@ import rlp
 from aiohttp import web
 from eth_hash.auto import keccak
 
+from bizra_node.app import upstream_config
+from bizra_node.chain import UpstreamPool
+from bizra_node.validation import ChainView, ChainViewConfig
 from bizra_node.validation.trust import (
     decode_transaction,
     encode_receipt,
@@ -22,7 +27,9 @@ from bizra_node.validation.trust import (
     reference_trie_root,
     verify_transaction,
 )
+from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain, Recorder
+from tests.support.servers import scripted_upstream
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "opstack" / "deposits.json"
 DOC: dict[str, Any] = json.loads(FIXTURES.read_text())
@@ -163,3 +170,15 @@ class Rollup:
         return web.Response(text=json.dumps(out), content_type="application/json")
 
 
+@asynccontextmanager
+async def rollup_pool(*chains: Rollup) -> AsyncIterator[tuple[UpstreamPool, ChainView]]:
+    """An upstream pool over a server for each of ``chains`` (in that order), started,
+    and a chain view on it."""
+    async with AsyncExitStack() as stack:
+        urls = [await stack.enter_async_context(scripted_upstream(c.serve)) for c in chains]
+        pool = UpstreamPool(upstream_config(make_settings(",".join(urls))))
+        await pool.start()
+        try:
+            yield pool, ChainView(pool, ChainViewConfig(finality_depth=64))
+        finally:
+            await pool.close()

@@ -1,6 +1,6 @@
-"""RpcService on a rollup chain (the OP-stack-shaped chain of test_service.py, served by
-a small real JSON-RPC server): what /rpc says about answers holding a transaction type
-the node cannot encode, in X-Verification."""
+"""RpcService on a rollup chain (the OP-stack-shaped chain of tests/support/rollup.py,
+served by a small real JSON-RPC server): what /rpc says about answers holding a
+transaction type the node cannot encode, in X-Verification, and the filters' logs."""
 
 from __future__ import annotations
 
@@ -8,30 +8,29 @@ from typing import Any
 
 import orjson
 
-from bizra_node.app import upstream_config
-from bizra_node.chain import UpstreamPool
 from bizra_node.jsonrpc import Call, RpcError
-from bizra_node.validation import ChainView, ChainViewConfig, RpcProofs, RpcService
+from bizra_node.validation import (
+    FilterService,
+    RpcProofs,
+    RpcService,
+)
 from bizra_node.validation.logs import ProvenLogs
 from bizra_node.validation.prover import Prover
-from tests.conftest import make_settings
-from tests.support.rollup import CHAIN, Chain, Rollup, arbitrum_block
-from tests.support.servers import scripted_upstream
+from tests.support.rollup import CHAIN, Chain, Rollup, arbitrum_block, rollup_pool
 
 
 async def _answer(chain: Rollup, calls: list[Call]) -> tuple[list[Any], list[str]]:
-    async with scripted_upstream(chain.serve) as url:
-        pool = UpstreamPool(upstream_config(make_settings(url)))
-        await pool.start()
-        try:
-            view = ChainView(pool, ChainViewConfig(finality_depth=64))
-            prover = Prover(pool, view)
-            rpc = RpcService(pool, view, network_id=CHAIN, proofs=RpcProofs(prover, CHAIN),
-                             logs=ProvenLogs(pool, view, prover, max_range=1000))
-            said: list[str] = []
-            answers = await rpc.answer(calls, said)
-        finally:
-            await pool.close()
+    async with rollup_pool(chain) as (pool, view):
+        prover = Prover(pool, view)
+        logs = ProvenLogs(pool, view, prover, max_range=1000)
+        rpc = RpcService(pool, view, network_id=CHAIN, proofs=RpcProofs(prover, CHAIN),
+                         logs=logs, filters=FilterService(pool, view, logs=logs))
+        said: list[str] = []
+        answers = await rpc.answer(calls, said)
+        for i, call in enumerate(calls):  # a filter made by the batch: its logs
+            if call.method == "eth_newFilter" and isinstance(answers[i], bytes):
+                answers += await rpc.answer([Call("eth_getFilterLogs",
+                                                  (orjson.loads(answers[i]),))])
     return [a if isinstance(a, RpcError) else orjson.loads(a) for a in answers], said
 
 
@@ -53,3 +52,13 @@ async def test_rpc_says_what_it_could_not_prove(anvil_chain: Chain) -> None:
     assert said[2].startswith("anchored; anchor=first-use") and \
         "checks=header_hash,parent_link; unproven=transactions, withdrawals" in said[2]
     assert said[3].startswith("unverified; unproven=logs not proven") and "0x6a" in said[3]
+
+
+async def test_filters_over_such_a_block_give_the_upstreams_logs(anvil_chain: Chain) -> None:
+    """eth_getFilterLogs made from proven receipts cannot rebuild the block: the
+    upstream's eth_getLogs instead (filter answers say unverified), not an error."""
+    block, receipts = arbitrum_block(anvil_chain)
+    answers, _ = await _answer(Rollup(block, receipts), [
+        Call("eth_newFilter", ({"fromBlock": block["number"], "toBlock": block["number"]},))])
+    assert isinstance(answers[0], str) and answers[1] == []
+

@@ -8,34 +8,24 @@ cannot prove is said in ``verification.unproven``."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 
-from bizra_node.app import upstream_config
 from bizra_node.chain import UpstreamPool
 from bizra_node.resilience import State
-from bizra_node.validation import ChainView, ChainViewConfig, ValidationService
-from tests.conftest import make_settings
-from tests.support.rollup import CHAIN, Chain, Rollup, arbitrum_block, mixed_block
-from tests.support.servers import scripted_upstream
+from bizra_node.validation import ValidationService
+from tests.support.rollup import CHAIN, Chain, Rollup, arbitrum_block, mixed_block, rollup_pool
 
 
 @asynccontextmanager
 async def _service(*chains: Rollup, pools: list[UpstreamPool] | None = None
                    ) -> AsyncIterator[ValidationService]:
-    async with AsyncExitStack() as stack:
-        urls = [await stack.enter_async_context(scripted_upstream(c.serve)) for c in chains]
-        pool = UpstreamPool(upstream_config(make_settings(",".join(urls))))
+    async with rollup_pool(*chains) as (pool, view):
         if pools is not None:
             pools.append(pool)
-        await pool.start()
-        try:
-            yield ValidationService(pool, ChainView(pool, ChainViewConfig(finality_depth=64)),
-                                    network_id=CHAIN)
-        finally:
-            await pool.close()
+        yield ValidationService(pool, view, network_id=CHAIN)
 
 
 def _json(result: object) -> dict[str, Any]:
