@@ -45,13 +45,15 @@ def clone(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
-def mixed_block(chain: Chain, *, creation: bool = False
-                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def mixed_block(chain: Chain, *, creation: bool = False, withdrawals_root: str | None = None
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A block built for the tests (no real one was found with its receipts): the real
     Bedrock header of the fixtures, its real deposit (with the Canyon receipt of the fixtures)
     and a real signed transaction of the recorded anvil chain with its receipt; the
     roots computed by the reference trie library, the header hash recomputed.
-    ``creation``: the deposit made into a contract creation (its hash recomputed)."""
+    ``creation``: the deposit made into a contract creation (its hash recomputed);
+    ``withdrawals_root``: an Isthmus header's (the message passer's storage root), with
+    no withdrawals."""
     block = clone(DOC["block"]["block"])
     bundle = chain.bundle(chain.manifest.txs["dynamic_fee"])
     deposit, signed = block["transactions"][0], clone(bundle.tx)
@@ -76,6 +78,8 @@ def mixed_block(chain: Chain, *, creation: bool = False
         [bytes.fromhex(rlp_hex) for rlp_hex in (leaf(deposit), leaf(signed))]).hex()
     block["receiptsRoot"] = "0x" + reference_trie_root(
         [encode_receipt(r) for r in receipts]).hex()
+    if withdrawals_root is not None:
+        block["withdrawalsRoot"], block["withdrawals"] = withdrawals_root, []
     block["hash"] = "0x" + header_hash(block).hex()
     for item in (*txs, *receipts):
         item["blockHash"], item["blockNumber"] = block["hash"], block["number"]

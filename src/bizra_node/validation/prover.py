@@ -424,6 +424,7 @@ class Prover:
             return None
         self._asked(proven.header, number)
         proof.checks.extend(proven.checks)
+        proof.unproven = proven.unproven
         proof.linked(await self.link(proven.header))
         if receipts is not None:
             self.remember(proven)

@@ -127,3 +127,14 @@ async def test_a_liar_retyping_a_block_cannot_downgrade_it(anvil_chain: Chain) -
     assert lied == [True, False]
     assert by_number["valid"] is True and "unproven" not in by_number["verification"]
     assert "transactions_root" in by_number["verification"]["checks"]
+
+
+async def test_an_isthmus_block_says_its_withdrawals_root_is_not_proven(
+        anvil_chain: Chain) -> None:
+    block, receipts = mixed_block(anvil_chain, withdrawals_root="0x" + "5a" * 32)
+    async with _service(Rollup(block, receipts)) as svc:
+        result = _json(await svc.validate_block(int(block["number"], 16)))
+    v = result["verification"]
+    assert result["valid"] is True and v["level"] == "anchored"
+    assert "withdrawals_root" not in v["checks"] and "transactions_root" in v["checks"]
+    assert v["unproven"].startswith("withdrawalsRoot not proven: an OP-stack block")

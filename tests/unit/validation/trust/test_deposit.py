@@ -12,18 +12,23 @@ import rlp
 from eth_hash.auto import keccak
 
 from bizra_node.validation.trust import (
+    EMPTY_TRIE_ROOT,
     Check,
     decode_receipt,
     decode_transaction,
     encode_receipt,
+    header_hash,
     prove_block,
     prove_transaction,
     recover_sender,
     verify_transaction,
 )
+from bizra_node.validation.trust.block import OP_WITHDRAWALS_ROOT
 from tests.support.rollup import CHAIN, DEPOSITS, DOC, OP_MAINNET, mixed_block
 
 from .conftest import Chain, clone, fails
+
+EMPTY_TRIE_ROOT_HEX = "0x" + EMPTY_TRIE_ROOT.hex()
 
 
 def _deposit(i: int = 0) -> dict[str, Any]:
@@ -175,3 +180,31 @@ def test_a_deposit_creation_address_comes_from_the_deposit_nonce(trust_chain: Ch
     other = "0x" + keccak(rlp.encode([bytes.fromhex(tx["from"][2:]), 4012992]))[12:].hex()
     fails(Check.RECEIPT_MISMATCH, prove_transaction, tx, proven, OP_MAINNET,
           receipt_json={**receipts[0], "contractAddress": other})
+
+
+def test_an_isthmus_withdrawals_root_is_said_unproven(trust_chain: Chain) -> None:
+    """From Isthmus on an OP-stack header's withdrawalsRoot is the message passer's
+    storage root over no withdrawals (a block built for the test, said so in
+    tests/support/rollup.py): left unchecked and said so, never a failed check."""
+    storage_root = "0x" + "5a" * 32
+    block, receipts = mixed_block(trust_chain, withdrawals_root=storage_root)
+    proven = prove_block(block, receipts)
+    assert Check.WITHDRAWALS_ROOT not in proven.checks and Check.RECEIPTS_ROOT in proven.checks
+    assert proven.unproven == OP_WITHDRAWALS_ROOT
+    with_withdrawals = clone(block)
+    with_withdrawals["withdrawals"] = [{"index": "0x0", "validatorIndex": "0x0",
+                                        "address": "0x" + "11" * 20, "amount": "0x1"}]
+    fails(Check.WITHDRAWALS_ROOT, prove_block, with_withdrawals, receipts)
+    empty_root, _ = mixed_block(trust_chain, withdrawals_root=EMPTY_TRIE_ROOT_HEX)
+    assert Check.WITHDRAWALS_ROOT in prove_block(empty_root).checks
+
+
+def test_a_withdrawals_root_over_no_withdrawals_is_a_lie_without_a_deposit(
+        trust_chain: Chain) -> None:
+    """Only a block whose proven transactions start with a deposit (none on L1) is
+    taken as OP-stack's."""
+    block = trust_chain.block(trust_chain.manifest.big_blocks[1])
+    assert block["withdrawalsRoot"] == EMPTY_TRIE_ROOT_HEX
+    block["withdrawalsRoot"] = "0x" + "5a" * 32
+    block["hash"] = "0x" + header_hash(block).hex()
+    fails(Check.WITHDRAWALS_ROOT, prove_block, block)
