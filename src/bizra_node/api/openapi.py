@@ -59,6 +59,12 @@ _VALID = ("true: proven (verification says how far); false: refused (an upstream
           "the data is the upstreams' word (verification.level: unverified)")
 
 
+_TX_VALID = ("true: proven (verification says how far, verification.unproven what not); "
+             "false: refused or not found; null: a transaction type the node cannot encode "
+             "(Arbitrum's), the data the upstream's word (verification.level: unverified, "
+             "verification.unproven names the type)")
+
+
 def _answers(ref: str, *, cached: bool = False) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "the answer",
                           "content": {"application/json": {"schema": _envelope(ref)}}}
@@ -99,6 +105,7 @@ def openapi_document() -> dict[str, Any]:
          TransactionResult, BlockResult, AccountResult, ErrorEnvelope, Meta, BlockNumber],
         ref_template=_REF)
     components["AccountResult"]["properties"]["valid"]["description"] = _VALID
+    components["TransactionResult"]["properties"]["valid"]["description"] = _TX_VALID
     paths: dict[str, Any] = {
         "/api/v1/validate/transaction": {"post": {
             "summary": "Validate a transaction", "requestBody": _body("TransactionRequest"),

@@ -116,8 +116,13 @@ def _resendable(exc: UpstreamError, safe: bool) -> bool:
 
 
 RETRY_REASONS = ("connect", "disconnect", "timeout", "http", "malformed", "too_large",
-                 "batch_refused", "rpc_error", "proof_unavailable", "not_found")
-"""Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying."""
+                 "batch_refused", "rpc_error", "proof_unavailable", "not_found", "unprovable")
+"""Why a call is retried: an UpstreamError's kind, or a JSON-RPC error worth retrying
+(``unprovable``: a verify hook passed over a block holding a transaction type the node
+cannot encode, in case another upstream gives one that proves)."""
+FREE_RETRIES = frozenset({"proof_unavailable", "unprovable"})
+"""Reasons to ask the next upstream that spend no retry budget: asking past them is
+what keeps an unproven answer from being served when another upstream would prove it."""
 
 
 class UpstreamPool:
@@ -323,9 +328,9 @@ class UpstreamPool:
         if dl.expired:
             b.why = "deadline exceeded"
             return False
-        # asking past a refused proof is free: it is what keeps an unproven answer
-        # from being served, and the refuser ranks last for proofs from now on
-        if b.reason != "proof_unavailable" and not self.budget.try_spend():
+        # asking past a refused proof is free (FREE_RETRIES), and the refuser ranks
+        # last for proofs from now on
+        if b.reason not in FREE_RETRIES and not self.budget.try_spend():
             b.why = "retry budget exhausted"
             return False
         self.metrics.upstream_retries.inc((h.name, b.reason))

@@ -80,17 +80,21 @@ def _validated_at(result: Any) -> int:
 
 
 def _status(kind: str, result: Any) -> str | None:
-    """A short word per record: tx status, block finality, or why it is invalid."""
+    """A short word per record: tx status, block finality, why it is invalid, or
+    ``unverified`` (valid null: an account no upstream proved, a transaction of a type
+    the node cannot encode; recorded as not valid, and not as invalid)."""
     data = getattr(result, "data", None)
     if data is None:
         error = getattr(result, "error", None) or ""
         return "not_found" if "not found" in error else "invalid"
+    valid = getattr(result, "valid", True)
+    if valid is None:
+        return "unverified"
     if kind == "transaction":
         return str(data.status)
     if kind == "block":
         return "finalized" if data.finalized else "unfinalized"
-    valid = getattr(result, "valid", True)
-    return "unverified" if valid is None else None if valid else "invalid"
+    return None if valid else "invalid"
 
 
 def _block_number(kind: str, result: Any) -> int | None:

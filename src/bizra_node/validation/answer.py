@@ -102,6 +102,8 @@ def transaction_entry(result: TransactionResult, head: int, policy: TtlPolicy) -
                       etag=_weak(b"null" + (result.error or "").encode()))
     mined = tx.block_number is not None
     ttl = policy.transaction(found=True, mined=mined, final=tx.finalized)
+    if result.valid is None:  # unverified (a type the node cannot encode): never cached
+        return _entry(body, NEVER, head, block=head, etag=_weak(_encode(tx)))
     if not mined:
         return _entry(body, ttl, head, block=head, etag=_weak(_encode(tx)))
     # cut the body at the confirmations value: served as body + digits + tail

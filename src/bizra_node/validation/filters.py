@@ -31,6 +31,7 @@ import msgspec
 from ..cache import LocalRecords
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
+from .trust import Unprovable
 from .upstreams import Upstreams
 
 if TYPE_CHECKING:
@@ -284,8 +285,11 @@ class FilterService:
 
     async def _get_logs(self, criteria: dict[str, Any]) -> list[Any]:
         if self.proven_logs is not None:
-            found, _ = await self.proven_logs.get_logs(criteria)
-            return found
+            try:
+                found, _ = await self.proven_logs.get_logs(criteria)
+                return found
+            except Unprovable:  # a block the node cannot rebuild: the upstream's logs
+                pass
         (result,) = await self._up.batch([Call("eth_getLogs", (criteria,))])
         if isinstance(result, RpcError):
             raise RpcFailed(result)

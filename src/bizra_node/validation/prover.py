@@ -14,6 +14,16 @@ an answer good, from a trusted block hash down (see docs/trust.md).
   check=proof_unavailable before it asks the next upstream; the answer is served
   unproven (labelled ``unverified``, REST ``valid: null``) only when no upstream proves,
   and refused instead with TRUST_REQUIRE=proven (:func:`unproven`).
+* **Unprovable**: a transaction type the node has no encoding for (Arbitrum's
+  0x64-0x6A, any other it does not know) is neither proven nor refused. The transaction
+  itself is served ``unverified`` with ``verification.unproven`` naming the type; a
+  block holding one has its header proven and linked but not its transactions or
+  receipts, and a known-type transaction in such a block its hash and signature but
+  not its inclusion, each said in ``unproven``. A liar could make any block such a one
+  by retyping one of its transactions, so a block is taken as unprovable only when no
+  upstream gives it in a form that proves (the others are asked first, as after a
+  refused proof, without spending the retry budget); the verdict is then memoised by
+  block hash. A transaction answer whose own type is unknown is taken as it comes.
 * A failed check is an :class:`IntegrityFailure` raised inside the pool's ``verify``
   hook, so the upstream that gave the answer is blamed and the calls go to another
   one. Proofs fetched on the way (a block, headers) are checked by their own hooks; when
@@ -26,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import (
@@ -45,6 +57,7 @@ from .trust import (
     ProvenAccount,
     ProvenBlock,
     TrustError,
+    Unprovable,
     Verification,
     prove_block,
     prove_transaction,
@@ -104,7 +117,7 @@ class Proof:
     """What a verify hook proved about the answers it accepted: the checks that ran, the
     anchor the answer is linked to, and what the proof established, by name."""
 
-    __slots__ = ("account", "anchor", "checks", "mined_at")
+    __slots__ = ("account", "anchor", "checks", "mined_at", "unproven")
 
     def __init__(self) -> None:
         self.checks: list[Check] = []
@@ -113,12 +126,21 @@ class Proof:
         """A transaction proven mined: its block's timestamp (from the proven header)."""
         self.account: ProvenAccount | None = None
         """An account proven by its EIP-1186 proof."""
+        self.unproven: str | None = None
+        """What could not be proven, and why (Unprovable's reason)."""
 
     def reset(self) -> None:
         self.checks.clear()
         self.anchor = None
         self.mined_at = None
         self.account = None
+        self.unproven = None
+
+    def cannot(self, exc: Unprovable) -> None:
+        """Nothing about the answer can be proven: it is served unverified, saying why."""
+        self.checks.clear()
+        self.anchor = None
+        self.unproven = exc.reason
 
     def linked(self, anchor: Anchor | None) -> None:
         self.anchor = anchor
@@ -127,7 +149,49 @@ class Proof:
 
     @property
     def verification(self) -> Verification:
-        return verification(self.checks, self.anchor)
+        return verification(self.checks, self.anchor, unproven=self.unproven)
+
+
+UNPROVABLE = "unprovable"
+"""The UpstreamError kind of a block given with a transaction type the node cannot
+encode (the pool asks the next upstream without spending its retry budget)."""
+
+
+class _Unprovable:
+    """Blocks an upstream gave holding a transaction type the node cannot encode: that
+    upstream's answer is passed over (not a lie: nobody is blamed) so another may give
+    a form that proves; when none does, the block's Unprovable is raised and memoised."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: dict[bytes, Unprovable] = {}
+
+    @contextmanager
+    def asking_another(self, upstream: str, block_hash: bytes) -> Iterator[None]:
+        """Around a block's proof: a failed check is the upstream's integrity failure,
+        an unprovable block makes the pool ask the next upstream."""
+        try:
+            yield
+        except TrustError as exc:
+            raise integrity(exc) from None
+        except Unprovable as exc:
+            self.seen[block_hash] = exc
+            raise UpstreamError(f"upstream gave a block the node cannot prove: {exc.reason}",
+                                kind=UNPROVABLE, upstream=upstream) from None
+
+    async def batch(self, upstreams: Upstreams, prover: Prover, calls: list[Call],
+                    verify: Callable[[list[Any], str], Awaitable[None]]) -> None:
+        """The pool's batch; Unprovable (remembered by ``prover``) when no upstream
+        proved and one gave a block holding a type the node cannot encode."""
+        try:
+            await upstreams.batch(calls, verify=verify)
+        except UpstreamUnavailable:
+            if not self.seen:
+                raise
+            for block_hash, exc in self.seen.items():
+                prover.unprovable(block_hash, exc.reason)
+            raise next(iter(self.seen.values())) from None
 
 
 class Prover:
@@ -137,6 +201,9 @@ class Prover:
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
         self._memo_max = memo_blocks
+        self._unprovable: OrderedDict[bytes, str] = OrderedDict()
+        """Blocks no upstream could give in a provable form, with the reason (bounded
+        like the memo)."""
         self._inflight: dict[bytes, asyncio.Task[ProvenBlock]] = {}
         self.pooled_blob_leaves = pooled_blob_leaves
         self._block_receipts = True
@@ -182,6 +249,7 @@ class Prover:
         if proven is not None:
             self._memo.move_to_end(block_hash)
             return proven
+        self._known_unprovable(block_hash)
         task = self._inflight.get(block_hash)
         if task is None:
             task = asyncio.ensure_future(self._fetch_block(block_hash))
@@ -205,13 +273,12 @@ class Prover:
                 receipts = await self._receipts_one_by_one(block)
             if isinstance(receipts, list) and any(r is None for r in receipts):
                 raise missing(f"receipts of block 0x{block_hash.hex()}", upstream)
-            try:
+            with unprovable.asking_another(upstream, block_hash):
                 proven.append(prove_block(block, receipts, expected_hash=block_hash,
                                           pooled_blob_leaves=self.pooled_blob_leaves))
-            except TrustError as exc:
-                raise integrity(exc) from None
 
-        await self._up.batch(calls, verify=verify)
+        unprovable = _Unprovable()
+        await unprovable.batch(self._up, self, calls, verify)
         self.remember(proven[0])
         return proven[0]
 
@@ -230,6 +297,7 @@ class Prover:
             if memo is not None:
                 found[h] = memo
             else:
+                self._known_unprovable(h)
                 todo.append(h)
         if todo and self._block_receipts:
             chunks = [todo[i:i + BLOCKS_PER_BATCH] for i in range(0, len(todo), BLOCKS_PER_BATCH)]
@@ -266,17 +334,29 @@ class Prover:
                     continue  # no eth_getBlockReceipts here: blocks() asks one by one
                 if not isinstance(receipts, list) or any(r is None for r in receipts):
                     raise missing(f"receipts of block 0x{h.hex()}", upstream)
-                try:
+                with unprovable.asking_another(upstream, h):
                     out[h] = prove_block(block, receipts, expected_hash=h,
                                          pooled_blob_leaves=self.pooled_blob_leaves)
-                except TrustError as exc:
-                    raise integrity(exc) from None
 
-        await self._up.batch(calls, verify=verify)
+        unprovable = _Unprovable()
+        await unprovable.batch(self._up, self, calls, verify)
         if keep:
             for proven in out.values():
                 self.remember(proven)
         return dict(out)
+
+    def _known_unprovable(self, block_hash: bytes) -> None:
+        reason = self._unprovable.get(block_hash)
+        if reason is not None:
+            self._unprovable.move_to_end(block_hash)
+            raise Unprovable(reason)
+
+    def unprovable(self, block_hash: bytes, reason: str) -> None:
+        """Remember that no upstream could give this block in a provable form."""
+        self._unprovable[block_hash] = reason
+        self._unprovable.move_to_end(block_hash)
+        if len(self._unprovable) > self._memo_max:
+            self._unprovable.popitem(last=False)
 
     def remember(self, block: ProvenBlock) -> None:
         """Keep a block proven with its receipts (by any path) for its transactions."""
@@ -303,14 +383,27 @@ class Prover:
         """A transaction answer (and its receipt): mined (a block hash and a receipt),
         proven against its block (memoised) and linked to the anchor, and
         ``proof.mined_at`` set; else the transaction alone (hash, signature, chain id).
-        Raises TrustError."""
+        A mined transaction whose block cannot be proven (a type the node cannot encode
+        in it): the transaction alone, ``proof.unproven`` saying so and
+        ``proof.mined_at`` None. Raises TrustError, or Unprovable when the transaction's
+        own type is one the node cannot encode."""
         if not isinstance(tx, dict) or not (receipt is None or isinstance(receipt, dict)):
             raise TrustError(Check.TX_FIELDS, "transaction or receipt is not an object")
         block_hash = tx.get("blockHash")
         if block_hash and receipt is not None:
-            block = await self.block(_bytes32(str(block_hash)))
-            proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
-                                       expected_hash=want)
+            try:
+                block = await self.block(_bytes32(str(block_hash)))
+            except Unprovable as exc:
+                proof.checks.extend(verify_transaction(tx, network_id, expected_hash=want).checks)
+                proof.unproven = f"inclusion and receipt not proven: its block holds a {exc.reason}"
+                proof.mined_at = None
+                return
+            try:
+                proven = prove_transaction(tx, block, network_id, receipt_json=receipt,
+                                           expected_hash=want)
+            except Unprovable as exc:  # every transaction of a proven block has a known type
+                raise TrustError(Check.NOT_IN_BLOCK, "the transaction claims a type its proven "
+                                                     f"block does not hold ({exc.reason})") from None
             proof.checks.extend(proven.checks)
             proof.linked(await self.link(block.header))
             proof.mined_at = block.header.timestamp
@@ -319,20 +412,49 @@ class Prover:
 
     async def answered_block(self, proof: Proof, block: Any, receipts: list[Any] | None, *,
                            number: int | None = None,
-                           expected_hash: bytes | None = None) -> ProvenBlock:
+                           expected_hash: bytes | None = None) -> ProvenBlock | None:
         """A full block answer (and its receipts, then remembered): header hash,
         transactions, withdrawals (and receipts) roots, the number asked for, the link
-        to the anchor. Raises TrustError."""
-        proven = prove_block(block, receipts, expected_hash=expected_hash,
-                             pooled_blob_leaves=self.pooled_blob_leaves)
-        if number is not None and proven.header.number != number:
-            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
-                                                f"answered block {proven.header.number}")
+        to the anchor. A block holding a transaction type the node cannot encode, as
+        every upstream gives it (:meth:`block`): its header and link only,
+        ``proof.unproven`` saying so, and None returned. Raises TrustError (also when
+        another upstream gives the block in a form that proves)."""
+        try:
+            proven = prove_block(block, receipts, expected_hash=expected_hash,
+                                 pooled_blob_leaves=self.pooled_blob_leaves)
+        except Unprovable as exc:
+            await self._header_only(proof, block, exc, number, expected_hash)
+            return None
+        self._asked(proven.header, number)
         proof.checks.extend(proven.checks)
+        proof.unproven = proven.unproven
         proof.linked(await self.link(proven.header))
         if receipts is not None:
             self.remember(proven)
         return proven
+
+    async def _header_only(self, proof: Proof, block: Any, served: Unprovable,
+                           number: int | None, expected_hash: bytes | None) -> None:
+        """A block answer holding a type the node cannot encode: its header and link,
+        if no upstream gives the block in a form that proves (else the answer lied)."""
+        header = verify_header(block, expected_hash=expected_hash)
+        self._asked(header, number)
+        try:
+            await self.block(header.hash)
+        except Unprovable as exc:  # as every upstream gives it
+            proof.checks.append(Check.HEADER_HASH)
+            proof.unproven = ("transactions, withdrawals and receipts not proven: the block "
+                              f"holds a {exc.reason}")
+        else:
+            raise TrustError(Check.TRANSACTIONS_ROOT, "the block's transactions are not those "
+                             f"of the proven block with its hash: {served.reason}")
+        proof.linked(await self.link(header))
+
+    @staticmethod
+    def _asked(header: Header, number: int | None) -> None:
+        if number is not None and header.number != number:
+            raise TrustError(Check.HEADER_HASH, f"asked for block {number}, the upstream "
+                                                f"answered block {header.number}")
 
     async def account(self, proof: Proof, header_raw: Any, proof_raw: Any, address: bytes, *,
                       number: int, code: Any = None, balance: int | None = None,

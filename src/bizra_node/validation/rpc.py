@@ -66,6 +66,7 @@ from .rpc_policy import (
     seen_block,
 )
 from .rpc_proofs import UNVERIFIED, RpcProofs, verification_header
+from .trust import Unprovable, verification
 from .upstreams import Upstreams
 
 __all__ = ["RpcFailed", "RpcService"]
@@ -198,6 +199,12 @@ class RpcService:
                 UNVERIFIED
         try:
             found, proven = await self.logs.get_logs(call.params[0])
+        except Unprovable as exc:  # a block the node cannot rebuild: the upstream's logs
+            (answer,) = await self._forward([call], store=False)
+            if isinstance(answer, RpcError):
+                return answer, UNVERIFIED
+            return answer.body, verification_header(verification([], unproven=(
+                f"logs not proven: a block of the range holds a {exc.reason}")))
         except RpcFailed as exc:
             return exc.error, UNVERIFIED
         except IntegrityFailure as exc:

@@ -45,7 +45,15 @@ import orjson
 from ..errors import ProofUnavailable
 from ..jsonrpc import Call, RpcError, hex_number
 from .prover import Proof, Prover, integrity, missing, withheld
-from .trust import Check, Level, TrustError, Verification, verify_header
+from .trust import (
+    Check,
+    Level,
+    TrustError,
+    Unprovable,
+    Verification,
+    verification,
+    verify_header,
+)
 
 __all__ = ["PROVEN_METHODS", "UNVERIFIED", "RpcPlan", "RpcProofs", "verification_header",
            "weakest"]
@@ -61,13 +69,16 @@ UNVERIFIED = Level.UNVERIFIED.value
 
 
 def verification_header(v: Verification) -> str:
-    """``<level>[; anchor=<source>; anchor-number=<n>; anchor-hash=<0x..>][; checks=a,b]``."""
+    """``<level>[; anchor=<source>; anchor-number=<n>; anchor-hash=<0x..>][; checks=a,b]
+    [; unproven=<what and why>]``."""
     parts = [v.level.value]
     if v.anchor is not None:
         parts += [f"anchor={v.anchor.value}", f"anchor-number={v.anchor_number}",
                   f"anchor-hash={v.anchor_hash}"]
     if v.checks:
         parts.append("checks=" + ",".join(c.value for c in v.checks))
+    if v.unproven:
+        parts.append("unproven=" + v.unproven.replace(";", ","))
     return "; ".join(parts)
 
 
@@ -160,7 +171,7 @@ class RpcPlan:
             if isinstance(outcome, TrustError):
                 raise integrity(outcome) from None
         for outcome in outcomes:
-            if outcome is not None and not isinstance(outcome, ProofUnavailable):
+            if outcome is not None and not isinstance(outcome, ProofUnavailable | Unprovable):
                 raise outcome
         first: ProofUnavailable | None = None
         withheld_at: set[int] = set()
@@ -168,6 +179,8 @@ class RpcPlan:
             if isinstance(outcome, ProofUnavailable):
                 withheld_at.add(item.index)
                 first = first or outcome
+            elif isinstance(outcome, Unprovable):  # no upstream could prove it: said why
+                self.proven[item.index] = verification([], unproven=outcome.reason)
             elif proof.checks:
                 self.proven[item.index] = proof.verification
         if first is not None:  # what the rest of the batch proved goes along
@@ -300,7 +313,8 @@ class RpcProofs:
             proven = await self.prover.answered_block(proof, block, None, number=number,
                                                     expected_hash=expected)
             if not full:
-                _same_block(raw[i], block, [h.hex() for h in proven.tx_hashes])
+                _same_block(raw[i], block, None if proven is None else
+                            [h.hex() for h in proven.tx_hashes])
 
         plan.add(i, step)
 
@@ -315,14 +329,19 @@ def _checked(answer: Any, check: Check, what: str) -> int:
     raise TrustError(check, f"the {what} answered is not a quantity")
 
 
-def _same_block(answer: Any, full: dict[str, Any], tx_hashes: list[str]) -> None:
+def _same_block(answer: Any, full: dict[str, Any], tx_hashes: list[str] | None) -> None:
     """A block with transaction hashes is the proven full block: the same header (its
-    hash recomputed), its transactions' hashes and its withdrawals."""
+    hash recomputed), its transactions' hashes and its withdrawals. ``tx_hashes`` None:
+    the full block's transactions could not be proven (a type the node cannot encode),
+    so the hashes are compared with those it served, proving nothing more about them."""
     if not isinstance(answer, dict):
         raise TrustError(Check.HEADER_HASH, "the block is not an object")
     if verify_header(answer).hash.hex() != str(full.get("hash", ""))[2:].lower():
         raise TrustError(Check.HEADER_HASH, "the block is not the block its full form is")
     served = answer.get("transactions")
+    if tx_hashes is None:
+        tx_hashes = [str(t.get("hash", ""))[2:].lower() if isinstance(t, dict) else ""
+                     for t in full.get("transactions") or []]
     if not isinstance(served, list) or \
             [str(x)[2:].lower() if isinstance(x, str) else None for x in served] != tx_hashes:
         raise TrustError(Check.TRANSACTIONS_ROOT, "the block's transaction hashes are not "

@@ -16,7 +16,11 @@ when none answers honestly, the result is ``valid: false`` naming the check and 
 upstream, and it is never cached. An upstream that will not give the account's proof
 is passed over for one that does; when none does, the account is the upstreams' word,
 ``valid: null`` with ``verification.level: unverified`` (never ``true``), or, with
-TRUST_REQUIRE=proven, a 503 UNPROVEN. Every result carries ``verification``.
+TRUST_REQUIRE=proven, a 503 UNPROVEN. A transaction of a type the node has no encoding
+for (Arbitrum's 0x64-0x6A) is ``valid: null``, ``unverified``, with
+``verification.unproven`` naming the type, under either TRUST_REQUIRE: no upstream
+could prove it; what is not proven about a block or transaction beside such a one is
+said in ``verification.unproven`` too (prover.py). Every result carries ``verification``.
 
 The ``*_answer`` methods are what the API serves: they consult the TieredCache
 first (validation -> cache, validation -> chain) and return encoded bytes; only on a
@@ -48,7 +52,7 @@ from .convert import to_account, to_block, to_transaction
 from .inputs import MAX_BLOCK_NUMBER, is_uint
 from .prover import Proof, Prover, integrity, missing, unproven, withheld
 from .questions import AccountQuestion, BlockQuestion, StateQuestion, TransactionQuestion
-from .trust import Failure, Level, TrustError, Verification
+from .trust import Failure, Level, TrustError, Unprovable, Verification
 from .types import AccountResult, BlockResult, TransactionResult
 from .upstreams import Upstreams, need, unavailable
 
@@ -72,6 +76,12 @@ _Result = TypeVar("_Result", TransactionResult, BlockResult, AccountResult)
 def _failed(exc: IntegrityFailure) -> Verification:
     return Verification(level=Level.UNVERIFIED, failure=Failure(
         check=exc.check, upstream=exc.upstream, message=exc.message[:300]))
+
+
+def _valid(proof: Proof) -> bool | None:
+    """true when something was proven (``verification`` says what, and ``unproven``
+    what not); null when nothing could be (a type the node cannot encode)."""
+    return True if proof.checks else None
 
 
 def _error(exc: IntegrityFailure) -> str:
@@ -119,6 +129,8 @@ class ValidationService:
                                               network_id=self.network_id)
             except TrustError as exc:
                 raise integrity(exc) from None
+            except Unprovable as exc:
+                proof.cannot(exc)
 
         try:
             answers = question.read(await self._up.batch(question.calls, verify=verify))
@@ -139,13 +151,14 @@ class ValidationService:
                                            validated_at=now_iso(), network_id=self.network_id,
                                            verification=proof.verification)
             else:
-                mined = proof.mined_at is not None
+                mined = proof.mined_at is not None or (proof.unproven is not None
+                                                       and receipt is not None)
                 data = to_transaction(tx, receipt if mined else None, head=head,
                                       finalized_at=self.chain.finalized_at(head,
                                                                            answers.finality),
                                       timestamp=proof.mined_at)
-                result = TransactionResult(valid=True, data=data, validated_at=now_iso(),
-                                           network_id=self.network_id,
+                result = TransactionResult(valid=_valid(proof), data=data,
+                                           validated_at=now_iso(), network_id=self.network_id,
                                            verification=proof.verification)
         except (KeyError, ValueError, TypeError) as exc:
             raise unavailable("malformed transaction data", error=type(exc).__name__) from None

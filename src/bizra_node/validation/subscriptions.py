@@ -29,6 +29,7 @@ import orjson
 
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .filters import log_filter_problem
+from .trust import Unprovable
 from .upstreams import Upstreams
 
 __all__ = ["BlockLogs", "LogMatcher", "PendingSource", "Subscriber", "SubscriptionHub"]
@@ -259,9 +260,13 @@ class SubscriptionHub:
 
     async def _block_logs(self, block_hash: Any) -> list[Any]:
         """The logs of one block (by hash, so a reorged block's are never mixed in). An
-        upstream that has not seen the block yet is asked again, a few times."""
+        upstream that has not seen the block yet is asked again, a few times. A block
+        whose receipts cannot be proven (a transaction type the node cannot encode):
+        the upstream's logs."""
         if self._proven_logs is not None:
-            return await self._proven_block_logs(block_hash)
+            proven = await self._proven_block_logs(block_hash)
+            if proven is not None:
+                return proven
         call = Call("eth_getLogs", ({"blockHash": block_hash},))
         for attempt in range(_LOG_TRIES):
             try:
@@ -278,13 +283,16 @@ class SubscriptionHub:
         log.warning("logs subscriptions: no logs for block %s: %s", str(block_hash)[:66], logs)
         return []
 
-    async def _proven_block_logs(self, block_hash: Any) -> list[Any]:
+    async def _proven_block_logs(self, block_hash: Any) -> list[Any] | None:
+        """None: the block cannot be proven (Unprovable), its logs are to be asked."""
         assert self._proven_logs is not None
         if not (isinstance(block_hash, str) and len(block_hash) == 66):
             return []
         for attempt in range(_LOG_TRIES):
             try:
                 return await self._proven_logs.block_logs(bytes.fromhex(block_hash[2:]))
+            except Unprovable:
+                return None
             except Exception as exc:  # the next head still gets its logs
                 failure = exc
                 await asyncio.sleep(0.05 * 2 ** attempt)

@@ -67,7 +67,10 @@ class Account(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 class TransactionResult(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
-    valid: bool
+    valid: bool | None
+    """true: proven (``verification`` says how far, and ``unproven`` what not); false:
+    refused or not found; null: a transaction type the node cannot encode, the data
+    the upstream's word (``verification.level`` is ``unverified``)."""
     validated_at: str
     network_id: int
     data: Transaction | None = None

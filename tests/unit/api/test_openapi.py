@@ -65,4 +65,14 @@ def test_an_account_is_valid_true_false_or_null() -> None:
     for path, method in (("/api/v1/validate/address", "post"),
                          ("/api/v1/addresses/{address}", "get")):
         assert "UNPROVEN" in DOC["paths"][path][method]["responses"]["503"]["description"]
-    assert body_schema("TransactionResult")["valid"] == {"type": "boolean"}
+    assert body_schema("BlockResult")["valid"] == {"type": "boolean"}
+
+
+def test_a_transaction_is_valid_null_when_its_type_cannot_be_proven() -> None:
+    """A transaction type the node has no encoding for (Arbitrum's) is ``valid: null``,
+    neither proven nor refused; the document says so."""
+    valid = body_schema("TransactionResult")["valid"]
+    assert {"type": "null"} in valid["anyOf"] and {"type": "boolean"} in valid["anyOf"]
+    assert "null" in valid["description"] and "cannot encode" in valid["description"]
+    unproven = DOC["components"]["schemas"]["Verification"]["properties"]["unproven"]
+    assert {"type": "string"} in unproven["anyOf"]

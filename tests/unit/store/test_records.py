@@ -12,7 +12,14 @@ from bizra_node.errors import ValidationError
 from bizra_node.history import decode_cursor, encode_cursor
 from bizra_node.store.history import HistoryQuery, build_sql
 from bizra_node.store.records import from_us, make_record, new_id, to_copy_row, to_us
-from bizra_node.validation import Account, AccountResult, Block, BlockResult, TransactionResult
+from bizra_node.validation import (
+    Account,
+    AccountResult,
+    Block,
+    BlockResult,
+    Transaction,
+    TransactionResult,
+)
 
 
 def test_ids_are_uuid7_time_ordered_and_unique() -> None:
@@ -55,6 +62,16 @@ def test_other_records() -> None:
         valid=None, data=account, validated_at="2024-01-01T00:00:00Z", network_id=1))
     assert unproven[4:7] == (False, "unverified", 99)  # not recorded as valid
     assert msgspec.json.decode(unproven[7])["valid"] is None
+
+
+def test_a_transaction_of_a_type_the_node_cannot_encode_is_recorded_unverified() -> None:
+    tx = Transaction(hash="0x" + "6a" * 32, from_="0x" + "b" * 40, to=None, value="0", gas=0,
+                     gas_price="0", nonce=0, block_number=7, block_hash="0x" + "c" * 64,
+                     timestamp=1, status="confirmed", confirmations=1, finalized=False,
+                     data="0x", type=0x6A)
+    rec = make_record("transaction", tx.hash, TransactionResult(
+        valid=None, data=tx, validated_at="2024-01-01T00:00:00Z", network_id=1))
+    assert rec[4:7] == (False, "unverified", 7)  # neither valid nor "confirmed" as proven
 
 
 def test_cursor_round_trip_and_garbage() -> None:

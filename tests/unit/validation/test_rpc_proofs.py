@@ -11,7 +11,16 @@ import pytest
 from bizra_node.errors import ProofUnavailable
 from bizra_node.jsonrpc import Call
 from bizra_node.validation import RpcProofs, verification_header, weakest
-from bizra_node.validation.trust import Anchor, AnchorSource, Check, Level, verification
+from bizra_node.validation.prover import Proof
+from bizra_node.validation.rpc_proofs import RpcPlan
+from bizra_node.validation.trust import (
+    Anchor,
+    AnchorSource,
+    Check,
+    Level,
+    Unprovable,
+    verification,
+)
 
 ADDRESS = "0x" + "11" * 20
 HASH = "0x" + "22" * 32
@@ -83,3 +92,31 @@ def test_a_refused_proof_keeps_what_else_was_proven_and_which_calls_were_refused
     exc.proven = ([verification([Check.HEADER_HASH]), None], {0})
     p.unproven(exc)
     assert p.withheld == {0} and p.header(0) == "consistent; checks=header_hash"
+
+
+async def test_a_type_no_upstream_can_prove_is_served_unverified_not_refused() -> None:
+    """A step that meets a transaction type the node cannot encode (Unprovable): that
+    call says unverified, the batch's other calls keep what they proved, nothing is
+    raised (no upstream is blamed or passed over)."""
+    p = RpcPlan([Call("eth_getTransactionByHash", (HASH,)), Call("eth_chainId")])
+
+    async def unprovable(raw: list[Any], proof: Proof) -> None:
+        raise Unprovable("transaction type 0x6a (an Arbitrum type): the node has no encoding")
+
+    async def proven(raw: list[Any], proof: Proof) -> None:
+        proof.checks.append(Check.TX_HASH)
+
+    p.add(0, unprovable)
+    p.add(1, proven)
+    await p.verify([{"type": "0x6a"}, "0x1"], "up")
+    assert [p.header(0), p.header(1)] == [
+        "unverified; unproven=transaction type 0x6a (an Arbitrum type): the node has no "
+        "encoding", "consistent; checks=tx_hash"]
+
+
+def test_the_header_says_what_was_not_proven() -> None:
+    v = verification([Check.HEADER_HASH], unproven="transactions not proven; type 0x6a")
+    assert verification_header(v) == (
+        "consistent; checks=header_hash; unproven=transactions not proven, type 0x6a")
+    assert verification_header(verification([], unproven="type 0x6a")) == \
+        "unverified; unproven=type 0x6a"

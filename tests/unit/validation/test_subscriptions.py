@@ -1,5 +1,7 @@
-"""The subscription hub's own logic: log matching, fan-out, limits, cleanup. (With
-anvil's blocks and real sockets: tests/integration/api/test_websocket.py.)"""
+"""The subscription hub's own logic: log matching, fan-out, limits, cleanup, and the
+logs of a block whose receipts cannot be proven (the OP-stack-shaped chain of
+tests/support/rollup.py). (With anvil's blocks and real sockets:
+tests/integration/api/test_websocket.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ import orjson
 import pytest
 
 from bizra_node.jsonrpc import Call, RpcError, RpcLimits
-from bizra_node.validation import LogMatcher, SubscriptionHub
+from bizra_node.validation import (
+    LogMatcher,
+    ProvenLogs,
+    SubscriptionHub,
+)
+from bizra_node.validation.prover import Prover
+from tests.support.rollup import Chain, Rollup, arbitrum_block, rollup_pool
 
 LOG = {"address": "0xAbC0000000000000000000000000000000000001",
        "topics": ["0x" + "aa" * 32, "0x" + "bb" * 32]}
@@ -74,3 +82,18 @@ async def test_heads_reach_active_subscriptions_only() -> None:
     refused = await hub.subscribe(b, ["newPendingTransactions"])
     assert isinstance(refused, RpcError) and refused.code == -32601  # no source
     await hub.close()
+
+
+async def test_logs_subscriptions_over_such_a_block_get_the_upstreams_logs(
+        anvil_chain: Chain) -> None:
+    """A logs subscription's block whose receipts cannot be proven: the upstream's logs
+    of that block, not none."""
+    block, receipts = arbitrum_block(anvil_chain)
+    log = {"address": "0x" + "11" * 20, "topics": [], "data": "0x", "logIndex": "0x0",
+           "blockHash": block["hash"], "transactionHash": receipts[0]["transactionHash"]}
+    receipts[0]["logs"] = [log]
+    async with rollup_pool(Rollup(block, receipts)) as (pool, view):
+        hub = SubscriptionHub(pool, logs=ProvenLogs(pool, view, Prover(pool, view),
+                                                    max_range=1000))
+        got = await hub._block_logs(block["hash"])
+    assert got == [log]

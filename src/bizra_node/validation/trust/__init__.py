@@ -4,8 +4,9 @@ Pure functions over the JSON objects upstreams return (no I/O): transactions (ha
 signature, chain id), receipts, ordered-trie roots (transactions, receipts,
 withdrawals), headers and parent links, EIP-1186 account and storage proofs, and the
 ``verification`` object a result carries. A failed or impossible check raises
-:class:`TrustError` naming the check; see docs/trust.md for what each proves and
-assumes.
+:class:`TrustError` naming the check; an answer the node has no way to check (a
+transaction type it cannot encode) raises :class:`Unprovable`. See docs/trust.md for
+what each proves and assumes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .block import (
     transactions_root,
     withdrawals_root,
 )
-from .errors import Check, TrustError
+from .deposit import DEPOSIT_TX_TYPE
+from .errors import Check, TrustError, Unprovable
 from .header import Header, header_hash, verify_chain, verify_header
 from .inclusion import ProvenTx, prove_transaction
 from .proofs import (
@@ -44,6 +46,7 @@ from .transactions import (
 from .tries import EMPTY_TRIE_ROOT, ordered_trie_root, reference_trie_root, trie_root
 
 __all__ = [
+    "DEPOSIT_TX_TYPE",
     "EMPTY_CODE_HASH",
     "EMPTY_TRIE_ROOT",
     "Anchor",
@@ -58,6 +61,7 @@ __all__ = [
     "ProvenTx",
     "SignedTx",
     "TrustError",
+    "Unprovable",
     "Verification",
     "VerifiedTx",
     "decode_receipt",

@@ -14,6 +14,10 @@ accepts such a block: when the canonical root does not match and the upstream se
 blob transaction's sidecar (``blobs``, ``commitments``, ``cellProofs`` or ``proofs``),
 the root is rebuilt with the pooled form. The pooled form holds the canonical payload,
 so the transactions are proven as firmly; the option exists only for anvil devnets.
+
+An OP-stack block from Isthmus on puts the L2ToL1MessagePasser's storage root in
+``withdrawalsRoot`` and has no withdrawals: such a block (its proven transactions start
+with a deposit) has that root left unchecked and said so (``ProvenBlock.unproven``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from ._hex import as_bytes, as_object, field_bytes, field_int
 from ._keccak import keccak
 from ._rlp import encode, encode_list_payload
+from .deposit import DEPOSIT_TX_TYPE
 from .errors import Check, TrustError
 from .header import Header, verify_header
 from .receipts import ConsensusReceipt, decode_receipt
@@ -32,6 +37,7 @@ from .transactions import decode_transaction
 from .tries import ordered_trie_root
 
 __all__ = [
+    "OP_WITHDRAWALS_ROOT",
     "ProvenBlock",
     "encode_withdrawal",
     "prove_block",
@@ -43,6 +49,14 @@ __all__ = [
 
 _W = Check.WITHDRAWALS_ROOT
 
+OP_WITHDRAWALS_ROOT = ("withdrawalsRoot not proven: an OP-stack block (its first transaction "
+                       "a deposit) commits there, from Isthmus on, to the L2ToL1MessagePasser "
+                       "storage root, not to its (empty) withdrawals")
+"""Why an OP-stack block's withdrawalsRoot is left unchecked: it is a state commitment
+(provable through an account proof of 0x4200000000000000000000000000000000000016, which
+the node does not ask for), and only a block whose proven transactions start with a
+deposit, with no withdrawals, is taken as one (an L1 block cannot hold a deposit)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProvenBlock:
@@ -52,6 +66,8 @@ class ProvenBlock:
     receipts: tuple[ConsensusReceipt, ...] | None
     """The block's receipts, proven by receiptsRoot (None: not checked)."""
     checks: tuple[Check, ...]
+    unproven: str | None = None
+    """What in the header the checks could not reach (OP_WITHDRAWALS_ROOT)."""
 
 
 def encode_withdrawal(withdrawal_json: object) -> bytes:
@@ -132,11 +148,15 @@ def prove_block(block_json: object, receipts: Sequence[object] | None = None, *,
     _served_hashes(txs, tx_hashes)
 
     withdrawals = block.get("withdrawals")
+    unproven: str | None = None
     if header.withdrawals_root is not None:
         computed = withdrawals_root(_list(withdrawals, _W, "withdrawals"))
-        if computed != header.withdrawals_root:
+        if computed == header.withdrawals_root:
+            checks.append(_W)
+        elif not withdrawals and encodings and encodings[0][0] == DEPOSIT_TX_TYPE:
+            unproven = OP_WITHDRAWALS_ROOT
+        else:
             raise _mismatch(_W, "withdrawals", computed, header.withdrawals_root)
-        checks.append(_W)
     elif withdrawals:
         raise TrustError(_W, "the block has withdrawals but its header has no withdrawalsRoot")
 
@@ -149,7 +169,7 @@ def prove_block(block_json: object, receipts: Sequence[object] | None = None, *,
             raise _mismatch(Check.RECEIPTS_ROOT, "receipts", computed, header.receipts_root)
         _receipt_hashes(receipts, tx_hashes)
         checks.append(Check.RECEIPTS_ROOT)
-    return ProvenBlock(header, tx_hashes, proven_receipts, tuple(checks))
+    return ProvenBlock(header, tx_hashes, proven_receipts, tuple(checks), unproven)
 
 
 def _served_hashes(txs: Sequence[Any], computed: tuple[bytes, ...]) -> None:

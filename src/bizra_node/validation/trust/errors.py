@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Check", "TrustError"]
+__all__ = ["Check", "TrustError", "Unprovable"]
 
 
 class Check(StrEnum):
@@ -25,6 +25,10 @@ class Check(StrEnum):
     """The signature is valid (low s, parity 0/1) and recovers to ``from``."""
     TX_CHAIN_ID = "tx_chain_id"
     """The signed chain id is the node's network (legacy pre-EIP-155: none signed)."""
+    DEPOSIT_NO_SIGNATURE = "deposit_no_signature"
+    """An OP-stack deposit (type 0x7E) has no signature and none was checked: its
+    ``from`` is one of the hashed fields, set by the L1 deposit that made it, proven as
+    far as the hash (and the block) are, never recovered from a key."""
     HEADER_HASH = "header_hash"
     """keccak(rlp(header)) is the claimed block hash."""
     PARENT_LINK = "parent_link"
@@ -66,3 +70,14 @@ class TrustError(Exception):
         super().__init__(f"{check.value}: {message}")
         self.check = check
         self.message = message
+
+
+class Unprovable(Exception):
+    """An answer the node has no way to prove, but no reason to refuse either: a
+    transaction type it cannot encode (Arbitrum's 0x64-0x6A, any other it does not
+    know). Served ``unverified`` with ``reason`` (never proven, never ``valid: false``),
+    so it is not a :class:`TrustError`: nothing was shown false."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -72,7 +72,8 @@ def _position(tx: Mapping[str, Any], verified: VerifiedTx, block: ProvenBlock) -
 
 
 def _differs(mine: ConsensusReceipt, proven: ConsensusReceipt) -> str:
-    for name in ("type", "status", "root", "cumulative_gas_used", "logs_bloom"):
+    for name in ("type", "status", "root", "cumulative_gas_used", "logs_bloom", "deposit_nonce",
+                 "deposit_receipt_version"):
         if getattr(mine, name) != getattr(proven, name):
             return name
     if len(mine.logs) != len(proven.logs):
@@ -129,10 +130,24 @@ def _check_parties(receipt: Mapping[str, Any], verified: VerifiedTx) -> None:
     if "to" in receipt and field_opt_bytes(receipt, "to", _RM, 20) != signed.to:
         raise TrustError(_RM, "to is not the transaction's recipient")
     if "contractAddress" in receipt:
+        nonce = _creator_nonce(receipt, verified)
+        if nonce is None:
+            return
         created = None if signed.to is not None else \
-            keccak(encode([verified.sender, signed.nonce]))[12:]
+            keccak(encode([verified.sender, nonce]))[12:]
         if field_opt_bytes(receipt, "contractAddress", _RM, 20) != created:
             raise TrustError(_RM, "contractAddress is not the address this creation makes")
+
+
+def _creator_nonce(receipt: Mapping[str, Any], verified: VerifiedTx) -> int | None:
+    """The nonce a creation's address comes from: the signed one, or a deposit's
+    ``depositNonce`` (op-geth's DeriveFields); None when a deposit receipt has none
+    (before Regolith): its contractAddress is then not checked."""
+    if not verified.signed.is_deposit:
+        return verified.signed.nonce
+    if receipt.get("depositNonce") is None:
+        return None
+    return as_int(receipt["depositNonce"], _RM, "depositNonce")
 
 
 def prove_transaction(tx_json: object, block: ProvenBlock, network_id: int, *,

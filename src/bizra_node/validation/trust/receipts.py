@@ -6,7 +6,9 @@ byte for type >= 1 (EIP-2718). Before Byzantium the first item was the intermedi
 state ``root`` (32 bytes) instead of ``status``. That is all the receipts root proves:
 ``gasUsed`` follows from the cumulative gas of the receipt before it, the block and
 transaction fields from where the receipt sits; ``effectiveGasPrice``,
-``contractAddress`` and ``from``/``to`` are not in the encoding.
+``contractAddress`` and ``from``/``to`` are not in the encoding. An OP-stack deposit
+receipt (type 0x7E) adds ``depositNonce`` and ``depositReceiptVersion`` from Canyon on
+(deposit.py); the L1 fee fields OP-stack receipts carry are in no encoding.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from ._hex import as_bytes, as_int, as_object, field_bytes, field_int, field_list
 from ._rlp import encode
+from .deposit import DEPOSIT_TX_TYPE, deposit_receipt_tail
 from .errors import Check, TrustError
 
 __all__ = ["ConsensusReceipt", "decode_receipt", "encode_receipt"]
@@ -37,6 +40,10 @@ class ConsensusReceipt:
     logs: list[Any]
     """[address, [topics], data] per log."""
     encoding: bytes
+    deposit_nonce: int | None = None
+    """A deposit receipt's (Regolith on); in the encoding only with a version."""
+    deposit_receipt_version: int | None = None
+    """A deposit receipt's (Canyon on: 1)."""
 
 
 def _logs(value: list[Any]) -> list[Any]:
@@ -72,9 +79,16 @@ def decode_receipt(receipt_json: object) -> ConsensusReceipt:
     cumulative = field_int(r, "cumulativeGasUsed", _R)
     bloom = field_bytes(r, "logsBloom", _R, 256)
     logs = _logs(field_list(r, "logs", _R))
-    body = encode([first, cumulative, bloom, logs])
+    items: list[Any] = [first, cumulative, bloom, logs]
+    nonce = version = None
+    if type_ == DEPOSIT_TX_TYPE:
+        nonce, version = deposit_receipt_tail(r, _R)
+        if version is not None:
+            items += [nonce, version]
+    body = encode(items)
     encoding = body if type_ == 0 else bytes((type_,)) + body
-    return ConsensusReceipt(type_, status, root, cumulative, bloom, logs, encoding)
+    return ConsensusReceipt(type_, status, root, cumulative, bloom, logs, encoding, nonce,
+                            version)
 
 
 def encode_receipt(receipt_json: object) -> bytes:

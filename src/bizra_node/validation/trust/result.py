@@ -8,7 +8,10 @@ finalized hash a quorum of independent upstreams agree on), ``checkpoint`` (pinn
 the operator), ``first-use`` (one upstream's finalized hash, trusted the first time
 it was seen: as good as that upstream at that moment) or ``sync-committee`` (the
 finalized execution block the beacon chain's sync committee signed, followed by the
-light client from a trusted beacon block root).
+light client from a trusted beacon block root). ``unproven`` says what the node could
+not prove about the answer and why (a transaction type it has no encoding for, and so
+a block whose transactions root it cannot rebuild): the answer is the upstream's word
+there, whatever the level says about the rest.
 """
 
 from __future__ import annotations
@@ -65,15 +68,18 @@ class Verification(msgspec.Struct, kw_only=True, rename="camel", frozen=True,
     anchor_hash: str | None = None
     checks: tuple[Check, ...] = ()
     failure: Failure | None = None
+    unproven: str | None = None
 
 
-def verification(checks: Iterable[Check], anchor: Anchor | None = None) -> Verification:
+def verification(checks: Iterable[Check], anchor: Anchor | None = None, *,
+                 unproven: str | None = None) -> Verification:
     """Build the object from the checks that ran (duplicates dropped, order kept): the
-    level is ``anchored`` when parent_link ran against ``anchor``."""
+    level is ``anchored`` when parent_link ran against ``anchor``; ``unproven``: what
+    could not be proven, said beside it."""
     ran = tuple(dict.fromkeys(checks))
     if not ran:
-        return Verification(level=Level.UNVERIFIED)
+        return Verification(level=Level.UNVERIFIED, unproven=unproven)
     if anchor is None or Check.PARENT_LINK not in ran:
-        return Verification(level=Level.CONSISTENT, checks=ran)
+        return Verification(level=Level.CONSISTENT, checks=ran, unproven=unproven)
     return Verification(level=Level.ANCHORED, anchor=anchor.source, anchor_number=anchor.number,
-                        anchor_hash="0x" + anchor.hash.hex(), checks=ran)
+                        anchor_hash="0x" + anchor.hash.hex(), checks=ran, unproven=unproven)

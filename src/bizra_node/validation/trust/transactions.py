@@ -14,6 +14,12 @@ asked-for hash), tx_signature (low s as EIP-2 requires, recovers to ``from``) an
 tx_chain_id (the node's network). A legacy transaction signed before EIP-155 carries
 no chain id: it is valid on every chain, and the result says so
 (``chain_id is None``, tx_chain_id not among the checks run) instead of failing.
+
+An OP-stack deposit (type 0x7E, deposit.py) is hashed from its fields like the others,
+but has no signature: its sender is its hashed ``from``, and the checks say
+deposit_no_signature instead of tx_signature. Any other type the node has no encoding
+for (Arbitrum's 0x64-0x6A among them) raises :class:`Unprovable`: served unverified,
+never refused as invalid nor claimed proven.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from ._hex import (
 )
 from ._keccak import keccak
 from ._rlp import encode
-from .errors import Check, TrustError
+from .deposit import DEPOSIT_TX_TYPE, deposit_items
+from .errors import Check, TrustError, Unprovable
 
 __all__ = [
     "SECP256K1_N",
@@ -76,7 +83,14 @@ class SignedTx:
         return keccak(self.encoding)
 
     @property
+    def is_deposit(self) -> bool:
+        """An OP-stack deposit: no signature, ``unsigned`` is its whole payload."""
+        return self.type == DEPOSIT_TX_TYPE
+
+    @property
     def signing_hash(self) -> bytes:
+        if self.is_deposit:
+            raise TrustError(Check.TX_SIGNATURE, "a deposit transaction is not signed")
         if self.type == 0:
             items = self.unsigned if self.chain_id is None else [*self.unsigned, self.chain_id, 0, 0]
             return keccak(encode(items))
@@ -84,16 +98,23 @@ class SignedTx:
 
     @property
     def nonce(self) -> int:
+        """The signed nonce (a deposit has none in its encoding: see deposit.py)."""
+        if self.is_deposit:
+            raise ValueError("a deposit's encoding has no nonce")
         return int(self.unsigned[0 if self.type == 0 else 1])
 
     @property
     def to(self) -> bytes | None:
         """The recipient; None for a contract creation."""
-        to = self.unsigned[3 if self.type == 0 else 4 if self.type == 1 else 5]
+        to = self.unsigned[2 if self.is_deposit else 3 if self.type == 0 else
+                           4 if self.type == 1 else 5]
         return bytes(to) or None
 
     def effective_gas_price(self, base_fee: int | None) -> int:
-        """What the sender paid per gas in a block with ``base_fee``."""
+        """What the sender paid per gas in a block with ``base_fee`` (a deposit: 0, its
+        gas is bought on L1)."""
+        if self.is_deposit:
+            return 0
         if self.type in (0, 1):
             return int(self.unsigned[1 if self.type == 0 else 2])
         priority, max_fee = int(self.unsigned[2]), int(self.unsigned[3])
@@ -111,8 +132,10 @@ class VerifiedTx:
 
     hash: bytes
     sender: bytes
+    """Recovered from the signature; a deposit's hashed ``from`` (no signature)."""
     chain_id: int | None
-    """None: a legacy pre-EIP-155 transaction, replayable on any chain."""
+    """None: a legacy pre-EIP-155 transaction, replayable on any chain, or a deposit
+    (no chain id in its encoding: its source hash ties it to one L1 deposit)."""
     signed: SignedTx
     checks: tuple[Check, ...]
 
@@ -174,9 +197,17 @@ def _typed_parity(tx: Mapping[str, Any]) -> int:
 
 def decode_transaction(tx_json: object) -> SignedTx:
     """Build the signed transaction from an upstream's JSON transaction object.
-    Raises TrustError(tx_fields) for a malformed object or an unknown type."""
+    Raises TrustError(tx_fields) for a malformed object or a type past EIP-2718's
+    0x7F, Unprovable for a type the node has no encoding for."""
     tx = as_object(tx_json, _F, "transaction")
     type_ = as_int(tx["type"], _F, "type") if tx.get("type") is not None else 0
+    if type_ == DEPOSIT_TX_TYPE:
+        items = deposit_items(tx, _input(tx))
+        return SignedTx(type_, None, items, 0, 0, 0, bytes((type_,)) + encode(items))
+    if type_ > 0x7F:
+        raise TrustError(_F, f"transaction type {type_:#x} is not an EIP-2718 type")
+    if type_ > 4:
+        raise Unprovable(_unknown_type(type_))
     nonce = field_int(tx, "nonce", _F)
     gas = field_int(tx, "gas", _F)
     value = field_int(tx, "value", _F)
@@ -196,8 +227,6 @@ def decode_transaction(tx_json: object) -> SignedTx:
                                value, data]
         encoding = encode([*unsigned, v, r, s])
         return SignedTx(0, chain_id, unsigned, parity, r, s, encoding)
-    if type_ not in (1, 2, 3, 4):
-        raise TrustError(_F, f"transaction type {type_} is not supported")
     chain_id = field_int(tx, "chainId", _F)
     access = _access_list(tx.get("accessList"))
     if type_ == 1:
@@ -216,6 +245,11 @@ def decode_transaction(tx_json: object) -> SignedTx:
     parity = _typed_parity(tx)
     encoding = bytes((type_,)) + encode([*unsigned, parity, r, s])
     return SignedTx(type_, chain_id, unsigned, parity, r, s, encoding)
+
+
+def _unknown_type(type_: int) -> str:
+    whose = " (an Arbitrum type)" if 0x64 <= type_ <= 0x6A else ""
+    return f"transaction type {type_:#04x}{whose}: the node has no encoding for it"
 
 
 def encode_transaction(tx_json: object) -> bytes:
@@ -257,7 +291,8 @@ def recover_address(msg_hash: bytes, y_parity: int, r: int, s: int) -> bytes:
 def verify_transaction(tx_json: object, network_id: int, *,
                        expected_hash: bytes | None = None) -> VerifiedTx:
     """Check a transaction object: its fields make its hash (and the asked-for hash),
-    its signature recovers to its ``from``, and it was signed for ``network_id``."""
+    its signature recovers to its ``from``, and it was signed for ``network_id``. A
+    deposit: the hash only (its ``from`` is hashed; it has no signature nor chain id)."""
     tx = as_object(tx_json, _F, "transaction")
     signed = decode_transaction(tx)
     claimed = field_bytes(tx, "hash", Check.TX_HASH, 32)
@@ -268,6 +303,9 @@ def verify_transaction(tx_json: object, network_id: int, *,
     if expected_hash is not None and claimed != expected_hash:
         raise TrustError(Check.TX_HASH, f"asked for 0x{expected_hash.hex()}, "
                                         f"the upstream answered 0x{claimed.hex()}")
+    if signed.is_deposit:
+        return VerifiedTx(computed, bytes(signed.unsigned[1]), None, signed,
+                          (Check.TX_FIELDS, Check.TX_HASH, Check.DEPOSIT_NO_SIGNATURE))
     sender = signed.recover_sender()
     claimed_from = field_bytes(tx, "from", _F, 20)
     if sender != claimed_from:

@@ -10,6 +10,7 @@ import pytest
 from bizra_node.validation.trust import (
     EMPTY_TRIE_ROOT,
     Check,
+    Unprovable,
     header_hash,
     prove_block,
     receipts_root,
@@ -174,3 +175,12 @@ def test_a_receipt_or_log_transaction_hash_must_be_the_computed_one(
         logged["logs"][-1]["transactionHash"] = FORGED
     err = fails(Check.RECEIPT_MISMATCH, prove_block, block, receipts)
     assert FORGED in err.message and block["transactions"][i]["hash"][2:] in err.message
+
+
+def test_a_block_with_a_type_the_node_cannot_encode_is_unprovable(trust_chain: Chain) -> None:
+    """Its transactions root cannot be rebuilt: Unprovable (served unverified), never a
+    failed transactions_root (refused as a lie)."""
+    block, receipts = _block(trust_chain, trust_chain.manifest.big_blocks[1])
+    block["transactions"].append({**block["transactions"][0], "type": "0x6a"})
+    with pytest.raises(Unprovable, match="0x6a"):
+        prove_block(block, receipts)

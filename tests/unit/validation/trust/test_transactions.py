@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from bizra_node.validation.trust import (
     Check,
     TrustError,
+    Unprovable,
     decode_transaction,
     encode_transaction,
     recover_sender,
@@ -178,7 +179,7 @@ def test_legacy_chain_id_field_must_match_v(trust_chain: Chain) -> None:
 
 @pytest.mark.parametrize("edit, check", [
     ({"type": "0x7e"}, Check.TX_FIELDS),
-    ({"type": "0x5"}, Check.TX_FIELDS),
+    ({"type": "0x80"}, Check.TX_FIELDS),
     ({"type": 2}, Check.TX_FIELDS),
     ({"nonce": None}, Check.TX_FIELDS),
     ({"to": "0x1234"}, Check.TX_FIELDS),
@@ -231,8 +232,9 @@ def test_input_may_be_called_data(trust_chain: Chain) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(KINDS), data=st.data())
 def test_any_damage_is_a_trust_error(trust_chain: Chain, kind: str, data: st.DataObject) -> None:
-    """Whatever an upstream sends, the outcome is a verdict or a TrustError: never a
-    KeyError, ValueError, IndexError or TypeError escaping."""
+    """Whatever an upstream sends, the outcome is a verdict, a TrustError or Unprovable
+    (a type made one the node cannot encode): never a KeyError, ValueError, IndexError
+    or TypeError escaping."""
     tx = clone(_cached(trust_chain, kind))
     for _ in range(data.draw(st.integers(1, 3))):
         key = data.draw(st.sampled_from(sorted(tx)))
@@ -240,7 +242,7 @@ def test_any_damage_is_a_trust_error(trust_chain: Chain, kind: str, data: st.Dat
             del tx[key]
         else:
             tx[key] = data.draw(junk)
-    with contextlib.suppress(TrustError):
+    with contextlib.suppress(TrustError, Unprovable):
         verify_transaction(tx, CHAIN)
 
 
@@ -251,3 +253,29 @@ def _cached(devnet: Chain, kind: str) -> dict[str, Any]:
     if kind not in _CACHE:
         _CACHE[kind] = _tx(devnet, kind)
     return _CACHE[kind]
+
+
+ARBITRUM_SHAPED = {
+    "type": "0x6a", "hash": "0x" + "ab" * 32, "from": "0x00000000000000000000000000000000000a4b05",
+    "to": "0x00000000000000000000000000000000000a4b05", "gas": "0x0", "gasPrice": "0x0",
+    "input": "0x6bf6a42d", "nonce": "0x0", "value": "0x0", "chainId": "0xa4b1",
+    "v": "0x0", "r": "0x0", "s": "0x0"}
+"""An Arbitrum internal transaction as Nitro serves one (the fields constructed for the
+test, the shape of a real one): nothing in it can be checked without Nitro's encoding."""
+
+
+@pytest.mark.parametrize("type_", [0x05, 0x64, 0x65, 0x66, 0x68, 0x69, 0x6A, 0x7D, 0x7F])
+def test_unknown_types_are_unprovable_not_invalid(type_: int) -> None:
+    """Arbitrum's 0x64-0x6A and any type the node has no encoding for: Unprovable (served
+    unverified, with the type named), never a failed check (refused as invalid)."""
+    tx = {**ARBITRUM_SHAPED, "type": hex(type_)}
+    with pytest.raises(Unprovable) as err:
+        verify_transaction(tx, CHAIN)
+    assert f"{type_:#04x}" in err.value.reason
+    assert ("Arbitrum" in err.value.reason) == (0x64 <= type_ <= 0x6A)
+    assert not isinstance(err.value, TrustError)
+
+
+@pytest.mark.parametrize("type_", ["0x80", "0xff", "0x100"])
+def test_types_past_eip2718_are_malformed(type_: str) -> None:
+    fails(Check.TX_FIELDS, verify_transaction, {**ARBITRUM_SHAPED, "type": type_}, CHAIN)
