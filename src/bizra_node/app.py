@@ -39,11 +39,11 @@ from .api import (
 )
 from .cache import (
     CacheConfig,
+    ChannelListener,
     LocalRecords,
     RedisConfig,
     RedisRecords,
     SharedRecords,
-    Subscription,
     TieredCache,
     TtlPolicy,
     connect_redis,
@@ -264,7 +264,7 @@ class Security:
         config = guard_config(s)
         self.keys_required = s.api_keys_mode == "required"
         self.ring: KeyRing | None = None
-        self.events: Subscription | None = None
+        self.events: ChannelListener | None = None
         self.limiter: RateLimiter | None = None
         self._clients: list[Any] = []
         redis = redis_config(s)
@@ -279,10 +279,10 @@ class Security:
                                          max_connections=2)
                 self._clients.append(listener)
                 on_event = self.ring.on_event
-                self.events = Subscription(lambda: open_pubsub(listener),
-                                           key_channel(s.cache_key_prefix), on_event,
-                                           what="API key events",
-                                           on_back=lambda: on_event(CHANGED))
+                self.events = ChannelListener(lambda: open_pubsub(listener),
+                                              key_channel(s.cache_key_prefix), on_event,
+                                              what="API key events",
+                                              on_back=lambda: on_event(CHANGED))
         # a key's own rate (keys create --rate) needs the limiter even when no default
         # limit is set
         if config.anonymous is not None or config.key_default is not None \
@@ -340,7 +340,7 @@ class Reorgs:
     def __init__(self, s: Settings, chain: ChainView, cache: TieredCache,
                  metrics: NodeMetrics, store: Store | None) -> None:
         self.channel = cache.prefix + "reorgs"
-        self.feed: Subscription | None = None
+        self.feed: ChannelListener | None = None
         self._clients: list[Any] = []
         redis = redis_config(s)
         publish = None
@@ -359,10 +359,10 @@ class Reorgs:
                                     publish=publish, channel=self.channel)
         chain.headers.add_reorg_listener(self.handler.on_reorg)
         if redis is not None:
-            self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
-                                     self.handler.on_notice, what="reorg notices",
-                                     on_lost=self.handler.feed_lost,
-                                     on_back=self.handler.feed_back)
+            self.feed = ChannelListener(lambda: open_pubsub(listener), self.channel,
+                                        self.handler.on_notice, what="reorg notices",
+                                        on_lost=self.handler.feed_lost,
+                                        on_back=self.handler.feed_back)
 
     def start(self) -> None:
         if self.feed is not None:
