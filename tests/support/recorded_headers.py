@@ -16,7 +16,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bizra_node.app import upstream_config
+from bizra_node.chain import UpstreamPool
+from bizra_node.observability import NodeMetrics
 from bizra_node.validation.trust import Header, header_hash, verify_header
+from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
 from tests.support.servers import scripted_upstream
 
@@ -94,3 +98,15 @@ async def header_upstream(chain: RecordedChain, *, finalized: int | None = TIP,
     async with scripted_upstream(answer) as url:
         served.url = url
         yield served
+
+
+@asynccontextmanager
+async def pool_over(*urls: str, **settings: Any) -> AsyncIterator[UpstreamPool]:
+    """A started UpstreamPool over ``urls`` (no head polls), closed afterwards."""
+    pool = UpstreamPool(upstream_config(make_settings(",".join(urls), head_poll_interval=0,
+                                                      **settings)), NodeMetrics())
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -29,10 +29,10 @@ from ..api import (
     run_checks,
 )
 from ..cache import (
+    ChannelListener,
     LocalRecords,
     RedisRecords,
     SharedRecords,
-    Subscription,
     TieredCache,
     connect_redis,
     open_pubsub,
@@ -90,7 +90,7 @@ class Reorgs:
     def __init__(self, s: Settings, chain: ChainView, cache: TieredCache,
                  metrics: NodeMetrics, store: Store | None) -> None:
         self.channel = cache.prefix + "reorgs"
-        self.feed: Subscription | None = None
+        self.feed: ChannelListener | None = None
         self._clients: list[Any] = []
         redis = redis_config(s)
         publish = None
@@ -109,7 +109,7 @@ class Reorgs:
                                     publish=publish, channel=self.channel)
         chain.headers.add_reorg_listener(self.handler.on_reorg)
         if redis is not None:
-            self.feed = Subscription(lambda: open_pubsub(listener), self.channel,
+            self.feed = ChannelListener(lambda: open_pubsub(listener), self.channel,
                                      self.handler.on_notice, what="reorg notices",
                                      on_lost=self.handler.feed_lost,
                                      on_back=self.handler.feed_back)

@@ -35,7 +35,7 @@ from ..api import (
     network_not_found,
     openapi_routes,
 )
-from ..cache import Subscription, connect_redis, open_pubsub
+from ..cache import ChannelListener, connect_redis, open_pubsub
 from ..lifeline import hold_lifeline
 from ..observability import Exporter, MemoryGuard, NodeMetrics, configure_logging
 from ..resilience import Periodic
@@ -60,7 +60,7 @@ class Security:
         config = guard_config(s)
         self.keys_required = s.api_keys_mode == "required"
         self.ring: KeyRing | None = None
-        self.events: Subscription | None = None
+        self.events: ChannelListener | None = None
         self.limiter: RateLimiter | None = None
         self._clients: list[Any] = []
         redis = redis_config(s)
@@ -75,7 +75,7 @@ class Security:
                                          max_connections=2)
                 self._clients.append(listener)
                 on_event = self.ring.on_event
-                self.events = Subscription(lambda: open_pubsub(listener),
+                self.events = ChannelListener(lambda: open_pubsub(listener),
                                            key_channel(s.cache_key_prefix), on_event,
                                            what="API key events",
                                            on_back=lambda: on_event(CHANGED))

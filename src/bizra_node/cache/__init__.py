@@ -17,7 +17,7 @@ from .connect import (
 from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
-from .pubsub import Subscription
+from .pubsub import ChannelListener
 from .shared import LocalRecords, RedisRecords, SharedRecords
 from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache, outgrown
 from .ttl import NEVER, Ttl, TtlPolicy
@@ -30,6 +30,7 @@ __all__ = [
     "NEVER",
     "REDIS_MODES",
     "CacheConfig",
+    "ChannelListener",
     "Codec",
     "CodecError",
     "CodecName",
@@ -46,7 +47,6 @@ __all__ = [
     "RedisMode",
     "RedisRecords",
     "SharedRecords",
-    "Subscription",
     "TieredCache",
     "Ttl",
     "TtlPolicy",

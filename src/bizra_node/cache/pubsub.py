@@ -1,6 +1,6 @@
 """Listening on a Redis pub/sub channel, for as long as the node runs.
 
-:class:`Subscription` is the one way the node listens (API key events, reorg
+:class:`ChannelListener` is the one way the node listens (API key events, reorg
 invalidations): it subscribes with a PubSub made by :func:`open_pubsub` over a client
 without a socket timeout (any REDIS_MODE), hands each message to ``handler``, and after
 a failure reconnects every ``retry`` seconds. It says whether it is ``live``; on the way
@@ -19,12 +19,12 @@ from redis.asyncio.client import PubSub
 
 from ..resilience import Periodic
 
-__all__ = ["Subscription"]
+__all__ = ["ChannelListener"]
 
 log = logging.getLogger("bizra_node.cache")
 
 
-class Subscription:
+class ChannelListener:
     def __init__(self, open_pubsub: Callable[[], Awaitable[PubSub]], channel: str,
                  handler: Callable[[bytes], None], *, what: str, retry: float = 1.0,
                  on_lost: Callable[[], None] | None = None,

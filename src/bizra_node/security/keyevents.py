@@ -5,7 +5,7 @@ Messages on ``<prefix>:api-keys``: ``revoke <keyed hash, hex>`` or ``changed``. 
 hash is not a secret's stand-in anyone can use (a key is checked by hashing it under
 the server secret), so publishing it is safe. Losing a message (Redis down, a worker
 reconnecting) is harmless: the periodic refresh from PostgreSQL catches up. The node
-listens with cache.Subscription (wired in app/): security knows nothing of the cache.
+listens with cache.ChannelListener (wired in app/): security knows nothing of the cache.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bizra_node.apikeys import KeyRecord
-from bizra_node.cache import RedisConfig, Subscription, connect_redis, open_pubsub
+from bizra_node.cache import ChannelListener, RedisConfig, connect_redis, open_pubsub
 from bizra_node.observability import NodeMetrics
 from bizra_node.security import (
     CHANGED,
@@ -118,9 +118,9 @@ async def test_events_drop_at_once_and_survive_a_redis_restart(
     await ring.start()
     listener = connect_redis(RedisConfig(redis_server.url), socket_timeout=None,
                              connect_timeout=1)
-    events = Subscription(lambda: open_pubsub(listener), key_channel(prefix), ring.on_event,
-                          what="API key events", retry=0.2,
-                          on_back=lambda: ring.on_event(CHANGED))
+    events = ChannelListener(lambda: open_pubsub(listener), key_channel(prefix), ring.on_event,
+                             what="API key events", retry=0.2,
+                             on_back=lambda: ring.on_event(CHANGED))
     events.start()
     publisher = connect_redis(RedisConfig(redis_server.url), socket_timeout=1)
     restarted: RedisServer | None = None

@@ -10,9 +10,6 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bizra_node.app import upstream_config
-from bizra_node.chain import UpstreamPool
-from bizra_node.observability import NodeMetrics
 from bizra_node.validation.anchor import (
     CHECKPOINT,
     UNLINKED,
@@ -21,9 +18,8 @@ from bizra_node.validation.anchor import (
     parse_checkpoint,
 )
 from bizra_node.validation.trust import AnchorSource, Header
-from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
-from tests.support.recorded_headers import Served, forge, header, header_upstream, recorded_header
+from tests.support.recorded_headers import Served, forge, header, header_upstream, pool_over, recorded_header
 
 CHAIN = RecordedChain()
 
@@ -46,17 +42,12 @@ class Kept:
 @asynccontextmanager
 async def keeper_over(config: AnchorConfig, *, finalized: int | None = 10
                       ) -> AsyncIterator[tuple[AnchorKeeper, Served, Kept]]:
-    async with header_upstream(CHAIN, finalized=finalized) as served:
-        pool = UpstreamPool(upstream_config(make_settings(served.url, head_poll_interval=0)),
-                            NodeMetrics())
-        await pool.start()
+    async with header_upstream(CHAIN, finalized=finalized) as served, \
+            pool_over(served.url) as pool:
         kept = Kept()
         keeper = AnchorKeeper(pool, config, kept.keep)
         keeper.add_incident_listener(kept.incidents.append)
-        try:
-            yield keeper, served, kept
-        finally:
-            await pool.close()
+        yield keeper, served, kept
 
 
 def test_a_checkpoint_is_number_colon_hash() -> None:

@@ -11,17 +11,13 @@ from typing import Any
 
 import pytest
 
-from bizra_node.app import upstream_config
-from bizra_node.chain import UpstreamPool
 from bizra_node.errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from bizra_node.jsonrpc import RpcError
-from bizra_node.observability import NodeMetrics
 from bizra_node.validation.canonical import CanonicalChain
 from bizra_node.validation.headers import HeaderChain, Reorg, hooked_header
 from bizra_node.validation.trust import Anchor, AnchorSource, Check, TrustError
-from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
-from tests.support.recorded_headers import TIP, forge, header, header_upstream, recorded_header
+from tests.support.recorded_headers import TIP, forge, header, header_upstream, pool_over, recorded_header
 
 CHAIN = RecordedChain()
 
@@ -40,18 +36,12 @@ async def headers_over(*, walk_limit: int = 64,
                        anchor: int | None = None) -> AsyncIterator[tuple[HeaderChain, list[str]]]:
     """A HeaderChain over one upstream serving the recorded headers; ``anchor``: the
     canonical chain's anchor set there (as ChainView.anchor does)."""
-    async with header_upstream(CHAIN, forged=forged) as served:
-        pool = UpstreamPool(upstream_config(make_settings(served.url, head_poll_interval=0)),
-                            NodeMetrics())
-        await pool.start()
+    async with header_upstream(CHAIN, forged=forged) as served, pool_over(served.url) as pool:
         chain = HeaderChain(pool, CanonicalChain(1024), walk_limit=walk_limit)
         if anchor is not None:
             h = header(raw(anchor))
             chain.canonical.set_anchor(h.number, h.hash, h.parent_hash)
-        try:
-            yield chain, served.asked
-        finally:
-            await pool.close()
+        yield chain, served.asked
 
 
 def test_a_hooked_header_is_missing_blamed_or_good() -> None:

@@ -13,17 +13,13 @@ from typing import Any
 
 import pytest
 
-from bizra_node.app import upstream_config
-from bizra_node.chain import UpstreamPool
 from bizra_node.errors import ProofUnavailable, Unproven
 from bizra_node.jsonrpc import RpcError
-from bizra_node.observability import NodeMetrics
 from bizra_node.validation import ChainView, ChainViewConfig, Prover
 from bizra_node.validation.prover import Proof, unproven, withheld
 from bizra_node.validation.trust import Check, TrustError
-from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
-from tests.support.recorded_headers import TIP, Served, header, header_upstream, recorded_header
+from tests.support.recorded_headers import TIP, Served, header, header_upstream, pool_over, recorded_header
 
 CHAIN = RecordedChain()
 NETWORK = CHAIN.manifest.chain_id
@@ -32,10 +28,7 @@ LEGACY = CHAIN.manifest.txs["legacy"]
 
 @asynccontextmanager
 async def prover_over(memo_blocks: int = 256) -> AsyncIterator[tuple[Prover, Served]]:
-    async with header_upstream(CHAIN, finalized=TIP) as served:
-        pool = UpstreamPool(upstream_config(make_settings(served.url, head_poll_interval=0)),
-                            NodeMetrics())
-        await pool.start()
+    async with header_upstream(CHAIN, finalized=TIP) as served, pool_over(served.url) as pool:
         chain = ChainView(pool, ChainViewConfig(walk_limit=64))
         prover = Prover(pool, chain, memo_blocks=memo_blocks)
         try:
@@ -43,7 +36,6 @@ async def prover_over(memo_blocks: int = 256) -> AsyncIterator[tuple[Prover, Ser
         finally:
             await prover.close()
             await chain.close()
-            await pool.close()
 
 
 def tx_and_receipt(tx_hash: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,17 +9,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bizra_node.app import upstream_config
-from bizra_node.chain import UpstreamPool
-from bizra_node.observability import NodeMetrics
 from bizra_node.validation.anchor import ExecutionClaim
 from bizra_node.validation.canonical import CanonicalChain
 from bizra_node.validation.headers import HeaderChain
 from bizra_node.validation.trust import Anchor, AnchorSource
 from bizra_node.validation.vouching import HeadVouching
-from tests.conftest import make_settings
 from tests.support.recorded_chain import RecordedChain
-from tests.support.recorded_headers import forge, header, header_upstream, recorded_header
+from tests.support.recorded_headers import forge, header, header_upstream, pool_over, recorded_header
 
 CHAIN = RecordedChain()
 ANCHOR = 5
@@ -44,11 +40,8 @@ async def vouching_over(*forged: dict[int, dict[str, Any]], votes: bool = True,
     async with AsyncExitStack() as stack:
         served = [await stack.enter_async_context(header_upstream(CHAIN, forged=f))
                   for f in forged]
-        pool = UpstreamPool(upstream_config(make_settings(
-            ",".join(s.url for s in served), head_poll_interval=0, head_quorum=2)),
-            NodeMetrics())
-        await pool.start()
-        stack.push_async_callback(pool.close)
+        pool = await stack.enter_async_context(
+            pool_over(*(s.url for s in served), head_quorum=2))
         canonical = CanonicalChain(1024)
         anchor = block(ANCHOR)
         canonical.set_anchor(anchor.number, anchor.hash, anchor.parent_hash)
