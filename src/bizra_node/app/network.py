@@ -30,9 +30,9 @@ from ..api import (
 )
 from ..cache import (
     ChannelListener,
-    LocalRecords,
-    RedisRecords,
-    SharedRecords,
+    LocalState,
+    RedisState,
+    SharedState,
     TieredCache,
     connect_redis,
     open_pubsub,
@@ -288,14 +288,14 @@ class Network:
         # worker and network
         self.limits = rpc_limits(settings, t)
         redis = redis_config(settings)
-        self.records: SharedRecords = (
-            RedisRecords(redis, f"{settings.cache_key_prefix}:state:{self.chain_id}:")
-            if redis is not None else LocalRecords())
+        self.filter_state: SharedState = (
+            RedisState(redis, f"{settings.cache_key_prefix}:state:{self.chain_id}:")
+            if redis is not None else LocalState())
         # logs made by the node from proven headers and receipts (with TRUST_RPC)
         self.logs = (ProvenLogs(self.upstreams, self.chain, self.prover,
                                 max_range=self.limits.max_logs_range)
                      if settings.trust_rpc else None)
-        self.filters = FilterService(self.upstreams, self.chain, self.records,
+        self.filters = FilterService(self.upstreams, self.chain, self.filter_state,
                                      ttl=t.filter_ttl, limits=self.limits, logs=self.logs)
         self.follower = HeadFollower(self.upstreams, follow_config(settings))
         self.hub = SubscriptionHub(
@@ -369,7 +369,7 @@ class Network:
         await self.follower.stop()
         await self.reorgs.stop()
         await self.hub.close()
-        await self.records.close()
+        await self.filter_state.close()
         await self.prover.close()
 
     async def stop(self) -> None:

@@ -168,7 +168,7 @@ class Node:
         self.service = default.service
         self.reorgs = default.reorgs
         self.limits = default.limits
-        self.records = default.records
+        self.filter_state = default.filter_state
         self.logs = default.logs
         self.filters = default.filters
         self.follower = default.follower

@@ -18,7 +18,7 @@ from .entry import Entry, EntryError, decode_entry, encode_entry
 from .l1 import L1Cache
 from .l2 import RedisL2, l2_breaker_config, redact_url
 from .pubsub import ChannelListener
-from .shared import LocalRecords, RedisRecords, SharedRecords
+from .shared import LocalState, RedisState, SharedState
 from .tiered import FORMAT_VERSION, KINDS, Compute, HeadSource, TieredCache, outgrown
 from .ttl import NEVER, Ttl, TtlPolicy
 
@@ -40,13 +40,13 @@ __all__ = [
     "EntryError",
     "HeadSource",
     "L1Cache",
-    "LocalRecords",
+    "LocalState",
     "RedisClient",
     "RedisConfig",
     "RedisL2",
     "RedisMode",
-    "RedisRecords",
-    "SharedRecords",
+    "RedisState",
+    "SharedState",
     "TieredCache",
     "Ttl",
     "TtlPolicy",

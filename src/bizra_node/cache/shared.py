@@ -1,10 +1,10 @@
-"""Small records every worker (and every node) sees: Redis when configured, else
-this process's memory.
+"""Small shared state every worker (and every node) sees: Redis when configured,
+else this process's memory. ("Records" are the validations' rows in PostgreSQL only.)
 
-Unlike the cache, a record is state (a JSON-RPC filter and how far its client has
+Unlike the cache, an entry here is state (a JSON-RPC filter and how far its client has
 read): it is not recomputed when missing, so a failure is an error the caller
-reports (``StoreUnavailable``), never a miss. Each record has a time to live,
-renewed by ``get(..., touch=ttl)``; ``swap`` replaces a record only if it still
+reports (``StoreUnavailable``), never a miss. Each entry has a time to live,
+renewed by ``get(..., touch=ttl)``; ``swap`` replaces an entry only if it still
 holds what the caller read (compare-and-set, one Lua script in Redis), so two
 workers answering the same client never hand out the same update twice.
 """
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ..errors import StoreUnavailable
 from .connect import RedisClient, RedisConfig, connect_redis
 
-__all__ = ["LocalRecords", "RedisRecords", "SharedRecords"]
+__all__ = ["LocalState", "RedisState", "SharedState"]
 
 _SWAP = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -31,9 +31,9 @@ return 0
 """
 
 
-class SharedRecords(Protocol):
+class SharedState(Protocol):
     shared: bool
-    """True when other workers and nodes see the same records."""
+    """True when other workers and nodes see the same state."""
 
     async def put(self, key: str, value: bytes, ttl: float) -> None: ...
     async def get(self, key: str, touch: float | None = None) -> bytes | None: ...
@@ -42,7 +42,7 @@ class SharedRecords(Protocol):
     async def close(self) -> None: ...
 
 
-class RedisRecords:
+class RedisState:
     """Records in Redis under ``prefix``; every call bounded by ``timeout`` s."""
 
     shared = True
@@ -88,16 +88,16 @@ class RedisRecords:
             await self._redis.aclose()
 
 
-class LocalRecords:
+class LocalState:
     """Records in this process only (no REDIS_URL): other workers do not see them and
     they end with the process."""
 
     shared = False
 
-    def __init__(self, max_records: int = 100_000, *,
+    def __init__(self, max_entries: int = 100_000, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._data: dict[str, tuple[bytes, float]] = {}
-        self._max = max_records
+        self._max = max_entries
         self._clock = clock
 
     def _live(self, key: str) -> bytes | None:
@@ -115,7 +115,7 @@ class LocalRecords:
             for k in [k for k, (_, until) in self._data.items() if until <= now]:
                 del self._data[k]
             if len(self._data) >= self._max:
-                raise StoreUnavailable("too many records held in this process",
+                raise StoreUnavailable("too many filter states held in this process",
                                        {"reason": "records_full", "limit": self._max})
         self._data[key] = (value, self._clock() + ttl)
 

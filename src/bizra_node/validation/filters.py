@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
-from ..cache import LocalRecords
+from ..cache import LocalState
 from ..jsonrpc import LIMIT_EXCEEDED, Call, RpcError, RpcLimits
 from .chain_view import ChainView
 from .trust import Unprovable
@@ -56,7 +56,7 @@ class RpcFailed(Exception):
 
 
 class FilterState(Protocol):
-    """The shared state the filters live in (cache.RedisRecords, cache.LocalRecords)."""
+    """The shared state the filters live in (cache.RedisState, cache.LocalState)."""
 
     async def put(self, key: str, value: bytes, ttl: float) -> None: ...
     async def get(self, key: str, touch: float | None = None) -> bytes | None: ...
@@ -158,7 +158,7 @@ def _criteria(raw: Any) -> dict[str, Any]:
 
 
 class FilterService:
-    """The filter methods; ``state`` is where the filters live (cache.SharedRecords)."""
+    """The filter methods; ``state`` is where the filters live (cache.SharedState)."""
 
     METHODS = frozenset({"eth_newFilter", "eth_newBlockFilter", "eth_getFilterChanges",
                          "eth_getFilterLogs", "eth_uninstallFilter"})
@@ -170,7 +170,7 @@ class FilterService:
         self.proven_logs = logs
         """Logs from proven receipts (logs.py), when set; else the upstream's eth_getLogs."""
         self._chain = chain
-        self.state: FilterState = state if state is not None else LocalRecords()
+        self.state: FilterState = state if state is not None else LocalState()
         self.ttl = ttl
         self.limits = limits or RpcLimits()
         self._hashes: OrderedDict[int, str] = OrderedDict()

@@ -135,7 +135,7 @@ async def test_filters_without_redis_live_in_the_worker(devnet: Devnet) -> None:
     async with running_node(make_settings(devnet.url)) as (node, client):
         fid = await call(client, "eth_newBlockFilter")
         assert await call(client, "eth_getFilterChanges", fid) == []
-        assert node.records.shared is False
+        assert node.filter_state.shared is False
 
 
 async def test_a_filter_expires_when_not_polled(devnet: Devnet, prefix: str) -> None:
