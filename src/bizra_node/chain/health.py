@@ -27,7 +27,7 @@ _MIN_LATENCY = 1e-4
 
 class UpstreamHealth:
     __slots__ = ("_n", "_p95", "_p95_at", "_ring", "breaker", "chain_id", "ewma", "inflight",
-                 "name", "not_before", "proof_refusals", "upstream", "wrong_chain")
+                 "name", "not_before", "proofs_withheld", "upstream", "wrong_chain")
 
     def __init__(self, upstream: Upstream, breaker: CircuitBreaker) -> None:
         self.upstream = upstream
@@ -38,7 +38,7 @@ class UpstreamHealth:
         """Calls sent and not yet answered."""
         self.not_before = 0.0
         """Monotonic time before which the upstream asked not to be called (Retry-After)."""
-        self.proof_refusals = 0
+        self.proofs_withheld = 0
         """Provable answers it would not give the proof of (eth_getProof refused, ...)
         since it last gave one that checked: while above 0 it ranks after every upstream
         at 0 for provable calls (see the pool)."""
@@ -92,7 +92,7 @@ class UpstreamHealth:
         out["latencyMs"] = round(self.ewma * 1000, 3)
         out["p95Ms"] = round(p95 * 1000, 3) if p95 is not None else None
         out["inflight"] = self.inflight
-        out["proofRefusals"] = self.proof_refusals
+        out["proofsWithheld"] = self.proofs_withheld
         out["chainId"] = self.chain_id
         wait = self.not_before - time.monotonic()
         if wait > 0:

@@ -36,7 +36,7 @@ upstream has failed or lied, the last IntegrityFailure reaches the caller.
 not give what the proof needs (``ProofUnavailable``: ``eth_getProof`` refused or
 failing, the header or receipt that goes with it refused), is not served: the upstream
 is counted (``upstream_integrity_failures_total{check="proof_unavailable"}``), its
-``proof_refusals`` rises (for calls with ``verify`` it then ranks after every upstream
+``proofs_withheld`` rises (for calls with ``verify`` it then ranks after every upstream
 that has not refused a proof since it last gave one that checked) and the calls go to
 the next upstream (not paid from the retry budget: under load, a burst of requests that
 all reached a refuser before its first refusal was counted still gets proven answers).
@@ -305,7 +305,7 @@ class UpstreamPool:
             b.banned.append(winner)
             b.last, b.reason = exc, exc.kind
         else:
-            winner.proof_refusals = 0
+            winner.proofs_withheld = 0
             if not again:
                 if b.absent:  # found and proven here after another said null
                     self._omitted(b.calls, b.results, {
@@ -412,7 +412,7 @@ class UpstreamPool:
         with a verify hook) until it gives a proof that checks. Not a lie: its breaker
         is left alone and it keeps serving what is not proven."""
         self.metrics.upstream_integrity_failures.inc((h.name, exc.kind))
-        h.proof_refusals += 1
+        h.proofs_withheld += 1
         self._errors.record(exc, ("verify:" + exc.kind,))
 
     def _deadline(self, timeout: float | None, deadline: Deadline | None) -> Deadline:
@@ -457,7 +457,7 @@ class UpstreamPool:
                     h.breaker.reject()
                 continue
             lagging = bool(best) and self.heads.lagging(h.name, best)
-            keyed.append((h in tried, proving and h.proof_refusals > 0, lagging, int(state),
+            keyed.append((h in tried, proving and h.proofs_withheld > 0, lagging, int(state),
                           h.score(), i, h))
         keyed.sort(key=lambda k: k[:6])
         return [k[-1] for k in keyed], paused_until
@@ -495,7 +495,7 @@ class UpstreamPool:
             best = self.heads.best(h.name for h in self.health if h.breaker.state is not State.OPEN)
         ranked, _ = self._ranked(latest, busy, tried)
         for h in ranked:
-            if (best and self.heads.lagging(h.name, best)) or (proving and h.proof_refusals):
+            if (best and self.heads.lagging(h.name, best)) or (proving and h.proofs_withheld):
                 continue
             if h.breaker.allow():
                 return h

@@ -121,8 +121,8 @@ async def test_beside_an_honest_upstream_the_honest_answer_is_proven_and_the_lia
         assert refusals(node, name) == 1
         assert refusals(node, redact_url(honest.url)) == 0
         status = node.upstreams.status()["upstreams"]
-        assert status[name]["proofRefusals"] == 1
-        assert status[redact_url(honest.url)]["proofRefusals"] == 0
+        assert status[name]["proofsWithheld"] == 1
+        assert status[redact_url(honest.url)]["proofsWithheld"] == 0
         # not a lie: it is still asked first for what is never proven
         before = liar.calls["eth_gasPrice"]
         await rpc(client, "eth_gasPrice")

@@ -514,9 +514,9 @@ async def test_prove_or_ask_another_counts_the_refuser_and_asks_it_last_for_proo
         assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
         assert pool.metrics.upstream_integrity_failures.get(
             (bad.url, "proof_unavailable")) == 1
-        assert pool.health[0].proof_refusals == 1
+        assert pool.health[0].proofs_withheld == 1
         assert pool.health[0].breaker.state is State.CLOSED  # not a lie: still in rotation
-        assert pool.status()["upstreams"][bad.url]["proofRefusals"] == 1
+        assert pool.status()["upstreams"][bad.url]["proofsWithheld"] == 1
         for _ in range(3):  # provable calls: the upstream that proves is asked first
             assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
         assert len(bad.docs) == 1 and len(good.docs) == 4
@@ -537,7 +537,7 @@ async def test_asking_past_a_refused_proof_is_not_paid_from_the_retry_budget() -
             pool_for([bad.url, good.url], retry_budget_min=0.0,
                      retry_budget_ratio=0.0) as pool:
         for _ in range(5):
-            pool.health[0].proof_refusals = 0  # as if the refusal had not been seen yet
+            pool.health[0].proofs_withheld = 0  # as if the refusal had not been seen yet
             pool.health[0].ewma, pool.health[1].ewma = 0.0001, 1.0  # the refuser first
             assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
         assert pool.budget.exhausted == 0
@@ -553,7 +553,7 @@ async def test_when_no_upstream_proves_the_first_refusal_comes_back_with_its_ans
             await pool.batch(PROVABLE, verify=_needs_proof)
         assert info.value.upstream == a.url and info.value.answers is not None
         assert info.value.answers[0] == "0x1" and isinstance(info.value.answers[1], RpcError)
-        assert [h.proof_refusals for h in pool.health] == [1, 1]
+        assert [h.proofs_withheld for h in pool.health] == [1, 1]
     assert len(a.docs) == 1 and len(b.docs) == 1
 
 
@@ -564,9 +564,9 @@ async def test_a_proof_that_checks_lifts_the_refusals() -> None:
     async with upstreams(sometimes) as (a,), pool_for([a.url]) as pool:
         with pytest.raises(ProofUnavailable):
             await pool.batch(PROVABLE, verify=_needs_proof)
-        assert pool.health[0].proof_refusals == 1
+        assert pool.health[0].proofs_withheld == 1
         assert await pool.batch(PROVABLE, verify=_needs_proof) == ["0x1", "0x1"]
-        assert pool.health[0].proof_refusals == 0
+        assert pool.health[0].proofs_withheld == 0
 
 
 async def test_with_a_hook_answers_are_never_merged_across_upstreams() -> None:
