@@ -150,7 +150,6 @@ async def test_an_unknown_network_is_a_400_saying_so(net_a: Devnet, net_b: Devne
     async with two_networks(*networks(net_a.url, net_b.url)) as (_node, client):
         for method, path, body in [
             ("POST", "/api/v1/validate/transaction", {"txHash": tx_a, "networkId": 5}),
-            ("POST", f"/api/v1/{B}/validate/transaction", {"txHash": tx_a, "networkId": A}),
             ("POST", "/api/v1/5/validate/transaction", {"txHash": tx_a}),
             ("GET", f"/api/v1/5/transactions/{tx_a}", None),
             ("POST", "/rpc/5", {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}),
@@ -161,6 +160,22 @@ async def test_an_unknown_network_is_a_400_saying_so(net_a: Devnet, net_b: Devne
             error = resp.json()["error"]
             assert error["code"] == "VALIDATION_ERROR", path
             assert error["details"]["reason"] == "unsupported_network", path
+        # a body or query naming another network than the path's: neither answers, and
+        # the 400 says they disagree (the node does serve the body's network)
+        for method, path, body in [
+            ("POST", f"/api/v1/{B}/validate/transaction", {"txHash": tx_a, "networkId": A}),
+            ("POST", f"/api/v1/{A}/validate/block", {"blockNumber": 0, "networkId": B}),
+            ("POST", f"/api/v1/{B}/validate/transactions", {"txHashes": [tx_a],
+                                                           "networkId": 5}),
+            ("GET", f"/api/v1/{B}/validations?networkId={A}", None),
+            ("GET", f"/api/v1/{B}/validations?networkId=5", None),
+        ]:
+            resp = await client.request(method, path, json=body)
+            assert resp.status_code == 400, (path, resp.text)
+            error = resp.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR", path
+            assert error["details"]["reason"] == "network_mismatch", (path, error)
+            assert error["details"]["pathNetworkId"] == int(path.split("/")[3]), path
         # a path of a served network that no route has is still a 404
         assert (await client.get(f"/api/v1/{B}/nothing")).status_code == 404
 
