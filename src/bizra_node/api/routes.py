@@ -276,7 +276,10 @@ class Routes:
         """GET /ready/{chainId}: the node's own checks and that network's; 503 unless
         all pass (another network's upstreams being down does not count)."""
         param = req.param
-        network = int(param) if is_uint(param) and len(param) < 20 else None
+        # written as the other paths name it (/rpc/10): "010" is no network, as /rpc/010
+        # is no route
+        canonical = is_uint(param) and len(param) < 20 and (param[0] != "0" or param == "0")
+        network = int(param) if canonical else None
         if network is None or network not in self._networks:
             raise unknown_network(param[:20], self._networks)
         checks = await run_checks(self._ready_checks)

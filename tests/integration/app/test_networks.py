@@ -267,7 +267,9 @@ async def test_a_network_whose_upstreams_are_down_does_not_touch_the_others(
             resp = await client.get(f"/ready/{network}")
             assert resp.status_code == status, resp.text
             assert resp.json()["data"]["network"]["ok"] is (status == 200)
-        for bad in ("7", "x"):
+        # a chain id as the paths name it: /rpc/010 and /api/v1/010/... are no routes,
+        # so /ready/010 is not network 10's readiness either
+        for bad in ("7", "x", "010", "0x0a", "+10", "0"):
             resp = await client.get(f"/ready/{bad}")
             assert resp.status_code == 400
             assert resp.json()["error"]["details"]["reason"] == "unsupported_network"
