@@ -69,6 +69,17 @@ def _check_url(setting: str, url: str, schemes: tuple[str, ...], *, host: bool =
         raise ValueError(f"{setting}: an entry ({scheme}://...) names no host")
 
 
+def _server_of(url: str) -> tuple[str, str, int | None, str, str]:
+    """What names one upstream server: ``url`` with its scheme and host lower-cased,
+    the scheme's default port written out and no trailing slash (``http://A:80/`` and
+    ``http://a`` are one). Only for URLs :func:`_check_url` passed."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port if parts.port is not None else {"http": 80, "https": 443}.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/"),
+            parts.query)
+
+
 def load_settings(*, serving: bool = False, **values: Any) -> Settings:
     """Settings from the environment (and ``values``); bad ones raise SettingsError,
     one line per problem naming the setting, without any value given (pydantic's own
@@ -398,8 +409,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_urls(self) -> Settings:
+        servers: set[tuple[str, str, int | None, str, str]] = set()
         for url in self.upstream_urls:
             _check_url("BIZRA_NODE_URL", url, ("http", "https"))
+            server = _server_of(url)
+            if server in servers:  # it would vouch for itself: a quorum of one
+                raise ValueError(f"BIZRA_NODE_URL: an upstream is listed twice "
+                                 f"({shown_url(url)}): each entry counts toward "
+                                 "ANCHOR_QUORUM and HEAD_QUORUM, so list each server once")
+            servers.add(server)
         for url in self.redis_url.split(",") if self.redis_url else []:
             _check_url("REDIS_URL", url.strip(), ("redis", "rediss", "unix"),
                        host=not url.strip().startswith("unix://"))

@@ -95,6 +95,13 @@ async def _exercise(base: str, net_a: Devnet, net_b: Devnet) -> None:
                                     "params": [tx_b]})
                 got = await ws.receive_json(timeout=10)
                 assert (got["result"] is not None) == (chain == B), path
+        # a network not served is a 400 over WebSocket too (as POST /rpc/5 is); a path
+        # that names no network stays a 404
+        for path, status in (("/rpc/5", 400), ("/rpc/abc", 404), (f"/rpc/0{B}", 404)):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                async with http.ws_connect(base.replace("http", "ws") + path):
+                    pass
+            assert refused.value.status == status, path
         async with http.get(base + "/ready") as resp:
             ready = await resp.json()
             assert resp.status == 200, ready

@@ -43,6 +43,26 @@ def test_bad_values_fail_at_load(monkeypatch: pytest.MonkeyPatch, name: str, val
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.mark.parametrize("urls", [
+    "http://a:1,http://a:1", "http://a:1, http://A:1/", "https://a,https://a:443",
+    "http://a:1/v3/key,http://a:1/v3/key/",
+])
+def test_an_upstream_listed_twice_is_refused(monkeypatch: pytest.MonkeyPatch, urls: str) -> None:
+    """One server listed twice would be counted twice toward ANCHOR_QUORUM and
+    HEAD_QUORUM: a quorum of one (found: anchor source "quorum" behind one anvil)."""
+    monkeypatch.setenv("BIZRA_NODE_URL", urls)
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "BIZRA_NODE_URL: an upstream is listed twice" in str(caught.value)
+    assert "key" not in str(caught.value)  # shown without its path
+
+
+def test_one_host_on_other_ports_or_paths_is_two_upstreams(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIZRA_NODE_URL", "http://a:1,http://a:2,http://a:1/v3/k1,http://a:1/v3/k2")
+    assert len(Settings(_env_file=None).upstream_urls) == 4  # type: ignore[call-arg]
+
+
 def test_describe_lists_every_setting() -> None:
     text = describe_settings()
     for name in Settings.model_fields:

@@ -14,6 +14,7 @@ from .body import BodyBuffer, Declared, declared_length
 from .http import Request, Response, pick_request_id
 from .keepalive import keep_listeners_alive
 from .rsgi import Lifecycle
+from .ws import missing_status
 from .ws_guard import WsRefusal
 
 __all__ = ["ASGIApp"]
@@ -44,6 +45,10 @@ class ASGIApp:
             return
         endpoint = endpoints.route(scope["path"]) if endpoints is not None else None
         if endpoint is None:
+            if missing_status(endpoints, scope["path"]) == 400:  # a network not served
+                await _deny(scope, send, WsRefusal(400, "this node does not serve that "
+                                                        "network"))
+                return
             await send({"type": "websocket.close", "code": 1008})  # before accept: 403
             return
         raw = scope.get("headers") or []

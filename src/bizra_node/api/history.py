@@ -23,7 +23,7 @@ from ..history import KINDS, MAX_LIMIT, HistoryQuery, HistorySource, decode_curs
 from ..validation import is_uint, parse_address, parse_tx_hash, parse_uint, shown_value
 from .envelope import ok_body
 from .http import Request, Response
-from .inputs import unknown_network
+from .inputs import network_mismatch, unknown_network
 from .routing import Handler, Route
 
 __all__ = ["HistoryRoutes", "parse_history_query"]
@@ -148,9 +148,9 @@ class HistoryRoutes:
 
     def _network_lister(self, network: int) -> Handler:
         async def list_network(req: Request) -> Response:
-            query = parse_history_query(req.query, self._served)
+            query = parse_history_query(req.query)  # any other network: a mismatch
             if query.network_id is not None and query.network_id != network:
-                raise unknown_network(query.network_id, (network,))
+                raise network_mismatch(query.network_id, network)
             return await self._list(replace(query, network_id=network), req)
 
         return list_network

@@ -32,7 +32,7 @@ from .depth import MAX_JSON_DEPTH, too_deep
 from .http import Request
 
 __all__ = ["MAX_BATCH_HASHES", "AddressRequest", "BlockRequest", "TransactionRequest",
-           "TransactionsRequest", "json_input", "unknown_network"]
+           "TransactionsRequest", "json_input", "network_mismatch", "unknown_network"]
 
 T = TypeVar("T")
 
@@ -129,11 +129,23 @@ def unknown_network(requested: int | str, served: Collection[int]) -> Validation
                             "served": sorted(served)})
 
 
-def json_input(kind: type[T], network_id: int,
-               served: Collection[int] | None = None) -> Callable[[Request], T]:
+def network_mismatch(requested: int, path_network: int) -> ValidationError:
+    """The 400 for a body or query naming another network than its path does
+    (``/api/v1/10/...`` with ``networkId`` 31337): reason ``network_mismatch``. Neither
+    network answers: which one the caller meant cannot be known."""
+    return ValidationError(f"networkId {requested} is not this path's network "
+                           f"({path_network})",
+                           {"reason": "network_mismatch", "networkId": requested,
+                            "pathNetworkId": path_network})
+
+
+def json_input(kind: type[T], network_id: int, served: Collection[int] | None = None, *,
+               pinned: bool = False) -> Callable[[Request], T]:
     """A route's ``parse``: a JSON body of ``kind`` (Content-Type checked, decoded and
     type-checked by msgspec), whose ``networkId``, when given, is one of ``served``
-    (the route's handler answers on that network; default: ``network_id`` alone)."""
+    (the route's handler answers on that network; default: ``network_id`` alone).
+    ``pinned``: the route's path names ``network_id`` (``/api/v1/{networkId}/...``):
+    any other ``networkId`` is a :func:`network_mismatch`."""
     decode = msgspec.json.Decoder(kind).decode
     networked = "networkId" in getattr(kind, "__struct_fields__", ())
     known = frozenset(served) if served is not None else frozenset((network_id,))
@@ -151,8 +163,11 @@ def json_input(kind: type[T], network_id: int,
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise _undecodable(req.body, exc) from None
         requested = body.networkId if networked else None  # type: ignore[attr-defined]
-        if requested is not None and requested != network_id and requested not in known:
-            raise unknown_network(requested, known)
+        if requested is not None and requested != network_id:
+            if pinned:
+                raise network_mismatch(requested, network_id)
+            if requested not in known:
+                raise unknown_network(requested, known)
         return body  # type: ignore[no-any-return]
 
     return parse

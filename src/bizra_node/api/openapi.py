@@ -194,7 +194,8 @@ def openapi_document() -> dict[str, Any]:
                      "/api/v1/{networkId}/transactions/{hash} (and blocks, addresses, "
                      "validations), /rpc/{chainId}. A body's networkId picks a served "
                      "network on the paths without one; another is a 400 "
-                     "(details.reason unsupported_network)."},
+                     "(details.reason unsupported_network); on a path naming a network, "
+                     "another networkId is a 400 (details.reason network_mismatch)."},
             "paths": paths,
             "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES}}
 

@@ -50,7 +50,9 @@ class Routes:
     ``prefix``: where the validation routes live (``/api/v1`` for the default network,
     ``/api/v1/{networkId}`` for each network). ``services``: the networks a body's
     ``networkId`` may choose on these paths (by chain id; default: this service's
-    alone). ``operations``: with /health and /ready (once per node). ``networks``: a
+    alone). ``pinned``: the prefix names this service's network, so a body naming
+    another is refused (``network_mismatch``). ``operations``: with /health and /ready
+    (once per node). ``networks``: a
     node serving several networks: each one's readiness, reported under its chain id
     (see :meth:`readiness`)."""
 
@@ -58,7 +60,7 @@ class Routes:
                  bench_endpoints: bool = False, metrics: NodeMetrics | None = None,
                  prefix: str = "/api/v1",
                  services: Mapping[int, ValidationService] | None = None,
-                 operations: bool = True,
+                 operations: bool = True, pinned: bool = False,
                  networks: Mapping[int, ReadyCheck] | None = None) -> None:
         self._svc = service
         self._ready_checks = ready_checks
@@ -69,19 +71,23 @@ class Routes:
         network = service.network_id
         self._services = dict(services) if services else {network: service}
         served = tuple(self._services)
-        self._parse_batch = json_input(TransactionsRequest, network, served)
+
+        def parser(kind: type[Any]) -> Callable[[Request], Any]:
+            return json_input(kind, network, served, pinned=pinned)
+
+        self._parse_batch = parser(TransactionsRequest)
         v = prefix
         self.routes: list[Route] = [
             Route(f"{v}/validate/transactions", ("POST",), self.validate_transactions,
                   parse=self._parse_batch, cost=self.batch_cost, scope="validate"),
             Route(f"{v}/validate/transaction", ("POST",), self.validate_transaction,
-                  hit=self.hit_transaction, parse=json_input(TransactionRequest, network, served),
+                  hit=self.hit_transaction, parse=parser(TransactionRequest),
                   scope="validate"),
             Route(f"{v}/validate/block", ("POST",), self.validate_block,
-                  hit=self.hit_block, parse=json_input(BlockRequest, network, served),
+                  hit=self.hit_block, parse=parser(BlockRequest),
                   scope="validate"),
             Route(f"{v}/validate/address", ("POST",), self.validate_address,
-                  hit=self.hit_address, parse=json_input(AddressRequest, network, served),
+                  hit=self.hit_address, parse=parser(AddressRequest),
                   scope="validate"),
             Route(f"{v}/validate/block-number", ("GET",), self.block_number,
                   scope="validate"),
@@ -151,10 +157,11 @@ class Routes:
         """One unit per hash (as many single requests would spend); a body that does not
         parse costs 1 and is refused by the route's parse with its 400."""
         try:
-            req.input = self._parse_batch(req)
+            body = self._parse_batch(req)
         except NodeError:
             return 1
-        return len(req.input.txHashes)
+        req.input = body
+        return len(body.txHashes)
 
     async def validate_block(self, req: Request) -> Response:
         body = cast(BlockRequest, req.input)
@@ -270,7 +277,10 @@ class Routes:
         """GET /ready/{chainId}: the node's own checks and that network's; 503 unless
         all pass (another network's upstreams being down does not count)."""
         param = req.param
-        network = int(param) if is_uint(param) and len(param) < 20 else None
+        # written as the other paths name it (/rpc/10): "010" is no network, as /rpc/010
+        # is no route
+        canonical = is_uint(param) and len(param) < 20 and (param[0] != "0" or param == "0")
+        network = int(param) if canonical else None
         if network is None or network not in self._networks:
             raise unknown_network(param[:20], self._networks)
         checks = await run_checks(self._ready_checks)

@@ -23,7 +23,7 @@ from .body import BodyBuffer, Declared, declared_length
 from .core import Dispatcher
 from .http import Request, Response, pick_request_id
 from .keepalive import Keepalive, keep_listeners_alive
-from .ws import WebSocketEndpoint, WebSocketRoutes
+from .ws import WebSocketEndpoint, WebSocketRoutes, missing_status
 from .ws_guard import WsRefusal
 
 __all__ = ["Lifecycle", "RSGIApp"]
@@ -112,8 +112,8 @@ def _cors(dispatcher: Dispatcher, req: Request, resp: Response) -> Response:
 async def _websocket(endpoints: WebSocketEndpoint | WebSocketRoutes | None, scope: Any,
                      proto: Any) -> None:
     endpoint = endpoints.route(scope.path) if endpoints is not None else None
-    if endpoint is None:
-        proto.close(404)  # before accept: the handshake is answered with this HTTP status
+    if endpoint is None:  # before accept: the handshake is answered with this HTTP status
+        proto.close(missing_status(endpoints, scope.path))
         return
     headers = scope.headers
     caller = await endpoint.upgrade(headers.get, scope.query_string, scope.client,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -47,7 +48,7 @@ from .rpc import RpcAnswerer, Single, error_bytes, parse_rpc
 from .ws_guard import CLOSE_POLICY, Caller, SocketGuard, WsRefusal, closes
 
 __all__ = ["CLOSE_NORMAL", "CLOSE_POLICY", "CLOSE_TOO_SLOW", "Closing", "RpcSocket",
-           "WebSocketEndpoint", "WebSocketRoutes"]
+           "WebSocketEndpoint", "WebSocketRoutes", "missing_status"]
 
 log = logging.getLogger("bizra_node.api")
 
@@ -327,6 +328,19 @@ class WebSocketEndpoint:
             self.connections -= 1
             if guard is not None:
                 guard.closed(socket)
+
+
+_RPC_NETWORK = re.compile(r"/rpc/([0-9]{1,19})/?")
+
+
+def missing_status(endpoints: WebSocketEndpoint | WebSocketRoutes | None, path: str) -> int:
+    """The handshake's HTTP status for a path no endpoint answers: 400 for
+    ``/rpc/{chainId}`` of a network the node does not serve (as ``POST /rpc/5`` is),
+    else 404 (``/rpc/abc``, ``/rpc/010`` of a served network: no such path)."""
+    found = _RPC_NETWORK.fullmatch(path)
+    if found is None or endpoints is None:
+        return 404
+    return 404 if endpoints.accepts(f"/rpc/{int(found.group(1))}") else 400
 
 
 class WebSocketRoutes:

@@ -100,6 +100,9 @@ def _setting_value(where: str, key: str, value: Any) -> Any:
     if isinstance(value, (list, Mapping)):
         raise SettingsError(f"{where}.{key}: a single value, not a "
                             f"{'list' if isinstance(value, list) else 'table'}")
+    if isinstance(value, bool) and Settings.model_fields[key].annotation in (int, float):
+        # pydantic takes true as 1: finality_depth = true would be a depth of 1
+        raise SettingsError(f"{where}.{key}: a number, not {str(value).lower()}")
     return value
 
 

@@ -205,7 +205,7 @@ class Node:
             *operations.routes,
             *(route for n in self.networks for route in Routes(
                 n.service, ready_checks={}, prefix=f"/api/v1/{n.chain_id}",
-                operations=False).routes),
+                operations=False, pinned=True).routes),
             *([] if settings.metrics_address else MetricsEndpoints(self.exporter).routes),
             *HistoryRoutes(self.store.history if self.store else None,
                            networks=services).routes,

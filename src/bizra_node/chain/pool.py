@@ -187,7 +187,8 @@ class UpstreamPool:
         """``h`` answered another eth_chainId than the node's network: wallets sign for
         the chain id the node announces, so nothing of another chain may be served."""
         self.metrics.upstream_integrity_failures.inc((h.name, "chain_id"))
-        log.critical("upstream %s serves chain %d, not this node's %s (BIZRA_NETWORK_ID): "
+        log.critical("upstream %s serves chain %d, not its network's %s (BIZRA_NETWORK_ID, "
+                     "or chain_id of its [[networks]] table): "
                      "out of service until it serves this chain", h.name, chain_id,
                      self.config.chain_id, extra={"upstream": h.name})
 

@@ -150,7 +150,6 @@ async def test_an_unknown_network_is_a_400_saying_so(net_a: Devnet, net_b: Devne
     async with two_networks(*networks(net_a.url, net_b.url)) as (_node, client):
         for method, path, body in [
             ("POST", "/api/v1/validate/transaction", {"txHash": tx_a, "networkId": 5}),
-            ("POST", f"/api/v1/{B}/validate/transaction", {"txHash": tx_a, "networkId": A}),
             ("POST", "/api/v1/5/validate/transaction", {"txHash": tx_a}),
             ("GET", f"/api/v1/5/transactions/{tx_a}", None),
             ("POST", "/rpc/5", {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}),
@@ -161,6 +160,22 @@ async def test_an_unknown_network_is_a_400_saying_so(net_a: Devnet, net_b: Devne
             error = resp.json()["error"]
             assert error["code"] == "VALIDATION_ERROR", path
             assert error["details"]["reason"] == "unsupported_network", path
+        # a body or query naming another network than the path's: neither answers, and
+        # the 400 says they disagree (the node does serve the body's network)
+        for method, path, body in [
+            ("POST", f"/api/v1/{B}/validate/transaction", {"txHash": tx_a, "networkId": A}),
+            ("POST", f"/api/v1/{A}/validate/block", {"blockNumber": 0, "networkId": B}),
+            ("POST", f"/api/v1/{B}/validate/transactions", {"txHashes": [tx_a],
+                                                           "networkId": 5}),
+            ("GET", f"/api/v1/{B}/validations?networkId={A}", None),
+            ("GET", f"/api/v1/{B}/validations?networkId=5", None),
+        ]:
+            resp = await client.request(method, path, json=body)
+            assert resp.status_code == 400, (path, resp.text)
+            error = resp.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR", path
+            assert error["details"]["reason"] == "network_mismatch", (path, error)
+            assert error["details"]["pathNetworkId"] == int(path.split("/")[3]), path
         # a path of a served network that no route has is still a 404
         assert (await client.get(f"/api/v1/{B}/nothing")).status_code == 404
 
@@ -252,7 +267,9 @@ async def test_a_network_whose_upstreams_are_down_does_not_touch_the_others(
             resp = await client.get(f"/ready/{network}")
             assert resp.status_code == status, resp.text
             assert resp.json()["data"]["network"]["ok"] is (status == 200)
-        for bad in ("7", "x"):
+        # a chain id as the paths name it: /rpc/010 and /api/v1/010/... are no routes,
+        # so /ready/010 is not network 10's readiness either
+        for bad in ("7", "x", "010", "0x0a", "+10", "0"):
             resp = await client.get(f"/ready/{bad}")
             assert resp.status_code == 400
             assert resp.json()["error"]["details"]["reason"] == "unsupported_network"

@@ -325,7 +325,8 @@ async def test_a_pending_transaction_is_consistent_then_anchored_once_mined(
     try:
         tx_hash = anvil(url, "eth_sendTransaction", [{"from": accounts[0], "to": accounts[1],
                                                       "value": "0x1"}])
-        async with node_behind(url, url) as (_, client):  # two: a quorum vouches the head
+        # two names of one anvil (one URL twice is refused): a quorum vouches the head
+        async with node_behind(url, url.replace("127.0.0.1", "localhost")) as (_, client):
             pending = await rpc(client, "eth_getTransactionByHash", tx_hash)
             assert pending.json()["result"]["blockHash"] is None
             assert pending.headers["x-verification"] == \

@@ -60,3 +60,17 @@ def test_a_served_network_may_be_named_and_another_is_refused() -> None:
                                     "served": [10, 31337]}
     with pytest.raises(ValidationError):  # one network alone: as before
         _network_of(parse, b"{" + tx + b', "networkId": 10}')
+
+
+def test_a_path_network_is_not_overridden_by_the_body() -> None:
+    """/api/v1/10/... with networkId 31337: neither network answers, and the 400 says
+    the two disagree (not that the node does not serve 31337: it does)."""
+    pinned = json_input(TransactionRequest, 10, pinned=True)
+    tx = b'"txHash": "' + HASH.encode() + b'"'
+    assert _network_of(pinned, b"{" + tx + b', "networkId": 10}').networkId == 10  # type: ignore[attr-defined]
+    for other in (31337, 5):
+        with pytest.raises(ValidationError) as caught:
+            _network_of(pinned, b"{" + tx + b', "networkId": %d}' % other)
+        assert caught.value.details == {"reason": "network_mismatch", "networkId": other,
+                                        "pathNetworkId": 10}
+        assert "not this path's network" in caught.value.message

@@ -123,6 +123,15 @@ def test_each_network_but_the_default_has_a_heads_file_of_its_own(tmp_path: Path
      "networks[0] (chain 10): FINALITY_DEPTH"),
     ("[[networks]]\nchain_id = 10\nupstreams = ['http://x:1']\nttl_final = [1]\n",
      "networks[0].ttl_final: a single value"),
+    # TOML's true is not a number: pydantic would take it as 1 (a finality depth of 1)
+    ("[[networks]]\nchain_id = 10\nupstreams = ['http://x:1']\nfinality_depth = true\n",
+     "networks[0].finality_depth: a number, not true"),
+    ("ttl_final = false\n" + TWO, "ttl_final: a number, not false"),
+    ("[[networks]]\nchain_id = 10\nupstreams = ['http://x:1']\nanchor_quorum = true\n",
+     "networks[0].anchor_quorum: a number, not true"),
+    # one server twice would vouch for itself toward anchor_quorum
+    ("[[networks]]\nchain_id = 10\nupstreams = ['http://x:1', 'http://X:1/']\n",
+     "networks[0] (chain 10): BIZRA_NODE_URL: an upstream is listed twice"),
     ("[[networks\nchain_id = 10\n", "not valid TOML"),
     ('anchor_checkpoint = "1:0x' + "ab" * 32 + '"\n' + TWO,
      "anchor_checkpoint names one chain's anchor"),
