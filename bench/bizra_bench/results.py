@@ -8,13 +8,15 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bizra_bench.checkout import find_checkout
 
-__all__ = ["ENV_VAR", "NoResultsDir", "machine_info", "results_dir", "strict", "write_results"]
+__all__ = ["ENV_VAR", "NoResultsDir", "machine_info", "publish", "results_dir", "strict",
+           "write_results"]
 
 ENV_VAR = "BENCH_RESULTS"
 
@@ -66,3 +68,12 @@ def write_results(scenario: str, data: dict[str, Any], markdown: str) -> Path:
         (folder / f"{name}.json").write_text(text)
         (folder / f"{name}.md").write_text(markdown)
     return folder / f"{scenario}-latest.md"
+
+
+def publish(scenario: str, data: dict[str, Any], markdown: str) -> Path:
+    """A scenario's end: its results written (:func:`write_results`), the report on
+    stdout and where it was written on stderr (stdout stays the report alone)."""
+    path = write_results(scenario, data, markdown)
+    print(markdown)
+    print(f"results: {path}", file=sys.stderr)
+    return path

@@ -23,7 +23,7 @@ from bizra_bench.loadgen import (
     wrk,
 )
 from bizra_bench.node import node_env
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.devnet import Anvil, seed
 
 FRAMEWORKS = [("rsgi", "rsgi", "bizra_bench.frameworks:rsgi_app"),
@@ -126,7 +126,5 @@ def run(argv: list[str]) -> int:
     data: dict[str, Any] = {"settings": vars(args), "node": [r.as_dict() for r in node],
                             "frameworks": [r.as_dict() for r in frameworks]}
     md = markdown(node, frameworks, args)
-    path = write_results("api", data, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("api", data, md)
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bizra_bench.loadgen import OUTSIDE, have_wrk, wrk
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import start_node
 from bizra_bench.workload import validation_request
 from bizra_node.cluster.haproxy import haproxy_binary, render_config, server_states
@@ -163,9 +163,7 @@ def _main(args: argparse.Namespace) -> int:
     data = {"setup": setup.describe(), "workers": args.workers, "load": load,
             "rounds": rounds, "targets": gains(rounds)}
     md = _markdown(data)
-    out = write_results("balancer-cache", data, md)
-    print(md)
-    print(f"results: {out}")
+    publish("balancer-cache", data, md)
     return 0
 
 

@@ -30,7 +30,7 @@ import orjson
 
 from bizra_bench import batch_http
 from bizra_bench.loadgen import OUTSIDE, have_wrk
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import start_node
 from bizra_node.api import Request
 from bizra_node.app import Node
@@ -162,9 +162,7 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         anvil.stop()
     md = _markdown(data)
-    out = write_results("batch", data, md)
-    print(md)
-    print(f"results: {out}")
+    publish("batch", data, md)
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.api import Request
 from bizra_node.app import Node
 from bizra_node.cache import (
@@ -331,9 +331,7 @@ async def _main(args: argparse.Namespace) -> int:
         data["default_codec"] = f"{TUNING.cache_codec} level {TUNING.cache_codec_level}"
     finally:
         anvil.stop()
-    path = write_results("cache", data, _markdown(data))
-    print(_markdown(data))
-    print(f"results: {path}")
+    publish("cache", data, _markdown(data))
     return 0
 
 

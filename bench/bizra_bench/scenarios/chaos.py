@@ -20,7 +20,7 @@ from typing import Any
 
 from bizra_bench.cluster import Cluster, start_cluster
 from bizra_bench.faultproxy import Fault
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.api import Request
 from bizra_node.app import Node
 from bizra_node.settings import Settings
@@ -161,8 +161,6 @@ def run(argv: list[str]) -> int:
     logging.getLogger("bizra_node").setLevel(logging.ERROR)  # the run's faults are expected
     rows = asyncio.run(_main(args.requests, args.concurrency))
     md = _markdown(rows, args.requests, args.concurrency)
-    path = write_results("chaos", {"requests": args.requests, "concurrency": args.concurrency,
+    publish("chaos", {"requests": args.requests, "concurrency": args.concurrency,
                                    "phases": rows}, md)
-    print(md)
-    print(f"results: {path}")
     return 0

@@ -17,7 +17,7 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.resilience import BreakerConfig, CircuitBreaker, Outcome
 
 SyncCall = Callable[[], Any]
@@ -180,7 +180,5 @@ def run(argv: list[str]) -> int:
     rows = [_measure_sync(name, make, n, repeat, bare) for name, make in SYNC]
     rows += asyncio.run(_run_async(n, repeat))
     md = _markdown(rows, n)
-    path = write_results("circuit-breaker", {"calls": n, "repeat": repeat, "rows": rows}, md)
-    print(md)
-    print(f"results: {path}")
+    publish("circuit-breaker", {"calls": n, "repeat": repeat, "rows": rows}, md)
     return 0

@@ -34,7 +34,7 @@ from bizra_bench.loadgen import Server, have_wrk
 from bizra_bench.measure import Recorder
 from bizra_bench.nginx import NginxCache, have_nginx
 from bizra_bench.report import round_ratio
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import ProxyProcess, start_node
 from bizra_bench.workload import rpc_request, validation_request
 from bizra_node.devnet import Anvil, free_port, seed
@@ -144,10 +144,8 @@ def run(argv: list[str]) -> int:
         shutil.rmtree(folder, ignore_errors=True)
     runs = {k: r.as_dict() for k, r in rec.runs.items()}
     md = _markdown(runs, targets, args, base_rev, head_rev)
-    path = write_results("compare", {"base": args.base, "base_rev": base_rev, "head_rev": head_rev,
-                                     "settings": vars(args), "runs": runs}, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("compare", {"base": args.base, "base_rev": base_rev, "head_rev": head_rev,
+                        "settings": vars(args), "runs": runs}, md)
     return 0
 
 

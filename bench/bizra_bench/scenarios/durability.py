@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 
 from bizra_bench.paced import paced_run
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import ProxyProcess, drop_database, scratch_database, start_node
 from bizra_bench.watch import Watch
 from bizra_node.devnet import Anvil
@@ -188,9 +188,7 @@ async def _main(args: argparse.Namespace) -> int:
             "concurrency": args.concurrency, "repeat": args.repeat,
             "summary": _summary(runs), "runs": runs}
     markdown = _markdown(data)
-    path = write_results("durability", data, markdown)
-    print(markdown)
-    print(f"results: {path}")
+    publish("durability", data, markdown)
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.api import Request
 from bizra_node.app import Node
 from bizra_node.devnet import Anvil, seed
@@ -198,9 +198,7 @@ async def _main(args: argparse.Namespace) -> int:
         remove_heads_file(path, made)
         anvil.stop()
     md = _markdown(data)
-    out = write_results("heads", data, md)
-    print(md)
-    print(f"results: {out}")
+    publish("heads", data, md)
     return 0
 
 

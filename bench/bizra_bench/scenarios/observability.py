@@ -31,7 +31,7 @@ import httpx
 import psutil
 
 from bizra_bench.node import node_argv_app, node_env
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.api import Dispatcher, Request, Response, Route, ok_body
 from bizra_node.devnet import free_port
 from bizra_node.observability import Exporter, MultiprocWriter, NodeMetrics
@@ -267,9 +267,7 @@ def run(argv: list[str]) -> int:
         f"{ex['scrape_bytes']} bytes",
     ]
     md = "\n".join(lines) + "\n"
-    path = write_results("observability", data, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("observability", data, md)
     return 0
 
 

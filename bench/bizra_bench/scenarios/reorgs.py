@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import clear_redis_prefix, redis_up, start_node
 from bizra_bench.watch import Watch
 from bizra_node.devnet import Anvil, rpc, seed, wait_receipt
@@ -189,9 +189,7 @@ async def _main(args: argparse.Namespace) -> int:
     data = {"follow": args.follow, "rounds": args.rounds, "poll_ms": args.poll,
             "summary": summary, "runs": runs, "cpu_ms_per_round": round(cpu_ms, 1)}
     markdown = _markdown(data)
-    path = write_results(f"reorgs-{args.follow}", data, markdown)
-    print(markdown)
-    print(f"results: {path}")
+    publish(f"reorgs-{args.follow}", data, markdown)
     return 0
 
 

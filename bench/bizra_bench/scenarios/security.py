@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bizra_bench.loadgen import have_wrk, node_argv, start_server, wrk
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import drop_database, scratch_database
 from bizra_node.api import Dispatcher, Guard, GuardConfig, Request, Response, Route, ok_body
 from bizra_node.apikeys import KeyRecord
@@ -330,9 +330,7 @@ def run(argv: list[str]) -> int:
                 f"({v['cpu_us_range'][0]:.1f}-{v['cpu_us_range'][1]:.1f}) | "
                 f"{v['cpu_overhead_pct']:+.1f} % | {v['throughput_overhead_pct']:+.1f} % |")
     md = "\n".join(lines) + "\n"
-    path = write_results("security", data, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("security", data, md)
     return 0
 
 

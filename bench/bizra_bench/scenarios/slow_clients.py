@@ -36,7 +36,7 @@ from typing import Any
 
 from bizra_bench.loadgen import node_argv, start_server
 from bizra_bench.paced import paced_run
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_node.devnet import Anvil, seed
 
 
@@ -219,9 +219,7 @@ def run(argv: list[str]) -> int:
         f"- HTTP_MAX_CONNECTIONS={args.budget}: {data['small_budget']['silent_connections']} "
         f"silent connections -> {data['small_budget']['new_request']} in "
         f"{data['small_budget']['seconds']} s", ""])
-    path = write_results("slow-clients", data, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("slow-clients", data, md)
     return 0
 
 

@@ -31,7 +31,7 @@ import sys
 from typing import Any
 
 from bizra_bench.paced import paced_run
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import start_node
 from bizra_bench.watch import Watch
 from bizra_bench.workload import Req
@@ -140,9 +140,7 @@ async def _main(args: argparse.Namespace) -> int:
     data = {"rate": args.rate, "duration": args.duration, "slow": args.slow,
             "repeat": args.repeat, "summary": _summary(runs), "runs": runs}
     markdown = _markdown(data)
-    path = write_results("slow-connections", data, markdown)
-    print(markdown)
-    print(f"results: {path}")
+    publish("slow-connections", data, markdown)
     return 0
 
 

@@ -35,7 +35,7 @@ from eth_hash.auto import keccak as eth_keccak
 from eth_keys.backends.coincurve import CoinCurveECCBackend
 from eth_keys.main import KeyAPI
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.scenarios.trust_rpc import rpc_hits, rpc_markdown, rpc_misses
 from bizra_bench.trust_seed import TrustDevnet, seed_trust, start_trust_anvil
 from bizra_node.validation.trust import (
@@ -227,7 +227,5 @@ def run(argv: list[str]) -> int:
         results["rpc_hits"] = rpc_hits(baseline_src=args.baseline_src)
     md = (_markdown(results, args.runs) if not args.skip_blocks else "# bench trust\n") + \
         rpc_markdown(results.get("rpc_misses", {}), results.get("rpc_hits", {}))
-    path = write_results("trust", results, md)
-    print(md)
-    print(f"results: {path}")
+    publish("trust", results, md)
     return 0

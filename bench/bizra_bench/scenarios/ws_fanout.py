@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bizra_bench.results import write_results
+from bizra_bench.results import publish
 from bizra_bench.stack import start_node
 from bizra_bench.watch import Watch
 from bizra_node.devnet import Anvil
@@ -186,9 +186,7 @@ def run(argv: list[str]) -> int:
             server.stop()
         anvil.stop()
     md = _markdown(result)
-    path = write_results("ws-fanout", {"settings": vars(args), "result": result}, md)
-    print(md)
-    print(f"results: {path}", file=sys.stderr)
+    publish("ws-fanout", {"settings": vars(args), "result": result}, md)
     return 0 if result["delivered"] == result["expected"] else 1
 
 
