@@ -288,9 +288,10 @@ class ValidationService:
     # An entry computed as not final whose block is final by now (here or on another
     # worker of the node) is not served: it is computed again, and says final.
     def _hit_view(self) -> tuple[TieredCache, int] | None:
-        """The cache and the head, when both may serve a hit without awaiting."""
+        """The cache and the head, when both may serve a hit without awaiting (the head
+        may be the last one while no upstream answers: ChainView.serving_head)."""
         cache = self._cache
-        head = self.chain.fresh_head() if cache is not None else None
+        head = self.chain.serving_head() if cache is not None else None
         return None if cache is None or head is None else (cache, head)
 
     def transaction_hit(self, tx_hash: str) -> Answer | None:
