@@ -414,19 +414,24 @@ class ChainView:
 
     def serving_head(self) -> int | None:
         """The head cached answers are served with (the REST hit path): the fresh head;
-        else, while the last attempt to ask for a newer one failed (no upstream
-        answered: a breaker open, timeouts), the last head for up to ``stale_if_error``
-        s past its TTL, with one background retry at a time (at most every half
-        second), so an upstream outage or an overload does not turn every hit into a
-        503. Answers count from the head they are served with (confirmations, the
-        block an account is at), so a stale head only understates them. None: ask."""
+        else, while the refresh started ahead of expiry has not come back (a slow
+        upstream) or the last attempt to ask failed (no upstream answered: a breaker
+        open, timeouts), the last head for up to ``stale_if_error`` s past its TTL, with
+        one background retry at a time (at most every half second), so an upstream
+        outage or an overload does not turn every hit into a wait or a 503. Answers
+        count from the head they are served with (confirmations, the block an account
+        is at), so a stale head only understates them. None: ask."""
         head = self.fresh_head()
-        if head is not None or not self._unreachable or self.best_head <= 0:
+        if head is not None or self.best_head <= 0:
             return head
         now = time.time()
         if now - self._head_until > self._config.stale_if_error:
             return None
-        if self._refresh is None and now - self._retried >= _RECHECK_EVERY:
+        if self._refresh is not None:  # asked for since before it expired: a slow upstream
+            return self.best_head
+        if not self._unreachable:
+            return None
+        if now - self._retried >= _RECHECK_EVERY:
             self._retried = now
             self._refresh = asyncio.get_running_loop().create_task(
                 self._refresh_head(), context=contextvars.Context())

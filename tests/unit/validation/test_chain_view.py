@@ -137,6 +137,8 @@ async def going_down(state: dict[str, Any]) -> AsyncIterator[tuple[Any, Upstream
     """An upstream answering every call with ``state['head']``, or HTTP 503 while
     ``state['down']``; one attempt per call."""
     async def answer(request: web.Request) -> web.Response:
+        if state.get("slow"):
+            await asyncio.sleep(state["slow"])
         if state["down"]:
             return web.Response(status=503, text="overloaded")
         doc = orjson.loads(await request.read())
@@ -198,5 +200,25 @@ async def test_a_stale_head_is_left_as_soon_as_an_upstream_answers_again() -> No
                 if view.fresh_head() is not None:
                     break
             assert view.serving_head() == 0x11  # the retry brought a fresh head
+        finally:
+            await view.close()
+
+
+async def test_while_the_refresh_started_ahead_is_slow_hits_do_not_wait_for_it() -> None:
+    state: dict[str, Any] = {"down": False, "head": "0x10"}
+    async with going_down(state) as (settings, pool):
+        view = ChainView(pool, ChainViewConfig(head_ttl=0.3, refresh_ahead=0.5,
+                                               stale_if_error=30),
+                         TieredCache(cache_config(settings), NodeMetrics()))
+        try:
+            assert await view.head() == 0x10
+            state.update(slow=0.5, head="0x11")
+            await asyncio.sleep(0.2)
+            assert view.serving_head() == 0x10  # in its last half: a refresh starts
+            await asyncio.sleep(0.15)
+            assert view.fresh_head() is None  # expired, the refresh still out
+            assert view.serving_head() == 0x10  # served, not waited for
+            await asyncio.sleep(0.5)
+            assert view.serving_head() == 0x11  # the refresh came back
         finally:
             await view.close()
