@@ -68,7 +68,8 @@ def chain_view_config(s: Settings, t: Tuning = TUNING) -> ChainViewConfig:
                           sync_committee=s.beacon_anchor,
                           walk_limit=s.trust_walk_limit)
     return ChainViewConfig(finality_depth=s.finality_depth, head_ttl=s.ttl_head,
-                           refresh_ahead=t.head_refresh_ahead, anchor=anchor,
+                           refresh_ahead=t.head_refresh_ahead,
+                           stale_if_error=t.head_stale_if_error, anchor=anchor,
                            walk_limit=s.trust_walk_limit,
                            canonical_blocks=2 * s.trust_walk_limit + 64)
 

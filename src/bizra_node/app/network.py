@@ -263,6 +263,7 @@ class Network:
         if self.consensus is not None:  # a newly signed finalized block: the anchor moves
             self.consensus.add_listener(self.chain.anchors.expire)
         self.prover = Prover(self.upstreams, self.chain, memo_blocks=t.trust_block_memo,
+                             memo_bytes=t.trust_block_memo_bytes,
                              pooled_blob_leaves=h.pooled_blob_leaves)
         if t.trust_prefetch:  # a new head's block proven before its transactions are asked
             self.chain.headers.add_head_listener(self.prover.prefetch)

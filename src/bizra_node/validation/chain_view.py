@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cache import Entry, TieredCache
-from ..errors import IntegrityFailure, UpstreamUnavailable
+from ..errors import IntegrityFailure, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import Call, RpcError
 from ..resilience import Periodic
 from .anchor import AnchorConfig, AnchorKeeper, ConsensusHeads, ExecutionClaim
@@ -69,6 +69,8 @@ log = logging.getLogger("bizra_node.validation")
 
 _HEAD_KEY = ("head", "head")
 _FINALIZED_KEY = ("head", "finalized")
+_UNREACHABLE = (UpstreamUnavailable, UpstreamError, TimeoutError)
+"""What a head fetch raises when no upstream answered (not a malformed answer)."""
 _RECHECK_EVERY = 0.5
 """Least time between two background polls of the upstreams' heads for a head above the
 limit, s (a liar far ahead does not make the node poll more often than this)."""
@@ -82,6 +84,9 @@ class ChainViewConfig:
     """How long a head may be served before it is asked for again, s."""
     refresh_ahead: float = 0.5
     """Share of ``head_ttl`` left at which one background refresh starts (0: on expiry)."""
+    stale_if_error: float = 30.0
+    """How long past its ``head_ttl`` the last head may still serve cached answers
+    (:meth:`ChainView.serving_head`) while no upstream answers for a newer one, s."""
     anchor: AnchorConfig = field(default_factory=AnchorConfig)
     walk_limit: int = 4096
     """Blocks the node walks parent links over, from the anchor to an answer's block."""
@@ -89,9 +94,10 @@ class ChainViewConfig:
     """Canonical block hashes kept in memory (the anchor is always kept)."""
 
     def __post_init__(self) -> None:
-        if self.finality_depth < 0 or self.head_ttl <= 0 or not 0 <= self.refresh_ahead < 1:
+        if self.finality_depth < 0 or self.head_ttl <= 0 or not 0 <= self.refresh_ahead < 1 \
+                or self.stale_if_error < 0:
             raise ValueError("ChainViewConfig: finality_depth >= 0, head_ttl > 0, "
-                             "0 <= refresh_ahead < 1")
+                             "0 <= refresh_ahead < 1, stale_if_error >= 0")
 
 
 class ChainView:
@@ -125,6 +131,10 @@ class ChainView:
         after it was last seen): kept here, not looked up in L1, on the hit path."""
         self._refresh_ahead = config.head_ttl * config.refresh_ahead
         self._refresh: asyncio.Task[None] | None = None
+        self._unreachable = False
+        """The last attempt to ask for the head failed (no upstream answered): until one
+        succeeds, cached answers are served with the last head (:meth:`serving_head`)."""
+        self._retried = 0.0
         self.canonical = CanonicalChain(config.canonical_blocks)
         self.headers = HeaderChain(upstreams, self.canonical, walk_limit=config.walk_limit)
         self.anchors = AnchorKeeper(upstreams, config.anchor, self.headers.keep_run, consensus)
@@ -242,6 +252,7 @@ class ChainView:
             entry = self._head_entry(self.best_head)
             if self._cache.put(*_HEAD_KEY, entry):  # not when caching is off (L1 size 0)
                 self._head_until = entry.expires
+        self._unreachable = False
         return self.best_head
 
     def _recheck_later(self, head: int) -> None:
@@ -356,7 +367,11 @@ class ChainView:
         if head is not None:
             return head
         # from L2 (another worker's) or upstream, one fetch per worker at a time
-        entry = await self._cache.fetch(*_HEAD_KEY, self._compute_head)
+        try:
+            entry = await self._cache.fetch(*_HEAD_KEY, self._compute_head)
+        except _UNREACHABLE:
+            self._unreachable = True
+            raise
         if entry.head > self.best_head:
             self._raise_head(entry.head)
         if entry.expires > self._head_until and self._cache.peek(*_HEAD_KEY) is entry:
@@ -393,6 +408,31 @@ class ChainView:
         if left < self._refresh_ahead and self._refresh is None:
             # its own (empty) context: not bound by the deadline of the request that
             # happened to start it
+            self._refresh = asyncio.get_running_loop().create_task(
+                self._refresh_head(), context=contextvars.Context())
+        return self.best_head
+
+    def serving_head(self) -> int | None:
+        """The head cached answers are served with (the REST hit path): the fresh head;
+        else, while the refresh started ahead of expiry has not come back (a slow
+        upstream) or the last attempt to ask failed (no upstream answered: a breaker
+        open, timeouts), the last head for up to ``stale_if_error`` s past its TTL, with
+        one background retry at a time (at most every half second), so an upstream
+        outage or an overload does not turn every hit into a wait or a 503. Answers
+        count from the head they are served with (confirmations, the block an account
+        is at), so a stale head only understates them. None: ask."""
+        head = self.fresh_head()
+        if head is not None or self.best_head <= 0:
+            return head
+        now = time.time()
+        if now - self._head_until > self._config.stale_if_error:
+            return None
+        if self._refresh is not None:  # asked for since before it expired: a slow upstream
+            return self.best_head
+        if not self._unreachable:
+            return None
+        if now - self._retried >= _RECHECK_EVERY:
+            self._retried = now
             self._refresh = asyncio.get_running_loop().create_task(
                 self._refresh_head(), context=contextvars.Context())
         return self.best_head
@@ -450,6 +490,8 @@ class ChainView:
         try:
             await self.block_number()  # stores the fresh head in the cache on the way
         except Exception as exc:  # the next request past expiry asks (and reports) itself
+            if isinstance(exc, _UNREACHABLE):
+                self._unreachable = True
             log.debug("head refresh failed: %s", exc)
         finally:
             self._refresh = None

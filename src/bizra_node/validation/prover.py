@@ -70,7 +70,7 @@ from .trust import (
 )
 from .upstreams import Upstreams
 
-__all__ = ["Proof", "Prover", "integrity", "missing", "unproven", "withheld"]
+__all__ = ["Proof", "Prover", "block_weight", "integrity", "missing", "unproven", "withheld"]
 
 log = logging.getLogger("bizra_node.validation")
 
@@ -107,6 +107,15 @@ UPSTREAM_MAX_RESPONSE_BYTES."""
 BATCHES_AT_ONCE = 8
 """Batches of blocks (or of headers) :meth:`Prover.blocks` and logs.py have in flight
 at once: a long range is asked in waves, not all at the same moment."""
+
+
+def block_weight(block: ProvenBlock) -> int:
+    """Estimated bytes a proven block holds in memory: its receipts' encodings twice
+    (the encoding and the decoded logs), 100 bytes per transaction hash and 1 KB for
+    the header and the rest. Bounds the memo by size, not count: a mainnet block's
+    receipts run to hundreds of KB, a devnet block's to hundreds of bytes."""
+    receipts = block.receipts or ()
+    return 1024 + 100 * len(block.tx_hashes) + 2 * sum(len(r.encoding) for r in receipts)
 
 
 def _bytes32(hex_hash: str) -> bytes:
@@ -196,7 +205,7 @@ class _Unprovable:
 
 class Prover:
     def __init__(self, upstreams: Upstreams, chain: ChainView, *, memo_blocks: int = 256,
-                 pooled_blob_leaves: bool = False) -> None:
+                 memo_bytes: int = 64 << 20, pooled_blob_leaves: bool = False) -> None:
         self._up = upstreams
         self._chain = chain
         self._memo: OrderedDict[bytes, ProvenBlock] = OrderedDict()
@@ -204,6 +213,9 @@ class Prover:
         self._unprovable: OrderedDict[bytes, str] = OrderedDict()
         """Blocks no upstream could give in a provable form, with the reason (bounded
         like the memo)."""
+        self._memo_bytes_max = memo_bytes
+        self.memo_bytes = 0
+        """The memo's estimated size (:func:`block_weight` summed)."""
         self._inflight: dict[bytes, asyncio.Task[ProvenBlock]] = {}
         self.pooled_blob_leaves = pooled_blob_leaves
         self._block_receipts = True
@@ -362,10 +374,18 @@ class Prover:
         """Keep a block proven with its receipts (by any path) for its transactions."""
         if block.receipts is None:
             return
-        self._memo[block.header.hash] = block
-        self._memo.move_to_end(block.header.hash)
-        if len(self._memo) > self._memo_max:
-            self._memo.popitem(last=False)
+        memo = self._memo
+        key = block.header.hash
+        old = memo.get(key)
+        if old is not None:
+            self.memo_bytes -= block_weight(old)
+        memo[key] = block
+        memo.move_to_end(key)
+        self.memo_bytes += block_weight(block)
+        while len(memo) > 1 and (len(memo) > self._memo_max
+                                 or self.memo_bytes > self._memo_bytes_max):
+            _, dropped = memo.popitem(last=False)
+            self.memo_bytes -= block_weight(dropped)
 
     async def _receipts_one_by_one(self, block: dict[str, Any]) -> list[Any]:
         """For upstreams without eth_getBlockReceipts: one batch of receipts by hash."""

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..cache import Compute, Entry, TieredCache, TtlPolicy, outgrown
-from ..errors import IntegrityFailure, ProofUnavailable
+from ..errors import IntegrityFailure, ProofUnavailable, UpstreamError, UpstreamUnavailable
 from ..jsonrpc import RpcError
 from .answer import (
     BLOCK_NOT_FOUND,
@@ -301,9 +301,10 @@ class ValidationService:
     # An entry computed as not final whose block is final by now (here or on another
     # worker of the node) is not served: it is computed again, and says final.
     def _hit_view(self) -> tuple[TieredCache, int] | None:
-        """The cache and the head, when both may serve a hit without awaiting."""
+        """The cache and the head, when both may serve a hit without awaiting (the head
+        may be the last one while no upstream answers: ChainView.serving_head)."""
         cache = self._cache
-        head = self.chain.fresh_head() if cache is not None else None
+        head = self.chain.serving_head() if cache is not None else None
         return None if cache is None or head is None else (cache, head)
 
     def transaction_hit(self, tx_hash: str) -> Answer | None:
@@ -344,7 +345,7 @@ class ValidationService:
             return Answer(entry)
         if self._cache is None:  # just computed: the head it saw is the one to count from
             return Answer.serve(entry, self.chain.best_head)
-        return Answer.serve(entry, await self.chain.head())
+        return Answer.serve(entry, await self._serving_head())
 
     async def block_answer(self, ref: int | str) -> Answer:
         subject = str(ref)
@@ -361,8 +362,23 @@ class ValidationService:
     async def _fetch(self, kind: str, subject: str, compute: Compute) -> Entry:
         if self._cache is None:
             return await compute(subject)
-        return await self._cache.fetch(kind, subject, compute, self.chain.head,
+        return await self._cache.fetch(kind, subject, compute, self._serving_head,
                                        self.chain.known_finalized())
+
+    async def _serving_head(self) -> int:
+        """The head cached answers are checked against and counted from: the chain
+        view's serving head (the last one while no upstream answers), else asked; when
+        asking finds no upstream answering, the last head after all (ChainView.serving_head)."""
+        head = self.chain.serving_head()
+        if head is not None:
+            return head
+        try:
+            return await self.chain.head()
+        except (UpstreamError, UpstreamUnavailable, TimeoutError):
+            head = self.chain.serving_head()
+            if head is None:
+                raise
+            return head
 
     async def _compute_transaction(self, tx_hash: str) -> Entry:
         result = await self.validate_transaction(tx_hash)

@@ -295,3 +295,31 @@ async def test_service_without_a_cache_answers_fresh_every_time(devnet: Devnet) 
         await pool.close()
     assert tx["data"]["confirmations"] == devnet.manifest.head
     assert recorded == ["transaction", "transaction", "block"]
+
+
+async def test_cached_answers_are_served_while_no_upstream_answers(devnet: Devnet) -> None:
+    """An upstream that stops answering (an overload, a breaker open) leaves cached answers
+    served with the last head, the transaction's and the address's alike (the lower-case
+    address goes the awaited way), while an answer not cached is a 503; once an upstream
+    answers again, a fresh head is taken."""
+    tx = devnet.manifest.legacy_tx
+    address = devnet.manifest.contract.lower()
+    async with proxied_node(devnet.url, ttl_head=0.5, retry_attempts=1) as (proxy, node,
+                                                                             client):
+        first = await validate_tx(client, tx)
+        account = (await client.post("/api/v1/validate/address",
+                                     json={"address": address})).json()["data"]
+        proxy.fail_next = 10_000
+        await asyncio.sleep(0.6)  # the head expired
+        resp = await client.post("/api/v1/validate/block", json={"blockNumber": 2})
+        assert resp.status_code == 503  # not cached: nobody to ask
+        for _ in range(3):
+            assert await validate_tx(client, tx) == first
+            again = await client.post("/api/v1/validate/address", json={"address": address})
+            assert again.status_code == 200 and again.json()["data"] == account
+        proxy.fail_next = 0
+        for _ in range(50):  # the background retry finds the upstream back
+            await asyncio.sleep(0.05)
+            if node.chain.fresh_head() is not None:
+                break
+        assert node.chain.fresh_head() is not None

@@ -130,3 +130,95 @@ async def test_the_head_moves_only_to_what_a_quorum_or_the_sync_committee_vouche
     assert claimed.observe_head(1100) == 130  # up to the sync committee's optimistic block
     alone = ChainView(_NoUpstream(), ChainViewConfig(), votes=_Votes(100, quorum=1))
     assert alone.observe_head(1100) == 1100  # one upstream in service is its own quorum
+
+
+@asynccontextmanager
+async def going_down(state: dict[str, Any]) -> AsyncIterator[tuple[Any, UpstreamPool]]:
+    """An upstream answering every call with ``state['head']``, or HTTP 503 while
+    ``state['down']``; one attempt per call."""
+    async def answer(request: web.Request) -> web.Response:
+        if state.get("slow"):
+            await asyncio.sleep(state["slow"])
+        if state["down"]:
+            return web.Response(status=503, text="overloaded")
+        doc = orjson.loads(await request.read())
+        items = doc if isinstance(doc, list) else [doc]
+        out = [{"jsonrpc": "2.0", "id": i["id"], "result": state["head"]} for i in items]
+        return web.Response(body=orjson.dumps(out if isinstance(doc, list) else out[0]),
+                            content_type="application/json")
+
+    async with scripted_upstream(answer) as url:
+        settings = make_settings(url, head_poll_interval=0, retry_attempts=1)
+        pool = UpstreamPool(upstream_config(settings), NodeMetrics())
+        await pool.start()
+        try:
+            yield settings, pool
+        finally:
+            await pool.close()
+
+
+async def test_while_no_upstream_answers_hits_are_served_with_the_last_head_for_a_while() -> None:
+    """An upstream that stops answering (an overload, a breaker open) does not turn every
+    cached answer into a 503: the last head serves them for ``stale_if_error`` s past
+    its TTL, a retry at a time, and a fresh head is taken as soon as one answers."""
+    state: dict[str, Any] = {"down": False, "head": "0x10"}
+    async with going_down(state) as (settings, pool):
+        view = ChainView(pool, ChainViewConfig(head_ttl=0.2, stale_if_error=0.8),
+                         TieredCache(cache_config(settings), NodeMetrics()))
+        try:
+            assert await view.head() == 0x10
+            assert view.serving_head() == 0x10  # fresh
+            state["down"] = True
+            await asyncio.sleep(0.25)
+            assert view.serving_head() is None  # expired, and nobody has failed to ask yet
+            with pytest.raises(Exception, match=r"(?i)upstream"):
+                await view.head()
+            assert view.serving_head() == 0x10  # the last head, while no upstream answers
+            await asyncio.sleep(0.9)  # past stale_if_error: ask again (and fail)
+            assert view.serving_head() is None
+            state.update(down=False, head="0x11")
+            assert await view.head() == 0x11
+        finally:
+            await view.close()
+
+
+async def test_a_stale_head_is_left_as_soon_as_an_upstream_answers_again() -> None:
+    state: dict[str, Any] = {"down": False, "head": "0x10"}
+    async with going_down(state) as (settings, pool):
+        view = ChainView(pool, ChainViewConfig(head_ttl=0.2, stale_if_error=30),
+                         TieredCache(cache_config(settings), NodeMetrics()))
+        try:
+            assert await view.head() == 0x10
+            state["down"] = True
+            await asyncio.sleep(0.25)
+            with pytest.raises(Exception, match=r"(?i)upstream"):
+                await view.head()
+            state.update(down=False, head="0x11")
+            assert view.serving_head() == 0x10  # served at once; one retry started
+            for _ in range(50):
+                await asyncio.sleep(0.02)
+                if view.fresh_head() is not None:
+                    break
+            assert view.serving_head() == 0x11  # the retry brought a fresh head
+        finally:
+            await view.close()
+
+
+async def test_while_the_refresh_started_ahead_is_slow_hits_do_not_wait_for_it() -> None:
+    state: dict[str, Any] = {"down": False, "head": "0x10"}
+    async with going_down(state) as (settings, pool):
+        view = ChainView(pool, ChainViewConfig(head_ttl=0.3, refresh_ahead=0.5,
+                                               stale_if_error=30),
+                         TieredCache(cache_config(settings), NodeMetrics()))
+        try:
+            assert await view.head() == 0x10
+            state.update(slow=0.5, head="0x11")
+            await asyncio.sleep(0.2)
+            assert view.serving_head() == 0x10  # in its last half: a refresh starts
+            await asyncio.sleep(0.15)
+            assert view.fresh_head() is None  # expired, the refresh still out
+            assert view.serving_head() == 0x10  # served, not waited for
+            await asyncio.sleep(0.5)
+            assert view.serving_head() == 0x11  # the refresh came back
+        finally:
+            await view.close()

@@ -16,7 +16,7 @@ import pytest
 from bizra_node.errors import ProofUnavailable, Unproven
 from bizra_node.jsonrpc import RpcError
 from bizra_node.validation import ChainView, ChainViewConfig, Prover
-from bizra_node.validation.prover import Proof, unproven, withheld
+from bizra_node.validation.prover import Proof, block_weight, unproven, withheld
 from bizra_node.validation.trust import Check, TrustError
 from tests.support.recorded_chain import RecordedChain
 from tests.support.recorded_headers import TIP, Served, header, header_upstream, pool_over, recorded_header
@@ -27,10 +27,11 @@ LEGACY = CHAIN.manifest.txs["legacy"]
 
 
 @asynccontextmanager
-async def prover_over(memo_blocks: int = 256) -> AsyncIterator[tuple[Prover, Served]]:
+async def prover_over(memo_blocks: int = 256, memo_bytes: int = 64 << 20
+                      ) -> AsyncIterator[tuple[Prover, Served]]:
     async with header_upstream(CHAIN, finalized=TIP) as served, pool_over(served.url) as pool:
         chain = ChainView(pool, ChainViewConfig(walk_limit=64))
-        prover = Prover(pool, chain, memo_blocks=memo_blocks)
+        prover = Prover(pool, chain, memo_blocks=memo_blocks, memo_bytes=memo_bytes)
         try:
             yield prover, served
         finally:
@@ -91,6 +92,35 @@ async def test_a_block_is_fetched_once_and_the_memo_is_bounded() -> None:
         await prover.block(first)  # pushed out by the second: fetched again
         assert len(served.asked) == asked + 4
     assert proven.header.hash == first and proven.receipts is not None
+
+
+async def test_the_memo_is_bounded_by_its_blocks_estimated_bytes_too() -> None:
+    """Many small blocks fit where a count bound would push them out, big ones do not:
+    the memo keeps what fits in its bytes (always the newest block)."""
+    hashes = [bytes.fromhex(tx_and_receipt(CHAIN.manifest.txs[kind])[0]["blockHash"][2:])
+              for kind in ("legacy", "access_list", "dynamic_fee")]
+    async with prover_over(memo_blocks=1000) as (prover, served):
+        blocks = [await prover.block(h) for h in hashes]
+        weights = [block_weight(b) for b in blocks]
+        assert all(w > 1024 for w in weights) and prover.memo_bytes == sum(weights)
+        asked = len(served.asked)
+        for h in hashes:  # all three kept
+            await prover.block(h)
+        assert len(served.asked) == asked
+    async with prover_over(memo_blocks=1000, memo_bytes=weights[1] + weights[2]) as (
+            prover, served):
+        for h in hashes:
+            await prover.block(h)
+        assert prover.memo_bytes == weights[1] + weights[2]  # the oldest went for bytes
+        asked = len(served.asked)
+        await prover.block(hashes[2])
+        await prover.block(hashes[1])
+        assert len(served.asked) == asked
+        await prover.block(hashes[0])  # pushed out: fetched again
+        assert len(served.asked) == asked + 2
+    async with prover_over(memo_blocks=1000, memo_bytes=1) as (prover, _):
+        await prover.block(hashes[0])
+        assert prover.memo_bytes == weights[0]  # the newest is always kept
 
 
 async def test_a_block_answer_must_be_the_number_asked_for() -> None:
