@@ -99,9 +99,10 @@ lint: setup
 	$(BIN)/mypy
 
 # The suite on TEST_WORKERS processes (pytest-xdist): every test but the `serial` ones
-# (tests/conftest.py: end-to-end, the performance gate, the cluster) in parallel, then
-# those alone, coverage added up; TEST_WORKERS=0 runs it all in one process. Measured on
-# the shared 2-core machine (2026-12-07): 706 s with 2 workers, ~1 030 s in one process;
+# (tests/conftest.py SERIAL_PATHS: the performance gate, the cluster, the end-to-end
+# tests that measure memory, sockets or timings) in parallel, then those alone, coverage
+# added up; TEST_WORKERS=0 runs it all in one process. Measured on the shared 2-core
+# machine (2026-12-07): 706 s with 2 workers, ~1 030 s in one process;
 # the integration tier's parallel part 127 s against 152 s (medians of 3).
 TEST_WORKERS ?= 2
 test: setup lint promtool wrk deploy-tools clients compose

@@ -27,12 +27,28 @@ if TYPE_CHECKING:
     from bizra_bench.trust_seed import TrustDevnet
 
 
-SERIAL_PATHS = ("tests/e2e/", "tests/bench/", "tests/integration/cluster/")
-"""Tests that must not share the machine with other tests (``serial``): the performance
-gate and the end-to-end tests measure time and memory of served processes, kill -9
-them or hold slow connections; the cluster tests run three nodes behind HAProxy and
-kill nodes. Under pytest-xdist (``make test TEST_WORKERS=N``) they run after the
-parallel part, alone: ``pytest -m serial``."""
+SERIAL_PATHS = (
+    # the performance gate: ratios of throughputs measured in the run
+    "tests/bench/test_regression_gate.py",
+    # three nodes, PostgreSQL primary and replica, Redis and HAProxy: a load run that
+    # kills a node and times how soon HAProxy takes it out
+    "tests/integration/cluster/",
+    # resident memory, file descriptors and the kernel's TCP table of a served worker
+    "tests/e2e/test_memory_bound.py",
+    "tests/e2e/test_websocket_sockets.py",
+    "tests/e2e/test_websocket_dead_peer.py",
+    # timings: 1 s server timeouts, a rate limit's refill, kill -9 while a batch is queued,
+    # workers killed under load within granian's 5.5 s window
+    "tests/e2e/test_slow_clients.py",
+    "tests/e2e/test_forwarded_for.py",
+    "tests/e2e/test_durability_crash.py",
+    "tests/e2e/test_worker_respawn.py",
+)
+"""Tests that must not share the machine with other tests (``serial``): they measure
+time, memory or sockets of served processes, or load the machine themselves. Under
+pytest-xdist (``make test TEST_WORKERS=N``) they run after the parallel part, alone:
+``pytest -m serial``. The other end-to-end and benchmark tests run in the parallel part:
+each starts its processes on free ports with data folders of its own."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

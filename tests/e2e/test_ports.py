@@ -88,7 +88,7 @@ def test_serving_on_is_said_once_the_port_answers() -> None:
             pass  # connection refused would mean it said so before listening
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.communicate(timeout=30)  # reads on: a full stderr pipe would hold it up
 
 
 def test_a_devnet_that_does_not_start_for_another_reason_is_one_line() -> None:

@@ -59,7 +59,7 @@ def stop_server(proc: subprocess.Popen[bytes]) -> int:
             proc.kill()
 
 
-@pytest.fixture(params=["rsgi", "asgi"])
+@pytest.fixture(scope="module", params=["rsgi", "asgi"])
 def server(request: pytest.FixtureRequest, devnet: Devnet) -> Iterator[str]:
     proc, base = start_server({"BIZRA_NODE_URL": devnet.url}, "--interface", request.param)
     yield base

@@ -20,8 +20,10 @@ POST = (b"POST /api/v1/validate/transaction HTTP/1.1\r\nHost: node\r\n"
         b"Content-Type: application/json\r\n")
 
 
-@pytest.fixture(params=["rsgi", "asgi"])
+@pytest.fixture(scope="module", params=["rsgi", "asgi"])
 def served(request: pytest.FixtureRequest, devnet: Devnet) -> Iterator[str]:
+    """One node per interface for the module: each test's connection is closed by the
+    node before the test ends, so the next one finds it as new."""
     proc, base = start_server({"BIZRA_NODE_URL": devnet.url, **TIMEOUTS},
                               "--interface", request.param)
     try:

@@ -42,8 +42,12 @@ class Keyed:
     env: dict[str, str]
     interface: str
 
+    def name(self, name: str) -> str:
+        """``name`` as this interface's node knows it (both share the database)."""
+        return f"{name}-{self.interface}"
+
     def key(self, name: str, *args: str) -> str:
-        made = keys_cli(self.env, "create", name, *args)
+        made = keys_cli(self.env, "create", self.name(name), *args)
         assert made.returncode == 0, made.stderr
         return made.stdout.strip().splitlines()[-1]
 
@@ -57,17 +61,20 @@ def redis_server() -> Iterator[RedisServer]:
         server.cleanup()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def pg_dsn() -> AsyncIterator[str]:
     async with scratch_database(SHARED_DSN) as dsn:
         yield dsn
 
 
-@pytest.fixture(params=["rsgi", "asgi"])
-def keyed(request: pytest.FixtureRequest, devnet: Devnet, pg_dsn: str, tmp_path: Path,
-          redis_server: RedisServer) -> Iterator[Keyed]:
+@pytest.fixture(scope="module", params=["rsgi", "asgi"])
+def keyed(request: pytest.FixtureRequest, devnet: Devnet, pg_dsn: str,
+          tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Keyed]:
+    """One node per interface for the module, both on one database: each test makes keys
+    of its own names (the ones it revokes or meters included), so no test sees another's."""
     env = {"BIZRA_NODE_URL": devnet.url, "DATABASE_URL": pg_dsn, "DB_ENABLED": "true",
-           "DATA_DIR": str(tmp_path), "API_KEY_SECRET": SECRET, "API_KEYS_MODE": "required",
+           "DATA_DIR": str(tmp_path_factory.mktemp(f"wsg-{request.param}")),
+           "API_KEY_SECRET": SECRET, "API_KEYS_MODE": "required",
            "API_KEYS_REFRESH": "60",  # a revocation must arrive through Redis
            "REDIS_URL": redis_server.url, "CACHE_KEY_PREFIX": f"wsg{os.getpid()}{request.param}",
            "CACHE_SECRET": TEST_CACHE_SECRET, "RPC_CORS_ORIGINS": ORIGIN,
@@ -98,7 +105,7 @@ async def test_the_upgrade_needs_a_valid_key_with_scope_rpc_and_an_allowed_origi
     good = keyed.key("good", "--scopes", "rpc")
     validate_only = keyed.key("validating", "--scopes", "validate")
     revoked = keyed.key("gone", "--scopes", "rpc")
-    assert keys_cli(keyed.env, "revoke", "gone").returncode == 0
+    assert keys_cli(keyed.env, "revoke", keyed.name("gone")).returncode == 0
     url = keyed.url
     assert await _refused_status(url) == 401
     assert await _refused_status(url, additional_headers={"x-api-key": "bzk_wrong"}) == 401
@@ -158,7 +165,7 @@ async def test_a_revocation_closes_a_subscribed_socket_at_once(keyed: Keyed) -> 
             websockets.connect(keyed.url, additional_headers={"x-api-key": other}) as by:
         await ws.send('{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]}')
         assert orjson.loads(await ws.recv())["result"].startswith("0x")
-        out = keys_cli(keyed.env, "revoke", "subscriber")
+        out = keys_cli(keyed.env, "revoke", keyed.name("subscriber"))
         assert out.returncode == 0 and "announced on Redis" in out.stdout, out.stdout
         start = time.monotonic()
         with pytest.raises(ConnectionClosed):

@@ -50,8 +50,10 @@ class Served:
     worker: int
 
 
-@pytest.fixture(params=["rsgi", "asgi"])
+@pytest.fixture(scope="module", params=["rsgi", "asgi"])
 def served(request: pytest.FixtureRequest, devnet: Devnet) -> Iterator[Served]:
+    """One node per interface for the module: each test measures from the worker's own
+    state after its warm-up round and waits until its sockets are given back."""
     proc, base = start_server({"BIZRA_NODE_URL": devnet.url}, "--interface", request.param)
     try:
         port = int(base.rsplit(":", 1)[1])

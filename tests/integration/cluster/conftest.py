@@ -1,7 +1,8 @@
 """A local cluster for cross-node tests: three node processes behind HAProxy, sharing
 one Redis and PostgreSQL (primary + streaming replica behind PgBouncer), started once
-per module with ``bizra_node.cluster.up``. Each test gets it with every node running and
-UP in HAProxy: a node a test left dead is restarted first (``restart_node``, what
+for this folder's modules with ``bizra_node.cluster.up`` (stopped after the last of
+them, so nothing of it runs beside other tests). Each test gets it with every node
+running and UP in HAProxy: a node a test left dead is restarted first (``restart_node``, what
 ``bizra-node cluster restart`` does), and a cluster whose Redis, PgBouncer, PostgreSQL or
 HAProxy a test left down is replaced by a fresh one, so one test's failure cannot fail
 the next.
@@ -80,17 +81,17 @@ def _shared_parts_down(state: ClusterState) -> list[str]:
 
 
 @pytest.fixture
-def local_cluster(_module_cluster: _ClusterHolder) -> LocalCluster:
-    """The module's cluster in a known state before each test, whatever the last one
+def local_cluster(_shared_cluster: _ClusterHolder) -> LocalCluster:
+    """The shared cluster in a known state before each test, whatever the last one
     left: every node running and UP in HAProxy, the keeper running, Redis, PgBouncer and
     both PostgreSQL servers up (else a fresh cluster is started in its place), and the
     upstream proxies' counts at zero."""
-    cluster = _module_cluster.cluster
+    cluster = _shared_cluster.cluster
     broken = _shared_parts_down(cluster.state)
     if broken:
         print(f"cluster: {', '.join(broken)} down after the last test: starting a fresh one")
-        _module_cluster.stop()
-        cluster = _module_cluster.start()
+        _shared_cluster.stop()
+        cluster = _shared_cluster.start()
     state = cluster.state
     for i, pid in enumerate(state.node_pids):
         if not alive(pid):
@@ -107,7 +108,7 @@ def local_cluster(_module_cluster: _ClusterHolder) -> LocalCluster:
 
 
 class _ClusterHolder:
-    """The module's cluster, which ``local_cluster`` may replace by a fresh one."""
+    """The shared cluster, which ``local_cluster`` may replace by a fresh one."""
 
     def __init__(self, devnet: Devnet, stack: contextlib.ExitStack) -> None:
         self.devnet = devnet
@@ -149,8 +150,8 @@ class _ClusterHolder:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def _module_cluster(devnet: Devnet) -> Iterator[_ClusterHolder]:
+@pytest.fixture(scope="package")
+def _shared_cluster(devnet: Devnet) -> Iterator[_ClusterHolder]:
     reason = missing_cluster_tools()
     if reason:
         pytest.skip(reason)
