@@ -155,7 +155,7 @@ def stops_before_the_loop_runs(wrap: bool) -> int:
     stops = Stops()
 
     def install(the_loop: Any) -> Stops:
-        real = _signals.set_loop_signals(the_loop)
+        real = _signals.set_loop_signals(the_loop)  # type: ignore[no-untyped-call]
         for sig in before:  # granian's handler, setting our counter instead
             the_loop.add_signal_handler(sig, lambda: stops.set())
         del real
