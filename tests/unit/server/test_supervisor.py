@@ -124,3 +124,56 @@ def test_a_worker_that_cannot_be_started_is_tried_again() -> None:
         server.interrupt_signal = True
         server.main_loop_interrupt.set()
         loop.join(10)
+
+
+
+class Stops:
+    """Counts ``set()`` calls: granian's WorkerSignal is read by its Rust server only."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def set(self) -> None:
+        self.count += 1
+
+
+def stops_before_the_loop_runs(wrap: bool) -> int:
+    """SIGTERM a uvloop worker after granian's ``set_loop_signals`` and before its loop
+    runs (where a worker is once "serving on" is said): how often the stop event was
+    set. The real handler sets granian's WorkerSignal, counted here instead."""
+    import asyncio
+    import os
+    import signal
+
+    import uvloop
+    from granian import _signals
+
+    from bizra_node.server.supervisor import _held_until_running
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    loop = uvloop.new_event_loop()
+    stops = Stops()
+
+    def install(the_loop: Any) -> Stops:
+        real = _signals.set_loop_signals(the_loop)  # type: ignore[no-untyped-call]
+        for sig in before:  # granian's handler, setting our counter instead
+            the_loop.add_signal_handler(sig, lambda: stops.set())
+        del real
+        return stops
+
+    try:
+        (_held_until_running(install) if wrap else install)(loop)
+        os.kill(os.getpid(), signal.SIGTERM)
+        loop.run_until_complete(asyncio.sleep(0.2))
+        return stops.count
+    finally:
+        for sig in before:
+            loop.remove_signal_handler(sig)
+        loop.close()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_a_stop_before_the_workers_loop_runs_is_not_lost() -> None:
+    assert stops_before_the_loop_runs(wrap=False) == 0  # granian + uvloop alone lose it
+    assert stops_before_the_loop_runs(wrap=True) >= 1
