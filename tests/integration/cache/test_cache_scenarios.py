@@ -131,7 +131,9 @@ async def test_confirmations_follow_the_head_on_cache_hits(fresh_devnet: Devnet)
     assert {k: v for k, v in after.items() if k != "confirmations"} == \
         {k: v for k, v in before.items() if k != "confirmations"}
     assert proxy.methods["eth_getTransactionByHash"] == 1  # the tx itself came from cache
-    assert proxy.methods["eth_blockNumber"] == 2
+    # the head was asked again after the mining (the confirmations say so); how many
+    # times more depends on scheduling (a refresh started ahead of the head's expiry)
+    assert proxy.methods["eth_blockNumber"] >= 2
 
 
 async def test_address_state_is_cached_until_the_next_block(fresh_devnet: Devnet) -> None:
