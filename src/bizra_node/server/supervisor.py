@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from granian import _signals
 from granian.server.mp import MPServer
 
 from ..lifeline import SUPERVISOR_ENV
@@ -155,7 +154,6 @@ class SupervisedGranian(MPServer):
             self._on_start()
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
         os.register_at_fork(after_in_child=_default_stop_signals)
-        _signals.set_loop_signals = _held_until_running(_signals.set_loop_signals)
         super().startup(spawn_target, target_loader)  # type: ignore[no-untyped-call]
         if self._on_listening is not None:
             threading.Thread(target=self._announce, daemon=True, name="announce").start()
@@ -182,31 +180,6 @@ def _default_stop_signals() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _held_until_running(install: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """granian's worker-side ``set_loop_signals``, then SIGTERM and SIGINT handled the
-    way granian does without an event loop: the handler sets the worker's stop event.
-
-    uvloop's ``add_signal_handler`` installs a no-op Python handler and points the
-    signal wake-up at the loop only while the loop runs; granian installs the handlers,
-    builds the server, binds (the node answers: "serving on" is said), and only then runs
-    the loop. A SIGTERM in that window was lost: the worker waited for ever, and the
-    main process for the worker (2 stops in ~50 at load ~10 never ended). Setting the
-    event from the handler works whether the loop runs or not (granian's own stop,
-    through ``call_soon_threadsafe``)."""
-    if getattr(install, "_holds_stops", False):
-        return install
-
-    def installing(loop: Any) -> Any:
-        event = install(loop)
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda _sig, _frame: event.set())
-        return event
-
-    installing._holds_stops = True  # type: ignore[attr-defined]
-    return installing
 
 
 def _accepts(host: str, port: int) -> bool:
